@@ -1,0 +1,58 @@
+# FCN toolkit. `make demo` and `make test` set themselves up in .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-stamp
+PIP     = $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+JOBS   ?= 2
+
+MODELS = voc-fcn32s voc-fcn16s voc-fcn8s voc-fcn8s-atonce voc-fcn-alexnet \
+         nyud-fcn32s-color nyud-fcn32s-hha nyud-fcn32s-color-d nyud-fcn32s-color-hha \
+         siftflow-fcn32s siftflow-fcn16s siftflow-fcn8s \
+         pascalcontext-fcn32s pascalcontext-fcn16s pascalcontext-fcn8s
+
+.PHONY: all setup test lint format models proto demo bench clean-venv $(MODELS)
+
+all: models
+
+# The venv is (re)built when setup.py or the pins change. torch comes first and pinned
+# (constraints.txt) so that pip takes the CPU wheel and never the multi-GB CUDA build.
+$(STAMP): setup.py constraints.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+	$(PIP) torch
+	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-build-isolation -e '.[lmdb]'
+	touch $@
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) --durations=15 tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# make voc-fcn8s -> models/voc-fcn8s/{train,val,deploy,solver}.prototxt
+$(MODELS): $(STAMP)
+	$(PY) -m netspec make $@
+
+models: $(STAMP)
+	$(PY) -m netspec make $(MODELS)
+
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Icaffeio --python_out=caffeio caffeio/caffe.proto
+
+demo: $(STAMP)
+	$(PY) -m solvers.demo
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,94 @@
+"""BlobProto <-> numpy conversion with Caffe's legacy-shape rules."""
+
+import numpy as np
+
+from . import caffe_pb2
+
+
+def blob_shape(blob):
+    """Shape of a BlobProto as a tuple: `shape.dim` if set, else the legacy (num, channels, height, width)."""
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim)
+    if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):
+        return (blob.num, blob.channels, blob.height, blob.width)
+    n = len(blob.double_data) or len(blob.data)
+    return (n,) if n else ()
+
+
+def blob_to_array(blob, name="blob"):
+    """BlobProto -> float32 ndarray of `blob_shape(blob)` (float64 when only double_data is set).
+
+    Raises CaffeFormatError when the stored element count does not match the shape
+    (the usual sign of a truncated or corrupt file); `name` goes into the message.
+    """
+    from .errors import CaffeFormatError
+
+    shape = blob_shape(blob)
+    if len(blob.double_data):
+        arr = np.asarray(blob.double_data, dtype=np.float64)
+    else:
+        arr = np.asarray(blob.data, dtype=np.float32)
+    count = int(np.prod(shape)) if shape else 0
+    if arr.size != count:
+        raise CaffeFormatError(
+            f"{name}: shape {shape} needs {count} values but {arr.size} are stored "
+            "(truncated or corrupt file?)"
+        )
+    return arr.reshape(shape)
+
+
+def array_to_blob(arr, legacy=False, diff=None):
+    """ndarray -> BlobProto with float32 `data` (and `diff` if given).
+
+    legacy=True writes num/channels/height/width instead of `shape` (arr must have <= 4 dims),
+    as in pre-2015 files such as the ILSVRC VGG-16 release.
+    """
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    blob = caffe_pb2.BlobProto()
+    if legacy:
+        if arr.ndim > 4:
+            raise ValueError(f"a legacy blob holds at most 4 dims, got shape {arr.shape}")
+        dims = (1,) * (4 - arr.ndim) + arr.shape
+        blob.num, blob.channels, blob.height, blob.width = dims
+    else:
+        blob.shape.dim.extend(arr.shape)
+    _merge_packed_floats(blob, 5, arr)
+    if diff is not None:
+        _merge_packed_floats(blob, 6, np.ascontiguousarray(diff, dtype=np.float32))
+    return blob
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _merge_packed_floats(blob, field_number, arr):
+    # Appending element by element is slow for 100M-value blobs; a packed float field is
+    # tag + length + little-endian float32 bytes, which protobuf merges in one pass.
+    if arr.size == 0:
+        return
+    payload = arr.astype("<f4", copy=False).tobytes()
+    blob.MergeFromString(_varint(field_number << 3 | 2) + _varint(len(payload)) + payload)
+
+
+def shapes_match(stored, wanted):
+    """True when a stored blob shape matches `wanted`, right-aligning legacy 4-D shapes.
+
+    A legacy (1, 1, 4096, 25088) matches (4096, 25088): leading 1s are ignored on both sides.
+    """
+
+    def strip(s):
+        s = list(s)
+        while len(s) > 1 and s[0] == 1:
+            s.pop(0)
+        return tuple(s)
+
+    return strip(stored) == strip(wanted)

@@ -1,0 +1,79 @@
+"""Prototxt (protobuf text format) reading and writing with file:line:column errors."""
+
+import os
+import re
+
+from google.protobuf import text_format
+
+from . import caffe_pb2
+from .errors import CaffeFormatError
+
+_FIELD_RE = re.compile(r'has no field named "([^"]+)"')
+_ENUM_RE = re.compile(r'has no value named "?([^" ]+)"? for field|has no value named ([^ ]+)')
+
+
+def parse_text(text, message, filename="<string>"):
+    """Parse protobuf text into `message` (modified in place and returned).
+
+    Errors become CaffeFormatError "FILE:LINE:COL: what ... (hint)".
+    """
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as e:
+        line, col = e.GetLine(), e.GetColumn()
+        msg = str(e)
+        # protobuf prefixes "L:C : "; drop it, we add file:line:col ourselves.
+        msg = re.sub(r"^\d+:\d+ ?: ?", "", msg)
+        hint = ""
+        m = _FIELD_RE.search(msg)
+        if m:
+            hint = f" (unknown field '{m.group(1)}': check its spelling and the message it is in)"
+        elif "has no value" in msg or "Enum type" in msg:
+            hint = " (unknown enum value: use one of the names the Caffe schema defines)"
+        where = f"{filename}:{line}:{col}" if line else filename
+        raise CaffeFormatError(f"{where}: {msg}{hint}") from None
+    return message
+
+
+def read_text(path, message):
+    """Read the prototxt at `path` into `message`; a missing or empty file is an error."""
+    if not os.path.exists(path):
+        raise CaffeFormatError(f"{path}: no such file")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    if not text.strip() or not _has_content(text):
+        raise CaffeFormatError(f"{path}: empty file (no fields): expected a Caffe prototxt")
+    return parse_text(text, message, path)
+
+
+def _has_content(text):
+    return any(ln.split("#", 1)[0].strip() for ln in text.splitlines())
+
+
+def to_text(message):
+    """Message -> prototxt text in Caffe's style (2-space indent, trailing newline)."""
+    return text_format.MessageToString(message, float_format=".9g")
+
+
+def write_text(message, path):
+    """Write `message` as prototxt to `path` atomically (temporary file + rename)."""
+    from .binary import atomic_write
+
+    atomic_write(path, to_text(message).encode("utf-8"))
+
+
+def locate_layer(path, layer_name):
+    """1-based line number where `name: "layer_name"` appears in the prototxt at `path`, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for i, line in enumerate(f, 1):
+                if re.search(r'\bname\s*:\s*["\']' + re.escape(layer_name) + r'["\']', line):
+                    return i
+    except OSError:
+        return None
+    return None
+
+
+def net_from_text(text, filename="<string>"):
+    """Prototxt text -> caffe_pb2.NetParameter (not upgraded)."""
+    return parse_text(text, caffe_pb2.NetParameter(), filename)

@@ -1,0 +1,1 @@
+"""netspec (see DESIGN: being built)."""

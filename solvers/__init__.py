@@ -1,0 +1,1 @@
+"""solvers (see DESIGN: being built)."""

@@ -1,0 +1,1 @@
+"""surgery (see DESIGN: being built)."""

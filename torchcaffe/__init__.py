@@ -1,0 +1,1 @@
+"""torchcaffe (see DESIGN: being built)."""
