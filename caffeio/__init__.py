@@ -1,9 +1,9 @@
 """Caffe file formats with numpy and protobuf only.
 
-    net = caffeio.read_net("deploy.prototxt")          # NetParameter, legacy forms upgraded
-    weights = caffeio.read_caffemodel("x.caffemodel")  # NetParameter with blobs, upgraded
-    params = caffeio.load_params("x.caffemodel")       # {layer: [ndarray, ...]} in file order
-    caffeio.write_net(net, "out.prototxt"); caffeio.write_caffemodel(net, "out.caffemodel")
+net = caffeio.read_net("deploy.prototxt")          # NetParameter, legacy forms upgraded
+weights = caffeio.read_caffemodel("x.caffemodel")  # NetParameter with blobs, upgraded
+params = caffeio.load_params("x.caffemodel")       # {layer: [ndarray, ...]} in file order
+caffeio.write_net(net, "out.prototxt"); caffeio.write_caffemodel(net, "out.caffemodel")
 """
 
 from collections import OrderedDict

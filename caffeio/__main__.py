@@ -3,8 +3,7 @@
 import argparse
 import sys
 
-from . import CaffeFormatError, blob_shape, read_caffemodel, read_net, read_solver
-from . import read_solverstate
+from . import CaffeFormatError, blob_shape, read_caffemodel, read_net, read_solver, read_solverstate
 from .binary import _looks_like_text
 
 
@@ -20,8 +19,9 @@ def _kind(path):
     return "binary"
 
 
-def info(path, out=sys.stdout):
-    """Print a summary of a prototxt, caffemodel or solverstate to `out`."""
+def info(path, out=None):
+    """Print a summary of a prototxt, caffemodel or solverstate to `out` (default stdout)."""
+    out = out or sys.stdout
     kind = _kind(path)
     if kind == "empty":
         raise CaffeFormatError(f"{path}: empty file")
@@ -43,8 +43,11 @@ def info(path, out=sys.stdout):
                 state = read_solverstate(path)
             except CaffeFormatError:
                 raise first from None
-            print(f"{path}: solverstate at iter {state.iter}, learned_net {state.learned_net!r}, "
-                  f"{len(state.history)} history blobs", file=out)
+            print(
+                f"{path}: solverstate at iter {state.iter}, learned_net {state.learned_net!r}, "
+                f"{len(state.history)} history blobs",
+                file=out,
+            )
             total = 0
             for i, b in enumerate(state.history):
                 shape = blob_shape(b)

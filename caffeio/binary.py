@@ -66,7 +66,9 @@ def parse_binary(data, message, path, what):
 
 def read_net_binary(path):
     """Read a caffemodel -> NetParameter as stored (not upgraded); a net with no layers is an error."""
-    net = parse_binary(_read_bytes(path, "caffemodel"), caffe_pb2.NetParameter(), path, "caffemodel")
+    net = parse_binary(
+        _read_bytes(path, "caffemodel"), caffe_pb2.NetParameter(), path, "caffemodel"
+    )
     if not len(net.layer) and not len(net.layers):
         raise CaffeFormatError(
             f"{path}: parsed as a NetParameter but holds no layers: not a caffemodel "

@@ -52,7 +52,7 @@ def _has_content(text):
 
 def to_text(message):
     """Message -> prototxt text in Caffe's style (2-space indent, trailing newline)."""
-    return text_format.MessageToString(message, float_format=".9g")
+    return text_format.MessageToString(message)
 
 
 def write_text(message, path):
