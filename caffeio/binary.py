@@ -65,7 +65,7 @@ def parse_binary(data, message, path, what):
 
 
 def read_net_binary(path):
-    """Read a caffemodel -> NetParameter as stored (not upgraded); a net with no layers is an error."""
+    """Read a caffemodel -> NetParameter as stored (not upgraded); no layers is an error."""
     net = parse_binary(
         _read_bytes(path, "caffemodel"), caffe_pb2.NetParameter(), path, "caffemodel"
     )

@@ -6,7 +6,7 @@ from . import caffe_pb2
 
 
 def blob_shape(blob):
-    """Shape of a BlobProto as a tuple: `shape.dim` if set, else the legacy (num, channels, height, width)."""
+    """Shape of a BlobProto: `shape.dim` if set, else legacy (num, channels, height, width)."""
     if blob.HasField("shape"):
         return tuple(int(d) for d in blob.shape.dim)
     if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):

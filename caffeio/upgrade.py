@@ -1,4 +1,4 @@
-"""Upgrade legacy nets on read, as Caffe does: V1 `layers` -> `layer`, `input*` -> an Input layer."""
+"""Upgrade legacy nets on read as Caffe does: V1 `layers` -> `layer`, `input*` -> Input layer."""
 
 from . import caffe_pb2
 from .errors import CaffeFormatError
