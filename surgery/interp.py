@@ -1,0 +1,96 @@
+"""Bilinear interpolation kernels for Deconvolution layers (FCN's upsampling initialisation)."""
+
+import sys
+
+import numpy as np
+
+from .errors import SurgeryError
+from .paramset import as_params
+from .report import Report
+
+
+def upsample_filt(size):
+    """(size, size) float32 bilinear kernel for upsampling by factor ceil(size / 2).
+
+    Triangle of half-width f = (size + 1) // 2 centred on the kernel: the centre is f - 0.5 for
+    even sizes (size 2f: stride f, as FCN's upscore k64 s32) and (size - 1) / 2 for odd sizes
+    (2f - 1: AlexNet's k63 s32). It equals Caffe's "bilinear" filler whenever size = 2f - f % 2
+    (FCN's k4, k16, k32, k64); elsewhere Caffe's filler is centred differently (for k63 it is
+    centred at 31.5 and its stride-32 shifts no longer sum to one; these always do).
+    """
+    size = int(size)
+    if size < 1:
+        raise SurgeryError(f"upsample_filt: kernel size must be >= 1, got {size}")
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    og = np.arange(size, dtype=np.float64)
+    w = 1 - np.abs(og - center) / factor
+    return np.outer(w, w).astype(np.float32)
+
+
+def interp(net, layers, verbose=True, file=None):
+    """Write bilinear kernels into the Deconvolution weights of `layers` (in place).
+
+    Weights (C, C, k, k) get upsample_filt(k) on the diagonal (channel c -> c) and zeros elsewhere;
+    grouped weights (C, 1, k, k) (group C) get it in every channel. A bias blob, if present, is
+    zeroed. Any other shape (C_in != C_out with C_out > 1, non-square or non-4-D kernels) raises
+    SurgeryError naming the layer and shape. Returns a Report.
+    """
+    net = as_params(net)
+    if isinstance(layers, str):
+        layers = [layers]
+    report = Report("interp:")
+    for name in layers:
+        if name not in net.params:
+            raise SurgeryError(
+                f"interp: no layer '{name}' with parameters in the net "
+                f"(layers with params: {', '.join(net.params) or 'none'})"
+            )
+        weight = net.params[name][0].data
+        if weight.ndim != 4:
+            raise SurgeryError(
+                f"interp: layer '{name}' weight has shape {tuple(weight.shape)}; "
+                "a Deconvolution weight (C_in, C_out/group, k, k) is 4-D"
+            )
+        m, k, h, w = weight.shape
+        if h != w:
+            raise SurgeryError(
+                f"interp: layer '{name}' kernel is {h}x{w}; bilinear upsampling needs a square "
+                "kernel (kernel_size 2*stride)"
+            )
+        if m != k and k != 1:
+            raise SurgeryError(
+                f"interp: layer '{name}' weight shape {tuple(weight.shape)} maps {m} input to "
+                f"{k} output channels; interpolation needs (C, C, k, k) with group 1 or "
+                "(C, 1, k, k) with group C"
+            )
+        filt = upsample_filt(h)
+        _check_stride(net, name, h, report)
+        if k == 1:
+            weight[:, 0, :, :] = filt
+            how = "every channel (grouped)"
+        else:
+            weight[...] = 0
+            weight[range(m), range(k), :, :] = filt
+            how = "diagonal"
+        for extra in net.params[name][1:]:
+            extra.data[...] = 0
+        report.interpolated.append(f"{name} {tuple(weight.shape)} bilinear {h}x{h} on the {how}")
+    if verbose:
+        report.print(file=file or sys.stdout)
+    return report
+
+
+def _check_stride(net, name, k, report):
+    layer = net.layer(name) if hasattr(net, "layer") and callable(net.layer) else None
+    if layer is None or layer.type != "Deconvolution":
+        return
+    from .shapes import conv_geometry
+
+    _, stride, _, _ = conv_geometry(layer.convolution_param)
+    s = stride[0]
+    if k not in (2 * s, 2 * s - 1):
+        report.notes.append(
+            f"{name}: kernel {k} with stride {s} is not 2*stride (or 2*stride-1): "
+            "the bilinear kernels will not sum to one (uneven upsampling)"
+        )
