@@ -1,0 +1,20 @@
+"""Pieces shared by the dataset modules: split checks and deploy inputs."""
+
+from .builder import L
+from .errors import NetSpecError
+
+DEPLOY_SIZE = 500
+
+
+def check_split(model, split, stems):
+    """Raise a NetSpecError naming the model's valid net stems when `split` is not one."""
+    if split not in stems:
+        raise NetSpecError(
+            f"{model}: no net '{split}'; this model has {', '.join(repr(s) for s in stems)}"
+        )
+
+
+def deploy_input(channels=3, size=DEPLOY_SIZE):
+    """Input layer top of shape 1 x channels x size x size (size: int or (H, W))."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return L.Input(shape=dict(dim=[1, channels, h, w]))

@@ -1,0 +1,106 @@
+"""The Python data layers the FCN nets read from (modules of this project's `layers` package).
+
+Each function returns the keyword arguments of L.Python(...) for one dataset and split;
+param_str is str(dict), read back with ast.literal_eval (never eval). `data_root` is written
+into the paths; the default '../../data' is relative to models/<model>/, where solve.py runs.
+"""
+
+import ast
+
+DEFAULT_ROOT = "../../data"
+VOC_MEAN = (104.00699, 116.66877, 122.67892)
+
+
+def _root(data_root):
+    return (data_root or DEFAULT_ROOT).rstrip("/") or "/"
+
+
+def _python(module, layer, params, ntop):
+    return dict(module=module, layer=layer, param_str=str(params), ntop=ntop)
+
+
+def voc(split, data_root=None):
+    """VOCSegDataLayer (evaluation on VOC2011 seg11valid): tops data, label."""
+    root = _root(data_root)
+    return _python(
+        "layers.voc",
+        "VOCSegDataLayer",
+        dict(voc_dir=f"{root}/pascal/VOC2011", split=split, mean=VOC_MEAN),
+        2,
+    )
+
+
+def sbdd(split, data_root=None):
+    """SBDDSegDataLayer (training on SBD train, shuffled with seed 1337): tops data, label."""
+    root = _root(data_root)
+    return _python(
+        "layers.voc",
+        "SBDDSegDataLayer",
+        dict(sbdd_dir=f"{root}/sbdd/dataset", split=split, seed=1337, mean=VOC_MEAN),
+        2,
+    )
+
+
+def nyud(split, tops, data_root=None):
+    """NYUDSegDataLayer with the given `tops` (from color, depth, hha, label)."""
+    root = _root(data_root)
+    return _python(
+        "layers.nyud",
+        "NYUDSegDataLayer",
+        dict(nyud_dir=f"{root}/nyud", split=split, tops=list(tops), seed=1337),
+        len(tops),
+    )
+
+
+def siftflow(split, data_root=None):
+    """SIFTFlowSegDataLayer: tops data, sem, geo."""
+    root = _root(data_root)
+    return _python(
+        "layers.siftflow",
+        "SIFTFlowSegDataLayer",
+        dict(siftflow_dir=f"{root}/sift-flow", split=split, seed=1337),
+        3,
+    )
+
+
+def pascalcontext(split, data_root=None):
+    """PASCALContextSegDataLayer: tops data, label."""
+    root = _root(data_root)
+    return _python(
+        "layers.pascalcontext",
+        "PASCALContextSegDataLayer",
+        dict(
+            voc_dir=f"{root}/pascal", context_dir=f"{root}/pascal-context", split=split, seed=1337
+        ),
+        2,
+    )
+
+
+# Channels of each kind of top the data layers produce (label-like tops have one channel).
+TOP_CHANNELS = {"data": 3, "color": 3, "hha": 3, "depth": 1, "label": 1, "sem": 1, "geo": 1}
+
+
+def data_top_shapes(layer, height, width):
+    """Shapes (N, C, H, W) of a Python data layer's tops for an image of height x width.
+
+    The kind of each top comes from param_str's 'tops' list when it has one (NYUD), else from
+    the top's own name; anything unknown is an error naming the layer.
+    """
+    kinds = list(layer.top)
+    try:
+        params = ast.literal_eval(layer.python_param.param_str or "{}")
+    except (ValueError, SyntaxError):
+        params = {}
+    if isinstance(params, dict) and isinstance(params.get("tops"), (list, tuple)):
+        if len(params["tops"]) == len(kinds):
+            kinds = list(params["tops"])
+    out = {}
+    for top, kind in zip(layer.top, kinds):
+        if kind not in TOP_CHANNELS:
+            raise ValueError(
+                f"Python layer '{layer.name}' ({layer.python_param.module}."
+                f"{layer.python_param.layer}): cannot tell the shape of top '{top}'; pass it "
+                "explicitly (input_shapes={'" + top + "': (1, C, H, W)})"
+            )
+        out[top] = (1, TOP_CHANNELS[kind], height, width)
+    return out

@@ -1,0 +1,37 @@
+"""solver.prototxt for an FCN model, with the release's hyperparameters (CAFFE_FACTS 5)."""
+
+from caffeio import caffe_pb2
+
+
+def solver(
+    base_lr,
+    test_iter,
+    train_net="train.prototxt",
+    test_net="val.prototxt",
+    momentum=0.99,
+    iter_size=1,
+    max_iter=100000,
+    snapshot=4000,
+):
+    """SolverParameter: fixed lr, weight decay 5e-4, display/average_loss 20, testing from Python.
+
+    test_interval is 999999999 (the solver builds the test net but never runs it itself;
+    score.py does) and test_initialization is false. Paths are relative to the model folder.
+    """
+    s = caffe_pb2.SolverParameter()
+    s.train_net = train_net
+    s.test_net.append(test_net)
+    s.test_iter.append(test_iter)
+    s.test_interval = 999999999
+    s.test_initialization = False
+    s.display = 20
+    s.average_loss = 20
+    s.lr_policy = "fixed"
+    s.base_lr = base_lr
+    s.momentum = momentum
+    s.iter_size = iter_size
+    s.max_iter = max_iter
+    s.weight_decay = 0.0005
+    s.snapshot = snapshot
+    s.snapshot_prefix = "snapshot/train"
+    return s

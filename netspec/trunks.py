@@ -1,0 +1,218 @@
+"""VGG-16 and AlexNet (CaffeNet) trunks and the FCN heads, in the release's layer names.
+
+Every builder writes into a NetSpec `n` and returns the top it ended with. `width` scales the
+channel counts of the trunk (see `channels`); class counts never change.
+"""
+
+from .builder import L, P
+from .coord import crop
+
+# Release convention: weights learn at 1x with decay, biases at 2x without decay.
+CONV_PARAMS = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]
+FROZEN = [dict(lr_mult=0)]
+
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+def channels(c, width=1.0, multiple=1):
+    """Channel count for width multiplier `width`: max(multiple, round(c * width)), rounded
+    (half to even) to a multiple of `multiple` (grouped convolutions need divisible counts)."""
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return max(multiple, int(round(c * width / multiple)) * multiple)
+
+
+def conv_relu(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1, params=True):
+    """Convolution `name` + in-place ReLU `relu_name`; returns the conv's top."""
+    kw = dict(kernel_size=ks, stride=stride, num_output=nout, pad=pad)
+    if group != 1:
+        kw["group"] = group
+    if params:
+        kw["param"] = CONV_PARAMS
+    n[name] = L.Convolution(bottom, **kw)
+    n[relu_name] = L.ReLU(n[name], in_place=True)
+    return n[name]
+
+
+def max_pool(bottom, ks=2, stride=2):
+    """MAX Pooling (Caffe's default ceil rounding)."""
+    return L.Pooling(bottom, pool=P.Pooling.MAX, kernel_size=ks, stride=stride)
+
+
+def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, params=True):
+    """conv1_1 .. pool5 of VGG-16 (conv1_1 padded by `pad`: 100 in FCNs); returns pool5.
+
+    Layer names get `suffix` appended verbatim ('conv1_1' + 'color' -> 'conv1_1color', as in the
+    release's two-stream net); `conv1_name` renames the first conv alone (NYUD 'conv1_1_bgrd').
+    """
+    top = bottom
+    for b, block in enumerate(VGG16_BLOCKS, 1):
+        for i, c in enumerate(block, 1):
+            name = f"conv{b}_{i}{suffix}"
+            if b == 1 and i == 1 and conv1_name:
+                name = conv1_name
+            p = pad if (b, i) == (1, 1) else 1
+            top = conv_relu(
+                n, name, f"relu{b}_{i}{suffix}", top, channels(c, width), pad=p, params=params
+            )
+        n[f"pool{b}{suffix}"] = max_pool(top)
+        top = n[f"pool{b}{suffix}"]
+    return top
+
+
+def fc_convs(n, bottom, width=1.0, ks=7, suffix="", dropout=True, params=True):
+    """fc6 (ks x ks conv, 4096) and fc7 (1x1 conv, 4096), each with ReLU (+ Dropout 0.5)."""
+    top = bottom
+    for i, k in ((6, ks), (7, 1)):
+        top = conv_relu(
+            n,
+            f"fc{i}{suffix}",
+            f"relu{i}{suffix}",
+            top,
+            channels(4096, width),
+            ks=k,
+            pad=0,
+            params=params,
+        )
+        if dropout:
+            n[f"drop{i}{suffix}"] = L.Dropout(top, dropout_ratio=0.5, in_place=True)
+            top = n[f"drop{i}{suffix}"]
+    return top
+
+
+def vgg16_trunk(n, bottom, width=1.0, suffix="", conv1_name=None, dropout=True):
+    """The FCN VGG-16 trunk: conv1_1 (pad 100) .. pool5, fc6 7x7, fc7; returns fc7's last top."""
+    pool5 = vgg16_features(n, bottom, width, pad=100, suffix=suffix, conv1_name=conv1_name)
+    return fc_convs(n, pool5, width, ks=7, suffix=suffix, dropout=dropout)
+
+
+ALEXNET_CONVS = (
+    # name, channels, kernel, stride, pad, group
+    ("conv1", 96, 11, 4, None, 1),
+    ("conv2", 256, 5, 1, 2, 2),
+    ("conv3", 384, 3, 1, 1, 1),
+    ("conv4", 384, 3, 1, 1, 2),
+    ("conv5", 256, 3, 1, 1, 2),
+)
+
+
+def alexnet_features(n, bottom, width=1.0, pad=100, params=True):
+    """CaffeNet conv1 .. pool5 (pool before LRN; groups 2 on conv2/4/5); returns pool5.
+
+    conv1 is padded by `pad` (100 in the FCN, 0 in the classifier). With width != 1 every conv
+    keeps an even channel count so that the group-2 convolutions stay valid.
+    """
+    top = bottom
+    for name, c, k, s, p, g in ALEXNET_CONVS:
+        i = name[-1]
+        nout = channels(c, width, multiple=2)
+        top = conv_relu(
+            n,
+            name,
+            f"relu{i}",
+            top,
+            nout,
+            ks=k,
+            stride=s,
+            pad=pad if p is None else p,
+            group=g,
+            params=params,
+        )
+        if i in "12":
+            n[f"pool{i}"] = max_pool(top, 3, 2)
+            n[f"norm{i}"] = L.LRN(n[f"pool{i}"], local_size=5, alpha=1e-4, beta=0.75)
+            top = n[f"norm{i}"]
+    n.pool5 = max_pool(top, 3, 2)
+    return n.pool5
+
+
+def alexnet_trunk(n, bottom, width=1.0, dropout=True):
+    """The FCN-AlexNet trunk: conv1 (pad 100) .. pool5, fc6 6x6 conv, fc7; returns the last top."""
+    pool5 = alexnet_features(n, bottom, width, pad=100)
+    return fc_convs(n, pool5, width, ks=6, dropout=dropout)
+
+
+def score_conv(bottom, num_classes):
+    """1x1 scoring convolution (zero-initialised: no filler, as in the release)."""
+    return L.Convolution(bottom, num_output=num_classes, kernel_size=1, pad=0, param=CONV_PARAMS)
+
+
+def upsample(bottom, num_classes, factor, kernel=None):
+    """Fixed (lr_mult 0) Deconvolution, kernel 2*factor, stride factor, no bias, group 1."""
+    return L.Deconvolution(
+        bottom,
+        convolution_param=dict(
+            num_output=num_classes,
+            kernel_size=kernel or 2 * factor,
+            stride=factor,
+            bias_term=False,
+        ),
+        param=FROZEN,
+    )
+
+
+def fcn32s_head(n, trunk_top, image, num_classes, suffix="", kernel=64, fr_name=None):
+    """score_fr -> upscore (k64 s32) -> score (crop to `image`); returns the score top."""
+    fr = fr_name or f"score_fr{suffix}"
+    n[fr] = score_conv(trunk_top, num_classes)
+    n[f"upscore{suffix}"] = upsample(n[fr], num_classes, 32, kernel)
+    n[f"score{suffix}"] = crop(n[f"upscore{suffix}"], image)
+    return n[f"score{suffix}"]
+
+
+def _skip(n, pool, up, num_classes, name, suffix, scale=None):
+    """score_<pool>(c) cropped to `up` and summed with it: returns the fuse top."""
+    bottom = n[pool]
+    if scale is not None:
+        n[f"scale_{pool}{suffix}"] = L.Scale(
+            bottom, filler=dict(type="constant", value=scale), param=FROZEN
+        )
+        bottom = n[f"scale_{pool}{suffix}"]
+    n[f"score_{pool}{suffix}"] = score_conv(bottom, num_classes)
+    n[f"score_{pool}{suffix}c"] = crop(n[f"score_{pool}{suffix}"], up)
+    n[f"fuse_{pool}{suffix}"] = L.Eltwise(up, n[f"score_{pool}{suffix}c"], operation=P.Eltwise.SUM)
+    return n[f"fuse_{pool}{suffix}"]
+
+
+def fcn16s_head(n, trunk_top, image, num_classes, suffix=""):
+    """score_fr, upscore2, score_pool4(c), fuse_pool4, upscore16 (k32 s16), score."""
+    n[f"score_fr{suffix}"] = score_conv(trunk_top, num_classes)
+    n[f"upscore2{suffix}"] = upsample(n[f"score_fr{suffix}"], num_classes, 2)
+    fuse = _skip(n, "pool4", n[f"upscore2{suffix}"], num_classes, "pool4", suffix)
+    n[f"upscore16{suffix}"] = upsample(fuse, num_classes, 16)
+    n[f"score{suffix}"] = crop(n[f"upscore16{suffix}"], image)
+    return n[f"score{suffix}"]
+
+
+def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
+    """fcn16s's skip from pool4 plus one from pool3, upscore8 (k16 s8), score.
+
+    atonce=True scales pool4 by 0.01 and pool3 by 0.0001 first (fixed Scale layers), as the
+    at-once net does.
+    """
+    n[f"score_fr{suffix}"] = score_conv(trunk_top, num_classes)
+    n[f"upscore2{suffix}"] = upsample(n[f"score_fr{suffix}"], num_classes, 2)
+    fuse4 = _skip(
+        n, "pool4", n[f"upscore2{suffix}"], num_classes, "pool4", suffix, 0.01 if atonce else None
+    )
+    n[f"upscore_pool4{suffix}"] = upsample(fuse4, num_classes, 2)
+    fuse3 = _skip(
+        n,
+        "pool3",
+        n[f"upscore_pool4{suffix}"],
+        num_classes,
+        "pool3",
+        suffix,
+        0.0001 if atonce else None,
+    )
+    n[f"upscore8{suffix}"] = upsample(fuse3, num_classes, 8)
+    n[f"score{suffix}"] = crop(n[f"upscore8{suffix}"], image)
+    return n[f"score{suffix}"]
+
+
+HEADS = {"32s": fcn32s_head, "16s": fcn16s_head, "8s": fcn8s_head}
+
+
+def softmax_loss(score, label, normalize=False):
+    """SoftmaxWithLoss ignoring 255; normalize=False sums over pixels (the VGG FCNs)."""
+    return L.SoftmaxWithLoss(score, label, loss_param=dict(normalize=normalize, ignore_label=255))

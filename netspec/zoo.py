@@ -1,0 +1,115 @@
+"""The model zoo: every model of the FCN release by name, its net files and solver.
+
+from netspec import zoo
+zoo.MODELS                                   # the 15 model names
+zoo.net_files("voc-fcn8s")                   # ('train', 'val', 'deploy')
+net = zoo.build("voc-fcn8s", "val", width=0.125)   # caffe_pb2.NetParameter
+zoo.solver("voc-fcn8s")                      # caffe_pb2.SolverParameter
+zoo.write("voc-fcn8s", "models/voc-fcn8s")   # writes train/val/deploy/solver.prototxt
+"""
+
+import os
+from collections import OrderedDict
+
+import caffeio
+
+from . import nyud, pascalcontext, siftflow, voc
+from .errors import NetSpecError
+from .solver import solver as make_solver
+
+# model -> (family module, variant, solver settings)
+_REGISTRY = OrderedDict(
+    [
+        ("voc-fcn32s", (voc, "32s", dict(base_lr=1e-10))),
+        ("voc-fcn16s", (voc, "16s", dict(base_lr=1e-12))),
+        ("voc-fcn8s", (voc, "8s", dict(base_lr=1e-14))),
+        ("voc-fcn8s-atonce", (voc, "8s-atonce", dict(base_lr=1e-10, max_iter=300000))),
+        ("voc-fcn-alexnet", (voc, "alexnet", dict(base_lr=1e-4, momentum=0.9, iter_size=20))),
+        ("nyud-fcn32s-color", (nyud, "color", dict(base_lr=1e-10))),
+        ("nyud-fcn32s-hha", (nyud, "hha", dict(base_lr=1e-10))),
+        ("nyud-fcn32s-color-d", (nyud, "color-d", dict(base_lr=1e-10))),
+        ("nyud-fcn32s-color-hha", (nyud, "color-hha", dict(base_lr=1e-12))),
+        ("siftflow-fcn32s", (siftflow, "32s", dict(base_lr=1e-10))),
+        ("siftflow-fcn16s", (siftflow, "16s", dict(base_lr=1e-12))),
+        ("siftflow-fcn8s", (siftflow, "8s", dict(base_lr=1e-12))),
+        ("pascalcontext-fcn32s", (pascalcontext, "32s", dict(base_lr=1e-10))),
+        ("pascalcontext-fcn16s", (pascalcontext, "16s", dict(base_lr=1e-12))),
+        ("pascalcontext-fcn8s", (pascalcontext, "8s", dict(base_lr=1e-14))),
+    ]
+)
+
+MODELS = tuple(_REGISTRY)
+
+# Size of each family's evaluation split (the solver's test_iter).
+_EVAL_SIZE = {voc: 736, nyud: 654, siftflow: 200, pascalcontext: 5105}
+
+
+def _entry(model):
+    try:
+        return _REGISTRY[model]
+    except KeyError:
+        raise NetSpecError(f"unknown model '{model}'; known models: {', '.join(MODELS)}") from None
+
+
+def net_files(model):
+    """The model's net file stems: ('train', 'val', 'deploy') or ('trainval', 'test', 'deploy')."""
+    return _entry(model)[0].STEMS
+
+
+def num_classes(model):
+    """Default class count (SIFT Flow: (semantic, geometric))."""
+    return _entry(model)[0].NUM_CLASSES
+
+
+def build(model, split, width=1.0, data_root=None, num_classes=None):
+    """caffe_pb2.NetParameter of `model`'s net `split` (one of net_files(model)).
+
+    width: channel multiplier of the trunk (1 = the release); data_root: dataset root written
+    into the data layers' param_str (default '../../data', relative to models/<model>/);
+    num_classes: override the class count.
+    """
+    family, variant, _ = _entry(model)
+    return family.fcn(variant, split, width=width, data_root=data_root, num_classes=num_classes)
+
+
+def solver(model):
+    """caffe_pb2.SolverParameter with the release's hyperparameters for `model`."""
+    family, _, settings = _entry(model)
+    train, test, _ = family.STEMS
+    return make_solver(
+        test_iter=_EVAL_SIZE[family],
+        train_net=f"{train}.prototxt",
+        test_net=f"{test}.prototxt",
+        **settings,
+    )
+
+
+def texts(model, width=1.0, data_root=None, num_classes=None):
+    """OrderedDict file name -> prototxt text of every file of the model (nets, solver)."""
+    out = OrderedDict()
+    for stem in net_files(model):
+        net = build(model, stem, width=width, data_root=data_root, num_classes=num_classes)
+        out[f"{stem}.prototxt"] = caffeio.to_text(net)
+    out["solver.prototxt"] = caffeio.to_text(solver(model))
+    return out
+
+
+def write(model, out_dir=None, width=1.0, data_root=None, num_classes=None):
+    """Write the model's net and solver prototxt into out_dir (default models/<model>).
+
+    Files are written atomically and only when their bytes change; returns the paths.
+    """
+    out_dir = out_dir or os.path.join("models", model)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, text in texts(model, width, data_root, num_classes).items():
+        path = os.path.join(out_dir, name)
+        data = text.encode("utf-8")
+        old = None
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                old = f.read()
+        if old != data:
+            caffeio.atomic_write(path, data)
+        paths.append(path)
+    return paths
