@@ -1,0 +1,106 @@
+"""Plain loading functions shared by the data layers, scoring, inference and tests.
+
+Images become float32 C x H x W BGR arrays minus a per-channel mean; labels become uint8
+1 x H x W arrays with 255 = ignore. Every failure is a DataError naming the file.
+"""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from .errors import data_error
+
+
+def read_split(path, dataset, split):
+    """Read a split file -> list of ids (one per non-empty line, whitespace stripped).
+
+    A missing file or an empty split raises DataError naming the dataset, split and path.
+    """
+    if not os.path.isfile(path):
+        raise data_error("split file not found", dataset, split, path=path)
+    with open(path, encoding="utf-8") as f:
+        ids = [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise data_error(
+            "split file is empty (an empty split is an error)", dataset, split, path=path
+        )
+    return ids
+
+
+def _open_image(path, what, ctx):
+    if not os.path.isfile(path):
+        raise data_error(f"{what} not found", *ctx, path=path)
+    try:
+        im = Image.open(path)
+        im.load()
+    except Exception as e:  # PIL raises many types for truncated/foreign files
+        raise data_error(f"{what} cannot be decoded ({e})", *ctx, path=path) from None
+    return im
+
+
+def read_rgb(path, ctx=(None, None, None), what="image"):
+    """Decode an image file -> uint8 H x W x 3 RGB array (grey or palette images converted)."""
+    im = _open_image(path, what, ctx)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8)
+
+
+def bgr_minus_mean(rgb, mean):
+    """uint8/float H x W x 3 RGB -> float32 3 x H x W: (float32 pixel, BGR order) - mean (BGR).
+
+    `mean` keeps its dtype (the release used float64 for VOC/SBD, float32 elsewhere), so the
+    subtraction rounds exactly as the release's `in_ -= mean` did.
+    """
+    x = np.asarray(rgb, dtype=np.float32)[:, :, ::-1]
+    x = x - np.asarray(mean)
+    return np.ascontiguousarray(x.astype(np.float32, copy=False).transpose(2, 0, 1))
+
+
+def load_image(path, mean, ctx=(None, None, None)):
+    """Image file -> float32 3 x H x W BGR mean-subtracted array (the release's load_image)."""
+    return bgr_minus_mean(read_rgb(path, ctx), mean)
+
+
+def load_png_label(path, ctx=(None, None, None), what="label PNG"):
+    """Palette or grey PNG of class indices -> uint8 1 x H x W array (indices as stored)."""
+    im = _open_image(path, what, ctx)
+    if im.mode not in ("P", "L"):
+        raise data_error(
+            f"{what} has mode {im.mode}; expected a palette (P) or greyscale (L) PNG of class "
+            "indices, not a colour rendering",
+            *ctx,
+            path=path,
+        )
+    return np.asarray(im, dtype=np.uint8)[np.newaxis].copy()
+
+
+def load_mat(path, ctx=(None, None, None), what="label .mat"):
+    """Read a MATLAB .mat file with scipy.io.loadmat -> dict (DataError when missing/corrupt)."""
+    import scipy.io
+
+    if not os.path.isfile(path):
+        raise data_error(f"{what} not found", *ctx, path=path)
+    try:
+        return scipy.io.loadmat(path)
+    except Exception as e:
+        raise data_error(
+            f"{what} cannot be read by scipy.io.loadmat ({e})", *ctx, path=path
+        ) from None
+
+
+def mat_key(mat, key, path, ctx=(None, None, None)):
+    """mat[key] as an ndarray, or DataError naming the keys that are present."""
+    if key not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise data_error(f"no variable '{key}' in .mat (has {keys})", *ctx, path=path)
+    return mat[key]
+
+
+def check_same_size(arrays, names, ctx, path):
+    """All arrays (C x H x W) share H x W, else DataError listing each shape."""
+    shapes = [a.shape[-2:] for a in arrays]
+    if len(set(shapes)) > 1:
+        desc = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in zip(names, shapes))
+        raise data_error(f"image and label sizes differ ({desc})", *ctx, path=path)

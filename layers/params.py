@@ -1,0 +1,39 @@
+"""param_str parsing: a Python literal dict, read with ast.literal_eval (never eval)."""
+
+import ast
+
+
+def parse_param_str(param_str, layer, required=(), optional=None):
+    """Parse `param_str` -> dict with `optional` defaults filled in.
+
+    layer: the layer class name, for messages. required: keys that must be present.
+    optional: {key: default}. Unknown keys, a non-dict value or a syntax error raise ValueError
+    naming the layer and the offending keys.
+    """
+    optional = dict(optional or {})
+    text = param_str if isinstance(param_str, str) else str(param_str or "")
+    if not text.strip():
+        parsed = {}
+    else:
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(
+                f"{layer}: param_str is not a Python literal dict ({e}): {text!r}; write e.g. "
+                "\"dict(split='train', seed=1337)\" as \"{'split': 'train', 'seed': 1337}\""
+            ) from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{layer}: param_str must be a dict literal, got {type(parsed).__name__}")
+    allowed = set(required) | set(optional)
+    unknown = sorted(set(parsed) - allowed, key=str)
+    if unknown:
+        raise ValueError(
+            f"{layer}: unknown param_str key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    missing = [k for k in required if k not in parsed]
+    if missing:
+        raise ValueError(f"{layer}: param_str lacks required key(s) {', '.join(missing)}")
+    out = dict(optional)
+    out.update(parsed)
+    return out

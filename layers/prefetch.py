@@ -1,0 +1,58 @@
+"""Background decoding: the next example is loaded while the net computes.
+
+A single worker thread (PIL decoding, zlib and NumPy release the GIL) loads example k+1 while
+the net runs on example k. The *order* is fixed by ExampleOrder before loading, so prefetching
+never changes which examples are served, only when they are decoded.
+"""
+
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+
+def _shutdown(pool):
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Prefetcher:
+    """Load `load(k)` for the requested k, keeping `depth` later ones in flight.
+
+    get(k) returns load(k)'s result (re-raising its error in the caller); with depth=0 nothing is
+    loaded ahead (prefetch off). close() stops the worker; it is also called at garbage
+    collection and interpreter exit.
+    """
+
+    def __init__(self, load, depth=1, name="data-prefetch"):
+        self.load = load
+        self.depth = max(0, int(depth))
+        self._pending = {}
+        self._lock = threading.Lock()
+        self._pool = None
+        if self.depth:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+            self._finalizer = weakref.finalize(self, _shutdown, self._pool)
+
+    def get(self, k):
+        """The example at position k (blocks until decoded), then schedule k+1..k+depth."""
+        if self._pool is None:
+            return self.load(k)
+        with self._lock:
+            fut = self._pending.pop(k, None)
+            for old in [j for j in self._pending if j < k]:
+                self._pending.pop(old).cancel()
+            for j in range(k + 1, k + 1 + self.depth):
+                if j not in self._pending:
+                    self._pending[j] = self._pool.submit(self.load, j)
+        if fut is None:
+            return self.load(k)
+        return fut.result()
+
+    def close(self):
+        """Cancel pending loads and join the worker thread (idempotent)."""
+        if self._pool is not None:
+            with self._lock:
+                for fut in self._pending.values():
+                    fut.cancel()
+                self._pending.clear()
+            self._finalizer()
+            self._pool = None

@@ -1,0 +1,76 @@
+"""Split derivation: seg11valid (VOC2011 seg val minus SBD train) and NYUD trainval.
+
+python -m layers.splits seg11valid VOC_DIR SBDD_DIR   # -> VOC_DIR/ImageSets/Segmentation/
+python -m layers.splits nyud-trainval NYUD_DIR        # -> NYUD_DIR/trainval.txt
+"""
+
+import argparse
+import os
+import sys
+
+from caffeio import atomic_write
+
+from .io import read_split
+from .voc import sbdd_split_path, voc_split_path
+
+SEG11VALID_REAL_SIZE = 736
+
+
+def write_split(path, ids):
+    """Write ids one per line (atomically)."""
+    atomic_write(path, "".join(f"{i}\n" for i in ids).encode("utf-8"))
+
+
+def derive_seg11valid(voc_dir, sbdd_dir, name="seg11valid"):
+    """VOC2011 segmentation val ids minus SBD train ids, in val order -> written and returned.
+
+    Written to {voc_dir}/ImageSets/Segmentation/{name}.txt, where VOCSegDataLayer reads it.
+    736 ids on the real VOC2011 + SBD data. An empty result is an error.
+    """
+    val = read_split(voc_split_path(voc_dir, "val"), "PASCAL VOC", "val")
+    train = set(read_split(sbdd_split_path(sbdd_dir, "train"), "SBD", "train"))
+    ids = [i for i in val if i not in train]
+    if not ids:
+        raise ValueError(
+            f"{name}: every VOC val id is in SBD train ({voc_dir}, {sbdd_dir}); nothing left to "
+            "evaluate on"
+        )
+    write_split(voc_split_path(voc_dir, name), ids)
+    return ids
+
+
+def derive_nyud_trainval(nyud_dir):
+    """NYUD train ids then val ids -> {nyud_dir}/trainval.txt, returned (795 on the real data)."""
+    ids = read_split(os.path.join(nyud_dir, "train.txt"), "NYUDv2", "train")
+    ids += read_split(os.path.join(nyud_dir, "val.txt"), "NYUDv2", "val")
+    write_split(os.path.join(nyud_dir, "trainval.txt"), ids)
+    return ids
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m layers.splits", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("seg11valid", help="VOC2011 seg val minus SBD train")
+    p.add_argument("voc_dir", help="e.g. data/pascal/VOC2011")
+    p.add_argument("sbdd_dir", help="e.g. data/sbdd/dataset")
+    p = sub.add_parser("nyud-trainval", help="NYUD train + val")
+    p.add_argument("nyud_dir", help="e.g. data/nyud")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "seg11valid":
+            ids = derive_seg11valid(args.voc_dir, args.sbdd_dir)
+            where = voc_split_path(args.voc_dir, "seg11valid")
+            note = f" ({SEG11VALID_REAL_SIZE} on the real VOC2011 + SBD)"
+        else:
+            ids = derive_nyud_trainval(args.nyud_dir)
+            where = os.path.join(args.nyud_dir, "trainval.txt")
+            note = " (795 on the real NYUDv2)"
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(ids)} ids to {where}{note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
