@@ -1,0 +1,342 @@
+"""Shape inference with Caffe's rules, for a NetParameter and given input sizes (no torch).
+
+    shapes.infer(net, {"data": (1, 3, 500, 500)})   # OrderedDict blob -> (N, C, H, W)
+    shapes.infer(net, image_size=(500, 500))         # Input layers and Python data layers
+    shapes.param_shapes(net, image_size=(224, 224))  # OrderedDict layer -> [weight, bias shapes]
+
+Rules (CAFFE_FACTS 2): Convolution floor((in + 2p - ext) / s) + 1 with ext = d(k-1)+1;
+Pooling ceil((in + 2p - k) / s) + 1, minus one when p > 0 and the last window would start at
+or beyond in + p (round_mode FLOOR floors instead); Deconvolution s(in - 1) + ext - 2p; Crop
+cuts bottom 0 to bottom 1's size from `offset` on every axis >= `axis` and fails when the
+window runs past bottom 0; Concat adds along `axis`; Eltwise needs equal shapes; InnerProduct
+flattens from `axis`. Layer phases (include/exclude) are not filtered: every layer counts.
+"""
+
+import math
+from collections import OrderedDict
+
+from . import pydata
+from .coord import conv_geometry, pool_geometry
+from .errors import ShapeError
+
+SAME_SHAPE = frozenset(
+    """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout LRN MVN
+    BatchNorm Softmax""".split()
+)
+
+
+class LayerShapes:
+    """One layer's inferred shapes: `bottoms` / `tops` are lists of tuples; `rule` explains H."""
+
+    def __init__(self, layer, bottoms, tops, rule=""):
+        self.layer = layer
+        self.bottoms = bottoms
+        self.tops = tops
+        self.rule = rule
+
+
+def _where(layer):
+    return f"layer '{layer.name}' ({layer.type})"
+
+
+def _input_shapes(layer, input_shapes, image_size):
+    out = []
+    if layer.type == "Input":
+        dims = [tuple(int(d) for d in s.dim) for s in layer.input_param.shape]
+        if len(dims) not in (1, len(layer.top)):
+            raise ShapeError(
+                f"{_where(layer)}: {len(dims)} shapes for {len(layer.top)} tops (give one or "
+                "one per top)"
+            )
+        for i, top in enumerate(layer.top):
+            shape = dims[i if len(dims) > 1 else 0]
+            if image_size is not None and len(shape) >= 2:
+                shape = shape[:-2] + tuple(image_size)
+            out.append(tuple(input_shapes.get(top, shape)))
+        return out
+    if layer.type == "Python" and image_size is not None:
+        try:
+            known = pydata.data_top_shapes(layer, *image_size)
+        except ValueError as e:
+            known = {}
+            err = e
+        for top in layer.top:
+            if top in input_shapes:
+                out.append(tuple(input_shapes[top]))
+            elif top in known:
+                out.append(known[top])
+            else:
+                raise ShapeError(str(err))
+        return out
+    missing = [t for t in layer.top if t not in input_shapes]
+    if missing:
+        raise ShapeError(
+            f"{_where(layer)} produces {missing} from outside the net: pass their shapes "
+            "(input_shapes={'name': (N, C, H, W)}) or an image size"
+        )
+    return [tuple(input_shapes[t]) for t in layer.top]
+
+
+def _spatial(layer, b, geo, kind):
+    n, c, h, w = b
+    sizes, rules = [], []
+    for size, (k, s, p, d) in zip((h, w), geo):
+        if kind == "pool":
+            if k is None:  # global pooling
+                sizes.append(1)
+                rules.append("global")
+                continue
+            round_floor = layer.pooling_param.round_mode == 1
+            num = size + 2 * p - k
+            out = (num // s if round_floor else -(-num // s)) + 1
+            rule = f"{'floor' if round_floor else 'ceil'}(({size} + 2*{p} - {k}) / {s}) + 1"
+            if p > 0 and (out - 1) * s >= size + p:
+                out -= 1
+                rule += " - 1 (last window starts in the padding)"
+        elif kind == "conv":
+            ext = d * (k - 1) + 1
+            out = (size + 2 * p - ext) // s + 1
+            rule = f"floor(({size} + 2*{p} - {ext}) / {s}) + 1"
+        else:
+            ext = d * (k - 1) + 1
+            out = s * (size - 1) + ext - 2 * p
+            rule = f"{s}*({size} - 1) + {ext} - 2*{p}"
+        if out <= 0:
+            raise ShapeError(
+                f"{_where(layer)}: input {h}x{w} is too small (output size {out} = {rule}); "
+                "use a larger input or more padding"
+            )
+        sizes.append(out)
+        rules.append(f"{rule} = {out}")
+    return sizes, rules[0] if rules[0] == rules[1] else f"H: {rules[0]}; W: {rules[1]}"
+
+
+def _conv(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    _rank4(layer, b)
+    cp = layer.convolution_param
+    g = cp.group
+    if b[1] % g or cp.num_output % g:
+        raise ShapeError(
+            f"{_where(layer)}: group {g} must divide input channels {b[1]} and num_output "
+            f"{cp.num_output}"
+        )
+    geo = conv_geometry(layer)
+    if any(k is None for k, *_ in geo):
+        raise ShapeError(f"{_where(layer)}: no kernel_size (or kernel_h/kernel_w) set")
+    kind = "conv" if layer.type == "Convolution" else "deconv"
+    (h, w), rule = _spatial(layer, b, geo, kind)
+    return [(b[0], cp.num_output, h, w)], rule
+
+
+def _pool(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    _rank4(layer, b)
+    geo = pool_geometry(layer)
+    if any(k is None for k, *_ in geo) and not layer.pooling_param.global_pooling:
+        raise ShapeError(f"{_where(layer)}: no kernel_size set and not global_pooling")
+    (h, w), rule = _spatial(layer, b, geo, "pool")
+    return [(b[0], b[1], h, w)] * len(layer.top), rule
+
+
+def _crop(layer, bottoms):
+    a, ref = _need(layer, bottoms, 2)
+    if len(a) != len(ref):
+        raise ShapeError(f"{_where(layer)}: bottoms have ranks {len(a)} and {len(ref)}")
+    cp = layer.crop_param
+    axis = cp.axis if cp.axis >= 0 else cp.axis + len(a)
+    offs = list(cp.offset)
+    if len(offs) > 1 and len(offs) != len(a) - axis:
+        raise ShapeError(
+            f"{_where(layer)}: {len(offs)} offsets given; give one, or exactly "
+            f"{len(a) - axis} (one per axis >= {axis})"
+        )
+    out = list(a)
+    for i in range(axis, len(a)):
+        off = offs[0] if len(offs) == 1 else (offs[i - axis] if offs else 0)
+        if a[i] - off < ref[i]:
+            raise ShapeError(
+                f"{_where(layer)}: crop out of range on axis {i}: '{layer.bottom[0]}' has size "
+                f"{a[i]}, offset {off} leaves {a[i] - off} < {ref[i]} needed by "
+                f"'{layer.bottom[1]}'; check the offset (netspec.crop computes it) or the "
+                "input size"
+            )
+        out[i] = ref[i]
+    return [tuple(out)], f"offset {offs[0] if len(offs) == 1 else offs}"
+
+
+def _concat(layer, bottoms):
+    if not bottoms:
+        raise ShapeError(f"{_where(layer)}: needs at least one bottom")
+    b0 = bottoms[0]
+    axis = layer.concat_param.axis
+    axis = axis if axis >= 0 else axis + len(b0)
+    for name, b in zip(layer.bottom, bottoms):
+        if len(b) != len(b0) or any(x != y for i, (x, y) in enumerate(zip(b, b0)) if i != axis):
+            raise ShapeError(
+                f"{_where(layer)}: '{name}' {_fmt(b)} does not match '{layer.bottom[0]}' "
+                f"{_fmt(b0)} off the concat axis {axis}"
+            )
+    out = list(b0)
+    out[axis] = sum(b[axis] for b in bottoms)
+    return [tuple(out)], ""
+
+
+def _eltwise(layer, bottoms):
+    b0 = bottoms[0]
+    for name, b in zip(layer.bottom, bottoms):
+        if b != b0:
+            raise ShapeError(
+                f"{_where(layer)}: '{name}' {_fmt(b)} differs from '{layer.bottom[0]}' "
+                f"{_fmt(b0)} (crop one to the other first)"
+            )
+    coeff = layer.eltwise_param.coeff
+    if len(coeff) and len(coeff) != len(bottoms):
+        raise ShapeError(f"{_where(layer)}: {len(coeff)} coeff for {len(bottoms)} bottoms")
+    return [b0], ""
+
+
+def _inner_product(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    ip = layer.inner_product_param
+    axis = ip.axis if ip.axis >= 0 else ip.axis + len(b)
+    return [tuple(b[:axis]) + (ip.num_output,)], ""
+
+
+def _softmax_loss(layer, bottoms):
+    score, label = _need(layer, bottoms, 2)
+    n, rest = score[0], score[2:]
+    if math.prod(label) != n * math.prod(rest):
+        raise ShapeError(
+            f"{_where(layer)}: label '{layer.bottom[1]}' {_fmt(label)} does not match score "
+            f"'{layer.bottom[0]}' {_fmt(score)} (need N*H*W labels)"
+        )
+    return [()] + [score] * (len(layer.top) - 1), ""
+
+
+def _need(layer, bottoms, k):
+    if len(bottoms) != k:
+        raise ShapeError(f"{_where(layer)}: needs {k} bottom(s), has {len(bottoms)}")
+    return bottoms
+
+
+def _rank4(layer, b):
+    if len(b) != 4:
+        raise ShapeError(f"{_where(layer)}: expects N x C x H x W input, got {_fmt(b)}")
+
+
+def _fmt(shape):
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+_RULES = {
+    "Convolution": _conv,
+    "Deconvolution": _conv,
+    "Pooling": _pool,
+    "Crop": _crop,
+    "Concat": _concat,
+    "Eltwise": _eltwise,
+    "InnerProduct": _inner_product,
+    "SoftmaxWithLoss": _softmax_loss,
+}
+
+
+def infer_layers(net, input_shapes=None, image_size=None):
+    """Per-layer shapes of a NetParameter: list of LayerShapes in layer order.
+
+    input_shapes: {blob: shape} for blobs that come from outside (Input/Python/Data tops);
+    image_size: (H, W) applied to Input layers' H and W and to the known FCN Python data layers.
+    """
+    input_shapes = dict(input_shapes or {})
+    blobs = {}
+    out = []
+    for layer in net.layer:
+        missing = [b for b in layer.bottom if b not in blobs]
+        if missing:
+            raise ShapeError(f"{_where(layer)}: bottom(s) {missing} are produced by no layer above")
+        bottoms = [blobs[b] for b in layer.bottom]
+        rule = ""
+        if not layer.bottom:
+            tops = _input_shapes(layer, input_shapes, image_size)
+        elif layer.type in _RULES:
+            tops, rule = _RULES[layer.type](layer, bottoms)
+        elif layer.type in SAME_SHAPE or layer.type == "Split":
+            tops = [bottoms[0]] * len(layer.top)
+        elif layer.type in ("Scale", "Bias"):
+            tops = [bottoms[0]]
+        elif layer.type == "Flatten":
+            b = bottoms[0]
+            tops = [(b[0], math.prod(b[1:]))]
+        elif layer.type in ("Silence",):
+            tops = []
+        elif layer.type == "Accuracy":
+            tops = [()] * len(layer.top)
+        else:
+            raise ShapeError(
+                f"{_where(layer)}: no shape rule for layer type '{layer.type}' in netspec.shapes"
+            )
+        for top, shape in zip(layer.top, tops):
+            blobs[top] = tuple(shape)
+        out.append(LayerShapes(layer, bottoms, [tuple(t) for t in tops], rule))
+    return out
+
+
+def infer(net, input_shapes=None, image_size=None):
+    """OrderedDict blob name -> shape tuple for every blob of `net`, bottom to top.
+
+    See infer_layers for the arguments. In-place tops keep their first position.
+    """
+    shapes = OrderedDict()
+    for ls in infer_layers(net, input_shapes, image_size):
+        for top, shape in zip(ls.layer.top, ls.tops):
+            shapes[top] = shape
+    return shapes
+
+
+def param_shapes(net, input_shapes=None, image_size=None):
+    """OrderedDict layer name -> [shape of each parameter blob], for layers that have any.
+
+    Convolution (Cout, Cin/g, kh, kw) [+ (Cout,)]; Deconvolution (Cin, Cout/g, kh, kw)
+    [+ (Cout,)]; InnerProduct (num_output, K) [+ (num_output,)], K = prod(bottom[axis:]);
+    Scale/Bias with one bottom: bottom[axis:axis+num_axes]; BatchNorm (C,), (C,), (1,).
+    Order and shapes are those of Caffe's layer blobs (what a caffemodel stores).
+    """
+    out = OrderedDict()
+    for ls in infer_layers(net, input_shapes, image_size):
+        layer, shapes = ls.layer, _params_of(ls)
+        if shapes:
+            out[layer.name] = shapes
+    return out
+
+
+def _params_of(ls):
+    layer, t = ls.layer, ls.layer.type
+    if t in ("Convolution", "Deconvolution"):
+        cp = layer.convolution_param
+        (kh, _, _, _), (kw, _, _, _) = conv_geometry(layer)
+        cin, g = ls.bottoms[0][1], cp.group
+        if t == "Convolution":
+            shapes = [(cp.num_output, cin // g, kh, kw)]
+        else:
+            shapes = [(cin, cp.num_output // g, kh, kw)]
+        return shapes + ([(cp.num_output,)] if cp.bias_term else [])
+    if t == "InnerProduct":
+        ip = layer.inner_product_param
+        b = ls.bottoms[0]
+        axis = ip.axis if ip.axis >= 0 else ip.axis + len(b)
+        k = math.prod(b[axis:])
+        w = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
+        return [w] + ([(ip.num_output,)] if ip.bias_term else [])
+    if t in ("Scale", "Bias") and len(ls.bottoms) == 1:
+        p = layer.scale_param if t == "Scale" else layer.bias_param
+        b = ls.bottoms[0]
+        axis = p.axis if p.axis >= 0 else p.axis + len(b)
+        end = len(b) if p.num_axes == -1 else axis + p.num_axes
+        shape = tuple(b[axis:end])
+        return [shape] + ([shape] if t == "Scale" and p.bias_term else [])
+    if t == "BatchNorm":
+        c = ls.bottoms[0][1]
+        return [(c,), (c,), (1,)]
+    if t == "PReLU":
+        return [(1,)] if layer.prelu_param.channel_shared else [(ls.bottoms[0][1],)]
+    return []
