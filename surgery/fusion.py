@@ -43,6 +43,7 @@ def init_color_d(new_net, net, layer="conv1_1_bgrd", source_layer="conv1_1", ver
 
         db.data[...] = coerce(sb.data, db.data.shape, f"layer '{layer}' blob {i}")[0]
     report.missing = [m for m in report.missing if m != layer]
+    report.dropped = [d for d in report.dropped if not d.startswith(source_layer + " ")]
     report.notes.append(
         f"{layer} {tuple(w_dst.shape)}: channels 0..{c - 1} from {source_layer}, channel {c} "
         f"(depth) = mean of {source_layer} over its {c} input channels"

@@ -75,13 +75,12 @@ def infer_shapes(net, input_shapes=None):
     shapes = OrderedDict()
     for name, s in (input_shapes or {}).items():
         shapes[name] = tuple(s)
+    given = set(input_shapes or {})
     for layer in net.layer:
-        given = all(t in (input_shapes or {}) for t in layer.top) and len(layer.top)
-        if given:
-            continue
         bottoms = [shapes.get(b) for b in layer.bottom]
         for top, s in zip(layer.top, _top_shapes(layer, bottoms)):
-            shapes[top] = s
+            if top not in given:
+                shapes[top] = s
     return shapes
 
 

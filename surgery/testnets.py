@@ -87,24 +87,30 @@ def _head(net, bottom, width, num_classes):
     _layer(net, "prob", "Softmax", x)
 
 
-def vgg16_classifier(width=1.0, num_classes=1000, size=224):
+def vgg16_classifier(width=1.0, num_classes=1000, size=224, pad=1):
     """VGG-16 ILSVRC deploy net (caffe_pb2.NetParameter): 13 3x3 convs pad 1, 5 max pools,
-    fc6/fc7 (4096 * width) and fc8 (num_classes), input 1x3x`size`x`size`."""
+    fc6/fc7 (4096 * width) and fc8 (num_classes), input 1x3x`size`x`size`.
+
+    pad=0 gives a padding-free variant (use size=212: every pool then sees an even map and
+    fc6 is 1x1) whose FCN scores on a larger image equal the classifier's on crops exactly."""
     net = caffe_pb2.NetParameter(name="VGG_ILSVRC_16_layers")
     _input(net, size)
     x = "data"
     for b, (n, reps) in enumerate(VGG16_BLOCKS, 1):
         for r in range(1, reps + 1):
-            x = _conv(net, f"conv{b}_{r}", x, _ch(n, width), 3, pad=1)
+            x = _conv(net, f"conv{b}_{r}", x, _ch(n, width), 3, pad=pad)
             _relu(net, f"relu{b}_{r}", x)
         x = _pool(net, f"pool{b}", x, 2, 2)
     _head(net, x, width, num_classes)
     return net
 
 
-def alexnet_classifier(width=1.0, num_classes=1000, size=227):
+def alexnet_classifier(width=1.0, num_classes=1000, size=227, pad=True):
     """CaffeNet/AlexNet ILSVRC deploy net: conv1 11x11 s4, LRN, groups 2 on conv2/4/5, 3x3 s2
-    pools, fc6 (6x6 over pool5) / fc7 (4096 * width), fc8; input 1x3x`size`x`size`."""
+    pools, fc6 (6x6 over pool5) / fc7 (4096 * width), fc8; input 1x3x`size`x`size`.
+
+    pad=False drops the conv2..5 padding (pool5 2x2 at 227): a padding-free variant."""
+    p2, p1 = (2, 1) if pad else (0, 0)
     net = caffe_pb2.NetParameter(name="AlexNet")
     _input(net, size)
 
@@ -118,14 +124,14 @@ def alexnet_classifier(width=1.0, num_classes=1000, size=227):
     x = _conv(net, "conv1", "data", _ch(96, width), 11, stride=4)
     _relu(net, "relu1", x)
     x = lrn("norm1", _pool(net, "pool1", x, 3, 2))
-    x = _conv(net, "conv2", x, _ch(256, width), 5, pad=2, group=2)
+    x = _conv(net, "conv2", x, _ch(256, width), 5, pad=p2, group=2)
     _relu(net, "relu2", x)
     x = lrn("norm2", _pool(net, "pool2", x, 3, 2))
-    x = _conv(net, "conv3", x, _ch(384, width), 3, pad=1)
+    x = _conv(net, "conv3", x, _ch(384, width), 3, pad=p1)
     _relu(net, "relu3", x)
-    x = _conv(net, "conv4", x, _ch(384, width), 3, pad=1, group=2)
+    x = _conv(net, "conv4", x, _ch(384, width), 3, pad=p1, group=2)
     _relu(net, "relu4", x)
-    x = _conv(net, "conv5", x, _ch(256, width), 3, pad=1, group=2)
+    x = _conv(net, "conv5", x, _ch(256, width), 3, pad=p1, group=2)
     _relu(net, "relu5", x)
     x = _pool(net, "pool5", x, 3, 2)
     _head(net, x, width, num_classes)

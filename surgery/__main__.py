@@ -1,0 +1,91 @@
+"""Command line: `python -m surgery fcnize ...`, `python -m surgery stage ...`.
+
+    python -m surgery fcnize --proto VGG_ILSVRC_16_layers_deploy.prototxt \\
+        --weights VGG_ILSVRC_16_layers.caffemodel --out models/ilsvrc-nets/vgg16-fcn.caffemodel
+    python -m surgery stage --from models/ilsvrc-nets/vgg16-fcn.caffemodel --to models/voc-fcn32s
+    python -m surgery stage --from color=c.caffemodel --from hha=h.caffemodel \\
+        --to models/nyud-fcn32s-color-hha
+"""
+
+import argparse
+import os
+import sys
+
+import caffeio
+
+from .errors import SurgeryError
+from .fcnize import ARCHS, fcnize
+from .stage import SOURCES, staged_init
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m surgery", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser(
+        "fcnize",
+        help="ILSVRC classifier caffemodel -> fully convolutional caffemodel (FCN init)",
+    )
+    f.add_argument("--proto", required=True, help="classifier deploy prototxt (V1 or current)")
+    f.add_argument("--weights", required=True, help="classifier caffemodel (V1 or current)")
+    f.add_argument("--out", required=True, help="caffemodel to write")
+    f.add_argument("--arch", choices=sorted(ARCHS), help="default: detected from layer names")
+    f.add_argument("--out-proto", help="also write the fully convolutional deploy prototxt")
+    f.add_argument("--force", action="store_true", help="overwrite existing output files")
+    s = sub.add_parser("stage", help="write the init caffemodel a model's training starts from")
+    s.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="[SUFFIX=]CAFFEMODEL",
+        help="source weights; twice with color=/hha= for nyud-fcn32s-color-hha",
+    )
+    s.add_argument(
+        "--to",
+        required=True,
+        help=f"model folder (with train/trainval + deploy prototxt) or name: {', '.join(SOURCES)}",
+    )
+    s.add_argument("--out", help="default: <model folder>/init.caffemodel")
+    s.add_argument("--width", type=float, default=1.0, help="netspec width (models built here)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    return p
+
+
+def _sources(items):
+    pairs = [x.split("=", 1) if "=" in x and not os.path.exists(x) else (None, x) for x in items]
+    for _, path in pairs:
+        if not os.path.exists(path):
+            raise SurgeryError(f"{path}: no such caffemodel")
+    if len(pairs) == 1 and pairs[0][0] is None:
+        return pairs[0][1]
+    if any(k is None for k, _ in pairs):
+        raise SurgeryError("several --from need suffixes: --from color=A.caffemodel ...")
+    return dict(pairs)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "fcnize":
+            fcnize(
+                args.proto,
+                args.weights,
+                args.out,
+                arch=args.arch,
+                force=args.force,
+                out_proto=args.out_proto,
+            )
+        else:
+            out = args.out
+            if out is None:
+                folder = args.to if os.path.isdir(args.to) else os.path.join("models", args.to)
+                out = os.path.join(folder, "init.caffemodel")
+            staged_init(args.to, _sources(args.sources), out, width=args.width, force=args.force)
+    except (SurgeryError, caffeio.CaffeFormatError) as e:
+        print(f"surgery {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Staged initialisations: the caffemodel each FCN model's training starts from.
+
+32s from the fcnized VGG-16 (or the raw classifier: fc layers are reshaped on the way), 16s from
+32s, 8s from 16s, at-once from VGG-16, AlexNet from the fcnized AlexNet; color-d takes VGG-16's
+conv1_1 into its 4-channel conv1_1_bgrd; color-hha transplants the color and hha 32s models with
+suffixes. Every Deconvolution gets bilinear kernels (interp). The file written holds the train
+net's layer definitions and loads into it with copy_from.
+"""
+
+import os
+import sys
+
+import caffeio
+
+from .errors import SurgeryError
+from .fusion import init_color_d, init_late_fusion
+from .interp import interp
+from .paramset import ParamSet, as_params, write_params
+from .transplant import transplant
+
+VGG = "vgg16-fcn"
+ALEXNET = "alexnet-fcn"
+
+# model -> what its initialisation comes from (a model name, VGG / ALEXNET, or
+# ("late", {suffix: model})); "color-d" marks the early-fusion first layer.
+SOURCES = {
+    "voc-fcn32s": VGG,
+    "voc-fcn16s": "voc-fcn32s",
+    "voc-fcn8s": "voc-fcn16s",
+    "voc-fcn8s-atonce": VGG,
+    "voc-fcn-alexnet": ALEXNET,
+    "nyud-fcn32s-color": VGG,
+    "nyud-fcn32s-hha": VGG,
+    "nyud-fcn32s-color-d": VGG,
+    "nyud-fcn32s-color-hha": ("late", {"color": "nyud-fcn32s-color", "hha": "nyud-fcn32s-hha"}),
+    "siftflow-fcn32s": VGG,
+    "siftflow-fcn16s": "siftflow-fcn32s",
+    "siftflow-fcn8s": "siftflow-fcn16s",
+    "pascalcontext-fcn32s": VGG,
+    "pascalcontext-fcn16s": "pascalcontext-fcn32s",
+    "pascalcontext-fcn8s": "pascalcontext-fcn16s",
+}
+TRAIN_STEMS = ("train", "trainval")
+
+
+def _build(model, split, width):
+    from netspec import zoo
+
+    return zoo.build(model, split, width=width)
+
+
+def model_nets(model, width=1.0):
+    """(model name, train NetParameter, deploy NetParameter or None) for a model name or a
+    model folder holding train(val).prototxt (+ deploy.prototxt); folders win over netspec."""
+    if os.path.isdir(model):
+        name = os.path.basename(os.path.normpath(model))
+        train = deploy = None
+        for stem in TRAIN_STEMS:
+            path = os.path.join(model, stem + ".prototxt")
+            if os.path.exists(path):
+                train = caffeio.read_net(path)
+                break
+        path = os.path.join(model, "deploy.prototxt")
+        if os.path.exists(path):
+            deploy = caffeio.read_net(path)
+        if train is None:
+            if name not in SOURCES:
+                raise SurgeryError(
+                    f"{model}: no train.prototxt or trainval.prototxt in the folder and "
+                    f"'{name}' is not a known model; run `make {name}` first"
+                )
+            train, deploy = _netspec_nets(name, width)
+        return name, train, deploy
+    if model not in SOURCES:
+        raise SurgeryError(f"unknown model '{model}': use one of {', '.join(SOURCES)}")
+    return (model, *_netspec_nets(model, width))
+
+
+def _netspec_nets(model, width):
+    train = None
+    errors = []
+    for stem in TRAIN_STEMS:
+        try:
+            train = _build(model, stem, width)
+            break
+        except Exception as e:  # noqa: BLE001 - netspec names the valid splits; keep trying
+            errors.append(str(e))
+    if train is None:
+        raise SurgeryError(f"{model}: netspec built no train net ({'; '.join(errors)})")
+    return train, _build(model, "deploy", width)
+
+
+def _target(train, deploy):
+    """ParamSet shaped like the train net's params, filler-initialised (constant/bilinear)."""
+    input_shapes = {}
+    if deploy is not None:
+        for layer in deploy.layer:
+            if layer.type == "Input":
+                for top, shape in zip(layer.top, layer.input_param.shape):
+                    input_shapes[top] = tuple(shape.dim)
+    else:
+        from netspec.pydata import data_top_shapes
+
+        for layer in train.layer:
+            if layer.type == "Python":
+                input_shapes.update(data_top_shapes(layer, 500, 500))
+    return ParamSet.from_definition(train, input_shapes=input_shapes)
+
+
+def _is_allowed_missing(layer):
+    # Score layers (zero-init in every FCN) and upsampling / fixed scaling start from fillers.
+    return (
+        layer is None or layer.type in ("Deconvolution", "Scale") or layer.name.startswith("score")
+    )
+
+
+def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose=True, file=None):
+    """Initialise `model`'s train net from `source_weights` -> (ParamSet, Report); write `out`.
+
+    model: a model name (netspec builds its nets) or a model folder with its prototxts.
+    source_weights: caffemodel path / ParamSet / net; for nyud-fcn32s-color-hha a dict
+    {"color": ..., "hha": ...}. Trunk layers the source lacks are an error (a net trained from
+    zeros sits at loss ln(classes)); score layers start at their fillers; every Deconvolution
+    gets interp. Layers with random fillers and no source weights are left out of the file (the
+    net's own filler runs at load). out: an existing file is kept unless force=True.
+    """
+    if out is not None and not force and os.path.exists(out):
+        raise SurgeryError(f"{out}: already exists; pass --force to overwrite it")
+    name, train, deploy = model_nets(model, width)
+    dst = _target(train, deploy)
+    source = SOURCES.get(name, VGG)
+    if isinstance(source, tuple):
+        if not isinstance(source_weights, dict):
+            raise SurgeryError(
+                f"{name} is initialised from two models ({', '.join(source[1].values())}): "
+                "give {suffix: weights} (CLI: --from color=A.caffemodel --from hha=B.caffemodel)"
+            )
+        unknown = set(source_weights) - set(source[1])
+        if unknown or set(source_weights) != set(source[1]):
+            raise SurgeryError(
+                f"{name}: late fusion needs sources for suffixes {sorted(source[1])}, "
+                f"got {sorted(source_weights)}"
+            )
+        report = init_late_fusion(
+            dst, {k: as_params(v) for k, v in source_weights.items()}, verbose=False
+        )
+    else:
+        src = as_params(source_weights)
+        _check_source(name, source, src)
+        if name.endswith("color-d"):
+            report = init_color_d(dst, src, verbose=False)
+        else:
+            report = transplant(dst, src, verbose=False)
+    report.title = f"staged init of {name} from {_label(source_weights)}:"
+    layers = {layer.name: layer for layer in train.layer}
+    bad = [m for m in report.missing if not _is_allowed_missing(layers.get(m))]
+    if bad:
+        raise SurgeryError(
+            f"{name}: the source weights {_label(source_weights)} hold nothing for "
+            f"{', '.join(bad)}: these layers would train from their fillers (the loss sits at "
+            f"ln(#classes)). {name} starts from {_describe(source)}"
+        )
+    deconvs = [layer.name for layer in train.layer if layer.type == "Deconvolution"]
+    deconvs = list(dict.fromkeys(deconvs))
+    if deconvs:
+        report.extend(interp(dst, deconvs, verbose=False))
+    for m in report.missing:
+        if m in dst.random_filled and m not in deconvs:
+            del dst.params[m]
+            report.notes.append(f"{m}: random filler, left out of the file (filled at load)")
+        elif m not in deconvs:
+            report.notes.append(f"{m}: starts from its filler (written to the file)")
+    if out is not None:
+        write_params(dst, out, definition=train, force=force)
+        report.notes.append(f"wrote {out}")
+    if verbose:
+        report.print(file=file or sys.stdout)
+    return dst, report
+
+
+def _label(w):
+    if isinstance(w, dict):
+        return ", ".join(f"{k}={_label(v)}" for k, v in w.items())
+    return getattr(w, "source", None) or (str(w) if isinstance(w, (str, os.PathLike)) else "net")
+
+
+def _describe(source):
+    if source == VGG:
+        return "the fcnized VGG-16 (python -m surgery fcnize ...)"
+    if source == ALEXNET:
+        return "the fcnized AlexNet (python -m surgery fcnize ...)"
+    if isinstance(source, tuple):
+        return " and ".join(source[1].values())
+    return f"a trained {source} caffemodel"
+
+
+def _check_source(name, source, src):
+    has = set(src.params)
+    if source in (VGG, ALEXNET) and "fc8" not in has and any(n.startswith("score") for n in has):
+        raise SurgeryError(
+            f"{name} starts from {_describe(source)}, but the weights hold score layers "
+            f"({', '.join(n for n in has if n.startswith('score'))}): wrong stage?"
+        )
+    if (
+        source not in (VGG, ALEXNET)
+        and "score_fr" not in has
+        and not any(n.startswith("score_fr") for n in has)
+    ):
+        raise SurgeryError(
+            f"{name} starts from {_describe(source)}, but the weights hold no score_fr layer "
+            "(an ILSVRC classifier?): train the previous stage first"
+        )
