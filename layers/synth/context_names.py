@@ -8,7 +8,8 @@ public list (not authoritative; order alphabetical) padded with clearly marked p
 from ..classes import CONTEXT59_CLASSES, RENAMED
 
 FULL_LIST_SIZE = 459
-_RECALLED = """accordion aeroplane air_conditioner antenna artillery ashtray atrium baby_carriage bag
+_RECALLED = """accordion aeroplane air_conditioner antenna artillery ashtray atrium baby_carriage
+bag
 ball ballon bamboo_weaving barrel baseball_bat basket basketball_backboard bathtub bed bedclothes
 beer bell bench bicycle binoculars bird bird_cage bird_feeder bird_nest blackboard board boat bone
 book bottle bottle_opener bowl box bracelet brick bridge broom brush bucket building bus cabinet
