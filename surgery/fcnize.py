@@ -123,14 +123,14 @@ def fcnize_params(definition, weights, arch=None, verbose=True, file=None):
     fc_def, input_shapes = fully_conv_definition(definition, arch)
     src = ParamSet.from_caffemodel(weights) if isinstance(weights, (str, os.PathLike)) else weights
     dst = ParamSet.from_definition(fc_def, input_shapes=input_shapes, fill=False)
-    report = transplant(dst, src, verbose=False)
-    report.title = f"fcnize ({arch}): {getattr(src, 'source', '')}"
-    if report.missing:
+    missing = [name for name in dst.params if name not in src.params]
+    if missing:
         raise SurgeryError(
             f"{getattr(src, 'source', 'weights')}: holds no weights for layer(s) "
-            f"{', '.join(report.missing)} of the prototxt: weights and prototxt do not belong "
-            "together"
+            f"{', '.join(missing)} of the prototxt: weights and prototxt do not belong together"
         )
+    report = transplant(dst, src, verbose=False)
+    report.title = f"fcnize ({arch}): {getattr(src, 'source', '')}"
     for layer in fc_def.layer:
         orig = next(x for x in definition.layer if x.name == layer.name)
         if orig.type == "InnerProduct":
