@@ -1,0 +1,640 @@
+"""Caffe's solvers on torchcaffe nets: SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam.
+
+    solver = torchcaffe.get_solver("solver.prototxt")   # honours `type` (and legacy solver_type)
+    solver.net.copy_from("base.caffemodel")
+    solver.step(4000)                                    # ignores max_iter, like pycaffe
+    solver.snapshot()                                    # <prefix>_iter_<N>.caffemodel/.solverstate
+
+One iteration is Caffe's Solver::Step body: clear param diffs; iter_size x (forward, backward)
+with diffs accumulating (the loss shown is the mean over the iter_size passes); gradients
+averaged across ranks when torch.distributed runs (Caffe's multi-GPU all-reduce); the rate from
+the lr policy; global L2 clip; per parameter diff /= iter_size, weight decay (L2 or L1, times
+decay_mult), the type's update with local rate = rate * lr_mult; data -= diff; iter += 1;
+snapshot every `snapshot` iterations. Paths in the solver prototxt are relative to the working
+directory, as in Caffe.
+"""
+
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+import caffeio
+from caffeio import caffe_pb2
+
+from . import solver_updates as upd
+from .lr_policy import SolverConfigError, check_policy, learning_rate
+from .solver_log import SolverLog, fmt_float
+from .solver_params import learnable_params
+
+TYPES = ("SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam")
+_LEGACY_TYPES = {0: "SGD", 1: "Nesterov", 2: "AdaGrad", 3: "RMSProp", 4: "AdaDelta", 5: "Adam"}
+TRAIN, TEST = 0, 1
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite; the weights were not updated with it."""
+
+    def __init__(self, iteration, loss):
+        self.iteration, self.loss = iteration, loss
+        super().__init__(
+            f"loss = {loss} at iteration {iteration}: training stopped before applying this "
+            "update (the weights and the last snapshot are those of the last good iteration). "
+            "Lower base_lr, check the data (labels outside 0..C-1 other than the ignore label) "
+            "and the initial weights."
+        )
+
+
+def solver_type(param, where="solver"):
+    """The solver type named by a SolverParameter: `type`, or the legacy `solver_type` enum."""
+    if param.HasField("solver_type"):
+        legacy = _LEGACY_TYPES[param.solver_type]
+        if param.HasField("type") and param.type.lower() != legacy.lower():
+            raise SolverConfigError(
+                f"{where}: type '{param.type}' and legacy solver_type {legacy} disagree; "
+                "keep only `type`"
+            )
+        return legacy
+    for t in TYPES:
+        if t.lower() == (param.type or "SGD").lower():
+            return t
+    raise SolverConfigError(
+        f"{where}: solver type '{param.type}' is unknown; use one of {', '.join(TYPES)}"
+    )
+
+
+def _engine():
+    import torchcaffe
+
+    return torchcaffe
+
+
+def _dist():
+    """(rank, world size) of the running torch.distributed group, (0, 1) when there is none."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class SGDSolver:
+    """Caffe's SGDSolver (momentum SGD) with the pycaffe surface; other types subclass it.
+
+    `path`: solver prototxt (or a caffe_pb2.SolverParameter). `log`: a SolverLog (default:
+    glog-format lines to stderr; non-root ranks silent). `net_factory(path, phase, **state)`
+    builds the nets (default: torchcaffe.Net). Attributes: `net`, `test_nets`, `iter`,
+    `param`, `history` (torch tensors, Caffe's solverstate order), `learnable` (LearnableParam).
+    """
+
+    type_name = "SGD"
+    blocks = 1
+
+    def __init__(self, path, log=None, net_factory=None):
+        self._net_factory = net_factory
+        if isinstance(path, caffe_pb2.SolverParameter):
+            self.param, self.path = path, "<SolverParameter>"
+        else:
+            self.path = str(path)
+            self.param = caffeio.read_solver(self.path)
+        self.rank, self.world = _dist()
+        self.log = log or SolverLog(enabled=self.rank == 0)
+        self._check_param()
+        self.iter = 0
+        self.current_step = 0
+        self.stop_on_nonfinite = True
+        self.on_iteration = []  # callables(solver, loss) after every iteration
+        self.action = None  # callable -> None | "snapshot" | "stop", checked every iteration
+        self.requested_early_exit = False
+        self.losses, self.smoothed_loss = [], 0.0
+        self.last_loss = float("nan")
+        self._net_param, self.net = self._build_train_net()
+        self.learnable = learnable_params(self.net, self._net_param)
+        self._loss_weights = self._find_loss_weights(self.net, self._net_param)
+        self.test_nets, self._test_net_params, self._test_loss_weights = [], [], []
+        for net_param, net in self._build_test_nets():
+            net.share_with(self.net)
+            self.test_nets.append(net)
+            self._test_net_params.append(net_param)
+            self._test_loss_weights.append(self._find_loss_weights(net, net_param))
+        self.history = [
+            torch.zeros_like(p.data()) for _ in range(self.blocks) for p in self.learnable
+        ]
+        self._timer, self._iters_last = time.time(), 0
+
+    # ---- construction -------------------------------------------------------------------
+    def _check_param(self):
+        p = self.param
+        check_policy(p, self.path)
+        if p.iter_size < 1:
+            raise SolverConfigError(f"{self.path}: iter_size must be >= 1, got {p.iter_size}")
+        if p.regularization_type not in ("L1", "L2"):
+            raise SolverConfigError(
+                f"{self.path}: regularization_type '{p.regularization_type}' is unknown: "
+                "use L1 or L2"
+            )
+        if len(p.test_iter) and p.test_interval <= 0 and p.test_initialization is False:
+            pass
+        if p.snapshot_format != caffe_pb2.SolverParameter.BINARYPROTO:
+            raise SolverConfigError(
+                f"{self.path}: snapshot_format HDF5 is not supported by torchcaffe; "
+                "remove the field (BINARYPROTO is Caffe's default)"
+            )
+        if not p.HasField("snapshot_prefix"):
+            stem = self.path[: -len(".prototxt")] if self.path.endswith(".prototxt") else self.path
+            p.snapshot_prefix = stem
+        elif p.snapshot_prefix.endswith(os.sep):
+            base = os.path.basename(self.path)
+            base = base[: -len(".prototxt")] if base.endswith(".prototxt") else base
+            p.snapshot_prefix = p.snapshot_prefix + base
+
+    def _make_net(self, source, phase, state, where):
+        """Build a Net from a path or a NetParameter with Caffe's NetState for `phase`."""
+        factory = self._net_factory or _engine().Net
+        stages = list(state.stage) if state is not None else []
+        level = state.level if state is not None else 0
+        if isinstance(source, caffe_pb2.NetParameter):
+            net_param = source
+            with tempfile.NamedTemporaryFile(
+                "w", suffix=".prototxt", prefix="solver_net_", delete=False
+            ) as f:
+                f.write(caffeio.to_text(source))
+                path = f.name
+        else:
+            path = source
+            if not os.path.exists(path):
+                raise FileNotFoundError(
+                    f"{self.path}: {where} '{path}' does not exist (paths in a solver prototxt "
+                    f"are relative to the working directory, now {os.getcwd()})"
+                )
+            net_param = caffeio.read_net(path)
+        kwargs = {}
+        if stages:
+            kwargs["stages"] = stages
+        if level:
+            kwargs["level"] = level
+        try:
+            net = factory(path, phase, **kwargs)
+        finally:
+            if isinstance(source, caffe_pb2.NetParameter):
+                os.unlink(path)
+        return _filtered(net_param, phase, level, stages), net
+
+    def _build_train_net(self):
+        p = self.param
+        sources = [
+            ("train_net_param", p.train_net_param if p.HasField("train_net_param") else None),
+            ("train_net", p.train_net or None),
+            ("net_param", p.net_param if p.HasField("net_param") else None),
+            ("net", p.net or None),
+        ]
+        given = [(k, v) for k, v in sources if v is not None]
+        if len(given) != 1:
+            names = ", ".join(k for k, _ in given) or "none"
+            raise SolverConfigError(
+                f"{self.path}: exactly one of train_net_param, train_net, net_param, net must "
+                f"give the train net (found: {names})"
+            )
+        state = caffe_pb2.NetState(phase=TRAIN)
+        if p.HasField("train_state"):
+            state.MergeFrom(p.train_state)
+            state.phase = TRAIN
+        return self._make_net(given[0][1], TRAIN, state, given[0][0])
+
+    def _build_test_nets(self):
+        p = self.param
+        sources = [("test_net_param", n) for n in p.test_net_param]
+        sources += [("test_net", n) for n in p.test_net]
+        if p.HasField("net_param"):
+            sources.append(("net_param", p.net_param))
+        elif p.net:
+            sources.append(("net", p.net))
+        has_general = p.HasField("net_param") or bool(p.net)
+        if len(p.test_iter) < len(sources):
+            if has_general and len(p.test_iter) == len(sources) - 1:
+                sources = sources[:-1]  # the general net is only a test net with a test_iter
+            elif len(p.test_iter) == 0 and not p.test_net_param and not p.test_net:
+                sources = []
+            else:
+                raise SolverConfigError(
+                    f"{self.path}: {len(sources)} test net(s) but {len(p.test_iter)} test_iter "
+                    "value(s); give one test_iter per test net"
+                )
+        elif len(p.test_iter) > len(sources):
+            raise SolverConfigError(
+                f"{self.path}: {len(p.test_iter)} test_iter values but {len(sources)} test net(s)"
+            )
+        out = []
+        for i, (where, src) in enumerate(sources):
+            state = caffe_pb2.NetState(phase=TEST)
+            if i < len(p.test_state):
+                state.MergeFrom(p.test_state[i])
+                state.phase = TEST
+            out.append(self._make_net(src, TEST, state, where))
+        return out
+
+    @staticmethod
+    def _find_loss_weights(net, net_param):
+        """{top name: loss weight} for tops with a nonzero weight (Caffe's loss layer rule)."""
+        if hasattr(net, "blob_loss_weights"):
+            w = dict(net.blob_loss_weights)
+            return {k: float(v) for k, v in w.items() if v}
+        out = {}
+        for layer in net_param.layer:
+            for j, top in enumerate(layer.top):
+                if j < len(layer.loss_weight):
+                    w = layer.loss_weight[j]
+                else:
+                    w = 1.0 if (j == 0 and layer.type.endswith("Loss")) else 0.0
+                if w:
+                    out[top] = float(w)
+        return out
+
+    # ---- pycaffe surface ----------------------------------------------------------------
+    def step(self, iters):
+        """Run `iters` iterations (ignores max_iter), testing at test_interval like Caffe."""
+        p = self.param
+        start_iter, stop_iter = self.iter, self.iter + int(iters)
+        self.losses, self.smoothed_loss = [], 0.0
+        self._timer, self._iters_last = time.time(), self.iter
+        while self.iter < stop_iter:
+            self._clear_diffs()
+            if (
+                p.test_interval
+                and self.iter % p.test_interval == 0
+                and (self.iter > 0 or p.test_initialization)
+                and self.rank == 0
+            ):
+                self.test_all()
+            display = bool(p.display) and self.iter % p.display == 0
+            loss = 0.0
+            for _ in range(p.iter_size):
+                loss += self._forward_backward()
+            loss /= p.iter_size
+            loss, stop_requested = self._reduce(loss)
+            self.last_loss = loss
+            if not math.isfinite(loss) and self.stop_on_nonfinite:
+                raise NonFiniteLoss(self.iter, loss)
+            self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
+            if display:
+                self._display()
+            self.apply_update()
+            self.iter += 1
+            for cb in self.on_iteration:
+                cb(self, loss)
+            request = self.action() if self.action is not None else None
+            if stop_requested:
+                request = "stop"
+            if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
+                self.snapshot()
+            if request == "stop":
+                self.requested_early_exit = True
+                break
+
+    def solve(self, resume=None):
+        """Caffe's Solve: optional restore, step to max_iter, final snapshot and test."""
+        p = self.param
+        self.log("solving", f"Solving {self._net_param.name}")
+        self.log("policy", f"Learning Rate Policy: {p.lr_policy or 'fixed'}")
+        self.requested_early_exit = False
+        if resume:
+            self.log("restore", f"Restoring previous solver status from {resume}")
+            self.restore(resume)
+        start_iter = self.iter
+        self.step(p.max_iter - self.iter)
+        if p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0):
+            self.snapshot()
+        if self.requested_early_exit:
+            self.log("stopped", "Optimization stopped early.")
+            return
+        if p.display and self.iter % p.display == 0:
+            self.net.forward()
+            loss = self._net_loss(self.net, self._loss_weights)
+            self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
+            self.log("iteration", f"Iteration {self.iter}, loss = {fmt_float(self.smoothed_loss)}")
+        if p.test_interval and self.iter % p.test_interval == 0 and self.rank == 0:
+            self.test_all()
+        self.log("done", "Optimization Done.")
+
+    def test_all(self):
+        """Run every test net for its test_iter and log the mean of each output."""
+        results = []
+        for i in range(len(self.test_nets)):
+            results.append(self.test(i))
+        return results
+
+    def test(self, i=0):
+        """Test net #i: mean of every output over test_iter forwards -> {blob: array}."""
+        p = self.param
+        net = self.test_nets[i]
+        self.log("testing", f"Iteration {self.iter}, Testing net (#{i})")
+        net.share_with(self.net)
+        sums, loss = {}, 0.0
+        n = p.test_iter[i]
+        for _ in range(n):
+            out = net.forward()
+            if p.test_compute_loss:
+                loss += self._net_loss(net, self._test_loss_weights[i])
+            for name in net.outputs:
+                v = np.array(out[name] if name in out else net.blobs[name].data, np.float64)
+                sums[name] = sums.get(name, 0) + v.ravel()
+        if p.test_compute_loss:
+            self.log("test_loss", f"Test loss: {fmt_float(loss / max(n, 1))}")
+        k = 0
+        for name in net.outputs:
+            mean = sums.get(name, np.zeros(0)) / max(n, 1)
+            w = self._test_loss_weights[i].get(name, 0.0)
+            for v in mean:
+                extra = f" (* {fmt_float(w)} = {fmt_float(w * v)} loss)" if w else ""
+                self.log("test_output", f"    Test net output #{k}: {name} = {fmt_float(v)}{extra}")
+                k += 1
+            sums[name] = mean
+        return sums
+
+    def snapshot(self):
+        """Write <prefix>_iter_<N>.caffemodel and .solverstate atomically (rank 0 only).
+
+        Returns (caffemodel path, solverstate path); on other ranks returns (None, None).
+        """
+        if self.rank != 0:
+            return None, None
+        prefix = self.param.snapshot_prefix
+        model = f"{prefix}_iter_{self.iter}.caffemodel"
+        state_path = f"{prefix}_iter_{self.iter}.solverstate"
+        folder = os.path.dirname(os.path.abspath(model))
+        os.makedirs(folder, exist_ok=True)
+        self.log("snapshot", f"Snapshotting to binary proto file {model}")
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix="." + os.path.basename(model) + ".", suffix=".tmp"
+        )
+        os.close(fd)
+        try:
+            self.net.save(tmp)
+            os.replace(tmp, model)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.log("snapshot_state", f"Snapshotting solver state to binary proto file {state_path}")
+        caffeio.write_solverstate(self.solver_state(model), state_path)
+        return model, state_path
+
+    def solver_state(self, model_path=""):
+        """caffe_pb2.SolverState: iter, learned_net, history blobs (Caffe's order), current_step."""
+        state = caffe_pb2.SolverState(
+            iter=self.iter, learned_net=model_path, current_step=self.current_step
+        )
+        for h in self.history:
+            state.history.add().CopyFrom(caffeio.array_to_blob(h.detach().cpu().numpy()))
+        return state
+
+    def restore(self, path):
+        """Restore iter, current_step, history and (via learned_net) the weights from a
+        .solverstate; errors name the file and the mismatch."""
+        state = caffeio.read_solverstate(path)
+        if len(state.history) != len(self.history):
+            raise caffeio.CaffeFormatError(
+                f"{path}: holds {len(state.history)} history blobs but this {self.type_name} "
+                f"solver has {len(self.history)} ({len(self.learnable)} learnable params x "
+                f"{self.blocks}); was it written for another net or solver type?"
+            )
+        arrays = []
+        for i, (blob, h) in enumerate(zip(state.history, self.history)):
+            a = caffeio.blob_to_array(blob, f"{path}: history blob {i}")
+            if not caffeio.shapes_match(a.shape, tuple(h.shape)):
+                p = self.learnable[i % len(self.learnable)]
+                raise caffeio.CaffeFormatError(
+                    f"{path}: history blob {i} ({p.name}) has shape {a.shape}, the net's "
+                    f"parameter has {tuple(h.shape)}"
+                )
+            arrays.append(a)
+        if state.learned_net:
+            model = state.learned_net
+            if not os.path.exists(model):
+                beside = os.path.join(os.path.dirname(path), os.path.basename(model))
+                if not os.path.exists(beside):
+                    raise FileNotFoundError(
+                        f"{path}: learned_net '{model}' not found (relative to "
+                        f"{os.getcwd()}, nor beside the solverstate)"
+                    )
+                model = beside
+            self.net.copy_from(model)
+        for a, h in zip(arrays, self.history):
+            h.copy_(torch.from_numpy(np.ascontiguousarray(a, np.float32)).reshape(h.shape))
+        self.iter = int(state.iter)
+        self.current_step = int(state.current_step)
+
+    # ---- one iteration ------------------------------------------------------------------
+    def _clear_diffs(self):
+        if hasattr(self.net, "clear_param_diffs"):
+            self.net.clear_param_diffs()
+        for p in self.learnable:
+            p.diff().zero_()
+
+    @staticmethod
+    def _net_loss(net, weights):
+        return float(
+            sum(
+                w * float(np.sum(net.blobs[name].data, dtype=np.float64))
+                for name, w in weights.items()
+            )
+        )
+
+    def _forward_backward(self):
+        self.net.forward()
+        loss = self._net_loss(self.net, self._loss_weights)
+        self.net.backward()
+        return loss
+
+    def _reduce(self, loss):
+        """All-reduce param diffs (mean over ranks, Caffe's multi-GPU), the loss and stop flags."""
+        stop = self.action is not None and getattr(self.action, "stop_pending", False)
+        if self.world == 1:
+            return loss, False
+        dist = torch.distributed
+        diffs = [p.diff() for p in self.learnable]
+        for d in diffs:
+            dist.all_reduce(d, op=dist.ReduceOp.SUM)
+            d.div_(self.world)
+        flags = torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float64)
+        if diffs and diffs[0].device.type != "cpu" and dist.get_backend() == "nccl":
+            flags = flags.to(diffs[0].device)
+        dist.all_reduce(flags, op=dist.ReduceOp.SUM)
+        flags = flags.cpu()
+        return float(flags[0]) / self.world, bool(flags[1] > 0)
+
+    def _update_smoothed_loss(self, loss, start_iter, average_loss):
+        if len(self.losses) < average_loss:
+            self.losses.append(loss)
+            n = len(self.losses)
+            self.smoothed_loss = (self.smoothed_loss * (n - 1) + loss) / n
+        else:
+            idx = (self.iter - start_iter) % average_loss
+            self.smoothed_loss += (loss - self.losses[idx]) / average_loss
+            self.losses[idx] = loss
+
+    def _display(self):
+        p = self.param
+        lapse = time.time() - self._timer
+        per_s = (self.iter - self._iters_last) / (lapse if lapse else 1)
+        self.log(
+            "iteration",
+            f"Iteration {self.iter} ({fmt_float(per_s)} iter/s, {fmt_float(lapse)}s/"
+            f"{p.display} iters), loss = {fmt_float(self.smoothed_loss)}",
+        )
+        self._timer, self._iters_last = time.time(), self.iter
+        k = 0
+        for name in self.net.outputs:
+            w = self._loss_weights.get(name, 0.0)
+            for v in np.asarray(self.net.blobs[name].data).ravel():
+                extra = f" (* {fmt_float(w)} = {fmt_float(w * v)} loss)" if w else ""
+                self.log(
+                    "train_output", f"    Train net output #{k}: {name} = {fmt_float(v)}{extra}"
+                )
+                k += 1
+
+    def learning_rate(self):
+        """The rate of the current iteration (advances the multistep counter like Caffe)."""
+        rate, step = learning_rate(self.param, self.iter, self.current_step)
+        if step != self.current_step and (self.param.lr_policy == "multistep"):
+            self.log("multistep", f"MultiStep Status: Iteration {self.iter}, step = {step}")
+        self.current_step = step
+        return rate
+
+    def apply_update(self):
+        """Caffe's ApplyUpdate on the accumulated diffs, then data -= diff."""
+        p = self.param
+        rate = self.learning_rate()
+        if p.display and self.iter % p.display == 0:
+            self.log("lr", f"Iteration {self.iter}, lr = {fmt_float(rate)}")
+        datas = [q.data() for q in self.learnable]
+        diffs = [q.diff() for q in self.learnable]
+        norm, scale = upd.clip_gradients(diffs, p.clip_gradients)
+        if scale != 1.0:
+            self.log(
+                "clip",
+                f"Gradient clipping: scaling down gradients (L2 norm {fmt_float(norm)} > "
+                f"{fmt_float(p.clip_gradients)}) by scale factor {fmt_float(scale)}",
+            )
+        n = len(self.learnable)
+        for i, q in enumerate(self.learnable):
+            data, diff = datas[i], diffs[i]
+            if p.iter_size > 1:
+                diff.mul_(1.0 / p.iter_size)
+            local_decay = float(np.float32(p.weight_decay)) * q.decay_mult
+            upd.regularize(diff, data, local_decay, p.regularization_type)
+            local_rate = rate * q.lr_mult
+            self.compute_update(i, n, diff, local_rate)
+            data.sub_(diff)
+            q.commit(data, diff)
+
+    def compute_update(self, i, n, diff, local_rate):
+        """Leave in `diff` the step for learnable param i of n (momentum SGD)."""
+        upd.sgd(diff, self.history[i], local_rate, _f32(self.param.momentum))
+
+
+def _f32(x):
+    return float(np.float32(x))
+
+
+def _filtered(net_param, phase, level, stages):
+    try:
+        from .netstate import filter_net
+
+        return filter_net(net_param, phase, level, stages)
+    except ImportError:  # pragma: no cover - netstate ships with torchcaffe
+        return net_param
+
+
+class NesterovSolver(SGDSolver):
+    """Nesterov's accelerated gradient, Caffe's formulation."""
+
+    type_name = "Nesterov"
+
+    def compute_update(self, i, n, diff, local_rate):
+        upd.nesterov(diff, self.history[i], local_rate, _f32(self.param.momentum))
+
+
+class AdaGradSolver(SGDSolver):
+    """AdaGrad (momentum must be 0, as Caffe checks)."""
+
+    type_name = "AdaGrad"
+
+    def _check_param(self):
+        super()._check_param()
+        if self.param.momentum != 0:
+            raise SolverConfigError(f"{self.path}: momentum cannot be used with AdaGrad")
+
+    def compute_update(self, i, n, diff, local_rate):
+        upd.adagrad(diff, self.history[i], local_rate, _f32(self.param.delta))
+
+
+class RMSPropSolver(SGDSolver):
+    """RMSProp with rms_decay (momentum must be 0, as Caffe checks)."""
+
+    type_name = "RMSProp"
+
+    def _check_param(self):
+        super()._check_param()
+        if self.param.momentum != 0:
+            raise SolverConfigError(f"{self.path}: momentum cannot be used with RMSProp")
+        if not 0 <= self.param.rms_decay <= 1:
+            raise SolverConfigError(f"{self.path}: rms_decay must be in [0, 1]")
+
+    def compute_update(self, i, n, diff, local_rate):
+        upd.rmsprop(
+            diff, self.history[i], local_rate, _f32(self.param.rms_decay), _f32(self.param.delta)
+        )
+
+
+class AdaDeltaSolver(SGDSolver):
+    """AdaDelta; history holds E[g^2] for every param, then E[update^2] for every param."""
+
+    type_name = "AdaDelta"
+    blocks = 2
+
+    def compute_update(self, i, n, diff, local_rate):
+        upd.adadelta(
+            diff,
+            self.history[i],
+            self.history[n + i],
+            local_rate,
+            _f32(self.param.momentum),
+            _f32(self.param.delta),
+        )
+
+
+class AdamSolver(SGDSolver):
+    """Adam (beta1 = momentum, beta2 = momentum2, eps = delta); history m... then v...."""
+
+    type_name = "Adam"
+    blocks = 2
+
+    def compute_update(self, i, n, diff, local_rate):
+        p = self.param
+        upd.adam(
+            diff,
+            self.history[i],
+            self.history[n + i],
+            local_rate,
+            _f32(p.momentum),
+            _f32(p.momentum2),
+            _f32(p.delta),
+            self.iter + 1,
+        )
+
+
+SOLVERS = {
+    "SGD": SGDSolver,
+    "Nesterov": NesterovSolver,
+    "AdaGrad": AdaGradSolver,
+    "RMSProp": RMSPropSolver,
+    "AdaDelta": AdaDeltaSolver,
+    "Adam": AdamSolver,
+}
+
+
+def get_solver(path, log=None, net_factory=None):
+    """The solver class named by the prototxt's `type` (or legacy solver_type), constructed."""
+    param = caffeio.read_solver(str(path))
+    return SOLVERS[solver_type(param, str(path))](str(path), log=log, net_factory=net_factory)
