@@ -15,7 +15,8 @@ from layers.lmdb_convert import convert, read_lmdb
 from layers.nyud import NYUDSegDataLayer
 from layers.pascalcontext import PASCALContextSegDataLayer
 from layers.siftflow import SIFTFlowSegDataLayer
-from layers.splits import derive_nyud_trainval, derive_seg11valid, main as splits_main
+from layers.splits import derive_nyud_trainval, derive_seg11valid
+from layers.splits import main as splits_main
 from layers.synth import make_data_root, voc_palette
 from layers.voc import VOCSegDataLayer
 
