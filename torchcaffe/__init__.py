@@ -1,1 +1,57 @@
-"""torchcaffe (see DESIGN: being built)."""
+"""torchcaffe: the pycaffe API on PyTorch, running Caffe prototxt with Caffe's exact semantics.
+
+    import torchcaffe as caffe
+    net = caffe.Net("deploy.prototxt", caffe.TEST, weights="fcn8s.caffemodel")
+    net.blobs["data"].reshape(1, 3, h, w); net.blobs["data"].data[...] = image
+    score = net.forward()["score"]
+
+`NetSpec`, `layers`, `params` and `to_proto` come from netspec.builder on first use, so
+`from caffe import layers as L` scripts run unchanged under FCN_ENGINE=torch.
+"""
+
+from .blob import Blob
+from .device import (
+    describe_device,
+    set_device,
+    set_mode_cpu,
+    set_mode_gpu,
+    set_random_seed,
+)
+from .errors import NetError
+from .layer import Layer
+from .net import TEST, TRAIN, Net, layer_type_list
+
+__all__ = [
+    "Net",
+    "Blob",
+    "Layer",
+    "NetError",
+    "TRAIN",
+    "TEST",
+    "set_mode_cpu",
+    "set_mode_gpu",
+    "set_device",
+    "set_random_seed",
+    "describe_device",
+    "layer_type_list",
+    "NetSpec",
+    "layers",
+    "params",
+    "to_proto",
+]
+
+_NETSPEC = {"NetSpec": "NetSpec", "layers": "L", "params": "P", "to_proto": "to_proto"}
+
+
+def __getattr__(name):
+    if name in _NETSPEC:
+        try:
+            from netspec import builder
+        except ImportError as e:
+            raise AttributeError(
+                f"torchcaffe.{name} comes from netspec.builder, which cannot be imported ({e})"
+            ) from None
+        value = getattr(builder, _NETSPEC[name])
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'torchcaffe' has no attribute {name!r}")

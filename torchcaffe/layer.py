@@ -12,6 +12,12 @@ class Layer:
 
     param_str = ""
     phase = 0
+    type = "Python"
+
+    def __init__(self, param=None):
+        # pycaffe constructs Python layers with their LayerParameter; keep it for subclasses.
+        self.layer_param = param
+        self.blobs = []
 
     def setup(self, bottom, top):
         pass

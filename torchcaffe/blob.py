@@ -1,0 +1,144 @@
+"""Blob: a named N-D array with data and diff, as pycaffe shows it.
+
+The engine works on torch tensors (`data_tensor`, `diff_tensor`); scripts see numpy arrays
+(`data`, `diff`). On the CPU the numpy arrays are views of the tensors' memory, so writes
+through them (`blob.data[...] = x`, `blob.data.flat = x`) are seen by the next forward. On CUDA
+a host mirror is kept per array with a head flag, like Caffe's SyncedMemory: reading `.data`
+copies device -> host once and marks the host side as the fresh one (the array may be written),
+and the engine's next read copies it back.
+"""
+
+import numpy as np
+import torch
+
+_DEV, _HOST, _SYNCED = "dev", "host", "synced"
+
+
+class Blob:
+    """One Caffe blob. `Blob(shape)` makes a zero-filled float32 blob on `device`."""
+
+    def __init__(self, shape=(), device="cpu", name=""):
+        self.name = name
+        self._device = torch.device(device)
+        self._t = {"data": torch.zeros(tuple(shape), device=self._device), "diff": None}
+        self._h = {"data": None, "diff": None}
+        self._head = {"data": _DEV, "diff": _DEV}
+
+    # ---- engine side (torch) ----
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def data_tensor(self):
+        """The data as a torch tensor on the blob's device (host writes synchronised first)."""
+        return self._dev("data")
+
+    @data_tensor.setter
+    def data_tensor(self, t):
+        self._set("data", t)
+
+    @property
+    def diff_tensor(self):
+        """The diff as a torch tensor (zeros of the data's shape until something writes it)."""
+        d = self._t["diff"]
+        if d is None or d.shape != self._t["data"].shape:
+            self._set("diff", torch.zeros_like(self._t["data"]))
+        return self._dev("diff")
+
+    @diff_tensor.setter
+    def diff_tensor(self, t):
+        self._set("diff", t)
+
+    def share_data(self, other):
+        """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
+        self._set("data", other.data_tensor)
+
+    def _set(self, which, t):
+        t = t.detach()
+        if t.dtype != torch.float32:
+            t = t.float()
+        if t.device != self._device:
+            t = t.to(self._device)
+        if not t.is_contiguous():
+            t = t.contiguous()
+        self._t[which] = t
+        self._head[which] = _DEV
+
+    def _dev(self, which):
+        if self._head[which] == _HOST:
+            self._t[which].copy_(torch.from_numpy(self._h[which]), non_blocking=False)
+            self._head[which] = _SYNCED
+        return self._t[which]
+
+    def _host(self, which):
+        t = self._t[which] if which == "data" else self.diff_tensor
+        if t.device.type == "cpu":
+            return t.numpy()
+        h = self._h[which]
+        if self._head[which] == _DEV:
+            if h is None or h.shape != tuple(t.shape):
+                h = np.empty(tuple(t.shape), dtype=np.float32)
+                self._h[which] = h
+            torch.from_numpy(h).copy_(t)
+        self._head[which] = _HOST
+        return h
+
+    # ---- script side (numpy), pycaffe's surface ----
+    @property
+    def data(self):
+        """The data as a float32 numpy array, writable in place and seen by the next forward."""
+        return self._host("data")
+
+    @data.setter
+    def data(self, value):
+        self._host("data")[...] = value
+
+    @property
+    def diff(self):
+        """The diff as a float32 numpy array, writable in place."""
+        return self._host("diff")
+
+    @diff.setter
+    def diff(self, value):
+        self._host("diff")[...] = value
+
+    @property
+    def shape(self):
+        """The shape as a tuple of ints (pycaffe returns a tuple too)."""
+        return tuple(self._t["data"].shape)
+
+    @property
+    def count(self):
+        """Number of elements."""
+        return int(self._t["data"].numel())
+
+    def _legacy(self, i):
+        s = self.shape
+        if len(s) > 4:
+            raise ValueError(f"blob '{self.name}' has {len(s)} axes: legacy accessors need <= 4")
+        return s[i] if i < len(s) else 1
+
+    num = property(lambda self: self._legacy(0), doc="shape[0] (1 if absent)")
+    channels = property(lambda self: self._legacy(1), doc="shape[1] (1 if absent)")
+    height = property(lambda self: self._legacy(2), doc="shape[2] (1 if absent)")
+    width = property(lambda self: self._legacy(3), doc="shape[3] (1 if absent)")
+
+    def reshape(self, *dims):
+        """Change the shape; the contents are kept only when the shape does not change.
+
+        Accepts `reshape(1, 3, h, w)` and `reshape((1, 3, h, w))`.
+        """
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        dims = tuple(int(d) for d in dims)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"blob '{self.name}': negative dimension in reshape{dims}")
+        if dims == self.shape:
+            return
+        self._set("data", torch.zeros(dims, device=self._device))
+        if self._t["diff"] is not None:
+            self._set("diff", torch.zeros(dims, device=self._device))
+
+    def __repr__(self):
+        return f"<Blob {self.name!r} {self.shape}>"

@@ -1,0 +1,69 @@
+"""Engine-wide state, as pycaffe keeps it: CPU/GPU mode, device id, random seed."""
+
+import torch
+
+_state = {"mode": "cpu", "device_id": 0, "seed": None}
+_generators = {}
+
+
+def set_mode_cpu():
+    """Run nets built from now on on the CPU (pycaffe's caffe.set_mode_cpu)."""
+    _state["mode"] = "cpu"
+
+
+def set_mode_gpu():
+    """Run nets built from now on on CUDA device `set_device(i)` (default 0).
+
+    Raises RuntimeError when torch sees no CUDA device, rather than silently staying on the CPU.
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "caffe.set_mode_gpu(): torch finds no CUDA device (torch "
+            f"{torch.__version__}); use caffe.set_mode_cpu() or install a CUDA build of torch"
+        )
+    _state["mode"] = "gpu"
+
+
+def set_device(i):
+    """Choose CUDA device `i` for GPU mode (pycaffe's caffe.set_device)."""
+    i = int(i)
+    if torch.cuda.is_available() and not 0 <= i < torch.cuda.device_count():
+        raise RuntimeError(
+            f"caffe.set_device({i}): only {torch.cuda.device_count()} CUDA device(s) present"
+        )
+    _state["device_id"] = i
+
+
+def set_random_seed(seed):
+    """Seed the fillers, Dropout masks and Data-layer crops/mirrors of nets (and torch's RNGs)."""
+    _state["seed"] = int(seed)
+    _generators.clear()
+    torch.manual_seed(int(seed))
+
+
+def current_device():
+    """torch.device that new nets use: cpu, or cuda:<set_device id> in GPU mode."""
+    if _state["mode"] == "gpu":
+        return torch.device("cuda", _state["device_id"])
+    return torch.device("cpu")
+
+
+def generator(device):
+    """The engine's torch.Generator for `device` (seeded by set_random_seed when called)."""
+    key = str(device)
+    if key not in _generators:
+        g = torch.Generator(device=device)
+        if _state["seed"] is not None:
+            g.manual_seed(_state["seed"])
+        else:
+            g.seed()
+        _generators[key] = g
+    return _generators[key]
+
+
+def describe_device():
+    """One line naming the device nets run on, e.g. 'cpu, 8 threads' or 'cuda:0 NVIDIA H100'."""
+    dev = current_device()
+    if dev.type == "cuda":
+        return f"{dev} {torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
+    return f"cpu, {torch.get_num_threads()} threads, torch {torch.__version__}"

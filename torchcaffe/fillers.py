@@ -1,0 +1,78 @@
+"""Caffe's weight fillers as functions: FillerParameter + shape -> float32 torch tensor."""
+
+import math
+
+import torch
+
+from .errors import NetError
+
+
+def _fans(shape):
+    # Caffe: fan_in = count / shape[0], fan_out = count / shape[1] (num_axes >= 2 assumed).
+    count = math.prod(shape)
+    fan_in = count // shape[0] if len(shape) > 0 and shape[0] else count
+    fan_out = count // shape[1] if len(shape) > 1 and shape[1] else count
+    return fan_in, fan_out
+
+
+def _norm_n(filler, shape):
+    fan_in, fan_out = _fans(shape)
+    vn = filler.variance_norm
+    FP = type(filler)
+    if vn == FP.AVERAGE:
+        return (fan_in + fan_out) / 2.0
+    if vn == FP.FAN_OUT:
+        return fan_out
+    return fan_in
+
+
+def bilinear_kernel(k):
+    """Caffe's bilinear upsampling kernel (k, k): f = ceil(k/2), c = (k - 1) / (2f),
+    w[y, x] = (1 - |x/f - c|) (1 - |y/f - c|)."""
+    f = math.ceil(k / 2.0)
+    c = (k - 1) / (2.0 * f)
+    x = torch.arange(k, dtype=torch.float64)
+    w = 1 - torch.abs(x / f - c)
+    return (w[:, None] * w[None, :]).float()
+
+
+def fill(filler, shape, generator=None, where="layer"):
+    """Fill a new float32 CPU tensor of `shape` by a caffe_pb2.FillerParameter.
+
+    Types: constant (value), gaussian (mean, std; sparse keeps each weight with probability
+    sparse/shape[0]), uniform (min, max), xavier (uniform +-sqrt(3/n)), msra (gaussian
+    std sqrt(2/n)), bilinear (the upsampling kernel in every (out, in) pair of a 4-D shape);
+    n is fan_in (count/shape[0]), fan_out (count/shape[1]) or their mean, by variance_norm.
+    """
+    shape = tuple(int(s) for s in shape)
+    kind = filler.type if filler is not None else "constant"
+    g = generator
+    if kind == "constant":
+        return torch.full(shape, float(filler.value) if filler is not None else 0.0)
+    if kind == "gaussian":
+        t = torch.randn(shape, generator=g, dtype=torch.float32) * filler.std + filler.mean
+        if filler.sparse >= 0:
+            if len(shape) < 2:
+                raise NetError(f"{where}: sparse gaussian filler needs a blob of >= 2 axes")
+            p = filler.sparse / float(shape[0])
+            t = t * (torch.rand(shape, generator=g) < p).float()
+        return t
+    if kind == "uniform":
+        return torch.rand(shape, generator=g) * (filler.max - filler.min) + filler.min
+    if kind == "xavier":
+        scale = math.sqrt(3.0 / _norm_n(filler, shape))
+        return torch.rand(shape, generator=g) * (2 * scale) - scale
+    if kind == "msra":
+        std = math.sqrt(2.0 / _norm_n(filler, shape))
+        return torch.randn(shape, generator=g) * std
+    if kind == "bilinear":
+        if len(shape) != 4:
+            raise NetError(f"{where}: bilinear filler needs a 4-D blob, got shape {shape}")
+        if shape[2] != shape[3]:
+            raise NetError(f"{where}: bilinear filler needs a square kernel, got shape {shape}")
+        k = bilinear_kernel(shape[3])
+        return k.expand(shape).contiguous()
+    raise NetError(
+        f"{where}: unknown filler type '{kind}' "
+        "(use constant, gaussian, uniform, xavier, msra or bilinear)"
+    )

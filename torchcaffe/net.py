@@ -1,0 +1,577 @@
+"""Net: builds a Caffe prototxt into torch computations with pycaffe's API and Caffe's rules.
+
+Forward runs layer by layer; each layer's top tensors become its top Blobs' data (no copies:
+in-place layers rebind the blob, Reshape/Flatten/Split tops share the bottom's memory). When the
+net needs gradients (TRAIN phase or force_backward, and some layer under a loss), each layer is
+recorded on its own: bottoms and parameters enter as fresh autograd leaves, so backward can run
+layer by layer exactly as Caffe does (bottom diffs overwritten, Split diffs summed, parameter
+diffs accumulated, start/end honoured, Python layers called with Blobs). Inference records
+nothing.
+"""
+
+import os
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+import torch
+
+import caffeio
+from caffeio import caffe_pb2
+
+from . import device as _device
+from .blob import Blob
+from .errors import NetError
+from .fillers import fill
+from .netstate import filter_net, insert_splits
+from .ops import REGISTRY, Context
+
+TRAIN, TEST = 0, 1
+
+LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
+
+
+def layer_type_list():
+    """Sorted list of the Caffe layer type names torchcaffe implements."""
+    return sorted(REGISTRY)
+
+
+class LayerView:
+    """What `net.layers[i]` shows: `.type`, `.name`, `.blobs` (parameter Blobs)."""
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    type = property(lambda self: self._impl.type)
+    name = property(lambda self: self._impl.name)
+    blobs = property(lambda self: self._impl.blobs)
+    impl = property(lambda self: self._impl)
+
+    def __repr__(self):
+        return f"<Layer {self.name!r} type {self.type}>"
+
+
+def _parse_args(args, kwargs):
+    """pycaffe's signatures: Net(file, phase, level=0, stages=None, weights=None) and the
+    legacy Net(file, weights, phase)."""
+    weights = kwargs.pop("weights", None)
+    phase = kwargs.pop("phase", None)
+    if len(args) == 1:
+        phase = args[0] if phase is None else phase
+    elif len(args) == 2:
+        if isinstance(args[0], (str, os.PathLike)):
+            weights, phase = args
+        else:
+            phase, weights = args
+    elif len(args) > 2:
+        raise TypeError("Net(file, phase[, weights]) or Net(file, weights, phase)")
+    if phase not in (TRAIN, TEST):
+        raise TypeError(f"Net: phase must be caffe.TRAIN (0) or caffe.TEST (1), got {phase!r}")
+    return phase, weights
+
+
+class Net:
+    """A Caffe net run by PyTorch.
+
+    Net(prototxt, phase, weights=None, level=0, stages=()) or legacy Net(prototxt, weights,
+    phase). `prototxt` may also be a caffe_pb2.NetParameter. Options beyond pycaffe:
+    `autocast=torch.bfloat16` runs layers under torch.autocast (not exact; off by default).
+    """
+
+    def __init__(self, network_file, *args, level=0, stages=None, autocast=None, **kwargs):
+        phase, weights = _parse_args(args, kwargs)
+        if kwargs:
+            raise TypeError(f"Net: unexpected arguments {sorted(kwargs)}")
+        if isinstance(network_file, caffe_pb2.NetParameter):
+            self._where = f"<NetParameter {network_file.name!r}>"
+            param = caffeio.upgrade_net(network_file, self._where)
+        else:
+            self._where = os.fspath(network_file)
+            param = caffeio.read_net(self._where)
+        self._source_path = (
+            None if isinstance(network_file, caffe_pb2.NetParameter) else self._where
+        )
+        self.phase = phase
+        self.device = _device.current_device()
+        self.autocast = autocast
+        param = filter_net(param, phase, level, stages or (), self._where)
+        for lp in param.layer:
+            if not lp.HasField("phase"):
+                lp.phase = phase
+        param = insert_splits(param, self._where)
+        self._param = param
+        self.name = param.name
+        self.force_backward = param.force_backward
+        self._build()
+        if weights is not None:
+            self.copy_from(weights)
+
+    # ------------------------------------------------------------------ building
+    def _layer_where(self, lp):
+        line = caffeio.locate_layer(self._source_path, lp.name) if self._source_path else None
+        return f"{self._where}:{line}" if line else self._where
+
+    def _build(self):
+        gen = _device.generator(self.device)
+        self._impls, self._bottom_ids, self._top_ids = [], [], []
+        self.blobs = OrderedDict()
+        self._layer_names = []
+        self._blob_loss = {}
+        self._records = {}
+        owners = {}  # shared param name -> (Blob, layer name)
+        self._param_specs = []  # per layer: [(lr_mult, decay_mult, owned)]
+        self.learnable_params_info = []
+        seen_names = set()
+        for lp in self._param.layer:
+            if lp.name in seen_names:
+                raise NetError(f"{self._layer_where(lp)}: duplicate layer name '{lp.name}'")
+            seen_names.add(lp.name)
+            if lp.type not in REGISTRY:
+                raise NetError(
+                    f"{self._layer_where(lp)}: layer '{lp.name}' has unknown type '{lp.type}'. "
+                    f"torchcaffe implements: {', '.join(layer_type_list())}"
+                )
+            ctx = Context(lp.phase, self.device, gen, self._layer_where(lp))
+            impl = REGISTRY[lp.type](lp, ctx)
+            bids = []
+            for b in lp.bottom:
+                if b not in self.blobs:
+                    raise NetError(
+                        f"{impl.where}: bottom '{b}' is not a blob of this net (for this phase)"
+                    )
+                bids.append(b)
+            tids = []
+            for t in lp.top:
+                if t in self.blobs and t not in lp.bottom:
+                    raise NetError(f"{impl.where}: top '{t}' is produced by more than one layer")
+                if t not in self.blobs:
+                    self.blobs[t] = Blob((), self.device, t)
+                tids.append(t)
+            if len(lp.propagate_down) not in (0, len(lp.bottom)):
+                raise NetError(
+                    f"{impl.where}: {len(lp.propagate_down)} propagate_down values for "
+                    f"{len(lp.bottom)} bottoms"
+                )
+            if len(lp.loss_weight) not in (0, len(lp.top)):
+                raise NetError(
+                    f"{impl.where}: {len(lp.loss_weight)} loss_weight values for {len(lp.top)} tops"
+                )
+            for j, t in enumerate(tids):
+                if len(lp.loss_weight):
+                    w = lp.loss_weight[j]
+                else:
+                    w = 1.0 if (impl.is_loss and j == 0) else 0.0
+                if w:
+                    self._blob_loss[t] = float(w)
+            self._impls.append(impl)
+            self._bottom_ids.append(bids)
+            self._top_ids.append(tids)
+            self._layer_names.append(lp.name)
+            bottoms = [self.blobs[b] for b in bids]
+            tops = [self.blobs[t] for t in tids]
+            self._setup_params(impl, lp, bottoms, owners)
+            try:
+                if impl.acts_on_blobs:
+                    impl.setup_blobs(bottoms, tops)
+                else:
+                    self._reshape_layer(len(self._impls) - 1)
+            except NetError:
+                raise
+            except (RuntimeError, ValueError, IndexError) as e:
+                raise NetError(
+                    f"{impl.where}: setup failed with bottoms "
+                    f"{[tuple(b.shape) for b in bottoms]}: {e}"
+                ) from e
+        used = {b for ids in self._bottom_ids for b in ids}
+        self.outputs = sorted(t for t in self.blobs if t not in used)
+        self.inputs = [
+            t for impl, ids in zip(self._impls, self._top_ids) if impl.type == "Input" for t in ids
+        ]
+        self._analyse_backward()
+        self.layers = [LayerView(i) if i.type != "Python" else i.obj for i in self._impls]
+        self.layer_dict = OrderedDict(zip(self._layer_names, self.layers))
+        self.params = OrderedDict(
+            (n, impl.blobs) for n, impl in zip(self._layer_names, self._impls) if impl.blobs
+        )
+        self._seed_loss_diffs()
+
+    def _setup_params(self, impl, lp, bottoms, owners):
+        shapes = impl.param_shapes([b.shape for b in bottoms]) if not impl.acts_on_blobs else []
+        specs = []
+        impl.blobs = []
+        for k, (shape, filler) in enumerate(shapes):
+            spec = lp.param[k] if k < len(lp.param) else caffe_pb2.ParamSpec()
+            lr = 0.0 if impl.type == "BatchNorm" else spec.lr_mult
+            shared = spec.name and spec.name in owners
+            if shared:
+                blob, owner = owners[spec.name]
+                strict = spec.share_mode != caffe_pb2.ParamSpec.PERMISSIVE
+                if (strict and blob.shape != tuple(shape)) or blob.count != int(np.prod(shape)):
+                    raise NetError(
+                        f"{impl.where}: shared param '{spec.name}' (blob {k}) has shape "
+                        f"{tuple(shape)} here but {blob.shape} in owner layer '{owner}'"
+                    )
+                impl.blobs.append(blob)
+                specs.append((lr, spec.decay_mult, False))
+                continue
+            t = fill(filler, shape, _device.generator(torch.device("cpu")), impl.where)
+            blob = Blob(shape, self.device, f"{lp.name}[{k}]")
+            blob.data_tensor = t
+            impl.blobs.append(blob)
+            if spec.name:
+                owners[spec.name] = (blob, lp.name)
+            specs.append((lr, spec.decay_mult, True))
+            self.learnable_params_info.append(LearnableParam(lp.name, k, blob, lr, spec.decay_mult))
+        self._param_specs.append(specs)
+
+    def _analyse_backward(self):
+        """Caffe's Net::Init need-backward analysis (params with lr_mult != 0, blobs under a
+        loss, propagate_down, force_backward)."""
+        n = len(self._impls)
+        blob_need = {}
+        self._layer_need = [False] * n
+        self._bottom_need = []
+        self._param_need = []
+        for i, impl in enumerate(self._impls):
+            lp = impl.lp
+            need = any(blob_need.get(b, False) for b in self._bottom_ids[i])
+            bneed = []
+            for j, b in enumerate(self._bottom_ids[i]):
+                bn = blob_need.get(b, False)
+                if len(lp.propagate_down):
+                    bn = bool(lp.propagate_down[j])
+                bneed.append(bn)
+            pneed = [lr != 0 for lr, _, _ in self._param_specs[i]]
+            need = need or any(pneed)
+            for t in self._top_ids[i]:
+                blob_need[t] = need
+            self._layer_need[i] = need and impl.differentiable
+            self._bottom_need.append(bneed)
+            self._param_need.append(pneed)
+        under_loss, skip = set(), set()
+        for i in reversed(range(n)):
+            contributes, skip_down = False, True
+            for t in self._top_ids[i]:
+                if self._blob_loss.get(t, 0) != 0 or t in under_loss:
+                    contributes = True
+                if t not in skip:
+                    skip_down = False
+                if contributes and not skip_down:
+                    break
+            if self._layer_need[i] and skip_down:
+                self._layer_need[i] = False
+                self._bottom_need[i] = [False] * len(self._bottom_need[i])
+            if not contributes:
+                self._layer_need[i] = False
+            for j, b in enumerate(self._bottom_ids[i]):
+                if contributes:
+                    under_loss.add(b)
+                else:
+                    self._bottom_need[i][j] = False
+                if not self._bottom_need[i][j]:
+                    skip.add(b)
+        if self.force_backward:
+            for i, impl in enumerate(self._impls):
+                if not impl.differentiable:
+                    continue
+                self._layer_need[i] = True
+                self._bottom_need[i] = [
+                    bn or impl.allow_force_backward(j) for j, bn in enumerate(self._bottom_need[i])
+                ]
+                self._param_need[i] = [True] * len(self._param_need[i])
+        for i, impl in enumerate(self._impls):
+            for j in impl.no_backward_bottoms:
+                if j < len(self._bottom_need[i]):
+                    self._bottom_need[i][j] = False
+        self.record_grad = (self.phase == TRAIN or self.force_backward) and any(self._layer_need)
+
+    def _seed_loss_diffs(self):
+        for t, w in self._blob_loss.items():
+            b = self.blobs[t]
+            b.diff_tensor = torch.full(b.shape, w, device=self.device)
+
+    # ------------------------------------------------------------------ pycaffe surface
+    @property
+    def _blob_names(self):
+        return list(self.blobs)
+
+    @property
+    def blob_loss_weights(self):
+        """OrderedDict blob name -> loss weight (0 for blobs that are not losses)."""
+        return OrderedDict((n, self._blob_loss.get(n, 0.0)) for n in self.blobs)
+
+    @property
+    def _blob_loss_weights(self):
+        return list(self.blob_loss_weights.values())
+
+    @property
+    def top_names(self):
+        return OrderedDict(zip(self._layer_names, (list(t) for t in self._top_ids)))
+
+    @property
+    def bottom_names(self):
+        return OrderedDict(zip(self._layer_names, (list(b) for b in self._bottom_ids)))
+
+    @property
+    def layer_need_backward(self):
+        return list(self._layer_need)
+
+    @property
+    def learnable_params(self):
+        """Blobs of every learnable parameter (shared ones once), in Caffe's order."""
+        return [p.blob for p in self.learnable_params_info]
+
+    @property
+    def params_lr(self):
+        return [p.lr_mult for p in self.learnable_params_info]
+
+    @property
+    def params_weight_decay(self):
+        return [p.decay_mult for p in self.learnable_params_info]
+
+    def clear_param_diffs(self):
+        """Zero every parameter diff (what Caffe's solver does before each iteration)."""
+        for impl in self._impls:
+            for b in impl.blobs:
+                b.diff_tensor.zero_()
+
+    def _index(self, name, default):
+        if name is None:
+            return default
+        try:
+            return self._layer_names.index(name)
+        except ValueError:
+            raise NetError(f"{self._where}: no layer named '{name}' in this net") from None
+
+    def forward(self, blobs=None, start=None, end=None, **kwargs):
+        """Run layers start..end (names, inclusive; default all). kwargs set input blobs
+        (arrays; a different shape reshapes the blob). Returns {output or requested blob: data}.
+        """
+        outputs = list(self.outputs) + [b for b in (blobs or []) if b not in self.outputs]
+        for name in kwargs:
+            if name not in self.blobs:
+                raise NetError(f"{self._where}: forward() got '{name}', which is not a blob")
+        for name, arr in kwargs.items():
+            arr = np.asarray(arr, dtype=np.float32)
+            if arr.shape != self.blobs[name].shape:
+                self.blobs[name].reshape(arr.shape)
+            self.blobs[name].data[...] = arr
+        self._forward(self._index(start, 0), self._index(end, len(self._impls) - 1))
+        return OrderedDict((o, self.blobs[o].data) for o in outputs)
+
+    def backward(self, diffs=None, start=None, end=None, **kwargs):
+        """Backpropagate layers start..end (names; default last..first). kwargs set top diffs.
+        Returns {input or requested blob: diff}."""
+        outputs = list(self.inputs) + [d for d in (diffs or []) if d not in self.inputs]
+        for name, arr in kwargs.items():
+            if name not in self.blobs:
+                raise NetError(f"{self._where}: backward() got '{name}', which is not a blob")
+            self.blobs[name].diff[...] = arr
+        self._backward(self._index(start, len(self._impls) - 1), self._index(end, 0))
+        return OrderedDict((o, self.blobs[o].diff) for o in outputs)
+
+    def _forward(self, start, end):
+        loss = None
+        for i in range(start, end + 1):
+            self._forward_layer(i)
+            for t in self._top_ids[i]:
+                w = self._blob_loss.get(t)
+                if w:
+                    term = self.blobs[t].data_tensor.sum() * w
+                    loss = term if loss is None else loss + term
+        self._loss = loss
+        self._seed_loss_diffs()
+        return loss
+
+    def forward_backward(self):
+        """One forward and one backward over the whole net; returns the loss (float)."""
+        loss = self._forward(0, len(self._impls) - 1)
+        self._backward(len(self._impls) - 1, 0)
+        return float(loss) if loss is not None else 0.0
+
+    @property
+    def loss(self):
+        """Sum of loss_weight * top over loss tops of the last forward (float)."""
+        return float(self._loss) if getattr(self, "_loss", None) is not None else 0.0
+
+    def _fail(self, i, what, e):
+        impl = self._impls[i]
+        shapes = [self.blobs[b].shape for b in self._bottom_ids[i]]
+        return NetError(f"{impl.where}: {what} failed with bottom shapes {shapes}: {e}")
+
+    def _forward_layer(self, i):
+        impl = self._impls[i]
+        bottoms = [self.blobs[b] for b in self._bottom_ids[i]]
+        tops = [self.blobs[t] for t in self._top_ids[i]]
+        if impl.acts_on_blobs:
+            impl.forward_blobs(bottoms, tops)
+            return
+        xs = [b.data_tensor for b in bottoms]
+        ws = [b.data_tensor for b in impl.blobs]
+        record = self.record_grad and self._layer_need[i]
+        try:
+            if record:
+                xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
+                ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
+                with torch.enable_grad(), self._autocast():
+                    outs = impl.forward(xs, ws_rec)
+                self._records[i] = (xs, ws_rec, outs)
+            else:
+                with torch.no_grad(), self._autocast():
+                    outs = impl.forward(xs, ws)
+        except NetError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as e:
+            raise self._fail(i, "forward", e) from e
+        for t, o in zip(tops, outs):
+            t.data_tensor = o
+
+    def _autocast(self):
+        if self.autocast is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def _backward(self, start, end):
+        for i in range(start, end - 1, -1):
+            if self._layer_need[i]:
+                self._backward_layer(i)
+
+    def _backward_layer(self, i):
+        impl = self._impls[i]
+        bottoms = [self.blobs[b] for b in self._bottom_ids[i]]
+        tops = [self.blobs[t] for t in self._top_ids[i]]
+        bneed = self._bottom_need[i]
+        if impl.acts_on_blobs:
+            impl.backward_blobs(tops, bneed, bottoms)
+            return
+        rec = self._records.pop(i, None)
+        if rec is None:
+            raise NetError(
+                f"{impl.where}: nothing recorded to backpropagate. Call net.forward() before "
+                "each net.backward(); a TEST-phase net records only with force_backward: true "
+                "in the prototxt or net.record_grad = True set before forward"
+            )
+        xs, ws, outs = rec
+        top_diffs = [t.diff_tensor for t in tops]
+        try:
+            if impl.explicit_backward is not None:
+                gx, gw = impl.explicit_backward(top_diffs, xs, ws, bneed)
+                gw = gw or [None] * len(ws)
+            else:
+                want = [x for x, n in zip(xs, bneed) if n]
+                wantw = [w for w, n in zip(ws, self._param_need[i]) if n]
+                pairs = [(o, d) for o, d in zip(outs, top_diffs) if o.requires_grad]
+                if pairs and (want or wantw):
+                    grads = torch.autograd.grad(
+                        [o for o, _ in pairs],
+                        want + wantw,
+                        [d for _, d in pairs],
+                        allow_unused=True,
+                    )
+                else:
+                    grads = [None] * (len(want) + len(wantw))
+                it = iter(grads[: len(want)])
+                gx = [next(it) if n else None for n in bneed]
+                itw = iter(grads[len(want) :])
+                gw = [next(itw) if n else None for n in self._param_need[i]]
+        except NetError:
+            raise
+        except (RuntimeError, ValueError) as e:
+            raise self._fail(i, "backward", e) from e
+        for b, g, n, x in zip(bottoms, gx, bneed, xs):
+            if n:
+                b.diff_tensor = g if g is not None else torch.zeros_like(x)
+        for p, g, n in zip(impl.blobs, gw, self._param_need[i]):
+            if n and g is not None:
+                p.diff_tensor.add_(g)
+
+    def reshape(self):
+        """Propagate shapes through every layer (after script-side blob reshapes)."""
+        for i in range(len(self._impls)):
+            self._reshape_layer(i)
+
+    def _reshape_layer(self, i):
+        impl = self._impls[i]
+        bottoms = [self.blobs[b] for b in self._bottom_ids[i]]
+        tops = [self.blobs[t] for t in self._top_ids[i]]
+        if impl.acts_on_blobs:
+            impl.reshape_blobs(bottoms, tops)
+            return
+        xs = [torch.empty(b.shape, device="meta") for b in bottoms]
+        ws = [torch.empty(b.shape, device="meta") for b in impl.blobs]
+        try:
+            with torch.no_grad():
+                outs = impl.forward(xs, ws)
+        except NetError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as e:
+            raise self._fail(i, "reshape", e) from e
+        for t, o in zip(tops, outs):
+            t.reshape(tuple(o.shape))
+
+    # ------------------------------------------------------------------ weights
+    def copy_from(self, path):
+        """Copy parameters from a caffemodel, matching layers by name; source layers this net
+        lacks are ignored; a blob count or shape mismatch raises NetError naming both."""
+        path = os.fspath(path)
+        src = caffeio.read_caffemodel(path)
+        for sl in src.layer:
+            if sl.name not in self.layer_dict:
+                continue
+            impl = self._impls[self._layer_names.index(sl.name)]
+            target = impl.blobs
+            if len(sl.blobs) != len(target):
+                raise NetError(
+                    f"{path}: layer '{sl.name}' has {len(sl.blobs)} blobs but this net's layer "
+                    f"'{sl.name}' (type {impl.type}, {self._where}) has {len(target)}"
+                )
+            for k, (sb, tb) in enumerate(zip(sl.blobs, target)):
+                shape = caffeio.blob_shape(sb)
+                if not caffeio.shapes_match(shape, tb.shape):
+                    raise NetError(
+                        f"{path}: cannot copy param {k} of layer '{sl.name}': shape mismatch, "
+                        f"source {shape} vs target {tb.shape} (in {self._where}). Is this the "
+                        "caffemodel for this net (same classes and input channels)?"
+                    )
+                arr = caffeio.blob_to_array(sb, f"{path}: layer '{sl.name}' blob {k}")
+                t = tb.data_tensor
+                t.copy_(torch.from_numpy(np.ascontiguousarray(arr, np.float32).reshape(tb.shape)))
+                tb.data_tensor = t
+
+    def share_with(self, other):
+        """Share parameter data with layers of the same name in `other` (Caffe's
+        ShareTrainedLayersWith): the memory is the same, so updates to one show in the other."""
+        for name, impl in zip(other._layer_names, other._impls):
+            if name not in self.layer_dict or not impl.blobs:
+                continue
+            mine = self._impls[self._layer_names.index(name)]
+            if len(mine.blobs) != len(impl.blobs):
+                raise NetError(
+                    f"share_with: layer '{name}' has {len(impl.blobs)} blobs in the source net "
+                    f"but {len(mine.blobs)} here"
+                )
+            for k, (a, b) in enumerate(zip(mine.blobs, impl.blobs)):
+                if a.shape != b.shape:
+                    raise NetError(
+                        f"share_with: layer '{name}' param {k}: shape {a.shape} here vs "
+                        f"{b.shape} in the source net"
+                    )
+                a.share_data(b)
+
+    def to_proto(self):
+        """caffe_pb2.NetParameter as Caffe's Net::ToProto writes it: name, every layer's
+        definition (as run: filtered, phase set, Split layers inserted) and its blobs."""
+        out = caffe_pb2.NetParameter(name=self.name)
+        for lp, impl in zip(self._param.layer, self._impls):
+            layer = out.layer.add()
+            layer.CopyFrom(lp)
+            layer.ClearField("blobs")
+            for b in impl.blobs:
+                layer.blobs.add().CopyFrom(caffeio.array_to_blob(b.data))
+        return out
+
+    def save(self, path):
+        """Write a binary caffemodel (atomically) that Caffe and OpenCV load."""
+        caffeio.write_caffemodel(self.to_proto(), os.fspath(path))
+
+    def __repr__(self):
+        return f"<torchcaffe.Net {self.name!r} phase {'TRAIN' if self.phase == 0 else 'TEST'}, {len(self._impls)} layers>"

@@ -1,0 +1,113 @@
+"""NetParameter transforms Caffe applies before building a net: state filtering, Split insertion."""
+
+from caffeio import caffe_pb2
+
+from .errors import NetError
+
+
+def state_meets_rule(phase, level, stages, rule):
+    """True when a NetState (phase, level, stages) satisfies a NetStateRule, by Caffe's rules.
+
+    A rule's phase, min_level and max_level must hold when set; every `stage` of the rule must
+    be among `stages` and no `not_stage` may be.
+    """
+    if rule.HasField("phase") and rule.phase != phase:
+        return False
+    if rule.HasField("min_level") and level < rule.min_level:
+        return False
+    if rule.HasField("max_level") and level > rule.max_level:
+        return False
+    if any(s not in stages for s in rule.stage):
+        return False
+    return not any(s in stages for s in rule.not_stage)
+
+
+def filter_net(net, phase, level=0, stages=(), where="net"):
+    """Copy of `net` keeping the layers whose include/exclude rules admit (phase, level, stages)."""
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    out.ClearField("layer")
+    stages = set(stages)
+    for layer in net.layer:
+        if len(layer.include) and len(layer.exclude):
+            raise NetError(
+                f"{where}: layer '{layer.name}' has both include and exclude rules; "
+                "Caffe allows only one kind per layer"
+            )
+        if len(layer.include):
+            keep = any(state_meets_rule(phase, level, stages, r) for r in layer.include)
+        else:
+            keep = not any(state_meets_rule(phase, level, stages, r) for r in layer.exclude)
+        if keep:
+            out.layer.add().CopyFrom(layer)
+    out.state.phase = phase
+    out.state.level = level
+    out.state.ClearField("stage")
+    out.state.stage.extend(sorted(stages))
+    return out
+
+
+def split_layer_name(blob, layer, top_index):
+    return f"{blob}_{layer}_{top_index}_split"
+
+
+def split_blob_name(blob, layer, top_index, k):
+    return f"{blob}_{layer}_{top_index}_split_{k}"
+
+
+def insert_splits(net, where="net"):
+    """Copy of `net` with a Split layer after every top that feeds several consumers.
+
+    Names follow Caffe: layer `<blob>_<producer>_<i>_split`, tops `..._split_<k>`. A top with an
+    explicit non-zero loss_weight counts as one consumer; its weight moves to split top 0.
+    A bottom that no earlier layer produces raises NetError naming the layer and blob.
+    """
+    last_producer = {}  # blob name -> (layer index, top index)
+    source = {}  # (layer index, bottom index) -> (layer index, top index)
+    uses = {}
+    loss_w = {}
+    for i, layer in enumerate(net.layer):
+        for j, b in enumerate(layer.bottom):
+            if b not in last_producer:
+                known = sorted(last_producer)
+                raise NetError(
+                    f"{where}: layer '{layer.name}' (type {layer.type}) bottom {j} '{b}' is not "
+                    f"produced by any earlier layer; blobs defined so far: {known[:20]}"
+                    + (" ..." if len(known) > 20 else "")
+                )
+            src = last_producer[b]
+            source[(i, j)] = src
+            uses[src] = uses.get(src, 0) + 1
+        for j, t in enumerate(layer.top):
+            last_producer[t] = (i, j)
+        for j in range(min(len(layer.loss_weight), len(layer.top))):
+            loss_w[(i, j)] = layer.loss_weight[j]
+            if layer.loss_weight[j] != 0:
+                uses[(i, j)] = uses.get((i, j), 0) + 1
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    out.ClearField("layer")
+    next_split = {}
+    for i, layer in enumerate(net.layer):
+        new = out.layer.add()
+        new.CopyFrom(layer)
+        for j, b in enumerate(layer.bottom):
+            src = source[(i, j)]
+            if uses.get(src, 0) > 1:
+                k = next_split.get(src, 0)
+                next_split[src] = k + 1
+                new.bottom[j] = split_blob_name(b, net.layer[src[0]].name, src[1], k)
+        for j, t in enumerate(layer.top):
+            n = uses.get((i, j), 0)
+            if n <= 1:
+                continue
+            split = out.layer.add(name=split_layer_name(t, layer.name, j), type="Split")
+            split.bottom.append(t)
+            for k in range(n):
+                split.top.append(split_blob_name(t, layer.name, j, k))
+            w = loss_w.get((i, j), 0)
+            if w:
+                split.loss_weight.extend([w] + [0] * (n - 1))
+                new.ClearField("loss_weight")
+                next_split[(i, j)] = 1
+    return out

@@ -1,0 +1,174 @@
+"""Input (shapes only) and Data (LMDB of caffe_pb2.Datum with transform_param)."""
+
+import os
+
+import numpy as np
+import torch
+
+from caffeio import blob_to_array, caffe_pb2
+from caffeio.binary import parse_binary
+
+from ..errors import NetError
+from .base import BaseLayer, register
+
+
+@register("Input")
+class Input(BaseLayer):
+    """Tops with the shapes of input_param (one shape for all tops, or one per top); their data
+    is what the script writes; forward leaves it alone."""
+
+    acts_on_blobs = True
+    n_bottom = (0, 0)
+    n_top = (1, None)
+
+    def setup_blobs(self, bottom, top):
+        shapes = [tuple(int(d) for d in s.dim) for s in self.lp.input_param.shape]
+        if len(shapes) not in (1, len(top)):
+            raise NetError(
+                f"{self.where}: {len(shapes)} input_param shapes for {len(top)} tops "
+                "(give one for all, or one per top)"
+            )
+        for j, t in enumerate(top):
+            t.reshape(shapes[0] if len(shapes) == 1 else shapes[j])
+
+    def reshape_blobs(self, bottom, top):
+        pass
+
+    def forward_blobs(self, bottom, top):
+        pass
+
+    def backward_blobs(self, top, propagate_down, bottom):
+        pass
+
+
+def read_mean_file(path, where):
+    """A BlobProto .binaryproto mean image -> float32 array (C, H, W)."""
+    if not os.path.exists(path):
+        raise NetError(f"{where}: mean_file '{path}' does not exist")
+    with open(path, "rb") as f:
+        blob = parse_binary(f.read(), caffe_pb2.BlobProto(), path, "mean binaryproto")
+    arr = blob_to_array(blob, path)
+    return arr.reshape(arr.shape[-3:]) if arr.ndim >= 3 else arr
+
+
+def datum_to_array(datum):
+    """caffe_pb2.Datum -> float32 (C, H, W); encoded images are decoded with OpenCV (BGR)."""
+    if datum.encoded:
+        import cv2
+
+        img = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise ValueError("undecodable encoded Datum")
+        img = img[:, :, None] if img.ndim == 2 else img
+        return img.transpose(2, 0, 1).astype(np.float32)
+    shape = (datum.channels, datum.height, datum.width)
+    if len(datum.data):
+        return np.frombuffer(datum.data, np.uint8).reshape(shape).astype(np.float32)
+    return np.asarray(datum.float_data, np.float32).reshape(shape)
+
+
+def transform(img, tp, phase, rng, mean=None):
+    """Caffe's DataTransformer on one (C, H, W) image: crop (random in TRAIN, centred in TEST),
+    mirror (TRAIN, random), subtract mean_file (at the crop offset) or mean_value, times scale."""
+    c, h, w = img.shape
+    cs = tp.crop_size
+    h0 = w0 = 0
+    if cs:
+        if cs > h or cs > w:
+            raise ValueError(f"crop_size {cs} larger than the datum ({h} x {w})")
+        if phase == 0:
+            h0, w0 = int(rng.integers(h - cs + 1)), int(rng.integers(w - cs + 1))
+        else:
+            h0, w0 = (h - cs) // 2, (w - cs) // 2
+        oh = ow = cs
+    else:
+        oh, ow = h, w
+    out = img[:, h0 : h0 + oh, w0 : w0 + ow]
+    if mean is not None:
+        out = out - mean[:, h0 : h0 + oh, w0 : w0 + ow]
+    elif len(tp.mean_value):
+        mv = np.asarray(tp.mean_value, np.float32)
+        if len(mv) not in (1, c):
+            raise ValueError(f"{len(mv)} mean_value entries for {c} channels")
+        out = out - (mv if len(mv) == c else np.repeat(mv, c))[:, None, None]
+    if tp.mirror and phase == 0 and rng.integers(2):
+        out = out[:, :, ::-1]
+    return (out * tp.scale).astype(np.float32)
+
+
+@register("Data")
+class Data(BaseLayer):
+    """Batches from an LMDB of Datum records (data_param source/batch_size, backend LMDB):
+    top 0 data (N, C, H, W) after transform_param, top 1 (optional) labels (N,)."""
+
+    acts_on_blobs = True
+    n_bottom = (0, 0)
+    n_top = (1, 2)
+
+    def setup_blobs(self, bottom, top):
+        p = self.lp.data_param
+        if p.backend != type(p).LMDB:
+            raise NetError(f"{self.where}: only backend LMDB is supported")
+        if not p.batch_size:
+            raise NetError(f"{self.where}: data_param.batch_size is not set")
+        try:
+            import lmdb
+        except ImportError:
+            raise NetError(f"{self.where}: the Data layer needs `pip install lmdb`") from None
+        if not os.path.exists(p.source):
+            raise NetError(f"{self.where}: LMDB source '{p.source}' does not exist")
+        self.env = lmdb.open(p.source, readonly=True, lock=False, readahead=False)
+        self.txn = self.env.begin()
+        self.cursor = self.txn.cursor()
+        if not self.cursor.first():
+            raise NetError(f"{self.where}: LMDB '{p.source}' is empty")
+        seed = self.ctx.generator.initial_seed() if self.ctx.generator is not None else None
+        self.rng = np.random.default_rng(seed)
+        tp = self.lp.transform_param
+        self.mean = read_mean_file(tp.mean_file, self.where) if tp.HasField("mean_file") else None
+        if self.mean is not None and len(tp.mean_value):
+            raise NetError(f"{self.where}: give mean_file or mean_value, not both")
+        first = self._transform(self._datum())
+        top[0].reshape((p.batch_size,) + first.shape)
+        if len(top) > 1:
+            top[1].reshape(p.batch_size)
+
+    def _datum(self):
+        d = caffe_pb2.Datum()
+        try:
+            d.ParseFromString(self.cursor.value())
+        except Exception as e:
+            raise NetError(
+                f"{self.where}: record '{self.cursor.key()!r}' is not a Datum: {e}"
+            ) from None
+        return d
+
+    def _transform(self, d):
+        try:
+            return transform(
+                datum_to_array(d), self.lp.transform_param, self.phase, self.rng, self.mean
+            )
+        except ValueError as e:
+            raise NetError(f"{self.where}: record {self.cursor.key()!r}: {e}") from None
+
+    def reshape_blobs(self, bottom, top):
+        pass
+
+    def forward_blobs(self, bottom, top):
+        n = self.lp.data_param.batch_size
+        imgs, labels = [], []
+        for _ in range(n):
+            d = self._datum()
+            imgs.append(self._transform(d))
+            labels.append(d.label)
+            if not self.cursor.next():
+                self.cursor.first()
+        batch = np.stack(imgs)
+        if batch.shape != top[0].shape:
+            top[0].reshape(batch.shape)
+        top[0].data_tensor = torch.from_numpy(batch)
+        if len(top) > 1:
+            top[1].data_tensor = torch.tensor(labels, dtype=torch.float32)
+
+    def backward_blobs(self, top, propagate_down, bottom):
+        pass

@@ -1,0 +1,57 @@
+"""Element-wise layers: ReLU, Sigmoid, TanH, Dropout (all may run in place)."""
+
+import torch
+
+from ..errors import NetError
+from .base import BaseLayer, register
+
+
+class _Neuron(BaseLayer):
+    n_bottom = (1, 1)
+    n_top = (1, 1)
+
+
+@register("ReLU")
+class ReLU(_Neuron):
+    """max(x, 0) + negative_slope * min(x, 0)."""
+
+    def forward(self, xs, ws):
+        x = xs[0]
+        slope = self.lp.relu_param.negative_slope
+        if slope == 0:
+            return [torch.relu(x)]
+        return [torch.where(x > 0, x, x * slope)]
+
+
+@register("Sigmoid")
+class Sigmoid(_Neuron):
+    """1 / (1 + exp(-x))."""
+
+    def forward(self, xs, ws):
+        return [torch.sigmoid(xs[0])]
+
+
+@register("TanH")
+class TanH(_Neuron):
+    """tanh(x)."""
+
+    def forward(self, xs, ws):
+        return [torch.tanh(xs[0])]
+
+
+@register("Dropout")
+class Dropout(_Neuron):
+    """TRAIN: x * Bernoulli(1 - ratio) mask / (1 - ratio); TEST: identity."""
+
+    def __init__(self, lp, ctx):
+        super().__init__(lp, ctx)
+        self.ratio = lp.dropout_param.dropout_ratio
+        if not 0 <= self.ratio < 1:
+            raise NetError(f"{self.where}: dropout_ratio must be in [0, 1), got {self.ratio}")
+
+    def forward(self, xs, ws):
+        x = xs[0]
+        if self.phase != 0 or x.is_meta:
+            return [x]
+        keep = torch.rand(x.shape, generator=self.ctx.generator, device=x.device) >= self.ratio
+        return [x * keep.to(x.dtype) * (1.0 / (1.0 - self.ratio))]

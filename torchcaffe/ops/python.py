@@ -1,0 +1,93 @@
+"""The Python layer: a user class imported from python_param.module, driven as pycaffe does."""
+
+import importlib
+import inspect
+import os
+import sys
+
+from ..errors import NetError
+from .base import BaseLayer, register
+
+
+def import_layer_class(module, name, where):
+    """Import `module` (dotted names allowed; the working directory is on sys.path, as under
+    pycaffe) and return its attribute `name`; failures raise NetError with a sys.path hint."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise NetError(
+            f"{where}: cannot import python_param.module '{module}' ({e}). Put the folder "
+            f"holding it on sys.path or PYTHONPATH (sys.path now starts {sys.path[:4]})"
+        ) from None
+    if not hasattr(mod, name):
+        raise NetError(
+            f"{where}: module '{module}' ({getattr(mod, '__file__', '?')}) has no class "
+            f"'{name}' (python_param.layer)"
+        )
+    return getattr(mod, name)
+
+
+def _construct(cls, lp):
+    try:
+        sig = inspect.signature(cls)
+        takes_param = any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+            for p in sig.parameters.values()
+        )
+    except (TypeError, ValueError):
+        takes_param = False
+    return cls(lp) if takes_param else cls()
+
+
+@register("Python")
+class Python(BaseLayer):
+    """Calls the user object's setup / reshape / forward / backward with Blob lists."""
+
+    acts_on_blobs = True
+
+    def __init__(self, lp, ctx):
+        super().__init__(lp, ctx)
+        p = lp.python_param
+        if not p.module or not p.layer:
+            raise NetError(f"{self.where}: python_param needs both module and layer")
+        cls = import_layer_class(p.module, p.layer, self.where)
+        self.obj = _construct(cls, lp)
+        self.obj.param_str = p.param_str
+        self.obj.phase = self.phase
+        if not hasattr(self.obj, "blobs") or self.obj.blobs is None:
+            try:
+                self.obj.blobs = []
+            except AttributeError:
+                pass
+        try:
+            self.obj.type = "Python"
+        except AttributeError:
+            pass
+
+    def _call(self, what, *args):
+        try:
+            return getattr(self.obj, what)(*args)
+        except NetError:
+            raise
+        except Exception as e:
+            p = self.lp.python_param
+            raise NetError(
+                f"{self.where}: {p.module}.{p.layer}.{what}() raised {type(e).__name__}: {e}"
+            ) from e
+
+    def setup_blobs(self, bottom, top):
+        self._call("setup", bottom, top)
+        self._call("reshape", bottom, top)
+
+    def reshape_blobs(self, bottom, top):
+        self._call("reshape", bottom, top)
+
+    def forward_blobs(self, bottom, top):
+        self._call("reshape", bottom, top)
+        self._call("forward", bottom, top)
+
+    def backward_blobs(self, top, propagate_down, bottom):
+        self._call("backward", top, list(propagate_down), bottom)

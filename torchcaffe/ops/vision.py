@@ -1,0 +1,329 @@
+"""Convolution, Deconvolution, Pooling, LRN and Crop with Caffe's size and padding rules."""
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import NetError
+from .base import BaseLayer, register
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _spatial(values, hw, n, default, what, where):
+    """Caffe's repeated-or-h/w rule for kernel/pad/stride/dilation -> tuple of n ints."""
+    if hw is not None:
+        if n != 2:
+            raise NetError(f"{where}: {what}_h/{what}_w only apply to 2-D spatial blobs")
+        return tuple(int(v) for v in hw)
+    vals = list(values)
+    if not vals:
+        if default is None:
+            raise NetError(f"{where}: {what} is not set")
+        return (default,) * n
+    if len(vals) == 1:
+        return (int(vals[0]),) * n
+    if len(vals) != n:
+        raise NetError(f"{where}: {len(vals)} {what} values for {n} spatial axes")
+    return tuple(int(v) for v in vals)
+
+
+def conv_geometry(p, n, where):
+    """ConvolutionParameter -> (kernel, pad, stride, dilation), each a tuple of n ints."""
+    kh = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") or p.HasField("kernel_w") else None
+    if kh is not None and not (p.HasField("kernel_h") and p.HasField("kernel_w")):
+        raise NetError(f"{where}: set both kernel_h and kernel_w")
+    ph = (p.pad_h, p.pad_w) if p.HasField("pad_h") or p.HasField("pad_w") else None
+    sh = (p.stride_h, p.stride_w) if p.HasField("stride_h") or p.HasField("stride_w") else None
+    kernel = _spatial(p.kernel_size, kh, n, None, "kernel_size", where)
+    pad = _spatial(p.pad, ph, n, 0, "pad", where)
+    stride = _spatial(p.stride, sh, n, 1, "stride", where)
+    dilation = _spatial(p.dilation, None, n, 1, "dilation", where)
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise NetError(f"{where}: kernel, stride and dilation must be >= 1")
+    return kernel, pad, stride, dilation
+
+
+def conv_out_size(size, k, p, s, d):
+    """Caffe convolution output size: floor((in + 2p - (d(k-1)+1)) / s) + 1."""
+    return (size + 2 * p - (d * (k - 1) + 1)) // s + 1
+
+
+def deconv_out_size(size, k, p, s, d):
+    """Caffe deconvolution output size: s(in - 1) + d(k-1)+1 - 2p."""
+    return s * (size - 1) + d * (k - 1) + 1 - 2 * p
+
+
+@register("Convolution")
+class Convolution(BaseLayer):
+    """y = conv(x, W) + b; W (Cout, Cin/g, *k), b (Cout,). Bottom/top N x C x spatial."""
+
+    n_bottom = (1, None)
+    n_top = (1, None)
+    transposed = False
+
+    def __init__(self, lp, ctx):
+        super().__init__(lp, ctx)
+        p = lp.convolution_param
+        if p.axis != 1:
+            raise NetError(f"{self.where}: only channel axis 1 is supported (got axis {p.axis})")
+        if len(lp.bottom) != len(lp.top):
+            raise NetError(f"{self.where}: needs as many tops as bottoms")
+        if not p.HasField("num_output"):
+            raise NetError(f"{self.where}: convolution_param.num_output is not set")
+        self.num_output = p.num_output
+        self.group = p.group
+        self.bias_term = p.bias_term
+        self.geom = None
+
+    def _setup_geom(self, shape):
+        n = len(shape) - 2
+        if n not in _CONV:
+            raise NetError(f"{self.where}: bottom shape {tuple(shape)}: 1-3 spatial axes supported")
+        self.geom = conv_geometry(self.lp.convolution_param, n, self.where)
+        return n
+
+    def param_shapes(self, bottom_shapes):
+        shape = bottom_shapes[0]
+        self._setup_geom(shape)
+        c = shape[1]
+        g = self.group
+        if c % g or self.num_output % g:
+            raise NetError(
+                f"{self.where}: channels {c} and num_output {self.num_output} must both be "
+                f"divisible by group {g}"
+            )
+        kernel = self.geom[0]
+        if self.transposed:
+            w = (c, self.num_output // g) + kernel
+        else:
+            w = (self.num_output, c // g) + kernel
+        p = self.lp.convolution_param
+        out = [(w, p.weight_filler if p.HasField("weight_filler") else None)]
+        if self.bias_term:
+            out.append(((self.num_output,), p.bias_filler if p.HasField("bias_filler") else None))
+        return out
+
+    def forward(self, xs, ws):
+        n = xs[0].dim() - 2
+        kernel, pad, stride, dil = self.geom
+        fn = (_DECONV if self.transposed else _CONV)[n]
+        b = ws[1] if self.bias_term else None
+        outs = []
+        for x in xs:
+            if x.dim() - 2 != n:
+                raise NetError(f"{self.where}: all bottoms need {n + 2} axes, got {tuple(x.shape)}")
+            sizes = [
+                (deconv_out_size if self.transposed else conv_out_size)(x.shape[2 + i], *g)
+                for i, g in enumerate(zip(kernel, pad, stride, dil))
+            ]
+            if min(sizes) < 1:
+                raise NetError(
+                    f"{self.where}: bottom {tuple(x.shape)} too small for kernel {kernel}, "
+                    f"pad {pad}, stride {stride}, dilation {dil} (output size {sizes})"
+                )
+            outs.append(
+                fn(x, ws[0], b, stride=stride, padding=pad, dilation=dil, groups=self.group)
+            )
+        return outs
+
+
+@register("Deconvolution")
+class Deconvolution(Convolution):
+    """Transposed convolution; W (Cin, Cout/g, *k) as in torch's ConvTranspose weight."""
+
+    transposed = True
+
+
+def pool_out_size(size, k, p, s, ceil_mode=True):
+    """Caffe pooling output size: ceil (or floor) of (in + 2p - k)/s, plus 1; with p > 0 the last
+    window must start strictly inside in + p, else one less."""
+    num = size + 2 * p - k
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if p > 0 and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _torch_pool_size(size, k, p, s):
+    num = size + 2 * p - k
+    out = -(-num // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def caffe_pool2d(x, method, kernel, pad, stride, ceil_mode=True):
+    """Caffe MAX/AVE pooling of N x C x H x W -> N x C x OH x OW (OH by pool_out_size).
+
+    MAX ignores padding (windows clipped to the input); AVE divides by the window clipped to
+    the padded input (in + p), i.e. padded zeros count, overhang beyond the pad does not.
+    """
+    (kh, kw), (ph, pw), (sh, sw) = kernel, pad, stride
+    H, W = x.shape[-2], x.shape[-1]
+    oh = pool_out_size(H, kh, ph, sh, ceil_mode)
+    ow = pool_out_size(W, kw, pw, sw, ceil_mode)
+    fast = 2 * ph <= kh and 2 * pw <= kw
+    if ceil_mode:
+        fast = fast and _torch_pool_size(H, kh, ph, sh) == oh
+        fast = fast and _torch_pool_size(W, kw, pw, sw) == ow
+    if fast:
+        if method == "MAX":
+            return F.max_pool2d(x, (kh, kw), (sh, sw), (ph, pw), ceil_mode=ceil_mode)
+        return F.avg_pool2d(
+            x, (kh, kw), (sh, sw), (ph, pw), ceil_mode=ceil_mode, count_include_pad=True
+        )
+    # General case: pad explicitly to exactly the extent Caffe's windows cover.
+    rh = (oh - 1) * sh + kh - H - ph
+    rw = (ow - 1) * sw + kw - W - pw
+    fill = float("-inf") if method == "MAX" else 0.0
+    xp = F.pad(x, (pw, max(rw, 0), ph, max(rh, 0)), value=fill)
+    xp = xp[..., : ph + H + rh, : pw + W + rw]
+    if method == "MAX":
+        return F.max_pool2d(xp, (kh, kw), (sh, sw))
+    total = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)
+    hs = torch.arange(oh, device="cpu") * sh - ph
+    ws_ = torch.arange(ow, device="cpu") * sw - pw
+    dh = torch.clamp(hs + kh, max=H + ph) - hs
+    dw = torch.clamp(ws_ + kw, max=W + pw) - ws_
+    div = (dh[:, None] * dw[None, :]).to(dtype=x.dtype, device=x.device)
+    return total / div
+
+
+@register("Pooling")
+class Pooling(BaseLayer):
+    """MAX or AVE pooling, Caffe's ceil rule and padded-window rule; global_pooling."""
+
+    n_bottom = (1, 1)
+    n_top = (1, 1)  # Caffe's optional MAX mask top is not supported
+
+    def __init__(self, lp, ctx):
+        super().__init__(lp, ctx)
+        p = lp.pooling_param
+        P = type(p)
+        if p.pool == P.STOCHASTIC:
+            raise NetError(f"{self.where}: STOCHASTIC pooling is not supported")
+        self.method = "MAX" if p.pool == P.MAX else "AVE"
+        self.ceil = p.round_mode == P.CEIL
+        self.glob = p.global_pooling
+        if self.glob:
+            if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
+                raise NetError(f"{self.where}: global_pooling takes no kernel size")
+            self.kernel = None
+        elif p.HasField("kernel_h") or p.HasField("kernel_w"):
+            self.kernel = (p.kernel_h, p.kernel_w)
+        elif p.HasField("kernel_size"):
+            self.kernel = (p.kernel_size, p.kernel_size)
+        else:
+            raise NetError(f"{self.where}: set kernel_size (or kernel_h and kernel_w)")
+        if p.HasField("pad_h") or p.HasField("pad_w"):
+            self.pad = (p.pad_h, p.pad_w)
+        else:
+            self.pad = (p.pad, p.pad)
+        if p.HasField("stride_h") or p.HasField("stride_w"):
+            self.stride = (p.stride_h, p.stride_w)
+        else:
+            self.stride = (p.stride, p.stride)
+        if self.glob and (any(self.pad) or self.stride != (1, 1)):
+            raise NetError(f"{self.where}: global_pooling needs pad 0 and stride 1")
+        if self.kernel is not None and (
+            self.pad[0] >= self.kernel[0] or self.pad[1] >= self.kernel[1]
+        ):
+            raise NetError(
+                f"{self.where}: pad {self.pad} must be smaller than kernel {self.kernel}"
+            )
+
+    def forward(self, xs, ws):
+        x = xs[0]
+        if x.dim() != 4:
+            raise NetError(f"{self.where}: needs a 4-D bottom, got {tuple(x.shape)}")
+        kernel = (x.shape[2], x.shape[3]) if self.glob else self.kernel
+        y = caffe_pool2d(x, self.method, kernel, self.pad, self.stride, self.ceil)
+        return [y]
+
+
+def lrn_across_channels(x, size, alpha, beta, k):
+    """x / (k + alpha/size * sum over `size` neighbouring channels of x^2)^beta (N x C x ...)."""
+    pre = (size - 1) // 2
+    sq = (x * x).unsqueeze(1)
+    pads = [0, 0] * (x.dim() - 2) + [pre, size - 1 - pre]
+    sq = F.pad(sq, pads)
+    kernel = (size,) + (1,) * (x.dim() - 2)
+    if x.dim() == 4:
+        s = F.avg_pool3d(sq, kernel, stride=1, divisor_override=1).squeeze(1)
+    else:
+        s = sum(sq[:, :, i : i + x.shape[1]] for i in range(size)).squeeze(1)
+    return x * (k + (alpha / size) * s).pow(-beta)
+
+
+def lrn_within_channel(x, size, alpha, beta):
+    """x / (1 + alpha * mean of x^2 over a size x size window, zero padded)^beta (N x C x H x W)."""
+    pad = (size - 1) // 2
+    avg = caffe_pool2d(x * x, "AVE", (size, size), (pad, pad), (1, 1), True)
+    return x * (1 + alpha * avg).pow(-beta)
+
+
+@register("LRN")
+class LRN(BaseLayer):
+    """Local response normalisation, ACROSS_CHANNELS (with k) or WITHIN_CHANNEL."""
+
+    n_bottom = (1, 1)
+    n_top = (1, 1)
+
+    def __init__(self, lp, ctx):
+        super().__init__(lp, ctx)
+        p = lp.lrn_param
+        if p.local_size % 2 == 0:
+            raise NetError(f"{self.where}: local_size must be odd, got {p.local_size}")
+        self.p = p
+
+    def forward(self, xs, ws):
+        p = self.p
+        if p.norm_region == type(p).WITHIN_CHANNEL:
+            return [lrn_within_channel(xs[0], p.local_size, p.alpha, p.beta)]
+        return [lrn_across_channels(xs[0], p.local_size, p.alpha, p.beta, p.k)]
+
+
+def crop_to(x, ref_shape, axis, offsets, where="Crop"):
+    """Cut x to ref_shape on every axis >= axis, starting at `offsets` (one for all, or one per
+    cropped axis). An offset + size beyond x's extent raises NetError naming the sizes."""
+    nd = x.dim()
+    n_crop = nd - axis
+    if len(offsets) not in (0, 1, n_crop):
+        raise NetError(
+            f"{where}: {len(offsets)} crop offsets given; need 0, 1 or {n_crop} (axes {axis}..)"
+        )
+    idx = []
+    for i in range(nd):
+        if i < axis:
+            idx.append(slice(None))
+            continue
+        off = 0 if not offsets else offsets[0] if len(offsets) == 1 else offsets[i - axis]
+        size = ref_shape[i]
+        if off + size > x.shape[i]:
+            raise NetError(
+                f"{where}: crop out of range on axis {i}: offset {off} + size {size} (from "
+                f"bottom[1] {tuple(ref_shape)}) > {x.shape[i]} (bottom[0] {tuple(x.shape)}); "
+                "the input is too small for this net or the crop offsets are wrong"
+            )
+        idx.append(slice(off, off + size))
+    return x[tuple(idx)]
+
+
+@register("Crop")
+class Crop(BaseLayer):
+    """Cut bottom[0] to bottom[1]'s size on axes >= axis, from `offset` (top-left, not centred)."""
+
+    n_bottom = (2, 2)
+    n_top = (1, 1)
+    no_backward_bottoms = (1,)
+
+    def forward(self, xs, ws):
+        x, ref = xs
+        axis = self.lp.crop_param.axis
+        axis = axis + x.dim() if axis < 0 else axis
+        if ref.dim() != x.dim():
+            raise NetError(
+                f"{self.where}: bottoms have {x.dim()} and {ref.dim()} axes; they must match"
+            )
+        return [crop_to(x, ref.shape, axis, list(self.lp.crop_param.offset), self.where)]
