@@ -574,4 +574,5 @@ class Net:
         caffeio.write_caffemodel(self.to_proto(), os.fspath(path))
 
     def __repr__(self):
-        return f"<torchcaffe.Net {self.name!r} phase {'TRAIN' if self.phase == 0 else 'TEST'}, {len(self._impls)} layers>"
+        phase = "TRAIN" if self.phase == TRAIN else "TEST"
+        return f"<torchcaffe.Net {self.name!r} {phase}, {len(self._impls)} layers>"
