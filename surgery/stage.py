@@ -147,6 +147,16 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     else:
         src = as_params(source_weights)
         _check_source(name, source, src)
+        layers = {layer.name: layer for layer in train.layer}
+        lacking = [
+            n
+            for n in dst.params
+            if n not in src.params
+            and not _is_allowed_missing(layers.get(n))
+            and not (name.endswith("color-d") and n == "conv1_1_bgrd")
+        ]
+        if lacking:
+            _raise_lacking(name, source, source_weights, lacking)
         if name.endswith("color-d"):
             report = init_color_d(dst, src, verbose=False)
         else:
@@ -155,11 +165,7 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     layers = {layer.name: layer for layer in train.layer}
     bad = [m for m in report.missing if not _is_allowed_missing(layers.get(m))]
     if bad:
-        raise SurgeryError(
-            f"{name}: the source weights {_label(source_weights)} hold nothing for "
-            f"{', '.join(bad)}: these layers would train from their fillers (the loss sits at "
-            f"ln(#classes)). {name} starts from {_describe(source)}"
-        )
+        _raise_lacking(name, source, source_weights, bad)
     deconvs = [layer.name for layer in train.layer if layer.type == "Deconvolution"]
     deconvs = list(dict.fromkeys(deconvs))
     if deconvs:
@@ -176,6 +182,14 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     if verbose:
         report.print(file=file or sys.stdout)
     return dst, report
+
+
+def _raise_lacking(name, source, source_weights, layers):
+    raise SurgeryError(
+        f"{name}: the source weights {_label(source_weights)} hold nothing for "
+        f"{', '.join(layers)}: these layers would train from their fillers (the loss sits at "
+        f"ln(#classes)). {name} starts from {_describe(source)}"
+    )
 
 
 def _label(w):
