@@ -28,8 +28,12 @@ def base(tmp_path_factory):
 
 def _train_param_shapes(model):
     name, train, deploy = model_nets(model, W)
-    inputs = {t: tuple(s.dim) for lyr in deploy.layer if lyr.type == "Input"
-              for t, s in zip(lyr.top, lyr.input_param.shape)}
+    inputs = {
+        t: tuple(s.dim)
+        for lyr in deploy.layer
+        if lyr.type == "Input"
+        for t, s in zip(lyr.top, lyr.input_param.shape)
+    }
     return train, surgery.param_shapes(train, inputs)
 
 
@@ -43,9 +47,9 @@ def _check_loads_into_train_net(model, path):
     for layer in train.layer:
         if layer.type == "Deconvolution":
             w = stored[layer.name][0]
-            c = w.shape[0]
-            np.testing.assert_array_equal(w[range(c), range(c)][0], surgery.upsample_filt(w.shape[-1]))
-            assert np.count_nonzero(w) == c * np.count_nonzero(surgery.upsample_filt(w.shape[-1]))
+            c, filt = w.shape[0], surgery.upsample_filt(w.shape[-1])
+            np.testing.assert_array_equal(w[range(c), range(c)][0], filt)
+            assert np.count_nonzero(w) == c * np.count_nonzero(filt)
     return stored
 
 
@@ -120,8 +124,24 @@ def test_nyud_color_d_and_late_fusion(base, tmp_path):
     color, hha = _perturb_scores(out["color"]), _perturb_scores(out["hha"])
     fused = str(tmp_path / "color-hha.caffemodel")
     # CLI form: --from color=... --from hha=...
-    assert main(["stage", "--from", f"color={out['color']}", "--from", f"hha={out['hha']}",
-                 "--to", "nyud-fcn32s-color-hha", "--out", fused, "--width", str(W)]) == 0
+    assert (
+        main(
+            [
+                "stage",
+                "--from",
+                f"color={out['color']}",
+                "--from",
+                f"hha={out['hha']}",
+                "--to",
+                "nyud-fcn32s-color-hha",
+                "--out",
+                fused,
+                "--width",
+                str(W),
+            ]
+        )
+        == 0
+    )
     stored = _check_loads_into_train_net("nyud-fcn32s-color-hha", fused)
     assert stored["score_frcolor"][0].tobytes() == color["score_fr"][0].tobytes()
     assert stored["score_frhha"][0].tobytes() == hha["score_fr"][0].tobytes()
