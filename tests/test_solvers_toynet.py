@@ -86,12 +86,23 @@ def np_grads(params, x, y):
     return loss, [dW1, db1, zero(W2), zero(b2), dW3, db3]
 
 
+class ToyData:
+    """The toy net's data layer: position `_k` in the stream, `seek(k)` like the dataset layers."""
+
+    def __init__(self):
+        self._k = 0
+
+    def seek(self, k):
+        self._k = int(k)
+
+
 class ToyNet:
     """pycaffe-style net over TOY_NET; `rank`/`world` pick its share of the batch stream."""
 
     def __init__(self, path, phase, rank=0, world=1, **_):
         self.path, self.phase, self.rank, self.world = path, phase, rank, world
-        self.calls = 0
+        self.data_layer = ToyData()
+        self.layers = [self.data_layer]
         self.params = collections.OrderedDict()
         for name, arrays in init_params().items():
             blobs = []
@@ -112,8 +123,8 @@ class ToyNet:
                 b.share_data(o)
 
     def forward(self):
-        x, y = batch(self.calls, self.rank, self.world)
-        self.calls += 1
+        x, y = batch(self.data_layer._k, self.rank, self.world)
+        self.data_layer._k += 1
         self._x, self._y = torch.from_numpy(x), torch.from_numpy(y).long()
         self._t = [
             b.data_tensor.clone().requires_grad_(True) for bs in self.params.values() for b in bs

@@ -1,0 +1,24 @@
+"""Data-stream positions: resume continues the examples where they stopped, ranks differ."""
+
+
+def data_layers(net):
+    """The Python data layers of a net that keep a stream position (`seek` or `_k`)."""
+    layers = getattr(net, "layers", None) or []
+    return [layer for layer in layers if hasattr(layer, "seek") or hasattr(layer, "_k")]
+
+
+def seek_data(net, position):
+    """Put every data layer of `net` at example `position` of its stream.
+
+    After restoring a solverstate at iteration N with iter_size S, position = N * S makes the
+    resumed run read exactly the examples the uninterrupted run would have read.
+    Returns the number of layers moved.
+    """
+    moved = 0
+    for layer in data_layers(net):
+        if hasattr(layer, "seek"):
+            layer.seek(position)
+        else:
+            layer._k = int(position)
+        moved += 1
+    return moved
