@@ -187,3 +187,22 @@ def test_synth_layouts(root):
     # varied sizes by default
     sizes = {Image.open(f"{voc}/JPEGImages/{i}.jpg").size for i in fam["seg11valid"] + [idx]}
     assert len(sizes) > 1
+
+
+def test_synthetic_scenes_are_learnable(root):
+    """A per-pixel nearest-class-colour rule already labels most VOC twin pixels right, so
+    class follows from appearance (what a net must learn)."""
+    from layers.synth import class_colour
+
+    _, fam = root
+    voc = fam["voc_dir"]
+    table = np.stack([class_colour(c, 21) for c in range(21)])  # 21 x 3 RGB
+    hits = total = 0
+    for idx in open(f"{voc}/ImageSets/Segmentation/trainval.txt").read().split():
+        rgb = np.array(Image.open(f"{voc}/JPEGImages/{idx}.jpg"), np.float32)
+        label = np.array(Image.open(f"{voc}/SegmentationClass/{idx}.png"))
+        pred = np.argmin(((rgb[:, :, None, :] - table) ** 2).sum(-1), axis=-1)
+        keep = label != 255
+        hits += int((pred[keep] == label[keep]).sum())
+        total += int(keep.sum())
+    assert hits / total > 0.9
