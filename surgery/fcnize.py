@@ -157,7 +157,8 @@ def fcnize(proto, weights, out, arch=None, force=False, out_proto=None, verbose=
     if out_proto and not force and os.path.exists(out_proto):
         raise SurgeryError(f"{out_proto}: already exists; pass --force to overwrite it")
     dst, fc_def, report = fcnize_params(proto, weights, arch=arch, verbose=False)
-    write_params(dst, out, definition=fc_def, force=force)
+    # phase TEST on every layer, as Caffe (and torchcaffe) save a deploy net they ran
+    write_params(dst, out, definition=fc_def, force=force, phase=caffe_pb2.TEST)
     report.notes.append(f"wrote {out}")
     if out_proto:
         caffeio.write_net(fc_def, out_proto)

@@ -157,11 +157,13 @@ def as_params(obj):
     )
 
 
-def write_params(net, path, definition=None, force=True):
+def write_params(net, path, definition=None, force=True, phase=None):
     """Write any `.params` holder as a caffemodel at `path` (atomically).
 
     definition: the NetParameter whose layer definitions go into the file (defaults to the
-    ParamSet's own); its layers receive the blobs by name. Refuses to overwrite when force=False.
+    ParamSet's own); its layers receive the blobs by name. phase (0 TRAIN / 1 TEST): stamped
+    on every layer that has none, as Caffe's Net::ToProto writes a net it ran. Refuses to
+    overwrite when force=False.
     """
     if not force and os.path.exists(path):
         raise SurgeryError(f"{path}: already exists; pass --force (force=True) to overwrite it")
@@ -170,6 +172,10 @@ def write_params(net, path, definition=None, force=True):
     else:
         arrays = OrderedDict((k, [np.asarray(b.data) for b in v]) for k, v in net.params.items())
         out = ParamSet(arrays, definition).to_net()
+    if phase is not None:
+        for layer in out.layer:
+            if not layer.HasField("phase"):
+                layer.phase = phase
     caffeio.write_caffemodel(out, path)
 
 

@@ -177,7 +177,7 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
         elif m not in deconvs:
             report.notes.append(f"{m}: starts from its filler (written to the file)")
     if out is not None:
-        write_params(dst, out, definition=train, force=force)
+        write_params(dst, out, definition=train, force=force, phase=caffeio.caffe_pb2.TRAIN)
         report.notes.append(f"wrote {out}")
     if verbose:
         report.print(file=file or sys.stdout)
