@@ -15,6 +15,7 @@ import torch
 
 import caffeio
 from torchcaffe.blob import Blob
+from torchcaffe.layer import Layer
 
 D, H, C, N = 4, 5, 3, 2
 
@@ -36,6 +37,13 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip3" bottom: "label" top: 
 """
 for _k, _v in {"@N": N, "@D": D, "@H": H, "@C": C}.items():
     TOY_NET = TOY_NET.replace(_k, str(_v))
+
+# The same net fed by a Python data layer, for torchcaffe.Net (and real pycaffe).
+TOY_NET_PY = TOY_NET.replace(
+    'type: "Input" top: "data" top: "label"',
+    'type: "Python" top: "data" top: "label" '
+    'python_param { module: "test_solvers_toynet" layer: "ToyDataLayer" }',
+).replace(f"input_param {{ shape {{ dim: {N} dim: {D} }} shape {{ dim: {N} }} }} }}", "}")
 
 # (layer, lr_mult, decay_mult) per learnable param, Caffe's order.
 MULTS = [(1, 1), (2, 0), (0, 1), (0, 0), (0.5, 2), (1, 0)]
@@ -84,6 +92,38 @@ def np_grads(params, x, y):
     dW1, db1 = dh1.T @ x, dh1.sum(0)
     zero = np.zeros_like
     return loss, [dW1, db1, zero(W2), zero(b2), dW3, db3]
+
+
+class ToyDataLayer(Layer):
+    """Python data layer serving `batch(k, rank, world)` at its k-th forward (rank from
+    torch.distributed when it runs)."""
+
+    def setup(self, bottom, top):
+        self._k = 0
+        dist = torch.distributed
+        on = dist.is_available() and dist.is_initialized()
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if on else (0, 1)
+
+    def reshape(self, bottom, top):
+        top[0].reshape(N, D)
+        top[1].reshape(N)
+
+    def forward(self, bottom, top):
+        x, y = batch(self._k, self.rank, self.world)
+        top[0].data[...] = x
+        top[1].data[...] = y
+        self._k += 1
+
+
+def real_net(path, phase, **kw):
+    """torchcaffe.Net over `path` with the toy initial weights."""
+    import torchcaffe
+
+    net = torchcaffe.Net(path, phase, **kw)
+    for name, arrays in init_params().items():
+        for b, a in zip(net.params[name], arrays):
+            b.data[...] = a
+    return net
 
 
 class ToyData:
@@ -163,11 +203,12 @@ class ToyNet:
         return [b.data.copy() for bs in self.params.values() for b in bs]
 
 
-def write_toy(folder, solver_fields, name="solver.prototxt"):
-    """Write toy net + solver prototxt (with `solver_fields` text) into `folder`; solver path."""
+def write_toy(folder, solver_fields, name="solver.prototxt", python_data=False):
+    """Write toy net + solver prototxt (with `solver_fields` text) into `folder`; solver path.
+    python_data: feed the net by ToyDataLayer (for torchcaffe.Net) instead of an Input layer."""
     net = os.path.join(folder, "toy.prototxt")
     with open(net, "w") as f:
-        f.write(TOY_NET)
+        f.write(TOY_NET_PY if python_data else TOY_NET)
     path = os.path.join(folder, name)
     with open(path, "w") as f:
         f.write(f'net: "{net}"\n{solver_fields}\n')

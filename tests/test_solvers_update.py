@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from test_solvers_toynet import MULTS, ToyNet, batch, init_params, np_grads, write_toy
+from test_solvers_toynet import MULTS, ToyNet, batch, init_params, np_grads, real_net, write_toy
 
 from torchcaffe.solver import (
     NonFiniteLoss,
@@ -195,3 +195,20 @@ def test_nonfinite_loss_stops_before_update(tmp_path):
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
     assert solver.iter == 2
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Nesterov", "Adam"])
+def test_torchcaffe_net_update_matches_numpy(tmp_path, kind):
+    """The same check through torchcaffe.Net (Python data layer, InnerProduct, ReLU,
+    SoftmaxWithLoss, frozen layer): the solver sees the engine's learnable params and diffs."""
+    fields = (
+        f'type: "{kind}" base_lr: 0.1 lr_policy: "multistep" {POLICY_FIELDS["multistep"]} '
+        "momentum: 0.9 weight_decay: 0.01 iter_size: 3 max_iter: 10 "
+        f'snapshot_prefix: "{tmp_path}/snap"'
+    )
+    path = write_toy(str(tmp_path), fields, python_data=True)
+    solver = get_solver(path, net_factory=real_net)
+    assert [(p.lr_mult, p.decay_mult) for p in solver.learnable] == MULTS
+    solver.step(5)
+    ref_w, _, _ = reference(kind, 5, 3, "multistep")
+    close([b.data.copy() for bs in solver.net.params.values() for b in bs], ref_w)

@@ -441,6 +441,8 @@ class SGDSolver:
         )
 
     def _forward_backward(self):
+        if hasattr(self.net, "forward_backward"):
+            return float(self.net.forward_backward())
         self.net.forward()
         loss = self._net_loss(self.net, self._loss_weights)
         self.net.backward()

@@ -58,10 +58,12 @@ def learnable_params(net, net_param):
     `net_param` (caffe_pb2.NetParameter after phase filtering) gives each blob's ParamSpec.
     Blobs shared through a ParamSpec name (or the same storage) appear once, at their owner.
     """
-    if hasattr(net, "learnable_params") and not callable(net.learnable_params):
-        found = list(net.learnable_params)
-        if found and isinstance(found[0], LearnableParam):
-            return found
+    info = getattr(net, "learnable_params_info", None)
+    if info is not None:  # torchcaffe.Net knows its own (layer, index, blob, lr_mult, decay_mult)
+        return [
+            LearnableParam(p.layer, p.index, float(p.lr_mult), float(p.decay_mult), p.blob)
+            for p in info
+        ]
     specs = {layer.name: layer for layer in net_param.layer}
     out, seen_names, seen_storage = [], set(), set()
     for layer_name, blobs in net.params.items():
