@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from ..errors import NetError
 from .base import BaseLayer, register
 
+_FLT_MAX = 3.4028234663852886e38
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -180,7 +181,8 @@ def caffe_pool2d(x, method, kernel, pad, stride, ceil_mode=True):
     xp = F.pad(x, (pw, max(rw, 0), ph, max(rh, 0)), value=fill)
     xp = xp[..., : ph + H + rh, : pw + W + rw]
     if method == "MAX":
-        return F.max_pool2d(xp, (kh, kw), (sh, sw))
+        # A window wholly outside the input (kernel < stride) gives -FLT_MAX in Caffe.
+        return torch.clamp(F.max_pool2d(xp, (kh, kw), (sh, sw)), min=-_FLT_MAX)
     total = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)
     hs = torch.arange(oh, device="cpu") * sh - ph
     ws_ = torch.arange(ow, device="cpu") * sw - pw
