@@ -1,11 +1,10 @@
+# ruff: noqa: E501  (prototxt one-liners read better unbroken)
 """Per layer type: torchcaffe forward and gradients against NumPy references (float64 forward
 written from Caffe's formulas; reference gradients by central differences of that reference)."""
 
 import numpy as np
 import pytest
 import torch
-
-import torchcaffe as caffe
 from test_torchcaffe_ref import (
     assert_close,
     caffe_pool_size,
@@ -20,6 +19,8 @@ from test_torchcaffe_ref import (
     numeric_grad,
     run_layer,
 )
+
+import torchcaffe as caffe
 
 torch.set_num_threads(1)
 RNG = np.random.default_rng(0)

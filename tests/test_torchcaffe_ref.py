@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (prototxt one-liners read better unbroken)
 """NumPy reference implementations of Caffe layers (float64), written from Caffe's formulas,
 and helpers to run one layer through torchcaffe. Used by tests/test_torchcaffe_*.py only."""
 
