@@ -12,7 +12,7 @@ import sys
 import caffeio
 
 from . import coord, shapes, zoo
-from .errors import NetSpecError
+from .errors import NetSpecError, ShapeError
 
 
 def _size(text):
@@ -94,7 +94,11 @@ def cmd_shapes(args, out):
         f"{args.file}" + (f" at input {args.input[0]}x{args.input[1]}" if args.input else ""),
         file=out,
     )
-    explain(net, image_size=args.input, out=out)
+    try:
+        explain(net, image_size=args.input, out=out)
+    except ShapeError as e:
+        hint = "" if args.input else " (give the image size with --input HxW)"
+        raise ShapeError(f"{args.file}: {e}{hint}") from None
 
 
 def main(argv=None, out=sys.stdout):

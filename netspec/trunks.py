@@ -160,7 +160,7 @@ def fcn32s_head(n, trunk_top, image, num_classes, suffix="", kernel=64, fr_name=
     return n[f"score{suffix}"]
 
 
-def _skip(n, pool, up, num_classes, name, suffix, scale=None):
+def _skip(n, pool, up, num_classes, suffix, scale=None):
     """score_<pool>(c) cropped to `up` and summed with it: returns the fuse top."""
     bottom = n[pool]
     if scale is not None:
@@ -178,7 +178,7 @@ def fcn16s_head(n, trunk_top, image, num_classes, suffix=""):
     """score_fr, upscore2, score_pool4(c), fuse_pool4, upscore16 (k32 s16), score."""
     n[f"score_fr{suffix}"] = score_conv(trunk_top, num_classes)
     n[f"upscore2{suffix}"] = upsample(n[f"score_fr{suffix}"], num_classes, 2)
-    fuse = _skip(n, "pool4", n[f"upscore2{suffix}"], num_classes, "pool4", suffix)
+    fuse = _skip(n, "pool4", n[f"upscore2{suffix}"], num_classes, suffix)
     n[f"upscore16{suffix}"] = upsample(fuse, num_classes, 16)
     n[f"score{suffix}"] = crop(n[f"upscore16{suffix}"], image)
     return n[f"score{suffix}"]
@@ -192,16 +192,13 @@ def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
     """
     n[f"score_fr{suffix}"] = score_conv(trunk_top, num_classes)
     n[f"upscore2{suffix}"] = upsample(n[f"score_fr{suffix}"], num_classes, 2)
-    fuse4 = _skip(
-        n, "pool4", n[f"upscore2{suffix}"], num_classes, "pool4", suffix, 0.01 if atonce else None
-    )
+    fuse4 = _skip(n, "pool4", n[f"upscore2{suffix}"], num_classes, suffix, 0.01 if atonce else None)
     n[f"upscore_pool4{suffix}"] = upsample(fuse4, num_classes, 2)
     fuse3 = _skip(
         n,
         "pool3",
         n[f"upscore_pool4{suffix}"],
         num_classes,
-        "pool3",
         suffix,
         0.0001 if atonce else None,
     )
