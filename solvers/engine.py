@@ -1,6 +1,6 @@
 """Engine choice: real pycaffe when importable, else torchcaffe (FCN_ENGINE=auto|caffe|torch).
 
-    from solvers.engine import caffe      # the chosen module; caffe.Net, caffe.Layer, ...
+from solvers.engine import caffe      # the chosen module; caffe.Net, caffe.Layer, ...
 """
 
 import importlib

@@ -507,6 +507,7 @@ class SGDSolver:
         """Caffe's ApplyUpdate on the accumulated diffs, then data -= diff."""
         p = self.param
         rate = self.learning_rate()
+        self.last_rate = rate
         if p.display and self.iter % p.display == 0:
             self.log("lr", f"Iteration {self.iter}, lr = {fmt_float(rate)}")
         datas = [q.data() for q in self.learnable]

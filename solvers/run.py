@@ -1,0 +1,125 @@
+"""Where a model runs: its folder, generated small-width nets, base weights, rank-specific nets.
+
+A run folder is named after the model (`<runs>/<model>`): for the release's own settings it is
+models/<model> itself; `--width`/`--data-root`/`--normalize` runs generate their nets into
+`<runs>/<model>` (default runs/ under the project, never touching models/<m>/*.prototxt). Run
+products (snapshots, logs, scores, the solver actually used) go to `<run>/snapshot/`.
+"""
+
+import ast
+import os
+
+import caffeio
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(ROOT, "models")
+
+
+class RunSetupError(SystemExit):
+    """A run cannot start; the message says what file is missing and how to make it."""
+
+    def __init__(self, message):
+        super().__init__(f"error: {message}")
+
+
+def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False):
+    """The run folder for `model`; generates the nets there when the settings differ from the
+    release (width, data root, normalised loss). Returns an absolute path."""
+    custom = width != 1.0 or data_root is not None or normalize
+    if runs is None:
+        runs = os.path.join(ROOT, "runs", f"w{width:g}") if custom else MODELS_DIR
+    folder = os.path.join(os.path.abspath(runs), model)
+    if custom:
+        from netspec import zoo
+
+        root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
+        zoo.write(model, folder, width=width, data_root=root)
+        if normalize:
+            for stem in zoo.net_files(model):
+                path = os.path.join(folder, stem + ".prototxt")
+                net = caffeio.read_net(path)
+                for layer in net.layer:
+                    if layer.type == "SoftmaxWithLoss":
+                        layer.loss_param.ClearField("normalize")
+                        layer.loss_param.normalization = layer.loss_param.VALID
+                caffeio.write_net(net, path)
+    elif not os.path.exists(os.path.join(folder, "solver.prototxt")):
+        raise RunSetupError(
+            f"{folder}/solver.prototxt not found: run `make {model}` (writes the model's "
+            "prototxt files)"
+        )
+    return folder
+
+
+def stems(folder):
+    """(train net file, eval net file) of a run folder, from its solver.prototxt."""
+    solver = caffeio.read_solver(os.path.join(folder, "solver.prototxt"))
+    train = solver.train_net or solver.net
+    test = solver.test_net[0] if len(solver.test_net) else train
+    return train, test
+
+
+def with_python_params(net, **changes):
+    """Copy of NetParameter `net` with keys changed in every Python layer's param_str dict
+    (values may be callables old -> new; keys absent from a layer are left alone)."""
+    out = type(net)()
+    out.CopyFrom(net)
+    for layer in out.layer:
+        if layer.type != "Python" or not layer.python_param.param_str:
+            continue
+        params = ast.literal_eval(layer.python_param.param_str)
+        touched = False
+        for k, v in changes.items():
+            if k in params:
+                params[k] = v(params[k]) if callable(v) else v
+                touched = True
+        if touched:
+            layer.python_param.param_str = repr(params)
+    return out
+
+
+def base_weights(model, folder, runs_root, width=1.0):
+    """The caffemodel a fresh run of `model` starts from, made by surgery when missing.
+
+    Staged inits as in the release: VGG-16 based models from <runs>/ilsvrc-nets/
+    vgg16-fcn.caffemodel (models/ilsvrc-nets/ for width 1), 16s from 32s's final weights
+    <runs>/<32s>/<32s>.caffemodel, 8s from 16s, color-hha from color and hha. The init is
+    written to <run>/snapshot/init.caffemodel once.
+    """
+    from surgery.stage import ALEXNET, SOURCES, VGG, staged_init
+
+    out = os.path.join(folder, "snapshot", "init.caffemodel")
+    if os.path.exists(out):
+        return out
+    source = SOURCES.get(model, VGG)
+    ilsvrc = os.path.join(runs_root, "ilsvrc-nets")
+
+    def need(src):
+        if src in (VGG, ALEXNET):
+            path = os.path.join(ilsvrc, src + ".caffemodel")
+            if not os.path.exists(path):
+                arch = "VGG_ILSVRC_16_layers" if src == VGG else "bvlc_alexnet"
+                raise RunSetupError(
+                    f"{model} starts from {path}, which does not exist. Download the ILSVRC "
+                    f"classifier ({arch}.caffemodel and its deploy prototxt, see "
+                    "data/README.md) and make it with\n  python -m surgery fcnize --proto "
+                    f"<{arch}_deploy.prototxt> --weights <{arch}.caffemodel> --out {path}\n"
+                    "or pass --weights"
+                )
+            return path
+        path = os.path.join(runs_root, src, src + ".caffemodel")
+        if not os.path.exists(path):
+            raise RunSetupError(
+                f"{model} starts from {src}'s trained weights {path}, which do not exist: "
+                f"train {src} first (python models/{src}/solve.py with the same --width/"
+                "--data-root/--runs), or pass --weights"
+            )
+        return path
+
+    if isinstance(source, tuple):
+        src = {k: need(v) for k, v in source[1].items()}
+    else:
+        src = need(source)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    staged_init(folder, src, out=out, width=width, force=True, verbose=False)
+    return out

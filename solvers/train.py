@@ -1,0 +1,409 @@
+"""The training driver behind every models/<m>/solve.py.
+
+    python models/voc-fcn32s/solve.py [--iters N] [--weights W] [--resume S.solverstate]
+    torchrun --nproc_per_node 2 models/voc-fcn32s/solve.py     # DDP, gradients averaged
+
+Base weights are the release's staged inits (surgery makes them when missing); every fixed
+Deconvolution gets bilinear kernels (interp); training steps through the solver with the eval
+split scored every --score-every iterations. Nothing is lost: snapshots are atomic, Ctrl-C or
+SIGTERM snapshots and exits, a NaN/inf loss stops before it touches the weights, and
+--resume continues exactly (same weights, history, lr step and data position).
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+TRAIN_LOG = "train.jsonl"
+
+
+def parse_args(model, argv):
+    p = argparse.ArgumentParser(
+        prog=f"models/{model}/solve.py", description=f"Train {model} with the release's recipe."
+    )
+    p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
+    p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU; default 0 if CUDA)")
+    p.add_argument("--weights", help="caffemodel copied into the net (default: staged init)")
+    p.add_argument("--iters", type=int, help="iterations to run (default: solver max_iter)")
+    p.add_argument("--snapshot-every", type=int, help="default: the solver's snapshot")
+    p.add_argument("--score-every", type=int, help="score the eval split every N iterations")
+    p.add_argument("--score-images", type=int, help="score only the first N eval images")
+    p.add_argument("--resume", help="continue from a .solverstate")
+    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--data-root", help="dataset root (default data/)")
+    p.add_argument("--runs", help="folder holding <model>/ run folders (and ilsvrc-nets/)")
+    p.add_argument("--lr", type=float, help="override base_lr (small runs)")
+    p.add_argument("--normalize", action="store_true", help="loss normalised per valid pixel")
+    p.add_argument("--display", type=int, help="override the solver's display interval")
+    p.add_argument("--hint-iters", type=int, default=20, help="iterations for the ln(C) check")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+class StopRequest:
+    """Signal handler state: the solver asks it after each iteration (Caffe's action hook)."""
+
+    def __init__(self):
+        self.signal = None
+
+    @property
+    def stop_pending(self):
+        return self.signal is not None
+
+    def handler(self, signum, frame):
+        self.signal = signum
+        # a second Ctrl-C interrupts at once
+        signal.signal(signum, signal.SIG_DFL)
+
+    def __call__(self):
+        return "stop" if self.signal is not None else None
+
+
+def _dist_setup(gpu):
+    """Initialise torch.distributed under torchrun -> (rank, world, local_rank)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    import torch
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and gpu != -1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    return torch.distributed.get_rank(), world, local
+
+
+def _set_device(caffe, gpu, local_rank):
+    import torch
+
+    if gpu == -1 or (gpu is None and not torch.cuda.is_available()):
+        caffe.set_mode_cpu()
+        return "cpu"
+    gpu = (gpu or 0) + local_rank
+    caffe.set_device(gpu)
+    caffe.set_mode_gpu()
+    return f"cuda:{gpu}"
+
+
+def _run_solver_file(folder, args, rank, world, recipe):
+    """Write snapshot/solver[.rank<r>].prototxt: the solver with this run's overrides."""
+    import caffeio
+
+    from .run import with_python_params
+
+    param = caffeio.read_solver(os.path.join(folder, "solver.prototxt"))
+    os.makedirs(os.path.join(folder, "snapshot"), exist_ok=True)
+    if args.lr is not None:
+        param.base_lr = args.lr
+    if args.snapshot_every is not None:
+        param.snapshot = args.snapshot_every
+    if args.display is not None:
+        param.display = args.display
+    if args.iters is not None:
+        param.max_iter = max(param.max_iter, args.iters)
+    param.snapshot_prefix = param.snapshot_prefix or "snapshot/train"
+    param.test_interval = 0  # scoring is driven from here, as in the release
+    if world > 1:
+        train = param.train_net or param.net
+        net = caffeio.read_net(train)
+        net = with_python_params(net, seed=lambda s: (s or 0) + rank)
+        ranked = os.path.join(
+            "snapshot", f"{os.path.splitext(os.path.basename(train))[0]}.rank{rank}.prototxt"
+        )
+        caffeio.write_net(net, ranked)
+        if param.train_net:
+            param.train_net = ranked
+        else:
+            param.net, param.train_net = "", ranked
+            param.test_net.append(train)
+    path = os.path.join(
+        "snapshot", "solver.prototxt" if world == 1 else f"solver.rank{rank}.prototxt"
+    )
+    caffeio.write_solver(param, path)
+    return path, param
+
+
+def _deconv_layers(solver, net):
+    """Deconvolution layers whose weights do not learn (FCN's upsampling): interp targets."""
+    out = []
+    for layer in net.layer:
+        if layer.type == "Deconvolution" and layer.name in solver.net.params:
+            if len(layer.param) and all(p.lr_mult == 0 for p in layer.param):
+                out.append(layer.name)
+    return out
+
+
+class LossCheck:
+    """Per-pixel loss of the first iterations vs ln(C): the 'weights not initialised' hint."""
+
+    def __init__(self, net_param, n_iters):
+        self.n_iters = n_iters
+        self.layers = [layer for layer in net_param.layer if layer.type == "SoftmaxWithLoss"]
+        self.seen = []
+        self.done = False
+
+    def per_pixel(self, net):
+        import numpy as np
+
+        if not self.layers:
+            return None, None
+        layer = self.layers[0]
+        score, label = net.blobs[layer.bottom[0]], net.blobs[layer.bottom[1]]
+        loss = float(np.sum(net.blobs[layer.top[0]].data))
+        lp = layer.loss_param
+        lab = label.data
+        valid = lab != lp.ignore_label if lp.HasField("ignore_label") else np.ones_like(lab, bool)
+        n_valid = max(int(valid.sum()), 1)
+        mode = lp.normalization if lp.HasField("normalization") else None
+        if mode is None:
+            mode = lp.VALID if (not lp.HasField("normalize") or lp.normalize) else lp.BATCH_SIZE
+        shape = score.shape
+        norm = {
+            lp.VALID: n_valid,
+            lp.BATCH_SIZE: shape[0],
+            lp.FULL: int(np.prod(shape)) // shape[1],
+            lp.NONE: 1,
+        }[mode]
+        return loss * max(norm, 1) / n_valid, shape[1]
+
+    def __call__(self, net, iteration):
+        """Record this iteration; -> hint text once when the loss sat at ln(C) throughout."""
+        if self.done or not self.layers:
+            return None
+        value, classes = self.per_pixel(net)
+        self.seen.append((value, classes))
+        if len(self.seen) < self.n_iters:
+            return None
+        self.done = True
+        ln_c = math.log(classes)
+        if all(abs(v - ln_c) <= 0.01 * ln_c for v, _ in self.seen):
+            return (
+                f"the loss per pixel stayed at ln({classes}) = {ln_c:.4f} for the first "
+                f"{self.n_iters} iterations: the weights were probably not initialised "
+                "(all-zero trunk). Run surgery (python -m surgery fcnize / stage) or check "
+                "--weights."
+            )
+        return None
+
+
+def main(model, argv=None):
+    """Train `model` (a netspec.zoo model name); argv: command-line flags (see --help)."""
+    args = parse_args(model, argv)
+    if args.engine:
+        os.environ["FCN_ENGINE"] = args.engine
+    from . import engine
+    from .recipes import recipe as get_recipe
+    from .run import base_weights, run_dir
+    from .score import image_count, report, seg_tests
+    from .streams import seek_data
+
+    caffe = engine.caffe
+    rank, world, local = _dist_setup(args.gpu)
+    if rank == 0:
+        engine.announce()
+    device = _set_device(caffe, args.gpu, local)
+    recipe = get_recipe(model)
+    user_weights = os.path.abspath(args.weights) if args.weights else None
+    resume = os.path.abspath(args.resume) if args.resume else None
+    runs_root = os.path.abspath(args.runs) if args.runs else None
+    folder = run_dir(model, runs_root, args.width, args.data_root, args.normalize)
+    runs_root = os.path.dirname(folder)
+    os.chdir(folder)
+    solver_path, param = _run_solver_file(folder, args, rank, world, recipe)
+
+    if engine.name == "torch":
+        from torchcaffe.solver import get_solver
+        from torchcaffe.solver_log import SolverLog
+
+        log = SolverLog(os.path.join("snapshot", "train.log"), enabled=rank == 0)
+        solver = get_solver(solver_path, log=log)
+    else:
+        log = None
+        solver = caffe.get_solver(solver_path)
+    msg = (
+        (lambda key, text: log(key, text))
+        if log
+        else (lambda key, text: print(text, file=sys.stderr))
+    )
+
+    if resume:
+        solver.restore(resume)
+        seek_data(solver.net, solver.iter * param.iter_size)
+        if rank == 0:
+            print(f"resumed from {resume} at iteration {solver.iter}", file=sys.stderr)
+    else:
+        weights = user_weights or base_weights(model, folder, runs_root, args.width)
+        solver.net.copy_from(weights)
+        import surgery
+
+        deconvs = _deconv_layers(solver, caffe_net_param(param))
+        if deconvs:
+            surgery.interp(solver.net, deconvs, verbose=False)
+        if rank == 0:
+            print(
+                f"{model}: weights {weights}; interp on {', '.join(deconvs) or 'none'}; "
+                f"{device}; run folder {folder}",
+                file=sys.stderr,
+            )
+
+    total = args.iters if args.iters is not None else param.max_iter - solver.iter
+    stop_iter = solver.iter + total
+    score_every = args.score_every or recipe.score_every
+    jsonl = os.path.join("snapshot", TRAIN_LOG)
+    stopper = StopRequest()
+    old = {s: signal.signal(s, stopper.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    check = LossCheck(caffe_net_param(param), args.hint_iters)
+    bar = _progress(total, rank, args.no_progress)
+    if log is not None and bar is not None:
+        log.stream = _BarStream(bar)
+    last_snapshot = [None]
+
+    def on_iteration(s, loss):
+        lr = getattr(s, "last_rate", None)
+        if rank == 0:
+            row = {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()}
+            _append(jsonl, row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}")
+        hint = check(s.net, s.iter)
+        if hint and rank == 0:
+            print(f"WARNING: {hint}", file=sys.stderr)
+
+    if hasattr(solver, "on_iteration"):
+        solver.on_iteration.append(on_iteration)
+        solver.action = stopper
+    from torchcaffe.solver import NonFiniteLoss
+
+    msg("solving", f"Solving {getattr(solver.net, 'name', model)}")
+    results = None
+    try:
+        while solver.iter < stop_iter and stopper.signal is None:
+            chunk = min(score_every - solver.iter % score_every, stop_iter - solver.iter)
+            if hasattr(solver, "on_iteration"):
+                solver.step(chunk)
+            else:  # real pycaffe: one step at a time so signals and the log stay prompt
+                for _ in range(chunk):
+                    solver.step(1)
+                    on_iteration(solver, float(solver.net.blobs[recipe.heads[0].loss].data))
+                    if stopper.signal is not None:
+                        break
+            if stopper.signal is None and solver.iter % score_every == 0 and rank == 0:
+                results = _score(solver, recipe, args, seg_tests, image_count, report, jsonl)
+    except NonFiniteLoss as e:
+        if bar is not None:
+            bar.close()
+        snap = _latest_snapshot(param.snapshot_prefix)
+        print(f"error: {e}\nlast good snapshot: {snap or 'none written yet'}", file=sys.stderr)
+        _append(jsonl, {"iter": e.iteration, "error": "non-finite loss", "loss": str(e.loss)})
+        raise SystemExit(1) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if bar is not None:
+        bar.close()
+    # snapshot what we have (unless this iteration was just written) and publish the weights
+    prefix = param.snapshot_prefix
+    model_file = f"{prefix}_iter_{solver.iter}.caffemodel"
+    if rank == 0:
+        if not os.path.exists(model_file):
+            solver.snapshot()
+        last_snapshot[0] = model_file
+        if stopper.signal is None:
+            import caffeio
+
+            final = os.path.join(folder, f"{model}.caffemodel")
+            with open(model_file, "rb") as f:
+                caffeio.atomic_write(final, f.read())
+            print(f"{model}: trained weights {final}", file=sys.stderr)
+    if stopper.signal is not None:
+        name = signal.Signals(stopper.signal).name
+        if rank == 0:
+            print(
+                f"{name}: stopped at iteration {solver.iter}; snapshot {model_file} "
+                f"(resume with --resume {os.path.join(folder, prefix)}_iter_{solver.iter}"
+                ".solverstate)",
+                file=sys.stderr,
+            )
+        raise SystemExit(128 + stopper.signal)
+    msg("done", "Optimization Done.")
+    return results
+
+
+def caffe_net_param(param):
+    """The train NetParameter named by a SolverParameter (paths relative to the cwd)."""
+    import caffeio
+
+    return caffeio.read_net(param.train_net or param.net)
+
+
+def _score(solver, recipe, args, seg_tests, image_count, report, jsonl):
+    net = solver.test_nets[0] if solver.test_nets else None
+    if net is None:
+        return None
+    if hasattr(net, "share_with"):
+        net.share_with(solver.net)
+    n = image_count(net, solver.param.test_iter[0] if hasattr(solver, "param") else None)
+    if args.score_images:
+        n = min(n, args.score_images)
+    results = seg_tests(net, n, recipe.heads)
+    print(f">>> iteration {solver.iter}", file=sys.stderr)
+    report(results, file=sys.stderr, per_class=False)
+    _append(jsonl, {"iter": solver.iter, "scores": _finite(results)})
+    return results
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _append(path, row):
+    with open(path, "a") as f:
+        f.write(json.dumps(_finite(row)) + "\n")
+
+
+def _latest_snapshot(prefix):
+    import glob
+    import re
+
+    found = []
+    for p in glob.glob(f"{prefix}_iter_*.caffemodel"):
+        m = re.search(r"_iter_(\d+)\.caffemodel$", p)
+        if m:
+            found.append((int(m.group(1)), os.path.abspath(p)))
+    return max(found)[1] if found else None
+
+
+def _progress(total, rank, disabled):
+    if disabled or rank != 0:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="it", dynamic_ncols=True, file=sys.stderr)
+
+
+class _BarStream:
+    """A file-like object writing log lines above the progress bar."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def write(self, text):
+        text = text.rstrip("\n")
+        if text:
+            self.bar.write(text, file=sys.stderr)
+
+    def flush(self):
+        pass
