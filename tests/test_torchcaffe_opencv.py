@@ -1,0 +1,77 @@
+"""torchcaffe against an independent Caffe reader: OpenCV 4.x dnn (readNetFromCaffe).
+
+Every deploy net of the zoo at a small width, and voc-fcn8s / voc-fcn-alexnet at width 1, with
+random weights saved by Net.save: OpenCV's outputs for the same prototxt and caffemodel equal
+torchcaffe's at two input sizes (max abs error / max |output| < 1e-4).
+"""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import caffeio
+import torchcaffe as caffe
+
+cv2 = pytest.importorskip("cv2")
+zoo = pytest.importorskip("netspec.zoo")
+torch.set_num_threads(1)
+
+SIZES = [(13, 17), (30, 22)]  # odd and even, H != W: exercises ceil pooling and crop offsets
+
+
+def randomize(net, seed):
+    """Random weights of a sane scale (std 1/sqrt(fan_in)), biases included."""
+    rng = np.random.default_rng(seed)
+    for blobs in net.params.values():
+        for b in blobs:
+            fan_in = int(np.prod(b.shape[1:])) if len(b.shape) > 1 else 10
+            b.data[...] = rng.standard_normal(b.shape) / np.sqrt(fan_in)
+
+
+def compare_with_opencv(tmp_path, model, width, seed=0):
+    param = zoo.build(model, "deploy", width=width)
+    proto = str(tmp_path / f"{model}.prototxt")
+    weights = str(tmp_path / f"{model}.caffemodel")
+    caffeio.write_net(param, proto)
+    net = caffe.Net(proto, caffe.TEST)
+    randomize(net, seed)
+    net.save(weights)
+    cvnet = cv2.dnn.readNetFromCaffe(proto, weights)
+    cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    rng = np.random.default_rng(seed + 1)
+    for h, w in SIZES:
+        feeds = {}
+        for name in net.inputs:
+            c = net.blobs[name].shape[1]
+            feeds[name] = (rng.standard_normal((1, c, h, w)) * 50).astype(np.float32)
+            net.blobs[name].reshape(1, c, h, w)
+            net.blobs[name].data[...] = feeds[name]
+        out = net.forward()
+        for name, x in feeds.items():
+            cvnet.setInput(x, name)
+        cv_out = cvnet.forward(list(net.outputs))
+        for name, ref in zip(net.outputs, cv_out):
+            ours = out[name]
+            assert ours.shape == ref.shape, (
+                f"{model} {name} at {h}x{w}: {ours.shape} vs {ref.shape}"
+            )
+            assert ours.shape[2:] == (h, w)
+            scale = np.abs(ref).max()
+            assert scale > 0, f"{model} {name}: all-zero output, the comparison would be empty"
+            err = np.abs(ours - ref).max() / scale
+            assert err < 1e-4, f"{model} {name} at {h}x{w}: relative error {err:.2e}"
+    return net
+
+
+@pytest.mark.parametrize("model", zoo.MODELS if hasattr(zoo, "MODELS") else [])
+def test_zoo_deploy_matches_opencv(tmp_path, model):
+    compare_with_opencv(tmp_path, model, width=1 / 16)
+
+
+@pytest.mark.parametrize("model", ["voc-fcn8s", "voc-fcn-alexnet"])
+def test_full_width_matches_opencv(tmp_path, model):
+    net = compare_with_opencv(tmp_path, model, width=1.0)
+    assert net.params["fc6"][0].shape[0] == 4096  # the real width, not a thinned one
+    assert os.path.getsize(tmp_path / f"{model}.caffemodel") > 100e6
