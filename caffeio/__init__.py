@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from . import caffe_pb2
 from .binary import atomic_write, read_net_binary, read_solverstate, write_binary
-from .blobs import array_to_blob, blob_shape, blob_to_array, shapes_match
+from .blobs import array_to_blob, blob_shape, blob_to_array, fill_blob, shapes_match
 from .errors import CaffeFormatError
 from .text import locate_layer, parse_text, read_text, to_text, write_text
 from .upgrade import needs_upgrade, upgrade_net
@@ -31,6 +31,7 @@ __all__ = [
     "net_from_text",
     "blob_to_array",
     "array_to_blob",
+    "fill_blob",
     "blob_shape",
     "shapes_match",
     "to_text",
@@ -125,10 +126,10 @@ def params_to_net(params, net=None, types=None):
         for layer in out.layer:
             layer.ClearField("blobs")
             for arr in params.get(layer.name, []):
-                layer.blobs.add().CopyFrom(array_to_blob(arr))
+                fill_blob(layer.blobs.add(), arr)
         return out
     for name, arrays in params.items():
         layer = out.layer.add(name=name, type=(types or {}).get(name, ""))
         for arr in arrays:
-            layer.blobs.add().CopyFrom(array_to_blob(arr))
+            fill_blob(layer.blobs.add(), arr)
     return out

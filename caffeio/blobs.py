@@ -43,8 +43,16 @@ def array_to_blob(arr, legacy=False, diff=None):
     legacy=True writes num/channels/height/width instead of `shape` (arr must have <= 4 dims),
     as in pre-2015 files such as the ILSVRC VGG-16 release.
     """
+    return fill_blob(caffe_pb2.BlobProto(), arr, legacy, diff)
+
+
+def fill_blob(blob, arr, legacy=False, diff=None):
+    """Write ndarray `arr` into the (empty) BlobProto `blob` in place and return it.
+
+    Use this on `layer.blobs.add()` for big arrays: it avoids the copy that
+    `layer.blobs.add().CopyFrom(array_to_blob(arr))` makes.
+    """
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    blob = caffe_pb2.BlobProto()
     if legacy:
         if arr.ndim > 4:
             raise ValueError(f"a legacy blob holds at most 4 dims, got shape {arr.shape}")
