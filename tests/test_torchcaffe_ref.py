@@ -44,6 +44,16 @@ def np_deconv(x, w, b, stride=(1, 1), pad=(0, 0), dil=(1, 1), group=1):
     for g in range(group):
         xs = x[:, g * cig : (g + 1) * cig]
         ws = w[g * cig : (g + 1) * cig]
+        if h * wd < kh * kw and dil == (1, 1):  # few input pixels (FCN's upscore): loop on them
+            for y in range(h):
+                for z in range(wd):
+                    out[
+                        :,
+                        g * cog : (g + 1) * cog,
+                        y * stride[0] : y * stride[0] + kh,
+                        z * stride[1] : z * stride[1] + kw,
+                    ] += np.einsum("nc,cokl->nokl", xs[:, :, y, z], ws)
+            continue
         for i in range(kh):
             for j in range(kw):
                 hi, wj = i * dil[0], j * dil[1]
@@ -67,25 +77,26 @@ def caffe_pool_size(size, k, p, s, ceil=True):
 
 
 def np_pool(x, method, k, p, s, ceil=True):
-    """Caffe's pooling loops, literally: windows clipped; AVE divides by the window clipped to
-    the padded input."""
+    """Caffe's pooling rule: window [o*s - p, o*s - p + k) clipped to the input for MAX
+    (a window wholly outside gives -FLT_MAX); AVE sums the clipped window and divides by its
+    size clipped to the padded input, min(start + k, in + p) - start."""
     n, c, h, w = x.shape
     oh, ow = caffe_pool_size(h, k[0], p[0], s[0], ceil), caffe_pool_size(w, k[1], p[1], s[1], ceil)
-    out = np.zeros((n, c, oh, ow))
-    for ph in range(oh):
-        for pw in range(ow):
-            hs, ws = ph * s[0] - p[0], pw * s[1] - p[1]
-            he, we = min(hs + k[0], h + p[0]), min(ws + k[1], w + p[1])
-            size = (he - hs) * (we - ws)
-            hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, h), min(we, w)
-            win = x[:, :, hs:he, ws:we]
-            if win.size == 0:  # a window wholly outside the input (kernel < stride)
-                out[:, :, ph, pw] = -np.finfo(np.float32).max if method == "MAX" else 0.0
-            elif method == "MAX":
-                out[:, :, ph, pw] = win.max(axis=(2, 3))
-            else:
-                out[:, :, ph, pw] = win.sum(axis=(2, 3)) / size
-    return out
+    eh, ew = (oh - 1) * s[0] + k[0], (ow - 1) * s[1] + k[1]  # extent the windows cover
+    fill = -np.inf if method == "MAX" else 0.0
+    xp = np.full((n, c, max(eh, p[0] + h), max(ew, p[1] + w)), fill)
+    xp[:, :, p[0] : p[0] + h, p[1] : p[1] + w] = x
+    acc = None
+    for i in range(k[0]):
+        for j in range(k[1]):
+            v = xp[:, :, i : i + s[0] * (oh - 1) + 1 : s[0], j : j + s[1] * (ow - 1) + 1 : s[1]]
+            acc = v.copy() if acc is None else (np.maximum(acc, v) if method == "MAX" else acc + v)
+    if method == "MAX":
+        return np.where(np.isneginf(acc), -np.finfo(np.float32).max, acc)
+    hs, ws = np.arange(oh) * s[0] - p[0], np.arange(ow) * s[1] - p[1]
+    dh = np.minimum(hs + k[0], h + p[0]) - hs
+    dw = np.minimum(ws + k[1], w + p[1]) - ws
+    return acc / np.outer(dh, dw)
 
 
 def np_lrn_across(x, n, alpha, beta, k):
@@ -192,3 +203,70 @@ def assert_close(a, b, rtol=1e-4, what=""):
     scale = max(np.abs(b).max(), 1e-6) if b.size else 1.0
     err = np.abs(a - b).max() / scale if a.size else 0.0
     assert err < rtol, f"{what}: max abs error / max |ref| = {err:.3g}"
+
+
+# ---------------------------------------------------------------- a whole net in NumPy
+def _loss_mode(lp):
+    p = lp.loss_param
+    if p.HasField("normalization"):
+        return ["FULL", "VALID", "BATCH_SIZE", "NONE"][p.normalization]
+    if p.HasField("normalize"):
+        return "VALID" if p.normalize else "BATCH_SIZE"
+    return "VALID"
+
+
+def np_run_net(param, inputs, params, masks):
+    """Run a caffe_pb2.NetParameter (no Python layers) in float64 NumPy.
+
+    inputs: {blob: array}; params: {layer: [arrays]}; masks: {dropout layer: keep mask}.
+    Returns (blobs dict, total loss = sum of loss_weight * loss tops).
+    """
+    blobs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
+    loss = 0.0
+    for lp in param.layer:
+        t, bot = lp.type, [blobs.get(b) for b in lp.bottom]
+        ws = params.get(lp.name, [])
+        if t == "Input":
+            continue
+        if t in ("Convolution", "Deconvolution"):
+            p = lp.convolution_param
+            k = p.kernel_size[0]
+            pad = p.pad[0] if len(p.pad) else 0
+            s = p.stride[0] if len(p.stride) else 1
+            fn = np_conv if t == "Convolution" else np_deconv
+            b = ws[1] if p.bias_term else None
+            out = fn(bot[0], ws[0], b, (s, s), (pad, pad), (1, 1), p.group)
+            assert ws[0].shape[2:] == (k, k)
+        elif t == "Pooling":
+            p = lp.pooling_param
+            m = "MAX" if p.pool == 0 else "AVE"
+            k, s, pad = p.kernel_size, p.stride, p.pad
+            out = np_pool(bot[0], m, (k, k), (pad, pad), (s, s))
+        elif t == "ReLU":
+            out = np.maximum(bot[0], 0)
+        elif t == "Dropout":
+            out = bot[0] * masks[lp.name] / (1 - lp.dropout_param.dropout_ratio)
+        elif t == "LRN":
+            p = lp.lrn_param
+            out = np_lrn_across(bot[0], p.local_size, p.alpha, p.beta, p.k)
+        elif t == "Crop":
+            off = lp.crop_param.offset[0] if len(lp.crop_param.offset) else 0
+            h, w = bot[1].shape[2:]
+            out = bot[0][:, :, off : off + h, off : off + w]
+        elif t == "Eltwise":
+            c = list(lp.eltwise_param.coeff) or [1.0] * len(bot)
+            out = sum(ci * b for ci, b in zip(c, bot))
+            assert lp.eltwise_param.operation == 1
+        elif t == "Concat":
+            out = np.concatenate(bot, axis=1)
+        elif t == "Scale":
+            out = bot[0] * ws[0].reshape(1, -1, 1, 1)
+        elif t == "SoftmaxWithLoss":
+            ig = lp.loss_param.ignore_label if lp.loss_param.HasField("ignore_label") else None
+            out = np_softmax_loss(bot[0], bot[1], ig, _loss_mode(lp))
+            w = lp.loss_weight[0] if len(lp.loss_weight) else 1.0
+            loss += w * out
+        else:
+            raise NotImplementedError(t)
+        blobs[lp.top[0]] = out
+    return blobs, loss
