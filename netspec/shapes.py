@@ -39,7 +39,7 @@ def _where(layer):
     return f"layer '{layer.name}' ({layer.type})"
 
 
-def _input_shapes(layer, input_shapes, image_size):
+def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
     out = []
     if layer.type == "Input":
         dims = [tuple(int(d) for d in s.dim) for s in layer.input_param.shape]
@@ -65,9 +65,13 @@ def _input_shapes(layer, input_shapes, image_size):
                 out.append(tuple(input_shapes[top]))
             elif top in known:
                 out.append(known[top])
+            elif unknown_ok:
+                out.append(None)
             else:
                 raise ShapeError(str(err))
         return out
+    if unknown_ok:
+        return [tuple(input_shapes[t]) if t in input_shapes else None for t in layer.top]
     missing = [t for t in layer.top if t not in input_shapes]
     if missing:
         raise ShapeError(
@@ -241,11 +245,13 @@ _RULES = {
 }
 
 
-def infer_layers(net, input_shapes=None, image_size=None):
+def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False):
     """Per-layer shapes of a NetParameter: list of LayerShapes in layer order.
 
     input_shapes: {blob: shape} for blobs that come from outside (Input/Python/Data tops);
     image_size: (H, W) applied to Input layers' H and W and to the known FCN Python data layers.
+    unknown_ok: a top whose shape cannot be told (an outside top given neither way, any top
+    of a layer with such a bottom or of a type with no rule here) is None instead of an error.
     """
     input_shapes = dict(input_shapes or {})
     blobs = {}
@@ -257,7 +263,9 @@ def infer_layers(net, input_shapes=None, image_size=None):
         bottoms = [blobs[b] for b in layer.bottom]
         rule = ""
         if not layer.bottom:
-            tops = _input_shapes(layer, input_shapes, image_size)
+            tops = _input_shapes(layer, input_shapes, image_size, unknown_ok)
+        elif unknown_ok and any(b is None for b in bottoms):
+            tops = [None] * len(layer.top)
         elif layer.type in _RULES:
             tops, rule = _RULES[layer.type](layer, bottoms)
         elif layer.type in SAME_SHAPE or layer.type == "Split":
@@ -271,38 +279,44 @@ def infer_layers(net, input_shapes=None, image_size=None):
             tops = []
         elif layer.type == "Accuracy":
             tops = [()] * len(layer.top)
+        elif unknown_ok:
+            tops = [None] * len(layer.top)
         else:
             raise ShapeError(
                 f"{_where(layer)}: no shape rule for layer type '{layer.type}' in netspec.shapes"
             )
+        tops = [None if t is None else tuple(t) for t in tops]
         for top, shape in zip(layer.top, tops):
-            blobs[top] = tuple(shape)
-        out.append(LayerShapes(layer, bottoms, [tuple(t) for t in tops], rule))
+            blobs[top] = shape
+        out.append(LayerShapes(layer, bottoms, tops, rule))
     return out
 
 
-def infer(net, input_shapes=None, image_size=None):
+def infer(net, input_shapes=None, image_size=None, unknown_ok=False):
     """OrderedDict blob name -> shape tuple for every blob of `net`, bottom to top.
 
-    See infer_layers for the arguments. In-place tops keep their first position.
+    See infer_layers for the arguments (unknown_ok: None for shapes that cannot be told).
+    In-place tops keep their first position.
     """
     shapes = OrderedDict()
-    for ls in infer_layers(net, input_shapes, image_size):
+    for ls in infer_layers(net, input_shapes, image_size, unknown_ok):
         for top, shape in zip(ls.layer.top, ls.tops):
             shapes[top] = shape
     return shapes
 
 
-def param_shapes(net, input_shapes=None, image_size=None):
+def param_shapes(net, input_shapes=None, image_size=None, unknown_ok=False):
     """OrderedDict layer name -> [shape of each parameter blob], for layers that have any.
 
     Convolution (Cout, Cin/g, kh, kw) [+ (Cout,)]; Deconvolution (Cin, Cout/g, kh, kw)
     [+ (Cout,)]; InnerProduct (num_output, K) [+ (num_output,)], K = prod(bottom[axis:]);
     Scale/Bias with one bottom: bottom[axis:axis+num_axes]; BatchNorm (C,), (C,), (1,).
     Order and shapes are those of Caffe's layer blobs (what a caffemodel stores).
+    unknown_ok: blobs whose shapes cannot be told are tolerated (see infer_layers) until a
+    parameter needs one; that is a ShapeError naming the layer and its bottom.
     """
     out = OrderedDict()
-    for ls in infer_layers(net, input_shapes, image_size):
+    for ls in infer_layers(net, input_shapes, image_size, unknown_ok):
         layer, shapes = ls.layer, _params_of(ls)
         if shapes:
             out[layer.name] = shapes
@@ -314,7 +328,7 @@ def _params_of(ls):
     if t in ("Convolution", "Deconvolution"):
         cp = layer.convolution_param
         (kh, _, _, _), (kw, _, _, _) = conv_geometry(layer)
-        cin, g = ls.bottoms[0][1], cp.group
+        cin, g = _bottom(ls)[1], cp.group
         if t == "Convolution":
             shapes = [(cp.num_output, cin // g, kh, kw)]
         else:
@@ -322,21 +336,33 @@ def _params_of(ls):
         return shapes + ([(cp.num_output,)] if cp.bias_term else [])
     if t == "InnerProduct":
         ip = layer.inner_product_param
-        b = ls.bottoms[0]
+        b = _bottom(ls)
         axis = ip.axis if ip.axis >= 0 else ip.axis + len(b)
         k = math.prod(b[axis:])
         w = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
         return [w] + ([(ip.num_output,)] if ip.bias_term else [])
     if t in ("Scale", "Bias") and len(ls.bottoms) == 1:
         p = layer.scale_param if t == "Scale" else layer.bias_param
-        b = ls.bottoms[0]
+        b = _bottom(ls)
         axis = p.axis if p.axis >= 0 else p.axis + len(b)
         end = len(b) if p.num_axes == -1 else axis + p.num_axes
         shape = tuple(b[axis:end])
         return [shape] + ([shape] if t == "Scale" and p.bias_term else [])
     if t == "BatchNorm":
-        c = ls.bottoms[0][1]
+        c = _bottom(ls)[1]
         return [(c,), (c,), (1,)]
     if t == "PReLU":
-        return [(1,)] if layer.prelu_param.channel_shared else [(ls.bottoms[0][1],)]
+        return [(1,)] if layer.prelu_param.channel_shared else [(_bottom(ls)[1],)]
     return []
+
+
+def _bottom(ls):
+    """The first bottom's shape, which a layer's parameters depend on (error when unknown)."""
+    if ls.bottoms[0] is None:
+        name = ls.layer.bottom[0]
+        raise ShapeError(
+            f"{_where(ls.layer)}: its parameters need the shape of bottom '{name}', which is "
+            "unknown: it derives from a top of a data layer whose shape the definition does not "
+            "state; pass input_shapes={'top': (N, C, H, W)} for that layer's tops or an image size"
+        )
+    return ls.bottoms[0]

@@ -14,10 +14,9 @@ surgery without a net, a ParamSet (surgery.ParamSet.from_caffemodel / from_defin
 from .errors import SurgeryError
 from .fusion import init_color_d, init_late_fusion
 from .interp import interp, upsample_filt
-from .paramset import ParamBlob, ParamSet, as_params, write_params
+from .paramset import ParamBlob, ParamSet, as_params, infer_shapes, param_shapes, write_params
 from .report import Report
 from .score import expand_score
-from .shapes import infer_shapes, param_shapes
 from .transplant import coerce, transplant
 
 __all__ = [

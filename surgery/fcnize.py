@@ -12,9 +12,8 @@ import caffeio
 from caffeio import caffe_pb2
 
 from .errors import SurgeryError
-from .paramset import ParamSet, write_params
+from .paramset import ParamSet, infer_shapes, write_params
 from .report import Report
-from .shapes import infer_shapes
 from .transplant import transplant
 
 # arch -> (layers that identify it, canonical input side, pool5 side)

@@ -85,10 +85,9 @@ def _check_stride(net, name, k, report):
     layer = net.layer(name) if hasattr(net, "layer") and callable(net.layer) else None
     if layer is None or layer.type != "Deconvolution":
         return
-    from .shapes import conv_geometry
+    from netspec.coord import conv_geometry
 
-    _, stride, _, _ = conv_geometry(layer.convolution_param)
-    s = stride[0]
+    (_, s, _, _), _ = conv_geometry(layer)  # H axis: (kernel, stride, pad, dilation)
     if k not in (2 * s, 2 * s - 1):
         report.notes.append(
             f"{name}: kernel {k} with stride {s} is not 2*stride (or 2*stride-1): "

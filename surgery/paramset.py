@@ -12,8 +12,35 @@ from collections import OrderedDict
 import numpy as np
 
 import caffeio
+from netspec import NetSpecError
+from netspec import shapes as _shapes
 
 from .errors import SurgeryError
+
+
+def infer_shapes(net, input_shapes=None, image_size=None):
+    """NetParameter -> OrderedDict {blob: (N, C, H, W)-style tuple, or None when unknown}.
+
+    netspec.shapes.infer with unknown_ok: tops of data layers given neither in input_shapes
+    ({top: shape}) nor by image_size (H, W), and what derives from them, are None. Other
+    shape errors raise SurgeryError naming the layer.
+    """
+    try:
+        return _shapes.infer(net, input_shapes, image_size, unknown_ok=True)
+    except NetSpecError as e:
+        raise SurgeryError(str(e)) from e
+
+
+def param_shapes(net, input_shapes=None, image_size=None):
+    """NetParameter -> OrderedDict {layer: [blob shape, ...]} (Caffe's order and shapes).
+
+    netspec.shapes.param_shapes with unknown_ok (see infer_shapes): a parameter that needs an
+    unknown shape raises SurgeryError naming the layer and its bottom.
+    """
+    try:
+        return _shapes.param_shapes(net, input_shapes, image_size, unknown_ok=True)
+    except NetSpecError as e:
+        raise SurgeryError(str(e)) from e
 
 
 class ParamBlob:
@@ -79,8 +106,6 @@ class ParamSet:
         with a random filler is left zero and listed in `random_filled` (its own filler runs
         when the caffemodel is loaded into a net only if the layer is left out of the file).
         """
-        from .shapes import param_shapes
-
         net = _as_net(proto)
         shapes = param_shapes(net, input_shapes=input_shapes)
         params = OrderedDict(

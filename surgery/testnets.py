@@ -141,7 +141,7 @@ def alexnet_classifier(width=1.0, num_classes=1000, size=227, pad=True):
 def random_weights(net, seed=0, scale=None):
     """{layer: [ndarray]} random weights for every learnable layer of `net` (He-scaled normal
     weights, small normal biases, float32) so activations stay O(1) through deep nets."""
-    from surgery.shapes import param_shapes
+    from surgery.paramset import param_shapes
 
     rng = np.random.default_rng(seed)
     out = {}

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from surgery.shapes import conv_geometry
+from netspec.coord import conv_geometry
 
 
 def forward(net, params, inputs, dtype=torch.float64):
@@ -24,7 +24,7 @@ def forward(net, params, inputs, dtype=torch.float64):
             continue
         if t in ("Convolution", "Deconvolution"):
             p = layer.convolution_param
-            _, stride, pad, dil = conv_geometry(p)
+            stride, pad, dil = zip(*(axis[1:] for axis in conv_geometry(layer)))  # (H, W)
             b = w[1].reshape(-1) if len(w) > 1 else None
             op = F.conv2d if t == "Convolution" else F.conv_transpose2d
             kw = dict(stride=tuple(stride), padding=tuple(pad), dilation=tuple(dil))

@@ -100,6 +100,31 @@ def test_errors_name_the_layer():
     assert got == {"data": (1, 3, 4, 6), "label": (1, 1, 4, 6)}
 
 
+def test_unknown_ok_tolerates_unknown_tops_until_a_parameter_needs_one():
+    n = NetSpec()
+    n.data, n.label = L.Python(module="x", layer="Y", ntop=2)
+    n.feat = L.Python(module="x", layer="Z")  # a top whose shape netspec.pydata cannot tell
+    n.conv = L.Convolution(n.data, num_output=4, kernel_size=3)
+    n.relu = L.ReLU(n.conv, in_place=True)
+    n.fc = L.InnerProduct(n.feat, num_output=5)
+    n.odd = L.WeirdLayer(n.conv)
+    net = n.to_proto()
+    with pytest.raises(ShapeError, match=r"layer 'feat' \(x.Z\).*top 'feat'"):
+        shapes.infer(net, image_size=(6, 6))
+    got = shapes.infer(net, image_size=(6, 6), unknown_ok=True)
+    assert got == {"data": (1, 3, 6, 6), "label": (1, 1, 6, 6), "feat": None,
+                   "conv": (1, 4, 4, 4), "fc": None, "odd": None}  # fmt: skip
+    assert shapes.infer(net, {"data": (2, 3, 5, 5)}, unknown_ok=True)["conv"] == (2, 4, 3, 3)
+    assert shapes.infer(net, unknown_ok=True)["conv"] is None
+    # fc's weights depend on 'feat': an error naming the layer and the bottom
+    with pytest.raises(ShapeError, match=r"layer 'fc' \(InnerProduct\).*bottom 'feat'.*unknown"):
+        shapes.param_shapes(net, image_size=(6, 6), unknown_ok=True)
+    with pytest.raises(ShapeError, match=r"layer 'conv' \(Convolution\).*bottom 'data'"):
+        shapes.param_shapes(net, unknown_ok=True)
+    ps = shapes.param_shapes(net, {"feat": (1, 2, 3, 3)}, image_size=(6, 6), unknown_ok=True)
+    assert ps == {"conv": [(4, 3, 3, 3), (4,)], "fc": [(5, 18), (5,)]}
+
+
 def test_cli_shapes_explains_the_pad_100_story():
     out = io.StringIO()
     path = os.path.join(ROOT, "models", "voc-fcn8s", "val.prototxt")
