@@ -1,0 +1,294 @@
+"""Inference on your own pictures: label PNGs (VOC palette) and overlays, any image size.
+
+    python -m solvers.infer --model voc-fcn8s --weights voc-fcn8s.caffemodel photo.jpg
+    python -m solvers.infer --model voc-fcn8s --weights W img1.jpg img2.png folder/ --out preds/
+    python -m solvers.infer --proto my_deploy.prototxt --weights W --mean 104,117,123 x.jpg
+
+For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
+coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
+Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head.
+
+Input convention (CAFFE_FACTS 6): the image is read as RGB, turned to float32 BGR on the 0..255
+scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
+1 x 3 x H x W for every image (no resizing, no cropping). The nets run on the engine chosen by
+FCN_ENGINE (real pycaffe if importable, else torchcaffe).
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+
+class InferError(SystemExit):
+    """Bad command-line input; the message names the file and what to do."""
+
+    def __init__(self, message):
+        super().__init__(f"error: {message}")
+
+
+def model_info(model):
+    """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model."""
+    from layers.classes import (
+        CONTEXT_CLASSES,
+        NYUD_CLASSES,
+        SIFTFLOW_CLASSES,
+        SIFTFLOW_GEO_CLASSES,
+        VOC_CLASSES,
+    )
+
+    if model.startswith("voc-"):
+        from layers.voc import VOC_MEAN
+
+        return VOC_MEAN, True, VOC_CLASSES, [("score", "score")]
+    if model.startswith("pascalcontext-"):
+        from layers.pascalcontext import CONTEXT_MEAN
+
+        return CONTEXT_MEAN, True, CONTEXT_CLASSES, [("score", "score")]
+    if model.startswith("siftflow-"):
+        from layers.siftflow import SIFTFLOW_MEAN
+
+        heads = [("sem", "score_sem"), ("geo", "score_geo")]
+        return SIFTFLOW_MEAN, True, SIFTFLOW_CLASSES + SIFTFLOW_GEO_CLASSES, heads
+    if model in ("nyud-fcn32s-color", "nyud-fcn32s-hha"):
+        from layers.nyud import NYUD_MEAN_BGR, NYUD_MEAN_HHA
+
+        if model.endswith("hha"):  # HHA images keep their channel order
+            return NYUD_MEAN_HHA, False, NYUD_CLASSES, [("score", "score")]
+        return NYUD_MEAN_BGR, True, NYUD_CLASSES, [("score", "score")]
+    if model.startswith("nyud-"):
+        raise InferError(
+            f"{model} takes two inputs (colour plus depth or HHA); this command feeds one "
+            "picture. Use nyud-fcn32s-color or nyud-fcn32s-hha, or score.py on the dataset."
+        )
+    raise InferError(f"unknown model '{model}': use --proto with --mean, or a zoo model name")
+
+
+def preprocess(rgb, mean, swap=True):
+    """H x W x 3 uint8 RGB -> 3 x H x W float32: BGR (if swap), 0..255, minus mean (BGR)."""
+    from layers.io import bgr_minus_mean
+
+    if swap:
+        return bgr_minus_mean(rgb, mean)
+    x = np.asarray(rgb, np.float32) - np.asarray(mean, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def predict(net, image, score_blobs=("score",), input_blob="data"):
+    """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
+    score blob (argmax over channels). The input blob is reshaped to this image's size."""
+    net.blobs[input_blob].reshape(1, *image.shape)
+    net.blobs[input_blob].data[...] = image
+    net.forward()
+    out = []
+    for blob in score_blobs:
+        if blob not in net.blobs:
+            raise InferError(f"the net has no blob '{blob}' (its blobs: {list(net.blobs)[-5:]})")
+        out.append(net.blobs[blob].data[0].argmax(axis=0).astype(np.uint8))
+    return out
+
+
+def find_images(paths):
+    """Expand files and folders (sorted, non-recursive) -> list of image paths; missing paths
+    and folders without images raise InferError."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(
+                os.path.join(p, f) for f in os.listdir(p) if f.lower().endswith(IMAGE_EXTS)
+            )
+            if not found:
+                raise InferError(f"{p}: folder holds no images ({', '.join(IMAGE_EXTS)})")
+            out.extend(found)
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise InferError(f"{p}: no such image file or folder")
+    if not out:
+        raise InferError("no images given")
+    return out
+
+
+def _ids(paths):
+    seen, ids = {}, []
+    for p in paths:
+        stem = os.path.splitext(os.path.basename(p))[0]
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        ids.append(stem if n == 0 else f"{stem}-{n}")
+    return ids
+
+
+def deploy_file(model, width, out_dir):
+    """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
+    else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
+    from netspec import zoo
+
+    from .run import MODELS_DIR
+
+    if model not in zoo.MODELS:
+        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.MODELS)}")
+    shipped = os.path.join(MODELS_DIR, model, "deploy.prototxt")
+    if width == 1.0 and os.path.isfile(shipped):
+        return shipped
+    import caffeio
+
+    path = os.path.join(out_dir, f"{model}-deploy.prototxt")
+    os.makedirs(out_dir, exist_ok=True)
+    caffeio.write_net(zoo.build(model, "deploy", width=width), path)
+    return path
+
+
+def run(
+    images,
+    weights,
+    model="voc-fcn8s",
+    proto=None,
+    out_dir="predictions",
+    width=1.0,
+    mean=None,
+    overlay=True,
+    progress=True,
+):
+    """Segment `images` (paths, files or folders) and write PNGs into out_dir.
+
+    Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
+    indices present in the prediction of the first head).
+    """
+    from .engine import caffe
+    from .viz import colorize, save_label_png, save_panels
+    from .viz import overlay as blend
+
+    if not os.path.isfile(weights):
+        raise InferError(
+            f"--weights {weights}: no such file (train one with models/{model}/solve.py or "
+            "`make demo`, or convert the release's caffemodel)"
+        )
+    paths = find_images(images)
+    if proto:
+        if not os.path.isfile(proto):
+            raise InferError(f"--proto {proto}: no such file")
+        heads = [("score", None)]
+        swap, names = True, None
+        if mean is None:
+            raise InferError("--proto needs --mean B,G,R (the training mean, BGR order)")
+    else:
+        base_mean, swap, names, heads = model_info(model)
+        mean = base_mean if mean is None else mean
+        proto = deploy_file(model, width, out_dir)
+    net = caffe.Net(proto, caffe.TEST, weights=weights)
+    input_blob = net.inputs[0] if len(net.inputs) == 1 else None
+    if input_blob is None:
+        raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
+    if heads[0][1] is None:
+        heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
+    os.makedirs(out_dir, exist_ok=True)
+    from layers.io import read_rgb
+
+    bar = _bar(len(paths), progress)
+    results = []
+    for path, idx in zip(paths, _ids(paths)):
+        try:
+            rgb = read_rgb(path)
+        except Exception as e:
+            raise InferError(f"{path}: cannot read the image ({e})") from None
+        x = preprocess(rgb, mean, swap)
+        labels = predict(net, x, [b for _, b in heads], input_blob)
+        label_path = os.path.join(out_dir, f"{idx}.png")
+        save_label_png(labels[0], label_path)
+        for (head, _), lab in zip(heads[1:], labels[1:]):
+            save_label_png(lab, os.path.join(out_dir, f"{idx}_{head}.png"))
+        row = {
+            "image": path,
+            "label": label_path,
+            "size": rgb.shape[:2],
+            "classes": sorted(int(c) for c in np.unique(labels[0])),
+        }
+        if overlay:
+            row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
+            pics = [rgb, colorize(labels[0]), blend(rgb, labels[0])]
+            save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
+        results.append(row)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if names:
+        for r in results:
+            r["class_names"] = [names[c] if c < len(names) else str(c) for c in r["classes"]]
+    return results
+
+
+def _bar(total, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+
+
+def _mean(text):
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 3:
+        raise InferError(f"--mean {text!r}: give three numbers B,G,R (e.g. 104.01,116.67,122.68)")
+    return np.array(vals, np.float32)
+
+
+def main(argv=None):
+    """Command line (see the module docstring); returns the per-image results."""
+    p = argparse.ArgumentParser(
+        prog="python -m solvers.infer",
+        description="Segment images with a trained FCN; writes <id>.png and <id>_overlay.png.",
+        epilog="Input convention: RGB file -> BGR float 0..255 minus the mean, net reshaped "
+        "per image (any size).",
+    )
+    p.add_argument("images", nargs="+", help="image files and/or folders of images")
+    p.add_argument("--model", default="voc-fcn8s", help="zoo model name (default voc-fcn8s)")
+    p.add_argument("--weights", required=True, help="trained caffemodel")
+    p.add_argument("--proto", help="deploy prototxt instead of the zoo model's")
+    p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    p.add_argument("--width", type=float, default=1.0, help="channel width the net was built at")
+    p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
+    p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
+    p.add_argument("--gpu", type=int, default=None, help="GPU id (-1 or absent: CPU)")
+    p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    args = p.parse_args(argv)
+    if args.engine:
+        os.environ["FCN_ENGINE"] = args.engine
+    from . import engine
+
+    if not args.quiet:
+        engine.announce()
+    if args.gpu is not None and args.gpu >= 0:
+        engine.caffe.set_device(args.gpu)
+        engine.caffe.set_mode_gpu()
+    results = run(
+        args.images,
+        args.weights,
+        model=args.model,
+        proto=args.proto,
+        out_dir=args.out,
+        width=args.width,
+        mean=_mean(args.mean) if args.mean else None,
+        overlay=not args.no_overlay,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        for r in results:
+            what = ", ".join(r.get("class_names", map(str, r["classes"])))
+            print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}: {what}")
+    return results
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
