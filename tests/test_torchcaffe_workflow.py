@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from test_torchcaffe_ref import np_conv, numeric_grad
 
 import caffeio
 import torchcaffe as caffe
@@ -134,9 +135,10 @@ layer { name: "leveled" type: "ReLU" bottom: "x" top: "e" include { min_level: 2
 layer { name: "excluded" type: "ReLU" bottom: "x" top: "f" exclude { phase: TEST max_level: 0 } }
 """
     proto = write(tmp_path, "rules.prototxt", text)
-    names = lambda n: (
-        n._layer_names[1:] if n._layer_names[1].endswith("split") is False else n._layer_names[2:]
-    )  # noqa: E731
+
+    def names(net):  # the layers after the Input and its Split
+        return [n for n in net._layer_names if n != "in" and not n.endswith("_split")]
+
     assert names(caffe.Net(proto, caffe.TRAIN)) == ["train_only", "not_staged", "excluded"]
     assert names(caffe.Net(proto, caffe.TEST)) == ["test_only", "not_staged"]
     assert names(caffe.Net(proto, caffe.TEST, stages=["deploy"], level=3)) == [
@@ -303,13 +305,13 @@ layer { name: "loss" type: "Python" bottom: "conv" bottom: "label" top: "loss" l
         shapes.append(net.blobs["conv"].shape)
         x, lab = net.blobs["data"].data, net.blobs["label"].data
         w, b = net.params["conv"][0].data, net.params["conv"][1].data
-        # NumPy reference of conv + Euclidean loss and its weight gradient
-        from test_torchcaffe_ref import np_conv, numeric_grad
 
-        f = lambda w_: np_conv(x.astype(np.float64), w_, b, pad=(1, 1))  # noqa: E731
-        y = f(w)
-        assert abs(float(net.blobs["loss"].data[0]) - 0.5 * np.sum((y - lab) ** 2)) < 1e-3
-        ref = numeric_grad(lambda w_: 0.5 * np.sum((f(w_) - lab) ** 2), w, 1.0)
+        # NumPy reference of conv + Euclidean loss and its weight gradient
+        def loss_of(w_, x=x, b=b, lab=lab):
+            return 0.5 * np.sum((np_conv(x.astype(np.float64), w_, b, pad=(1, 1)) - lab) ** 2)
+
+        assert abs(float(net.blobs["loss"].data[0]) - loss_of(w)) < 1e-3
+        ref = numeric_grad(loss_of, w, 1.0)
         np.testing.assert_allclose(net.params["conv"][0].diff, ref, rtol=1e-3, atol=1e-3)
     assert shapes == [(1, 1, 4, 5), (1, 1, 7, 3), (1, 1, 6, 6)]
     assert layer.reshapes >= 3  # reshape before every forward
