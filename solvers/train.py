@@ -215,6 +215,9 @@ def main(model, argv=None):
     os.chdir(folder)
     solver_path, param = _run_solver_file(folder, args, rank, world, recipe)
 
+    weights = None
+    if not resume:  # fail fast, before building nets, when the base weights are missing
+        weights = user_weights or base_weights(model, folder, runs_root, args.width)
     if engine.name == "torch":
         from torchcaffe.solver import get_solver
         from torchcaffe.solver_log import SolverLog
@@ -236,7 +239,6 @@ def main(model, argv=None):
         if rank == 0:
             print(f"resumed from {resume} at iteration {solver.iter}", file=sys.stderr)
     else:
-        weights = user_weights or base_weights(model, folder, runs_root, args.width)
         solver.net.copy_from(weights)
         import surgery
 
