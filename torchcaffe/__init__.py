@@ -20,6 +20,15 @@ from .device import (
 from .errors import NetError
 from .layer import Layer
 from .net import TEST, TRAIN, Net, layer_type_list
+from .solver import (  # noqa: F401 - pycaffe exposes the solver classes at top level
+    AdaDeltaSolver,
+    AdaGradSolver,
+    AdamSolver,
+    NesterovSolver,
+    RMSPropSolver,
+    SGDSolver,
+    get_solver,
+)
 
 __all__ = [
     "Net",
