@@ -4,22 +4,26 @@ The engine works on torch tensors (`data_tensor`, `diff_tensor`); scripts see nu
 (`data`, `diff`). On the CPU the numpy arrays are views of the tensors' memory, so writes
 through them (`blob.data[...] = x`, `blob.data.flat = x`) are seen by the next forward. On CUDA
 a host mirror is kept per array with a head flag, like Caffe's SyncedMemory: reading `.data`
-copies device -> host once and marks the host side as the fresh one (the array may be written),
-and the engine's next read copies it back.
+copies device -> host (into the same host array while the shape stays) and marks the host side
+as the fresh one (the array may be written); the engine's next read copies it back and marks
+the device side fresh.
 """
 
 import numpy as np
 import torch
 
-_DEV, _HOST, _SYNCED = "dev", "host", "synced"
+_DEV, _HOST = "dev", "host"
 
 
 class Blob:
     """One Caffe blob. `Blob(shape)` makes a zero-filled float32 blob on `device`."""
 
-    def __init__(self, shape=(), device="cpu", name=""):
+    def __init__(self, shape=(), device="cpu", name="", mirror=None):
         self.name = name
         self._device = torch.device(device)
+        # A separate host copy with head flags: always on CUDA; mirror=True forces it on the
+        # CPU too (tests exercise the synchronisation that way).
+        self._mirror = self._device.type != "cpu" if mirror is None else bool(mirror)
         self._t = {"data": torch.zeros(tuple(shape), device=self._device), "diff": None}
         self._h = {"data": None, "diff": None}
         self._head = {"data": _DEV, "diff": _DEV}
@@ -41,14 +45,17 @@ class Blob:
     @property
     def diff_tensor(self):
         """The diff as a torch tensor (zeros of the data's shape until something writes it)."""
-        d = self._t["diff"]
-        if d is None or d.shape != self._t["data"].shape:
-            self._set("diff", torch.zeros_like(self._t["data"]))
+        self._ensure_diff()
         return self._dev("diff")
 
     @diff_tensor.setter
     def diff_tensor(self, t):
         self._set("diff", t)
+
+    def _ensure_diff(self):
+        d = self._t["diff"]
+        if d is None or d.shape != self._t["data"].shape:
+            self._set("diff", torch.zeros_like(self._t["data"]))
 
     def share_data(self, other):
         """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
@@ -66,21 +73,25 @@ class Blob:
         self._head[which] = _DEV
 
     def _dev(self, which):
+        # The engine may write what it gets (in-place updates), so after this the device side
+        # is the fresh one, as with Caffe's mutable_gpu_data.
         if self._head[which] == _HOST:
             self._t[which].copy_(torch.from_numpy(self._h[which]), non_blocking=False)
-            self._head[which] = _SYNCED
+        self._head[which] = _DEV
         return self._t[which]
 
     def _host(self, which):
-        t = self._t[which] if which == "data" else self.diff_tensor
-        if t.device.type == "cpu":
+        if which == "diff":
+            self._ensure_diff()
+        t = self._t[which]
+        if not self._mirror:
             return t.numpy()
         h = self._h[which]
         if self._head[which] == _DEV:
             if h is None or h.shape != tuple(t.shape):
                 h = np.empty(tuple(t.shape), dtype=np.float32)
                 self._h[which] = h
-            torch.from_numpy(h).copy_(t)
+            torch.from_numpy(h).copy_(t.detach())
         self._head[which] = _HOST
         return h
 
