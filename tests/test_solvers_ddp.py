@@ -1,0 +1,75 @@
+"""Two gloo ranks (batch 1 stream each) == one process with iter_size 2 over the same examples:
+gradients are averaged across ranks before the update, like Caffe's multi-GPU all-reduce."""
+
+import os
+import socket
+import sys
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIELDS = (
+    'type: "{kind}" base_lr: 0.1 lr_policy: "step" gamma: 0.5 stepsize: 2 momentum: 0.9 '
+    "weight_decay: 0.01 iter_size: {iter_size} max_iter: 10 display: 0 "
+    'snapshot_prefix: "{prefix}"'
+)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(folder, kind, iter_size, iters):
+    from test_solvers_toynet import real_net, write_toy
+
+    from torchcaffe.solver import get_solver
+
+    path = write_toy(
+        folder,
+        FIELDS.format(kind=kind, iter_size=iter_size, prefix=os.path.join(folder, "snap")),
+        python_data=True,
+    )
+    solver = get_solver(path, net_factory=real_net)
+    solver.step(iters)
+    return solver
+
+
+def _rank(rank, world, port, folder, kind):
+    sys.path.insert(0, HERE)
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        solver = _train(os.path.join(folder, f"rank{rank}"), kind, 1, 4)
+        assert solver.world == world and solver.rank == rank
+        weights = [b.data.copy() for bs in solver.net.params.values() for b in bs]
+        np.savez(os.path.join(folder, f"weights{rank}.npz"), *weights)
+        if rank == 0:
+            solver.snapshot()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _ddp_vs_single(tmp_path, kind):
+    folder = str(tmp_path)
+    for r in range(2):
+        os.makedirs(os.path.join(folder, f"rank{r}"))
+    mp.spawn(_rank, args=(2, _free_port(), folder, kind), nprocs=2, join=True)
+    os.makedirs(os.path.join(folder, "single"))
+    single = _train(os.path.join(folder, "single"), kind, 2, 4)
+    ref = [b.data.copy() for bs in single.net.params.values() for b in bs]
+    for r in range(2):
+        got = np.load(os.path.join(folder, f"weights{r}.npz"))
+        for i, a in enumerate(ref):
+            np.testing.assert_allclose(got[f"arr_{i}"], a, rtol=1e-5, atol=1e-6)
+    # only rank 0 snapshots
+    assert os.listdir(os.path.join(folder, "rank0")).count("snap_iter_4.caffemodel") == 1
+    assert "snap_iter_4.caffemodel" not in os.listdir(os.path.join(folder, "rank1"))
+
+
+def test_ddp_gloo_equals_iter_size(tmp_path):
+    _ddp_vs_single(tmp_path, "SGD")
