@@ -15,6 +15,10 @@ import torch
 _DEV, _HOST = "dev", "host"
 
 
+def _lazy(shape):
+    return torch.empty(tuple(int(d) for d in shape), device="meta")
+
+
 class Blob:
     """One Caffe blob. `Blob(shape)` makes a zero-filled float32 blob on `device`."""
 
@@ -24,7 +28,7 @@ class Blob:
         # A separate host copy with head flags: always on CUDA; mirror=True forces it on the
         # CPU too (tests exercise the synchronisation that way).
         self._mirror = self._device.type != "cpu" if mirror is None else bool(mirror)
-        self._t = {"data": torch.zeros(tuple(shape), device=self._device), "diff": None}
+        self._t = {"data": _lazy(shape), "diff": None}
         self._h = {"data": None, "diff": None}
         self._head = {"data": _DEV, "diff": _DEV}
 
@@ -55,7 +59,16 @@ class Blob:
     def _ensure_diff(self):
         d = self._t["diff"]
         if d is None or d.shape != self._t["data"].shape:
-            self._set("diff", torch.zeros_like(self._t["data"]))
+            self._t["diff"] = _lazy(self._t["data"].shape)
+            self._head["diff"] = _DEV
+
+    def _materialize(self, which):
+        # Shapes are known at reshape; memory is zero-filled only when someone reads it (a
+        # forward usually rebinds the blob to its layer's output first, so most never are).
+        t = self._t[which]
+        if t.is_meta:
+            self._t[which] = torch.zeros(t.shape, device=self._device)
+            self._head[which] = _DEV
 
     def share_data(self, other):
         """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
@@ -73,6 +86,7 @@ class Blob:
         self._head[which] = _DEV
 
     def _dev(self, which):
+        self._materialize(which)
         # The engine may write what it gets (in-place updates), so after this the device side
         # is the fresh one, as with Caffe's mutable_gpu_data.
         if self._head[which] == _HOST:
@@ -83,6 +97,7 @@ class Blob:
     def _host(self, which):
         if which == "diff":
             self._ensure_diff()
+        self._materialize(which)
         t = self._t[which]
         if not self._mirror:
             return t.numpy()
@@ -147,9 +162,11 @@ class Blob:
             raise ValueError(f"blob '{self.name}': negative dimension in reshape{dims}")
         if dims == self.shape:
             return
-        self._set("data", torch.zeros(dims, device=self._device))
+        self._t["data"] = _lazy(dims)
+        self._head["data"] = _DEV
         if self._t["diff"] is not None:
-            self._set("diff", torch.zeros(dims, device=self._device))
+            self._t["diff"] = _lazy(dims)
+            self._head["diff"] = _DEV
 
     def __repr__(self):
         return f"<Blob {self.name!r} {self.shape}>"

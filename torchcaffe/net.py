@@ -214,7 +214,7 @@ class Net:
                 specs.append((lr, spec.decay_mult, False))
                 continue
             t = fill(filler, shape, _device.generator(torch.device("cpu")), impl.where)
-            blob = Blob(shape, self.device, f"{lp.name}[{k}]")
+            blob = Blob((), self.device, f"{lp.name}[{k}]")
             blob.data_tensor = t
             impl.blobs.append(blob)
             if spec.name:
