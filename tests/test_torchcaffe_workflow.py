@@ -72,9 +72,15 @@ def test_pycaffe_workflow(tmp_path):
     im = rng.standard_normal((1, 3, 8, 10)).astype(np.float32)
     b.data[...] = im
     out = net.forward()["out"]
-    assert out is net.blobs["out"].data or np.shares_memory(out, net.blobs["out"].data)
     assert out.shape == (1, 5, 8, 10)
     ref = out.copy()
+    b.data[...] = 0
+    net.forward()
+    assert np.shares_memory(out, net.blobs["out"].data)  # output arrays stay live
+    assert not np.array_equal(out, ref)
+    b.data[...] = im
+    net.forward()
+    np.testing.assert_array_equal(out, ref)
     # pycaffe's reshape-then-forward for another image size
     b.reshape(1, 3, 13, 7)
     net.reshape()

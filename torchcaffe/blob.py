@@ -56,6 +56,11 @@ class Blob:
     def diff_tensor(self, t):
         self._set("diff", t)
 
+    @property
+    def materialized(self):
+        """False while the blob has a shape but no memory yet (nothing has read or written it)."""
+        return not self._t["data"].is_meta
+
     def _ensure_diff(self):
         d = self._t["diff"]
         if d is None or d.shape != self._t["data"].shape:

@@ -186,6 +186,7 @@ class Net:
         self.inputs = [
             t for impl, ids in zip(self._impls, self._top_ids) if impl.type == "Input" for t in ids
         ]
+        self._live = set(self.outputs) - set(self.inputs)
         self._analyse_backward()
         self.layers = [LayerView(i) if i.type != "Python" else i.obj for i in self._impls]
         self.layer_dict = OrderedDict(zip(self._layer_names, self.layers))
@@ -423,7 +424,13 @@ class Net:
         except (RuntimeError, ValueError, IndexError) as e:
             raise self._fail(i, "forward", e) from e
         for t, o in zip(tops, outs):
-            t.data_tensor = o
+            live = t.name in self._live and t.name not in impl.lp.bottom
+            if live and tuple(o.shape) == t.shape and t.materialized:
+                # Net outputs keep their memory, so arrays scripts hold stay live (pycaffe).
+                # Not for in-place tops: the layer's own recorded input aliases that memory.
+                t.data_tensor.copy_(o.detach())
+            else:
+                t.data_tensor = o
 
     def _autocast(self):
         if self.autocast is None:
