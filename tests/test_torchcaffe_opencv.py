@@ -90,3 +90,26 @@ def test_full_width_matches_opencv(big_tmp, model):
     net = compare_with_opencv(big_tmp, model, width=1.0)
     assert net.params["fc6"][0].shape[0] == 4096  # the real width, not a thinned one
     assert os.path.getsize(big_tmp / f"{model}.caffemodel") > 100e6
+
+
+def test_train_snapshot_runs_with_deploy_prototxt_in_opencv(tmp_path):
+    """The FCN workflow: a TRAIN net (data layer, Split layers, loss) saved by Net.save, then
+    loaded with the deploy prototxt by both torchcaffe and OpenCV."""
+    from test_torchcaffe_trainnets import stand_in
+
+    train = caffe.Net(stand_in(zoo.build("voc-fcn8s", "train", width=1 / 16), 20, 24), caffe.TRAIN)
+    randomize(train, 3)
+    snap = str(tmp_path / "train_iter_1.caffemodel")
+    train.save(snap)
+    saved = caffeio.read_caffemodel(snap)
+    types = {l.type for l in saved.layer}
+    assert {"Input", "Split", "SoftmaxWithLoss"} <= types
+    proto = str(tmp_path / "deploy.prototxt")
+    caffeio.write_net(zoo.build("voc-fcn8s", "deploy", width=1 / 16), proto)
+    net = caffe.Net(proto, caffe.TEST, weights=snap)
+    x = (np.random.default_rng(0).standard_normal((1, 3, 21, 19)) * 50).astype(np.float32)
+    ours = net.forward(data=x)["score"]
+    cvnet = cv2.dnn.readNetFromCaffe(proto, snap)
+    cvnet.setInput(x, "data")
+    ref = cvnet.forward("score")
+    assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
