@@ -139,6 +139,13 @@ class CaffeModule(nn.Module):
         layers = [lp for lp in net.layer if _in_test_phase(lp)]
         kept = caffe_pb2.NetParameter(name=net.name)
         kept.layer.extend(layers)
+        for lp in layers:
+            if lp.type not in self.SUPPORTED:
+                raise ExportError(
+                    f"{_where(path, lp)}: layer '{lp.name}' has type '{lp.type}', which has no "
+                    f"plain-PyTorch form here (exportable: {', '.join(self.SUPPORTED)}). Export "
+                    "a deploy net (Input layer, no data/loss layers)."
+                )
         if param_shapes is None:
             from netspec.shapes import param_shapes as infer_params
 
@@ -153,12 +160,6 @@ class CaffeModule(nn.Module):
         produced, consumed = [], set()
         for lp in layers:
             where = _where(path, lp)
-            if lp.type not in self.SUPPORTED:
-                raise ExportError(
-                    f"{where}: layer '{lp.name}' has type '{lp.type}', which has no plain-PyTorch "
-                    f"form here (exportable: {', '.join(self.SUPPORTED)}). Export a deploy net "
-                    "(Input layer, no data/loss layers)."
-                )
             if "." in lp.name:
                 raise ExportError(
                     f"{where}: layer name '{lp.name}' contains '.' (not a torch name)"
