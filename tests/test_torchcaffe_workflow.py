@@ -367,7 +367,7 @@ def test_errors_name_the_layer(tmp_path, pymods):
     ):
         caffe.Net(write(tmp_path, "bad1.prototxt", bad), caffe.TEST)
     bad = DEPLOY.replace('bottom: "pool1"', 'bottom: "pool_1"')
-    with pytest.raises(caffe.NetError, match=r"layer 'score'.*'pool_1'"):
+    with pytest.raises(caffe.NetError, match=r"bad2.prototxt:\d+: layer 'score'.*'pool_1'"):
         caffe.Net(write(tmp_path, "bad2.prototxt", bad), caffe.TEST)
     bad = 'layer { name: "feed" type: "Python" top: "x" python_param { module: "no_such_mod" layer: "L" } }'
     with pytest.raises(caffe.NetError, match=r"layer 'feed'.*'no_such_mod'.*sys.path"):

@@ -97,7 +97,7 @@ class Net:
         for lp in param.layer:
             if not lp.HasField("phase"):
                 lp.phase = phase
-        param = insert_splits(param, self._where)
+        param = insert_splits(param, self._where, self._layer_where)
         self._param = param
         self.name = param.name
         self.force_backward = param.force_backward

@@ -55,12 +55,13 @@ def split_blob_name(blob, layer, top_index, k):
     return f"{blob}_{layer}_{top_index}_split_{k}"
 
 
-def insert_splits(net, where="net"):
+def insert_splits(net, where="net", locate=None):
     """Copy of `net` with a Split layer after every top that feeds several consumers.
 
     Names follow Caffe: layer `<blob>_<producer>_<i>_split`, tops `..._split_<k>`. A top with an
     explicit non-zero loss_weight counts as one consumer; its weight moves to split top 0.
-    A bottom that no earlier layer produces raises NetError naming the layer and blob.
+    A bottom that no earlier layer produces raises NetError naming the layer and blob;
+    `locate(layer)` (optional) gives the file:line prefix for that message.
     """
     last_producer = {}  # blob name -> (layer index, top index)
     source = {}  # (layer index, bottom index) -> (layer index, top index)
@@ -71,7 +72,8 @@ def insert_splits(net, where="net"):
             if b not in last_producer:
                 known = sorted(last_producer)
                 raise NetError(
-                    f"{where}: layer '{layer.name}' (type {layer.type}) bottom {j} '{b}' is not "
+                    f"{locate(layer) if locate else where}: layer '{layer.name}' (type "
+                    f"{layer.type}) bottom {j} '{b}' is not "
                     f"produced by any earlier layer; blobs defined so far: {known[:20]}"
                     + (" ..." if len(known) > 20 else "")
                 )
