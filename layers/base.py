@@ -94,6 +94,17 @@ class SegDataLayer(EngineLayer):
     def backward(self, top, propagate_down, bottom):
         pass
 
+    @property
+    def position(self):
+        """How many examples this layer has served (its place in the example stream)."""
+        return self._k
+
+    def seek(self, position):
+        """Serve example number `position` of the stream next (resume, per-rank streams)."""
+        if position < 0:
+            raise ValueError(f"seek position must be >= 0, got {position}")
+        self._k = int(position)
+
     # -- helpers ------------------------------------------------------------------------------
     def _load_position(self, k):
         return self.load_example(self.ids[self.order.at(k)])

@@ -2,9 +2,9 @@
 
 
 def data_layers(net):
-    """The Python data layers of a net that keep a stream position (`seek` or `_k`)."""
+    """The Python data layers of a net that keep a stream position (have `seek`)."""
     layers = getattr(net, "layers", None) or []
-    return [layer for layer in layers if hasattr(layer, "seek") or hasattr(layer, "_k")]
+    return [layer for layer in layers if callable(getattr(layer, "seek", None))]
 
 
 def seek_data(net, position):
@@ -16,9 +16,6 @@ def seek_data(net, position):
     """
     moved = 0
     for layer in data_layers(net):
-        if hasattr(layer, "seek"):
-            layer.seek(position)
-        else:
-            layer._k = int(position)
+        layer.seek(position)
         moved += 1
     return moved

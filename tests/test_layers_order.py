@@ -137,3 +137,23 @@ def test_prefetcher_reraises_load_error_in_caller():
     with pytest.raises(ValueError, match="bad example 1"):
         pf.get(1)
     pf.close()
+
+
+def test_seek_resumes_the_stream_exactly(dirs):
+    p = dict(sbdd_dir=dirs["sbd12"], split="train", seed=1337)
+    whole = ids_of(SBDDSegDataLayer, p, steps=10)
+    layer = SBDDSegDataLayer()
+    layer.param_str = repr(p)
+    tops = [Blob(), Blob()]
+    layer.setup([], tops)
+    layer.seek(6)
+    assert layer.position == 6
+    got = []
+    for _ in range(4):
+        layer.reshape([], tops)
+        layer.forward([], tops)
+        got.append(layer.last_id)
+    assert got == whole[6:] and layer.position == 10
+    with pytest.raises(ValueError, match="seek position"):
+        layer.seek(-1)
+    layer.close()

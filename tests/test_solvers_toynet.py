@@ -114,6 +114,9 @@ class ToyDataLayer(Layer):
         top[1].data[...] = y
         self._k += 1
 
+    def seek(self, k):
+        self._k = int(k)
+
 
 def real_net(path, phase, **kw):
     """torchcaffe.Net over `path` with the toy initial weights."""
