@@ -18,6 +18,7 @@ import torch
 import caffeio
 from caffeio import caffe_pb2
 
+from . import constregion as _cr
 from . import device as _device
 from .blob import Blob
 from .errors import NetError
@@ -26,6 +27,10 @@ from .netstate import filter_net, insert_splits
 from .ops import REGISTRY, Context
 
 TRAIN, TEST = 0, 1
+
+# Layers whose top is fresh memory that their own backward does not read: an in-place ReLU
+# after them may overwrite it (Caffe's in-place memory saving, also while training).
+_FRESH_TOP = {"Convolution", "Deconvolution", "InnerProduct", "Pooling"}
 
 LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
 
@@ -75,9 +80,21 @@ class Net:
     Net(prototxt, phase, weights=None, level=0, stages=()) or legacy Net(prototxt, weights,
     phase). `prototxt` may also be a caffe_pb2.NetParameter. Options beyond pycaffe:
     `autocast=torch.bfloat16` runs layers under torch.autocast (not exact; off by default).
+    `skip_const=True` (default; env TORCHCAFFE_SKIP_CONST=0 turns it off) lets inference compute
+    only the part of each early map that differs from its padded area's per-channel constant
+    (torchcaffe.constregion; equal to the full computation up to float rounding).
     """
 
-    def __init__(self, network_file, *args, level=0, stages=None, autocast=None, **kwargs):
+    def __init__(
+        self,
+        network_file,
+        *args,
+        level=0,
+        stages=None,
+        autocast=None,
+        skip_const=None,
+        **kwargs,
+    ):
         phase, weights = _parse_args(args, kwargs)
         if kwargs:
             raise TypeError(f"Net: unexpected arguments {sorted(kwargs)}")
@@ -93,6 +110,10 @@ class Net:
         self.phase = phase
         self.device = _device.current_device()
         self.autocast = autocast
+        if skip_const is None:
+            skip_const = os.environ.get("TORCHCAFFE_SKIP_CONST", "1") != "0"
+        self.skip_const = bool(skip_const)
+        self._cinfo = {}
         param = filter_net(param, phase, level, stages or (), self._where)
         for lp in param.layer:
             if not lp.HasField("phase"):
@@ -188,6 +209,7 @@ class Net:
         ]
         self._live = set(self.outputs) - set(self.inputs)
         self._analyse_backward()
+        self._find_in_place_relus()
         self.layers = [LayerView(i) if i.type != "Python" else i.obj for i in self._impls]
         self.layer_dict = OrderedDict(zip(self._layer_names, self.layers))
         self.params = OrderedDict(
@@ -285,6 +307,23 @@ class Net:
                     self._bottom_need[i][j] = False
         self.record_grad = (self.phase == TRAIN or self.force_backward) and any(self._layer_need)
 
+    def _find_in_place_relus(self):
+        """Layer indices of ReLUs that may overwrite their bottom (in place in the prototxt,
+        bottom made by a _FRESH_TOP layer, so no other blob or recorded graph reads it)."""
+        producer = {}
+        self._relu_in_place = set()
+        for i, impl in enumerate(self._impls):
+            bids, tids = self._bottom_ids[i], self._top_ids[i]
+            if (
+                impl.type == "ReLU"
+                and tids == bids
+                and impl.can_run_in_place
+                and producer.get(bids[0]) in _FRESH_TOP
+            ):
+                self._relu_in_place.add(i)
+            for t in tids:
+                producer[t] = impl.type
+
     def _seed_loss_diffs(self):
         for t, w in self._blob_loss.items():
             b = self.blobs[t]
@@ -372,6 +411,7 @@ class Net:
 
     def _forward(self, start, end):
         loss = None
+        self._cinfo = {}
         for i in range(start, end + 1):
             self._forward_layer(i)
             for t in self._top_ids[i]:
@@ -409,8 +449,21 @@ class Net:
         xs = [b.data_tensor for b in bottoms]
         ws = [b.data_tensor for b in impl.blobs]
         record = self.record_grad and self._layer_need[i]
-        try:
+        if i in self._relu_in_place and self.autocast is None:
+            with torch.no_grad():
+                y = impl.forward_in_place(xs[0])
             if record:
+                self._records[i] = ([], [], [y])
+            self._track_const(i, impl, xs)
+            tops[0].data_tensor = y
+            return
+        try:
+            outs = None
+            if self.skip_const and not self.record_grad and self.autocast is None:
+                outs = self._track_const(i, impl, xs, ws=ws)
+            if outs is not None:
+                pass
+            elif record:
                 xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
                 ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
                 with torch.enable_grad(), self._autocast():
@@ -419,6 +472,8 @@ class Net:
             else:
                 with torch.no_grad(), self._autocast():
                     outs = impl.forward(xs, ws)
+                if self.skip_const and impl.type == "Pooling":
+                    self._track_const(i, impl, xs, outs=outs)
         except NetError:
             raise
         except (RuntimeError, ValueError, IndexError) as e:
@@ -431,6 +486,40 @@ class Net:
                 t.data_tensor.copy_(o.detach())
             else:
                 t.data_tensor = o
+
+    def _track_const(self, i, impl, xs, ws=None, outs=None):
+        """Constant-area bookkeeping (torchcaffe.constregion) for inference. For a Convolution
+        returns its outputs computed by regions (None: compute normally); for Pooling (called
+        with its outputs), ReLU and Dropout records what their tops look like."""
+        info = self._cinfo
+        bids, tids = self._bottom_ids[i], self._top_ids[i]
+        src = info.get(bids[0]) if bids else None
+        for t in tids:
+            info.pop(t, None)
+        if not self.skip_const or self.record_grad:
+            return None
+        t = impl.type
+        x = xs[0] if xs else None
+        if t == "Convolution" and len(xs) == 1 and x.dim() == 4 and x.shape[0] > 0:
+            kernel, pad, stride, dil = impl.geom
+            b = ws[1] if impl.bias_term else None
+            res = _cr.conv2d_by_regions(
+                x, src or _cr.full_info(x), ws[0], b, stride, pad, dil, impl.group
+            )
+            if res is None:
+                return None
+            info[tids[0]] = res[1]
+            return [res[0]]
+        if src is None or src.const is None:
+            return None
+        if t == "ReLU":
+            info[tids[0]] = _cr.relu_info(src, impl.lp.relu_param.negative_slope)
+        elif t == "Dropout" and impl.phase != TRAIN:
+            info[tids[0]] = src
+        elif t == "Pooling" and outs and impl.method == "MAX" and not impl.glob and x.dim() == 4:
+            y = outs[0]
+            info[tids[0]] = _cr.pool_info(src, x.shape, y.shape, impl.kernel, impl.pad, impl.stride)
+        return None
 
     def _autocast(self):
         if self.autocast is None:
@@ -451,6 +540,10 @@ class Net:
             impl.backward_blobs(tops, bneed, bottoms)
             return
         rec = self._records.pop(i, None)
+        if rec is not None and i in self._relu_in_place and self.autocast is None:
+            if bneed[0]:
+                bottoms[0].diff_tensor = impl.backward_from_output(tops[0].diff_tensor, rec[2][0])
+            return
         if rec is None:
             raise NetError(
                 f"{impl.where}: nothing recorded to backpropagate. Call net.forward() before "

@@ -22,6 +22,26 @@ class ReLU(_Neuron):
             return [torch.relu(x)]
         return [torch.where(x > 0, x, x * slope)]
 
+    @property
+    def can_run_in_place(self):
+        """True when backward can be computed from the output alone (slope >= 0)."""
+        return self.lp.relu_param.negative_slope >= 0
+
+    def forward_in_place(self, x):
+        """Overwrite x (a tensor no autograd graph needs) with ReLU(x); returns x."""
+        slope = self.lp.relu_param.negative_slope
+        if slope == 0:
+            return torch.relu_(x)
+        return torch.nn.functional.leaky_relu_(x, slope)
+
+    def backward_from_output(self, top_diff, y):
+        """Bottom diff from the top diff and the output y: d * (y > 0) + slope * d * (y <= 0)
+        (y > 0 exactly where the input was > 0, for slope >= 0)."""
+        slope = self.lp.relu_param.negative_slope
+        if slope == 0:
+            return torch.where(y > 0, top_diff, 0.0)
+        return torch.where(y > 0, top_diff, top_diff * slope)
+
 
 @register("Sigmoid")
 class Sigmoid(_Neuron):

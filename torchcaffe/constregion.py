@@ -1,0 +1,143 @@
+"""Skip the constant padded area of FCN's first layers (inference only; exact up to rounding).
+
+With conv1_1 pad 100, most of conv1..pool2's maps never see the image: there every output is
+the same per-channel constant (bias, then the next layer's response to that constant). A map is
+described by `ConstInfo`: outside the `core` rectangle and farther than `frame` pixels from the
+map's edges, channel c equals `const[c]`. A convolution then computes only the core and the four
+edge strips (each from its own input window, with the real zero padding) and fills the rest with
+its constant: the same arithmetic as the full convolution, on fewer pixels.
+
+Rules (2-D maps, rows and columns alike; padded coordinates start at the padded map's edge):
+  conv kernel extent k, stride s, pad p: padded core [a0+p, a1+p); padded frame f+p when the
+  constant is non-zero or a frame exists (zero padding differs from the constant), else 0;
+  output core [floor((A0-k)/s)+1, ceil(A1/s)); output frame top ceil(F/s), bottom
+  Ho - (floor((Hp-F-k)/s)+1); const' = bias + sum_{c,i,j} W[o,c,i,j] * const[c].
+  ReLU: const' = relu(const). MAX pooling: const' = const (frame grows by its pad, conservatively).
+"""
+
+from collections import namedtuple
+
+import torch
+import torch.nn.functional as F
+
+ConstInfo = namedtuple("ConstInfo", "core frame const")
+# core = (r0, r1, c0, c1) half-open; frame = (top, bottom, left, right); const = tensor (C,)
+
+MAX_FRACTION = 0.8  # compute by regions only when they cover less than this share of the map
+
+
+def full_info(x):
+    """The vacuous description of an N x C x H x W map: all core, no constant area."""
+    return ConstInfo((0, x.shape[2], 0, x.shape[3]), (0, 0, 0, 0), None)
+
+
+def _axis_rule(a0, a1, f_lo, f_hi, size, pad, k, s, nonzero):
+    """One axis of a convolution/pooling: (core, frame_lo, frame_hi, out_size)."""
+    hp = size + 2 * pad
+    out = (hp - k) // s + 1
+    A0, A1 = a0 + pad, a1 + pad
+    grow = nonzero or f_lo or f_hi
+    F_lo = f_lo + pad if (grow and pad) or f_lo else 0
+    F_hi = f_hi + pad if (grow and pad) or f_hi else 0
+    if A0 < A1:
+        c0 = max(0, (A0 - k) // s + 1)
+        c1 = min(out, -(-A1 // s))
+    else:
+        c0 = c1 = 0
+    lo = min(out, -(-F_lo // s))
+    hi = max(0, out - ((hp - F_hi - k) // s + 1)) if F_hi else 0
+    return (c0, c1), lo, min(hi, out), out
+
+
+def conv_info(info, x_shape, k, pad, stride):
+    """ConstInfo of a convolution's output (before its constant is known) and the output size.
+
+    k = kernel extents (dilation applied), pad/stride per axis (tuples of 2)."""
+    core, frame, const = info
+    nonzero = const is not None and bool((const != 0).any())
+    (r0, r1), ft, fb, ho = _axis_rule(
+        core[0], core[1], frame[0], frame[1], x_shape[2], pad[0], k[0], stride[0], nonzero
+    )
+    (c0, c1), fl, fr, wo = _axis_rule(
+        core[2], core[3], frame[2], frame[3], x_shape[3], pad[1], k[1], stride[1], nonzero
+    )
+    return ConstInfo((r0, r1, c0, c1), (ft, fb, fl, fr), None), (ho, wo)
+
+
+def regions(info, ho, wo):
+    """The rectangles (r0, r1, c0, c1) that must be computed: core and the four edge strips."""
+    (r0, r1, c0, c1), (ft, fb, fl, fr), _ = info
+    rects = [(r0, r1, c0, c1), (0, ft, 0, wo), (ho - fb, ho, 0, wo)]
+    rects += [(ft, ho - fb, 0, fl), (ft, ho - fb, wo - fr, wo)]
+    return [r for r in rects if r[1] > r[0] and r[3] > r[2]]
+
+
+def _area(rects):
+    return sum((r[1] - r[0]) * (r[3] - r[2]) for r in rects)
+
+
+def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
+    """Caffe Convolution of x (N x C x H x W) whose layout `info` describes, computing only what
+    differs from the constant. Returns (y, info of y) or None when regions would save little."""
+    kh = dilation[0] * (weight.shape[2] - 1) + 1
+    kw = dilation[1] * (weight.shape[3] - 1) + 1
+    out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
+    rects = regions(out_info, ho, wo)
+    if _area(rects) >= MAX_FRACTION * ho * wo:
+        return None
+    H, W = x.shape[2], x.shape[3]
+    c = info.const
+    if c is None:
+        c = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+    patch = c.view(1, -1, 1, 1).expand(1, x.shape[1], kh, kw)
+    const = F.conv2d(patch, weight, bias, 1, 0, dilation, groups).reshape(-1)
+    y = const.view(1, -1, 1, 1).expand(x.shape[0], weight.shape[0], ho, wo)
+    y = y.contiguous(memory_format=_fmt(x))
+    for r0, r1, c0, c1 in rects:
+        i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
+        j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
+        pt, pb, pl, pr = max(0, -i0), max(0, i1 - H), max(0, -j0), max(0, j1 - W)
+        xs = x[:, :, max(i0, 0) : min(i1, H), max(j0, 0) : min(j1, W)]
+        if pt == pb and pl == pr:
+            part = F.conv2d(xs, weight, bias, stride, (pt, pl), dilation, groups)
+        else:
+            part = F.conv2d(F.pad(xs, (pl, pr, pt, pb)), weight, bias, stride, 0, dilation, groups)
+        y[:, :, r0:r1, c0:c1] = part
+    return y, out_info._replace(const=const)
+
+
+def _fmt(x):
+    cl = torch.channels_last
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=cl):
+        return cl
+    return torch.contiguous_format
+
+
+def relu_info(info, slope):
+    """ConstInfo after ReLU (negative_slope `slope`)."""
+    if info.const is None:
+        return info
+    c = info.const
+    return info._replace(const=torch.where(c > 0, c, c * slope))
+
+
+def pool_info(info, x_shape, y_shape, kernel, pad, stride):
+    """ConstInfo after MAX pooling (Caffe's ceil rule: the last window may overhang, and is
+    counted in the frame). The constant stays the same."""
+    core, frame, const = info
+    out = []
+    for ax, (a0, a1, f_lo, f_hi) in enumerate(
+        ((core[0], core[1], frame[0], frame[1]), (core[2], core[3], frame[2], frame[3]))
+    ):
+        size, k, p, s, o = x_shape[2 + ax], kernel[ax], pad[ax], stride[ax], y_shape[2 + ax]
+        F_lo, F_hi = f_lo + p, f_hi + p
+        hp = size + 2 * p
+        # windows [y*s, y*s+k) in padded coordinates; an overhanging window touches the edge
+        c0 = max(0, (a0 + p - k) // s + 1) if a0 < a1 else 0
+        c1 = min(o, -(-(a1 + p) // s)) if a0 < a1 else 0
+        lo = min(o, -(-F_lo // s))
+        first_hi = (hp - F_hi - k) // s + 1  # first window reaching the bottom frame/overhang
+        hi = max(0, o - max(first_hi, 0))
+        out.append((c0, c1, lo, hi))
+    (r0, r1, ft, fb), (c0, c1, fl, fr) = out
+    return ConstInfo((r0, r1, c0, c1), (ft, fb, fl, fr), const)
