@@ -184,6 +184,23 @@ def draw_overlays(data, pred_dir, out_dir, n):
     return paths
 
 
+def background_baseline(data):
+    """Mean IU of predicting background everywhere on the validation labels (the bar a net
+    must clear to show learning): background IU = its pixel share, every object class 0."""
+    import numpy as np
+    from PIL import Image
+
+    from .metrics import fast_hist, scores
+
+    hist = np.zeros((21, 21), np.int64)
+    for idx in data["val"]:
+        gt = np.asarray(
+            Image.open(os.path.join(data["voc_dir"], "SegmentationClass", f"{idx}.png"))
+        )
+        hist += fast_hist(gt.astype(np.int64), np.zeros_like(gt, np.int64), 21)
+    return scores(hist)["mean_iu"]
+
+
 def main(argv=None):
     """Run the demo (see the module docstring); returns the metrics dict of the score head."""
     args = parse_args(argv)
@@ -215,15 +232,15 @@ def main(argv=None):
                           title="demo: training loss and validation mean IU")  # fmt: skip
     metrics = os.path.join(out, "metrics.json")
     shutil.copyfile(os.path.join(score_dir, "scores.json"), metrics)
-    chance = 1.0 / 21
+    chance = background_baseline(data)
     print(
         f"\nFCN demo done in {time.time() - t0:.0f} s. Everything is in {out}/:\n"
         f"  overlays (image | ground truth | prediction | overlay): {os.path.dirname(overlays[0])}/"
         f"\n  loss and mean-IU curves: {curves}\n  metrics JSON: {metrics}\n"
         f"  trained weights: {weights}\n  nets: {os.path.join(runs, MODEL)}/*.prototxt\n"
         f"mean IU on the synthetic seg11valid: {100 * results['mean_iu']:.1f}% "
-        f"(pixel acc {100 * results['overall_acc']:.1f}%; predicting all background "
-        f"gives ~{100 * chance:.0f}%)\n"
+        f"(pixel acc {100 * results['overall_acc']:.1f}%; predicting background everywhere "
+        f"gives {100 * chance:.1f}%)\n"
         f"Base weights were random (a stand-in for ImageNet VGG-16); with real data and weights "
         f"see README: make voc-fcn8s, then python models/voc-fcn8s/solve.py.\n"
         f"Try: python -m solvers.infer --model {MODEL} --width {args.width:g} --weights "
