@@ -53,8 +53,8 @@ class EagerFCN8s(nn.Module):
                 y = F.relu(self.convs[f"conv{b}_{i}"](y), inplace=True)
             y = F.max_pool2d(y, 2, 2, ceil_mode=True)
             pools[b] = y
-        y = F.relu(self.convs["fc6"](y), inplace=True)
-        y = F.relu(self.convs["fc7"](y), inplace=True)  # dropout is identity at test time
+        y = F.dropout(F.relu(self.convs["fc6"](y), inplace=True), 0.5, self.training)
+        y = F.dropout(F.relu(self.convs["fc7"](y), inplace=True), 0.5, self.training)
         y = self.deconvs["upscore2"](self.convs["score_fr"](y))
         s4 = self.convs["score_pool4"](pools[4])
         y = y + s4[:, :, 5 : 5 + y.shape[2], 5 : 5 + y.shape[3]]

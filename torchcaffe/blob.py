@@ -85,8 +85,10 @@ class Blob:
             t = t.float()
         if t.device != self._device:
             t = t.to(self._device)
-        if not t.is_contiguous():
-            t = t.contiguous()
+        if not t.is_contiguous() and not (
+            t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+        ):
+            t = t.contiguous()  # channels_last maps stay as they are (numpy shows a strided view)
         self._t[which] = t
         self._head[which] = _DEV
 

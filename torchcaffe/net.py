@@ -31,6 +31,7 @@ TRAIN, TEST = 0, 1
 # Layers whose top is fresh memory that their own backward does not read: an in-place ReLU
 # after them may overwrite it (Caffe's in-place memory saving, also while training).
 _FRESH_TOP = {"Convolution", "Deconvolution", "InnerProduct", "Pooling"}
+_CONV_TYPES = {"Convolution", "Deconvolution"}
 
 LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
 
@@ -83,6 +84,8 @@ class Net:
     `skip_const=True` (default; env TORCHCAFFE_SKIP_CONST=0 turns it off) lets inference compute
     only the part of each early map that differs from its padded area's per-channel constant
     (torchcaffe.constregion; equal to the full computation up to float rounding).
+    `channels_last=True` feeds convolutions NHWC maps (float rounding differs; blob arrays are
+    then strided numpy views).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Net:
         stages=None,
         autocast=None,
         skip_const=None,
+        channels_last=False,
         **kwargs,
     ):
         phase, weights = _parse_args(args, kwargs)
@@ -113,6 +117,7 @@ class Net:
         if skip_const is None:
             skip_const = os.environ.get("TORCHCAFFE_SKIP_CONST", "1") != "0"
         self.skip_const = bool(skip_const)
+        self.channels_last = bool(channels_last)
         self._cinfo = {}
         param = filter_net(param, phase, level, stages or (), self._where)
         for lp in param.layer:
@@ -449,6 +454,9 @@ class Net:
         xs = [b.data_tensor for b in bottoms]
         ws = [b.data_tensor for b in impl.blobs]
         record = self.record_grad and self._layer_need[i]
+        if self.channels_last and impl.type in _CONV_TYPES:
+            cl = torch.channels_last
+            xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
             with torch.no_grad():
                 y = impl.forward_in_place(xs[0])
