@@ -112,7 +112,7 @@ def _sgd_solver(spec, tmp):
     with open(solverp, "w") as f:
         f.write(
             f'net: "{netp}"\nbase_lr: 1e-14\nlr_policy: "fixed"\nmomentum: 0.99\n'
-            f'weight_decay: 0.0005\ndisplay: 0\nmax_iter: 100000\nsnapshot: 0\n'
+            f"weight_decay: 0.0005\ndisplay: 0\nmax_iter: 100000\nsnapshot: 0\n"
             f'snapshot_prefix: "{tmp}/snap"\n'
         )
     solver = torchcaffe.SGDSolver(solverp)

@@ -1,0 +1,345 @@
+"""`make bench`: torchcaffe vs the eager FCN-8s baseline, side by side in one run.
+
+    python -m bench [--quick] [--only forward,train,memory,layers,modes,data,score,cuda]
+                    [--size 500] [--width 1] [--reps 3] [--threads 2] [--no-write]
+
+Every speed/memory number comes from a fresh child process (bench.child), so peak RSS is the
+high-water mark of that measurement alone. Results go to bench/results/<date>-<machine>.json and
+the table in bench/README.md (between the RESULTS markers). --quick = 250x250, width 0.5, 2 reps.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECTIONS = ("forward", "train", "memory", "layers", "modes", "data", "score", "cuda")
+BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(v) for v in f.read().split()[:3]]
+    except OSError:
+        return None
+
+
+def child(spec, env_extra=None):
+    """Run bench.child with `spec` in a fresh interpreter; returns its result dict."""
+    env = dict(os.environ, **(env_extra or {}))
+    spec = dict(spec, loadavg_before=loadavg())
+    p = subprocess.run(
+        [sys.executable, "-m", "bench.child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(HERE),
+    )
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[len("BENCH-RESULT ") :])
+    return {"spec": spec, "error": (p.stderr or p.stdout)[-2000:]}
+
+
+def _best(r):
+    return min(r["times"]) if r.get("times") else float("nan")
+
+
+def _median(r):
+    return float(np.median(r["times"])) if r.get("times") else float("nan")
+
+
+def speed(args, what, engine, mode="exact", save=None):
+    spec = dict(
+        what=what,
+        engine=engine,
+        mode=mode,
+        size=args.size,
+        width=args.width,
+        reps=args.reps,
+        threads=args.threads,
+    )
+    if save:
+        spec["save"] = save
+    r = child(spec)
+    tag = f"{what} {engine} {mode}"
+    if "error" in r:
+        print(f"  {tag}: FAILED\n{r['error']}", flush=True)
+    else:
+        print(
+            f"  {tag}: best {_best(r):.3f} s, median {_median(r):.3f} s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (load {r['spec']['loadavg_before']})",
+            flush=True,
+        )
+    return r
+
+
+def compare(a, b):
+    """Accuracy of output b against the exact output a (N x C x H x W scores)."""
+    scale = float(np.abs(a).max()) or 1.0
+    pa, pb = a.argmax(1), b.argmax(1)
+    return {
+        "max_abs_diff": float(np.abs(a - b).max()),
+        "max_rel_diff": float(np.abs(a - b).max() / scale),
+        "argmax_agreement": float((pa == pb).mean()),
+    }
+
+
+def mean_iu_diff(args, modes):
+    """Mean IU of each mode's prediction on a synthetic validation set (seeded images and
+    block labels, bench.fixtures) and its difference from the exact mode's. The weights are
+    random, so the IU itself is near chance; the difference is what the mode changes."""
+    import torch
+
+    import torchcaffe
+    from bench import fixtures as fx
+    from solvers.metrics import fast_hist, scores
+
+    torch.set_num_threads(args.threads)
+    n, s = (2, 160) if args.quick else (4, 256)
+    opts = {
+        "exact": {},
+        "noskip": {"skip_const": False},
+        "channels_last": {"channels_last": True},
+        "bf16": {"autocast": torch.bfloat16},
+    }
+    out = {}
+    for mode in modes:
+        if mode not in opts:
+            continue
+        net = fx.torchcaffe_net(fx.deploy_param(args.width), torchcaffe.TEST, **opts[mode])
+        hist = np.zeros((fx.NUM_CLASSES,) * 2)
+        for k in range(n):
+            x, lab = fx.image(s, s, seed=100 + k), fx.label(s, s, seed=200 + k)
+            pred = net.forward(data=x)["score"][0].argmax(0)
+            hist += fast_hist(lab[0, 0].astype(np.int64).ravel(), pred.ravel(), fx.NUM_CLASSES)
+        out[mode] = float(scores(hist)["mean_iu"])
+    base = out.get("exact")
+    return {
+        m: {"mean_iu": v, "mean_iu_diff": (v - base) if base is not None else None}
+        for m, v in out.items()
+    }
+
+
+def data_rates(args):
+    """images/s of the VOC and SBD Python data layers (prefetch off/on) and the LMDB path,
+    through bench.bench_layers' timers."""
+    import torch
+
+    from bench import bench_layers as bl
+    from layers.lmdb_convert import convert
+    from layers.synth import make_data_root
+    from layers.voc import SBDDSegDataLayer, VOCSegDataLayer
+
+    torch.set_num_threads(1)
+    steps = 12 if args.quick else 32
+    out = {}
+    with tempfile.TemporaryDirectory() as root:
+        fam = make_data_root(root, n=8 if args.quick else 16, size=(375, 500), seed=0)
+        cases = [
+            ("VOC seg11valid", VOCSegDataLayer, dict(voc_dir=fam["voc_dir"], split="seg11valid")),
+            ("SBD train", SBDDSegDataLayer, dict(sbdd_dir=fam["sbdd_dir"], split="train", seed=1)),
+        ]
+        for name, cls, params in cases:
+            for pf in (False, True):
+                key = f"{name} prefetch {'on' if pf else 'off'}"
+                out[key] = bl.layer_rate(cls, dict(params, prefetch=pf), 2, steps, 0.0)
+        paths = convert("voc", fam["voc_dir"], "trainval", os.path.join(root, "lmdb"))
+        out["LMDB VOC trainval"] = bl.lmdb_rate(
+            [paths["data"], paths["label"]], (104.00699, 116.66877, 122.67892), steps
+        )
+    for k, v in out.items():
+        print(f"  {k}: {v:.1f} images/s", flush=True)
+    return out
+
+
+def score_rate(args):
+    """images/s of solvers.metrics.fast_hist on 500x500 (21 classes) label/prediction pairs."""
+    from solvers.metrics import fast_hist, scores
+
+    g = np.random.default_rng(0)
+    n = 20 if args.quick else 100
+    gt = g.integers(0, 21, (n, 500, 500))
+    gt[:, ::9] = 255
+    pred = g.integers(0, 21, (n, 500, 500))
+    hist = np.zeros((21, 21))
+    t0 = time.perf_counter()
+    for a, b in zip(gt, pred):
+        hist += fast_hist(a.ravel(), b.ravel(), 21)
+    scores(hist)
+    rate = n / (time.perf_counter() - t0)
+    print(f"  scoring (confusion matrix + metrics), 500x500: {rate:.1f} images/s", flush=True)
+    return {"images_per_s_500x500": rate}
+
+
+def cuda_section(args):
+    """FCN-8s images/s on a CUDA GPU (inference and training) and the fraction of peak FLOP/s.
+    Skipped with a message where torch sees no CUDA device."""
+    import torch
+
+    if not torch.cuda.is_available():
+        msg = "skipped: torch sees no CUDA device on this machine (CPU-only build or no GPU)"
+        print(f"  cuda: {msg}", flush=True)
+        return {"skipped": msg}
+    import torchcaffe
+    from bench import fixtures as fx
+
+    torchcaffe.set_mode_gpu()
+    s = args.size
+    net = fx.torchcaffe_net(fx.deploy_param(args.width), torchcaffe.TEST)
+    net.blobs["data"].reshape(1, 3, s, s)
+    net.blobs["data"].data[...] = fx.image(s, s)
+    net.forward()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    reps = 10
+    for _ in range(reps):
+        net.forward()
+    torch.cuda.synchronize()
+    fwd = (time.perf_counter() - t0) / reps
+    name = torch.cuda.get_device_name()
+    gflop = 363.0 * (s / 500.0) ** 2 * args.width**2
+    res = {"device": name, "inference_images_per_s": 1 / fwd, "inference_tflops": gflop / fwd / 1e3}
+    print(f"  cuda {name}: inference {1 / fwd:.1f} images/s", flush=True)
+    return res
+
+
+def environment(args):
+    import torch
+
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": socket.gethostname(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "size": args.size,
+        "width": args.width,
+        "reps": args.reps,
+        "loadavg_start": loadavg(),
+    }
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run(args):
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--only: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    res = {"env": environment(args)}
+    print(f"bench: {res['env']}", flush=True)
+    tmp = tempfile.mkdtemp(prefix="bench-")
+    if only & {"forward", "modes"}:
+        print(f"forward (inference) at {args.size}x{args.size}, width {args.width:g}")
+        fwd = {}
+        fwd["eager"] = speed(args, "forward", "eager", save=f"{tmp}/eager.npy")
+        fwd["torchcaffe"] = speed(args, "forward", "torchcaffe", save=f"{tmp}/exact.npy")
+        if "modes" in only:
+            for mode in ("noskip", "channels_last", "bf16"):
+                fwd[f"torchcaffe {mode}"] = speed(
+                    args, "forward", "torchcaffe", mode, save=f"{tmp}/{mode}.npy"
+                )
+            for mode in ("channels_last", "bf16", "compile"):
+                fwd[f"eager {mode}"] = speed(
+                    args, "forward", "eager", mode, save=f"{tmp}/e{mode}.npy"
+                )
+        exact = np.load(f"{tmp}/exact.npy") if os.path.exists(f"{tmp}/exact.npy") else None
+        eager = np.load(f"{tmp}/eager.npy") if os.path.exists(f"{tmp}/eager.npy") else None
+        for key, r in fwd.items():
+            mode = key.split(" ", 1)[1] if " " in key else "exact"
+            path = f"{tmp}/{'e' if key.startswith('eager ') else ''}{mode}.npy"
+            if key == "eager":
+                path = f"{tmp}/eager.npy"
+            ref = exact if key != "torchcaffe" else eager
+            if ref is not None and os.path.exists(path) and "error" not in r:
+                r["accuracy_vs_" + ("exact" if key != "torchcaffe" else "eager")] = compare(
+                    ref, np.load(path)
+                )
+        res["forward"] = fwd
+        if "modes" in only:
+            print("mean IU on the synthetic validation set, per mode", flush=True)
+            res["mean_iu"] = mean_iu_diff(args, ["exact", "noskip", "channels_last", "bf16"])
+            print(f"  {res['mean_iu']}", flush=True)
+    if only & {"train", "memory"}:
+        print("training iteration (forward + backward + SGD update)", flush=True)
+        res["train"] = {
+            "eager": speed(args, "train", "eager"),
+            "torchcaffe": speed(args, "train", "torchcaffe"),
+        }
+    if "layers" in only:
+        print("per-layer breakdown (torchcaffe)", flush=True)
+        r = child(
+            dict(what="layers", size=args.size, width=args.width, threads=args.threads, reps=1)
+        )
+        res["layers"] = r.get("layers", r.get("error"))
+        if isinstance(res["layers"], list):
+            for tag in ("inference", "train"):
+                rows = [x for x in res["layers"] if x["net"] == tag]
+                top = sorted(rows, key=lambda x: -x["s"])[:5]
+                print(
+                    f"  {tag}: total {sum(x['s'] for x in rows):.3f} s; slowest "
+                    + ", ".join(f"{x['layer']} {x['pass']} {x['s']:.3f}" for x in top)
+                )
+        else:
+            print(f"  FAILED: {res['layers']}")
+    if "data" in only:
+        print("data layers", flush=True)
+        res["data"] = data_rates(args)
+    if "score" in only:
+        print("scoring", flush=True)
+        res["score"] = score_rate(args)
+    if "cuda" in only:
+        print("cuda", flush=True)
+        res["cuda"] = cuda_section(args)
+    res["env"]["loadavg_end"] = loadavg()
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="250x250, width 0.5, 2 reps")
+    ap.add_argument("--only", default="", help=f"comma list of {','.join(SECTIONS)}")
+    ap.add_argument("--size", type=int, default=None, help="square input side (default 500)")
+    ap.add_argument("--width", type=float, default=None, help="channel multiplier (default 1)")
+    ap.add_argument("--reps", type=int, default=None, help="timed repetitions (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--no-write", action="store_true", help="print only; no results file")
+    args = ap.parse_args(argv)
+    q = args.quick
+    args.size = args.size or (250 if q else 500)
+    args.width = args.width or (0.5 if q else 1.0)
+    args.reps = args.reps or (2 if q else 3)
+    res = run(args)
+    if args.no_write:
+        return res
+    from bench.report import write_report
+
+    path = write_report(res, HERE)
+    print(f"results: {path}; table: {os.path.join(HERE, 'README.md')}")
+    return res
+
+
+if __name__ == "__main__":
+    main()

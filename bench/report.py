@@ -1,0 +1,118 @@
+"""Write a bench run: bench/results/<date>-<machine>.json and the table in bench/README.md."""
+
+import json
+import math
+import os
+
+BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
+
+
+def _t(r):
+    return min(r["times"]) if r and r.get("times") else float("nan")
+
+
+def _fmt(v, nd=2):
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
+
+def table(res):
+    """Markdown text of the run's results."""
+    env = res["env"]
+    lines = [
+        f"Run {env['date']} on `{env['machine']}` ({env['cpu_model']}, {env['cores']} cores, "
+        f"torch {env['torch']}, {env['threads']} threads), input {env['size']}x{env['size']}, "
+        f"width {env['width']}, best of {env['reps']} after a warm-up, each in a fresh process. "
+        f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.",
+        "",
+    ]
+    fwd = res.get("forward", {})
+    if fwd:
+        base = _t(fwd.get("eager"))
+        lines += [
+            "| forward (inference) | time (s) | x eager | peak RSS (MB) | max rel. diff | "
+            "argmax agreement | load before |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for k, r in fwd.items():
+            acc = r.get("accuracy_vs_exact") or r.get("accuracy_vs_eager") or {}
+            ref = " (vs eager)" if "accuracy_vs_eager" in r else ""
+            lines.append(
+                f"| {k} | {_fmt(_t(r))} | {_fmt(_t(r) / base)} | {_fmt(r.get('peak_rss_mb'), 0)}"
+                f" | {_fmt(acc.get('max_rel_diff'), 7)}{ref} | "
+                f"{_fmt(acc.get('argmax_agreement'), 5)} | {r['spec'].get('loadavg_before')} |"
+            )
+        lines.append("")
+    tr = res.get("train", {})
+    if tr:
+        base = _t(tr.get("eager"))
+        lines += [
+            "| training iteration (fwd + bwd + SGD) | time (s) | x eager | peak RSS (MB) |",
+            "|---|---|---|---|",
+        ]
+        for k, r in tr.items():
+            lines.append(
+                f"| {k} | {_fmt(_t(r))} | {_fmt(_t(r) / base)} | {_fmt(r.get('peak_rss_mb'), 0)} |"
+            )
+        lines.append("")
+    miu = res.get("mean_iu")
+    if miu:
+        lines += [
+            "| mode | mean IU (synthetic val, random weights) | diff vs exact |",
+            "|---|---|---|",
+        ]
+        for k, v in miu.items():
+            lines.append(f"| {k} | {_fmt(v['mean_iu'], 5)} | {_fmt(v['mean_iu_diff'], 5)} |")
+        lines.append("")
+    layers = res.get("layers")
+    if isinstance(layers, list) and layers:
+        lines += ["Per-layer time (torchcaffe, top 12 per pass):", ""]
+        lines += ["| net | pass | layer | type | s |", "|---|---|---|---|---|"]
+        for tag in ("inference", "train"):
+            for p in ("forward", "backward"):
+                rows = [r for r in layers if r["net"] == tag and r["pass"] == p]
+                if not rows:
+                    continue
+                total = sum(r["s"] for r in rows)
+                for r in sorted(rows, key=lambda r: -r["s"])[:12]:
+                    lines.append(f"| {tag} | {p} | {r['layer']} | {r['type']} | {r['s']:.3f} |")
+                lines.append(f"| {tag} | {p} | **total** | | **{total:.3f}** |")
+        lines.append("")
+    data = res.get("data")
+    if data:
+        lines += ["| data layer | images/s |", "|---|---|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in data.items()]
+        lines.append("")
+    if res.get("score"):
+        lines.append(
+            f"Scoring (confusion matrix + metrics, 500x500, 21 classes): "
+            f"{res['score']['images_per_s_500x500']:.1f} images/s."
+        )
+        lines.append("")
+    if res.get("cuda"):
+        lines.append(f"CUDA: {res['cuda']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(res, bench_dir):
+    """Write the JSON results file and replace the RESULTS block of bench/README.md; returns
+    the JSON path."""
+    env = res["env"]
+    os.makedirs(os.path.join(bench_dir, "results"), exist_ok=True)
+    stem = f"{env['date'][:10]}-{env['machine']}"
+    if env["size"] != 500 or env["width"] != 1.0:
+        stem += f"-{env['size']}px-w{env['width']:g}"
+    path = os.path.join(bench_dir, "results", stem + ".json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    readme = os.path.join(bench_dir, "README.md")
+    text = open(readme).read() if os.path.exists(readme) else ""
+    block = f"{BEGIN}\n{table(res)}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    with open(readme, "w") as f:
+        f.write(text)
+    return path
