@@ -19,6 +19,8 @@ setup(
         "pillow>=9",
         "torch>=2.1",
         "tqdm>=4.60",
+        "matplotlib>=3.5",  # make demo's curves (solvers.plotlog)
+        "safetensors>=0.4",  # solvers.export --state-dict x.safetensors
     ],
-    extras_require={"lmdb": ["lmdb>=1.4"]},
+    extras_require={"lmdb": ["lmdb>=1.4"], "export": ["onnx>=1.14", "onnxruntime>=1.16"]},
 )
