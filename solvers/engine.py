@@ -43,6 +43,6 @@ def describe():
     return f"engine: torchcaffe ({dev})"
 
 
-def announce(stream=sys.stderr):
-    """Print the engine line once at program start (DESIGN: the chosen engine is printed)."""
-    print(describe(), file=stream)
+def announce(stream=None):
+    """Print the engine line at program start (DESIGN: the chosen engine is printed)."""
+    print(describe(), file=stream or sys.stderr)

@@ -265,7 +265,7 @@ def main(argv=None):
     from . import engine
 
     if not args.quiet:
-        engine.announce(stream=sys.stderr)  # the default binds the stderr of import time
+        engine.announce()
     if args.gpu is not None and args.gpu >= 0:
         engine.caffe.set_device(args.gpu)
         engine.caffe.set_mode_gpu()
