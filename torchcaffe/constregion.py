@@ -96,8 +96,13 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
     for r0, r1, c0, c1 in rects:
         i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
         j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
-        pt, pb, pl, pr = max(0, -i0), max(0, i1 - H), max(0, -j0), max(0, j1 - W)
-        xs = x[:, :, max(i0, 0) : min(i1, H), max(j0, 0) : min(j1, W)]
+        a0, a1, b0, b1 = max(i0, 0), min(i1, H), max(j0, 0), min(j1, W)
+        if a1 <= a0 or b1 <= b0:  # the window lies wholly in the zero padding
+            xs = x.new_zeros(x.shape[0], x.shape[1], i1 - i0, j1 - j0)
+            pt = pb = pl = pr = 0
+        else:
+            xs = x[:, :, a0:a1, b0:b1]
+            pt, pb, pl, pr = a0 - i0, i1 - a1, b0 - j0, j1 - b1
         if pt == pb and pl == pr:
             part = F.conv2d(xs, weight, bias, stride, (pt, pl), dilation, groups)
         else:

@@ -465,11 +465,19 @@ class Net:
             self._track_const(i, impl, xs)
             tops[0].data_tensor = y
             return
+        # Convolutions record no autograd graph: their backward is aten's convolution_backward
+        # on the saved input and weights, so the forward may be computed by regions.
+        manual = record and impl.type in _CONV_TYPES and self.autocast is None
         try:
             outs = None
-            if self.skip_const and not self.record_grad and self.autocast is None:
+            if self.skip_const and self.autocast is None:
                 outs = self._track_const(i, impl, xs, ws=ws)
-            if outs is not None:
+            if manual:
+                if outs is None:
+                    with torch.no_grad():
+                        outs = impl.forward(xs, ws)
+                self._records[i] = (xs, ws, outs, "manual")
+            elif outs is not None:
                 pass
             elif record:
                 xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
@@ -480,8 +488,8 @@ class Net:
             else:
                 with torch.no_grad(), self._autocast():
                     outs = impl.forward(xs, ws)
-                if self.skip_const and impl.type == "Pooling":
-                    self._track_const(i, impl, xs, outs=outs)
+            if self.skip_const and impl.type == "Pooling" and self.autocast is None:
+                self._track_const(i, impl, xs, outs=outs)
         except NetError:
             raise
         except (RuntimeError, ValueError, IndexError) as e:
@@ -504,7 +512,7 @@ class Net:
         src = info.get(bids[0]) if bids else None
         for t in tids:
             info.pop(t, None)
-        if not self.skip_const or self.record_grad:
+        if not self.skip_const:
             return None
         t = impl.type
         x = xs[0] if xs else None
@@ -552,13 +560,28 @@ class Net:
             if bneed[0]:
                 bottoms[0].diff_tensor = impl.backward_from_output(tops[0].diff_tensor, rec[2][0])
             return
+        if rec is not None and len(rec) == 4:
+            xs, ws, _, _ = rec
+            try:
+                gx, gw = impl.backward_manual(
+                    [t.diff_tensor for t in tops], xs, ws, bneed, self._param_need[i]
+                )
+            except (RuntimeError, ValueError) as e:
+                raise self._fail(i, "backward", e) from e
+            for b, g, n in zip(bottoms, gx, bneed):
+                if n:
+                    b.diff_tensor = g
+            for p, g, n in zip(impl.blobs, gw, self._param_need[i]):
+                if n and g is not None:
+                    p.diff_tensor.add_(g)
+            return
         if rec is None:
             raise NetError(
                 f"{impl.where}: nothing recorded to backpropagate. Call net.forward() before "
                 "each net.backward(); a TEST-phase net records only with force_backward: true "
                 "in the prototxt or net.record_grad = True set before forward"
             )
-        xs, ws, outs = rec
+        xs, ws, outs = rec[:3]
         top_diffs = [t.diff_tensor for t in tops]
         try:
             if impl.explicit_backward is not None:

@@ -128,6 +128,34 @@ class Convolution(BaseLayer):
             )
         return outs
 
+    def backward_manual(self, top_diffs, xs, ws, need_x, need_w):
+        """(bottom diffs, [weight diff, bias diff]) from top diffs, bottoms and weights, by
+        aten's convolution_backward (what autograd itself runs); None where not needed."""
+        kernel, pad, stride, dil = self.geom
+        n = len(kernel)
+        need_b = self.bias_term and need_w[1]
+        gx, gw, gb = [], None, None
+        for x, d, nx in zip(xs, top_diffs, need_x):
+            gi, gwi, gbi = torch.ops.aten.convolution_backward(
+                d.to(x.dtype),
+                x,
+                ws[0],
+                [self.num_output] if self.bias_term else None,
+                list(stride),
+                list(pad),
+                list(dil),
+                self.transposed,
+                [0] * n,
+                self.group,
+                [bool(nx), bool(need_w[0]), bool(need_b)],
+            )
+            gx.append(gi)
+            if need_w[0]:
+                gw = gwi if gw is None else gw + gwi
+            if need_b:
+                gb = gbi if gb is None else gb + gbi
+        return gx, ([gw, gb] if self.bias_term else [gw])
+
 
 @register("Deconvolution")
 class Deconvolution(Convolution):

@@ -1,0 +1,150 @@
+"""Inference on images larger than memory allows in one pass: overlapping tiles, exact interior.
+
+    from solvers.tiled import tiled_forward
+    scores = tiled_forward(net, image, tile=512)   # image C x H x W -> scores K x H x W
+
+An FCN's output pixel y depends only on the input within its receptive field [y + lo, y + hi]
+(`receptive_field`, computed from the net's layers) and on the phase of y relative to the
+pooling grids (period `align`, the product of strides: 32 for the VGG FCNs). Each tile is run
+with a margin of at least max(-lo, hi) real image pixels on every side that has image there,
+and starts at a multiple of `align`, so its central part sees exactly what the whole-image run
+sees: the stitched result equals the whole-image output (up to float rounding), not only in
+the interior but also at the image's own borders (a tile touching the border sees the same
+padding). Peak memory is that of one (tile + 2 margin) pass.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+_IDENTITY = {"ReLU", "Dropout", "Sigmoid", "TanH", "Scale", "Bias", "BatchNorm", "LRN", "Split"}
+_IDENTITY |= {"Softmax", "Power", "AbsVal", "ELU", "PReLU", "Eltwise", "Concat", "ArgMax"}
+
+
+class TilingError(ValueError):
+    """A net or request that tiling cannot serve; the message says why and what to do."""
+
+
+def _geom(cp):
+    def one(rep, single, default):
+        if single:
+            return single
+        return list(rep)[0] if len(rep) else default
+
+    k = one(cp.kernel_size, cp.kernel_h, None)
+    p = one(cp.pad, cp.pad_h, 0)
+    s = one(cp.stride, cp.stride_h, 1)
+    d = list(cp.dilation)[0] if len(cp.dilation) else 1
+    kw = one(cp.kernel_size, cp.kernel_w, None)
+    if kw != k or one(cp.pad, cp.pad_w, 0) != p or one(cp.stride, cp.stride_w, 1) != s:
+        raise TilingError("tiling supports square kernels, pads and strides only")
+    return k, p, s, d
+
+
+def receptive_field(net_param, input_blob="data"):
+    """{blob: (jump, lo, hi)} for a caffe_pb2.NetParameter: pixel y of the blob depends on input
+    pixels [jump*y + lo, jump*y + hi] (bounds, Fractions) along each spatial axis."""
+    rf = {input_blob: (Fraction(1), Fraction(0), Fraction(0))}
+    for lp in net_param.layer:
+        ins = [rf[b] for b in lp.bottom if b in rf]
+        if not ins or lp.type in ("Input",):
+            continue
+        j, lo, hi = ins[0]
+        if lp.type in ("Convolution", "Pooling"):
+            if lp.type == "Pooling":
+                pp = lp.pooling_param
+                if pp.global_pooling:
+                    raise TilingError(f"layer '{lp.name}': global pooling sees the whole image")
+                k, p, s, d = pp.kernel_size or pp.kernel_h, pp.pad or pp.pad_h, pp.stride, 1
+                s = s or pp.stride_h or 1
+            else:
+                k, p, s, d = _geom(lp.convolution_param)
+            ext = d * (k - 1) + 1
+            out = (j * s, lo - j * p, hi + j * (ext - 1 - p))
+        elif lp.type == "Deconvolution":
+            k, p, s, d = _geom(lp.convolution_param)
+            ext = d * (k - 1) + 1
+            # output y takes inputs x with (y + p - ext + 1)/s <= x <= (y + p)/s
+            out = (j / s, lo + j * Fraction(p - ext + 1, s) - j, hi + j * Fraction(p, s))
+        elif lp.type == "Crop":
+            off = list(lp.crop_param.offset)
+            o = off[0] if off else 0
+            out = (j, lo + j * o, hi + j * o)
+        elif lp.type in _IDENTITY or lp.type.endswith("Loss"):
+            if any(x[0] != j for x in ins[: 1 if lp.type == "Crop" else None]):
+                raise TilingError(f"layer '{lp.name}': bottoms at different resolutions")
+            out = (j, min(x[1] for x in ins), max(x[2] for x in ins))
+        else:
+            raise TilingError(f"layer '{lp.name}' of type {lp.type}: unknown receptive field")
+        for t in lp.top:
+            rf[t] = out
+    return rf
+
+
+def tiling_geometry(net_param, input_blob="data", output_blob="score"):
+    """(margin, align) in input pixels: the receptive-field radius of the output (rounded up to
+    a multiple of align) and the period of the net's pooling grids (lcm of integer jumps)."""
+    rf = receptive_field(net_param, input_blob)
+    if output_blob not in rf:
+        raise TilingError(f"blob '{output_blob}' does not depend on '{input_blob}'")
+    j, lo, hi = rf[output_blob]
+    if j != 1:
+        raise TilingError(f"'{output_blob}' is not at the input's resolution (jump {j})")
+    align = 1
+    for jj, _, _ in rf.values():
+        if jj.denominator == 1:
+            align = math.lcm(align, int(jj))
+    radius = math.ceil(max(-lo, hi, 0))
+    margin = -(-radius // align) * align
+    return margin, align
+
+
+def tiled_forward(
+    net, image, tile=512, margin=None, input_blob="data", output_blob="score", labels=False
+):
+    """Run `net` (deploy, TEST phase) on `image` (C x H x W float32, preprocessed) tile by tile.
+
+    tile: side of the part of the output each pass keeps (rounded up to the net's alignment);
+    margin: context around it (default: the output's receptive-field radius, which makes the
+    result equal to the whole-image forward). Returns K x H x W scores, or H x W uint8/int64
+    labels with labels=True (argmax per tile: far less memory for huge images).
+    """
+    image = np.asarray(image, np.float32)
+    if image.ndim != 3:
+        raise TilingError(f"image must be C x H x W, got shape {image.shape}")
+    param = getattr(net, "_param", None)
+    if param is None:
+        raise TilingError("tiled_forward needs a torchcaffe Net (its layer list gives the margin)")
+    need, align = tiling_geometry(param, input_blob, output_blob)
+    margin = need if margin is None else int(margin)
+    if margin % align:
+        raise TilingError(f"margin {margin} must be a multiple of the net's alignment {align}")
+    tile = -(-int(tile) // align) * align
+    if tile <= 0:
+        raise TilingError(f"tile must be positive, got {tile}")
+    _, H, W = image.shape
+    out = None
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
+            wy0, wx0 = max(0, y0 - margin), max(0, x0 - margin)
+            wy1, wx1 = min(H, y0 + tile + margin), min(W, x0 + tile + margin)
+            window = image[None, :, wy0:wy1, wx0:wx1]
+            score = net.forward(**{input_blob: window})[output_blob][0]
+            if score.shape[1:] != window.shape[2:]:
+                raise TilingError(
+                    f"'{output_blob}' has shape {score.shape[1:]} for a {window.shape[2:]} "
+                    "input: tiling needs an output at the input's size (a deploy FCN)"
+                )
+            ty1, tx1 = min(H, y0 + tile), min(W, x0 + tile)
+            part = score[:, y0 - wy0 : ty1 - wy0, x0 - wx0 : tx1 - wx0]
+            if labels:
+                if out is None:
+                    dt = np.uint8 if score.shape[0] <= 256 else np.int64
+                    out = np.zeros((H, W), dt)
+                out[y0:ty1, x0:tx1] = part.argmax(0)
+            else:
+                if out is None:
+                    out = np.zeros((score.shape[0], H, W), np.float32)
+                out[:, y0:ty1, x0:tx1] = part
+    return out

@@ -1,0 +1,160 @@
+"""Correctness of torchcaffe's fast paths (not their speed: bench/ measures that).
+
+- constant-area skipping (torchcaffe.constregion) == the plain full computation, per blob, for
+  random geometries and for zoo deploy nets at several input sizes;
+- in-place ReLU while training: same loss, blob diffs and parameter diffs as the out-of-place
+  path, and the ReLU's top is the convolution's own memory (no extra copy kept);
+- channels_last: same outputs within float rounding, blob arrays still writable views.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torchcaffe as caffe
+from bench import fixtures as fx
+from torchcaffe import constregion as cr
+
+zoo = pytest.importorskip("netspec.zoo")
+torch.set_num_threads(1)
+
+
+def _close(a, b, rel=2e-5):
+    scale = max(float(np.abs(b).max()), 1e-3)
+    assert np.abs(a - b).max() <= rel * scale, (np.abs(a - b).max(), scale)
+
+
+def _structured(rng, c, h, w, core, frame, const):
+    """c x h x w map: random in the core and the frame, `const` per channel elsewhere."""
+    x = np.broadcast_to(const[:, None, None], (c, h, w)).copy()
+    r0, r1, c0, c1 = core
+    x[:, r0:r1, c0:c1] = rng.standard_normal((c, r1 - r0, c1 - c0))
+    t, b, left, right = frame
+    for sl in (np.s_[:, :t, :], np.s_[:, h - b :, :], np.s_[:, :, :left], np.s_[:, :, w - right :]):
+        x[sl] = rng.standard_normal(x[sl].shape)
+    return x
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conv_by_regions_equals_full_convolution(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(20, 60, 2)
+    k, s, p, d = rng.integers(1, 5), rng.integers(1, 4), rng.integers(0, 6), rng.integers(1, 3)
+    g = int(rng.choice([1, 2]))
+    cin, cout = 2 * g, 3 * g
+    r0, c0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
+    core = (int(r0), int(rng.integers(r0, h)), int(c0), int(rng.integers(c0, w)))
+    frame = tuple(int(v) for v in rng.integers(0, 3, 4))
+    const = rng.standard_normal(cin).astype(np.float32) * (seed % 3 != 0)  # some all-zero
+    x = torch.from_numpy(_structured(rng, cin, h, w, core, frame, const).astype(np.float32))[None]
+    wt = torch.randn(cout, cin // g, k, k, generator=torch.Generator().manual_seed(seed))
+    b = torch.randn(cout, generator=torch.Generator().manual_seed(seed + 1))
+    info = cr.ConstInfo(core, frame, torch.from_numpy(const))
+    full = F.conv2d(x, wt, b, int(s), int(p), int(d), g)
+    if min(full.shape[2:]) < 1:
+        return
+    cr_max, cr.MAX_FRACTION = cr.MAX_FRACTION, 1e9  # always take the region path here
+    try:
+        y, out = cr.conv2d_by_regions(x, info, wt, b, (s, s), (p, p), (d, d), g)
+    finally:
+        cr.MAX_FRACTION = cr_max
+    _close(y.numpy(), full.numpy())
+    # the description of the output holds: outside core and frame, the constant
+    mask = np.ones(full.shape[2:], bool)
+    R0, R1, C0, C1 = out.core
+    T, B, L, Rr = out.frame
+    mask[R0:R1, C0:C1] = False
+    mask[:T], mask[full.shape[2] - B :], mask[:, :L], mask[:, full.shape[3] - Rr :] = 0, 0, 0, 0
+    expect = np.broadcast_to(out.const.numpy()[:, None, None], full.shape[1:])
+    _close(full.numpy()[0][:, mask], expect[:, mask])
+
+
+def _pair(param, **opts):
+    a = caffe.Net(param, caffe.TEST, skip_const=True, **opts)
+    b = caffe.Net(param, caffe.TEST, skip_const=False)
+    fx.random_params(a)
+    fx.random_params(b)
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "model,width,sizes",
+    [
+        ("voc-fcn8s", 1 / 16, [(1, 1), (37, 52), (131, 97)]),
+        ("voc-fcn32s", 1 / 16, [(64, 64)]),
+        ("voc-fcn-alexnet", 1 / 8, [(45, 77)]),
+    ],
+)
+def test_skip_const_equals_plain_forward(model, width, sizes):
+    a, b = _pair(zoo.build(model, "deploy", width=width))
+    for h, w in sizes:
+        x = fx.image(h, w) if min(h, w) > 1 else np.full((1, 3, h, w), 7.0, np.float32)
+        a.forward(data=x)
+        b.forward(data=x)
+        for name in a.blobs:
+            _close(a.blobs[name].data, b.blobs[name].data)
+        if min(h, w) > 30:  # the region path really ran, on a strict part of the map
+            strict = [
+                name
+                for name, info in a._cinfo.items()
+                if (info.core[1] - info.core[0]) * (info.core[3] - info.core[2])
+                < 0.8 * np.prod(a.blobs[name].shape[2:])
+            ]
+            assert strict
+
+
+def test_skip_const_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("TORCHCAFFE_SKIP_CONST", "0")
+    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
+    net.forward(data=fx.image(40, 40))
+    assert not net.skip_const and not net._cinfo
+
+
+def _train_net(h, w):
+    net = caffe.Net(fx.train_param(h, w, width=1 / 16), caffe.TRAIN)
+    fx.random_params(net)
+    net.blobs["data"].data[...] = fx.image(h, w)
+    net.blobs["label"].data[...] = fx.label(h, w)
+    return net
+
+
+def test_in_place_relu_training_matches_out_of_place():
+    caffe.set_random_seed(3)
+    fast = _train_net(48, 56)
+    caffe.set_random_seed(3)
+    slow = _train_net(48, 56)
+    slow._relu_in_place = set()  # the plain path: ReLU writes a new tensor, autograd backward
+    assert len(fast._relu_in_place) == 15  # every VGG ReLU (13 convs + fc6 + fc7)
+    la, lb = fast.forward_backward(), slow.forward_backward()
+    assert la == pytest.approx(lb, rel=1e-5)
+    for name in fast.blobs:
+        if name not in ("data", "label"):
+            _close(fast.blobs[name].diff, slow.blobs[name].diff, 1e-4)
+    for name in fast.params:
+        for pa, pb in zip(fast.params[name], slow.params[name]):
+            _close(pa.diff, pb.diff, 1e-4)
+
+
+def test_in_place_relu_keeps_one_copy():
+    net = _train_net(40, 40)
+    net.forward()
+    conv = net._layer_names.index("conv1_1")
+    recorded_out = net._records[conv][2][0]
+    # the ReLU overwrote the convolution's output: one buffer, as in Caffe
+    assert recorded_out.data_ptr() == net.blobs["conv1_1"].data_tensor.data_ptr()
+    assert float(net.blobs["conv1_1"].data.min()) >= 0
+    net.backward()  # and the convolution's backward still works from it
+
+
+def test_channels_last_matches_default():
+    param = zoo.build("voc-fcn8s", "deploy", width=1 / 16)
+    a = fx.torchcaffe_net(param, caffe.TEST, channels_last=True)
+    b = fx.torchcaffe_net(param, caffe.TEST)
+    x = fx.image(70, 90)
+    ya = a.forward(data=x)["score"].copy()
+    yb = b.forward(data=x)["score"].copy()
+    _close(ya, yb)
+    arr = a.blobs["conv2_1"].data
+    arr[...] = 0  # a writable view of the engine's memory
+    assert float(a.blobs["conv2_1"].data_tensor.abs().max()) == 0
