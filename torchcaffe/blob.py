@@ -75,6 +75,12 @@ class Blob:
             self._t[which] = torch.zeros(t.shape, device=self._device)
             self._head[which] = _DEV
 
+    def release_diff(self):
+        """Drop the diff's memory; it reads as zeros of the data's shape until written."""
+        self._t["diff"] = None
+        self._h["diff"] = None
+        self._head["diff"] = _DEV
+
     def share_data(self, other):
         """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
         self._set("data", other.data_tensor)

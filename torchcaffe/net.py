@@ -430,6 +430,12 @@ class Net:
 
     def forward_backward(self):
         """One forward and one backward over the whole net; returns the loss (float)."""
+        if self.record_grad:
+            # The full backward rewrites the blob diffs: release last pass's now rather than
+            # carry a second set of maps through the forward (unwritten ones read as zeros).
+            for name, blob in self.blobs.items():
+                if name not in self._blob_loss:
+                    blob.release_diff()
         loss = self._forward(0, len(self._impls) - 1)
         self._backward(len(self._impls) - 1, 0)
         return float(loss) if loss is not None else 0.0
@@ -562,18 +568,21 @@ class Net:
             return
         if rec is not None and len(rec) == 4:
             xs, ws, _, _ = rec
+            pneed = self._param_need[i]
             try:
-                gx, gw = impl.backward_manual(
-                    [t.diff_tensor for t in tops], xs, ws, bneed, self._param_need[i]
+                gx = impl.backward_manual(
+                    [t.diff_tensor for t in tops],
+                    xs,
+                    ws,
+                    bneed,
+                    pneed,
+                    [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
                 )
             except (RuntimeError, ValueError) as e:
                 raise self._fail(i, "backward", e) from e
             for b, g, n in zip(bottoms, gx, bneed):
                 if n:
                     b.diff_tensor = g
-            for p, g, n in zip(impl.blobs, gw, self._param_need[i]):
-                if n and g is not None:
-                    p.diff_tensor.add_(g)
             return
         if rec is None:
             raise NetError(

@@ -123,17 +123,72 @@ class Convolution(BaseLayer):
                     f"{self.where}: bottom {tuple(x.shape)} too small for kernel {kernel}, "
                     f"pad {pad}, stride {stride}, dilation {dil} (output size {sizes})"
                 )
+            if self._gemm_ok(x, ws[0]):
+                outs.append(self._gemm_forward(x, ws))
+                continue
             outs.append(
                 fn(x, ws[0], b, stride=stride, padding=pad, dilation=dil, groups=self.group)
             )
         return outs
 
-    def backward_manual(self, top_diffs, xs, ws, need_x, need_w):
-        """(bottom diffs, [weight diff, bias diff]) from top diffs, bottoms and weights, by
-        aten's convolution_backward (what autograd itself runs); None where not needed."""
+    def _gemm_ok(self, x, w):
+        """Weights much larger than the map (fc6, fc7): im2col + GEMM beats the convolution
+        primitive (no weight reordering, no weight-sized temporaries)."""
+        return (
+            not self.transposed
+            and self.group == 1
+            and x.dim() == 4
+            and not x.is_meta
+            and w.numel() > 4 * x[0].numel()
+        )
+
+    def _cols(self, x):
+        kernel, pad, stride, dil = self.geom
+        if kernel == (1, 1) and pad == (0, 0) and stride == (1, 1):
+            return x.reshape(x.shape[0], x.shape[1], -1)
+        return F.unfold(x, kernel, dil, pad, stride)
+
+    def _gemm_forward(self, x, ws):
+        kernel, pad, stride, dil = self.geom
+        ho, wo = (conv_out_size(x.shape[2 + i], *g) for i, g in enumerate(zip(*self.geom)))
+        w2 = ws[0].reshape(ws[0].shape[0], -1)
+        y = torch.matmul(w2, self._cols(x))
+        if self.bias_term:
+            y += ws[1].view(1, -1, 1)
+        return y.view(x.shape[0], w2.shape[0], ho, wo)
+
+    def _gemm_backward(self, d, x, ws, nx, nw, nb, param_diffs):
+        """Bottom diff (or None); weight and bias diffs accumulated into param_diffs in place."""
+        kernel, pad, stride, dil = self.geom
+        w2 = ws[0].reshape(ws[0].shape[0], -1)
+        g = d.reshape(d.shape[0], d.shape[1], -1)
+        if nw:
+            cols = self._cols(x)
+            dw = param_diffs[0].view(w2.shape)
+            for k in range(x.shape[0]):
+                dw.addmm_(g[k], cols[k].t())
+        if nb:
+            param_diffs[1].add_(g.sum((0, 2)))
+        if not nx:
+            return None
+        gcols = torch.matmul(w2.t(), g)
+        if kernel == (1, 1) and pad == (0, 0) and stride == (1, 1):
+            return gcols.view(x.shape)
+        return F.fold(gcols, x.shape[2:], kernel, dil, pad, stride)
+
+    def backward_manual(self, top_diffs, xs, ws, need_x, need_w, param_diffs):
+        """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
+        and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
+        aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs."""
         kernel, pad, stride, dil = self.geom
         n = len(kernel)
         need_b = self.bias_term and need_w[1]
+        if all(self._gemm_ok(x, ws[0]) for x in xs):
+            gx = [
+                self._gemm_backward(d, x, ws, nx, need_w[0], need_b, param_diffs)
+                for x, d, nx in zip(xs, top_diffs, need_x)
+            ]
+            return gx
         gx, gw, gb = [], None, None
         for x, d, nx in zip(xs, top_diffs, need_x):
             gi, gwi, gbi = torch.ops.aten.convolution_backward(
@@ -154,7 +209,11 @@ class Convolution(BaseLayer):
                 gw = gwi if gw is None else gw + gwi
             if need_b:
                 gb = gbi if gb is None else gb + gbi
-        return gx, ([gw, gb] if self.bias_term else [gw])
+        if gw is not None:
+            param_diffs[0].add_(gw)
+        if gb is not None:
+            param_diffs[1].add_(gb)
+        return gx
 
 
 @register("Deconvolution")
