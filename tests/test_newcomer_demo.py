@@ -12,13 +12,14 @@ from solvers.viz import make_palette
 
 def test_demo_tiny_end_to_end_and_rerun(tmp_path, capsys):
     out = str(tmp_path / "demo")
-    argv = ["--out", out, "--width", "0.03125", "--iters", "4", "--score-every", "2",
+    argv = ["--out", out, "--width", "0.03125", "--iters", "3", "3", "6",
             "--n-train", "4", "--n-val", "2", "--size", "48", "56", "--overlays", "2",
             "--no-progress"]  # fmt: skip
     results = demo.main(argv)
     text = capsys.readouterr().out
     assert 0.0 <= results["mean_iu"] <= 1.0
     assert "mean IU on the synthetic seg11valid" in text and "weights were random" in text
+    assert "each stage, while training: voc-fcn32s" in text
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert metrics["model"] == "voc-fcn8s" and "mean_iu" in metrics["results"]["score"]
     assert metrics["results"]["score"]["images"] == 2
@@ -37,13 +38,16 @@ def test_demo_tiny_end_to_end_and_rerun(tmp_path, capsys):
         np.testing.assert_array_equal(gt_panel, make_palette(256)[gt])
         assert set(np.unique(gt)) - {0, 255} <= set(demo.CLASSES)
     assert Image.open(os.path.join(out, "curves.png")).size == (1000, 380)
+    # the staged chain: 32s -> 16s -> 8s, each from the previous stage's trained weights
+    for model in demo.STAGES:
+        assert os.path.exists(os.path.join(out, "runs", model, f"{model}.caffemodel"))
     log = os.path.join(out, "runs", "voc-fcn8s", "snapshot", "train.jsonl")
     rows = [json.loads(line) for line in open(log)]
-    assert [r["iter"] for r in rows if "scores" in r] == [2, 4]
+    assert [r["iter"] for r in rows if "scores" in r] == [2, 4, 6]
 
     # a second run reuses data, base weights and the trained net, and gives the same result
     again = demo.main(argv)
     assert again["mean_iu"] == results["mean_iu"]
-    assert "reusing trained weights" in capsys.readouterr().err
+    assert capsys.readouterr().err.count("reusing") == len(demo.STAGES)
     rows2 = [json.loads(line) for line in open(log)]
     assert rows2 == rows

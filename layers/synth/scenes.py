@@ -27,10 +27,11 @@ def texture(rng, h, w, base, amp=14.0):
     return np.asarray(base, np.float32) + stripes + noise
 
 
-def shape_mask(rng, h, w, ellipse):
-    """Boolean H x W mask of a random rectangle or ellipse covering 20..55% of each side."""
-    bh = int(rng.integers(max(4, h // 5), max(5, int(h * 0.55)) + 1))
-    bw = int(rng.integers(max(4, w // 5), max(5, int(w * 0.55)) + 1))
+def shape_mask(rng, h, w, ellipse, frac=(0.2, 0.55)):
+    """Boolean H x W mask of a random rectangle or ellipse, each side frac[0]..frac[1] of it."""
+    lo, hi = frac
+    bh = int(rng.integers(max(4, int(h * lo)), max(5, int(h * hi)) + 1))
+    bw = int(rng.integers(max(4, int(w * lo)), max(5, int(w * hi)) + 1))
     y0 = int(rng.integers(0, h - bh + 1))
     x0 = int(rng.integers(0, w - bw + 1))
     m = np.zeros((h, w), bool)
@@ -45,7 +46,9 @@ def shape_mask(rng, h, w, ellipse):
     return m
 
 
-def scene(rng, h, w, classes, n_colours, background, n_shapes=(1, 3), void_border=0):
+def scene(
+    rng, h, w, classes, n_colours, background, n_shapes=(1, 3), void_border=0, frac=(0.2, 0.55)
+):
     """Paint one scene -> (rgb uint8 H x W x 3, label int32 H x W, list of object masks).
 
     classes: the class ids objects are drawn from; n_colours: size of the colour table;
@@ -57,7 +60,7 @@ def scene(rng, h, w, classes, n_colours, background, n_shapes=(1, 3), void_borde
     masks = []
     for _ in range(int(rng.integers(n_shapes[0], n_shapes[1] + 1))):
         c = int(rng.choice(classes))
-        m = shape_mask(rng, h, w, ellipse=bool(c % 2))
+        m = shape_mask(rng, h, w, ellipse=bool(c % 2), frac=frac)
         img[m] = class_colour(c, n_colours) + rng.normal(0, 6, size=(int(m.sum()), 3))
         label[m] = c
         masks.append(m)
