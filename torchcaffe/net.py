@@ -20,6 +20,7 @@ from caffeio import caffe_pb2
 
 from . import constregion as _cr
 from . import device as _device
+from . import memory as _memory
 from .blob import Blob
 from .errors import NetError
 from .fillers import fill
@@ -128,6 +129,8 @@ class Net:
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
+        if self.record_grad:
+            _memory.return_freed_memory()
         if weights is not None:
             self.copy_from(weights)
 

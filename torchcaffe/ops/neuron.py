@@ -36,11 +36,12 @@ class ReLU(_Neuron):
 
     def backward_from_output(self, top_diff, y):
         """Bottom diff from the top diff and the output y: d * (y > 0) + slope * d * (y <= 0)
-        (y > 0 exactly where the input was > 0, for slope >= 0)."""
+        (y > 0 exactly where the input was > 0, for slope >= 0). In place on top_diff: the
+        layer runs in place, so top and bottom are one blob and share the diff, as in Caffe."""
         slope = self.lp.relu_param.negative_slope
         if slope == 0:
-            return torch.where(y > 0, top_diff, 0.0)
-        return torch.where(y > 0, top_diff, top_diff * slope)
+            return top_diff.masked_fill_(y <= 0, 0.0)
+        return top_diff.mul_(torch.where(y > 0, 1.0, slope))
 
 
 @register("Sigmoid")
