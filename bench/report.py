@@ -34,6 +34,10 @@ def table(res):
             "|---|---|---|---|---|---|---|",
         ]
         for k, r in fwd.items():
+            if r.get("skipped") or r.get("error"):
+                why = r.get("skipped") or "failed: " + r["error"].strip().splitlines()[-1]
+                lines.append(f"| {k} | {why} | | | | | |")
+                continue
             acc = r.get("accuracy_vs_exact") or r.get("accuracy_vs_eager") or {}
             ref = " (vs eager)" if "accuracy_vs_eager" in r else ""
             lines.append(

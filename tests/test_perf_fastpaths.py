@@ -158,3 +158,45 @@ def test_channels_last_matches_default():
     arr = a.blobs["conv2_1"].data
     arr[...] = 0  # a writable view of the engine's memory
     assert float(a.blobs["conv2_1"].data_tensor.abs().max()) == 0
+
+
+@pytest.mark.parametrize("k,s,p,d", [(7, 1, 0, 1), (1, 1, 0, 1), (3, 2, 1, 1), (3, 1, 2, 2)])
+def test_gemm_convolution_matches_autograd(k, s, p, d):
+    """fc6/fc7-like layers (weights > 4x the map) run as im2col + GEMM, forward and backward."""
+    from caffeio import caffe_pb2
+    from torchcaffe.ops import REGISTRY, Context
+
+    lp = caffe_pb2.LayerParameter(name="fc", type="Convolution", bottom=["x"], top=["y"])
+    cp = lp.convolution_param
+    cp.num_output, cp.kernel_size[:], cp.stride[:], cp.pad[:], cp.dilation[:] = (
+        400,
+        [k],
+        [s],
+        [p],
+        [d],
+    )
+    impl = REGISTRY["Convolution"](lp, Context(1, torch.device("cpu"), None, "t"))
+    g = torch.Generator().manual_seed(k + s + p + d)
+    x = torch.randn(2, 6, 9, 8, generator=g)
+    impl.param_shapes([tuple(x.shape)])
+    w = torch.randn(400, 6, k, k, generator=g)
+    b = torch.randn(400, generator=g)
+    assert impl._gemm_ok(x, w)
+    (y,) = impl.forward([x], [w, b])
+    xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
+    yr = F.conv2d(xr, wr, br, s, p, d)
+    _close(y.numpy(), yr.detach().numpy())
+    dy = torch.randn(yr.shape, generator=g)
+    yr.backward(dy)
+    diffs = [torch.ones_like(w), torch.ones_like(b)]  # accumulates into what is there
+    (gx,) = impl.backward_manual([dy], [x], [w, b], [True], [True, True], diffs)
+    _close(gx.numpy(), xr.grad.numpy())
+    _close(diffs[0].numpy() - 1, wr.grad.numpy())
+    _close(diffs[1].numpy() - 1, br.grad.numpy())
+
+
+def test_return_freed_memory_is_idempotent():
+    from torchcaffe import memory
+
+    first = memory.return_freed_memory()
+    assert memory.return_freed_memory() == first

@@ -85,30 +85,51 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
     rects = regions(out_info, ho, wo)
     if _area(rects) >= MAX_FRACTION * ho * wo:
         return None
-    H, W = x.shape[2], x.shape[3]
     c = info.const
     if c is None:
         c = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
     patch = c.view(1, -1, 1, 1).expand(1, x.shape[1], kh, kw)
     const = F.conv2d(patch, weight, bias, 1, 0, dilation, groups).reshape(-1)
-    y = const.view(1, -1, 1, 1).expand(x.shape[0], weight.shape[0], ho, wo)
-    y = y.contiguous(memory_format=_fmt(x))
-    for r0, r1, c0, c1 in rects:
-        i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
-        j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
-        a0, a1, b0, b1 = max(i0, 0), min(i1, H), max(j0, 0), min(j1, W)
-        if a1 <= a0 or b1 <= b0:  # the window lies wholly in the zero padding
-            xs = x.new_zeros(x.shape[0], x.shape[1], i1 - i0, j1 - j0)
-            pt = pb = pl = pr = 0
-        else:
-            xs = x[:, :, a0:a1, b0:b1]
-            pt, pb, pl, pr = a0 - i0, i1 - a1, b0 - j0, j1 - b1
-        if pt == pb and pl == pr:
-            part = F.conv2d(xs, weight, bias, stride, (pt, pl), dilation, groups)
-        else:
-            part = F.conv2d(F.pad(xs, (pl, pr, pt, pb)), weight, bias, stride, 0, dilation, groups)
-        y[:, :, r0:r1, c0:c1] = part
+    shape = (x.shape[0], weight.shape[0], ho, wo)
+    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_fmt(x))
+    cv = const.view(1, -1, 1, 1)
+    R0, R1, C0, C1 = out_info.core
+    if R1 <= R0 or C1 <= C0:
+        R0 = R1 = C0 = C1 = 0
+    for f0, f1, g0, g1 in ((0, R0, 0, wo), (R1, ho, 0, wo), (R0, R1, 0, C0), (R0, R1, C1, wo)):
+        if f1 > f0 and g1 > g0:  # the constant outside the core (strips overwrite theirs)
+            y[:, :, f0:f1, g0:g1] = cv
+    threads = torch.get_num_threads()
+    try:
+        for k, rect in enumerate(rects):
+            # thin edge strips parallelise badly (and stall on a busy machine): one thread
+            if k > 0 and threads > 1:
+                torch.set_num_threads(1)
+            _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     return y, out_info._replace(const=const)
+
+
+def _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw):
+    """y[:, :, r0:r1, c0:c1] = the convolution there, from x's window with its real padding."""
+    r0, r1, c0, c1 = rect
+    H, W = x.shape[2], x.shape[3]
+    i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
+    j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
+    a0, a1, b0, b1 = max(i0, 0), min(i1, H), max(j0, 0), min(j1, W)
+    if a1 <= a0 or b1 <= b0:  # the window lies wholly in the zero padding
+        xs = x.new_zeros(x.shape[0], x.shape[1], i1 - i0, j1 - j0)
+        pt = pb = pl = pr = 0
+    else:
+        xs = x[:, :, a0:a1, b0:b1]
+        pt, pb, pl, pr = a0 - i0, i1 - a1, b0 - j0, j1 - b1
+    if pt == pb and pl == pr:
+        part = F.conv2d(xs, weight, bias, stride, (pt, pl), dilation, groups)
+    else:
+        part = F.conv2d(F.pad(xs, (pl, pr, pt, pb)), weight, bias, stride, 0, dilation, groups)
+    y[:, :, r0:r1, c0:c1] = part
 
 
 def _fmt(x):
