@@ -21,7 +21,8 @@ def table(res):
     lines = [
         f"Run {env['date']} on `{env['machine']}` ({env['cpu_model']}, {env['cores']} cores, "
         f"torch {env['torch']}, {env['threads']} threads), input {env['size']}x{env['size']}, "
-        f"width {env['width']}, best of {env['reps']} after a warm-up, each in a fresh process. "
+        f"width {env['width']}, best of {env.get('rounds', 1)} interleaved rounds x {env['reps']} "
+        "runs after a warm-up, each round in a fresh process. "
         f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.",
         "",
     ]
