@@ -156,7 +156,7 @@ def train(args, runs, data_root):
             "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
             "--lr", f"{args.lr:g}", "--normalize", "--iters", str(iters),
             "--score-every", str(max(1, iters // 3)), "--snapshot-every", str(iters),
-            "--display", "50", "--gpu", "-1",
+            "--display", "50", "--gpu", "-1", "--seed", "0",
         ]  # fmt: skip
         if args.no_progress:
             argv.append("--no-progress")

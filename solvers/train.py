@@ -39,6 +39,7 @@ def parse_args(model, argv):
     p.add_argument("--lr", type=float, help="override base_lr (small runs)")
     p.add_argument("--normalize", action="store_true", help="loss normalised per valid pixel")
     p.add_argument("--display", type=int, help="override the solver's display interval")
+    p.add_argument("--seed", type=int, help="random_seed (dropout masks, fillers): repeatable runs")
     p.add_argument("--hint-iters", type=int, default=20, help="iterations for the ln(C) check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -103,6 +104,8 @@ def _run_solver_file(folder, args, rank, world, recipe):
         param.snapshot = args.snapshot_every
     if args.display is not None:
         param.display = args.display
+    if args.seed is not None:
+        param.random_seed = args.seed
     if args.iters is not None:
         param.max_iter = max(param.max_iter, args.iters)
     param.snapshot_prefix = param.snapshot_prefix or "snapshot/train"

@@ -74,7 +74,7 @@ def run(model, world, *flags, script="solve.py", check=True, popen=False):
     cmd = [sys.executable, os.path.join(ROOT, "models", model, script), "--width", WIDTH]
     cmd += ["--data-root", str(world / "data"), "--runs", str(world / "runs"), *flags]
     if script == "solve.py":
-        cmd += ["--no-progress", "--normalize"]
+        cmd += ["--no-progress", "--normalize", "--seed", "0"]  # repeatable dropout masks
     else:
         cmd += ["--normalize"]
     env = dict(os.environ, OMP_NUM_THREADS="1", FCN_ENGINE="torch")

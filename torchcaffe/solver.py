@@ -101,6 +101,9 @@ class SGDSolver:
         self.rank, self.world = _dist()
         self.log = log or SolverLog(enabled=self.rank == 0)
         self._check_param()
+        if self.param.random_seed >= 0:
+            # Caffe: a non-negative random_seed seeds the engine (+ rank, so ranks differ)
+            _engine().set_random_seed(self.param.random_seed + self.rank)
         self.iter = 0
         self.current_step = 0
         self.stop_on_nonfinite = True
