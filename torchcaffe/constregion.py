@@ -112,6 +112,64 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
     return y, out_info._replace(const=const)
 
 
+def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
+    """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
+    describes: sum over the output of d (x) input patch, computed on the regions that see the
+    non-constant input, plus (sum of d over the rest) (x) the constant patch. Equal to the full
+    computation up to float rounding. None when regions would save little or overlap."""
+    kh = dilation[0] * (weight.shape[2] - 1) + 1
+    kw = dilation[1] * (weight.shape[3] - 1) + 1
+    out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
+    rects = regions(out_info, ho, wo)
+    if _area(rects) >= MAX_FRACTION * ho * wo or info.const is None:
+        return None
+    for i, a in enumerate(rects):  # the sum below needs disjoint rectangles
+        for b in rects[i + 1 :]:
+            if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                return None
+    gw = torch.zeros_like(weight)
+    rest = d.sum((0, 2, 3))
+    for rect in rects:
+        r0, r1, c0, c1 = rect
+        xs, padding = _window(x, rect, stride, pad, kh, kw)
+        g = d[:, :, r0:r1, c0:c1]
+        rest -= g.sum((0, 2, 3))
+        gw += torch.ops.aten.convolution_backward(
+            g,
+            xs,
+            weight,
+            None,
+            list(stride),
+            list(padding),
+            list(dilation),
+            False,
+            [0, 0],
+            groups,
+            [False, True, False],
+        )[1]
+    cin = weight.shape[1]
+    c = info.const.view(groups, 1, cin)  # input channels of each group
+    outer = rest.view(groups, -1, 1) * c  # (g, Cout/g, Cin/g)
+    gw += outer.reshape(weight.shape[0], cin, 1, 1)
+    return gw
+
+
+def _window(x, rect, stride, pad, kh, kw):
+    """x's window feeding output rect, and the (symmetric) padding to give conv2d with it."""
+    r0, r1, c0, c1 = rect
+    H, W = x.shape[2], x.shape[3]
+    i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
+    j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
+    a0, a1, b0, b1 = max(i0, 0), min(i1, H), max(j0, 0), min(j1, W)
+    if a1 <= a0 or b1 <= b0:  # the window lies wholly in the zero padding
+        return x.new_zeros(x.shape[0], x.shape[1], i1 - i0, j1 - j0), (0, 0)
+    xs = x[:, :, a0:a1, b0:b1]
+    pt, pb, pl, pr = a0 - i0, i1 - a1, b0 - j0, j1 - b1
+    if pt == pb and pl == pr:
+        return xs, (pt, pl)
+    return F.pad(xs, (pl, pr, pt, pb)), (0, 0)
+
+
 def _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw):
     """y[:, :, r0:r1, c0:c1] = the convolution there, from x's window with its real padding."""
     r0, r1, c0, c1 = rect

@@ -120,6 +120,7 @@ class Net:
         self.skip_const = bool(skip_const)
         self.channels_last = bool(channels_last)
         self._cinfo = {}
+        self._cinfo_in = None
         param = filter_net(param, phase, level, stages or (), self._where)
         for lp in param.layer:
             if not lp.HasField("phase"):
@@ -485,7 +486,8 @@ class Net:
                 if outs is None:
                     with torch.no_grad():
                         outs = impl.forward(xs, ws)
-                self._records[i] = (xs, ws, outs, "manual")
+                src = self._cinfo_in if self.skip_const else None
+                self._records[i] = (xs, ws, outs, src)
             elif outs is not None:
                 pass
             elif record:
@@ -519,6 +521,7 @@ class Net:
         info = self._cinfo
         bids, tids = self._bottom_ids[i], self._top_ids[i]
         src = info.get(bids[0]) if bids else None
+        self._cinfo_in = src
         for t in tids:
             info.pop(t, None)
         if not self.skip_const:
@@ -570,7 +573,7 @@ class Net:
                 bottoms[0].diff_tensor = impl.backward_from_output(tops[0].diff_tensor, rec[2][0])
             return
         if rec is not None and len(rec) == 4:
-            xs, ws, _, _ = rec
+            xs, ws, _, in_info = rec
             pneed = self._param_need[i]
             try:
                 gx = impl.backward_manual(
@@ -580,6 +583,7 @@ class Net:
                     bneed,
                     pneed,
                     [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
+                    in_info,
                 )
             except (RuntimeError, ValueError) as e:
                 raise self._fail(i, "backward", e) from e

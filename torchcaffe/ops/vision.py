@@ -176,7 +176,7 @@ class Convolution(BaseLayer):
             return gcols.view(x.shape)
         return F.fold(gcols, x.shape[2:], kernel, dil, pad, stride)
 
-    def backward_manual(self, top_diffs, xs, ws, need_x, need_w, param_diffs):
+    def backward_manual(self, top_diffs, xs, ws, need_x, need_w, param_diffs, in_info=None):
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
         aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs."""
@@ -190,6 +190,31 @@ class Convolution(BaseLayer):
             ]
             return gx
         gx, gw, gb = [], None, None
+        if in_info is not None and len(xs) == 1 and n == 2 and not self.transposed and need_w[0]:
+            from ..constregion import weight_grad_by_regions
+
+            d = top_diffs[0].to(xs[0].dtype)
+            gw = weight_grad_by_regions(d, xs[0], in_info, ws[0], stride, pad, dil, self.group)
+            if gw is not None:
+                gi = None
+                if need_x[0]:
+                    gi = torch.ops.aten.convolution_backward(
+                        d,
+                        xs[0],
+                        ws[0],
+                        None,
+                        list(stride),
+                        list(pad),
+                        list(dil),
+                        False,
+                        [0, 0],
+                        self.group,
+                        [True, False, False],
+                    )[0]
+                param_diffs[0].add_(gw)
+                if need_b:
+                    param_diffs[1].add_(d.sum((0, 2, 3)))
+                return [gi]
         for x, d, nx in zip(xs, top_diffs, need_x):
             gi, gwi, gbi = torch.ops.aten.convolution_backward(
                 d.to(x.dtype),
