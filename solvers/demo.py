@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "voc-fcn8s"
 STAGES = ("voc-fcn32s", "voc-fcn16s", "voc-fcn8s")
 CLASSES = (1, 2, 3, 4, 5)
-DEFAULTS = dict(width=0.0625, iters=(600, 300, 300), lr=5e-5, n_train=80, n_val=20)
+DEFAULTS = dict(width=0.0625, iters=(1200, 600, 600), lr=5e-5, n_train=80, n_val=20)
 SIZE_RANGE = (112, 160)
 
 
