@@ -152,8 +152,13 @@ def run(
     mean=None,
     overlay=True,
     progress=True,
+    tile=None,
 ):
     """Segment `images` (paths, files or folders) and write PNGs into out_dir.
+
+    tile: run each image in tiles of this many output pixels per side (solvers.tiled, torchcaffe
+    only) with a margin of the net's receptive-field radius, so the labels equal the whole-image
+    ones while memory stays that of one tile: for images too large for one pass.
 
     Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
     indices present in the prediction of the first head).
@@ -196,7 +201,15 @@ def run(
         except Exception as e:
             raise InferError(f"{path}: cannot read the image ({e})") from None
         x = preprocess(rgb, mean, swap)
-        labels = predict(net, x, [b for _, b in heads], input_blob)
+        if tile:
+            from .tiled import tiled_forward
+
+            labels = [
+                tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True)
+                for _, b in heads
+            ]
+        else:
+            labels = predict(net, x, [b for _, b in heads], input_blob)
         label_path = os.path.join(out_dir, f"{idx}.png")
         save_label_png(labels[0], label_path)
         for (head, _), lab in zip(heads[1:], labels[1:]):
@@ -259,6 +272,9 @@ def main(argv=None):
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1 or absent: CPU)")
     p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--tile", type=int, help="tile side in px for images too large for one pass (exact)"
+    )
     args = p.parse_args(argv)
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine
@@ -279,6 +295,7 @@ def main(argv=None):
         mean=_mean(args.mean) if args.mean else None,
         overlay=not args.no_overlay,
         progress=not args.quiet,
+        tile=args.tile,
     )
     if not args.quiet:
         for r in results:

@@ -105,3 +105,23 @@ def test_release_infer_script(setup):
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert res.returncode != 0 and "none.caffemodel not found" in res.stderr
+
+
+def test_infer_tiled_equals_whole_image(setup, monkeypatch):
+    from solvers import tiled
+
+    calls = []
+    real = tiled.tiled_forward
+    monkeypatch.setattr(tiled, "tiled_forward", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    tmp, folder, proto, weights = setup
+    big = str(tmp / "big.png")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (150, 170, 3), dtype=np.uint8)).save(big)
+    whole = infer.main([big, "--weights", weights, "--width", str(WIDTH), "--out",
+                        str(tmp / "whole"), "--quiet", "--no-overlay"])  # fmt: skip
+    tiled = infer.main([big, "--weights", weights, "--width", str(WIDTH), "--out",
+                        str(tmp / "tiled"), "--quiet", "--no-overlay", "--tile", "64"])  # fmt: skip
+    a = np.asarray(Image.open(whole[0]["label"]))
+    b = np.asarray(Image.open(tiled[0]["label"]))
+    assert a.shape == (150, 170) and calls == [64]  # the tiled path ran, 3 x 3 tiles of 64
+    np.testing.assert_array_equal(a, b)
