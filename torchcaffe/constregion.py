@@ -173,21 +173,8 @@ def _window(x, rect, stride, pad, kh, kw):
 def _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw):
     """y[:, :, r0:r1, c0:c1] = the convolution there, from x's window with its real padding."""
     r0, r1, c0, c1 = rect
-    H, W = x.shape[2], x.shape[3]
-    i0, i1 = r0 * stride[0] - pad[0], (r1 - 1) * stride[0] + kh - pad[0]
-    j0, j1 = c0 * stride[1] - pad[1], (c1 - 1) * stride[1] + kw - pad[1]
-    a0, a1, b0, b1 = max(i0, 0), min(i1, H), max(j0, 0), min(j1, W)
-    if a1 <= a0 or b1 <= b0:  # the window lies wholly in the zero padding
-        xs = x.new_zeros(x.shape[0], x.shape[1], i1 - i0, j1 - j0)
-        pt = pb = pl = pr = 0
-    else:
-        xs = x[:, :, a0:a1, b0:b1]
-        pt, pb, pl, pr = a0 - i0, i1 - a1, b0 - j0, j1 - b1
-    if pt == pb and pl == pr:
-        part = F.conv2d(xs, weight, bias, stride, (pt, pl), dilation, groups)
-    else:
-        part = F.conv2d(F.pad(xs, (pl, pr, pt, pb)), weight, bias, stride, 0, dilation, groups)
-    y[:, :, r0:r1, c0:c1] = part
+    xs, padding = _window(x, rect, stride, pad, kh, kw)
+    y[:, :, r0:r1, c0:c1] = F.conv2d(xs, weight, bias, stride, padding, dilation, groups)
 
 
 def _fmt(x):
