@@ -7,6 +7,12 @@ map's edges, channel c equals `const[c]`. A convolution then computes only the c
 edge strips (each from its own input window, with the real zero padding) and fills the rest with
 its constant: the same arithmetic as the full convolution, on fewer pixels.
 
+A frame strip is the same all along its length away from the corners (the top strip's rows
+are constant from column `left` to W - `right`, the left strip's columns from row `top` to
+H - `bottom`): its pixels see the same mix of constant and zero padding. So each strip is
+computed on one column (or row) next to its corners and broadcast along the rest (`pieces`),
+when the strips stay clear of the core; otherwise every strip pixel is computed.
+
 Rules (2-D maps, rows and columns alike; padded coordinates start at the padded map's edge):
   conv kernel extent k, stride s, pad p: padded core [a0+p, a1+p); padded frame f+p when the
   constant is non-zero or a frame exists (zero padding differs from the constant), else 0;
@@ -72,19 +78,54 @@ def regions(info, ho, wo):
     return [r for r in rects if r[1] > r[0] and r[3] > r[2]]
 
 
+Piece = namedtuple("Piece", "rect axis span")
+# rect = (r0, r1, c0, c1) to compute; axis None: as is; axis 2 (3): rect is one row (column)
+# standing for rows (columns) span = (a, b), which all equal it
+
+
+def pieces(info, ho, wo):
+    """What to compute for an output map `info` describes: the core, the frame's corners, and one
+    row/column per frame strip standing for the rest of it (see the module docstring). Falls back
+    to whole strips (`regions`) when a strip reaches the core or has no middle."""
+    (R0, R1, C0, C1), (ft, fb, fl, fr), _ = info
+    core = R1 > R0 and C1 > C0
+    clear = not core or (ft <= R0 and fb <= ho - R1 and fl <= C0 and fr <= wo - C1)
+    if not clear or ft + fb >= ho or fl + fr >= wo:
+        return [Piece(r, None, None) for r in regions(info, ho, wo)]
+    out = [Piece((R0, R1, C0, C1), None, None)] if core else []
+    for r0, r1 in ((0, ft), (ho - fb, ho)):  # top and bottom strips: corners + one column
+        if r1 > r0:
+            if fl:
+                out.append(Piece((r0, r1, 0, fl), None, None))
+            out.append(Piece((r0, r1, fl, fl + 1), 3, (fl, wo - fr)))
+            if fr:
+                out.append(Piece((r0, r1, wo - fr, wo), None, None))
+    for c0, c1 in ((0, fl), (wo - fr, wo)):  # left and right strips: one row
+        if c1 > c0:
+            out.append(Piece((ft, ft + 1, c0, c1), 2, (ft, ho - fb)))
+    return out
+
+
+def _piece_area(ps):
+    return sum((p.rect[1] - p.rect[0]) * (p.rect[3] - p.rect[2]) for p in ps)
+
+
 def _area(rects):
     return sum((r[1] - r[0]) * (r[3] - r[2]) for r in rects)
 
 
-def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
+def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups, conv=None):
     """Caffe Convolution of x (N x C x H x W) whose layout `info` describes, computing only what
-    differs from the constant. Returns (y, info of y) or None when regions would save little."""
+    differs from the constant. Returns (y, info of y) or None when regions would save little.
+    `conv(xs, weight, bias, stride, padding, dilation, groups)` computes each piece (default
+    F.conv2d)."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
-    rects = regions(out_info, ho, wo)
-    if _area(rects) >= MAX_FRACTION * ho * wo:
+    ps = pieces(out_info, ho, wo)
+    if _piece_area(ps) >= MAX_FRACTION * ho * wo:
         return None
+    conv = conv or F.conv2d
     c = info.const
     if c is None:
         c = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
@@ -101,11 +142,13 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
             y[:, :, f0:f1, g0:g1] = cv
     threads = torch.get_num_threads()
     try:
-        for k, rect in enumerate(rects):
-            # thin edge strips parallelise badly (and stall on a busy machine): one thread
-            if k > 0 and threads > 1:
+        for k, piece in enumerate(ps):
+            # thin edge pieces parallelise badly (and stall on a busy machine): one thread
+            if k > 0 and threads > 1 and _area([piece.rect]) < 4096:
                 torch.set_num_threads(1)
-            _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw)
+            elif torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            _conv_piece(y, x, piece, weight, bias, stride, pad, dilation, groups, kh, kw, conv)
     finally:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
@@ -114,28 +157,31 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups):
 
 def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
     """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
-    describes: sum over the output of d (x) input patch, computed on the regions that see the
-    non-constant input, plus (sum of d over the rest) (x) the constant patch. Equal to the full
-    computation up to float rounding. None when regions would save little or overlap."""
+    describes: sum over the output of d (x) input patch, computed on the pieces that see the
+    non-constant input (a broadcast strip piece with d summed along the strip, its patches being
+    equal), plus (sum of d over the rest) (x) the constant patch. Equal to the full computation up
+    to float rounding. None when regions would save little or overlap."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
-    rects = regions(out_info, ho, wo)
-    if _area(rects) >= MAX_FRACTION * ho * wo or info.const is None:
+    ps = pieces(out_info, ho, wo)
+    if _piece_area(ps) >= MAX_FRACTION * ho * wo or info.const is None:
         return None
-    for i, a in enumerate(rects):  # the sum below needs disjoint rectangles
-        for b in rects[i + 1 :]:
+    spans = [_span(p) for p in ps]
+    for i, a in enumerate(spans):  # the sum below needs disjoint rectangles
+        for b in spans[i + 1 :]:
             if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
                 return None
     gw = torch.zeros_like(weight)
     rest = d.sum((0, 2, 3))
-    for rect in rects:
-        r0, r1, c0, c1 = rect
-        xs, padding = _window(x, rect, stride, pad, kh, kw)
+    for piece, (r0, r1, c0, c1) in zip(ps, spans):
+        xs, padding = _window(x, piece.rect, stride, pad, kh, kw)
         g = d[:, :, r0:r1, c0:c1]
+        if piece.axis is not None:
+            g = g.sum(piece.axis, keepdim=True)  # equal patches: sum d along the strip
         rest -= g.sum((0, 2, 3))
         gw += torch.ops.aten.convolution_backward(
-            g,
+            g.contiguous(),
             xs,
             weight,
             None,
@@ -154,6 +200,16 @@ def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
     return gw
 
 
+def _span(piece):
+    """The output rectangle a piece stands for."""
+    r0, r1, c0, c1 = piece.rect
+    if piece.axis == 2:
+        return (piece.span[0], piece.span[1], c0, c1)
+    if piece.axis == 3:
+        return (r0, r1, piece.span[0], piece.span[1])
+    return piece.rect
+
+
 def _window(x, rect, stride, pad, kh, kw):
     """x's window feeding output rect, and the (symmetric) padding to give conv2d with it."""
     r0, r1, c0, c1 = rect
@@ -170,11 +226,13 @@ def _window(x, rect, stride, pad, kh, kw):
     return F.pad(xs, (pl, pr, pt, pb)), (0, 0)
 
 
-def _conv_rect(y, x, rect, weight, bias, stride, pad, dilation, groups, kh, kw):
-    """y[:, :, r0:r1, c0:c1] = the convolution there, from x's window with its real padding."""
-    r0, r1, c0, c1 = rect
-    xs, padding = _window(x, rect, stride, pad, kh, kw)
-    y[:, :, r0:r1, c0:c1] = F.conv2d(xs, weight, bias, stride, padding, dilation, groups)
+def _conv_piece(y, x, piece, weight, bias, stride, pad, dilation, groups, kh, kw, conv):
+    """y over the piece's span = the convolution there, from x's window with its real padding
+    (computed on piece.rect, broadcast along a strip)."""
+    xs, padding = _window(x, piece.rect, stride, pad, kh, kw)
+    v = conv(xs, weight, bias, stride, padding, dilation, groups)
+    r0, r1, c0, c1 = _span(piece)
+    y[:, :, r0:r1, c0:c1] = v if piece.axis is None else v.expand(-1, -1, r1 - r0, c1 - c0)
 
 
 def _fmt(x):
