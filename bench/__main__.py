@@ -150,6 +150,8 @@ def mean_iu_diff(args, modes):
         "exact": {},
         "noskip": {"skip_const": False},
         "channels_last": {"channels_last": True},
+        "winograd": {"winograd": True},
+        "fast": {"fast": True},
         "bf16": {"autocast": torch.bfloat16},
     }
     out = {}
@@ -321,7 +323,7 @@ def run(args):
             ("torchcaffe", "forward", "torchcaffe", "exact", f"{tmp}/exact.npy"),
         ]
         if "modes" in only:
-            for mode in ("noskip", "channels_last", "bf16"):
+            for mode in ("noskip", "channels_last", "winograd", "fast", "bf16"):
                 configs.append(
                     (f"torchcaffe {mode}", "forward", "torchcaffe", mode, f"{tmp}/{mode}.npy")
                 )
@@ -343,7 +345,9 @@ def run(args):
         res["forward"] = fwd
         if "modes" in only:
             print("mean IU on the synthetic validation set, per mode", flush=True)
-            res["mean_iu"] = mean_iu_diff(args, ["exact", "noskip", "channels_last", "bf16"])
+            res["mean_iu"] = mean_iu_diff(
+                args, ["exact", "noskip", "channels_last", "winograd", "fast", "bf16"]
+            )
             print(f"  {res['mean_iu']}", flush=True)
     if only & {"train", "memory"}:
         print("training iteration (forward + backward + SGD update)", flush=True)

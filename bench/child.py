@@ -65,6 +65,8 @@ def torchcaffe_forward(spec):
         "exact": {},
         "noskip": {"skip_const": False},
         "channels_last": {"channels_last": True},
+        "winograd": {"winograd": True},
+        "fast": {"fast": True},
         "bf16": {"autocast": torch.bfloat16},
     }[mode]
     net = fx.torchcaffe_net(fx.deploy_param(spec["width"]), torchcaffe.TEST, **opts)
