@@ -46,3 +46,15 @@ def describe():
 def announce(stream=None):
     """Print the engine line at program start (DESIGN: the chosen engine is printed)."""
     print(describe(), file=stream or sys.stderr)
+
+
+def use_fast_mode(stream=None):
+    """--fast: torchcaffe's fastest exact-enough inference (channels_last + Winograd 3x3
+    convolutions; outputs differ from the exact mode by ~1e-5 of their range, see bench/README.md).
+    Sets TORCHCAFFE_FAST=1 for the nets built afterwards; says so (or that pycaffe ignores it)."""
+    if name != "torch":
+        print("--fast: applies to torchcaffe only; BVLC pycaffe runs as usual", file=stream)
+        return False
+    os.environ["TORCHCAFFE_FAST"] = "1"
+    print("fast mode: channels_last + Winograd convolutions (not bit-exact)", file=stream)
+    return True

@@ -275,6 +275,9 @@ def main(argv=None):
     p.add_argument(
         "--tile", type=int, help="tile side in px for images too large for one pass (exact)"
     )
+    p.add_argument(
+        "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"
+    )
     args = p.parse_args(argv)
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine
@@ -282,6 +285,8 @@ def main(argv=None):
 
     if not args.quiet:
         engine.announce()
+    if args.fast:
+        engine.use_fast_mode(sys.stderr)
     if args.gpu is not None and args.gpu >= 0:
         engine.caffe.set_device(args.gpu)
         engine.caffe.set_mode_gpu()

@@ -25,6 +25,9 @@ def parse_args(model, argv):
     p.add_argument("--data-root")
     p.add_argument("--runs")
     p.add_argument("--normalize", action="store_true", help="as used for training (loss only)")
+    p.add_argument(
+        "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"
+    )
     return p.parse_args(argv)
 
 
@@ -43,6 +46,8 @@ def main(model, argv=None):
 
     caffe = engine.caffe
     engine.announce()
+    if args.fast:
+        engine.use_fast_mode(sys.stderr)
     _set_device(caffe, args.gpu, 0)
     weights = os.path.abspath(args.weights)
     if not os.path.exists(weights):
