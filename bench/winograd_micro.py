@@ -1,0 +1,110 @@
+"""Micro-benchmark: Winograd 3x3 convolution vs direct F.conv2d on the FCN-8s (500x500) shapes.
+
+Run: .venv/bin/python -m bench.winograd_micro [--shapes all|big|CIN,COUT,HW;...] [--reps 3]
+For each shape: direct NCHW, direct channels_last, winograd tile 4 and tile 2 (channels_last in
+and out), best of --reps after one warm-up; GFLOP/s counts the direct algorithm's 2*9*Cin*Cout*H*W
+flops (so Winograd shows as "equivalent" GFLOP/s); err is max|y - y64| / max|y64| against a float64
+F.conv2d reference, with He-scaled weights and a uniform bias. A script, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+from torchcaffe.winograd import use_winograd, winograd_conv2d
+
+# (Cin, Cout, H=W) of FCN-8s at 500x500 (pad 100 on conv1_1), direct channels_last times quoted
+# in the task at low load: 0.20, 0.05, 0.21, 0.10, 0.22, 0.11, 0.11, 0.24 s.
+FCN_SHAPES = [
+    (512, 512, 88),
+    (512, 512, 44),
+    (256, 256, 175),
+    (256, 512, 88),
+    (128, 128, 349),
+    (128, 256, 175),
+    (64, 128, 349),
+    (64, 64, 698),
+]
+
+
+def _best(fn, reps):
+    fn()
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _shapes(arg):
+    if arg == "all":
+        return FCN_SHAPES
+    if arg == "big":
+        return [s for s in FCN_SHAPES if s[0] >= 256]
+    return [tuple(int(v) for v in s.split(",")) for s in arg.split(";")]
+
+
+def _row(cin, cout, hw, name, sec, flop, speedup, err):
+    sp = f"{speedup:>6.2f}x" if speedup else " " * 7
+    print(
+        f"{cin:>4} {cout:>4} {hw:>4} | {name:<10} {sec:>7.4f} {flop / sec / 1e9:>8.1f} "
+        f"{sp} {err:>10.2e}",
+        flush=True,
+    )
+
+
+def _one_shape(cin, cout, hw, args):
+    x = torch.randn(1, cin, hw, hw)
+    w = torch.randn(cout, cin, 3, 3) * math.sqrt(2.0 / (9 * cin))
+    b = torch.rand(cout) * 0.1
+    ref = F.conv2d(x.double(), w.double(), b.double(), padding=1)
+    peak = ref.abs().max().item()
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    wcl = w.contiguous(memory_format=torch.channels_last)
+    flop = 2.0 * 9 * cin * cout * hw * hw
+    runs = [
+        ("direct", lambda: F.conv2d(x, w, b, padding=1)),
+        ("direct_cl", lambda: F.conv2d(xcl, wcl, b, padding=1)),
+        ("wino4", lambda: winograd_conv2d(xcl, w, b, padding=1, tile=4)),
+    ]
+    if not args.no_tile2:
+        runs.append(("wino2", lambda: winograd_conv2d(xcl, w, b, padding=1, tile=2)))
+    direct_cl = None
+    for name, fn in runs:
+        sec = _best(fn, args.reps)
+        err = (fn().double() - ref).abs().max().item() / peak
+        if name == "direct_cl":
+            direct_cl = sec
+        speedup = direct_cl / sec if name.startswith("wino") else None
+        _row(cin, cout, hw, name, sec, flop, speedup, err)
+    print(f"{'':>15}| use_winograd -> {use_winograd(cin, cout, hw, hw)}", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", default="all")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-tile2", action="store_true", help="skip the F(2x2, 3x3) column")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
+    head = f"{'Cin':>4} {'Cout':>4} {'HxW':>4} | {'method':<10} {'time s':>7} {'GFLOP/s':>8} "
+    print(head + f"{'speedup':>7} {'err/max|y|':>10}")
+    with torch.no_grad():
+        for cin, cout, hw in _shapes(args.shapes):
+            _one_shape(cin, cout, hw, args)
+    print(f"load average {os.getloadavg()[0]:.2f} at end; speedup = direct_cl time / winograd time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""torchcaffe.winograd: Winograd F(4x4,3x3) / F(2x2,3x3) against float64 F.conv2d."""
+
+import math
+from fractions import Fraction
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torchcaffe import winograd as wg
+from torchcaffe.winograd import winograd_conv2d, winograd_matrices
+
+# float32 Winograd error relative to max|y|: measured ~1e-6 on these small shapes, ~1e-5 on the
+# FCN shapes (Cin up to 512); the bound is the task's "rounding scale" target.
+TOL = 1e-4
+
+
+def _conv_case(n, c, co, h, w, pad, channels_last, bias, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    wt = torch.randn(co, c, 3, 3, generator=g) * math.sqrt(2.0 / (9 * c))
+    b = torch.randn(co, generator=g) if bias else None
+    return x, wt, b
+
+
+def _rel_err(y, x, wt, b, pad):
+    ref = F.conv2d(x.double(), wt.double(), None if b is None else b.double(), padding=pad)
+    assert y.shape == ref.shape
+    return ((y.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_matrices_compute_1d_correlation_exactly(m):
+    at, g, bt = winograd_matrices(m)
+    n = m + 2
+    d = [Fraction(v) for v in (3, -1, 4, 1, -5, 9)[:n]]
+    k = [Fraction(v) for v in (2, -7, 1)]
+    gk = [sum(g[i][j] * k[j] for j in range(3)) for i in range(n)]
+    bd = [sum(bt[i][j] * d[j] for j in range(n)) for i in range(n)]
+    y = [sum(at[i][j] * gk[j] * bd[j] for j in range(n)) for i in range(m)]
+    assert y == [sum(k[j] * d[i + j] for j in range(3)) for i in range(m)]
+    assert all(v.denominator == 1 for row in bt for v in row)  # data transform exact in floats
+
+
+CASES = [
+    # n, c, co, h, w, pad
+    (2, 3, 5, 7, 9, 1),
+    (2, 4, 6, 1, 1, 1),
+    (2, 5, 3, 2, 2, 1),
+    (2, 6, 7, 13, 5, 0),
+    (2, 3, 2, 3, 3, 0),
+    (2, 8, 4, 11, 17, (1, 0)),
+    (1, 16, 8, 21, 19, 2),
+    (2, 7, 9, 6, 10, 1),
+]
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("case", CASES)
+def test_matches_float64_conv(case, channels_last, tile):
+    n, c, co, h, w, pad = case
+    for bias in (False, True):
+        x, wt, b = _conv_case(n, c, co, h, w, pad, channels_last, bias)
+        with torch.no_grad():
+            y = winograd_conv2d(x, wt, b, padding=pad, tile=tile)
+        assert _rel_err(y, x, wt, b, pad) < TOL
+        if channels_last and h * w > 1:
+            assert y.is_contiguous(memory_format=torch.channels_last)
+        else:
+            assert y.is_contiguous()
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_several_bands(monkeypatch, tile):
+    monkeypatch.setattr(wg, "BAND_BYTES", 1)  # one tile row per band
+    x, wt, b = _conv_case(2, 8, 8, 23, 14, 1, True, True)
+    with torch.no_grad():
+        y = winograd_conv2d(x, wt, b, tile=tile)
+    assert _rel_err(y, x, wt, b, 1) < TOL
+
+
+def test_float64_and_strided_input():
+    x, wt, b = _conv_case(2, 4, 3, 9, 8, 1, False, True)
+    x64, w64, b64 = x.double(), wt.double(), b.double()
+    y = winograd_conv2d(x64, w64, b64)
+    ref = F.conv2d(x64, w64, b64, padding=1)
+    assert (y - ref).abs().max().item() < 1e-12 * ref.abs().max().item()
+    xs = x.transpose(2, 3)  # neither NCHW- nor channels_last-contiguous
+    y = winograd_conv2d(xs, wt, b)
+    assert _rel_err(y, xs, wt, b, 1) < TOL and y.is_contiguous()
+
+
+def test_filter_transform_cached_and_invalidated():
+    wg.clear_cache()
+    x, wt, b = _conv_case(1, 4, 4, 8, 8, 1, False, False)
+    u1 = wg._filter_transform(wt, 4)
+    assert wg._filter_transform(wt, 4) is u1  # reused
+    y0 = winograd_conv2d(x, wt)
+    wt.add_(1)  # in-place: _version changes
+    assert wg._filter_transform(wt, 4) is not u1
+    y1 = winograd_conv2d(x, wt)
+    assert not torch.allclose(y0, y1)
+    assert _rel_err(y1, x, wt, None, 1) < TOL
+    # tile 2 and tile 4 entries live side by side for the same weight
+    u2 = wg._filter_transform(wt, 2)
+    assert wg._filter_transform(wt, 4) is not u2 and wg._filter_transform(wt, 2) is u2
+    # entries go with their weight (weak keys): nothing keeps a dropped weight's transform alive
+    del wt, u1, u2
+    assert len(wg._CACHE) == 0
+
+
+def test_cache_not_fooled_by_a_new_tensor_at_the_same_address():
+    x, wt, _ = _conv_case(1, 4, 4, 8, 8, 1, False, False)
+    winograd_conv2d(x, wt)
+    other = torch.randn_like(wt)
+    with torch.no_grad():
+        wt.data = other  # same Python object, new storage, version counter may match
+    y = winograd_conv2d(x, wt)
+    assert _rel_err(y, x, other, None, 1) < TOL
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(stride=2), "stride"),
+        (dict(dilation=2), "dilation"),
+        (dict(groups=2), "groups"),
+        (dict(tile=3), "tile"),
+        (dict(padding=-1), "padding"),
+    ],
+)
+def test_refuses_unsupported_options(kwargs, words):
+    x, wt, _ = _conv_case(1, 4, 4, 8, 8, 1, False, False)
+    with pytest.raises(ValueError, match=words):
+        winograd_conv2d(x, wt, **kwargs)
+
+
+def test_refuses_unsupported_inputs():
+    x = torch.randn(1, 4, 8, 8)
+    with pytest.raises(ValueError, match="3x3"):
+        winograd_conv2d(x, torch.randn(2, 4, 5, 5))
+    with pytest.raises(ValueError, match="groups"):
+        winograd_conv2d(x, torch.randn(2, 2, 3, 3))  # what groups=2 weights look like
+    with pytest.raises(ValueError, match="dtype"):
+        winograd_conv2d(x.half(), torch.randn(2, 4, 3, 3).half())
+    with pytest.raises(ValueError, match="dtype"):
+        winograd_conv2d(x, torch.randn(2, 4, 3, 3).double())
+    with pytest.raises(ValueError, match="bias"):
+        winograd_conv2d(x, torch.randn(2, 4, 3, 3), torch.randn(3))
+    with pytest.raises(ValueError, match="smaller than 3x3"):
+        winograd_conv2d(torch.randn(1, 4, 2, 8), torch.randn(2, 4, 3, 3), padding=0)
+
+
+def test_use_winograd_is_a_bool():
+    assert wg.use_winograd(512, 512, 44, 44) in (True, False)
+    assert wg.use_winograd(3, 64, 698, 698) is False

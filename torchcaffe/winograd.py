@@ -1,0 +1,356 @@
+"""Winograd minimal-filtering 3x3 convolution (Lavin & Gray 2015) for fast float inference.
+
+``winograd_conv2d(x, w, b, padding)`` equals ``F.conv2d(x, w, b, stride=1, padding=padding)`` for
+3x3 kernels up to float rounding, with fewer multiplies: F(4x4, 3x3) computes each 4x4 output tile
+from a 6x6 input tile with 36 products per (input, output) channel pair instead of 144 (4x fewer);
+F(2x2, 3x3) (``tile=2``) uses 16 instead of 36 (2.25x fewer) and rounds a little less.
+
+The transforms are derived here, at import, by Toom-Cook with exact fractions rather than typed in:
+F(m, 3) evaluates at the finite points 0, +1, -1 (m = 2) or 0, +1, -1, +2, -2 (m = 4), plus the
+point at infinity (the leading coefficient). With V the n x n evaluation matrix (n = m + 2; the
+infinity row is [0 .. 0 1]), the 1-D correlation y = A^T [(G g) * (B^T d)] has A^T = V_m^T
+(Vandermonde of the points up to degree m - 1), G = V_3 and B^T = V^-T. Each row k of B^T is then
+scaled to small integers and row k of G divided by the same factor, so the data transforms are exact
+in floating point and only the (once per weight, float64) filter transform carries fractions.
+2-D: Y = A^T [(G g G^T) * (B^T d B)] A, applied separably (rows, then columns).
+
+Layout (pure torch ops, CPU or CUDA): internally NHWC, so every tile phase is a strided view with
+contiguous channels. Per band of tile rows: V [n*n, N*T, Cin] (input transform), one batched GEMM
+V @ U with U [n*n, Cin, Cout] (the cached filter transform), then the output transform writes each
+of the m*m output phases straight into the result tensor, whose memory format follows the input.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import torch
+from torch.utils.weak import WeakIdKeyDictionary
+
+__all__ = ["winograd_conv2d", "use_winograd", "winograd_matrices", "clear_cache"]
+
+_POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
+
+
+def _invert(rows: list[list[Fraction]]) -> list[list[Fraction]]:
+    n = len(rows)
+    m = [row[:] + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(rows)]
+    for c in range(n):
+        piv = next(i for i in range(c, n) if m[i][c] != 0)
+        m[c], m[piv] = m[piv], m[c]
+        m[c] = [v / m[c][c] for v in m[c]]
+        for i in range(n):
+            if i != c and m[i][c] != 0:
+                f = m[i][c]
+                m[i] = [a - f * b for a, b in zip(m[i], m[c])]
+    return [row[n:] for row in m]
+
+
+def winograd_matrices(m: int, r: int = 3):
+    """Exact (A^T [m, n], G [n, r], B^T [n, n]) as nested lists of Fractions, n = m + r - 1."""
+    if m not in _POINTS or r != 3:
+        raise ValueError(f"winograd: F({m}, {r}) not supported (m in 2, 4; r = 3)")
+    pts = [Fraction(p) for p in _POINTS[m]]
+    n = m + r - 1
+
+    def evaluation(k):  # rows: finite points, then infinity
+        return [[p**e for e in range(k)] for p in pts] + [[Fraction(0)] * (k - 1) + [Fraction(1)]]
+
+    a = evaluation(m)
+    g = evaluation(r)
+    vinv = _invert(evaluation(n))
+    bt = [[vinv[j][i] for j in range(n)] for i in range(n)]  # V^-T
+    for k in range(n):
+        den = math.lcm(*(v.denominator for v in bt[k]))
+        num = math.gcd(*(v.numerator for v in bt[k]))
+        s = Fraction(den, num)
+        if next(v for v in reversed(bt[k]) if v) < 0:  # last nonzero +1: a cheap first pass
+            s = -s
+        bt[k] = [v * s for v in bt[k]]
+        g[k] = [v / s for v in g[k]]
+    at = [[a[j][i] for j in range(n)] for i in range(m)]
+    return at, g, bt
+
+
+def _dense(mat, dtype=torch.float64):
+    return torch.tensor([[float(v) for v in row] for row in mat], dtype=dtype)
+
+
+def _plan(rows: list[list[float]]):
+    """Schedule dst[k] = sum_i rows[k][i] * src[i] as a few fused elementwise passes.
+
+    Rows that are E + O and E - O with E, O on disjoint columns (the +p / -p point pairs) share
+    the two partial sums; each sum starts with a coefficient-1 term so its first pass is one
+    torch.add(a, b, alpha=c). Returns (pairs, singles): pairs (k, k2, E, O, c) with row k = E + c O,
+    row k2 = E - c O; singles (k, row).
+    """
+    done: set[int] = set()
+    pairs, singles = [], []
+    for k, rk in enumerate(rows):
+        if k in done:
+            continue
+        for k2 in range(k + 1, len(rows)):
+            if k2 in done:
+                continue
+            e = [(a + b) / 2 for a, b in zip(rk, rows[k2])]
+            o = [(a - b) / 2 for a, b in zip(rk, rows[k2])]
+            se = {i for i, v in enumerate(e) if v}
+            so = {i for i, v in enumerate(o) if v}
+            if se and so and not se & so and len(se) + len(so) > 2:
+                c = o[max(so)]  # o = c * o1 with a coefficient 1 in o1
+                pairs.append((k, k2, e, [v / c for v in o], c))
+                done.update((k, k2))
+                break
+        else:
+            singles.append((k, rk))
+            done.add(k)
+    return pairs, singles
+
+
+def _dot(row, srcs, dst):
+    """dst = sum_i row[i] * srcs[i] (dst may be a strided view)."""
+    terms = [(c, s) for c, s in zip(row, srcs) if c]
+    k = next((i for i, (c, _) in enumerate(terms) if c == 1), None)
+    if k is None:
+        c0, s0 = terms.pop(0)
+        torch.mul(s0, c0, out=dst)
+    else:
+        base = terms.pop(k)[1]
+        if not terms:
+            dst.copy_(base)
+            return
+        c1, s1 = terms.pop(0)
+        torch.add(base, s1, alpha=c1, out=dst)
+    for c, s in terms:
+        dst.add_(s, alpha=c)
+
+
+def _apply(plan, srcs, dsts, scratch):
+    """dsts[k] = sum_i M[k][i] srcs[i] for the matrix M that `plan` was made from.
+
+    scratch: a flat buffer at least as large as one dst.
+    """
+    pairs, singles = plan
+    for k, row in singles:
+        _dot(row, srcs, dsts[k])
+    for k, k2, e, o, c in pairs:
+        tmp = scratch[: dsts[k].numel()].view(dsts[k].shape)
+        _dot(e, srcs, tmp)
+        _dot(o, srcs, dsts[k2])
+        torch.add(tmp, dsts[k2], alpha=c, out=dsts[k])
+        torch.add(tmp, dsts[k2], alpha=-c, out=dsts[k2])
+
+
+class _Transforms:
+    """Per (tile, dtype, device): float lists for the plans, G for the filter transform."""
+
+    def __init__(self, m: int):
+        at, g, bt = winograd_matrices(m)
+        self.m, self.n = m, m + 2
+        self.at = [[float(v) for v in row] for row in at]
+        self.bt = [[float(v) for v in row] for row in bt]
+        self.g = _dense(g)  # float64: the filter transform is rounded once, at the end
+        self.bt_plan = _plan(self.bt)
+        self.at_plan = _plan(self.at)
+        # A^T has a column of ones (the point +1): a bias added to that single Winograd-domain
+        # product reaches every output of the tile exactly once.
+        self.bias_at = next(j for j in range(self.n) if all(r[j] == 1 for r in self.at))
+
+
+_TRANSFORMS = {m: _Transforms(m) for m in _POINTS}
+
+# Filter transforms U [n*n, Cin, Cout], keyed by the weight tensor object itself (weakly, so an
+# entry goes when its weight is freed) and checked against data_ptr / _version / shape / dtype /
+# device, so set_() or an in-place update (weight.add_(1), optimizer steps) is noticed.
+_CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
+    key = (
+        weight.data_ptr(),
+        weight._version,
+        tuple(weight.shape),
+        weight.stride(),
+        weight.dtype,
+        weight.device,
+    )
+    per_tile = _CACHE.get(weight)
+    if per_tile is not None and m in per_tile and per_tile[m][0] == key:
+        return per_tile[m][1]
+    t = _TRANSFORMS[m]
+    cout, cin = weight.shape[:2]
+    with torch.no_grad():
+        g = t.g.to(weight.device)
+        u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double(), g)
+        u = u.reshape(t.n * t.n, cin, cout).to(weight.dtype).contiguous()
+    if per_tile is None or any(v[0] != key for v in per_tile.values()):
+        per_tile = {}
+        _CACHE[weight] = per_tile
+    per_tile[m] = (key, u)
+    return u
+
+
+# Bytes of V (or M) per band of tile rows: bands keep the transformed tiles in L3-sized pieces
+# and bound the scratch memory, instead of streaming 2.25x the whole map through DRAM. Each band
+# re-reads U, so bands are also at least twice U. 4 MB and 64 MB were slower than 16-32 MB
+# (2-core EPYC).
+BAND_BYTES = 16 << 20
+_DTYPES = (torch.float32, torch.float64)
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        v = (v, v)
+    v = tuple(v)
+    if len(v) != 2 or not all(isinstance(i, int) for i in v):
+        raise ValueError(f"winograd_conv2d: {name} must be an int or a pair of ints, got {v!r}")
+    return v
+
+
+def _check(x, weight, bias, padding, stride, dilation, groups, tile):
+    if tile not in _TRANSFORMS:
+        raise ValueError(f"winograd_conv2d: tile={tile!r} unsupported (2 or 4)")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError("winograd_conv2d: input must be a 4-D tensor [N, C, H, W]")
+    if weight.dim() != 4 or tuple(weight.shape[2:]) != (3, 3):
+        raise ValueError(f"winograd_conv2d: only 3x3 kernels, got weight {tuple(weight.shape)}")
+    if _pair(stride, "stride") != (1, 1):
+        raise ValueError(f"winograd_conv2d: only stride 1, got stride={stride!r}")
+    if _pair(dilation, "dilation") != (1, 1):
+        raise ValueError(f"winograd_conv2d: only dilation 1, got dilation={dilation!r}")
+    if groups != 1 or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"winograd_conv2d: only groups=1 with weight Cin == input C, got groups={groups}, "
+            f"weight {tuple(weight.shape)}, input {tuple(x.shape)}"
+        )
+    if x.dtype not in _DTYPES or weight.dtype != x.dtype:
+        raise ValueError(
+            f"winograd_conv2d: dtype {x.dtype} / weight {weight.dtype} unsupported "
+            "(float32 or float64, same for both)"
+        )
+    if weight.device != x.device:
+        raise ValueError(f"winograd_conv2d: weight on {weight.device}, input on {x.device}")
+    if bias is not None and (
+        tuple(bias.shape) != (weight.shape[0],) or bias.dtype != x.dtype or bias.device != x.device
+    ):
+        raise ValueError(
+            f"winograd_conv2d: bias must be [{weight.shape[0]}] {x.dtype} on {x.device}, "
+            f"got {tuple(bias.shape)} {bias.dtype} on {bias.device}"
+        )
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"winograd_conv2d: negative padding {padding!r}")
+    if x.shape[2] + 2 * ph < 3 or x.shape[3] + 2 * pw < 3:
+        raise ValueError(
+            f"winograd_conv2d: input {tuple(x.shape)} with padding {(ph, pw)} is smaller than 3x3"
+        )
+    return ph, pw
+
+
+def winograd_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    padding=(1, 1),
+    tile: int = 4,
+    stride=1,
+    dilation=1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """F.conv2d(x, weight, bias, stride=1, padding=padding) for 3x3 kernels, by Winograd F(m, 3).
+
+    x [N, C, H, W] float32/float64, NCHW-contiguous or channels_last (any strides work);
+    weight [Cout, C, 3, 3]; bias [Cout] or None; padding int or (ph, pw), any >= 0;
+    tile 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). stride, dilation, groups exist only to refuse
+    anything but 1 with a ValueError. Returns [N, Cout, H + 2ph - 2, W + 2pw - 2] in the memory
+    format of x (channels_last in, channels_last out). No autograd: call under torch.no_grad().
+    The filter transform is cached per weight tensor (see _filter_transform).
+    """
+    ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
+    t = _TRANSFORMS[tile]
+    m, n = t.m, t.n
+    nb, c, h, w = x.shape
+    cout = weight.shape[0]
+    ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
+    channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    y = x.new_empty((nb, ho, wo, cout))  # NHWC
+    if nb == 0 or cout == 0:
+        return _as_format(y, channels_last)
+    if c == 0:
+        y.zero_()
+        if bias is not None:
+            y.add_(bias)
+        return _as_format(y, channels_last)
+    u = _filter_transform(weight, tile)
+
+    th, tw = -(-ho // m), -(-wo // m)
+    wp = m * tw + 2
+    xh = x.permute(0, 2, 3, 1)
+    per_row = n * n * nb * tw * max(c, cout) * x.element_size()
+    band_bytes = max(BAND_BYTES, 2 * u.numel() * u.element_size())
+    tb = max(1, min(th, band_bytes // per_row))
+
+    xb = x.new_zeros((nb, m * tb + 2, wp, c))  # padded band: the border columns stay zero
+    r = x.new_empty(n * nb * tb * wp * c)
+    v = x.new_empty(n * n * nb * tb * tw * c)
+    scratch = x.new_empty(nb * tb * wp * max(c, cout))
+    prod = x.new_empty(n * n * nb * tb * tw * cout)
+    o1 = x.new_empty(n * m * nb * tb * tw * cout)
+    valid_w = [-(-(wo - q) // m) for q in range(m)]
+    valid_h = [-(-(ho - p) // m) for p in range(m)]
+    for t0 in range(0, th, tb):
+        b = min(tb, th - t0)
+        lt = nb * b * tw
+        # input rows [lo, lo + m b + 2) of the padded map, copied into the band buffer
+        xbb = xb[:, : m * b + 2]
+        lo = m * t0 - ph
+        s_lo, s_hi = max(0, lo), min(h, lo + m * b + 2)
+        if s_lo > lo:
+            xbb[:, : s_lo - lo].zero_()
+        if s_hi < lo + m * b + 2:
+            xbb[:, max(0, s_hi - lo) :].zero_()
+        if s_hi > s_lo:
+            xbb[:, s_lo - lo : s_hi - lo, pw : pw + w].copy_(xh[:, s_lo:s_hi])
+
+        # V = B^T d B: rows, then columns
+        rb = r[: n * nb * b * wp * c].view(n, nb, b, wp, c)
+        rows = [xbb[:, i : i + m * (b - 1) + 1 : m] for i in range(n)]
+        _apply(t.bt_plan, rows, list(rb), scratch)
+        vb = v[: n * n * lt * c].view(n, n, nb, b, tw, c)
+        for i in range(n):
+            cols = [rb[i][:, :, j : j + m * (tw - 1) + 1 : m] for j in range(n)]
+            _apply(t.bt_plan, cols, list(vb[i]), scratch)
+
+        pb = prod[: n * n * lt * cout].view(n * n, lt, cout)
+        torch.bmm(vb.view(n * n, lt, c), u, out=pb)
+        if bias is not None:
+            pb[t.bias_at * n + t.bias_at].add_(bias)
+
+        # Y = A^T M A: columns into o1, then rows straight into the output phases
+        pv = pb.view(n, n, nb, b, tw, cout)
+        ob = o1[: n * m * lt * cout].view(n, m, nb, b, tw, cout)
+        for i in range(n):
+            _apply(t.at_plan, list(pv[i]), list(ob[i]), scratch)
+        for p in range(m):
+            hp = min(b, valid_h[p] - t0)
+            if hp <= 0:
+                continue
+            for q in range(m):
+                dst = y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]]
+                _dot(t.at[p], [ob[i, q, :, :hp, : valid_w[q]] for i in range(n)], dst)
+    return _as_format(y, channels_last)
+
+
+def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    y = y_nhwc.permute(0, 3, 1, 2)
+    return y if channels_last else y.contiguous()
+
+
+def use_winograd(cin: int, cout: int, h: int, w: int) -> bool:
+    """Whether winograd_conv2d (tile 4) beats channels_last F.conv2d on a 2-core AVX2 CPU."""
+    return cin >= 128 and cout >= 128
