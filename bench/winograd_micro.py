@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from torchcaffe.winograd import use_winograd, winograd_conv2d
+from torchcaffe.winograd import use_winograd, winograd_conv2d, winograd_tile
 
 # (Cin, Cout, H=W) of FCN-8s at 500x500 (pad 100 on conv1_1), direct channels_last times quoted
 # in the task at low load: 0.20, 0.05, 0.21, 0.10, 0.22, 0.11, 0.11, 0.24 s.
@@ -84,7 +84,9 @@ def _one_shape(cin, cout, hw, args):
             direct_cl = sec
         speedup = direct_cl / sec if name.startswith("wino") else None
         _row(cin, cout, hw, name, sec, flop, speedup, err)
-    print(f"{'':>15}| use_winograd -> {use_winograd(cin, cout, hw, hw)}", flush=True)
+    use, tile = use_winograd(cin, cout, hw, hw), winograd_tile(cin, cout, hw, hw)
+    pick = f"use_winograd -> {use}, winograd_tile -> {tile}"
+    print(f"{'':>15}| {pick}", flush=True)
 
 
 def main(argv=None):

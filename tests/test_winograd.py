@@ -154,6 +154,8 @@ def test_refuses_unsupported_inputs():
         winograd_conv2d(torch.randn(1, 4, 2, 8), torch.randn(2, 4, 3, 3), padding=0)
 
 
-def test_use_winograd_is_a_bool():
-    assert wg.use_winograd(512, 512, 44, 44) in (True, False)
+def test_heuristic_picks():
+    assert wg.winograd_tile(512, 512, 44, 44) == 4 and wg.use_winograd(512, 512, 44, 44) is True
+    assert wg.winograd_tile(512, 512, 7, 7) == 2
     assert wg.use_winograd(3, 64, 698, 698) is False
+    assert wg.use_winograd(64, 64, 698, 698) is False

@@ -28,7 +28,7 @@ from fractions import Fraction
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["winograd_conv2d", "use_winograd", "winograd_matrices", "clear_cache"]
+__all__ = ["winograd_conv2d", "use_winograd", "winograd_tile", "winograd_matrices", "clear_cache"]
 
 _POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
 
@@ -351,6 +351,24 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return y if channels_last else y.contiguous()
 
 
+def winograd_tile(cin: int, cout: int, h: int, w: int) -> int:
+    """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither.
+
+    Measured against channels_last mkldnn F.conv2d, 2-core AVX2 EPYC, 2 threads, pad 1:
+    F(4x4) wins from ~2**26 Cin*Cout*H*W with Cin, Cout >= 128 (128x128@88: 1.2x, 256x256@44:
+    1.4x, 256x256@175: 1.9x, 512x512@88: 2.2x; 128x128@44 and 256x256@22: 0.6-0.7x). Below
+    ~24x24 its fixed cost (~4 ms of small ops per call) loses to F(2x2) (512x512@7: 1.4x,
+    @14: 1.1x, @22: 1.7x vs 1.4x for F(4x4); 256x256@22: 1.2x). With 64 (or 3) input channels
+    the GEMMs are too thin: 64x64@698 0.94x, 64x128@349 1.1x (not taken: within the noise of a
+    busy machine), 64x128@175 0.85x, 512x64@88 0.93x.
+    """
+    if cin < 128 or cout < 128:
+        return 0
+    if h * w <= 24 * 24:
+        return 2 if cin * cout >= 256 * 256 else 0
+    return 4 if cin * cout * h * w >= 1 << 26 else 0
+
+
 def use_winograd(cin: int, cout: int, h: int, w: int) -> bool:
-    """Whether winograd_conv2d (tile 4) beats channels_last F.conv2d on a 2-core AVX2 CPU."""
-    return cin >= 128 and cout >= 128
+    """Whether winograd_conv2d (with tile=winograd_tile(...)) beats F.conv2d on this machine."""
+    return winograd_tile(cin, cout, h, w) != 0
