@@ -88,10 +88,14 @@ class Net:
     (torchcaffe.constregion; equal to the full computation up to float rounding).
     `channels_last=True` feeds convolutions NHWC maps (float rounding differs; blob arrays are
     then strided numpy views).
-    `winograd=True` computes inference 3x3 stride-1 convolutions wide enough to gain by Winograd's
-    F(4x4, 3x3) (torchcaffe.winograd; 4x fewer multiplies, error ~1e-5 of each map's range).
+    `winograd` (env TORCHCAFFE_WINOGRAD, default 2) picks how 3x3 stride-1 convolutions with
+    256+ channels are computed (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) where it is faster,
+    forward and input gradient (2.25x fewer multiplies; its error against float64 is below direct
+    float32's, so this is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3)
+    for inference from 128 channels (4x fewer multiplies, error ~1e-5 of each map's range;
+    training keeps F(2x2)).
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
-    channels_last and winograd together (training is unaffected: it stays exact).
+    winograd=4 and, for nets that do not train, channels_last.
     """
 
     def __init__(
@@ -103,7 +107,7 @@ class Net:
         autocast=None,
         skip_const=None,
         channels_last=False,
-        winograd=False,
+        winograd=None,
         fast=None,
         **kwargs,
     ):
@@ -127,8 +131,13 @@ class Net:
         self.skip_const = bool(skip_const)
         if fast is None:
             fast = os.environ.get("TORCHCAFFE_FAST", "0") not in ("", "0")
-        self.channels_last = bool(channels_last or fast)
-        self.winograd = bool(winograd or fast)
+        if winograd is None:
+            winograd = 4 if fast else os.environ.get("TORCHCAFFE_WINOGRAD", "2")
+        winograd = {True: 4, False: 0}.get(winograd, winograd)
+        if str(winograd) not in ("0", "2", "4"):
+            raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
+        self.winograd = int(winograd)
+        self.channels_last = bool(channels_last)
         self._cinfo = {}
         self._cinfo_in = None
         param = filter_net(param, phase, level, stages or (), self._where)
@@ -140,6 +149,8 @@ class Net:
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
+        if fast and not self.record_grad:
+            self.channels_last = True  # NHWC pays at inference; training stays NCHW
         if self.record_grad:
             _memory.return_freed_memory()
         if weights is not None:
@@ -202,6 +213,8 @@ class Net:
                     w = 1.0 if (impl.is_loss and j == 0) else 0.0
                 if w:
                     self._blob_loss[t] = float(w)
+            if impl.type == "Convolution":
+                impl.winograd_grad = bool(self.winograd)
             self._impls.append(impl)
             self._bottom_ids.append(bids)
             self._top_ids.append(tids)
@@ -494,8 +507,13 @@ class Net:
                 outs = self._track_const(i, impl, xs, ws=ws)
             if manual:
                 if outs is None:
+                    conv = self._winograd_conv(impl, xs, ws)
                     with torch.no_grad():
-                        outs = impl.forward(xs, ws)
+                        if conv is not None:
+                            b = ws[1] if impl.bias_term else None
+                            outs = [conv(xs[0], ws[0], b, (1, 1), impl.geom[1], (1, 1), 1)]
+                        else:
+                            outs = impl.forward(xs, ws)
                 src = self._cinfo_in if self.skip_const else None
                 self._records[i] = (xs, ws, outs, src)
             elif outs is not None:
@@ -546,7 +564,7 @@ class Net:
         if t == "Convolution" and len(xs) == 1 and x.dim() == 4 and x.shape[0] > 0:
             kernel, pad, stride, dil = impl.geom
             b = ws[1] if impl.bias_term else None
-            conv = None if self.record_grad else self._winograd_conv(impl, xs, ws)
+            conv = self._winograd_conv(impl, xs, ws)
             res = _cr.conv2d_by_regions(
                 x, src or _cr.full_info(x), ws[0], b, stride, pad, dil, impl.group, conv
             )
@@ -569,9 +587,9 @@ class Net:
         return None
 
     def _winograd_conv(self, impl, xs, ws):
-        """A conv2d-like callable using Winograd for inference convolutions that gain by it
-        (3x3, stride 1, no dilation, one group, float32, one 4-D bottom), else None. Smaller
-        pieces (edge strips) fall back to F.conv2d inside it."""
+        """A conv2d-like callable using Winograd for convolutions that gain by it (3x3, stride 1,
+        no dilation, one group, float32, one 4-D bottom), else None; pieces it does not pay on
+        (edge strips, narrow layers) go to F.conv2d inside it. Training nets use F(2x2) only."""
         if not self.winograd or impl.type != "Convolution" or self.autocast is not None:
             return None
         if len(xs) != 1 or xs[0].dim() != 4 or xs[0].dtype != torch.float32:
@@ -582,10 +600,13 @@ class Net:
             return None
         from . import winograd as _wg
 
+        pick = _wg.winograd_tile if self.winograd == 4 and not self.record_grad else _wg.exact_tile
+
         def conv(x, weight, bias, stride_, padding, dilation, groups):
             h, wd = x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2
-            if _wg.use_winograd(w.shape[1], w.shape[0], h, wd):
-                return _wg.winograd_conv2d(x, weight, bias, padding=tuple(padding))
+            tile = pick(w.shape[1], w.shape[0], h, wd)
+            if tile:
+                return _wg.winograd_conv2d(x, weight, bias, padding=tuple(padding), tile=tile)
             return F.conv2d(x, weight, bias, stride_, padding, dilation, groups)
 
         return conv

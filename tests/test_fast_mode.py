@@ -1,0 +1,145 @@
+"""torchcaffe's fastest exact-enough inference mode (`Net(fast=True)`, TORCHCAFFE_FAST=1,
+`--fast` in solvers.infer / score): channels_last + Winograd 3x3 convolutions, close to the
+exact outputs, and training untouched."""
+
+import numpy as np
+import pytest
+
+import torchcaffe as caffe
+from bench import fixtures as fx
+from torchcaffe import winograd
+
+zoo = pytest.importorskip("netspec.zoo")
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-6))
+
+
+@pytest.fixture
+def always_winograd(monkeypatch):
+    """Use Winograd on every eligible layer, however narrow (the speed heuristic would skip
+    the few-channel layers of these reduced-width test nets)."""
+    calls = []
+
+    def tile(cin, cout, h, w):
+        calls.append((cin, cout, h, w))
+        return 4
+
+    monkeypatch.setattr(winograd, "winograd_tile", tile)
+    return calls
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_fast_forward_close_to_exact(always_winograd, skip):
+    param = zoo.build("voc-fcn8s", "deploy", width=1 / 8)
+    fast = fx.torchcaffe_net(param, caffe.TEST, fast=True, skip_const=skip)
+    exact = fx.torchcaffe_net(param, caffe.TEST, skip_const=skip, winograd=0)
+    assert fast.channels_last and fast.winograd == 4 and not exact.winograd
+    x = fx.image(83, 97)
+    ya = fast.forward(data=x)["score"].copy()
+    yb = exact.forward(data=x)["score"].copy()
+    # all 13 3x3 convolutions (by pieces where the constant area is skipped); fc6 is 7x7
+    assert len(always_winograd) >= 13 and {c[:2] for c in always_winograd} >= {(3, 8), (64, 64)}
+    assert _rel(ya, yb) < 1e-4
+    assert (ya.argmax(1) == yb.argmax(1)).mean() > 0.999
+    for name in ("conv3_3", "pool4", "fc7"):
+        assert _rel(fast.blobs[name].data, exact.blobs[name].data) < 1e-4, name
+
+
+def test_fast_mode_from_environment(monkeypatch):
+    monkeypatch.setenv("TORCHCAFFE_FAST", "1")
+    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
+    assert net.winograd == 4 and net.channels_last
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")
+    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
+    assert net.winograd == 2 and not net.channels_last
+
+
+def test_fast_mode_leaves_training_exact(always_winograd):
+    """Training nets record for backward, so they never take the Winograd path."""
+    losses = []
+    for fast in (True, False):
+        caffe.set_random_seed(4)
+        net = caffe.Net(fx.train_param(64, 72, width=1 / 16), caffe.TRAIN, winograd=fast)
+        fx.random_params(net)
+        net.blobs["data"].data[...] = fx.image(64, 72)
+        net.blobs["label"].data[...] = fx.label(64, 72)
+        losses.append(net.forward_backward())
+    assert not always_winograd
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_fast_flag_sets_the_mode(monkeypatch, capsys):
+    from solvers import engine
+
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so the "1" set below is undone
+    monkeypatch.setattr(engine, "name", "torch")
+    assert engine.use_fast_mode() is True
+    import os
+
+    assert os.environ["TORCHCAFFE_FAST"] == "1"
+    monkeypatch.setattr(engine, "name", "caffe")
+    assert engine.use_fast_mode() is False
+    assert "torchcaffe only" in capsys.readouterr().out
+
+
+def test_winograd_is_used_where_it_pays():
+    """The heuristic picks the wide layers and leaves the narrow first ones to mkldnn."""
+    assert winograd.use_winograd(512, 512, 88, 88)
+    assert not winograd.use_winograd(3, 64, 698, 698)
+
+
+@pytest.fixture
+def always_exact_winograd(monkeypatch):
+    """Force F(2x2) on every eligible layer of the narrow test nets (the default mode takes it
+    from 256 channels)."""
+    calls = []
+
+    def tile(cin, cout, h, w):
+        calls.append((cin, cout, h, w))
+        return 2
+
+    monkeypatch.setattr(winograd, "exact_tile", tile)
+    return calls
+
+
+def test_default_mode_winograd_training_matches_direct(always_exact_winograd):
+    """The default mode computes wide 3x3 layers' forward and input gradient by F(2x2): the
+    loss, every blob diff and every parameter diff equal the direct convolutions' (mkldnn)."""
+    nets = []
+    for mode in (2, 0):
+        caffe.set_random_seed(6)
+        net = caffe.Net(fx.train_param(90, 70, width=1 / 16), caffe.TRAIN, winograd=mode)
+        fx.random_params(net)
+        net.blobs["data"].data[...] = fx.image(90, 70)
+        net.blobs["label"].data[...] = fx.label(90, 70)
+        nets.append((net, net.forward_backward()))
+    (a, la), (b, lb) = nets
+    assert a.winograd == 2 and b.winograd == 0
+    shapes = {c[:2] for c in always_exact_winograd}
+    assert (4, 4) in shapes and (32, 32) in shapes  # forward and input gradients, all widths
+    assert la == pytest.approx(lb, rel=1e-5)
+    for name in a.blobs:
+        assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name
+        if name not in ("data", "label"):
+            assert _rel(a.blobs[name].diff, b.blobs[name].diff) < 1e-4, name
+    for name in a.params:
+        for pa, pb in zip(a.params[name], b.params[name]):
+            assert _rel(pa.diff, pb.diff) < 1e-4, name
+
+
+def test_default_mode_is_f2_and_can_be_switched_off(monkeypatch):
+    param = zoo.build("voc-fcn32s", "deploy", width=1 / 16)
+    assert caffe.Net(param, caffe.TEST).winograd == 2
+    monkeypatch.setenv("TORCHCAFFE_WINOGRAD", "0")
+    assert caffe.Net(param, caffe.TEST).winograd == 0
+    with pytest.raises(ValueError, match="winograd"):
+        caffe.Net(param, caffe.TEST, winograd=3)
+
+
+def test_exact_tile_is_taken_from_256_channels():
+    assert winograd.exact_tile(512, 512, 44, 44) == 2
+    assert winograd.exact_tile(256, 512, 70, 70) == 2
+    assert winograd.exact_tile(128, 256, 131, 131) == 0
+    assert winograd.exact_tile(64, 64, 504, 504) == 0
