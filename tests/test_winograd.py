@@ -1,4 +1,4 @@
-"""torchcaffe.winograd: Winograd F(4x4,3x3) / F(2x2,3x3) against float64 F.conv2d."""
+"""torchcaffe.winograd: Winograd F(4x4,3x3) / F(2x2,3x3) / F(2x2,7x7) against float64 F.conv2d."""
 
 import math
 from fractions import Fraction
@@ -15,12 +15,12 @@ from torchcaffe.winograd import winograd_conv2d, winograd_matrices
 TOL = 1e-4
 
 
-def _conv_case(n, c, co, h, w, pad, channels_last, bias, seed=0):
+def _conv_case(n, c, co, h, w, pad, channels_last, bias, seed=0, k=3):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=g)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    wt = torch.randn(co, c, 3, 3, generator=g) * math.sqrt(2.0 / (9 * c))
+    wt = torch.randn(co, c, k, k, generator=g) * math.sqrt(2.0 / (k * k * c))
     b = torch.randn(co, generator=g) if bias else None
     return x, wt, b
 
@@ -31,16 +31,16 @@ def _rel_err(y, x, wt, b, pad):
     return ((y.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
 
 
-@pytest.mark.parametrize("m", [2, 4])
-def test_matrices_compute_1d_correlation_exactly(m):
-    at, g, bt = winograd_matrices(m)
-    n = m + 2
-    d = [Fraction(v) for v in (3, -1, 4, 1, -5, 9)[:n]]
-    k = [Fraction(v) for v in (2, -7, 1)]
-    gk = [sum(g[i][j] * k[j] for j in range(3)) for i in range(n)]
+@pytest.mark.parametrize("m, r", [(2, 3), (4, 3), (2, 7)])
+def test_matrices_compute_1d_correlation_exactly(m, r):
+    at, g, bt = winograd_matrices(m, r)
+    n = m + r - 1
+    d = [Fraction(v) for v in (3, -1, 4, 1, -5, 9, 2, -6)[:n]]
+    k = [Fraction(v) for v in (2, -7, 1, 8, -2, 8, 1)[:r]]
+    gk = [sum(g[i][j] * k[j] for j in range(r)) for i in range(n)]
     bd = [sum(bt[i][j] * d[j] for j in range(n)) for i in range(n)]
     y = [sum(at[i][j] * gk[j] * bd[j] for j in range(n)) for i in range(m)]
-    assert y == [sum(k[j] * d[i + j] for j in range(3)) for i in range(m)]
+    assert y == [sum(k[j] * d[i + j] for j in range(r)) for i in range(m)]
     assert all(v.denominator == 1 for row in bt for v in row)  # data transform exact in floats
 
 
@@ -71,6 +71,58 @@ def test_matches_float64_conv(case, channels_last, tile):
             assert y.is_contiguous(memory_format=torch.channels_last)
         else:
             assert y.is_contiguous()
+
+
+CASES7 = [
+    # n, c, co, h, w, pad: odd sizes, ragged last tiles, maps smaller than the kernel with pad 3
+    (2, 3, 5, 13, 11, 0),
+    (2, 5, 4, 9, 10, 3),
+    (2, 4, 3, 7, 7, 0),
+    (2, 2, 3, 1, 2, 3),
+    (2, 6, 5, 14, 12, 0),
+    (2, 3, 4, 8, 11, (3, 0)),
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("case", CASES7)
+def test_7x7_matches_float64_conv(case, channels_last):
+    n, c, co, h, w, pad = case
+    for bias in (False, True):
+        x, wt, b = _conv_case(n, c, co, h, w, pad, channels_last, bias, k=7)
+        with torch.no_grad():
+            y = winograd_conv2d(x, wt, b, padding=pad)  # the tile defaults to 2 for 7x7
+        assert _rel_err(y, x, wt, b, pad) < TOL
+        if channels_last and y.shape[2] * y.shape[3] > 1:
+            assert y.is_contiguous(memory_format=torch.channels_last)
+        else:
+            assert y.is_contiguous()
+    y64 = winograd_conv2d(x.double(), wt.double(), b.double(), padding=pad, tile=2)
+    ref = F.conv2d(x.double(), wt.double(), b.double(), padding=pad)
+    assert (y64 - ref).abs().max().item() < 1e-12 * ref.abs().max().item()
+
+
+def test_7x7_several_bands(monkeypatch):
+    monkeypatch.setattr(wg, "BAND_BYTES", 1)  # one tile row per band
+    for pad, h in ((0, 17), (3, 12)):  # ragged and whole last tiles
+        x, wt, b = _conv_case(2, 4, 6, h, 13, pad, True, True, k=7)
+        with torch.no_grad():
+            y = winograd_conv2d(x, wt, b, padding=pad)
+        assert _rel_err(y, x, wt, b, pad) < TOL
+
+
+def test_7x7_cache_invalidated():
+    wg.clear_cache()
+    x, wt, _ = _conv_case(1, 4, 4, 12, 12, 0, False, False, k=7)
+    u = wg._filter_transform(wt, 2)
+    assert u.shape == (64, 4, 4) and u.is_contiguous()
+    assert wg._filter_transform(wt, 2) is u
+    y0 = winograd_conv2d(x, wt, padding=0)
+    wt.mul_(-1)
+    assert wg._filter_transform(wt, 2) is not u
+    y1 = winograd_conv2d(x, wt, padding=0)
+    assert torch.allclose(y1, -y0, atol=1e-5)
+    assert _rel_err(y1, x, wt, None, 0) < TOL
 
 
 @pytest.mark.parametrize("tile", [2, 4])
@@ -140,8 +192,14 @@ def test_refuses_unsupported_options(kwargs, words):
 
 def test_refuses_unsupported_inputs():
     x = torch.randn(1, 4, 8, 8)
-    with pytest.raises(ValueError, match="3x3"):
+    with pytest.raises(ValueError, match="3x3 and 7x7"):
         winograd_conv2d(x, torch.randn(2, 4, 5, 5))
+    with pytest.raises(ValueError, match="3x3 and 7x7"):
+        winograd_conv2d(x, torch.randn(2, 4, 7, 3))
+    with pytest.raises(ValueError, match="tile=4"):
+        winograd_conv2d(x, torch.randn(2, 4, 7, 7), tile=4)
+    with pytest.raises(ValueError, match="smaller than 7x7"):
+        winograd_conv2d(x[:, :, :6], torch.randn(2, 4, 7, 7), padding=0)
     with pytest.raises(ValueError, match="groups"):
         winograd_conv2d(x, torch.randn(2, 2, 3, 3))  # what groups=2 weights look like
     with pytest.raises(ValueError, match="dtype"):

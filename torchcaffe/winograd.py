@@ -1,15 +1,17 @@
-"""Winograd minimal-filtering 3x3 convolution (Lavin & Gray 2015) for fast float inference.
+"""Winograd minimal-filtering 3x3 and 7x7 convolution (Lavin & Gray 2015) for fast float inference.
 
 ``winograd_conv2d(x, w, b, padding)`` equals ``F.conv2d(x, w, b, stride=1, padding=padding)`` for
-3x3 kernels up to float rounding, with fewer multiplies: F(4x4, 3x3) computes each 4x4 output tile
-from a 6x6 input tile with 36 products per (input, output) channel pair instead of 144 (4x fewer);
-F(2x2, 3x3) (``tile=2``) uses 16 instead of 36 (2.25x fewer) and rounds a little less.
+3x3 and 7x7 kernels up to float rounding, with fewer multiplies: F(4x4, 3x3) computes each 4x4
+output tile from a 6x6 input tile with 36 products per (input, output) channel pair instead of 144
+(4x fewer); F(2x2, 3x3) (``tile=2``) uses 16 instead of 36 (2.25x fewer) and rounds a little less;
+F(2x2, 7x7) (FCN's fc6) computes each 2x2 tile from an 8x8 one with 64 products instead of 196.
 
 The transforms are derived here, at import, by Toom-Cook with exact fractions rather than typed in:
-F(m, 3) evaluates at the finite points 0, +1, -1 (m = 2) or 0, +1, -1, +2, -2 (m = 4), plus the
-point at infinity (the leading coefficient). With V the n x n evaluation matrix (n = m + 2; the
-infinity row is [0 .. 0 1]), the 1-D correlation y = A^T [(G g) * (B^T d)] has A^T = V_m^T
-(Vandermonde of the points up to degree m - 1), G = V_3 and B^T = V^-T. Each row k of B^T is then
+F(m, r) evaluates at the finite points 0, +1, -1 (F(2, 3)), 0, +1, -1, +2, -2 (F(4, 3)) or
+0, +-1, +-2, +-1/2 (F(2, 7)), plus the point at infinity (the leading coefficient). With V the
+n x n evaluation matrix (n = m + r - 1; the infinity row is [0 .. 0 1]), the 1-D correlation
+y = A^T [(G g) * (B^T d)] has A^T = V_m^T (Vandermonde of the points up to degree m - 1),
+G = V_r and B^T = V^-T. Each row k of B^T is then
 scaled to small integers and row k of G divided by the same factor, so the data transforms are exact
 in floating point and only the (once per weight, float64) filter transform carries fractions.
 2-D: Y = A^T [(G g G^T) * (B^T d B)] A, applied separably (rows, then columns).
@@ -18,6 +20,8 @@ Layout (pure torch ops, CPU or CUDA): internally NHWC, so every tile phase is a 
 contiguous channels. Per band of tile rows: V [n*n, N*T, Cin] (input transform), one batched GEMM
 V @ U with U [n*n, Cin, Cout] (the cached filter transform), then the output transform writes each
 of the m*m output phases straight into the result tensor, whose memory format follows the input.
+F(2x2, 7x7) does both transforms as small GEMMs with the Kronecker-product matrices instead (64
+points: see _Transforms).
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ __all__ = [
     "clear_cache",
 ]
 
-_POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2)}
+_POINTS = {
+    (2, 3): (0, 1, -1),
+    (4, 3): (0, 1, -1, 2, -2),
+    (2, 7): (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
+}
 
 
 def _invert(rows: list[list[Fraction]]) -> list[list[Fraction]]:
@@ -56,9 +64,9 @@ def _invert(rows: list[list[Fraction]]) -> list[list[Fraction]]:
 
 def winograd_matrices(m: int, r: int = 3):
     """Exact (A^T [m, n], G [n, r], B^T [n, n]) as nested lists of Fractions, n = m + r - 1."""
-    if m not in _POINTS or r != 3:
-        raise ValueError(f"winograd: F({m}, {r}) not supported (m in 2, 4; r = 3)")
-    pts = [Fraction(p) for p in _POINTS[m]]
+    if (m, r) not in _POINTS:
+        raise ValueError(f"winograd: F({m}, {r}) not supported (F(2, 3), F(4, 3), F(2, 7))")
+    pts = [Fraction(p) for p in _POINTS[m, r]]
     n = m + r - 1
 
     def evaluation(k):  # rows: finite points, then infinity
@@ -152,9 +160,9 @@ def _apply(plan, srcs, dsts, scratch):
 class _Transforms:
     """Per (tile, dtype, device): float lists for the plans, G for the filter transform."""
 
-    def __init__(self, m: int):
-        at, g, bt = winograd_matrices(m)
-        self.m, self.n = m, m + 2
+    def __init__(self, m: int, r: int):
+        at, g, bt = winograd_matrices(m, r)
+        self.m, self.r, self.n = m, r, m + r - 1
         self.at = [[float(v) for v in row] for row in at]
         self.bt = [[float(v) for v in row] for row in bt]
         self.g = _dense(g)  # float64: the filter transform is rounded once, at the end
@@ -163,9 +171,18 @@ class _Transforms:
         # A^T has a column of ones (the point +1): a bias added to that single Winograd-domain
         # product reaches every output of the tile exactly once.
         self.bias_at = next(j for j in range(self.n) if all(r[j] == 1 for r in self.at))
+        # F(2x2, 7x7): the output transform as one GEMM, (A^T kron A^T) [m*m, n*n] @ M [n*n, ...]
+        # (4 x 64), one pass over M instead of ~130 elementwise passes (fc6: 40 ms instead of
+        # ~0.9 s on a busy 2-core machine, where each multithreaded op waits for both cores).
+        # Likewise the input transform: the 8x8 tiles gathered into D [n*n, ...] by one copy, then
+        # V = (B^T kron B^T) D (64 x 64, integer entries up to 441): ~300 ops fewer.
+        self.gemm = r == 7
+        self.at_kron = torch.kron(_dense(at), _dense(at)) if self.gemm else None
+        self.bt_kron = torch.kron(_dense(bt), _dense(bt)) if self.gemm else None
 
 
-_TRANSFORMS = {m: _Transforms(m) for m in _POINTS}
+_TRANSFORMS = {mr: _Transforms(*mr) for mr in _POINTS}
+_KERNELS = {3: (4, 2), 7: (2,)}  # kernel size -> tiles, the default first
 
 # Filter transforms U [n*n, Cin, Cout], keyed by the weight tensor object itself (weakly, so an
 # entry goes when its weight is freed) and checked against data_ptr / _version / shape / dtype /
@@ -189,7 +206,7 @@ def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
     per_tile = _CACHE.get(weight)
     if per_tile is not None and m in per_tile and per_tile[m][0] == key:
         return per_tile[m][1]
-    t = _TRANSFORMS[m]
+    t = _TRANSFORMS[m, weight.shape[-1]]
     cout, cin = weight.shape[:2]
     with torch.no_grad():
         # U[(i j), o, c] = sum_kl (G kron G)[(i j), (k l)] w[o, c, k, l]: one GEMM with K = 9
@@ -197,10 +214,18 @@ def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
         # which matters in training, where the weights change every iteration). G's entries
         # are dyadic/small fractions, so the float32 product is within ~1e-7 of the exact one.
         g = t.g.to(device=weight.device, dtype=weight.dtype)
-        u = torch.kron(g, g) @ weight.detach().reshape(cout * cin, 9).t()
-        u = u.view(t.n * t.n, cout, cin).transpose(1, 2)  # [n*n, Cin, Cout]
-        if m == 4:  # bmm on the transposed view is ~18% slower for F(4x4); F(2x2) no different
-            u = u.contiguous()
+        wd = weight.detach()
+        if t.r == 7:
+            # [n*n, Cin, Cout] contiguous straight from a (Cin, Cout)-ordered copy of w (10 MB
+            # per 64 channel pairs; U is 6.5x that): fc6's bmm on the transposed view is ~20%
+            # slower, and transposing U afterwards would copy 537 MB.
+            wd = wd.transpose(0, 1).reshape(cin * cout, t.r * t.r)
+            u = (torch.kron(g, g) @ wd.t()).view(t.n * t.n, cin, cout)
+        else:
+            u = torch.kron(g, g) @ wd.reshape(cout * cin, t.r * t.r).t()
+            u = u.view(t.n * t.n, cout, cin).transpose(1, 2)  # [n*n, Cin, Cout]
+            if m == 4:  # bmm on the transposed view is ~18% slower for F(4x4); F(2x2) the same
+                u = u.contiguous()
     if per_tile is None or any(v[0] != key for v in per_tile.values()):
         per_tile = {}
         _CACHE[weight] = per_tile
@@ -226,12 +251,21 @@ def _pair(v, name):
 
 
 def _check(x, weight, bias, padding, stride, dilation, groups, tile):
-    if tile not in _TRANSFORMS:
-        raise ValueError(f"winograd_conv2d: tile={tile!r} unsupported (2 or 4)")
+    """The validated (tile, r, ph, pw); ValueError naming what is unsupported."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError("winograd_conv2d: input must be a 4-D tensor [N, C, H, W]")
-    if weight.dim() != 4 or tuple(weight.shape[2:]) != (3, 3):
-        raise ValueError(f"winograd_conv2d: only 3x3 kernels, got weight {tuple(weight.shape)}")
+    r = weight.shape[-1] if weight.dim() == 4 else None
+    if r not in _KERNELS or weight.shape[-2] != r:
+        raise ValueError(
+            f"winograd_conv2d: only 3x3 and 7x7 kernels, got weight {tuple(weight.shape)}"
+        )
+    if tile is None:
+        tile = _KERNELS[r][0]
+    if (tile, r) not in _TRANSFORMS:
+        raise ValueError(
+            f"winograd_conv2d: tile={tile!r} unsupported for {r}x{r} kernels "
+            f"({' or '.join(map(str, _KERNELS[r]))})"
+        )
     if _pair(stride, "stride") != (1, 1):
         raise ValueError(f"winograd_conv2d: only stride 1, got stride={stride!r}")
     if _pair(dilation, "dilation") != (1, 1):
@@ -258,11 +292,12 @@ def _check(x, weight, bias, padding, stride, dilation, groups, tile):
     ph, pw = _pair(padding, "padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"winograd_conv2d: negative padding {padding!r}")
-    if x.shape[2] + 2 * ph < 3 or x.shape[3] + 2 * pw < 3:
+    if x.shape[2] + 2 * ph < r or x.shape[3] + 2 * pw < r:
         raise ValueError(
-            f"winograd_conv2d: input {tuple(x.shape)} with padding {(ph, pw)} is smaller than 3x3"
+            f"winograd_conv2d: input {tuple(x.shape)} with padding {(ph, pw)} is smaller than "
+            f"{r}x{r}"
         )
-    return ph, pw
+    return tile, r, ph, pw
 
 
 def winograd_conv2d(
@@ -270,26 +305,28 @@ def winograd_conv2d(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     padding=(1, 1),
-    tile: int = 4,
+    tile: int | None = None,
     stride=1,
     dilation=1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """F.conv2d(x, weight, bias, stride=1, padding=padding) for 3x3 kernels, by Winograd F(m, 3).
+    """F.conv2d(x, weight, bias, stride=1, padding=padding) for r x r kernels, r = 3 or 7, by
+    Winograd F(m, r).
 
     x [N, C, H, W] float32/float64, NCHW-contiguous or channels_last (any strides work);
-    weight [Cout, C, 3, 3]; bias [Cout] or None; padding int or (ph, pw), any >= 0;
-    tile 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)). stride, dilation, groups exist only to refuse
-    anything but 1 with a ValueError. Returns [N, Cout, H + 2ph - 2, W + 2pw - 2] in the memory
+    weight [Cout, C, r, r]; bias [Cout] or None; padding int or (ph, pw), any >= 0;
+    tile: for 3x3, 4 (F(4x4, 3x3), the default) or 2 (F(2x2, 3x3)); for 7x7, 2 (F(2x2, 7x7), the
+    default). stride, dilation, groups exist only to refuse anything but 1 with a ValueError.
+    Returns [N, Cout, H + 2ph - r + 1, W + 2pw - r + 1] in the memory
     format of x (channels_last in, channels_last out). No autograd: call under torch.no_grad().
     The filter transform is cached per weight tensor (see _filter_transform).
     """
-    ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
-    t = _TRANSFORMS[tile]
+    tile, r, ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
+    t = _TRANSFORMS[tile, r]
     m, n = t.m, t.n
     nb, c, h, w = x.shape
     cout = weight.shape[0]
-    ho, wo = h + 2 * ph - 2, w + 2 * pw - 2
+    ho, wo = h + 2 * ph - r + 1, w + 2 * pw - r + 1
     channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     y = x.new_empty((nb, ho, wo, cout))  # NHWC
     if nb == 0 or cout == 0:
@@ -302,14 +339,14 @@ def winograd_conv2d(
     u = _filter_transform(weight, tile)
 
     th, tw = -(-ho // m), -(-wo // m)
-    wp = m * tw + 2
+    wp = m * tw + r - 1
     xh = x.permute(0, 2, 3, 1)
     per_row = n * n * nb * tw * max(c, cout) * x.element_size()
     band_bytes = max(BAND_BYTES, 2 * u.numel() * u.element_size())
     tb = max(1, min(th, band_bytes // per_row))
 
-    xb = x.new_zeros((nb, m * tb + 2, wp, c))  # padded band: the border columns stay zero
-    r = x.new_empty(n * nb * tb * wp * c)
+    xb = x.new_zeros((nb, m * tb + r - 1, wp, c))  # padded band: the border columns stay zero
+    rowt = x.new_empty((n * n * tw if t.gemm else n * wp) * nb * tb * c)
     v = x.new_empty(n * n * nb * tb * tw * c)
     scratch = x.new_empty(nb * tb * wp * max(c, cout))
     prod = x.new_empty(n * n * nb * tb * tw * cout)
@@ -319,31 +356,47 @@ def winograd_conv2d(
     for t0 in range(0, th, tb):
         b = min(tb, th - t0)
         lt = nb * b * tw
-        # input rows [lo, lo + m b + 2) of the padded map, copied into the band buffer
-        xbb = xb[:, : m * b + 2]
+        # input rows [lo, lo + m b + r - 1) of the padded map, copied into the band buffer
+        xbb = xb[:, : m * b + r - 1]
         lo = m * t0 - ph
-        s_lo, s_hi = max(0, lo), min(h, lo + m * b + 2)
+        s_lo, s_hi = max(0, lo), min(h, lo + m * b + r - 1)
         if s_lo > lo:
             xbb[:, : s_lo - lo].zero_()
-        if s_hi < lo + m * b + 2:
+        if s_hi < lo + m * b + r - 1:
             xbb[:, max(0, s_hi - lo) :].zero_()
         if s_hi > s_lo:
             xbb[:, s_lo - lo : s_hi - lo, pw : pw + w].copy_(xh[:, s_lo:s_hi])
 
-        # V = B^T d B: rows, then columns
-        rb = r[: n * nb * b * wp * c].view(n, nb, b, wp, c)
-        rows = [xbb[:, i : i + m * (b - 1) + 1 : m] for i in range(n)]
-        _apply(t.bt_plan, rows, list(rb), scratch)
         vb = v[: n * n * lt * c].view(n, n, nb, b, tw, c)
-        for i in range(n):
-            cols = [rb[i][:, :, j : j + m * (tw - 1) + 1 : m] for j in range(n)]
-            _apply(t.bt_plan, cols, list(vb[i]), scratch)
+        if t.gemm:  # V = (B^T kron B^T) D with D [(k l), tiles, c], gathered by one copy
+            db = rowt[: n * n * lt * c].view(n, n, nb, b, tw, c)
+            db.copy_(xbb.unfold(1, n, m).unfold(2, n, m).permute(4, 5, 0, 1, 2, 3))
+            kron = t.bt_kron.to(device=x.device, dtype=x.dtype)
+            torch.mm(kron, db.view(n * n, -1), out=vb.view(n * n, -1))
+        else:
+            _rows_then_columns(t, xbb, rowt, vb, scratch)
 
         pb = prod[: n * n * lt * cout].view(n * n, lt, cout)
         torch.bmm(vb.view(n * n, lt, c), u, out=pb)
         if bias is not None:
             pb[t.bias_at * n + t.bias_at].add_(bias)
 
+        if t.at_kron is not None:  # Y = (A^T kron A^T) M, then each phase into the output
+            ob = o1[: m * m * lt * cout].view(m * m, lt * cout)
+            torch.mm(t.at_kron.to(device=x.device, dtype=x.dtype), pb.view(n * n, -1), out=ob)
+            ob = ob.view(m, m, nb, b, tw, cout)
+            if ho % m == 0 and wo % m == 0:  # every phase whole: one copy
+                yb = y[:, m * t0 : m * (t0 + b)].view(nb, b, m, tw, m, cout)
+                yb.copy_(ob.permute(2, 3, 0, 4, 1, 5))
+                continue
+            for p in range(m):
+                hp = min(b, valid_h[p] - t0)
+                for q in range(m):
+                    if hp > 0:
+                        y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
+                            ob[p, q, :, :hp, : valid_w[q]]
+                        )
+            continue
         # Y = A^T M A: columns into o1, then rows straight into the output phases
         pv = pb.view(n, n, nb, b, tw, cout)
         ob = o1[: n * m * lt * cout].view(n, m, nb, b, tw, cout)
@@ -357,6 +410,20 @@ def winograd_conv2d(
                 dst = y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]]
                 _dot(t.at[p], [ob[i, q, :, :hp, : valid_w[q]] for i in range(n)], dst)
     return _as_format(y, channels_last)
+
+
+def _rows_then_columns(t, xbb, rowt, vb, scratch):
+    """vb [n, n, N, b, tw, C] = B^T d B for the tiles of the band xbb, by fused elementwise passes:
+    rows into rowt, then columns."""
+    n, m = t.n, t.m
+    nb, b, tw, c = vb.shape[2:]
+    wp = xbb.shape[2]
+    rb = rowt[: n * nb * b * wp * c].view(n, nb, b, wp, c)
+    rows = [xbb[:, i : i + m * (b - 1) + 1 : m] for i in range(n)]
+    _apply(t.bt_plan, rows, list(rb), scratch)
+    for i in range(n):
+        cols = [rb[i][:, :, j : j + m * (tw - 1) + 1 : m] for j in range(n)]
+        _apply(t.bt_plan, cols, list(vb[i]), scratch)
 
 
 def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
