@@ -104,9 +104,12 @@ def always_exact_winograd(monkeypatch):
     return calls
 
 
-def test_default_mode_winograd_training_matches_direct(always_exact_winograd):
+def test_default_mode_winograd_training_matches_direct(always_exact_winograd, monkeypatch):
     """The default mode computes wide 3x3 layers' forward and input gradient by F(2x2): the
     loss, every blob diff and every parameter diff equal the direct convolutions' (mkldnn)."""
+    from torchcaffe.ops import vision
+
+    monkeypatch.setattr(vision, "WINOGRAD_GRAD_MIN", 1)
     nets = []
     for mode in (2, 0):
         caffe.set_random_seed(6)
@@ -118,7 +121,8 @@ def test_default_mode_winograd_training_matches_direct(always_exact_winograd):
     (a, la), (b, lb) = nets
     assert a.winograd == 2 and b.winograd == 0
     shapes = {c[:2] for c in always_exact_winograd}
-    assert (4, 4) in shapes and (32, 32) in shapes  # forward and input gradients, all widths
+    assert (4, 4) in shapes and (32, 32) in shapes  # all widths
+    assert (4, 8) in shapes and (8, 4) in shapes  # conv2_1's forward and its input gradient
     assert la == pytest.approx(lb, rel=1e-5)
     for name in a.blobs:
         assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 ConstInfo = namedtuple("ConstInfo", "core frame const")
 # core = (r0, r1, c0, c1) half-open; frame = (top, bottom, left, right); const = tensor (C,)
 
+SMALL_PIECE = 1024  # output pixels up to which a weight-gradient piece goes by im2col + GEMM
 MAX_FRACTION = 0.8  # compute by regions only when they cover less than this share of the map
 
 
@@ -174,12 +175,20 @@ def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
                 return None
     gw = torch.zeros_like(weight)
     rest = d.sum((0, 2, 3))
+    small_g, small_cols = [], []
     for piece, (r0, r1, c0, c1) in zip(ps, spans):
         xs, padding = _window(x, piece.rect, stride, pad, kh, kw)
         g = d[:, :, r0:r1, c0:c1]
         if piece.axis is not None:
             g = g.sum(piece.axis, keepdim=True)  # equal patches: sum d along the strip
         rest -= g.sum((0, 2, 3))
+        if groups == 1 and g.shape[2] * g.shape[3] <= SMALL_PIECE:
+            # corners and strip rows: their patches as columns, all in one GEMM below (the
+            # convolution primitives take milliseconds per call on such slivers)
+            cols = F.unfold(xs, weight.shape[2:], dilation, padding, stride)  # N x CKK x L
+            small_cols.append(cols.transpose(0, 1).reshape(cols.shape[1], -1))
+            small_g.append(g.transpose(0, 1).reshape(g.shape[1], -1))
+            continue
         gw += torch.ops.aten.convolution_backward(
             g.contiguous(),
             xs,
@@ -193,6 +202,8 @@ def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
             groups,
             [False, True, False],
         )[1]
+    if small_g:
+        gw += (torch.cat(small_g, 1) @ torch.cat(small_cols, 1).t()).view(weight.shape)
     cin = weight.shape[1]
     c = info.const.view(groups, 1, cin)  # input channels of each group
     outer = rest.view(groups, -1, 1) * c  # (g, Cout/g, Cin/g)

@@ -7,6 +7,7 @@ from ..errors import NetError
 from .base import BaseLayer, register
 
 _FLT_MAX = 3.4028234663852886e38
+WINOGRAD_GRAD_MIN = 512  # channels from which input gradients go by Winograd F(2x2)
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -253,7 +254,7 @@ class Convolution(BaseLayer):
     def _input_grad_winograd(self, d, x, w):
         """x's gradient from top diff d as Winograd F(2x2) of d with the flipped, transposed
         3x3 kernel (padding 2 - pad), when winograd_grad is set and the layer is wide enough to
-        gain (torchcaffe.winograd.exact_tile); else None."""
+        gain (512 channels and torchcaffe.winograd.exact_tile); else None."""
         kernel, pad, stride, dil = self.geom
         if not (self.winograd_grad and not self.transposed and self.group == 1):
             return None
@@ -263,6 +264,9 @@ class Convolution(BaseLayer):
             return None
         from ..winograd import exact_tile, winograd_conv2d
 
+        # only from 512 channels: at 256 (conv3_x at 175x175) the transforms ate the gain
+        if min(w.shape[:2]) < WINOGRAD_GRAD_MIN:
+            return None
         if not exact_tile(w.shape[0], w.shape[1], x.shape[2], x.shape[3]):
             return None
         wt = w.detach().transpose(0, 1).flip(2, 3)
