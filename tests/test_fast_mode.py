@@ -104,33 +104,25 @@ def always_exact_winograd(monkeypatch):
     return calls
 
 
-def test_default_mode_winograd_training_matches_direct(always_exact_winograd, monkeypatch):
-    """The default mode computes wide 3x3 layers' forward and input gradient by F(2x2): the
-    loss, every blob diff and every parameter diff equal the direct convolutions' (mkldnn)."""
-    from torchcaffe.ops import vision
-
-    monkeypatch.setattr(vision, "WINOGRAD_GRAD_MIN", 1)
-    nets = []
-    for mode in (2, 0):
-        caffe.set_random_seed(6)
-        net = caffe.Net(fx.train_param(90, 70, width=1 / 16), caffe.TRAIN, winograd=mode)
-        fx.random_params(net)
-        net.blobs["data"].data[...] = fx.image(90, 70)
-        net.blobs["label"].data[...] = fx.label(90, 70)
-        nets.append((net, net.forward_backward()))
-    (a, la), (b, lb) = nets
+def test_default_mode_winograd_inference_matches_direct(always_exact_winograd):
+    """The default mode computes wide 3x3 layers by F(2x2) at inference: every blob equals the
+    direct convolutions' (mkldnn) within float rounding; training nets never take it."""
+    param = zoo.build("voc-fcn8s", "deploy", width=1 / 16)
+    a = fx.torchcaffe_net(param, caffe.TEST)
+    b = fx.torchcaffe_net(param, caffe.TEST, winograd=0)
     assert a.winograd == 2 and b.winograd == 0
-    shapes = {c[:2] for c in always_exact_winograd}
-    assert (4, 4) in shapes and (32, 32) in shapes  # all widths
-    assert (4, 8) in shapes and (8, 4) in shapes  # conv2_1's forward and its input gradient
-    assert la == pytest.approx(lb, rel=1e-5)
+    x = fx.image(90, 70)
+    a.forward(data=x)
+    b.forward(data=x)
+    assert {c[:2] for c in always_exact_winograd} >= {(4, 4), (32, 32), (3, 4)}
     for name in a.blobs:
         assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name
-        if name not in ("data", "label"):
-            assert _rel(a.blobs[name].diff, b.blobs[name].diff) < 1e-4, name
-    for name in a.params:
-        for pa, pb in zip(a.params[name], b.params[name]):
-            assert _rel(pa.diff, pb.diff) < 1e-4, name
+    n = len(always_exact_winograd)
+    caffe.set_random_seed(6)
+    net = caffe.Net(fx.train_param(64, 64, width=1 / 16), caffe.TRAIN)
+    fx.random_params(net)
+    net.forward_backward()
+    assert len(always_exact_winograd) == n
 
 
 def test_default_mode_is_f2_and_can_be_switched_off(monkeypatch):

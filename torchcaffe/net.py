@@ -88,12 +88,11 @@ class Net:
     (torchcaffe.constregion; equal to the full computation up to float rounding).
     `channels_last=True` feeds convolutions NHWC maps (float rounding differs; blob arrays are
     then strided numpy views).
-    `winograd` (env TORCHCAFFE_WINOGRAD, default 2) picks how 3x3 stride-1 convolutions with
-    256+ channels are computed (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) where it is faster,
-    forward and input gradient (2.25x fewer multiplies; its error against float64 is below direct
-    float32's, so this is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3)
-    for inference from 128 channels (4x fewer multiplies, error ~1e-5 of each map's range;
-    training keeps F(2x2)).
+    `winograd` (env TORCHCAFFE_WINOGRAD, default 2) picks how inference computes 3x3 stride-1
+    convolutions (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) from 256 channels, where it is
+    faster (2.25x fewer multiplies; its error against float64 is below direct float32's, so this
+    is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3) from 128 channels
+    (4x fewer multiplies, error ~1e-5 of each map's range). Training always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
     winograd=4 and, for nets that do not train, channels_last.
     """
@@ -213,8 +212,6 @@ class Net:
                     w = 1.0 if (impl.is_loss and j == 0) else 0.0
                 if w:
                     self._blob_loss[t] = float(w)
-            if impl.type == "Convolution":
-                impl.winograd_grad = bool(self.winograd)
             self._impls.append(impl)
             self._bottom_ids.append(bids)
             self._top_ids.append(tids)
@@ -507,13 +504,8 @@ class Net:
                 outs = self._track_const(i, impl, xs, ws=ws)
             if manual:
                 if outs is None:
-                    conv = self._winograd_conv(impl, xs, ws)
                     with torch.no_grad():
-                        if conv is not None:
-                            b = ws[1] if impl.bias_term else None
-                            outs = [conv(xs[0], ws[0], b, (1, 1), impl.geom[1], (1, 1), 1)]
-                        else:
-                            outs = impl.forward(xs, ws)
+                        outs = impl.forward(xs, ws)
                 src = self._cinfo_in if self.skip_const else None
                 self._records[i] = (xs, ws, outs, src)
             elif outs is not None:
@@ -589,8 +581,11 @@ class Net:
     def _winograd_conv(self, impl, xs, ws):
         """A conv2d-like callable using Winograd for convolutions that gain by it (3x3, stride 1,
         no dilation, one group, float32, one 4-D bottom), else None; pieces it does not pay on
-        (edge strips, narrow layers) go to F.conv2d inside it. Training nets use F(2x2) only."""
+        (edge strips, narrow layers) go to F.conv2d inside it. Inference only: at FCN's training
+        shapes the transforms (and recomputing U after every update) ate the gain."""
         if not self.winograd or impl.type != "Convolution" or self.autocast is not None:
+            return None
+        if self.record_grad:
             return None
         if len(xs) != 1 or xs[0].dim() != 4 or xs[0].dtype != torch.float32:
             return None
@@ -600,7 +595,7 @@ class Net:
             return None
         from . import winograd as _wg
 
-        pick = _wg.winograd_tile if self.winograd == 4 and not self.record_grad else _wg.exact_tile
+        pick = _wg.winograd_tile if self.winograd == 4 else _wg.exact_tile
 
         def conv(x, weight, bias, stride_, padding, dilation, groups):
             h, wd = x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2

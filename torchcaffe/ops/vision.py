@@ -7,7 +7,6 @@ from ..errors import NetError
 from .base import BaseLayer, register
 
 _FLT_MAX = 3.4028234663852886e38
-WINOGRAD_GRAD_MIN = 512  # channels from which input gradients go by Winograd F(2x2)
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -63,7 +62,6 @@ class Convolution(BaseLayer):
     n_bottom = (1, None)
     n_top = (1, None)
     transposed = False
-    winograd_grad = False  # Net sets it: input gradients by Winograd F(2x2) where that pays
 
     def __init__(self, lp, ctx):
         super().__init__(lp, ctx)
@@ -200,8 +198,6 @@ class Convolution(BaseLayer):
             if gw is not None:
                 gi = None
                 if need_x[0]:
-                    gi = self._input_grad_winograd(d, xs[0], ws[0])
-                if need_x[0] and gi is None:
                     gi = torch.ops.aten.convolution_backward(
                         d,
                         xs[0],
@@ -220,26 +216,19 @@ class Convolution(BaseLayer):
                     param_diffs[1].add_(d.sum((0, 2, 3)))
                 return [gi]
         for x, d, nx in zip(xs, top_diffs, need_x):
-            d = d.to(x.dtype)
-            gi = self._input_grad_winograd(d, x, ws[0]) if nx else None
-            gwi = gbi = None
-            mask = [bool(nx) and gi is None, bool(need_w[0]), bool(need_b)]
-            if any(mask):
-                g = torch.ops.aten.convolution_backward(
-                    d,
-                    x,
-                    ws[0],
-                    [self.num_output] if self.bias_term else None,
-                    list(stride),
-                    list(pad),
-                    list(dil),
-                    self.transposed,
-                    [0] * n,
-                    self.group,
-                    mask,
-                )
-                gi = g[0] if mask[0] else gi
-                gwi, gbi = g[1], g[2]
+            gi, gwi, gbi = torch.ops.aten.convolution_backward(
+                d.to(x.dtype),
+                x,
+                ws[0],
+                [self.num_output] if self.bias_term else None,
+                list(stride),
+                list(pad),
+                list(dil),
+                self.transposed,
+                [0] * n,
+                self.group,
+                [bool(nx), bool(need_w[0]), bool(need_b)],
+            )
             gx.append(gi)
             if need_w[0]:
                 gw = gwi if gw is None else gw + gwi
@@ -250,28 +239,6 @@ class Convolution(BaseLayer):
         if gb is not None:
             param_diffs[1].add_(gb)
         return gx
-
-    def _input_grad_winograd(self, d, x, w):
-        """x's gradient from top diff d as Winograd F(2x2) of d with the flipped, transposed
-        3x3 kernel (padding 2 - pad), when winograd_grad is set and the layer is wide enough to
-        gain (512 channels and torchcaffe.winograd.exact_tile); else None."""
-        kernel, pad, stride, dil = self.geom
-        if not (self.winograd_grad and not self.transposed and self.group == 1):
-            return None
-        if kernel != (3, 3) or stride != (1, 1) or dil != (1, 1) or max(pad) > 2:
-            return None
-        if d.dim() != 4 or d.dtype != torch.float32 or w.dtype != torch.float32:
-            return None
-        from ..winograd import exact_tile, winograd_conv2d
-
-        # only from 512 channels: at 256 (conv3_x at 175x175) the transforms ate the gain
-        if min(w.shape[:2]) < WINOGRAD_GRAD_MIN:
-            return None
-        if not exact_tile(w.shape[0], w.shape[1], x.shape[2], x.shape[3]):
-            return None
-        wt = w.detach().transpose(0, 1).flip(2, 3)
-        with torch.no_grad():
-            return winograd_conv2d(d, wt, None, padding=(2 - pad[0], 2 - pad[1]), tile=2)
 
 
 @register("Deconvolution")
