@@ -217,3 +217,12 @@ def test_heuristic_picks():
     assert wg.winograd_tile(512, 512, 7, 7) == 2
     assert wg.use_winograd(3, 64, 698, 698) is False
     assert wg.use_winograd(64, 64, 698, 698) is False
+    assert wg.winograd_tile(512, 512, 44, 44, k=3) == 4
+    # k=7, h, w the output map: fc6 of FCN-8s at 500x500 and at smaller inputs, half width
+    assert wg.winograd_tile(512, 4096, 16, 16, k=7) == 2
+    assert wg.winograd_tile(512, 4096, 10, 10, k=7) == 2
+    assert wg.winograd_tile(512, 4096, 4, 4, k=7) == 0
+    assert wg.winograd_tile(256, 2048, 16, 16, k=7) == 2
+    assert wg.winograd_tile(256, 2048, 10, 10, k=7) == 0
+    assert wg.winograd_tile(64, 64, 200, 200, k=7) == 0
+    assert wg.winograd_tile(512, 512, 44, 44, k=5) == 0

@@ -27,6 +27,7 @@ points: see _Transforms).
 from __future__ import annotations
 
 import math
+import threading
 from fractions import Fraction
 
 import torch
@@ -191,7 +192,25 @@ _CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
 def clear_cache() -> None:
+    """Drop the cached filter transforms (and this thread's F(2x2, 7x7) workspace)."""
     _CACHE.clear()
+    _WORKSPACE.__dict__.pop("buf", None)
+
+
+# F(2x2, 7x7) on the CPU keeps its largest buffer, the Winograd-domain products (fc6: 64 points x
+# 64 tiles x 4096 = 67 MB), between calls, one per thread: a fresh one is page-faulted in on every
+# call, 25-45 ms of fc6's ~0.15-0.3 s here. The 3x3 paths allocate per call as before.
+_WORKSPACE = threading.local()
+
+
+def _products_buffer(x: torch.Tensor, numel: int, keep: bool) -> torch.Tensor:
+    if not keep or x.device.type != "cpu":
+        return x.new_empty(numel)
+    buf = getattr(_WORKSPACE, "buf", None)
+    if buf is None or buf.numel() < numel or buf.dtype != x.dtype:
+        _WORKSPACE.buf = None  # free the old one first
+        buf = _WORKSPACE.buf = x.new_empty(numel)
+    return buf[:numel]
 
 
 def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
@@ -349,7 +368,7 @@ def winograd_conv2d(
     rowt = x.new_empty((n * n * tw if t.gemm else n * wp) * nb * tb * c)
     v = x.new_empty(n * n * nb * tb * tw * c)
     scratch = x.new_empty(nb * tb * wp * max(c, cout))
-    prod = x.new_empty(n * n * nb * tb * tw * cout)
+    prod = _products_buffer(x, n * n * nb * tb * tw * cout, t.gemm)
     o1 = x.new_empty(n * m * nb * tb * tw * cout)
     valid_w = [-(-(wo - q) // m) for q in range(m)]
     valid_h = [-(-(ho - p) // m) for p in range(m)]
@@ -431,8 +450,11 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return y if channels_last else y.contiguous()
 
 
-def winograd_tile(cin: int, cout: int, h: int, w: int) -> int:
+def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3) -> int:
     """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither.
+
+    k: the kernel size, 3 (the measurements below) or 7 (see _tile_7x7; 0 for any other k).
+    h, w: the output map.
 
     Measured against channels_last mkldnn F.conv2d, 2-core AVX2 EPYC, 2 threads, pad 1:
     F(4x4) wins from ~2**26 Cin*Cout*H*W with Cin, Cout >= 128 (128x128@88: 1.2x, 256x256@44:
@@ -442,6 +464,10 @@ def winograd_tile(cin: int, cout: int, h: int, w: int) -> int:
     the GEMMs are too thin: 64x64@698 0.94x, 64x128@349 1.1x (not taken: within the noise of a
     busy machine), 64x128@175 0.85x, 512x64@88 0.93x.
     """
+    if k == 7:
+        return _tile_7x7(cin, cout, h, w)
+    if k != 3:
+        return 0
     if cin < 128 or cout < 128:
         return 0
     if h * w <= 24 * 24:
@@ -449,9 +475,20 @@ def winograd_tile(cin: int, cout: int, h: int, w: int) -> int:
     return 4 if cin * cout * h * w >= 1 << 26 else 0
 
 
-def use_winograd(cin: int, cout: int, h: int, w: int) -> bool:
+def _tile_7x7(cin: int, cout: int, h: int, w: int) -> int:
+    """2 where F(2x2, 7x7) beats unfold + one GEMM (torchcaffe's fc6 path) here, else 0; h, w: the
+    output map. Pad 0, 2 threads, best of 6-8 alternated runs (load average): 512x4096 out 16x16
+    (fc6 at 500x500) 0.156 vs 0.320 s, 2.05x (1.9); out 10x10 1.9x (1.6, best of 3); out 7x7 1.01x
+    (2.4) and 6x6 1.07x (2.5), not taken: reading U (537 MB) costs as much as the GEMMs it
+    saves; out 4x4 0.54-0.72x. 256x2048 out 16x16 1.88x (2.2, best of 3) / 1.07x (2.6); out 12x12
+    0.90x and 10x10 0.82x (2.5). Winograd's margin shrinks more than the GEMM's on a busy machine.
+    """
+    return 2 if min(cin, cout) >= 256 and cin * cout * h * w >= 1 << 27 else 0
+
+
+def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
     """Whether winograd_conv2d (with tile=winograd_tile(...)) beats F.conv2d on this machine."""
-    return winograd_tile(cin, cout, h, w) != 0
+    return winograd_tile(cin, cout, h, w, k) != 0
 
 
 def exact_tile(cin: int, cout: int, h: int, w: int) -> int:
