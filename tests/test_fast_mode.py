@@ -22,9 +22,9 @@ def always_winograd(monkeypatch):
     the few-channel layers of these reduced-width test nets)."""
     calls = []
 
-    def tile(cin, cout, h, w):
-        calls.append((cin, cout, h, w))
-        return 4
+    def tile(cin, cout, h, w, k=3):
+        calls.append((cin, cout, h, w, k))
+        return 4 if k == 3 else 2
 
     monkeypatch.setattr(winograd, "winograd_tile", tile)
     return calls
@@ -39,8 +39,9 @@ def test_fast_forward_close_to_exact(always_winograd, skip):
     x = fx.image(83, 97)
     ya = fast.forward(data=x)["score"].copy()
     yb = exact.forward(data=x)["score"].copy()
-    # all 13 3x3 convolutions (by pieces where the constant area is skipped); fc6 is 7x7
-    assert len(always_winograd) >= 13 and {c[:2] for c in always_winograd} >= {(3, 8), (64, 64)}
+    # all 13 3x3 convolutions (by pieces where the constant area is skipped) and fc6 (7x7)
+    assert len(always_winograd) >= 14 and {c[:2] for c in always_winograd} >= {(3, 8), (64, 64)}
+    assert [c for c in always_winograd if c[4] == 7 and c[:2] == (64, 512)]  # fc6, width 1/8
     assert _rel(ya, yb) < 1e-4
     assert (ya.argmax(1) == yb.argmax(1)).mean() > 0.999
     for name in ("conv3_3", "pool4", "fc7"):

@@ -591,14 +591,23 @@ class Net:
             return None
         kernel, pad, stride, dil = impl.geom
         w = ws[0]
-        if kernel != (3, 3) or stride != (1, 1) or dil != (1, 1) or impl.group != 1:
+        if stride != (1, 1) or dil != (1, 1) or impl.group != 1:
+            return None
+        # 3x3: F(2x2) in the exact mode, F(4x4)/F(2x2) in the fast one; 7x7 (fc6): F(2x2, 7x7)
+        # in the fast mode only (its error equals direct float32's, but U costs 537 MB at fc6)
+        if kernel != (3, 3) and not (kernel == (7, 7) and self.winograd == 4):
             return None
         from . import winograd as _wg
 
-        pick = _wg.winograd_tile if self.winograd == 4 else _wg.exact_tile
+        r = kernel[0]
+
+        def pick(cin, cout, h, wd):
+            if self.winograd == 4:
+                return _wg.winograd_tile(cin, cout, h, wd, k=r)
+            return _wg.exact_tile(cin, cout, h, wd)
 
         def conv(x, weight, bias, stride_, padding, dilation, groups):
-            h, wd = x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2
+            h, wd = x.shape[2] + 2 * padding[0] - r + 1, x.shape[3] + 2 * padding[1] - r + 1
             tile = pick(w.shape[1], w.shape[0], h, wd)
             if tile:
                 return _wg.winograd_conv2d(x, weight, bias, padding=tuple(padding), tile=tile)
