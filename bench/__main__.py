@@ -88,7 +88,11 @@ def speed(args, what, engine, mode="exact", save=None):
     )
     if save:
         spec["save"] = save
-    r = child(spec)
+    # `import torchcaffe` turns on torch's transparent huge pages (the child imports torch
+    # first, so say it here); the eager baseline runs with torch's defaults, and once with
+    # huge pages too ("thp") to show what that setting alone gives
+    thp = engine == "torchcaffe" or mode == "thp"
+    r = child(spec, {"THP_MEM_ALLOC_ENABLE": "1" if thp else "0"})
     tag = f"{what} {engine} {mode}"
     if "error" in r:
         print(f"  {tag}: FAILED\n{r['error']}", flush=True)
@@ -327,7 +331,7 @@ def run(args):
                 configs.append(
                     (f"torchcaffe {mode}", "forward", "torchcaffe", mode, f"{tmp}/{mode}.npy")
                 )
-            for mode in ("channels_last", "bf16", "compile"):
+            for mode in ("thp", "channels_last", "bf16", "compile"):
                 configs.append((f"eager {mode}", "forward", "eager", mode, f"{tmp}/e{mode}.npy"))
         fwd = interleaved(args, configs)
         exact = np.load(f"{tmp}/exact.npy") if os.path.exists(f"{tmp}/exact.npy") else None
@@ -356,6 +360,7 @@ def run(args):
             [
                 ("eager", "train", "eager", "exact", None),
                 ("torchcaffe", "train", "torchcaffe", "exact", None),
+                ("eager thp", "train", "eager", "thp", None),
             ],
         )
     if "layers" in only:

@@ -4,8 +4,10 @@
                             "size": 500, "width": 1.0, "reps": 3, "threads": 2}'
 
 what: forward | train | layers. engine: eager | torchcaffe. mode (forward): exact (defaults),
-noskip (constant-area skipping off), channels_last, bf16 (autocast), compile (torch.compile of
-the eager model). With "save": path, the last output (N x 21 x H x W) is written as .npy.
+noskip (constant-area skipping off), channels_last, winograd (F(4x4) 3x3 convolutions), fast
+(torchcaffe's fast mode), bf16 (autocast), compile (torch.compile of the eager model), thp (eager
+as exact; the parent sets THP_MEM_ALLOC_ENABLE=1). With "save": path, the last output
+(N x 21 x H x W) is written as .npy.
 Prints {"times": [s, ...], "peak_rss_mb": .., ...}; the first run (warm-up) is not timed.
 """
 
