@@ -36,7 +36,7 @@ def reference_label(proto, weights, path):
     """What the net predicts for an image file, computed here step by step."""
     rgb = np.asarray(Image.open(path).convert("RGB"), np.float32)
     x = (rgb[:, :, ::-1] - np.array((104.00699, 116.66877, 122.67892))).transpose(2, 0, 1)
-    net = torchcaffe.Net(proto, torchcaffe.TEST, weights=weights)
+    net = torchcaffe.Net(proto, torchcaffe.TEST, weights=weights, fast=False)
     return net.forward(data=x[None].astype(np.float32))["score"][0].argmax(0)
 
 
@@ -125,3 +125,20 @@ def test_infer_tiled_equals_whole_image(setup, monkeypatch):
     b = np.asarray(Image.open(tiled[0]["label"]))
     assert a.shape == (150, 170) and calls == [64]  # the tiled path ran, 3 x 3 tiles of 64
     np.testing.assert_array_equal(a, b)
+
+
+def test_infer_fast_mode(setup, monkeypatch):
+    """--fast (Winograd forced onto these narrow layers) labels as the exact mode does."""
+    from torchcaffe import winograd
+
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so --fast's "1" is undone after
+    monkeypatch.setattr(winograd, "winograd_tile", lambda ci, co, h, w, k=3: 4 if k == 3 else 2)
+    tmp, folder, proto, weights = setup
+    out = str(tmp / "preds-fast")
+    args = [folder, "--weights", weights, "--width", str(WIDTH), "--out", out, "--quiet"]
+    rows = infer.main(args + ["--fast"])
+    assert os.environ["TORCHCAFFE_FAST"] == "1"
+    for row in rows:
+        lab = np.asarray(Image.open(row["label"]))
+        ref = reference_label(proto, weights, row["image"])
+        assert (lab == ref).mean() > 0.999
