@@ -140,3 +140,19 @@ def test_exact_tile_is_taken_from_256_channels():
     assert winograd.exact_tile(256, 512, 70, 70) == 2
     assert winograd.exact_tile(128, 256, 131, 131) == 0
     assert winograd.exact_tile(64, 64, 504, 504) == 0
+
+
+def test_weights_written_through_numpy_reach_winograd(always_winograd):
+    """pycaffe scripts change weights through `net.params[...][0].data` (numpy views): the
+    cached Winograd filter transforms must notice, as the direct path does."""
+    param = zoo.build("voc-fcn8s", "deploy", width=1 / 8)
+    fast = fx.torchcaffe_net(param, caffe.TEST, fast=True)
+    exact = fx.torchcaffe_net(param, caffe.TEST, winograd=0)
+    x = fx.image(60, 64)
+    fast.forward(data=x)
+    for net in (fast, exact):
+        net.params["conv3_2"][0].data[:5] *= -3.0
+        net.params["fc6"][0].data[...] *= 0.5
+    ya = fast.forward(data=x)["score"].copy()
+    yb = exact.forward(data=x)["score"].copy()
+    assert _rel(ya, yb) < 1e-4

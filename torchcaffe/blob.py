@@ -113,6 +113,9 @@ class Blob:
         self._materialize(which)
         t = self._t[which]
         if not self._mirror:
+            # the caller may write through the view: count it as an in-place change, so caches
+            # keyed on the tensor's version (torchcaffe.winograd's filter transforms) see it
+            torch.autograd.graph.increment_version(t)
             return t.numpy()
         h = self._h[which]
         if self._head[which] == _DEV:
