@@ -31,6 +31,7 @@ class Blob:
         self._t = {"data": _lazy(shape), "diff": None}
         self._h = {"data": None, "diff": None}
         self._head = {"data": _DEV, "diff": _DEV}
+        self.host_reads = 0  # times `.data` was handed out (possibly written through numpy)
 
     # ---- engine side (torch) ----
     @property
@@ -112,10 +113,11 @@ class Blob:
             self._ensure_diff()
         self._materialize(which)
         t = self._t[which]
+        if which == "data":
+            # the caller may write through the view: caches derived from this data (the Winograd
+            # filter transforms) check this count (a torch version bump would upset autograd)
+            self.host_reads += 1
         if not self._mirror:
-            # the caller may write through the view: count it as an in-place change, so caches
-            # keyed on the tensor's version (torchcaffe.winograd's filter transforms) see it
-            torch.autograd.graph.increment_version(t)
             return t.numpy()
         h = self._h[which]
         if self._head[which] == _DEV:

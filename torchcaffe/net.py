@@ -599,6 +599,10 @@ class Net:
             return None
         from . import winograd as _wg
 
+        stamp = impl.blobs[0].host_reads  # `.data` handed out: maybe written through numpy
+        if getattr(impl, "_wg_stamp", None) != stamp:
+            _wg.forget(w)
+            impl._wg_stamp = stamp
         r = kernel[0]
 
         def pick(cin, cout, h, wd):

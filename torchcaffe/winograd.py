@@ -191,6 +191,12 @@ _KERNELS = {3: (4, 2), 7: (2,)}  # kernel size -> tiles, the default first
 _CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
+def forget(weight: torch.Tensor) -> None:
+    """Drop the cached filter transforms of `weight` (its values changed where torch cannot
+    see it, e.g. through a numpy view of its memory)."""
+    _CACHE.pop(weight, None)
+
+
 def clear_cache() -> None:
     """Drop the cached filter transforms (and this thread's F(2x2, 7x7) workspace)."""
     _CACHE.clear()
