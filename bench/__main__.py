@@ -150,19 +150,11 @@ def mean_iu_diff(args, modes):
     n, s = (2, 160) if args.quick else (4, 192)
     if "bf16" in modes and not native_bf16():
         n, s = 2, 128  # emulated bf16 is ~20x slower than float32: a smaller set
-    opts = {
-        "exact": {},
-        "noskip": {"skip_const": False},
-        "channels_last": {"channels_last": True},
-        "winograd": {"winograd": True},
-        "fast": {"fast": True},
-        "bf16": {"autocast": torch.bfloat16},
-    }
     out = {}
     for mode in modes:
-        if mode not in opts:
-            continue
-        net = fx.torchcaffe_net(fx.deploy_param(args.width), torchcaffe.TEST, **opts[mode])
+        net = fx.torchcaffe_net(
+            fx.deploy_param(args.width), torchcaffe.TEST, **fx.mode_options(mode)
+        )
         hist = np.zeros((fx.NUM_CLASSES,) * 2)
         for k in range(n):
             x, lab = fx.image(s, s, seed=100 + k), fx.label(s, s, seed=200 + k)

@@ -63,15 +63,9 @@ def torchcaffe_forward(spec):
     import torchcaffe
 
     s, mode = spec["size"], spec.get("mode", "exact")
-    opts = {
-        "exact": {},
-        "noskip": {"skip_const": False},
-        "channels_last": {"channels_last": True},
-        "winograd": {"winograd": True},
-        "fast": {"fast": True},
-        "bf16": {"autocast": torch.bfloat16},
-    }[mode]
-    net = fx.torchcaffe_net(fx.deploy_param(spec["width"]), torchcaffe.TEST, **opts)
+    net = fx.torchcaffe_net(
+        fx.deploy_param(spec["width"]), torchcaffe.TEST, **fx.mode_options(mode)
+    )
     net.blobs["data"].reshape(1, 3, s, s)
     net.blobs["data"].data[...] = fx.image(s, s)
     times = _timed(net.forward, spec["reps"])

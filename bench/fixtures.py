@@ -78,6 +78,21 @@ def label(h, w, seed=2):
     return lab[None, None]
 
 
+def mode_options(mode):
+    """torchcaffe.Net keyword options of a bench mode: exact (defaults), noskip, channels_last,
+    winograd (F(4x4) 3x3 layers), fast, bf16. KeyError for an unknown mode."""
+    import torch
+
+    return {
+        "exact": {},
+        "noskip": {"skip_const": False},
+        "channels_last": {"channels_last": True},
+        "winograd": {"winograd": True},
+        "fast": {"fast": True},
+        "bf16": {"autocast": torch.bfloat16},
+    }[mode]
+
+
 def torchcaffe_net(param, phase, **options):
     """torchcaffe.Net of `param` with the benchmark's random weights (seed 0)."""
     import torchcaffe
