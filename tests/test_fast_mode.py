@@ -156,3 +156,21 @@ def test_weights_written_through_numpy_reach_winograd(always_winograd):
     ya = fast.forward(data=x)["score"].copy()
     yb = exact.forward(data=x)["score"].copy()
     assert _rel(ya, yb) < 1e-4
+
+
+def test_fast_mode_keeps_fc6_gemm_path_where_winograd_does_not_pay(monkeypatch):
+    """Where the heuristic declines F(2x2, 7x7) (small maps, narrow nets), fc6 keeps the layer's
+    own im2col + GEMM path, not the slower convolution primitive."""
+    from torchcaffe.ops import vision
+
+    calls = []
+    orig = vision.Convolution._gemm_forward
+
+    def gemm(self, x, ws):
+        calls.append(self.name)
+        return orig(self, x, ws)
+
+    monkeypatch.setattr(vision.Convolution, "_gemm_forward", gemm)
+    net = fx.torchcaffe_net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST, fast=True)
+    net.forward(data=fx.image(40, 48))
+    assert "fc6" in calls

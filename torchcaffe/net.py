@@ -521,7 +521,9 @@ class Net:
                 with torch.no_grad(), self._autocast():
                     if conv is not None:
                         b = ws[1] if impl.bias_term else None
-                        outs = [conv(xs[0], ws[0], b, (1, 1), impl.geom[1], (1, 1), 1)]
+                        pad = impl.geom[1]
+                        whole = lambda: impl.forward(xs, ws)[0]  # noqa: E731 - fc6's GEMM path
+                        outs = [conv(xs[0], ws[0], b, (1, 1), pad, (1, 1), 1, whole)]
                     else:
                         outs = impl.forward(xs, ws)
             if self.skip_const and impl.type == "Pooling" and self.autocast is None:
@@ -610,11 +612,13 @@ class Net:
                 return _wg.winograd_tile(cin, cout, h, wd, k=r)
             return _wg.exact_tile(cin, cout, h, wd)
 
-        def conv(x, weight, bias, stride_, padding, dilation, groups):
+        def conv(x, weight, bias, stride_, padding, dilation, groups, otherwise=None):
             h, wd = x.shape[2] + 2 * padding[0] - r + 1, x.shape[3] + 2 * padding[1] - r + 1
             tile = pick(w.shape[1], w.shape[0], h, wd)
             if tile:
                 return _wg.winograd_conv2d(x, weight, bias, padding=tuple(padding), tile=tile)
+            if otherwise is not None:  # the layer's own path (im2col + GEMM for fc6-like ones)
+                return otherwise()
             return F.conv2d(x, weight, bias, stride_, padding, dilation, groups)
 
         return conv
