@@ -197,8 +197,10 @@ def test_nan_loss_stops_and_keeps_last_snapshot(world):
 
 
 def test_uninitialised_weights_hint(world, tmp_path):
-    init = world / "runs" / "voc-fcn32s" / "snapshot" / "init.caffemodel"
-    net = caffeio.read_caffemodel(str(init))
+    # the world's own base net (not a file another test writes: under pytest-xdist that test may
+    # run in the other worker), zeroed; layers it lacks keep the prototxt's zero fillers
+    base = world / "runs" / "ilsvrc-nets" / "vgg16-fcn.caffemodel"
+    net = caffeio.read_caffemodel(str(base))
     for layer in net.layer:
         for b in layer.blobs:
             b.CopyFrom(caffeio.array_to_blob(np.zeros(caffeio.blob_shape(b), np.float32)))
