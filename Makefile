@@ -28,7 +28,7 @@ $(STAMP): setup.py constraints.txt requirements-dev.txt
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(JOBS) --durations=15 tests
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
