@@ -78,6 +78,19 @@ def label(h, w, seed=2):
     return lab[None, None]
 
 
+def train_net(h, w, width=1 / 16, seed=None, **options):
+    """torchcaffe TRAIN net of train_param(h, w, width) with the bench's random weights and the
+    synthetic image and label fed; `seed` (if given) seeds torchcaffe first (dropout masks)."""
+    import torchcaffe
+
+    if seed is not None:
+        torchcaffe.set_random_seed(seed)
+    net = torchcaffe_net(train_param(h, w, width), torchcaffe.TRAIN, **options)
+    net.blobs["data"].data[...] = image(h, w)
+    net.blobs["label"].data[...] = label(h, w)
+    return net
+
+
 def mode_options(mode):
     """torchcaffe.Net keyword options of a bench mode: exact (defaults), noskip, channels_last,
     winograd (F(4x4) 3x3 layers), fast, bf16. KeyError for an unknown mode."""

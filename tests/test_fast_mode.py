@@ -61,12 +61,7 @@ def test_fast_mode_leaves_training_exact(always_winograd):
     """Training nets record for backward, so they never take the Winograd path."""
     losses = []
     for fast in (True, False):
-        caffe.set_random_seed(4)
-        net = caffe.Net(fx.train_param(64, 72, width=1 / 16), caffe.TRAIN, winograd=fast)
-        fx.random_params(net)
-        net.blobs["data"].data[...] = fx.image(64, 72)
-        net.blobs["label"].data[...] = fx.label(64, 72)
-        losses.append(net.forward_backward())
+        losses.append(fx.train_net(64, 72, seed=4, winograd=fast).forward_backward())
     assert not always_winograd
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
@@ -119,10 +114,7 @@ def test_default_mode_winograd_inference_matches_direct(always_exact_winograd):
     for name in a.blobs:
         assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name
     n = len(always_exact_winograd)
-    caffe.set_random_seed(6)
-    net = caffe.Net(fx.train_param(64, 64, width=1 / 16), caffe.TRAIN)
-    fx.random_params(net)
-    net.forward_backward()
+    fx.train_net(64, 64, seed=6).forward_backward()
     assert len(always_exact_winograd) == n
 
 

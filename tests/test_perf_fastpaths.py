@@ -122,11 +122,7 @@ def test_training_with_skip_const_matches_plain():
     size) give the same loss, blob diffs and parameter diffs as the plain path."""
     nets = []
     for skip in (True, False):
-        caffe.set_random_seed(5)
-        net = caffe.Net(fx.train_param(150, 130, width=1 / 16), caffe.TRAIN, skip_const=skip)
-        fx.random_params(net)
-        net.blobs["data"].data[...] = fx.image(150, 130)
-        net.blobs["label"].data[...] = fx.label(150, 130)
+        net = fx.train_net(150, 130, seed=5, skip_const=skip)
         nets.append((net, net.forward_backward()))
     (a, la), (b, lb) = nets
     assert la == pytest.approx(lb, rel=1e-5)
@@ -144,19 +140,9 @@ def test_skip_const_can_be_switched_off(monkeypatch):
     assert not net.skip_const and not net._cinfo
 
 
-def _train_net(h, w):
-    net = caffe.Net(fx.train_param(h, w, width=1 / 16), caffe.TRAIN)
-    fx.random_params(net)
-    net.blobs["data"].data[...] = fx.image(h, w)
-    net.blobs["label"].data[...] = fx.label(h, w)
-    return net
-
-
 def test_in_place_relu_training_matches_out_of_place():
-    caffe.set_random_seed(3)
-    fast = _train_net(48, 56)
-    caffe.set_random_seed(3)
-    slow = _train_net(48, 56)
+    fast = fx.train_net(48, 56, seed=3)
+    slow = fx.train_net(48, 56, seed=3)
     slow._relu_in_place = set()  # the plain path: ReLU writes a new tensor, autograd backward
     assert len(fast._relu_in_place) == 15  # every VGG ReLU (13 convs + fc6 + fc7)
     la, lb = fast.forward_backward(), slow.forward_backward()
@@ -170,7 +156,7 @@ def test_in_place_relu_training_matches_out_of_place():
 
 
 def test_in_place_relu_keeps_one_copy():
-    net = _train_net(40, 40)
+    net = fx.train_net(40, 40)
     net.forward()
     conv = net._layer_names.index("conv1_1")
     recorded_out = net._records[conv][2][0]
