@@ -31,6 +31,7 @@ class Blob:
         self._t = {"data": _lazy(shape), "diff": None}
         self._h = {"data": None, "diff": None}
         self._head = {"data": _DEV, "diff": _DEV}
+        self._diff_src = None  # a tensor the diff equals until someone reads it (diff_equals)
         self.host_reads = 0  # times `.data` was handed out (possibly written through numpy)
 
     # ---- engine side (torch) ----
@@ -62,8 +63,22 @@ class Blob:
         """False while the blob has a shape but no memory yet (nothing has read or written it)."""
         return not self._t["data"].is_meta
 
+    def diff_equals(self, t):
+        """Make the diff read as a copy of tensor `t` (same shape), copied only when someone
+        reads or writes the diff: the fused SGD step leaves the diff equal to the solver's
+        history this way (as Caffe does) without a second copy of the weights in memory."""
+        self._t["diff"] = None
+        self._h["diff"] = None
+        self._head["diff"] = _DEV
+        self._diff_src = t
+
     def _ensure_diff(self):
         d = self._t["diff"]
+        src, self._diff_src = self._diff_src, None
+        if src is not None and d is None and src.shape == self._t["data"].shape:
+            self._t["diff"] = src.detach().clone()
+            self._head["diff"] = _DEV
+            return
         if d is None or d.shape != self._t["data"].shape:
             self._t["diff"] = _lazy(self._t["data"].shape)
             self._head["diff"] = _DEV
@@ -81,12 +96,15 @@ class Blob:
         self._t["diff"] = None
         self._h["diff"] = None
         self._head["diff"] = _DEV
+        self._diff_src = None
 
     def share_data(self, other):
         """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
         self._set("data", other.data_tensor)
 
     def _set(self, which, t):
+        if which == "diff":
+            self._diff_src = None
         t = t.detach()
         if t.dtype != torch.float32:
             t = t.float()
@@ -182,6 +200,7 @@ class Blob:
             return
         self._t["data"] = _lazy(dims)
         self._head["data"] = _DEV
+        self._diff_src = None
         if self._t["diff"] is not None:
             self._t["diff"] = _lazy(dims)
             self._head["diff"] = _DEV

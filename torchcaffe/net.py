@@ -397,6 +397,12 @@ class Net:
     def params_weight_decay(self):
         return [p.decay_mult for p in self.learnable_params_info]
 
+    def accumulating_param_blobs(self):
+        """ids of the parameter blobs that only built-in layers write: their backward adds the
+        gradient into the diff (never assigns it), which the solver's fused SGD step needs."""
+        foreign = {id(b) for impl in self._impls if impl.acts_on_blobs for b in impl.blobs}
+        return {id(b) for impl in self._impls for b in impl.blobs} - foreign
+
     def clear_param_diffs(self):
         """Zero every parameter diff (what Caffe's solver does before each iteration)."""
         for impl in self._impls:
@@ -452,8 +458,10 @@ class Net:
         self._seed_loss_diffs()
         return loss
 
-    def forward_backward(self):
-        """One forward and one backward over the whole net; returns the loss (float)."""
+    def forward_backward(self, before_backward=None):
+        """One forward and one backward over the whole net; returns the loss (float).
+        `before_backward(loss)` (optional) runs between the two passes (the solver checks the
+        loss there and readies its fused parameter diffs)."""
         if self.record_grad:
             # The full backward rewrites the blob diffs: release last pass's now rather than
             # carry a second set of maps through the forward (unwritten ones read as zeros).
@@ -461,8 +469,11 @@ class Net:
                 if name not in self._blob_loss:
                     blob.release_diff()
         loss = self._forward(0, len(self._impls) - 1)
+        loss = float(loss) if loss is not None else 0.0
+        if before_backward is not None:
+            before_backward(loss)
         self._backward(len(self._impls) - 1, 0)
-        return float(loss) if loss is not None else 0.0
+        return loss
 
     @property
     def loss(self):
