@@ -214,8 +214,8 @@ def test_gemm_convolution_matches_autograd(k, s, p, d):
     _close(diffs[1].numpy() - 1, br.grad.numpy())
 
 
-def test_return_freed_memory_is_idempotent():
+def test_fix_malloc_thresholds_is_idempotent():
     from torchcaffe import memory
 
-    first = memory.return_freed_memory()
-    assert memory.return_freed_memory() == first
+    first = memory.fix_malloc_thresholds()
+    assert memory.fix_malloc_thresholds() == first

@@ -151,7 +151,7 @@ class Net:
         if fast and not self.record_grad:
             self.channels_last = True  # NHWC pays at inference; training stays NCHW
         if self.record_grad:
-            _memory.return_freed_memory()
+            _memory.fix_malloc_thresholds()
         if weights is not None:
             self.copy_from(weights)
 
