@@ -403,11 +403,13 @@ class Net:
         foreign = {id(b) for impl in self._impls if impl.acts_on_blobs for b in impl.blobs}
         return {id(b) for impl in self._impls for b in impl.blobs} - foreign
 
-    def clear_param_diffs(self):
-        """Zero every parameter diff (what Caffe's solver does before each iteration)."""
+    def clear_param_diffs(self, skip=()):
+        """Zero every parameter diff (what Caffe's solver does before each iteration), except
+        the blobs whose id is in `skip`."""
         for impl in self._impls:
             for b in impl.blobs:
-                b.diff_tensor.zero_()
+                if id(b) not in skip:
+                    b.diff_tensor.zero_()
 
     def _index(self, name, default):
         if name is None:

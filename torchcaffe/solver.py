@@ -467,7 +467,9 @@ class SGDSolver:
 
     def _clear_diffs(self):
         fused = {id(self.learnable[i].blob) for i in self._fused}
-        if not fused and hasattr(self.net, "clear_param_diffs"):
+        if fused:
+            self.net.clear_param_diffs(skip=fused)  # Python layers' own blobs too
+        elif hasattr(self.net, "clear_param_diffs"):
             self.net.clear_param_diffs()
         for p in self.learnable:
             if id(p.blob) in fused:
