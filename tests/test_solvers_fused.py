@@ -30,6 +30,18 @@ def _weights(solver):
     return [b.data.copy() for bs in solver.net.params.values() for b in bs]
 
 
+def _unfused(tmp_path, policy="multistep"):
+    solver = _solver(tmp_path, policy)
+    solver.fuse_sgd = False
+    assert solver._fusable() == {}
+    return solver
+
+
+def _same_weights(a, b):
+    for x, y in zip(_weights(a), _weights(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("policy", ["multistep", "poly", "inv"])
 def test_fused_sgd_matches_numpy_and_unfused(tmp_path, policy):
     solver = _solver(tmp_path / "a", policy)
@@ -40,12 +52,9 @@ def test_fused_sgd_matches_numpy_and_unfused(tmp_path, policy):
     ref_w, ref_h, _ = reference("SGD", 5, 1, policy)
     close(_weights(solver), ref_w)
     close([h.numpy() for h in solver.history], ref_h)
-    plain = _solver(tmp_path / "b", policy)
-    plain.fuse_sgd = False
-    assert plain._fusable() == {}
+    plain = _unfused(tmp_path / "b", policy)
     plain.step(5)
-    for a, b in zip(_weights(solver), _weights(plain)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    _same_weights(solver, plain)
 
 
 def test_fused_diff_reads_as_a_copy_of_history(tmp_path):
@@ -61,8 +70,7 @@ def test_fused_diff_reads_as_a_copy_of_history(tmp_path):
     # a script-side manual backward after a step accumulates into the diff, not the history,
     # and the next step starts from Caffe's state: the same as without fusing
     before = [h.clone() for h in solver.history]
-    plain = _solver(tmp_path / "plain")
-    plain.fuse_sgd = False
+    plain = _unfused(tmp_path / "plain")
     plain.step(2)
     for s in (solver, plain):
         s.net.forward()
@@ -71,8 +79,7 @@ def test_fused_diff_reads_as_a_copy_of_history(tmp_path):
         assert (h == b).all()
     solver.step(1)
     plain.step(1)
-    for a, b in zip(_weights(solver), _weights(plain)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    _same_weights(solver, plain)
 
 
 def test_fused_nonfinite_loss_keeps_weights_and_history(tmp_path):
