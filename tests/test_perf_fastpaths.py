@@ -219,3 +219,12 @@ def test_fix_malloc_thresholds_is_idempotent():
 
     first = memory.fix_malloc_thresholds()
     assert memory.fix_malloc_thresholds() == first
+
+
+def test_malloc_threshold_from_env():
+    from torchcaffe import memory
+
+    assert memory.threshold_from_env("1") == 32 << 20
+    assert memory.threshold_from_env("1048576") == 1 << 20
+    with pytest.raises(ValueError, match="TORCHCAFFE_MALLOPT='32MB'"):
+        memory.threshold_from_env("32MB")

@@ -22,6 +22,16 @@ THRESHOLD = 32 << 20  # glibc refuses mmap thresholds above HEAP_MAX_SIZE / 2 (3
 _done = []
 
 
+def threshold_from_env(value):
+    """Bytes for a TORCHCAFFE_MALLOPT value: "1" (or unset) = 32 MB, N > 1 = N bytes."""
+    if not value.strip().isdigit():
+        raise ValueError(
+            f"TORCHCAFFE_MALLOPT={value!r}: use 0 (glibc defaults), 1 (32 MB) or a byte count"
+        )
+    n = int(value)
+    return THRESHOLD if n <= 1 else n
+
+
 def fix_malloc_thresholds(threshold=None):
     """mallopt(M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, threshold bytes; default 32 MB or
     TORCHCAFFE_MALLOPT) once per process. Returns True when applied (glibc present, not
@@ -32,7 +42,7 @@ def fix_malloc_thresholds(threshold=None):
     env = os.environ.get("TORCHCAFFE_MALLOPT", "1")
     if env != "0":
         if threshold is None:
-            threshold = int(env) if env.isdigit() and int(env) > 1 else THRESHOLD
+            threshold = threshold_from_env(env)
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt
