@@ -17,6 +17,8 @@ def solver(
 
     test_interval is 999999999 (the solver builds the test net but never runs it itself;
     score.py does) and test_initialization is false. Paths are relative to the model folder.
+    snapshot=None leaves the field out (Caffe's default 0: the solver itself never snapshots),
+    as the release's SIFT Flow solvers do.
     """
     s = caffe_pb2.SolverParameter()
     s.train_net = train_net
@@ -32,6 +34,7 @@ def solver(
     s.iter_size = iter_size
     s.max_iter = max_iter
     s.weight_decay = 0.0005
-    s.snapshot = snapshot
+    if snapshot is not None:
+        s.snapshot = snapshot
     s.snapshot_prefix = "snapshot/train"
     return s

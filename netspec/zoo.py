@@ -43,6 +43,15 @@ MODELS = tuple(_REGISTRY)
 # Size of each family's evaluation split (the solver's test_iter).
 _EVAL_SIZE = {voc: 736, nyud: 654, siftflow: 200, pascalcontext: 5105}
 
+# Each family's release max_iter and snapshot (CAFFE_FACTS 5, "Release solver files"); a model's
+# own settings above win (voc-fcn8s-atonce runs 300000). snapshot None: no field (SIFT Flow).
+_FAMILY_SOLVER = {
+    voc: dict(max_iter=100000, snapshot=4000),
+    nyud: dict(max_iter=300000, snapshot=2000),
+    siftflow: dict(max_iter=300000, snapshot=None),
+    pascalcontext: dict(max_iter=300000, snapshot=4000),
+}
+
 
 def _entry(model):
     try:
@@ -80,7 +89,7 @@ def solver(model):
         test_iter=_EVAL_SIZE[family],
         train_net=f"{train}.prototxt",
         test_net=f"{test}.prototxt",
-        **settings,
+        **{**_FAMILY_SOLVER[family], **settings},
     )
 
 

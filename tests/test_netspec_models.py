@@ -6,6 +6,7 @@ formulas, independently of netspec's own builders and shape code.
 
 import math
 import os
+import re
 
 import pytest
 
@@ -482,33 +483,47 @@ def test_ilsvrc_classifiers_and_twins():
 # ---------------------------------------------------------------- solvers, files
 
 
-def test_solvers():
-    want = {
-        "voc-fcn32s": 1e-10,
-        "voc-fcn16s": 1e-12,
-        "voc-fcn8s": 1e-14,
-        "voc-fcn8s-atonce": 1e-10,
-        "voc-fcn-alexnet": 1e-4,
-        "nyud-fcn32s-color-hha": 1e-12,
-        "siftflow-fcn8s": 1e-12,
-        "pascalcontext-fcn8s": 1e-14,
-        "nyud-fcn32s-hha": 1e-10,
-    }
-    for m in MODELS:
-        s = zoo.solver(m)
-        if m in want:
-            assert s.base_lr == pytest.approx(want[m], rel=1e-6)
-        train, test, _ = zoo.net_files(m)
-        assert s.train_net == f"{train}.prototxt" and list(s.test_net) == [f"{test}.prototxt"]
-        size = {"voc": 736, "nyud": 654, "siftflow": 200, "pascalcontext": 5105}[m.split("-")[0]]
-        assert list(s.test_iter) == [size]
-        assert s.lr_policy == "fixed" and s.weight_decay == pytest.approx(0.0005)
-        assert (s.display, s.average_loss, s.test_initialization) == (20, 20, False)
-        assert s.test_interval == 999999999 and s.snapshot_prefix == "snapshot/train"
-        alex = m == "voc-fcn-alexnet"
-        assert s.momentum == pytest.approx(0.9 if alex else 0.99)
-        assert s.iter_size == (20 if alex else 1)
-        assert s.max_iter == (300000 if m.endswith("atonce") else 100000)
+# The release's solver files, field by field (CAFFE_FACTS 5): model -> (base_lr, momentum,
+# iter_size, max_iter, snapshot or None where the file has no snapshot field, test_iter).
+RELEASE_SOLVERS = {
+    "voc-fcn32s": (1e-10, 0.99, 1, 100000, 4000, 736),
+    "voc-fcn16s": (1e-12, 0.99, 1, 100000, 4000, 736),
+    "voc-fcn8s": (1e-14, 0.99, 1, 100000, 4000, 736),
+    "voc-fcn8s-atonce": (1e-10, 0.99, 1, 300000, 4000, 736),
+    "voc-fcn-alexnet": (1e-4, 0.9, 20, 100000, 4000, 736),
+    "nyud-fcn32s-color": (1e-10, 0.99, 1, 300000, 2000, 654),
+    "nyud-fcn32s-hha": (1e-10, 0.99, 1, 300000, 2000, 654),
+    "nyud-fcn32s-color-d": (1e-10, 0.99, 1, 300000, 2000, 654),
+    "nyud-fcn32s-color-hha": (1e-12, 0.99, 1, 300000, 2000, 654),
+    "siftflow-fcn32s": (1e-10, 0.99, 1, 300000, None, 200),
+    "siftflow-fcn16s": (1e-12, 0.99, 1, 300000, None, 200),
+    "siftflow-fcn8s": (1e-12, 0.99, 1, 300000, None, 200),
+    "pascalcontext-fcn32s": (1e-10, 0.99, 1, 300000, 4000, 5105),
+    "pascalcontext-fcn16s": (1e-12, 0.99, 1, 300000, 4000, 5105),
+    "pascalcontext-fcn8s": (1e-14, 0.99, 1, 300000, 4000, 5105),
+}
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_solvers_match_release(model):
+    base_lr, momentum, iter_size, max_iter, snapshot, test_iter = RELEASE_SOLVERS[model]
+    s = zoo.solver(model)
+    assert s.base_lr == pytest.approx(base_lr, rel=1e-6)
+    assert s.momentum == pytest.approx(momentum)
+    assert s.iter_size == iter_size
+    assert s.max_iter == max_iter
+    assert list(s.test_iter) == [test_iter]
+    if snapshot is None:
+        assert not s.HasField("snapshot")
+        with open(os.path.join(ROOT, "models", model, "solver.prototxt"), encoding="utf-8") as f:
+            assert not re.search(r"^snapshot:", f.read(), re.M)
+    else:
+        assert s.HasField("snapshot") and s.snapshot == snapshot
+    train, test, _ = zoo.net_files(model)
+    assert s.train_net == f"{train}.prototxt" and list(s.test_net) == [f"{test}.prototxt"]
+    assert s.lr_policy == "fixed" and s.weight_decay == pytest.approx(0.0005)
+    assert (s.display, s.average_loss, s.test_initialization) == (20, 20, False)
+    assert s.test_interval == 999999999 and s.snapshot_prefix == "snapshot/train"
 
 
 def test_committed_files_match_generator_and_round_trip():
