@@ -127,9 +127,13 @@ def alexnet_features(n, bottom, width=1.0, pad=100, params=True):
 
 
 def alexnet_trunk(n, bottom, width=1.0, dropout=True):
-    """The FCN-AlexNet trunk: conv1 (pad 100) .. pool5, fc6 6x6 conv, fc7; returns the last top."""
-    pool5 = alexnet_features(n, bottom, width, pad=100)
-    return fc_convs(n, pool5, width, ks=6, dropout=dropout)
+    """The FCN-AlexNet trunk: conv1 (pad 100) .. pool5, fc6 6x6 conv, fc7; returns the last top.
+
+    Unlike the VGG trunk, these layers carry no `param` blocks, as in the release: Caffe's
+    defaults (lr_mult 1, decay_mult 1 for weights and biases alike) apply.
+    """
+    pool5 = alexnet_features(n, bottom, width, pad=100, params=False)
+    return fc_convs(n, pool5, width, ks=6, dropout=dropout, params=False)
 
 
 def score_conv(bottom, num_classes):

@@ -54,6 +54,8 @@ MODELS = {
 }
 
 
+ALEXNET_TRUNK = re.compile(r"^(conv[1-5]|fc[67])$")
+
 # ---------------------------------------------------------------- expected graphs
 
 
@@ -225,7 +227,9 @@ def test_graph_params_and_crops(model, split):
     layers = {x.name: x for x in net.layer}
     for x in net.layer:
         if x.type == "Convolution":
-            assert [(p.lr_mult, p.decay_mult) for p in x.param] == [(1, 1), (2, 0)], x.name
+            # The release's AlexNet trunk has no param blocks (Caffe's defaults apply).
+            want = [] if ALEXNET_TRUNK.match(x.name) and head == "alexnet" else [(1, 1), (2, 0)]
+            assert [(p.lr_mult, p.decay_mult) for p in x.param] == want, x.name
             cp = x.convolution_param
             if x.name.startswith("score"):
                 assert list(cp.kernel_size) == [1] and not cp.HasField("weight_filler")
@@ -524,6 +528,22 @@ def test_solvers_match_release(model):
     assert s.lr_policy == "fixed" and s.weight_decay == pytest.approx(0.0005)
     assert (s.display, s.average_loss, s.test_initialization) == (20, 20, False)
     assert s.test_interval == 999999999 and s.snapshot_prefix == "snapshot/train"
+
+
+def test_alexnet_trunk_has_no_param_blocks():
+    """Release voc-fcn-alexnet: conv1..conv5, fc6, fc7 bare; score_fr and upscore set."""
+    for split in zoo.net_files("voc-fcn-alexnet"):
+        layers = {x.name: x for x in zoo.build("voc-fcn-alexnet", split).layer}
+        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
+            assert len(layers[name].param) == 0, (split, name)
+        fr = [(p.lr_mult, p.decay_mult) for p in layers["score_fr"].param]
+        assert fr == [(1, 1), (2, 0)]
+        up = layers["upscore"].param
+        assert len(up) == 1 and up[0].lr_mult == 0 and not up[0].HasField("decay_mult")
+    # The VGG models keep theirs.
+    vgg = {x.name: x for x in zoo.build("voc-fcn32s", "train").layer}
+    for name in ("conv1_1", "conv5_3", "fc6", "fc7"):
+        assert [(p.lr_mult, p.decay_mult) for p in vgg[name].param] == [(1, 1), (2, 0)]
 
 
 def test_committed_files_match_generator_and_round_trip():
