@@ -11,7 +11,7 @@ MODELS = voc-fcn32s voc-fcn16s voc-fcn8s voc-fcn8s-atonce voc-fcn-alexnet \
          siftflow-fcn32s siftflow-fcn16s siftflow-fcn8s \
          pascalcontext-fcn32s pascalcontext-fcn16s pascalcontext-fcn8s
 
-.PHONY: all setup test lint format models proto demo bench clean-venv $(MODELS)
+.PHONY: all setup test test-pycaffe lint format models proto demo bench pycaffe clean-venv $(MODELS)
 
 all: models
 
@@ -46,13 +46,18 @@ models: $(STAMP)
 	$(PY) -m netspec make $(MODELS)
 
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Icaffeio --python_out=caffeio caffeio/caffe.proto
+	$(PY) caffeio/genproto.py
 
 demo: $(STAMP)
 	$(PY) -m solvers.demo
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# BVLC Caffe + pycaffe for this venv, built outside the repository (~/.cache/fcn-toolkit/caffe/).
+# CAFFE_SRC=<checkout, tarball folder or git mirror>, CUDA=1 for a GPU build.
+pycaffe: $(STAMP)
+	bash scripts/build_pycaffe.sh build $(PY)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ from . import caffe_pb2
 from .binary import atomic_write, read_net_binary, read_solverstate, write_binary
 from .blobs import array_to_blob, blob_shape, blob_to_array, fill_blob, shapes_match
 from .errors import CaffeFormatError
+from .fields import is_repeated
 from .text import locate_layer, parse_text, read_text, to_text, write_text
 from .upgrade import needs_upgrade, upgrade_net
 
@@ -38,6 +39,7 @@ __all__ = [
     "parse_text",
     "atomic_write",
     "upgrade_net",
+    "is_repeated",
     "needs_upgrade",
     "locate_layer",
 ]

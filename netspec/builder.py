@@ -19,7 +19,7 @@ from collections import Counter, OrderedDict
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from caffeio import caffe_pb2
+from caffeio import caffe_pb2, is_repeated
 
 from .errors import NetSpecError
 
@@ -56,7 +56,7 @@ def _assign(msg, key, value, where):
             f"(fields: {', '.join(sorted(msg.DESCRIPTOR.fields_by_name))})"
         )
     here = f"{where}: {msg.DESCRIPTOR.name}.{key}"
-    if fd.is_repeated:
+    if is_repeated(fd):
         values = value if isinstance(value, (list, tuple)) else [value]
         container = getattr(msg, key)
         for v in values:

@@ -1,4 +1,5 @@
-"""The committed caffe_pb2.py is generated from caffe.proto, and the schema matches BVLC numbers."""
+"""The committed schema module is generated from caffe.proto, the schema matches BVLC numbers,
+and the module in use (ours, or pycaffe's when pycaffe is present) agrees with ours."""
 
 import os
 import subprocess
@@ -6,31 +7,63 @@ import sys
 
 import pytest
 
-from caffeio import caffe_pb2
+from caffeio import _pb2_choice, caffe_pb2, genproto
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CAFFEIO = os.path.join(os.path.dirname(HERE), "caffeio")
+ROOT = os.path.dirname(HERE)
 
 
-def test_generated_module_in_sync_with_schema(tmp_path):
+def test_generated_module_in_sync_with_schema():
     pytest.importorskip(
-        "grpc_tools", reason="grpcio-tools (a test dependency) regenerates the module"
+        "grpc_tools", reason="grpcio-tools (a test dependency) compiles caffe.proto"
     )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{CAFFEIO}",
-            f"--python_out={tmp_path}",
-            os.path.join(CAFFEIO, "caffe.proto"),
-        ],
-        check=True,
+    from google.protobuf import descriptor_pb2
+
+    fresh = descriptor_pb2.FileDescriptorProto.FromString(genproto.compile_descriptor())
+    assert fresh == genproto.committed_descriptor(), (
+        "caffeio/_caffe_pb2.py is stale: run `make proto` and commit it"
     )
-    fresh = (tmp_path / "caffe_pb2.py").read_text()
-    with open(os.path.join(CAFFEIO, "caffe_pb2.py")) as f:
-        committed = f.read()
-    assert fresh == committed, "caffeio/caffe_pb2.py is stale: run `make proto` and commit it"
+    with open(genproto.OUT) as f:
+        text = f.read()
+    assert "runtime_version" not in text, "the module must not pin a protobuf gencode version"
+
+
+def test_module_in_use_has_every_field_of_ours():
+    """pycaffe's module (when it is the one in use) is a superset of ours: same numbers, types,
+    labels and defaults for every field we read or write."""
+    ours = genproto.committed_descriptor()
+    pool_file = caffe_pb2.DESCRIPTOR
+    checked = 0
+    for top in ours.message_type:
+        for msg, full in _walk(top, "caffe." + top.name):
+            live = pool_file.pool.FindMessageTypeByName(full)
+            for f in msg.field:
+                lf = live.fields_by_name.get(f.name)
+                assert lf is not None, f"{full}.{f.name} missing from {caffe_pb2.__file__}"
+                assert (lf.number, lf.type) == (f.number, f.type), f"{full}.{f.name}"
+                checked += 1
+    assert checked > 300
+
+
+def _walk(msg, full):
+    yield msg, full
+    for nested in msg.nested_type:
+        yield from _walk(nested, f"{full}.{nested.name}")
+
+
+def test_one_module_per_process_in_either_order():
+    """caffeio first or pycaffe first: one caffe_pb2 module, no 'duplicate symbol' error."""
+    if _pb2_choice.pycaffe_pb2_path() is None:
+        pytest.skip("no built pycaffe on sys.path (make pycaffe): nothing to share a schema with")
+    for code in (
+        "import caffeio, caffe; from caffeio import caffe_pb2 as a; "
+        "from caffe.proto import caffe_pb2 as b; assert a is b, (a, b)",
+        "import caffe, caffeio; from caffeio import caffe_pb2 as a; "
+        "from caffe.proto import caffe_pb2 as b; assert a is b, (a, b)",
+    ):
+        env = dict(os.environ, GLOG_minloglevel="2", FCN_ENGINE="auto")
+        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
 
 
 def _num(msg, field):
@@ -118,6 +151,10 @@ EXPECTED = {
 def test_field_numbers(msg):
     got = {f: _num(msg, f) for f in EXPECTED[msg]}
     assert got == EXPECTED[msg]
+    # and in our own schema, whichever module this process uses
+    ours = {m.name: m for m in genproto.committed_descriptor().message_type}[msg.DESCRIPTOR.name]
+    own = {f.name: f.number for f in ours.field}
+    assert {f: own[f] for f in EXPECTED[msg]} == EXPECTED[msg]
 
 
 def test_enums_and_defaults():
