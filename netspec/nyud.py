@@ -41,7 +41,7 @@ def fcn(variant, split, width=1.0, data_root=None, num_classes=None):
         if train:
             n.data, n.label = L.Python(**pydata.nyud(split, tops, data_root))
         else:
-            n.data = deploy_input(_CHANNELS[variant])
+            n.data = deploy_input(_CHANNELS[variant], name="input")
     else:
         if train:
             blobs = L.Python(**pydata.nyud(split, tops, data_root))

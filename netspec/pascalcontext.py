@@ -19,7 +19,7 @@ def fcn(variant, split, width=1.0, data_root=None, num_classes=None):
     check_split(model, split, STEMS)
     n = NetSpec()
     if split == "deploy":
-        n.data = deploy_input(3)
+        n.data = deploy_input(3, name="input")
     else:
         n.data, n.label = L.Python(**pydata.pascalcontext(split, data_root))
     top = vgg16_trunk(n, n.data, width, dropout=split != "deploy")

@@ -30,7 +30,7 @@ def fcn(variant, split, width=1.0, data_root=None, num_classes=None):
         sem_k, geo_k = num_classes
     n = NetSpec()
     if split == "deploy":
-        n.data = deploy_input(3)
+        n.data = deploy_input(3, name="input")
     else:
         n.data, n.sem, n.geo = L.Python(**pydata.siftflow(split, data_root))
     top = vgg16_trunk(n, n.data, width, dropout=split != "deploy")

@@ -15,7 +15,7 @@ VARIANTS = ("32s", "16s", "8s", "8s-atonce", "alexnet")
 
 def _inputs(n, split, data_root):
     if split == "deploy":
-        n.data = deploy_input(3)
+        n.data = deploy_input(3, name="input")
     elif split == "train":
         n.data, n.label = L.Python(**pydata.sbdd("train", data_root))
     else:

@@ -146,7 +146,7 @@ def expected_rows(model, split):
         "nyud-fcn32s-hha",
     ):
         data = (
-            [("data", "Input", [], ["data"])]
+            [("input", "Input", [], ["data"])]
             if deploy
             else [("data", "Python", [], ["data", "label"])]
         )
@@ -190,7 +190,7 @@ def expected_rows(model, split):
         )
     # siftflow
     data = (
-        [("data", "Input", [], ["data"])]
+        [("input", "Input", [], ["data"])]
         if deploy
         else [("data", "Python", [], ["data", "sem", "geo"])]
     )
@@ -544,6 +544,23 @@ def test_alexnet_trunk_has_no_param_blocks():
     vgg = {x.name: x for x in zoo.build("voc-fcn32s", "train").layer}
     for name in ("conv1_1", "conv5_3", "fc6", "fc7"):
         assert [(p.lr_mult, p.decay_mult) for p in vgg[name].param] == [(1, 1), (2, 0)]
+
+
+def test_deploy_input_layer_is_named_input():
+    """Release voc-fcn8s deploy: first layer Input 'input', top 'data', 1x3x500x500.
+
+    Every deploy net with one image input follows it; NYUD color-d/color-hha have two Input
+    layers, which keep their tops' names (color, depth / hha)."""
+    with open(os.path.join(ROOT, "models", "voc-fcn8s", "deploy.prototxt"), encoding="utf-8") as f:
+        first = caffeio.net_from_text(f.read()).layer[0]
+    assert (first.name, first.type, list(first.top)) == ("input", "Input", ["data"])
+    assert [list(sh.dim) for sh in first.input_param.shape] == [[1, 3, 500, 500]]
+    for m in MODELS:
+        inputs = [x for x in zoo.build(m, "deploy").layer if x.type == "Input"]
+        if m in ("nyud-fcn32s-color-d", "nyud-fcn32s-color-hha"):
+            assert [x.name for x in inputs] == [x.top[0] for x in inputs], m
+        else:
+            assert [(x.name, list(x.top)) for x in inputs] == [("input", ["data"])], m
 
 
 def test_committed_files_match_generator_and_round_trip():
