@@ -6,8 +6,8 @@ ours both define package `caffe`, so whichever is registered second fails ("dupl
 so one module serves both: when pycaffe's module is already imported, or pycaffe can be found on
 sys.path, its caffe_pb2 is loaded (by file, without importing the rest of pycaffe) under the name
 pycaffe itself imports it by, `caffe.proto.caffe_pb2`; a later `import caffe` then reuses it.
-Otherwise our own generated module (caffeio/_caffe_pb2.py) is used. FCN_ENGINE=torch skips the
-pycaffe lookup.
+Otherwise our own generated module (caffeio/_caffe_pb2.py) is used. CAFFEIO_SCHEMA=own forces
+ours (then pycaffe cannot be imported into the same process).
 """
 
 import glob
@@ -57,7 +57,7 @@ def choose():
     if loaded is not None and hasattr(loaded, "NetParameter"):
         source = "pycaffe"
         return loaded
-    if os.environ.get("FCN_ENGINE", "auto").strip().lower() != "torch":
+    if os.environ.get("CAFFEIO_SCHEMA", "auto").strip().lower() != "own":
         path = pycaffe_pb2_path()
         if path is not None:
             try:

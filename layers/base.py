@@ -15,10 +15,7 @@ from .order import ExampleOrder, shuffles
 from .params import parse_param_str
 from .prefetch import Prefetcher
 
-try:
-    EngineLayer = caffe.Layer
-except AttributeError:  # torchcaffe that does not (yet) re-export its Layer at top level
-    from torchcaffe.layer import Layer as EngineLayer
+EngineLayer = caffe.Layer
 
 COMMON_OPTIONAL = {"randomize": True, "seed": None, "prefetch": True}
 
@@ -82,12 +79,13 @@ class SegDataLayer(EngineLayer):
         if self._loaded != self._k:
             self.example = self._prefetcher.get(self._k)
             self._loaded = self._k
-        for blob, arr in zip(top, self.example):
-            blob.reshape(1, *arr.shape)
+        # pycaffe's top/bottom are boost vectors of Blob*: len() and [i] work, iterating does not
+        for i in range(len(top)):
+            top[i].reshape(1, *self.example[i].shape)
 
     def forward(self, bottom, top):
-        for blob, arr in zip(top, self.example):
-            blob.data[...] = arr
+        for i in range(len(top)):
+            top[i].data[...] = self.example[i]
         self.last_id = self.ids[self.order.at(self._k)]
         self._k += 1
 

@@ -12,13 +12,13 @@ status=0
 for v in $VERSIONS; do
   "$PY" -m pip install -q --disable-pip-version-check --no-deps --target "$tmp/pb-$v" \
     "protobuf==$v" >/dev/null 2>&1 || { echo "protobuf $v: could not install"; status=1; continue; }
-  for engine in torch auto; do
-    # FCN_ENGINE=torch: our own schema module; auto: pycaffe's when pycaffe is built
-    out=$(PYTHONPATH="$tmp/pb-$v" FCN_ENGINE=$engine GLOG_minloglevel=2 "$PY" -m pytest -q -p no:cacheprovider \
+  for schema in own auto; do
+    # CAFFEIO_SCHEMA=own: our own schema module; auto: pycaffe's when pycaffe is built
+    out=$(PYTHONPATH="$tmp/pb-$v" CAFFEIO_SCHEMA=$schema FCN_ENGINE=torch GLOG_minloglevel=2 "$PY" -m pytest -q -p no:cacheprovider \
       tests/test_caffeio_io.py tests/test_caffeio_schema.py tests/test_netspec_builder.py 2>&1 | tail -1)
-    schema=$(PYTHONPATH="$tmp/pb-$v" FCN_ENGINE=$engine "$PY" -c \
+    used=$(PYTHONPATH="$tmp/pb-$v" CAFFEIO_SCHEMA=$schema "$PY" -c \
       "import google.protobuf as p, caffeio; from caffeio import _pb2_choice as c; print(p.__version__, c.source)" 2>&1 | tail -1)
-    echo "protobuf $v (FCN_ENGINE=$engine; runtime, schema: $schema): $out"
+    echo "protobuf $v (CAFFEIO_SCHEMA=$schema; runtime, schema used: $used): $out"
     [[ "$out" == *failed* || "$out" == *error* ]] && status=1
   done
 done

@@ -10,9 +10,19 @@ import sys
 _CHOICES = ("auto", "caffe", "torch")
 
 
-def choose(name=None):
-    """Return (module, engine name) for FCN_ENGINE or `name`: 'caffe' (BVLC pycaffe) or 'torch'."""
-    name = (name or os.environ.get("FCN_ENGINE", "auto")).lower()
+# Why auto did not take pycaffe (None when it did, or when none was found).
+fallback_reason = None
+
+
+def choose(name=None, stream=None):
+    """Return (module, engine name) for FCN_ENGINE or `name`: 'caffe' (BVLC pycaffe) or 'torch'.
+
+    auto: pycaffe when `import caffe` works and is pycaffe; on ANY failure to import it (an
+    ImportError, a numpy ABI mismatch's SystemError, a protobuf descriptor clash's TypeError, ...)
+    torchcaffe, with the reason printed to `stream` (stderr) when a pycaffe was there to try.
+    """
+    global fallback_reason
+    name = (name or os.environ.get("FCN_ENGINE", "auto")).strip().lower()
     if name not in _CHOICES:
         raise ValueError(f"FCN_ENGINE={name!r}: use one of {', '.join(_CHOICES)}")
     if name in ("auto", "caffe"):
@@ -20,15 +30,22 @@ def choose(name=None):
             mod = importlib.import_module("caffe")
             if hasattr(mod, "Net") and hasattr(mod, "Layer"):
                 return mod, "caffe"
-            if name == "caffe":
-                raise ImportError(f"'caffe' at {getattr(mod, '__file__', '?')} is not pycaffe")
-        except ImportError as e:
+            raise ImportError(f"'caffe' at {getattr(mod, '__file__', '?')} is not pycaffe")
+        except Exception as e:
+            missing = isinstance(e, ModuleNotFoundError) and e.name == "caffe"
+            why = f"{type(e).__name__}: {e}"
             if name == "caffe":
                 raise ImportError(
-                    f"FCN_ENGINE=caffe but pycaffe cannot be imported ({e}); build BVLC Caffe "
-                    "with `make pycaffe` and add its python/ folder to PYTHONPATH, or use "
+                    f"FCN_ENGINE=caffe but pycaffe cannot be imported ({why}); build BVLC Caffe "
+                    "with `make pycaffe` (or add its python/ folder to PYTHONPATH), or use "
                     "FCN_ENGINE=torch"
                 ) from None
+            if not missing:
+                fallback_reason = why
+                print(
+                    f"FCN_ENGINE=auto: pycaffe found but not usable ({why}); using torchcaffe",
+                    file=stream or sys.stderr,
+                )
     return importlib.import_module("torchcaffe"), "torch"
 
 

@@ -5,6 +5,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# The main suite runs torchcaffe (it tests torchcaffe itself, and the torch-only options); the
+# real-pycaffe tier lives in tests/pycaffe/ and runs in its own process with FCN_ENGINE=caffe
+# (make test-pycaffe), because a process's Python data layers subclass one engine's Layer.
+os.environ.setdefault("FCN_ENGINE", "torch")
+collect_ignore = [] if os.environ["FCN_ENGINE"] == "caffe" else ["pycaffe"]
+
 # Two xdist workers on two cores: one intra-op thread each keeps them from fighting.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 try:

@@ -46,3 +46,21 @@ def test_auto_prefers_pycaffe_when_importable(monkeypatch):
 def test_announce_prints_engine_line(capsys):
     engine.announce()
     assert capsys.readouterr().err.startswith("engine: ")
+
+
+@pytest.mark.parametrize("exc", ["SystemError('numpy ABI')", "TypeError('duplicate symbol')"])
+def test_auto_falls_back_on_any_import_failure(tmp_path, monkeypatch, capsys, exc):
+    """A pycaffe that raises something other than ImportError (numpy ABI mismatch, descriptor
+    clash) must not crash auto: torchcaffe is used and the reason printed."""
+    pkg = tmp_path / "caffe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(f"raise {exc}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "caffe", raising=False)
+    mod, name = engine.choose("auto")
+    assert name == "torch" and mod.__name__ == "torchcaffe"
+    err = capsys.readouterr().err
+    assert "pycaffe found but not usable" in err and exc.split("(")[0] in err
+    monkeypatch.delitem(sys.modules, "caffe", raising=False)
+    with pytest.raises(ImportError, match="make pycaffe"):
+        engine.choose("caffe")

@@ -42,6 +42,30 @@ def _construct(cls, lp):
     return cls(lp) if takes_param else cls()
 
 
+class BlobVector:
+    """The bottom/top a Python layer receives: like pycaffe's boost vector of Blob*, it has
+    len() and [i] but cannot be iterated, so layers written here also run under pycaffe."""
+
+    __slots__ = ("_blobs",)
+
+    def __init__(self, blobs):
+        self._blobs = list(blobs)
+
+    def __len__(self):
+        return len(self._blobs)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            raise TypeError("pycaffe blob vectors take integer indices only, not slices")
+        return self._blobs[i]
+
+    def __iter__(self):
+        raise TypeError(
+            "a Python layer's bottom/top cannot be iterated under pycaffe (boost vector of "
+            "Blob*: 'No to_python (by-value) converter'); use len(top) and top[i]"
+        )
+
+
 @register("Python")
 class Python(BaseLayer):
     """Calls the user object's setup / reshape / forward / backward with Blob lists."""
@@ -79,15 +103,17 @@ class Python(BaseLayer):
             ) from e
 
     def setup_blobs(self, bottom, top):
+        bottom, top = BlobVector(bottom), BlobVector(top)
         self._call("setup", bottom, top)
         self._call("reshape", bottom, top)
 
     def reshape_blobs(self, bottom, top):
-        self._call("reshape", bottom, top)
+        self._call("reshape", BlobVector(bottom), BlobVector(top))
 
     def forward_blobs(self, bottom, top):
+        bottom, top = BlobVector(bottom), BlobVector(top)
         self._call("reshape", bottom, top)
         self._call("forward", bottom, top)
 
     def backward_blobs(self, top, propagate_down, bottom):
-        self._call("backward", top, list(propagate_down), bottom)
+        self._call("backward", BlobVector(top), list(propagate_down), BlobVector(bottom))
