@@ -52,6 +52,29 @@ def choose(name=None, stream=None):
 caffe, name = choose()
 
 
+def adapter():
+    """The chosen engine's adapter (solvers.engine_torch or solvers.engine_caffe): the same few
+    functions (device, distributed, solver, stepping, checked nets), nothing else differs."""
+    if name == "torch":
+        from . import engine_torch
+
+        return engine_torch
+    from . import engine_caffe
+
+    return engine_caffe
+
+
+def open_net(path, phase, weights=None):
+    """A Net of the chosen engine for prototxt `path`, weights copied; on real Caffe the files
+    are checked first (its own checks abort the process)."""
+    return adapter().open_net(caffe, path, phase, weights)
+
+
+def set_device(gpu=None):
+    """--gpu: -1 CPU, N GPU N; None: torchcaffe's default (CUDA if any), CPU on real Caffe."""
+    return adapter().set_device(caffe, gpu, 0)
+
+
 def describe():
     """One line naming the engine (and device, for torchcaffe) in use."""
     if name == "caffe":

@@ -156,13 +156,15 @@ def run(
 ):
     """Segment `images` (paths, files or folders) and write PNGs into out_dir.
 
-    tile: run each image in tiles of this many output pixels per side (solvers.tiled, torchcaffe
-    only) with a margin of the net's receptive-field radius, so the labels equal the whole-image
-    ones while memory stays that of one tile: for images too large for one pass.
+    tile: run each image in tiles of this many output pixels per side (solvers.tiled; the
+    geometry comes from the prototxt, so both engines tile) with a margin of the net's
+    receptive-field radius, so the labels equal the whole-image ones while memory stays that of
+    one tile: for images too large for one pass.
 
     Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
     indices present in the prediction of the first head).
     """
+    from . import engine
     from .engine import caffe
     from .viz import colorize, save_label_png, save_panels
     from .viz import overlay as blend
@@ -184,7 +186,7 @@ def run(
         base_mean, swap, names, heads = model_info(model)
         mean = base_mean if mean is None else mean
         proto = deploy_file(model, width, out_dir)
-    net = caffe.Net(proto, caffe.TEST, weights=weights)
+    net = engine.open_net(proto, caffe.TEST, weights=weights)
     input_blob = net.inputs[0] if len(net.inputs) == 1 else None
     if input_blob is None:
         raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
@@ -205,7 +207,9 @@ def run(
             from .tiled import tiled_forward
 
             labels = [
-                tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True)
+                tiled_forward(
+                    net, x, tile, input_blob=input_blob, output_blob=b, labels=True, net_param=proto
+                )
                 for _, b in heads
             ]
         else:

@@ -42,13 +42,12 @@ def main(model, argv=None):
     from .recipes import recipe as get_recipe
     from .run import RunSetupError, run_dir, stems, with_python_params
     from .score import image_count, report, seg_tests, to_json
-    from .train import _set_device
 
     caffe = engine.caffe
     engine.announce()
     if args.fast:
         engine.use_fast_mode(sys.stderr)
-    _set_device(caffe, args.gpu, 0)
+    engine.set_device(args.gpu)
     weights = os.path.abspath(args.weights)
     if not os.path.exists(weights):
         raise RunSetupError(f"--weights {args.weights}: no such file")
@@ -70,7 +69,7 @@ def main(model, argv=None):
     os.makedirs(out, exist_ok=True)
     net_file = os.path.join(out, "eval.prototxt")
     caffeio.write_net(net_param, net_file)
-    net = caffe.Net(net_file, caffe.TEST, weights=weights)
+    net = engine.open_net(net_file, caffe.TEST, weights=weights)
     n = image_count(net)
     if args.n:
         n = min(n, args.n)

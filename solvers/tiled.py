@@ -14,6 +14,7 @@ padding). Peak memory is that of one (tile + 2 margin) pass.
 """
 
 import math
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -101,7 +102,14 @@ def tiling_geometry(net_param, input_blob="data", output_blob="score"):
 
 
 def tiled_forward(
-    net, image, tile=512, margin=None, input_blob="data", output_blob="score", labels=False
+    net,
+    image,
+    tile=512,
+    margin=None,
+    input_blob="data",
+    output_blob="score",
+    labels=False,
+    net_param=None,
 ):
     """Run `net` (deploy, TEST phase) on `image` (C x H x W float32, preprocessed) tile by tile.
 
@@ -109,13 +117,22 @@ def tiled_forward(
     margin: context around it (default: the output's receptive-field radius, which makes the
     result equal to the whole-image forward). Returns K x H x W scores, or H x W uint8/int64
     labels with labels=True (argmax per tile: far less memory for huge images).
+    net_param: the net's NetParameter (or prototxt path), whose layers give the margin and the
+    alignment; optional for torchcaffe nets (they keep theirs), needed for real pycaffe nets.
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 3:
         raise TilingError(f"image must be C x H x W, got shape {image.shape}")
-    param = getattr(net, "_param", None)
+    param = net_param if net_param is not None else getattr(net, "_param", None)
+    if isinstance(param, (str, os.PathLike)):
+        import caffeio
+
+        param = caffeio.read_net(str(param))
     if param is None:
-        raise TilingError("tiled_forward needs a torchcaffe Net (its layer list gives the margin)")
+        raise TilingError(
+            "tiled_forward: pass net_param= (the deploy prototxt): this net does not expose its "
+            "definition (real pycaffe), and the margin comes from its layers"
+        )
     need, align = tiling_geometry(param, input_blob, output_blob)
     margin = need if margin is None else int(margin)
     if margin % align:
@@ -130,7 +147,10 @@ def tiled_forward(
             wy0, wx0 = max(0, y0 - margin), max(0, x0 - margin)
             wy1, wx1 = min(H, y0 + tile + margin), min(W, x0 + tile + margin)
             window = image[None, :, wy0:wy1, wx0:wx1]
-            score = net.forward(**{input_blob: window})[output_blob][0]
+            # reshape, then fill: pycaffe's forward(**inputs) does not reshape its inputs
+            net.blobs[input_blob].reshape(*window.shape)
+            net.blobs[input_blob].data[...] = window
+            score = net.forward()[output_blob][0]
             if score.shape[1:] != window.shape[2:]:
                 raise TilingError(
                     f"'{output_blob}' has shape {score.shape[1:]} for a {window.shape[2:]} "

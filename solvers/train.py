@@ -18,6 +18,8 @@ import signal
 import sys
 import time
 
+from .divergence import Diverged
+
 TRAIN_LOG = "train.jsonl"
 
 
@@ -64,32 +66,6 @@ class StopRequest:
         return "stop" if self.signal is not None else None
 
 
-def _dist_setup(gpu):
-    """Initialise torch.distributed under torchrun -> (rank, world, local_rank)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    import torch
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and gpu != -1
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    return torch.distributed.get_rank(), world, local
-
-
-def _set_device(caffe, gpu, local_rank):
-    import torch
-
-    if gpu == -1 or (gpu is None and not torch.cuda.is_available()):
-        caffe.set_mode_cpu()
-        return "cpu"
-    gpu = (gpu or 0) + local_rank
-    caffe.set_device(gpu)
-    caffe.set_mode_gpu()
-    return f"cuda:{gpu}"
-
-
 def _run_solver_file(folder, args, rank, world, recipe):
     """Write snapshot/solver[.rank<r>].prototxt: the solver with this run's overrides."""
     import caffeio
@@ -109,7 +85,10 @@ def _run_solver_file(folder, args, rank, world, recipe):
     if args.iters is not None:
         param.max_iter = max(param.max_iter, args.iters)
     param.snapshot_prefix = param.snapshot_prefix or "snapshot/train"
-    param.test_interval = 0  # scoring is driven from here, as in the release
+    # Scoring is driven from here, as in the release: tests never run inside the solver (Caffe
+    # aborts on test_interval 0 when test nets exist, so "never" is a very large interval).
+    param.test_interval = 999999999
+    param.test_initialization = False
     if world > 1:
         train = param.train_net or param.net
         net = caffeio.read_net(train)
@@ -198,6 +177,8 @@ def main(model, argv=None):
     args = parse_args(model, argv)
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine
+    from caffeio.glog import SolverLog
+
     from . import engine
     from .recipes import recipe as get_recipe
     from .run import base_weights, run_dir
@@ -205,10 +186,11 @@ def main(model, argv=None):
     from .streams import seek_data
 
     caffe = engine.caffe
-    rank, world, local = _dist_setup(args.gpu)
+    eng = engine.adapter()
+    rank, world, local = eng.distributed(args.gpu)
     if rank == 0:
         engine.announce()
-    device = _set_device(caffe, args.gpu, local)
+    device = eng.set_device(caffe, args.gpu, local)
     recipe = get_recipe(model)
     user_weights = os.path.abspath(args.weights) if args.weights else None
     resume = os.path.abspath(args.resume) if args.resume else None
@@ -221,33 +203,22 @@ def main(model, argv=None):
     weights = None
     if not resume:  # fail fast, before building nets, when the base weights are missing
         weights = user_weights or base_weights(model, folder, runs_root, args.width)
-    if engine.name == "torch":
-        from torchcaffe.solver import get_solver
-        from torchcaffe.solver_log import SolverLog
-
-        log = SolverLog(os.path.join("snapshot", "train.log"), enabled=rank == 0)
-        solver = get_solver(solver_path, log=log)
-    else:
-        log = None
-        solver = caffe.get_solver(solver_path)
-    msg = (
-        (lambda key, text: log(key, text))
-        if log
-        else (lambda key, text: print(text, file=sys.stderr))
-    )
+    log = SolverLog(os.path.join("snapshot", "train.log"), enabled=rank == 0)
+    train_def = caffe_net_param(param)
+    solver = eng.make_solver(caffe, solver_path, log)
 
     if resume:
-        solver.restore(resume)
+        eng.restore(solver, resume)
         seek_data(solver.net, solver.iter * param.iter_size)
         if rank == 0:
             print(f"resumed from {resume} at iteration {solver.iter}", file=sys.stderr)
     else:
-        solver.net.copy_from(weights)
+        eng.copy_weights(solver.net, weights, train_def)
         import surgery
 
-        deconvs = _deconv_layers(solver, caffe_net_param(param))
+        deconvs = _deconv_layers(solver, train_def)
         if deconvs:
-            surgery.interp(solver.net, deconvs, verbose=False)
+            surgery.interp(solver.net, deconvs, verbose=False, definition=train_def)
         if rank == 0:
             print(
                 f"{model}: weights {weights}; interp on {', '.join(deconvs) or 'none'}; "
@@ -261,17 +232,14 @@ def main(model, argv=None):
     jsonl = os.path.join("snapshot", TRAIN_LOG)
     stopper = StopRequest()
     old = {s: signal.signal(s, stopper.handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    check = LossCheck(caffe_net_param(param), args.hint_iters)
+    check = LossCheck(train_def, args.hint_iters)
     bar = _progress(total, rank, args.no_progress)
-    if log is not None and bar is not None:
+    if bar is not None:
         log.stream = _BarStream(bar)
-    last_snapshot = [None]
 
-    def on_iteration(s, loss):
-        lr = getattr(s, "last_rate", None)
+    def on_iteration(s, loss, lr):
         if rank == 0:
-            row = {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()}
-            _append(jsonl, row)
+            _append(jsonl, {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()})
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
@@ -279,31 +247,28 @@ def main(model, argv=None):
         if hint and rank == 0:
             print(f"WARNING: {hint}", file=sys.stderr)
 
-    if hasattr(solver, "on_iteration"):
-        solver.on_iteration.append(on_iteration)
-        solver.action = stopper
-    from torchcaffe.solver import NonFiniteLoss
-
-    msg("solving", f"Solving {getattr(solver.net, 'name', model)}")
+    log("solving", f"Solving {getattr(solver.net, 'name', None) or train_def.name or model}")
     results = None
+    loss_blob = recipe.heads[0].loss
     try:
         while solver.iter < stop_iter and stopper.signal is None:
             chunk = min(score_every - solver.iter % score_every, stop_iter - solver.iter)
-            if hasattr(solver, "on_iteration"):
-                solver.step(chunk)
-            else:  # real pycaffe: one step at a time so signals and the log stay prompt
-                for _ in range(chunk):
-                    solver.step(1)
-                    on_iteration(solver, float(solver.net.blobs[recipe.heads[0].loss].data))
-                    if stopper.signal is not None:
-                        break
+            eng.step(solver, chunk, on_iteration, stopper, log, param, loss_blob)
             if stopper.signal is None and solver.iter % score_every == 0 and rank == 0:
-                results = _score(solver, recipe, args, seg_tests, image_count, report, jsonl)
-    except NonFiniteLoss as e:
+                results = _score(solver, recipe, args, param, seg_tests, image_count, report, jsonl)
+    except Diverged as e:
         if bar is not None:
             bar.close()
         snap = _latest_snapshot(param.snapshot_prefix)
-        print(f"error: {e}\nlast good snapshot: {snap or 'none written yet'}", file=sys.stderr)
+        touched = (
+            " (this engine had already applied the update: nothing is saved)"
+            if (e.weights_touched)
+            else ""
+        )
+        print(
+            f"error: {e}{touched}\nlast good snapshot: {snap or 'none written yet'}",
+            file=sys.stderr,
+        )
         _append(jsonl, {"iter": e.iteration, "error": "non-finite loss", "loss": str(e.loss)})
         raise SystemExit(1) from None
     finally:
@@ -317,7 +282,7 @@ def main(model, argv=None):
     if rank == 0:
         if not os.path.exists(model_file):
             solver.snapshot()
-        last_snapshot[0] = model_file
+            log("snapshot", f"Snapshotting to binary proto file {model_file}")
         if stopper.signal is None:
             import caffeio
 
@@ -335,7 +300,7 @@ def main(model, argv=None):
                 file=sys.stderr,
             )
         raise SystemExit(128 + stopper.signal)
-    msg("done", "Optimization Done.")
+    log("done", "Optimization Done.")
     return results
 
 
@@ -346,13 +311,13 @@ def caffe_net_param(param):
     return caffeio.read_net(param.train_net or param.net)
 
 
-def _score(solver, recipe, args, seg_tests, image_count, report, jsonl):
-    net = solver.test_nets[0] if solver.test_nets else None
+def _score(solver, recipe, args, param, seg_tests, image_count, report, jsonl):
+    net = solver.test_nets[0] if len(solver.test_nets) else None
     if net is None:
         return None
     if hasattr(net, "share_with"):
         net.share_with(solver.net)
-    n = image_count(net, solver.param.test_iter[0] if hasattr(solver, "param") else None)
+    n = image_count(net, param.test_iter[0] if len(param.test_iter) else None)
     if args.score_images:
         n = min(n, args.score_images)
     results = seg_tests(net, n, recipe.heads)

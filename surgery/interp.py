@@ -1,5 +1,6 @@
 """Bilinear interpolation kernels for Deconvolution layers (FCN's upsampling initialisation)."""
 
+import os
 import sys
 
 import numpy as np
@@ -28,14 +29,19 @@ def upsample_filt(size):
     return np.outer(w, w).astype(np.float32)
 
 
-def interp(net, layers, verbose=True, file=None):
+def interp(net, layers, verbose=True, file=None, definition=None):
     """Write bilinear kernels into the Deconvolution weights of `layers` (in place).
 
     Weights (C, C, k, k) get upsample_filt(k) on the diagonal (channel c -> c) and zeros elsewhere;
     grouped weights (C, 1, k, k) (group C) get it in every channel. A bias blob, if present, is
     zeroed. Any other shape (C_in != C_out with C_out > 1, non-square or non-4-D kernels) raises
     SurgeryError naming the layer and shape. Returns a Report.
+
+    The kernel/stride check reads each layer's convolution_param from `definition` (a
+    NetParameter or prototxt path), else from the net itself (torchcaffe nets, ParamSets that
+    carry their definition); a real pycaffe net does not expose its definition, so pass it.
     """
+    layer_of = _definition_lookup(net, definition)
     net = as_params(net)
     if isinstance(layers, str):
         layers = [layers]
@@ -65,7 +71,7 @@ def interp(net, layers, verbose=True, file=None):
                 "(C, 1, k, k) with group C"
             )
         filt = upsample_filt(h)
-        _check_stride(net, name, h, report)
+        _check_stride(layer_of(name), name, h, report)
         if k == 1:
             weight[:, 0, :, :] = filt
             how = "every channel (grouped)"
@@ -81,9 +87,27 @@ def interp(net, layers, verbose=True, file=None):
     return report
 
 
-def _check_stride(net, name, k, report):
-    layer = net.layer(name) if hasattr(net, "layer") and callable(net.layer) else None
-    if layer is None or layer.type != "Deconvolution":
+def _definition_lookup(net, definition):
+    """-> function(layer name) -> its LayerParameter (or None when nothing tells)."""
+    if isinstance(definition, (str, os.PathLike)):
+        import caffeio
+
+        definition = caffeio.read_net(str(definition))
+    if definition is None:
+        definition = getattr(net, "definition", None)
+    if definition is not None:
+        by_name = {layer.name: layer for layer in definition.layer}
+        return by_name.get
+    if hasattr(net, "layer") and callable(net.layer):
+        return net.layer
+    return lambda name: None
+
+
+def _check_stride(layer, name, k, report):
+    if layer is None:
+        report.notes.append(f"{name}: stride not checked (no net definition; pass definition=)")
+        return
+    if layer.type != "Deconvolution":
         return
     from netspec.coord import conv_geometry
 

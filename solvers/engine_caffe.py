@@ -1,0 +1,123 @@
+"""Real-pycaffe (BVLC Caffe) adapter: the same functions as engine_torch.py, without torch.
+
+No torch here. Caffe's own checks abort the process, so files are checked first
+(solvers.caffe_checks); Caffe logs to stderr only, so the Caffe-format train.log is written here
+from what pycaffe exposes (loss blobs, solver.lr); pycaffe's solver.param lacks most fields, so
+the parsed solver.prototxt is passed in.
+"""
+
+import collections
+import os
+import time
+
+from caffeio.glog import fmt_float
+
+from . import caffe_checks
+from .divergence import Diverged
+
+
+def distributed(gpu):
+    """Caffe's multi-GPU (NCCL) cannot run Python layers: refuse torchrun instead of letting each
+    rank train alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit(
+            "error: several processes (torchrun, WORLD_SIZE > 1) with FCN_ENGINE=caffe: BVLC "
+            "Caffe's multi-GPU training does not support Python data layers, so each rank would "
+            "train alone. Use FCN_ENGINE=torch for multi-GPU/multi-machine training (PyTorch DDP)."
+        )
+    return 0, 1, 0
+
+
+def set_device(caffe, gpu, local_rank):
+    """CPU unless --gpu N >= 0 (a CPU_ONLY build cannot tell whether it has a GPU)."""
+    if gpu is None or gpu < 0:
+        caffe.set_mode_cpu()
+        return "cpu"
+    caffe.set_device(gpu)
+    caffe.set_mode_gpu()
+    return f"gpu {gpu}"
+
+
+def make_solver(caffe, path, log):
+    """caffe.get_solver(path) after checking every net it names (step() writes the log)."""
+    param = caffeio_solver(path)
+    types = list(caffe.layer_type_list())
+    if param.train_net or param.net:
+        caffe_checks.check_net_file(param.train_net or param.net, 0, types)
+    for test in param.test_net:
+        caffe_checks.check_net_file(test, 1, types)
+    return caffe.get_solver(path)
+
+
+def caffeio_solver(path):
+    import caffeio
+
+    return caffeio.read_solver(path)
+
+
+def open_net(caffe, path, phase, weights=None):
+    """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on."""
+    caffe_checks.check_net_file(path, phase, list(caffe.layer_type_list()))
+    net = caffe.Net(path, phase)
+    if weights is not None:
+        copy_weights(net, weights, None)
+    return net
+
+
+def copy_weights(net, path, definition):
+    """net.copy_from(path) after checking that the file fits (Caffe aborts otherwise); layers
+    with blobs that got none are named on stderr."""
+    import sys
+
+    empty = caffe_checks.check_weights_fit(net, path)
+    net.copy_from(path)
+    if empty:
+        print(f"note: {path} has no weights for {', '.join(empty)}", file=sys.stderr)
+
+
+def restore(solver, path):
+    """solver.restore(path) after checking the state and its learned_net."""
+    caffe_checks.check_solverstate(path, solver.net)
+    solver.restore(path)
+
+
+def step(solver, n, on_iteration, stopper, log, param, loss_blob):
+    """n iterations one step at a time, so signals, the log and the NaN guard stay prompt.
+
+    Writes Caffe's display lines to `log` (train.log): every `display` iterations the smoothed
+    loss over `average_loss` iterations, the net's loss outputs and the rate. Caffe has already
+    updated the weights when a step returns a NaN/inf loss: Diverged says so, and the driver
+    neither snapshots nor publishes them.
+    """
+    window = collections.deque(maxlen=max(1, param.average_loss))
+    tick = time.time()
+    for _ in range(n):
+        k = solver.iter
+        lr = float(solver.lr) if hasattr(solver, "lr") else None
+        solver.step(1)
+        loss = float(solver.net.blobs[loss_blob].data.sum())
+        if not caffe_checks.finite(loss):
+            raise Diverged(k, loss, weights_touched=True)
+        window.append(loss)
+        if log is not None and param.display and k % param.display == 0:
+            now = time.time()
+            lapse = now - tick
+            tick = now
+            smoothed = sum(window) / len(window)
+            log(
+                "iteration",
+                f"Iteration {k} ({fmt_float(param.display / max(lapse, 1e-9))} iter/s, "
+                f"{fmt_float(lapse)}s/{param.display} iters), loss = {fmt_float(smoothed)}",
+            )
+            log("train_output", f"    Train net output #0: {loss_blob} = {fmt_float(loss)}")
+            if lr is not None:
+                log("lr", f"Iteration {k}, lr = {fmt_float(lr)}")
+        if log is not None and param.snapshot and solver.iter % param.snapshot == 0:
+            log("snapshot", f"Snapshotting to binary proto file {snapshot_name(param, solver)}")
+        on_iteration(solver, loss, lr)
+        if stopper.signal is not None:
+            break
+
+
+def snapshot_name(param, solver):
+    return f"{param.snapshot_prefix}_iter_{solver.iter}.caffemodel"

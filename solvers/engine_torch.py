@@ -1,0 +1,77 @@
+"""torchcaffe adapter: device, DDP, solver, stepping with the NaN guard, nets for scoring.
+
+Same few functions as solvers/engine_caffe.py; solvers/train.py is a plain loop over them.
+"""
+
+import os
+
+from .divergence import Diverged
+
+
+def distributed(gpu):
+    """Initialise torch.distributed under torchrun -> (rank, world size, local rank)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    import torch
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and gpu != -1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    return torch.distributed.get_rank(), world, local
+
+
+def set_device(caffe, gpu, local_rank):
+    """CUDA when available (or --gpu N), else CPU -> a short device name."""
+    import torch
+
+    if gpu == -1 or (gpu is None and not torch.cuda.is_available()):
+        caffe.set_mode_cpu()
+        return "cpu"
+    gpu = (gpu or 0) + local_rank
+    caffe.set_device(gpu)
+    caffe.set_mode_gpu()
+    return f"cuda:{gpu}"
+
+
+def make_solver(caffe, path, log):
+    """torchcaffe's solver for solver prototxt `path`, logging to `log` (caffeio.glog)."""
+    from torchcaffe.solver import get_solver
+
+    return get_solver(path, log=log)
+
+
+def open_net(caffe, path, phase, weights=None):
+    """caffe.Net(path, phase, weights=...): torchcaffe checks the files itself."""
+    if weights is None:
+        return caffe.Net(path, phase)
+    return caffe.Net(path, phase, weights=weights)
+
+
+def copy_weights(net, path, definition):
+    """Load caffemodel `path` into `net` (torchcaffe checks shapes and names itself)."""
+    net.copy_from(path)
+
+
+def restore(solver, path):
+    """Restore a solverstate (torchcaffe validates it and its learned_net)."""
+    solver.restore(path)
+
+
+def step(solver, n, on_iteration, stopper, log, param, loss_blob):
+    """Run n iterations; on_iteration(solver, loss, lr) after each; Diverged on a NaN/inf loss
+    (torchcaffe checks the loss before the backward, so weights and history stay intact)."""
+    from torchcaffe.solver import NonFiniteLoss
+
+    def hook(s, loss):
+        on_iteration(s, loss, getattr(s, "last_rate", None))
+
+    solver.on_iteration.append(hook)
+    solver.action = stopper
+    try:
+        solver.step(n)
+    except NonFiniteLoss as e:
+        raise Diverged(e.iteration, e.loss, weights_touched=False) from None
+    finally:
+        solver.on_iteration.remove(hook)
