@@ -1,32 +1,16 @@
 """Binary caffemodel / solverstate reading and writing."""
 
 import os
-import tempfile
 
 from google.protobuf.message import DecodeError
 
 from . import caffe_pb2
+from .atomic import atomic_write
+from .blobs import blob_to_array
 from .errors import CaffeFormatError
+from .sniff import binary_kind, is_text
 
-
-def atomic_write(path, data):
-    """Write bytes to `path` through a temporary file in the same folder and a rename.
-
-    A crash or Ctrl-C mid-write never leaves a half-written file under `path`.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+__all__ = ["atomic_write", "parse_binary", "read_net_binary", "read_solverstate", "write_binary"]
 
 
 def _read_bytes(path, what):
@@ -40,36 +24,39 @@ def _read_bytes(path, what):
 
 
 def _looks_like_text(data):
-    head = data[:512]
-    try:
-        s = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return any(k in s for k in ("layer {", "layers {", "name:", "net:", "base_lr"))
+    return is_text(data[:4096])
 
 
 def parse_binary(data, message, path, what):
     """Parse serialized protobuf `data` into `message`; errors name `path` and say what is wrong."""
     if _looks_like_text(data):
         raise CaffeFormatError(
-            f"{path}: this is a text prototxt, not a binary {what} (pass it where a .prototxt goes)"
+            f"{path}: this is a text prototxt (or other text), not a binary {what}: pass it "
+            "where a .prototxt goes, or give the binary file"
         )
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
+        other = {"caffemodel": "solverstate", "solverstate": "caffemodel"}.get(what)
+        hint = "The file is truncated (an interrupted download?) or is another kind of file."
+        if other and binary_kind(data) == other:
+            hint = f"It starts like a {other}: pass it where a .{other} goes."
         raise CaffeFormatError(
-            f"{path}: not a valid binary {what} ({len(data)} bytes): {e}. "
-            "The file is truncated (an interrupted download?) or is another kind of file."
+            f"{path}: not a valid binary {what} ({len(data)} bytes): {e}. {hint}"
         ) from None
     return message
 
 
 def read_net_binary(path):
     """Read a caffemodel -> NetParameter as stored (not upgraded); no layers is an error."""
-    net = parse_binary(
-        _read_bytes(path, "caffemodel"), caffe_pb2.NetParameter(), path, "caffemodel"
-    )
+    data = _read_bytes(path, "caffemodel")
+    net = parse_binary(data, caffe_pb2.NetParameter(), path, "caffemodel")
     if not len(net.layer) and not len(net.layers):
+        if binary_kind(data) == "solverstate":
+            raise CaffeFormatError(
+                f"{path}: this is a solverstate, not a caffemodel: pass the .caffemodel its "
+                "learned_net names (or resume the solver from this file)"
+            )
         raise CaffeFormatError(
             f"{path}: parsed as a NetParameter but holds no layers: not a caffemodel "
             "(or truncated before its first layer)"
@@ -83,10 +70,30 @@ def write_binary(message, path):
 
 
 def read_solverstate(path):
-    """Read a .solverstate -> caffe_pb2.SolverState."""
-    state = parse_binary(
-        _read_bytes(path, "solverstate"), caffe_pb2.SolverState(), path, "solverstate"
-    )
-    if not state.HasField("iter") and not len(state.history):
-        raise CaffeFormatError(f"{path}: holds no iteration and no history: not a solverstate")
+    """Read a .solverstate -> caffe_pb2.SolverState.
+
+    Besides parsing, the content must look like one: an iteration >= 0, history blobs whose
+    value counts fit their shapes, and without history a learned_net naming a .caffemodel
+    (random bytes often parse as a bare iteration number)."""
+    data = _read_bytes(path, "solverstate")
+    state = parse_binary(data, caffe_pb2.SolverState(), path, "solverstate")
+    try:
+        learned = state.learned_net
+    except (UnicodeDecodeError, ValueError):
+        learned = None
+    what = None
+    if learned is None:
+        what = "its learned_net is not text"
+    elif not state.HasField("iter") and not len(state.history):
+        what = "no iteration and no history"
+    elif state.iter < 0:
+        what = f"a negative iteration {state.iter}"
+    elif not len(state.history) and not learned.endswith((".caffemodel", ".h5")):
+        what = "no history blobs and no learned_net naming a .caffemodel"
+    if what:
+        if binary_kind(data) == "caffemodel":
+            what += "; it starts like a caffemodel: load it as weights instead"
+        raise CaffeFormatError(f"{path}: not a valid solverstate ({what})")
+    for i, b in enumerate(state.history):
+        blob_to_array(b, f"{path}: history blob {i}")
     return state

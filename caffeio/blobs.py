@@ -1,5 +1,7 @@
 """BlobProto <-> numpy conversion with Caffe's legacy-shape rules."""
 
+import math
+
 import numpy as np
 
 from . import caffe_pb2
@@ -24,16 +26,24 @@ def blob_to_array(blob, name="blob"):
     from .errors import CaffeFormatError
 
     shape = blob_shape(blob)
+    if any(d < 0 for d in shape):
+        raise CaffeFormatError(
+            f"{name}: negative dimension in shape {shape} (corrupt file, or written by a broken "
+            "tool): re-create or re-download it"
+        )
+    if not shape and not blob.HasField("shape"):
+        shape = (0,)  # nothing stored at all
+    count = math.prod(shape)  # Python ints: no int64 overflow; () is a scalar, as in Caffe
+    n = len(blob.double_data) or len(blob.data)
+    if n != count:
+        raise CaffeFormatError(
+            f"{name}: shape {shape} needs {count} values but {n} are stored "
+            "(truncated or corrupt file?)"
+        )
     if len(blob.double_data):
         arr = np.asarray(blob.double_data, dtype=np.float64)
     else:
         arr = np.asarray(blob.data, dtype=np.float32)
-    count = int(np.prod(shape)) if shape else 0
-    if arr.size != count:
-        raise CaffeFormatError(
-            f"{name}: shape {shape} needs {count} values but {arr.size} are stored "
-            "(truncated or corrupt file?)"
-        )
     return arr.reshape(shape)
 
 

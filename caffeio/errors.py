@@ -1,5 +1,13 @@
-"""The one exception type caffeio raises for bad files."""
+"""The exception types caffeio raises for bad files and failed writes."""
 
 
 class CaffeFormatError(ValueError):
     """A Caffe file could not be read: the message names the file (and line/column for text)."""
+
+
+class CaffeWriteError(CaffeFormatError, OSError):
+    """A file could not be written (read-only folder, full disk, a directory in the way): the
+    message names the file and what to do. Also an OSError, with its errno and filename."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""

@@ -62,16 +62,28 @@ def write_text(message, path):
     atomic_write(path, to_text(message).encode("utf-8"))
 
 
-def locate_layer(path, layer_name):
-    """1-based line number where `name: "layer_name"` appears in the prototxt at `path`, or None."""
+_NAME_RE = re.compile(r"""\bname\s*:\s*(["'])(.*?)\1""")
+
+
+def layer_lines(path):
+    """{name: 1-based line of its first `name: "..."`} for the prototxt at `path`, in one pass
+    over the file ({} when it cannot be read). Use it for many lookups (see locate_layer)."""
+    lines = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for i, line in enumerate(f, 1):
-                if re.search(r'\bname\s*:\s*["\']' + re.escape(layer_name) + r'["\']', line):
-                    return i
+                for m in _NAME_RE.finditer(line):
+                    lines.setdefault(m.group(2), i)
     except OSError:
-        return None
-    return None
+        return {}
+    return lines
+
+
+def locate_layer(path, layer_name):
+    """1-based line number where `name: "layer_name"` appears in the prototxt at `path`, or None.
+
+    Reads the whole file: for a lookup per layer build layer_lines(path) once instead."""
+    return layer_lines(path).get(layer_name)
 
 
 def net_from_text(text, filename="<string>"):

@@ -1,0 +1,215 @@
+"""Check a caffemodel against the net it is about to be loaded into, before any engine copies it.
+
+    missing = check_weights(net_param, "x.caffemodel")   # raises CaffeFormatError, or returns
+                                                        # the learnable layers it does not cover
+
+Both engines call it: torchcaffe's Net.copy_from (with the exact parameter shapes of the built
+net) and the pycaffe path before handing the file to Caffe (whose own checks abort the process).
+Layers are matched by name, as Caffe's CopyTrainedLayersFrom does; source layers the net lacks
+are ignored. Three things are checked:
+
+- every value of every blob the net will take is finite (NaN/inf weights give a net that
+  answers "background" everywhere); allow_nonfinite=True or CAFFEIO_ALLOW_NONFINITE=1 lets
+  them through;
+- blob counts and shapes fit the net's learnable layers: exactly when `shapes` gives them,
+  otherwise what the prototxt alone tells (num_output, kernel size, bias_term, blob counts);
+- which learnable layers of the net get no weights from the file (returned, in net order).
+"""
+
+import os
+
+import numpy as np
+
+from .binary import read_net_binary
+from .blobs import blob_shape, blob_to_array, shapes_match
+from .errors import CaffeFormatError
+from .upgrade import upgrade_net
+
+ENV_ALLOW_NONFINITE = "CAFFEIO_ALLOW_NONFINITE"
+_NAMES = {
+    "Convolution": ("weights", "bias"),
+    "Deconvolution": ("weights", "bias"),
+    "InnerProduct": ("weights", "bias"),
+    "Embed": ("weights", "bias"),
+    "Scale": ("scale", "bias"),
+    "Bias": ("bias",),
+    "BatchNorm": ("mean", "variance", "moving-average factor"),
+    "PReLU": ("slopes",),
+}
+
+
+def allow_nonfinite_from_env():
+    """True when CAFFEIO_ALLOW_NONFINITE is set to 1/true/yes (case-insensitive)."""
+    return os.environ.get(ENV_ALLOW_NONFINITE, "").strip().lower() in ("1", "true", "yes")
+
+
+class Each:
+    """In a partial shape: this size on every remaining (spatial) axis, at least one."""
+
+    def __init__(self, k):
+        self.k = k
+
+
+def _kernel(cp):
+    """The kernel part of a convolution's weight shape as the prototxt states it."""
+    if cp.HasField("kernel_h") or cp.HasField("kernel_w"):
+        return (cp.kernel_h, cp.kernel_w)
+    ks = list(cp.kernel_size)
+    if len(ks) == 1:  # one value for however many spatial axes the bottom has
+        return (Each(ks[0]),)
+    return tuple(ks)
+
+
+def prototxt_param_shapes(layer):
+    """What a LayerParameter alone says about its parameter blobs -> list of partial shapes:
+    tuples of ints, None (unknown, e.g. input channels) and Each(k), or "any"; None when the
+    layer has no parameters or is of a type not known here (e.g. Python)."""
+    t = layer.type
+    if t in ("Convolution", "Deconvolution"):
+        cp = layer.convolution_param
+        if t == "Convolution":
+            w = (cp.num_output, None)
+        else:
+            w = (None, cp.num_output // max(cp.group, 1))
+        return [w + _kernel(cp)] + ([(cp.num_output,)] if cp.bias_term else [])
+    if t == "InnerProduct":
+        ip = layer.inner_product_param
+        w = (None, ip.num_output) if ip.transpose else (ip.num_output, None)
+        return [w] + ([(ip.num_output,)] if ip.bias_term else [])
+    if t == "Embed":
+        ep = layer.embed_param
+        return [(ep.input_dim, ep.num_output)] + ([(ep.num_output,)] if ep.bias_term else [])
+    if t == "Scale" and len(layer.bottom) == 1:
+        return ["any"] * (2 if layer.scale_param.bias_term else 1)
+    if t == "Bias" and len(layer.bottom) == 1:
+        return ["any"]
+    if t == "BatchNorm":
+        return [(None,), (None,), (1,)]
+    if t == "PReLU":
+        return [(1,)] if layer.prelu_param.channel_shared else [(None,)]
+    return None
+
+
+def _same(want, stored):
+    return all(w is None or w == s for w, s in zip(want, stored))
+
+
+def _fits(stored, want):
+    """True when a stored shape agrees with a partial shape (see prototxt_param_shapes);
+    legacy 4-D shapes are right-aligned (leading 1s ignored)."""
+    if want == "any":
+        return True
+    stored = list(stored)
+    if want and isinstance(want[-1], Each):
+        head, k = want[:-1], want[-1].k
+        spatial = stored[len(head) :]
+        return bool(spatial) and _same(head, stored) and all(s == k for s in spatial)
+    while len(stored) > len(want) and stored[0] == 1:
+        stored.pop(0)
+    while len(stored) < len(want):
+        stored.insert(0, 1)
+    return len(stored) == len(want) and _same(want, stored)
+
+
+def _fmt(shape):
+    if shape == "any":
+        return "any shape"
+    dims = []
+    for d in shape:
+        dims.append("?" if d is None else f"{d.k} per spatial axis" if isinstance(d, Each) else d)
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def _phase_ok(layer, phase):
+    if phase is None:
+        return True
+    if len(layer.include):
+        return any(not r.HasField("phase") or r.phase == phase for r in layer.include)
+    return not any(
+        r.HasField("phase") and r.phase == phase and not r.stage and not r.not_stage
+        for r in layer.exclude
+    )
+
+
+def _nonfinite(arr, where, layer, k, what):
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    n_nan = int(np.isnan(arr).sum())
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise CaffeFormatError(
+        f"{where}: layer '{layer}' blob {k} ({what}, shape {arr.shape}) holds {n_nan} NaN and "
+        f"{int(bad.sum()) - n_nan} inf values of {arr.size}, the first at index {first}: the "
+        "weights are corrupt or come from a diverged run. Use an earlier snapshot; to load them "
+        f"anyway pass allow_nonfinite=True (or set {ENV_ALLOW_NONFINITE}=1)"
+    )
+
+
+def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, source=None):
+    """Check `weights` against `net` before loading -> names of the net's learnable layers
+    that get no weights from the file (in net order; they keep their fillers).
+
+    net: caffe_pb2.NetParameter (upgraded, as caffeio.read_net gives) or a prototxt path.
+    weights: a caffemodel path, or a NetParameter with blobs (as caffeio.read_caffemodel
+        gives; `source` then names it in messages).
+    allow_nonfinite: None reads CAFFEIO_ALLOW_NONFINITE; False refuses NaN/inf values.
+    shapes: optional {layer name: [exact shape tuple per parameter blob]} (torchcaffe's built
+        blobs, netspec.shapes.param_shapes); other layers are checked against what their
+        prototxt definition says (see prototxt_param_shapes).
+    phase: 0 (TRAIN) or 1 (TEST) skips layers whose include/exclude phase rules drop them.
+    Raises CaffeFormatError naming the file, layer, blob, both shapes and what to do.
+    """
+    if isinstance(net, (str, os.PathLike)):
+        from . import read_net
+
+        net = read_net(os.fspath(net))
+    if isinstance(weights, (str, os.PathLike)):
+        source = os.fspath(weights)
+        weights = upgrade_net(read_net_binary(source), source)
+    where = source or f"<weights {weights.name!r}>"
+    if allow_nonfinite is None:
+        allow_nonfinite = allow_nonfinite_from_env()
+    shapes = shapes or {}
+    src = {}
+    for sl in weights.layer:
+        src.setdefault(sl.name, sl)
+    missing = []
+    for layer in net.layer:
+        if not _phase_ok(layer, phase):
+            continue
+        want = shapes.get(layer.name)
+        if want is None:
+            want = prototxt_param_shapes(layer)
+        if not want:
+            continue
+        sl = src.get(layer.name)
+        if sl is None:
+            missing.append(layer.name)
+            continue
+        names = _NAMES.get(layer.type, ())
+        if len(sl.blobs) != len(want):
+            raise CaffeFormatError(
+                f"{where}: layer '{layer.name}' holds {len(sl.blobs)} blobs but the net's "
+                f"layer '{layer.name}' ({layer.type}) has {len(want)} "
+                f"({', '.join(_fmt(w) for w in want)}): the weights "
+                "are for another net definition (bias_term? another layer type?). Pass the "
+                "caffemodel written for this net, or rename the layer to keep its filler"
+            )
+        for k, (blob, w) in enumerate(zip(sl.blobs, want)):
+            what = names[k] if k < len(names) else "param"
+            stored = blob_shape(blob)
+            w = tuple(w) if w != "any" else w
+            ok = shapes_match(stored, w) if layer.name in shapes else _fits(stored, w)
+            if not ok:
+                raise CaffeFormatError(
+                    f"{where}: cannot copy layer '{layer.name}' blob {k} ({what}): shape "
+                    f"mismatch, source {stored} vs target {_fmt(w)} ({layer.type} in the net): "
+                    "these weights were trained for another net (other classes or input "
+                    "channels?). "
+                    "Pass the caffemodel written for this net, or rename the layer in the "
+                    "prototxt so it is not loaded and keeps its filler"
+                )
+            arr = blob_to_array(blob, f"{where}: layer '{layer.name}' blob {k}")
+            if not allow_nonfinite:
+                _nonfinite(arr, where, layer.name, k, what)
+    return missing
