@@ -10,6 +10,7 @@ nothing.
 """
 
 import os
+import sys
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -18,12 +19,13 @@ import torch.nn.functional as F
 
 import caffeio
 from caffeio import caffe_pb2
+from caffeio.weights_check import check_weights
 
 from . import constregion as _cr
 from . import device as _device
 from . import memory as _memory
 from .blob import Blob
-from .errors import NetError
+from .errors import NetError, WeightsError
 from .fillers import fill
 from .netstate import filter_net, insert_splits
 from .ops import REGISTRY, Context
@@ -122,6 +124,8 @@ class Net:
         self._source_path = (
             None if isinstance(network_file, caffe_pb2.NetParameter) else self._where
         )
+        self._lines = None  # layer name -> prototxt line, read once on first use
+        self._loaded = set()  # layers a copy_from has filled
         self.phase = phase
         self.device = _device.current_device()
         self.autocast = autocast
@@ -157,7 +161,9 @@ class Net:
 
     # ------------------------------------------------------------------ building
     def _layer_where(self, lp):
-        line = caffeio.locate_layer(self._source_path, lp.name) if self._source_path else None
+        if self._source_path and self._lines is None:
+            self._lines = caffeio.text.layer_lines(self._source_path)  # once: linear in layers
+        line = self._lines.get(lp.name) if self._source_path else None
         return f"{self._where}:{line}" if line else self._where
 
     def _build(self):
@@ -743,15 +749,31 @@ class Net:
             t.reshape(tuple(o.shape))
 
     # ------------------------------------------------------------------ weights
-    def copy_from(self, path):
-        """Copy parameters from a caffemodel, matching layers by name; source layers this net
-        lacks are ignored; a blob count or shape mismatch raises NetError naming both."""
+    def copy_from(self, path, allow_nonfinite=None):
+        """Copy parameters from a caffemodel, matching layers by name (Caffe's rules: source
+        layers this net lacks are ignored; a blob count or shape mismatch is an error).
+
+        Checked first by caffeio.weights_check.check_weights: NaN/inf values are refused
+        (CaffeFormatError naming file, layer and blob) unless allow_nonfinite=True or
+        CAFFEIO_ALLOW_NONFINITE=1. Learnable layers the file does not cover keep their fillers:
+        they are named in a warning on stderr and in `self.layers_without_weights`. Returns
+        the list of layers this file left without weights."""
         path = os.fspath(path)
         src = caffeio.read_caffemodel(path)
+        index = {name: i for i, name in enumerate(self._layer_names)}
+        shapes = {
+            n: [b.shape for b in impl.blobs]
+            for n, impl in zip(self._layer_names, self._impls)
+            if impl.blobs
+        }
+        try:
+            missing = check_weights(self._param, src, allow_nonfinite, shapes=shapes, source=path)
+        except caffeio.CaffeFormatError as e:
+            raise WeightsError(str(e)) from None
         for sl in src.layer:
-            if sl.name not in self.layer_dict:
+            if sl.name not in index:
                 continue
-            impl = self._impls[self._layer_names.index(sl.name)]
+            impl = self._impls[index[sl.name]]
             target = impl.blobs
             if len(sl.blobs) != len(target):
                 raise NetError(
@@ -759,17 +781,24 @@ class Net:
                     f"'{sl.name}' (type {impl.type}, {self._where}) has {len(target)}"
                 )
             for k, (sb, tb) in enumerate(zip(sl.blobs, target)):
-                shape = caffeio.blob_shape(sb)
-                if not caffeio.shapes_match(shape, tb.shape):
-                    raise NetError(
-                        f"{path}: cannot copy param {k} of layer '{sl.name}': shape mismatch, "
-                        f"source {shape} vs target {tb.shape} (in {self._where}). Is this the "
-                        "caffemodel for this net (same classes and input channels)?"
-                    )
                 arr = caffeio.blob_to_array(sb, f"{path}: layer '{sl.name}' blob {k}")
                 t = tb.data_tensor
                 t.copy_(torch.from_numpy(np.ascontiguousarray(arr, np.float32).reshape(tb.shape)))
                 tb.data_tensor = t
+            if target:
+                self._loaded.add(sl.name)
+        if missing:
+            print(
+                f"{self._where}: warning: {len(missing)} learnable layer(s) get no weights from "
+                f"{path} and keep their fillers: {', '.join(missing)}",
+                file=sys.stderr,
+            )
+        return missing
+
+    @property
+    def layers_without_weights(self):
+        """Names of the layers with parameters that no copy_from has loaded yet (net order)."""
+        return [n for n in self.params if n not in self._loaded]
 
     def share_with(self, other):
         """Share parameter data with layers of the same name in `other` (Caffe's

@@ -24,6 +24,7 @@ import torch
 
 import caffeio
 from caffeio import caffe_pb2
+from caffeio.atomic import atomic_path
 
 from . import solver_updates as upd
 from .lr_policy import SolverConfigError, check_policy, learning_rate
@@ -377,16 +378,8 @@ class SGDSolver:
         folder = os.path.dirname(os.path.abspath(model))
         os.makedirs(folder, exist_ok=True)
         self.log("snapshot", f"Snapshotting to binary proto file {model}")
-        fd, tmp = tempfile.mkstemp(
-            dir=folder, prefix="." + os.path.basename(model) + ".", suffix=".tmp"
-        )
-        os.close(fd)
-        try:
+        with atomic_path(model) as tmp:  # umask-honouring mode, unpredictable temp name
             self.net.save(tmp)
-            os.replace(tmp, model)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         self.log("snapshot_state", f"Snapshotting solver state to binary proto file {state_path}")
         caffeio.write_solverstate(self.solver_state(model), state_path)
         return model, state_path
@@ -404,6 +397,7 @@ class SGDSolver:
         """Restore iter, current_step, history and (via learned_net) the weights from a
         .solverstate; errors name the file and the mismatch."""
         state = caffeio.read_solverstate(path)
+        _check_state(state, path)
         if len(state.history) != len(self.history):
             raise caffeio.CaffeFormatError(
                 f"{path}: holds {len(state.history)} history blobs but this {self.type_name} "
@@ -418,6 +412,13 @@ class SGDSolver:
                 raise caffeio.CaffeFormatError(
                     f"{path}: history blob {i} ({p.name}) has shape {a.shape}, the net's "
                     f"parameter has {tuple(h.shape)}"
+                )
+            if not np.isfinite(a).all():
+                p = self.learnable[i % len(self.learnable)]
+                raise caffeio.CaffeFormatError(
+                    f"{path}: history blob {i} ({p.name}) holds "
+                    f"{int((~np.isfinite(a)).sum())} NaN/inf values: the run had diverged or the "
+                    "file is corrupt; resume from an earlier snapshot"
                 )
             arrays.append(a)
         if state.learned_net:
@@ -707,3 +708,19 @@ def get_solver(path, log=None, net_factory=None):
     """The solver class named by the prototxt's `type` (or legacy solver_type), constructed."""
     param = caffeio.read_solver(str(path))
     return SOLVERS[solver_type(param, str(path))](str(path), log=log, net_factory=net_factory)
+
+
+def _check_state(state, path):
+    """Refuse a solverstate that would resume wrongly: a negative iteration or step, or no
+    learned_net (the weights would silently stay at their initial values)."""
+    if state.iter < 0 or state.current_step < 0:
+        raise caffeio.CaffeFormatError(
+            f"{path}: iteration {state.iter}, current_step {state.current_step}: negative "
+            "values mean a corrupt solverstate; resume from another snapshot"
+        )
+    if not state.learned_net.strip():
+        raise caffeio.CaffeFormatError(
+            f"{path}: names no learned_net (the caffemodel holding the weights), so resuming "
+            "would keep the initial weights; resume from a .solverstate written together with "
+            "its .caffemodel"
+        )
