@@ -12,6 +12,8 @@ the device side fresh.
 import numpy as np
 import torch
 
+from . import budget as _budget
+
 _DEV, _HOST = "dev", "host"
 
 
@@ -88,6 +90,12 @@ class Blob:
         # forward usually rebinds the blob to its layer's output first, so most never are).
         t = self._t[which]
         if t.is_meta:
+            _budget.check(
+                _budget.tensor_bytes(t.shape),
+                f"the {which} of blob '{self.name}' {tuple(t.shape)}",
+                self._device,
+                "use a smaller input (solvers.infer --tile for big images) or another device",
+            )
             self._t[which] = torch.zeros(t.shape, device=self._device)
             self._head[which] = _DEV
 

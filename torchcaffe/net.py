@@ -21,11 +21,12 @@ import caffeio
 from caffeio import caffe_pb2
 from caffeio.weights_check import check_weights
 
+from . import budget as _budget
 from . import constregion as _cr
 from . import device as _device
 from . import memory as _memory
 from .blob import Blob
-from .errors import NetError, WeightsError
+from .errors import MemoryBudgetError, NetError, WeightsError
 from .fillers import fill
 from .netstate import filter_net, insert_splits
 from .ops import REGISTRY, Context
@@ -36,6 +37,8 @@ TRAIN, TEST = 0, 1
 # after them may overwrite it (Caffe's in-place memory saving, also while training).
 _FRESH_TOP = {"Convolution", "Deconvolution", "InnerProduct", "Pooling"}
 _CONV_TYPES = {"Convolution", "Deconvolution"}
+# Layers whose tops may be much larger than their bottoms: checked against the free memory.
+_SIZE_CHANGING = {"Convolution", "Deconvolution", "Pooling", "InnerProduct", "Concat"}
 
 LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
 
@@ -97,6 +100,9 @@ class Net:
     (4x fewer multiplies, error ~1e-5 of each map's range). Training always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
     winograd=4 and, for nets that do not train, channels_last.
+    Parameters, blobs and the tops of size-changing layers of 64 MB or more are checked against
+    the free memory before they are allocated (torchcaffe.budget, TORCHCAFFE_MEMORY_LIMIT):
+    MemoryBudgetError names the layer/blob, its shape and size.
     """
 
     def __init__(
@@ -224,15 +230,15 @@ class Net:
             self._layer_names.append(lp.name)
             bottoms = [self.blobs[b] for b in bids]
             tops = [self.blobs[t] for t in tids]
-            self._setup_params(impl, lp, bottoms, owners)
             try:
+                self._setup_params(impl, lp, bottoms, owners)
                 if impl.acts_on_blobs:
                     impl.setup_blobs(bottoms, tops)
                 else:
                     self._reshape_layer(len(self._impls) - 1)
             except NetError:
                 raise
-            except (RuntimeError, ValueError, IndexError) as e:
+            except (RuntimeError, ValueError, IndexError, ArithmeticError) as e:
                 raise NetError(
                     f"{impl.where}: setup failed with bottoms "
                     f"{[tuple(b.shape) for b in bottoms]}: {e}"
@@ -271,6 +277,12 @@ class Net:
                 impl.blobs.append(blob)
                 specs.append((lr, spec.decay_mult, False))
                 continue
+            _budget.check(
+                _budget.tensor_bytes(shape),
+                f"{impl.where}: parameter blob {k} {tuple(shape)}",
+                self.device,
+                "lower num_output or the kernel size, or check the input shape",
+            )
             t = fill(filler, shape, _device.generator(torch.device("cpu")), impl.where)
             blob = Blob((), self.device, f"{lp.name}[{k}]")
             blob.data_tensor = t
@@ -500,8 +512,13 @@ class Net:
         if impl.acts_on_blobs:
             impl.forward_blobs(bottoms, tops)
             return
-        xs = [b.data_tensor for b in bottoms]
+        try:
+            xs = [b.data_tensor for b in bottoms]
+        except MemoryBudgetError as e:
+            raise MemoryBudgetError(f"{impl.where}: bottom: {e}") from None
         ws = [b.data_tensor for b in impl.blobs]
+        if impl.type in _SIZE_CHANGING:
+            self._check_top_bytes(i, impl, xs, ws)
         record = self.record_grad and self._layer_need[i]
         if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last
@@ -559,6 +576,31 @@ class Net:
                 t.data_tensor.copy_(o.detach())
             else:
                 t.data_tensor = o
+
+    def _check_top_bytes(self, i, impl, xs, ws):
+        """Before a size-changing layer allocates its tops: their bytes (from a shape-only pass,
+        redone when the bottom shapes change) against the free memory (torchcaffe.budget)."""
+        shapes = tuple(tuple(x.shape) for x in xs)
+        if getattr(impl, "_budget_shapes", None) == shapes:
+            return
+        try:
+            with torch.no_grad():
+                outs = impl.forward(
+                    [torch.empty(s, device="meta") for s in shapes],
+                    [torch.empty(w.shape, device="meta") for w in ws],
+                )
+        except NetError:
+            raise
+        except (RuntimeError, ValueError, IndexError, ArithmeticError) as e:
+            raise self._fail(i, "forward", e) from e
+        for t, o in zip(self._top_ids[i], outs):
+            _budget.check(
+                _budget.tensor_bytes(o.shape),
+                f"{impl.where}: top '{t}' {tuple(o.shape)}",
+                self.device,
+                "use a smaller input (solvers.infer --tile for big images) or another device",
+            )
+        impl._budget_shapes = shapes
 
     def _track_const(self, i, impl, xs, ws=None, outs=None):
         """Constant-area bookkeeping (torchcaffe.constregion) for inference. For a Convolution

@@ -20,6 +20,8 @@ class InnerProduct(BaseLayer):
         p = lp.inner_product_param
         if not p.HasField("num_output"):
             raise NetError(f"{self.where}: inner_product_param.num_output is not set")
+        if p.num_output < 1:
+            raise NetError(f"{self.where}: inner_product_param.num_output must be >= 1, got 0")
         self.p = p
 
     def _axis(self, ndim):

@@ -72,6 +72,10 @@ class Convolution(BaseLayer):
             raise NetError(f"{self.where}: needs as many tops as bottoms")
         if not p.HasField("num_output"):
             raise NetError(f"{self.where}: convolution_param.num_output is not set")
+        if p.num_output < 1 or p.group < 1:
+            raise NetError(
+                f"{self.where}: num_output {p.num_output} and group {p.group} must be >= 1"
+            )
         self.num_output = p.num_output
         self.group = p.group
         self.bias_term = p.bias_term
@@ -89,6 +93,11 @@ class Convolution(BaseLayer):
         self._setup_geom(shape)
         c = shape[1]
         g = self.group
+        if c < 1:
+            raise NetError(
+                f"{self.where}: bottom '{self.lp.bottom[0]}' {tuple(shape)} has {c} channels; "
+                "a convolution needs at least one (check the input shape or the layer below)"
+            )
         if c % g or self.num_output % g:
             raise NetError(
                 f"{self.where}: channels {c} and num_output {self.num_output} must both be "
@@ -338,6 +347,10 @@ class Pooling(BaseLayer):
             self.stride = (p.stride_h, p.stride_w)
         else:
             self.stride = (p.stride, p.stride)
+        if (self.kernel is not None and min(self.kernel) < 1) or min(self.stride) < 1:
+            raise NetError(
+                f"{self.where}: kernel {self.kernel} and stride {self.stride} must be >= 1"
+            )
         if self.glob and (any(self.pad) or self.stride != (1, 1)):
             raise NetError(f"{self.where}: global_pooling needs pad 0 and stride 1")
         if self.kernel is not None and (
@@ -351,6 +364,11 @@ class Pooling(BaseLayer):
         x = xs[0]
         if x.dim() != 4:
             raise NetError(f"{self.where}: needs a 4-D bottom, got {tuple(x.shape)}")
+        if min(x.shape[1:]) < 1:
+            raise NetError(
+                f"{self.where}: bottom {tuple(x.shape)} is empty (0 channels or 0 size): check "
+                "the input shape or the layer below"
+            )
         kernel = (x.shape[2], x.shape[3]) if self.glob else self.kernel
         y = caffe_pool2d(x, self.method, kernel, self.pad, self.stride, self.ceil)
         return [y]
@@ -435,6 +453,12 @@ class Crop(BaseLayer):
     def forward(self, xs, ws):
         x, ref = xs
         axis = self.lp.crop_param.axis
+        if not -x.dim() <= axis < x.dim():
+            raise NetError(
+                f"{self.where}: crop_param.axis {axis} is beyond bottom '{self.lp.bottom[0]}' "
+                f"{tuple(x.shape)} ({x.dim()} axes): use an axis in {-x.dim()}..{x.dim() - 1} "
+                "(2 crops height and width)"
+            )
         axis = axis + x.dim() if axis < 0 else axis
         if ref.dim() != x.dim():
             raise NetError(
