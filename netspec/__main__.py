@@ -12,17 +12,8 @@ import sys
 import caffeio
 
 from . import coord, shapes, zoo
+from .argtypes import image_size, positive_width
 from .errors import NetSpecError, ShapeError
-
-
-def _size(text):
-    try:
-        if "x" in text:
-            h, w = text.lower().split("x")
-            return int(h), int(w)
-        return int(text), int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--input {text!r}: use HxW, e.g. 500x500") from None
 
 
 def cmd_make(args, out):
@@ -97,7 +88,8 @@ def cmd_shapes(args, out):
     try:
         explain(net, image_size=args.input, out=out)
     except ShapeError as e:
-        hint = "" if args.input else " (give the image size with --input HxW)"
+        about_size = "too small" in str(e) or "out of range" in str(e)
+        hint = " (give the image size with --input HxW)" if about_size and not args.input else ""
         raise ShapeError(f"{args.file}: {e}{hint}") from None
 
 
@@ -108,11 +100,13 @@ def main(argv=None, out=sys.stdout):
     mk = sub.add_parser("make", help="write models/<model>/*.prototxt")
     mk.add_argument("models", nargs="+", help="model names, or 'all'")
     mk.add_argument("--out-dir", default="models", help="parent folder (default: models)")
-    mk.add_argument("--width", type=float, default=1.0, help="channel multiplier (default 1)")
+    mk.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
+    )
     mk.add_argument("--data-root", default=None, help="dataset root (default ../../data)")
     sh = sub.add_parser("shapes", help="print blob shapes and explain crop offsets")
     sh.add_argument("file", help="a net prototxt")
-    sh.add_argument("--input", type=_size, default=None, help="image size HxW (e.g. 500x500)")
+    sh.add_argument("--input", type=image_size, default=None, help="image size HxW (e.g. 500x500)")
     sub.add_parser("list", help="list the models")
     args = ap.parse_args(argv)
     try:

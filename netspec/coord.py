@@ -19,7 +19,7 @@ output) is an AlignmentError naming both blobs.
 from collections import OrderedDict
 from fractions import Fraction
 
-from .errors import AlignmentError
+from .errors import AlignmentError, ShapeError
 
 PASS_THROUGH = frozenset(
     """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout Scale Bias
@@ -65,7 +65,20 @@ def conv_geometry(layer):
         0,
     )
     d = _hw(list(cp.dilation), None, None, 1)
-    return [(k[i], s[i], p[i], d[i]) for i in range(2)]
+    return _checked(layer, [(k[i], s[i], p[i], d[i]) for i in range(2)])
+
+
+def _checked(layer, geo):
+    """Geometry with every kernel, stride and dilation >= 1, else ShapeError naming the layer
+    (a stride of 0 would divide by zero here and mislead every layer above)."""
+    for axis, (k, s, _, d) in zip("HW", geo):
+        for what, v in (("kernel size", k), ("stride", s), ("dilation", d)):
+            if v is not None and v < 1:
+                raise ShapeError(
+                    f"layer '{layer.name}' ({layer.type}): {what} {v} on {axis}; it must be "
+                    ">= 1 (fix that layer's parameters)"
+                )
+    return geo
 
 
 def pool_geometry(layer):
@@ -91,12 +104,17 @@ def pool_geometry(layer):
         pp.pad_w if pp.HasField("pad_w") else None,
         0,
     )
-    return [(k[i], s[i], p[i], 1) for i in range(2)]
+    return _checked(layer, [(k[i], s[i], p[i], 1) for i in range(2)])
 
 
 def crop_offsets(layer):
     """Per spatial axis (H, W) offset a Crop layer (axis <= 2) applies; None if it crops N/C."""
     cp = layer.crop_param
+    if not -4 <= cp.axis < 4:
+        raise ShapeError(
+            f"layer '{layer.name}' (Crop): crop_param.axis {cp.axis} is beyond the 4 axes of "
+            "N x C x H x W blobs: use 2 (crop H and W) or another axis in -4..3"
+        )
     axis = cp.axis if cp.axis >= 0 else cp.axis + 4
     offs = list(cp.offset)
     per_axis = {}

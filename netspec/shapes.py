@@ -120,6 +120,15 @@ def _conv(layer, bottoms):
     _rank4(layer, b)
     cp = layer.convolution_param
     g = cp.group
+    if cp.num_output < 1 or g < 1:
+        raise ShapeError(
+            f"{_where(layer)}: num_output {cp.num_output} and group {g} must both be >= 1"
+        )
+    if b[1] < 1:
+        raise ShapeError(
+            f"{_where(layer)}: its bottom '{layer.bottom[0]}' {_fmt(b)} has no channels; check "
+            "the input shape or the layer below"
+        )
     if b[1] % g or cp.num_output % g:
         raise ShapeError(
             f"{_where(layer)}: group {g} must divide input channels {b[1]} and num_output "
@@ -139,6 +148,8 @@ def _pool(layer, bottoms):
     geo = pool_geometry(layer)
     if any(k is None for k, *_ in geo) and not layer.pooling_param.global_pooling:
         raise ShapeError(f"{_where(layer)}: no kernel_size set and not global_pooling")
+    if any(k is not None and p >= k for k, _, p, _ in geo):
+        raise ShapeError(f"{_where(layer)}: pad must be smaller than the kernel size")
     (h, w), rule = _spatial(layer, b, geo, "pool")
     return [(b[0], b[1], h, w)] * len(layer.top), rule
 
@@ -148,7 +159,7 @@ def _crop(layer, bottoms):
     if len(a) != len(ref):
         raise ShapeError(f"{_where(layer)}: bottoms have ranks {len(a)} and {len(ref)}")
     cp = layer.crop_param
-    axis = cp.axis if cp.axis >= 0 else cp.axis + len(a)
+    axis = _axis(layer, cp.axis, a, "crop_param.axis")
     offs = list(cp.offset)
     if len(offs) > 1 and len(offs) != len(a) - axis:
         raise ShapeError(
@@ -173,8 +184,7 @@ def _concat(layer, bottoms):
     if not bottoms:
         raise ShapeError(f"{_where(layer)}: needs at least one bottom")
     b0 = bottoms[0]
-    axis = layer.concat_param.axis
-    axis = axis if axis >= 0 else axis + len(b0)
+    axis = _axis(layer, layer.concat_param.axis, b0, "concat_param.axis")
     for name, b in zip(layer.bottom, bottoms):
         if len(b) != len(b0) or any(x != y for i, (x, y) in enumerate(zip(b, b0)) if i != axis):
             raise ShapeError(
@@ -203,7 +213,9 @@ def _eltwise(layer, bottoms):
 def _inner_product(layer, bottoms):
     (b,) = _need(layer, bottoms, 1)
     ip = layer.inner_product_param
-    axis = ip.axis if ip.axis >= 0 else ip.axis + len(b)
+    if ip.num_output < 1:
+        raise ShapeError(f"{_where(layer)}: inner_product_param.num_output must be >= 1")
+    axis = _axis(layer, ip.axis, b, "inner_product_param.axis")
     return [tuple(b[:axis]) + (ip.num_output,)], ""
 
 
@@ -216,6 +228,42 @@ def _softmax_loss(layer, bottoms):
             f"'{layer.bottom[0]}' {_fmt(score)} (need N*H*W labels)"
         )
     return [()] + [score] * (len(layer.top) - 1), ""
+
+
+def _axis(layer, axis, shape, what):
+    """Caffe's CanonicalAxisIndex: -n..n-1 for an n-axis blob, else ShapeError."""
+    n = len(shape)
+    if not -n <= axis < n:
+        raise ShapeError(
+            f"{_where(layer)}: {what} {axis} is beyond bottom '{layer.bottom[0]}' {_fmt(shape)} "
+            f"({n} axes): use an axis in {-n}..{n - 1}"
+        )
+    return axis + n if axis < 0 else axis
+
+
+def _phases(layer):
+    """The phases (0 TRAIN, 1 TEST) whose nets hold `layer`, by its include/exclude rules."""
+    if len(layer.include):
+        return {r.phase if r.HasField("phase") else p for r in layer.include for p in (0, 1)}
+    dropped = {r.phase for r in layer.exclude if r.HasField("phase") and not r.stage}
+    return {0, 1} - dropped
+
+
+def _check_tops(layer, tops, producers):
+    """Every top has sizes >= 1 and is written by one layer per phase (or in place)."""
+    for top, shape in zip(layer.top, tops):
+        if shape is not None and any(d < 1 for d in shape):
+            raise ShapeError(
+                f"{_where(layer)}: top '{top}' would be {_fmt(shape)}; every size must be >= 1 "
+                "(check the input shape and this layer's parameters)"
+            )
+        earlier = producers.get(top)
+        if earlier is not None and top not in layer.bottom and _phases(earlier) & _phases(layer):
+            raise ShapeError(
+                f"{_where(layer)}: top '{top}' is already written by layer '{earlier.name}' "
+                "(not in place): give one of them another top name"
+            )
+        producers[top] = layer
 
 
 def _need(layer, bottoms, k):
@@ -255,6 +303,7 @@ def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False):
     """
     input_shapes = dict(input_shapes or {})
     blobs = {}
+    producers = {}
     out = []
     for layer in net.layer:
         missing = [b for b in layer.bottom if b not in blobs]
@@ -286,6 +335,7 @@ def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False):
                 f"{_where(layer)}: no shape rule for layer type '{layer.type}' in netspec.shapes"
             )
         tops = [None if t is None else tuple(t) for t in tops]
+        _check_tops(layer, tops, producers)
         for top, shape in zip(layer.top, tops):
             blobs[top] = shape
         out.append(LayerShapes(layer, bottoms, tops, rule))

@@ -12,6 +12,7 @@ import os
 import sys
 
 import caffeio
+from netspec.argtypes import positive_width
 
 from .errors import SurgeryError
 from .fcnize import ARCHS, fcnize
@@ -46,7 +47,9 @@ def _parser():
         help=f"model folder (with train/trainval + deploy prototxt) or name: {', '.join(SOURCES)}",
     )
     s.add_argument("--out", help="default: <model folder>/init.caffemodel")
-    s.add_argument("--width", type=float, default=1.0, help="netspec width (models built here)")
+    s.add_argument(
+        "--width", type=positive_width, default=1.0, help="netspec width > 0 (models built here)"
+    )
     s.add_argument("--force", action="store_true", help="overwrite an existing --out")
     return p
 

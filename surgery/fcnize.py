@@ -12,7 +12,7 @@ import caffeio
 from caffeio import caffe_pb2
 
 from .errors import SurgeryError
-from .paramset import ParamSet, infer_shapes, write_params
+from .paramset import ParamSet, check_out, infer_shapes, write_params
 from .report import Report
 from .transplant import transplant
 
@@ -151,10 +151,10 @@ def fcnize(proto, weights, out, arch=None, force=False, out_proto=None, verbose=
     reshaped to conv kernels). An existing `out` is never overwritten unless force=True.
     out_proto: also write the fully conv deploy prototxt there.
     """
-    if not force and os.path.exists(out):
-        raise SurgeryError(f"{out}: already exists; pass --force to overwrite it")
-    if out_proto and not force and os.path.exists(out_proto):
-        raise SurgeryError(f"{out_proto}: already exists; pass --force to overwrite it")
+    stem = os.path.splitext(os.path.basename(weights))[0]
+    check_out(out, force, f"{stem}-fcn.caffemodel")
+    if out_proto:
+        check_out(out_proto, force, f"{stem}-fcn-deploy.prototxt")
     dst, fc_def, report = fcnize_params(proto, weights, arch=arch, verbose=False)
     # phase TEST on every layer, as Caffe (and torchcaffe) save a deploy net they ran
     write_params(dst, out, definition=fc_def, force=force, phase=caffe_pb2.TEST)

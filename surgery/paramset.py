@@ -182,6 +182,18 @@ def as_params(obj):
     )
 
 
+def check_out(path, force, example="out.caffemodel"):
+    """Refuse an output path that is a folder (with the file name to pass instead), or an
+    existing file unless force."""
+    if os.path.isdir(path):
+        raise SurgeryError(
+            f"{path}: is a directory; pass the file to write instead, e.g. --out "
+            f"{os.path.join(path, example)} (--force only replaces existing files)"
+        )
+    if not force and os.path.exists(path):
+        raise SurgeryError(f"{path}: already exists; pass --force (force=True) to overwrite it")
+
+
 def write_params(net, path, definition=None, force=True, phase=None):
     """Write any `.params` holder as a caffemodel at `path` (atomically).
 
@@ -190,8 +202,7 @@ def write_params(net, path, definition=None, force=True, phase=None):
     on every layer that has none, as Caffe's Net::ToProto writes a net it ran. Refuses to
     overwrite when force=False.
     """
-    if not force and os.path.exists(path):
-        raise SurgeryError(f"{path}: already exists; pass --force (force=True) to overwrite it")
+    check_out(path, force)
     if isinstance(net, ParamSet):
         out = net.to_net(definition)
     else:

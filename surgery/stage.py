@@ -15,7 +15,7 @@ import caffeio
 from .errors import SurgeryError
 from .fusion import init_color_d, init_late_fusion
 from .interp import interp
-from .paramset import ParamSet, as_params, write_params
+from .paramset import ParamSet, as_params, check_out, write_params
 from .transplant import transplant
 
 VGG = "vgg16-fcn"
@@ -124,8 +124,8 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     gets interp. Layers with random fillers and no source weights are left out of the file (the
     net's own filler runs at load). out: an existing file is kept unless force=True.
     """
-    if out is not None and not force and os.path.exists(out):
-        raise SurgeryError(f"{out}: already exists; pass --force to overwrite it")
+    if out is not None:
+        check_out(out, force, "init.caffemodel")
     name, train, deploy = model_nets(model, width)
     dst = _target(train, deploy)
     source = SOURCES.get(name, VGG)

@@ -300,3 +300,150 @@ def test_net_from_path_reads_the_prototxt_a_constant_number_of_times(tmp_path, m
     net = torchcaffe.Net(proto, torchcaffe.TEST)
     assert len(net.layers) > 60
     assert len(opens) <= 2, f"the prototxt was opened {len(opens)} times for 62 layers"
+
+
+# ---------------------------------------------------------------- items 6-8: bad nets
+BAD_NETS = {
+    "pool stride 0": (
+        "pooling_param { pool: MAX kernel_size: 2 stride: 2 }",
+        "pooling_param { pool: MAX kernel_size: 2 stride: 0 }",
+        "pool1",
+        "stride",
+    ),
+    "group 0": (
+        "num_output: 4 kernel_size: 3",
+        "num_output: 4 group: 0 kernel_size: 3",
+        "conv1",
+        "group 0",
+    ),
+    "kernel 0": ("num_output: 4 kernel_size: 3", "num_output: 4 kernel_size: 0", "conv1", "kernel"),
+    "0 channels": ("dim: 1 dim: 3 dim: 8", "dim: 1 dim: 0 dim: 8", "conv1|data", "channels|0x8"),
+    "num_output 0": ("num_output: 5", "num_output: 0", "fc", "num_output"),
+    "negative dim": ("dim: 8 dim: 8", "dim: -8 dim: 8", "data", "-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NETS))
+def test_invalid_nets_are_clear_errors_in_torchcaffe_and_netspec_shapes(tmp_path, case):
+    old, new, layer, what = BAD_NETS[case]
+    assert old in NET
+    proto = _write(tmp_path, "bad.prototxt", NET.replace(old, new, 1))
+    with pytest.raises(NetError, match=rf"bad\.prototxt:\d+: layer '({layer})'.*({what})"):
+        torchcaffe.Net(proto, torchcaffe.TEST).forward()
+    from netspec.__main__ import main as netspec_main
+
+    assert netspec_main(["shapes", proto]) == 1  # an error line, not shapes
+
+
+def test_netspec_shapes_refuses_a_blob_written_twice(tmp_path, capsys):
+    from netspec.__main__ import main as netspec_main
+
+    twice = NET.replace(
+        'layer { name: "pool1"',
+        'layer { name: "conv1b" type: "Convolution" bottom: "data" top: "conv1"\n'
+        "        convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }\n"
+        'layer { name: "pool1"',
+    )
+    assert netspec_main(["shapes", _write(tmp_path, "twice.prototxt", twice)]) == 1
+    err = capsys.readouterr().err
+    assert "'conv1b'" in err and "top 'conv1' is already written by layer 'conv1'" in err
+    phased = twice.replace('top: "conv1"\n', 'top: "conv1" include { phase: TRAIN }\n', 1)
+    phased = phased.replace(
+        'bottom: "data" top: "conv1"\n        convolution_param { num_output: 4 kernel_size: 3 pad',
+        'bottom: "data" top: "conv1" include { phase: TEST }\n'
+        "        convolution_param { num_output: 4 kernel_size: 3 pad",
+    )
+    assert netspec_main(["shapes", _write(tmp_path, "phased.prototxt", phased)]) == 0
+
+
+CROP_NET = """layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+        convolution_param { num_output: 2 kernel_size: 3 stride: 2 } }
+layer { name: "up" type: "Deconvolution" bottom: "conv" top: "up"
+        convolution_param { num_output: 2 kernel_size: 4 stride: 2 bias_term: false } }
+layer { name: "crop" type: "Crop" bottom: "up" bottom: "data" top: "crop"
+        crop_param { axis: 2 offset: 0 } }
+"""
+
+
+def test_crop_axis_beyond_the_blob_is_an_error(tmp_path, capsys):
+    from netspec.__main__ import main as netspec_main
+
+    proto = _write(tmp_path, "crop.prototxt", CROP_NET.replace("axis: 2", "axis: 7"))
+    with pytest.raises(NetError, match=r"crop\.prototxt:\d+: layer 'crop'.*axis 7 is beyond"):
+        torchcaffe.Net(proto, torchcaffe.TEST)
+    assert netspec_main(["shapes", proto]) == 1
+    assert "axis 7 is beyond" in capsys.readouterr().err
+
+
+def test_deconvolution_stride_0_blames_the_deconvolution(tmp_path, capsys):
+    from netspec import coord
+    from netspec.__main__ import main as netspec_main
+    from netspec.errors import NetSpecError
+
+    proto = _write(tmp_path, "d.prototxt", CROP_NET.replace("stride: 2 bias", "stride: 0 bias"))
+    assert netspec_main(["shapes", proto]) == 1
+    err = capsys.readouterr().err
+    assert "layer 'up' (Deconvolution): stride 0" in err and "'crop'" not in err
+    with pytest.raises(NetSpecError, match=r"layer 'up' \(Deconvolution\): stride 0"):
+        coord.blob_maps(caffeio.read_net(proto))
+
+
+@pytest.mark.parametrize("size", ["0x0", "-1x5", "axb", "5x0"])
+def test_netspec_shapes_input_must_be_positive(tmp_path, size):
+    proto = _write(tmp_path, "net.prototxt", NET)
+    r = _run("netspec", "shapes", proto, f"--input={size}")
+    assert r.returncode == 2 and "--input" in r.stderr and "HxW" in r.stderr and not r.stdout
+
+
+@pytest.mark.parametrize("width", ["nan", "inf", "0", "-1", "x"])
+def test_width_flags_refuse_non_positive_or_non_finite(tmp_path, width):
+    for args in (
+        ("netspec", "make", "voc-fcn32s", "--out-dir", str(tmp_path)),
+        ("surgery", "stage", "--from", "x.caffemodel", "--to", "voc-fcn32s"),
+    ):
+        r = _run(*args, f"--width={width}")
+        assert r.returncode == 2, (args, r.stderr)
+        assert "--width" in r.stderr and "> 0" in r.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_huge_parameters_and_inputs_refused_before_allocating(tmp_path, monkeypatch):
+    from torchcaffe.errors import MemoryBudgetError
+
+    proto = _write(tmp_path, "big.prototxt", NET.replace("num_output: 5", "num_output: 2000000000"))
+    with pytest.raises(MemoryBudgetError, match=r"big\.prototxt:\d+: layer 'fc'.*parameter blob 0"):
+        torchcaffe.Net(proto, torchcaffe.TEST)
+    # an input the size of a 20000 x 20000 photo, against a 100 MB budget
+    monkeypatch.setenv("TORCHCAFFE_MEMORY_LIMIT", str(100 << 20))
+    net = torchcaffe.Net(_write(tmp_path, "net.prototxt", NET), torchcaffe.TEST)
+    net.blobs["data"].reshape(1, 3, 20000, 20000)
+    with pytest.raises(MemoryError, match=r"blob 'data' \(1, 3, 20000, 20000\) needs 4\.8 GB"):
+        net.forward()
+    net.blobs["data"].reshape(1, 3, 8, 8)  # a sane size still runs afterwards
+    assert net.forward()["fc"].shape == (1, 5)
+    no_fc = NET.split('layer { name: "fc"')[0]
+    pad = _write(tmp_path, "pad.prototxt", no_fc.replace("pad: 1", "pad: 3000"))
+    with pytest.raises(MemoryError, match=r"layer 'conv1'.*top 'conv1' \(1, 4, 6006, 6006\)"):
+        torchcaffe.Net(pad, torchcaffe.TEST).forward()
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_fcnize_onto_a_directory_says_what_to_pass(tmp_path, force):
+    out = tmp_path / "outdir"
+    out.mkdir()
+    r = _run(
+        "surgery",
+        "fcnize",
+        "--proto",
+        "p.prototxt",
+        "--weights",
+        "vgg.caffemodel",
+        "--out",
+        str(out),
+        *force,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{out}: is a directory; pass the file to write instead" in r.stderr
+    assert os.path.join(str(out), "vgg-fcn.caffemodel") in r.stderr
