@@ -39,9 +39,36 @@ def _open_image(path, what, ctx):
     return im
 
 
+_WIDE = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's modes for 16/32-bit integer images
+
+
+def _wide_values(im, what, ctx, path):
+    """A 16-bit (or 32-bit integer) grey image -> int64 H x W array; values outside 0..65535
+    (possible only in 32-bit files) are a DataError: there is no agreed way to show them."""
+    a = np.asarray(im, dtype=np.int64)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise data_error(
+            f"{what} is a {im.mode} image with values {a.min()}..{a.max()}, outside 16 bits; "
+            "save it as an 8- or 16-bit PNG",
+            *ctx,
+            path=path,
+        )
+    return a
+
+
 def read_rgb(path, ctx=(None, None, None), what="image"):
-    """Decode an image file -> uint8 H x W x 3 RGB array (grey or palette images converted)."""
+    """Decode an image file -> uint8 H x W x 3 RGB array (grey or palette images converted).
+
+    16-bit grey images keep their high byte (v >> 8: 65535 -> 255), as Pillow does for 16-bit
+    colour PNGs, instead of being clipped at 255; float images are refused."""
     im = _open_image(path, what, ctx)
+    if im.mode in _WIDE:
+        grey = (_wide_values(im, what, ctx, path) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
+    if im.mode == "F":
+        raise data_error(
+            f"{what} is a 32-bit float image; save it as an 8- or 16-bit PNG/JPEG", *ctx, path=path
+        )
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.uint8)
@@ -64,12 +91,24 @@ def load_image(path, mean, ctx=(None, None, None)):
 
 
 def load_png_label(path, ctx=(None, None, None), what="label PNG"):
-    """Palette or grey PNG of class indices -> uint8 1 x H x W array (indices as stored)."""
+    """Palette, grey or 16-bit grey PNG of class indices -> uint8 1 x H x W array (indices as
+    stored; a 16-bit index above 255 is a DataError, never clipped)."""
     im = _open_image(path, what, ctx)
+    if im.mode in _WIDE:  # 16-bit label PNGs: exact when every index fits in uint8
+        a = _wide_values(im, what, ctx, path)
+        if a.size and a.max() > 255:
+            raise data_error(
+                f"{what} is a 16-bit PNG holding class index {a.max()} > 255; labels are "
+                "uint8 (255 = ignore), so it cannot be read without changing classes: map the "
+                "indices to 0..254 (and void to 255) and save an 8-bit PNG",
+                *ctx,
+                path=path,
+            )
+        return a.astype(np.uint8)[np.newaxis]
     if im.mode not in ("P", "L"):
         raise data_error(
-            f"{what} has mode {im.mode}; expected a palette (P) or greyscale (L) PNG of class "
-            "indices, not a colour rendering",
+            f"{what} has mode {im.mode}; expected a palette (P), greyscale (L) or 16-bit grey "
+            "PNG of class indices, not a colour rendering",
             *ctx,
             path=path,
         )

@@ -33,6 +33,7 @@ from torch import nn
 
 import caffeio
 from caffeio import caffe_pb2
+from caffeio.atomic import atomic_path
 
 TEST = 1
 TOLERANCE = 1e-4
@@ -402,17 +403,16 @@ def state_dict_from_caffemodel(weights):
 def save_state_dict(state, path, source=""):
     """Write a state_dict as .pt (torch.save) or .safetensors (with the input convention in its
     metadata), atomically. Returns the path."""
-    tmp = path + ".tmp"
-    if path.endswith(".safetensors"):
-        from safetensors.torch import save_file
-
-        meta = {"format": "pt", "source": source, "input": INPUT_CONVENTION}
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=meta)
-    elif path.endswith((".pt", ".pth")):
-        torch.save(state, tmp)
-    else:
+    if not path.endswith((".safetensors", ".pt", ".pth")):
         raise ExportError(f"--state-dict {path}: use a .pt, .pth or .safetensors file name")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # O_EXCL temp name: nothing planted there is followed
+        if path.endswith(".safetensors"):
+            from safetensors.torch import save_file
+
+            meta = {"format": "pt", "source": source, "input": INPUT_CONVENTION}
+            save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=meta)
+        else:
+            torch.save(state, tmp)
     return path
 
 
@@ -448,8 +448,7 @@ def export_onnx(module, path, sizes=((64, 64),), opset=17):
     output. sizes[0] is the tracing size (any works). Returns the path."""
     examples = tuple(_example(module, i, sizes[0]) for i in range(len(module.inputs)))
     axes = {n: {0: "batch", 2: "height", 3: "width"} for n in module.inputs + module.outputs}
-    tmp = path + ".tmp"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(),
@@ -462,7 +461,6 @@ def export_onnx(module, path, sizes=((64, 64),), opset=17):
             opset_version=opset,
             do_constant_folding=True,
         )
-    os.replace(tmp, path)
     return path
 
 

@@ -20,6 +20,8 @@ import os
 import re
 import sys
 
+from caffeio.atomic import atomic_path
+
 _ITER_LOSS = re.compile(r"Iteration (\d+)(?: \([^)]*\))?, loss = ([-+0-9.eEinfa]+)")
 _LR = re.compile(r"Iteration (\d+), lr = ([-+0-9.eE]+)")
 _TESTING = re.compile(r"Iteration (\d+), Testing net")
@@ -185,11 +187,11 @@ def plot(logs, out_png, labels=None, title=None, smooth_window=20):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_png)) or ".", exist_ok=True)
-    tmp = out_png + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
+    try:
+        with atomic_path(out_png) as tmp:  # O_EXCL temp name: nothing planted there is followed
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return out_png
 
 

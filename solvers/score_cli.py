@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from netspec.argtypes import positive_int, positive_width
+
 
 def parse_args(model, argv):
     p = argparse.ArgumentParser(prog=f"models/{model}/score.py", description=f"Score {model}.")
@@ -18,10 +20,10 @@ def parse_args(model, argv):
     p.add_argument("--split", help="evaluation split (default: the eval net's)")
     p.add_argument("--out", help="output folder (default <run>/score-<split>)")
     p.add_argument("--png", action="store_true", help="write colourised prediction PNGs")
-    p.add_argument("--n", type=int, help="score only the first N images")
+    p.add_argument("--n", type=positive_int, help="score only the first N images (N >= 1)")
     p.add_argument("--engine", choices=("auto", "caffe", "torch"))
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU)")
-    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--width", type=positive_width, default=1.0, help="channel multiplier > 0")
     p.add_argument("--data-root")
     p.add_argument("--runs")
     p.add_argument("--normalize", action="store_true", help="as used for training (loss only)")

@@ -447,3 +447,63 @@ def test_fcnize_onto_a_directory_says_what_to_pass(tmp_path, force):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{out}: is a directory; pass the file to write instead" in r.stderr
     assert os.path.join(str(out), "vgg-fcn.caffemodel") in r.stderr
+
+
+# ---------------------------------------------------------------- item 6: 16-bit PNGs, --n
+def test_16_bit_png_labels_read_exactly_or_refused(tmp_path):
+    from PIL import Image
+
+    from layers.errors import DataError
+    from layers.io import load_png_label, read_rgb
+
+    small = np.array([[0, 1, 20], [255, 7, 3]], np.uint16)
+    Image.fromarray(small).save(tmp_path / "lab16.png")
+    assert Image.open(tmp_path / "lab16.png").mode.startswith("I")
+    np.testing.assert_array_equal(load_png_label(str(tmp_path / "lab16.png"))[0], small)
+    Image.fromarray(np.array([[0, 300]], np.uint16)).save(tmp_path / "big16.png")
+    with pytest.raises(DataError, match=r"class index 300 > 255.*big16\.png"):
+        load_png_label(str(tmp_path / "big16.png"))
+    grey = np.array([[0, 257, 32768, 65535]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "img16.png")
+    rgb = read_rgb(str(tmp_path / "img16.png"))
+    assert rgb.shape == (1, 4, 3) and rgb[0, :, 1].tolist() == [0, 1, 128, 255]
+
+
+@pytest.mark.parametrize("n", ["-3", "0", "x"])
+def test_score_n_must_be_positive(n, capsys):
+    from solvers.score_cli import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args("voc-fcn32s", ["--weights", "w.caffemodel", f"--n={n}"])
+    assert e.value.code == 2 and "--n" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- item 9: plotlog, export
+def _plant(tmp_path, name):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep")
+    os.symlink(victim, tmp_path / name)
+    return victim
+
+
+def test_plotlog_and_export_do_not_follow_planted_temp_names(tmp_path):
+    import torch
+
+    from solvers import export, plotlog
+
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"Iteration {i}, loss = {1.0 / (i + 1)}\n" for i in range(5)))
+    out = tmp_path / "curves.png"
+    victim = _plant(tmp_path, "curves.png.tmp.png")
+    old = os.umask(0o022)
+    try:
+        assert plotlog.main([str(log), "--out", str(out)]) == 0
+        pt = tmp_path / "w.pt"
+        _plant(tmp_path, "w.pt.tmp")
+        export.save_state_dict({"a": torch.zeros(2)}, str(pt))
+    finally:
+        os.umask(old)
+    assert victim.read_bytes() == b"keep"
+    assert out.read_bytes()[:4] == b"\x89PNG" and stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert torch.load(str(pt))["a"].shape == (2,)
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
