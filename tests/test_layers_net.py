@@ -5,7 +5,6 @@ varying size, so the net reshapes per example.
 """
 
 import importlib
-import os
 
 import numpy as np
 import pytest
@@ -82,15 +81,3 @@ def test_with_torchcaffe_blobs(tiny_net):
         np.testing.assert_array_equal(tops[1].data[0], load_sbdd_label(sbdd, layer.last_id))
         assert tops[0].data_tensor.shape == tops[0].data.shape
     layer.close()
-
-
-def test_in_real_pycaffe(tiny_net):
-    if os.environ.get("FCN_ENGINE", "auto") == "torch":
-        pytest.skip("FCN_ENGINE=torch")
-    try:
-        caffe = importlib.import_module("caffe")
-    except ImportError as e:
-        pytest.skip(f"real pycaffe not importable ({e})")
-    if not hasattr(caffe, "Net") or not hasattr(caffe, "Layer"):
-        pytest.skip("the importable 'caffe' module is not pycaffe")
-    drive(caffe, *tiny_net)

@@ -59,7 +59,9 @@ def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("pycaffe")
     make_easy_voc(str(base / "data"))
     proto, weights = write_classifier(str(base / "cls"), "vgg16", width=float(WIDTH))
-    fcnize(proto, weights, str(base / "runs" / "ilsvrc-nets" / "vgg16-fcn.caffemodel"), verbose=False)
+    fcnize(
+        proto, weights, str(base / "runs" / "ilsvrc-nets" / "vgg16-fcn.caffemodel"), verbose=False
+    )
     return base
 
 

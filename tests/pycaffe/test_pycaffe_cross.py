@@ -42,7 +42,7 @@ def torchcaffe():
 
 def _random_weights(net, seed):
     r = np.random.RandomState(seed)
-    for name, blobs in net.params.items():
+    for blobs in net.params.values():
         for b in blobs:
             fan_in = max(1, int(np.prod(b.data.shape[1:])))
             b.data[...] = r.randn(*b.data.shape) / np.sqrt(fan_in)
@@ -259,3 +259,31 @@ def test_mean_iu_same_weights(world):
     )
     assert abs(res["caffe"]["mean_iu"] - res["torch"]["mean_iu"]) < 1e-6
     assert abs(res["caffe"]["loss"] - res["torch"]["loss"]) <= 1e-4 * abs(res["caffe"]["loss"])
+
+
+def test_lmdb_feeds_caffes_data_layer(data_root, caffe, tmp_path):
+    """layers.lmdb_convert's databases read by Caffe's own Data layer (mean_value in its
+    transform_param) give what the Python VOC layer serves, in the same order."""
+    from layers.lmdb_convert import convert
+    from layers.voc import load_voc_image, load_voc_label
+
+    voc = os.path.join(data_root, "pascal", "VOC2011")
+    paths = convert("voc", voc, "seg11valid", str(tmp_path / "db"))
+    mean = (104.00699, 116.66877, 122.67892)
+    net = caffeio.caffe_pb2.NetParameter(name="lmdb")
+    for top, db in (("data", paths["data"]), ("label", paths["label"])):
+        layer = net.layer.add(name=top, type="Data", top=[top])
+        layer.data_param.source = db
+        layer.data_param.backend = caffeio.caffe_pb2.DataParameter.LMDB
+        layer.data_param.batch_size = 1
+        if top == "data":
+            layer.transform_param.mean_value.extend(mean)
+    path = tmp_path / "lmdb.prototxt"
+    caffeio.write_net(net, str(path))
+    cnet = caffe.Net(str(path), caffe.TEST)
+    with open(os.path.join(voc, "ImageSets/Segmentation/seg11valid.txt")) as f:
+        ids = f.read().split()
+    for idx in ids[:3]:
+        cnet.forward()
+        np.testing.assert_allclose(cnet.blobs["data"].data[0], load_voc_image(voc, idx), atol=1e-4)
+        np.testing.assert_array_equal(cnet.blobs["label"].data[0], load_voc_label(voc, idx))

@@ -119,7 +119,8 @@ def test_infer_whole_tiled_and_release_script(world, tmp_path):
     deploy = os.path.join(ROOT, "models/voc-fcn8s/deploy.prototxt")
     wts = tmp_path / "fcn8s.caffemodel"
     code = (  # random small weights written by pycaffe itself
-        "import caffe,sys,numpy as np; n=caffe.Net(sys.argv[1], caffe.TEST); r=np.random.RandomState(0);"
+        "import caffe,sys,numpy as np; n=caffe.Net(sys.argv[1], caffe.TEST); "
+        "r=np.random.RandomState(0);"
         "[b.data.__setitem__(Ellipsis, r.randn(*b.data.shape)*1e-3) for v in n.params.values()"
         " for b in v]; n.save(sys.argv[2])"
     )
@@ -174,3 +175,15 @@ def test_checks_before_caffe_aborts(world, tmp_path):
     cut.write_bytes(state.read_bytes()[:7])
     p = solve(world, "voc-fcn32s", "--iters", "1", "--resume", str(cut), check=False)
     assert p.returncode not in (0, -6, 134) and "cut.solverstate" in p.stderr, p.stderr[-1500:]
+
+
+def test_demo_on_caffe_without_torch(tmp_path):
+    """`make demo`'s job (python -m solvers.demo) with FCN_ENGINE=caffe at tiny size."""
+    out = tmp_path / "demo"
+    p = run(["-m", "solvers.demo", "--out", out, "--width", "0.03125", "--iters", "3", "3", "6",
+             "--n-train", "4", "--n-val", "2", "--size", "48", "56", "--overlays", "2",
+             "--no-progress"])  # fmt: skip
+    assert "engine: BVLC pycaffe" in p.stderr, p.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["results"]["score"]["mean_iu"] <= 1.0
+    assert (out / "curves.png").exists() and len(list((out / "overlays").glob("*.png"))) == 2
