@@ -22,7 +22,7 @@ $(STAMP): setup.py constraints.txt requirements-dev.txt
 	$(PIP) --upgrade pip setuptools wheel
 	$(PIP) torch
 	$(PIP) -r requirements-dev.txt
-	$(PIP) --no-build-isolation -e '.[lmdb]'
+	$(PIP) --no-build-isolation -e '.[lmdb,torch]'
 	touch $@
 
 setup: $(STAMP)

@@ -18,10 +18,14 @@ setup(
         "protobuf>=3.20,<8",
         "scipy>=1.9",
         "pillow>=9",
-        "torch>=2.1",
         "tqdm>=4.60",
         "matplotlib>=3.5",  # make demo's curves (solvers.plotlog)
         "safetensors>=0.4",  # solvers.export --state-dict x.safetensors
     ],
-    extras_require={"lmdb": ["lmdb>=1.4"], "export": ["onnx>=1.14", "onnxruntime>=1.16"]},
+    extras_require={
+        # torchcaffe, the engine when BVLC pycaffe is absent; pycaffe users can go without torch
+        "torch": ["torch>=2.1"],
+        "lmdb": ["lmdb>=1.4"],
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+    },
 )

@@ -56,13 +56,18 @@ def check_net_file(path, phase, layer_types=None):
     return net
 
 
-def check_weights_fit(net, path, allow_nonfinite=False):
+def check_weights_fit(net, path, allow_nonfinite=None):
     """Check caffemodel `path` against a constructed pycaffe `net` before `net.copy_from`.
 
     Caffe matches layers by name and aborts when a matched layer's blob count or a blob's shape
-    differs (legacy 4-D shapes right-aligned). Also refuses NaN/inf values unless allowed.
+    differs (legacy 4-D shapes right-aligned): the exact shapes come from the built net. Also
+    refuses NaN/inf values unless allowed (None: CAFFEIO_ALLOW_NONFINITE, as torchcaffe).
     Returns the names of the net's layers with blobs that the file does not fill.
     """
+    if allow_nonfinite is None:
+        from caffeio.weights_check import allow_nonfinite_from_env
+
+        allow_nonfinite = allow_nonfinite_from_env()
     if not os.path.isfile(path):
         raise CaffeInputError(f"{path}: caffemodel not found")
     src = caffeio.read_caffemodel(path)
@@ -94,7 +99,8 @@ def check_weights_fit(net, path, allow_nonfinite=False):
                     bad = int(np.size(arr) - np.isfinite(arr).sum())
                     raise CaffeInputError(
                         f"{path}: layer '{layer.name}' blob {i} holds {bad} NaN/inf values: "
-                        "refusing to load diverged weights (pick an earlier snapshot)"
+                        "refusing to load diverged weights (pick an earlier snapshot, or set "
+                        "CAFFEIO_ALLOW_NONFINITE=1 to load them anyway)"
                     )
         if len(layer.blobs):
             filled.add(layer.name)

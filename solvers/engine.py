@@ -46,7 +46,17 @@ def choose(name=None, stream=None):
                     f"FCN_ENGINE=auto: pycaffe found but not usable ({why}); using torchcaffe",
                     file=stream or sys.stderr,
                 )
-    return importlib.import_module("torchcaffe"), "torch"
+    try:
+        return importlib.import_module("torchcaffe"), "torch"
+    except ImportError as e:
+        if getattr(e, "name", None) != "torch":
+            raise
+        why = f" (pycaffe: {fallback_reason})" if fallback_reason else ""
+        raise ImportError(
+            f"no engine: torchcaffe needs torch, which is not installed, and BVLC pycaffe is not "
+            f"importable{why}. Install torch (pip install -e '.[torch]', or make setup) or build "
+            "pycaffe (make pycaffe)"
+        ) from None
 
 
 caffe, name = choose()

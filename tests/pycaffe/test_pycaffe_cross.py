@@ -287,3 +287,31 @@ def test_lmdb_feeds_caffes_data_layer(data_root, caffe, tmp_path):
         cnet.forward()
         np.testing.assert_allclose(cnet.blobs["data"].data[0], load_voc_image(voc, idx), atol=1e-4)
         np.testing.assert_array_equal(cnet.blobs["label"].data[0], load_voc_label(voc, idx))
+
+
+@pytest.mark.parametrize("model", zoo.MODELS)
+def test_every_model_trains_on_caffe(model, data_root, caffe, tmp_path):
+    """Each zoo model's train net (width 1/64, its dataset's synthetic twin) takes SGD steps in
+    real Caffe with the release's solver settings (lr raised for the small run)."""
+    train = zoo.net_files(model)[0]
+    path = tmp_path / f"{train}.prototxt"
+    caffeio.write_net(zoo.build(model, train, width=1 / 64, data_root=data_root), str(path))
+    solver = zoo.solver(model)
+    solver.train_net = str(path)
+    solver.ClearField("test_net")
+    solver.ClearField("test_iter")
+    solver.test_interval = 999999999
+    solver.base_lr = solver.base_lr * 1e3
+    solver.display = 0
+    solver.snapshot_prefix = str(tmp_path / "snap")
+    spath = tmp_path / "solver.prototxt"
+    caffeio.write_solver(solver, str(spath))
+    s = caffe.get_solver(str(spath))
+    _random_weights(s.net, 11)
+    before = _params(s.net)
+    s.step(2)
+    assert s.iter == 2
+    losses = [float(s.net.blobs[b].data.sum()) for b in s.net.outputs]
+    assert losses and all(np.isfinite(losses)), losses
+    after = _params(s.net)
+    assert any(not np.array_equal(after[k][0], before[k][0]) for k in after), "nothing learned"

@@ -187,3 +187,19 @@ def test_demo_on_caffe_without_torch(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["results"]["score"]["mean_iu"] <= 1.0
     assert (out / "curves.png").exists() and len(list((out / "overlays").glob("*.png"))) == 2
+
+
+def test_nonfinite_weights_refused(world, tmp_path):
+    w = world / "runs/voc-fcn32s/voc-fcn32s.caffemodel"
+    if not w.exists():
+        solve(world, "voc-fcn32s", "--iters", "2")
+    net = caffeio.read_caffemodel(str(w))
+    layer = next(layer for layer in net.layer if layer.name == "score_fr")
+    layer.blobs[0].data[0] = float("nan")
+    bad = tmp_path / "nan.caffemodel"
+    caffeio.write_caffemodel(net, str(bad))
+    img = world / "data/pascal/VOC2011/JPEGImages/2011_000000.jpg"
+    args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", bad, img]
+    p = run([*args, "--out", tmp_path / "a"], check=False)
+    assert p.returncode != 0 and "score_fr" in p.stderr and "NaN" in p.stderr, p.stderr[-1500:]
+    run([*args, "--out", tmp_path / "b"], env={"CAFFEIO_ALLOW_NONFINITE": "1"})
