@@ -61,7 +61,37 @@ def read_net_binary(path):
             f"{path}: parsed as a NetParameter but holds no layers: not a caffemodel "
             "(or truncated before its first layer)"
         )
+    _check_names(net, path)
     return net
+
+
+def _strings(layer, modern):
+    """(field, value) for the name strings of a LayerParameter (modern) or a V1 layer."""
+    yield "name", layer.name
+    if modern:
+        yield "type", layer.type
+    for p in layer.param:
+        yield "param name", p.name if modern else p
+    for v in layer.bottom:
+        yield "bottom", v
+    for v in layer.top:
+        yield "top", v
+
+
+def _check_names(net, path):
+    """Names, types, bottoms and tops must be text: upb hands back bytes for strings that are
+    not UTF-8 (a corrupt file, whose names would match nothing or fail later)."""
+    if isinstance(net.name, bytes) or any(isinstance(v, bytes) for v in net.input):
+        raise CaffeFormatError(
+            f"{path}: the net name or an input name is not UTF-8 text: the file is corrupt"
+        )
+    for i, layer in enumerate(list(net.layer) + list(net.layers)):
+        for what, v in _strings(layer, i < len(net.layer)):
+            if isinstance(v, bytes):
+                raise CaffeFormatError(
+                    f"{path}: layer {i} ({layer.name!r}) has a {what} that is not UTF-8 text: "
+                    "the file is corrupt (re-download or re-create it)"
+                )
 
 
 def write_binary(message, path):
@@ -77,10 +107,8 @@ def read_solverstate(path):
     (random bytes often parse as a bare iteration number)."""
     data = _read_bytes(path, "solverstate")
     state = parse_binary(data, caffe_pb2.SolverState(), path, "solverstate")
-    try:
-        learned = state.learned_net
-    except (UnicodeDecodeError, ValueError):
-        learned = None
+    learned = state.learned_net
+    learned = None if isinstance(learned, bytes) else learned  # not UTF-8: upb gives bytes
     what = None
     if learned is None:
         what = "its learned_net is not text"

@@ -170,9 +170,9 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
     if allow_nonfinite is None:
         allow_nonfinite = allow_nonfinite_from_env()
     shapes = shapes or {}
-    src = {}
+    src = {}  # name -> every source layer of that name (Caffe copies each of them in turn)
     for sl in weights.layer:
-        src.setdefault(sl.name, sl)
+        src.setdefault(sl.name, []).append(sl)
     missing = []
     for layer in net.layer:
         if not _phase_ok(layer, phase):
@@ -182,34 +182,39 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
             want = prototxt_param_shapes(layer)
         if not want:
             continue
-        sl = src.get(layer.name)
-        if sl is None:
+        if layer.name not in src:
             missing.append(layer.name)
             continue
-        names = _NAMES.get(layer.type, ())
-        if len(sl.blobs) != len(want):
-            raise CaffeFormatError(
-                f"{where}: layer '{layer.name}' holds {len(sl.blobs)} blobs but the net's "
-                f"layer '{layer.name}' ({layer.type}) has {len(want)} "
-                f"({', '.join(_fmt(w) for w in want)}): the weights "
-                "are for another net definition (bias_term? another layer type?). Pass the "
-                "caffemodel written for this net, or rename the layer to keep its filler"
-            )
-        for k, (blob, w) in enumerate(zip(sl.blobs, want)):
-            what = names[k] if k < len(names) else "param"
-            stored = blob_shape(blob)
-            w = tuple(w) if w != "any" else w
-            ok = shapes_match(stored, w) if layer.name in shapes else _fits(stored, w)
-            if not ok:
-                raise CaffeFormatError(
-                    f"{where}: cannot copy layer '{layer.name}' blob {k} ({what}): shape "
-                    f"mismatch, source {stored} vs target {_fmt(w)} ({layer.type} in the net): "
-                    "these weights were trained for another net (other classes or input "
-                    "channels?). "
-                    "Pass the caffemodel written for this net, or rename the layer in the "
-                    "prototxt so it is not loaded and keeps its filler"
-                )
-            arr = blob_to_array(blob, f"{where}: layer '{layer.name}' blob {k}")
-            if not allow_nonfinite:
-                _nonfinite(arr, where, layer.name, k, what)
+        for sl in src[layer.name]:
+            _check_layer(layer, sl, want, layer.name in shapes, allow_nonfinite, where)
     return missing
+
+
+def _check_layer(layer, sl, want, exact, allow_nonfinite, where):
+    """One source layer `sl` against the net's `layer` (expected shapes `want`)."""
+    names = _NAMES.get(layer.type, ())
+    if len(sl.blobs) != len(want):
+        raise CaffeFormatError(
+            f"{where}: layer '{layer.name}' holds {len(sl.blobs)} blobs but the net's "
+            f"layer '{layer.name}' ({layer.type}) has {len(want)} "
+            f"({', '.join(_fmt(w) for w in want)}): the weights "
+            "are for another net definition (bias_term? another layer type?). Pass the "
+            "caffemodel written for this net, or rename the layer to keep its filler"
+        )
+    for k, (blob, w) in enumerate(zip(sl.blobs, want)):
+        what = names[k] if k < len(names) else "param"
+        stored = blob_shape(blob)
+        w = tuple(w) if w != "any" else w
+        ok = shapes_match(stored, w) if exact else _fits(stored, w)
+        if not ok:
+            raise CaffeFormatError(
+                f"{where}: cannot copy layer '{layer.name}' blob {k} ({what}): shape "
+                f"mismatch, source {stored} vs target {_fmt(w)} ({layer.type} in the net): "
+                "these weights were trained for another net (other classes or input "
+                "channels?). "
+                "Pass the caffemodel written for this net, or rename the layer in the "
+                "prototxt so it is not loaded and keeps its filler"
+            )
+        arr = blob_to_array(blob, f"{where}: layer '{layer.name}' blob {k}")
+        if not allow_nonfinite:
+            _nonfinite(arr, where, layer.name, k, what)

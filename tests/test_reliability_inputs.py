@@ -317,7 +317,7 @@ BAD_NETS = {
         "group 0",
     ),
     "kernel 0": ("num_output: 4 kernel_size: 3", "num_output: 4 kernel_size: 0", "conv1", "kernel"),
-    "0 channels": ("dim: 1 dim: 3 dim: 8", "dim: 1 dim: 0 dim: 8", "conv1|data", "channels|0x8"),
+    "0 channels": ("dim: 1 dim: 3 dim: 8", "dim: 1 dim: 0 dim: 8", "data", "size < 1"),
     "num_output 0": ("num_output: 5", "num_output: 0", "fc", "num_output"),
     "negative dim": ("dim: 8 dim: 8", "dim: -8 dim: 8", "data", "-8"),
 }

@@ -29,7 +29,13 @@ class Input(BaseLayer):
                 "(give one for all, or one per top)"
             )
         for j, t in enumerate(top):
-            t.reshape(shapes[0] if len(shapes) == 1 else shapes[j])
+            shape = shapes[0] if len(shapes) == 1 else shapes[j]
+            if any(d < 1 for d in shape):
+                raise NetError(
+                    f"{self.where}: input_param shape {shape} of top '{t.name}' has a size < 1; "
+                    "give every dim (N x C x H x W) as a whole number >= 1"
+                )
+            t.reshape(shape)
 
     def reshape_blobs(self, bottom, top):
         pass
