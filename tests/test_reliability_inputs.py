@@ -15,9 +15,6 @@ import caffeio
 import torchcaffe
 from caffeio import CaffeFormatError, caffe_pb2
 from caffeio.__main__ import main as info_main
-from caffeio.atomic import atomic_path, remove_stale_temps
-from caffeio.errors import CaffeWriteError
-from caffeio.weights_check import check_weights
 from torchcaffe.errors import NetError
 from torchcaffe.solver import get_solver
 
@@ -66,6 +63,8 @@ def _run(*args, cwd=ROOT):
 
 # ---------------------------------------------------------------- item 3: weights
 def test_nonfinite_weights_refused_with_layer_and_blob(tmp_path):
+    from caffeio.weights_check import check_weights
+
     proto = _write(tmp_path, "net.prototxt", NET)
     w = _weights()
     w.layer[1].blobs[0].data[7] = float("nan")
@@ -86,12 +85,16 @@ def test_nonfinite_weights_env_opt_in(tmp_path, monkeypatch):
     w = _weights()
     w.layer[0].blobs[1].data[0] = float("inf")
     path = _model(tmp_path, w)
+    with pytest.raises(CaffeFormatError, match=r"layer 'conv1' blob 1 \(bias.*1 inf"):
+        torchcaffe.Net(proto, torchcaffe.TEST, weights=path)
     monkeypatch.setenv("CAFFEIO_ALLOW_NONFINITE", "1")
     net = torchcaffe.Net(proto, torchcaffe.TEST, weights=path)
     assert np.isinf(net.params["conv1"][1].data[0])
 
 
 def test_weights_of_another_net_name_layer_blob_and_shapes(tmp_path):
+    from caffeio.weights_check import check_weights
+
     proto = _write(tmp_path, "net.prototxt", NET)
     other = _weights({"conv1": [(6, 3, 3, 3), (6,)], "fc": [(5, 96), (5,)]})
     path = _model(tmp_path, other)
@@ -106,6 +109,8 @@ def test_weights_of_another_net_name_layer_blob_and_shapes(tmp_path):
 
 
 def test_caffemodel_cut_at_a_layer_boundary_reports_missing_layers(tmp_path, capsys):
+    from caffeio.weights_check import check_weights
+
     proto = _write(tmp_path, "net.prototxt", NET)
     full = _weights()
     first = caffe_pb2.NetParameter(name="tiny")
@@ -125,6 +130,8 @@ def test_caffemodel_cut_at_a_layer_boundary_reports_missing_layers(tmp_path, cap
 
 
 def test_legacy_shapes_and_phase_filter_in_check_weights(tmp_path):
+    from caffeio.weights_check import check_weights
+
     net = caffeio.read_net(_write(tmp_path, "net.prototxt", NET))
     legacy = caffe_pb2.NetParameter()
     for name, blobs in SHAPES.items():
@@ -175,13 +182,14 @@ def test_restore_refuses_negative_iter_nonfinite_history_and_no_learned_net(tmp_
 # ---------------------------------------------------------------- item 7: blob dims
 @pytest.mark.parametrize(
     "dims, msg",
-    [((2**40, 2**40, 2**40), r"needs \d+ values but 3 are stored"), ((-1, 3), "negative")],
+    # (2**62 + 1) * 4 wraps to 4 in int64: the four stored values looked like a full blob
+    [((2**62 + 1, 4), rf"needs {(2**62 + 1) * 4} values but 4 are"), ((-1, 4), "negative")],
 )
 def test_blob_dims_overflow_or_negative(tmp_path, dims, msg):
     net = caffe_pb2.NetParameter()
     blob = net.layer.add(name="fc", type="InnerProduct").blobs.add()
     blob.shape.dim.extend(dims)
-    blob.data.extend([1.0, 2.0, 3.0])
+    blob.data.extend([1.0, 2.0, 3.0, 4.0])
     path = _model(tmp_path, net, "dims.caffemodel")
     with pytest.raises(CaffeFormatError, match=rf"dims\.caffemodel: layer 'fc' blob 0.*{msg}"):
         caffeio.read_caffemodel(path)
@@ -222,6 +230,8 @@ def test_atomic_write_honours_umask(tmp_path):
 
 
 def test_atomic_write_ignores_planted_symlink_and_cleans_stale_temps(tmp_path):
+    from caffeio.atomic import atomic_path, remove_stale_temps
+
     victim = tmp_path / "victim"
     victim.write_bytes(b"keep")
     os.symlink(victim, tmp_path / "out.png.tmp.png")  # the old predictable temp name
@@ -242,6 +252,8 @@ def test_atomic_write_ignores_planted_symlink_and_cleans_stale_temps(tmp_path):
 
 
 def test_atomic_write_read_only_folder_is_one_clear_error(tmp_path, monkeypatch):
+    from caffeio.errors import CaffeWriteError
+
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -263,6 +275,8 @@ def test_atomic_write_read_only_folder_is_one_clear_error(tmp_path, monkeypatch)
 
 
 def test_atomic_write_errors_name_the_file(tmp_path, monkeypatch):
+    from caffeio.errors import CaffeWriteError
+
     (tmp_path / "adir").mkdir()
     with pytest.raises(CaffeWriteError, match=r"adir: cannot write.*is a directory: pass a file"):
         caffeio.atomic_write(str(tmp_path / "adir"), b"x")
@@ -319,7 +333,7 @@ BAD_NETS = {
     "kernel 0": ("num_output: 4 kernel_size: 3", "num_output: 4 kernel_size: 0", "conv1", "kernel"),
     "0 channels": ("dim: 1 dim: 3 dim: 8", "dim: 1 dim: 0 dim: 8", "data", "size < 1"),
     "num_output 0": ("num_output: 5", "num_output: 0", "fc", "num_output"),
-    "negative dim": ("dim: 8 dim: 8", "dim: -8 dim: 8", "data", "-8"),
+    "negative dim": ("dim: 1 dim: 3", "dim: 1 dim: -3", "data", "-3"),
 }
 
 
