@@ -6,7 +6,8 @@
 
 For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
 coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
-Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head.
+Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
+the file's stem; outputs never overwrite an input or each other (see output_ids).
 
 Input convention (CAFFE_FACTS 6): the image is read as RGB, turned to float32 BGR on the 0..255
 scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
@@ -112,14 +113,57 @@ def find_images(paths):
     return out
 
 
-def _ids(paths):
-    seen, ids = {}, []
-    for p in paths:
-        stem = os.path.splitext(os.path.basename(p))[0]
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        ids.append(stem if n == 0 else f"{stem}-{n}")
+def output_ids(paths, out_dir, extra_heads=(), overlay=True):
+    """One output id per input image, so that no two outputs share a file and no output is an
+    input: `<out>/<id>.png`, `<id>_overlay.png` and `<id>_<head>.png` for `extra_heads`.
+
+    The id is the file's stem; stems shared by several inputs (x.jpg, x.png) become
+    `<stem>.<ext>`; any id whose outputs would still collide with another image's outputs or
+    with an input file (e.g. --out is the input folder and holds photo.png) gets `-2`, `-3`...
+    """
+    inputs = {os.path.abspath(p) for p in paths}
+    taken = set(inputs)
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    shared = {s for s in stems if stems.count(s) > 1}
+
+    def outputs(idx):
+        names = [f"{idx}.png"] + [f"{idx}_{h}.png" for h in extra_heads]
+        if overlay:
+            names.append(f"{idx}_overlay.png")
+        return [os.path.abspath(os.path.join(out_dir, n)) for n in names]
+
+    ids = [None] * len(paths)
+    # images with a stem of their own claim it first; then the rest, in order
+    order = [i for i, s in enumerate(stems) if s not in shared]
+    order += [i for i, s in enumerate(stems) if s in shared]
+    for i in order:
+        base = stems[i]
+        if base in shared:
+            base = f"{base}.{os.path.splitext(paths[i])[1].lstrip('.').lower() or 'img'}"
+        idx, k = base, 1
+        while any(o in taken for o in outputs(idx)):
+            k += 1
+            idx = f"{base}-{k}"
+        taken.update(outputs(idx))
+        ids[i] = idx
     return ids
+
+
+class _Preprocessed:
+    """A 3 x H x W view of preprocess(rgb, mean, swap) computed window by window, so tiled
+    inference of a huge image never holds a full-size float copy."""
+
+    def __init__(self, rgb, mean, swap):
+        self.rgb, self.mean, self.swap = rgb, mean, swap
+        self.shape = (3,) + tuple(rgb.shape[:2])
+        self.ndim = 3
+
+    def window(self, y0, y1, x0, x1):
+        """1 x 3 x (y1-y0) x (x1-x0) float32 input for that part of the image."""
+        return preprocess(self.rgb[y0:y1, x0:x1], self.mean, self.swap)[None]
+
+
+OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
 
 
 def deploy_file(model, width, out_dir):
@@ -193,19 +237,24 @@ def run(
     if heads[0][1] is None:
         heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
     os.makedirs(out_dir, exist_ok=True)
+    from layers.errors import LAYOUT_HINT
     from layers.io import read_rgb
 
     bar = _bar(len(paths), progress)
     results = []
-    for path, idx in zip(paths, _ids(paths)):
+    ids = output_ids(paths, out_dir, [h for h, _ in heads[1:]], overlay)
+    for path, idx in zip(paths, ids):
         try:
             rgb = read_rgb(path)
         except Exception as e:
-            raise InferError(f"{path}: cannot read the image ({e})") from None
-        x = preprocess(rgb, mean, swap)
+            why = str(e).replace(f"; {LAYOUT_HINT}", "")
+            raise InferError(
+                f"{path}: cannot read the image ({why}); give a JPEG/PNG/BMP/TIFF/WebP picture"
+            ) from None
         if tile:
             from .tiled import tiled_forward
 
+            x = _Preprocessed(rgb, mean, swap)
             labels = [
                 tiled_forward(
                     net, x, tile, input_blob=input_blob, output_blob=b, labels=True, net_param=proto
@@ -213,7 +262,7 @@ def run(
                 for _, b in heads
             ]
         else:
-            labels = predict(net, x, [b for _, b in heads], input_blob)
+            labels = predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
         label_path = os.path.join(out_dir, f"{idx}.png")
         save_label_png(labels[0], label_path)
         for (head, _), lab in zip(heads[1:], labels[1:]):
@@ -226,7 +275,9 @@ def run(
         }
         if overlay:
             row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
-            pics = [rgb, colorize(labels[0]), blend(rgb, labels[0])]
+            step = -(-max(rgb.shape[:2]) // OVERLAY_MAX_SIDE)  # >1 only for huge images
+            small, lab = rgb[::step, ::step], labels[0][::step, ::step]
+            pics = [small, colorize(lab), blend(small, lab)]
             save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
         results.append(row)
         if bar is not None:
@@ -259,6 +310,8 @@ def _mean(text):
 
 def main(argv=None):
     """Command line (see the module docstring); returns the per-image results."""
+    from netspec.argtypes import positive_int, positive_width
+
     p = argparse.ArgumentParser(
         prog="python -m solvers.infer",
         description="Segment images with a trained FCN; writes <id>.png and <id>_overlay.png.",
@@ -270,14 +323,18 @@ def main(argv=None):
     p.add_argument("--weights", required=True, help="trained caffemodel")
     p.add_argument("--proto", help="deploy prototxt instead of the zoo model's")
     p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
-    p.add_argument("--width", type=float, default=1.0, help="channel width the net was built at")
+    p.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel width the net was built at"
+    )
     p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
     p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1 or absent: CPU)")
     p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
-        "--tile", type=int, help="tile side in px for images too large for one pass (exact)"
+        "--tile",
+        type=positive_int,
+        help="tile side in px for images too large for one pass (exact)",
     )
     p.add_argument(
         "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"

@@ -113,6 +113,9 @@ def tiled_forward(
 ):
     """Run `net` (deploy, TEST phase) on `image` (C x H x W float32, preprocessed) tile by tile.
 
+    `image` may also be an object with `.shape` (C, H, W), `.ndim` and `.window(y0, y1, x0, x1)`
+    -> 1 x C x h x w float32: each window is then made on demand (no full-size float copy).
+
     tile: side of the part of the output each pass keeps (rounded up to the net's alignment);
     margin: context around it (default: the output's receptive-field radius, which makes the
     result equal to the whole-image forward). Returns K x H x W scores, or H x W uint8/int64
@@ -120,7 +123,8 @@ def tiled_forward(
     net_param: the net's NetParameter (or prototxt path), whose layers give the margin and the
     alignment; optional for torchcaffe nets (they keep theirs), needed for real pycaffe nets.
     """
-    image = np.asarray(image, np.float32)
+    if not hasattr(image, "window"):
+        image = np.asarray(image, np.float32)
     if image.ndim != 3:
         raise TilingError(f"image must be C x H x W, got shape {image.shape}")
     param = net_param if net_param is not None else getattr(net, "_param", None)
@@ -146,7 +150,11 @@ def tiled_forward(
         for x0 in range(0, W, tile):
             wy0, wx0 = max(0, y0 - margin), max(0, x0 - margin)
             wy1, wx1 = min(H, y0 + tile + margin), min(W, x0 + tile + margin)
-            window = image[None, :, wy0:wy1, wx0:wx1]
+            window = (
+                image.window(wy0, wy1, wx0, wx1)
+                if hasattr(image, "window")
+                else image[None, :, wy0:wy1, wx0:wx1]
+            )
             # reshape, then fill: pycaffe's forward(**inputs) does not reshape its inputs
             net.blobs[input_blob].reshape(*window.shape)
             net.blobs[input_blob].data[...] = window

@@ -27,6 +27,7 @@ def save_label_png(label, path):
     img = Image.fromarray(arr.astype(np.uint8), mode="P")
     img.putpalette(voc_palette().ravel().tolist())
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    img.save(tmp)
-    os.replace(tmp, path)
+    from caffeio.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # unpredictable temp name, umask-honouring mode
+        img.save(tmp, format="PNG")

@@ -134,9 +134,10 @@ def save_panels(path, images, titles=None, scale=1):
     if scale != 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    im.save(tmp)
-    os.replace(tmp, path)
+    from caffeio.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # unpredictable temp name, umask-honouring mode
+        im.save(tmp, format="PNG")
     return path
 
 

@@ -1,0 +1,109 @@
+"""Inference never overwrites an input or one of its own outputs, refuses bad flags with the flag
+named, tiles huge images without a full-size float copy (issue: nothing lost, nothing wrong)."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import caffeio
+from netspec import zoo
+from solvers import infer
+from surgery.testnets import random_weights
+
+WIDTH = 1 / 32
+
+
+@pytest.fixture(scope="module")
+def net_files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rinfer")
+    net = zoo.build("voc-fcn8s", "deploy", width=WIDTH)
+    weights = str(tmp / "w.caffemodel")
+    caffeio.write_caffemodel(caffeio.params_to_net(random_weights(net, seed=5), net), weights)
+    return weights
+
+
+def _img(path, size=(40, 30), colour=(120, 60, 200)):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def _run(weights, *args):
+    return infer.main([*map(str, args), "--weights", weights, "--width", str(WIDTH), "--quiet"])
+
+
+def test_out_is_the_input_folder(net_files, tmp_path):
+    photo = _img(tmp_path / "photo.png")
+    before = photo.read_bytes()
+    rows = _run(net_files, photo, "--out", tmp_path)
+    assert photo.read_bytes() == before  # the user's picture is untouched
+    assert rows[0]["label"] == str(tmp_path / "photo-2.png")
+    assert Image.open(rows[0]["label"]).mode == "P"
+
+
+def test_same_stems_and_suffixes_never_collide(net_files, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, colour in (("x.jpg", (1, 2, 3)), ("x.png", (50, 2, 3)), ("x-1.png", (90, 9, 9)),
+                         ("a.png", (9, 90, 9)), ("a_overlay.png", (9, 9, 90))):  # fmt: skip
+        _img(src / name, colour=colour)
+    out = tmp_path / "out"
+    rows = _run(net_files, src, "--out", out)
+    written = [r[k] for r in rows for k in ("label", "overlay")]
+    assert len(written) == len(set(written)) == 10
+    by_input = {os.path.basename(r["image"]): os.path.basename(r["label"]) for r in rows}
+    assert by_input["x-1.png"] == "x-1.png" and by_input["a.png"] == "a.png"
+    assert by_input["x.jpg"] == "x.jpg.png" and by_input["x.png"] == "x.png.png"
+    assert by_input["a_overlay.png"] != "a_overlay.png"  # that name is a.png's overlay
+    assert len([f for f in os.listdir(out) if f.endswith(".png")]) == 10
+
+
+def test_ids_rule_directly(tmp_path):
+    paths = [str(tmp_path / n) for n in ("b.jpg", "b.png", "b.jpg.png")]
+    ids = infer.output_ids(paths, str(tmp_path), overlay=True)
+    assert len(set(ids)) == 3
+    assert all(os.path.join(str(tmp_path), f"{i}.png") not in paths for i in ids)
+
+
+@pytest.mark.parametrize("flag", [["--tile", "-5"], ["--tile", "0"], ["--width", "nan"]])
+def test_bad_flags_are_named(net_files, tmp_path, capsys, flag):
+    photo = _img(tmp_path / "p.png")
+    with pytest.raises(SystemExit) as e:
+        _run(net_files, photo, "--out", tmp_path / "o", *flag)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert flag[0] in err and flag[1] in err and "got 0" not in err
+
+
+def test_undecodable_image_message(net_files, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(SystemExit) as e:
+        _run(net_files, bad, "--out", tmp_path / "o")
+    msg = str(e.value.code)
+    assert "broken.jpg" in msg and "data/README.md" not in msg
+
+
+def test_tiled_huge_image_no_full_float_copy(net_files, tmp_path, monkeypatch):
+    """--tile preprocesses window by window: no float copy of the whole image is ever made
+    (12000 x 12000 was a MemoryError: a full-size float64 copy came first). The labels equal
+    the whole-image run."""
+    h, w = 820, 900  # larger than a tile plus its margins (receptive field radius)
+    rgb = (np.random.default_rng(0).integers(0, 255, (h, w, 3))).astype(np.uint8)
+    photo = tmp_path / "big.png"
+    Image.fromarray(rgb).save(photo)
+    whole = _run(net_files, photo, "--out", tmp_path / "whole", "--no-overlay")
+    sizes = []
+    real = infer.preprocess
+
+    def spy(image, mean, swap=True):
+        sizes.append(image.shape[0] * image.shape[1])
+        return real(image, mean, swap)
+
+    monkeypatch.setattr(infer, "preprocess", spy)
+    tiled = _run(net_files, photo, "--out", tmp_path / "tiled", "--tile", "128", "--no-overlay")
+    assert len(sizes) > 1 and max(sizes) < h * w, sizes
+    a = np.asarray(Image.open(whole[0]["label"]))
+    b = np.asarray(Image.open(tiled[0]["label"]))
+    np.testing.assert_array_equal(a, b)
