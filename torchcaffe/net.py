@@ -845,10 +845,11 @@ class Net:
     def share_with(self, other):
         """Share parameter data with layers of the same name in `other` (Caffe's
         ShareTrainedLayersWith): the memory is the same, so updates to one show in the other."""
+        index = {name: i for i, name in enumerate(self._layer_names)}  # linear in layers
         for name, impl in zip(other._layer_names, other._impls):
-            if name not in self.layer_dict or not impl.blobs:
+            if name not in index or not impl.blobs:
                 continue
-            mine = self._impls[self._layer_names.index(name)]
+            mine = self._impls[index[name]]
             if len(mine.blobs) != len(impl.blobs):
                 raise NetError(
                     f"share_with: layer '{name}' has {len(impl.blobs)} blobs in the source net "
