@@ -120,6 +120,13 @@ def main(argv=None, out=sys.stdout):
     except (NetSpecError, caffeio.CaffeFormatError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a folder that cannot be created (a file in the way, no permission)
+        print(
+            f"error: {e.filename or ''}: {e.strerror or e}: choose another --out-dir "
+            "(or fix that path's permissions)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

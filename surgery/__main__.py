@@ -87,6 +87,13 @@ def main(argv=None):
     except (SurgeryError, caffeio.CaffeFormatError) as e:
         print(f"surgery {args.cmd}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. an output folder that cannot be created
+        print(
+            f"surgery {args.cmd}: error: {e.filename or ''}: {e.strerror or e}: check the "
+            "input files and choose another --out",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -521,3 +521,10 @@ def test_plotlog_and_export_do_not_follow_planted_temp_names(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG" and stat.S_IMODE(out.stat().st_mode) == 0o644
     assert torch.load(str(pt))["a"].shape == (2,)
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+
+
+def test_netspec_make_into_an_unwritable_place_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    r = _run("netspec", "make", "voc-fcn32s", "--out-dir", str(tmp_path / "afile" / "models"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {tmp_path / 'afile'}") and "--out-dir" in r.stderr
