@@ -23,7 +23,7 @@ import numpy as np
 from .binary import read_net_binary
 from .blobs import blob_shape, blob_to_array, shapes_match
 from .errors import CaffeFormatError
-from .upgrade import upgrade_net
+from .upgrade import needs_upgrade, upgrade_net
 
 ENV_ALLOW_NONFINITE = "CAFFEIO_ALLOW_NONFINITE"
 _NAMES = {
@@ -149,7 +149,7 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
     """Check `weights` against `net` before loading -> names of the net's learnable layers
     that get no weights from the file (in net order; they keep their fillers).
 
-    net: caffe_pb2.NetParameter (upgraded, as caffeio.read_net gives) or a prototxt path.
+    net: caffe_pb2.NetParameter (V1 forms are upgraded here) or a prototxt path.
     weights: a caffemodel path, or a NetParameter with blobs (as caffeio.read_caffemodel
         gives; `source` then names it in messages).
     allow_nonfinite: None reads CAFFEIO_ALLOW_NONFINITE; False refuses NaN/inf values.
@@ -165,8 +165,10 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
         net = read_net(os.fspath(net))
     if isinstance(weights, (str, os.PathLike)):
         source = os.fspath(weights)
-        weights = upgrade_net(read_net_binary(source), source)
+        weights = read_net_binary(source)
     where = source or f"<weights {weights.name!r}>"
+    net = upgrade_net(net, "net") if needs_upgrade(net) else net  # V1 `layers`, `input`
+    weights = upgrade_net(weights, where) if needs_upgrade(weights) else weights
     if allow_nonfinite is None:
         allow_nonfinite = allow_nonfinite_from_env()
     shapes = shapes or {}
