@@ -103,6 +103,21 @@ class SegDataLayer(EngineLayer):
             raise ValueError(f"seek position must be >= 0, got {position}")
         self._k = int(position)
 
+    def rng_state(self):
+        """{"seed", "position"}: enough to continue the example stream exactly (the order is
+        a function of the seed, which may have been drawn at random); saved beside snapshots."""
+        return {"seed": int(self.order.seed), "position": int(self._k)}
+
+    def set_rng_state(self, state):
+        """Continue the stream described by rng_state()'s `state` (resume)."""
+        seed, position = int(state["seed"]), int(state["position"])
+        if seed != self.order.seed:
+            self.order = ExampleOrder(self.order.n, self.order.shuffle, seed)
+            self._loaded = None  # an example prefetched from the old order is stale
+            self._prefetcher.close()
+            self._prefetcher = Prefetcher(self._load_position, depth=self._prefetcher.depth)
+        self.seek(position)
+
     # -- helpers ------------------------------------------------------------------------------
     def _load_position(self, k):
         return self.load_example(self.ids[self.order.at(k)])

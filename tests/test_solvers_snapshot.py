@@ -42,9 +42,10 @@ def test_solverstate_layout_and_exact_resume(tmp_path, kind):
     assert len(state.history) == blocks * len(MULTS)
     shapes = [tuple(b.data.shape) for bs in first.net.params.values() for b in bs]
     assert [tuple(h.shape.dim) for h in state.history] == shapes * blocks
-    # no temporary files left behind
+    # no temporary files left behind; the random state beside the snapshot (exact resume)
     assert sorted(os.listdir(tmp_path / "snap")) == [
         "toy_iter_4.caffemodel",
+        "toy_iter_4.rngstate",
         "toy_iter_4.solverstate",
     ]
 
@@ -74,7 +75,8 @@ def test_solve_snapshots_every_n_and_at_end(tmp_path):
     solver = get_solver(path, net_factory=ToyNet)
     solver.solve()
     names = sorted(n for n in os.listdir(tmp_path) if n.startswith("s_iter_"))
-    assert names == [f"s_iter_{i}.{e}" for i in (3, 6, 8) for e in ("caffemodel", "solverstate")]
+    kinds = ("caffemodel", "rngstate", "solverstate")
+    assert names == [f"s_iter_{i}.{e}" for i in (3, 6, 8) for e in kinds]
 
 
 # A parser of Caffe's log format written from CAFFE_FACTS 4 (what Caffe's parse_log reads).

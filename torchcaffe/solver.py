@@ -3,7 +3,7 @@
     solver = torchcaffe.get_solver("solver.prototxt")   # honours `type` (and legacy solver_type)
     solver.net.copy_from("base.caffemodel")
     solver.step(4000)                                    # ignores max_iter, like pycaffe
-    solver.snapshot()                                    # <prefix>_iter_<N>.caffemodel/.solverstate
+    solver.snapshot()               # <prefix>_iter_<N>.caffemodel/.solverstate (+ .rngstate)
 
 One iteration is Caffe's Solver::Step body: clear param diffs; iter_size x (forward, backward)
 with diffs accumulating (the loss shown is the mean over the iter_size passes); gradients
@@ -26,6 +26,7 @@ import caffeio
 from caffeio import caffe_pb2
 from caffeio.atomic import atomic_path
 
+from . import rngstate as _rng
 from . import solver_updates as upd
 from .lr_policy import SolverConfigError, check_policy, learning_rate
 from .solver_log import SolverLog, fmt_float
@@ -116,6 +117,7 @@ class SGDSolver:
         self._fused = {}
         self.losses, self.smoothed_loss = [], 0.0
         self.last_loss = float("nan")
+        self.rng_restored = False  # restore() found and applied a .rngstate
         self._net_param, self.net = self._build_train_net()
         self.learnable = learnable_params(self.net, self._net_param)
         self._loss_weights = self._find_loss_weights(self.net, self._net_param)
@@ -366,20 +368,25 @@ class SGDSolver:
         return sums
 
     def snapshot(self):
-        """Write <prefix>_iter_<N>.caffemodel and .solverstate atomically (rank 0 only).
+        """Write <prefix>_iter_<N>.caffemodel, .rngstate and .solverstate atomically, in that
+        order (rank 0; other ranks write only their <prefix>_iter_<N>.rank<r>.rngstate).
 
         Returns (caffemodel path, solverstate path); on other ranks returns (None, None).
         """
-        if self.rank != 0:
-            return None, None
         prefix = self.param.snapshot_prefix
-        model = f"{prefix}_iter_{self.iter}.caffemodel"
-        state_path = f"{prefix}_iter_{self.iter}.solverstate"
+        stem = f"{prefix}_iter_{self.iter}"
+        if self.rank != 0:
+            _rng.write(_rng.path_for(stem, self.rank), _rng.capture(self._all_nets()))
+            return None, None
+        model = f"{stem}.caffemodel"
+        state_path = f"{stem}.solverstate"
         folder = os.path.dirname(os.path.abspath(model))
         os.makedirs(folder, exist_ok=True)
         self.log("snapshot", f"Snapshotting to binary proto file {model}")
         with atomic_path(model) as tmp:  # umask-honouring mode, unpredictable temp name
             self.net.save(tmp)
+        # the random state before the solverstate: a solverstate on disk means all three are
+        _rng.write(_rng.path_for(stem), _rng.capture(self._all_nets()))
         self.log("snapshot_state", f"Snapshotting solver state to binary proto file {state_path}")
         caffeio.write_solverstate(self.solver_state(model), state_path)
         return model, state_path
@@ -395,7 +402,8 @@ class SGDSolver:
 
     def restore(self, path):
         """Restore iter, current_step, history and (via learned_net) the weights from a
-        .solverstate; errors name the file and the mismatch."""
+        .solverstate, and the random state from the .rngstate beside it when there is one
+        (`rng_restored` says whether); errors name the file and the mismatch."""
         state = caffeio.read_solverstate(path)
         _check_state(state, path)
         if len(state.history) != len(self.history):
@@ -436,6 +444,19 @@ class SGDSolver:
             h.copy_(torch.from_numpy(np.ascontiguousarray(a, np.float32)).reshape(h.shape))
         self.iter = int(state.iter)
         self.current_step = int(state.current_step)
+        self.rng_restored = self._restore_rng(path)
+
+    def _all_nets(self):
+        return [self.net, *self.test_nets]
+
+    def _restore_rng(self, path):
+        """Apply the .rngstate beside solverstate `path` when there is one -> whether it was."""
+        stem = path[: -len(".solverstate")] if path.endswith(".solverstate") else path
+        rng_path = _rng.path_for(stem, self.rank)
+        if not os.path.exists(rng_path):
+            return False
+        _rng.apply(_rng.read(rng_path), self._all_nets())
+        return True
 
     # ---- one iteration ------------------------------------------------------------------
     def _fusable(self):
