@@ -1,15 +1,76 @@
-"""The training stop both engines raise when the loss stops being a finite number."""
+"""When training has diverged: a non-finite loss, or the signs that come before it.
+
+Weights can grow to 1e12..1e20 (their forward all NaN) several iterations before the loss
+itself becomes NaN, so the driver also watches, after each update:
+- the loss: above `loss_factor` x the median of the last `window` losses (once `window` losses
+  have been seen) it is no longer a noisy step but a blow-up;
+- the weights: every `every` iterations and at every snapshot, the largest |weight| must be
+  finite and at most `weight_factor` x max(1, its value at the start) (finite only, at
+  snapshots, when `weight_factor` is 0).
+Both engines report the same numbers (the loss, the largest |weight|), so one rule serves both.
+"""
+
+import collections
+import math
+import statistics
 
 
 class Diverged(FloatingPointError):
-    """Loss NaN/inf at `iteration`. weights_touched: whether the update of that iteration was
-    applied (real Caffe's step() has already updated the weights; torchcaffe checks first)."""
+    """Training stopped at `iteration`. weights_touched: whether the update of that iteration was
+    applied (real Caffe's step() has already updated the weights; torchcaffe checks first).
+    `reason`: what was seen, when it was not a NaN/inf loss."""
 
-    def __init__(self, iteration, loss, weights_touched):
+    def __init__(self, iteration, loss, weights_touched, reason=None):
         self.iteration = iteration
         self.loss = loss
         self.weights_touched = weights_touched
+        self.reason = reason or f"loss = {loss}"
         super().__init__(
-            f"loss = {loss} at iteration {iteration}: training diverged (learning rate too "
+            f"{self.reason} at iteration {iteration}: training diverged (learning rate too "
             "high, or bad weights/data)"
         )
+
+
+class DivergenceWatch:
+    """The loss and weight rules above; `loss_factor` or `weight_factor` 0 turns a rule off."""
+
+    def __init__(self, loss_factor=1e3, window=20, weight_factor=1e4, every=10):
+        self.loss_factor = float(loss_factor)
+        self.weight_factor = float(weight_factor)
+        self.every = max(1, int(every))
+        self.recent = collections.deque(maxlen=max(1, int(window)))
+        self.weight_limit = None
+
+    def start(self, max_abs_weight):
+        """The largest |weight| at the start of training: the weight limit is relative to it."""
+        if self.weight_factor > 0 and math.isfinite(max_abs_weight):
+            self.weight_limit = self.weight_factor * max(1.0, max_abs_weight)
+
+    def loss_problem(self, loss):
+        """Why `loss` (finite) is a blow-up, or None; sane losses join the running window."""
+        full = len(self.recent) == self.recent.maxlen
+        if self.loss_factor > 0 and full:
+            median = statistics.median(self.recent)
+            if median > 0 and loss > self.loss_factor * median:
+                return (
+                    f"loss = {loss:.6g}, over {self.loss_factor:g} x its running median "
+                    f"{median:.6g} (last {len(self.recent)} iterations)"
+                )
+        self.recent.append(loss)
+        return None
+
+    def weights_due(self, iteration, snapshot):
+        """Whether the weights are checked after `iteration`: at every snapshot (whose verdict
+        is recorded, even with the weight rule off), and every `every` iterations."""
+        return snapshot or (self.weight_factor > 0 and iteration % self.every == 0)
+
+    def weight_problem(self, max_abs):
+        """Why the largest |weight| `max_abs` means divergence, or None."""
+        if not math.isfinite(max_abs):
+            return f"a weight became {max_abs}"
+        if self.weight_limit is not None and max_abs > self.weight_limit:
+            return (
+                f"the largest |weight| is {max_abs:.3g}, over {self.weight_factor:g} x its "
+                f"starting value (limit {self.weight_limit:.3g})"
+            )
+        return None

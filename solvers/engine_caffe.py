@@ -76,9 +76,31 @@ def copy_weights(net, path, definition):
 
 
 def restore(solver, path):
-    """solver.restore(path) after checking the state and its learned_net."""
+    """solver.restore(path) after checking the state and its learned_net -> a note: Caffe's
+    solverstate holds no random state."""
     caffe_checks.check_solverstate(path, solver.net)
     solver.restore(path)
+    return (
+        "note: Caffe's solverstate holds no random state: Dropout masks differ from an "
+        "uninterrupted run (FCN_ENGINE=torch resumes bit-exactly)"
+    )
+
+
+def barrier():
+    """Nothing to wait for: the Caffe engine runs one process."""
+
+
+def max_abs_weight(solver):
+    """The largest |value| over the net's parameter blobs (NaN when any is NaN)."""
+    import numpy as np
+
+    peak = np.float64(0.0)
+    for blobs in solver.net.params.values():
+        for i in range(len(blobs)):  # pycaffe's blob vectors: len() and index
+            a = blobs[i].data
+            if a.size:
+                peak = np.maximum(peak, np.maximum(a.max(), -a.min()))
+    return float(peak)
 
 
 def step(solver, n, on_iteration, stopper, log, param, loss_blob):

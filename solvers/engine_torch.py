@@ -55,8 +55,36 @@ def copy_weights(net, path, definition):
 
 
 def restore(solver, path):
-    """Restore a solverstate (torchcaffe validates it and its learned_net)."""
+    """Restore a solverstate (torchcaffe validates it and its learned_net) and the .rngstate
+    beside it -> a note for the user when the random state was not there, else None."""
     solver.restore(path)
+    if solver.rng_restored:
+        return None
+    return (
+        f"note: no .rngstate beside {path}: Dropout masks (and a data order drawn without a "
+        "seed) differ from an uninterrupted run"
+    )
+
+
+def barrier():
+    """Wait for every rank (no-op in a single process)."""
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def max_abs_weight(solver):
+    """The largest |value| over the solver's learnable weights (NaN when any is NaN)."""
+    import torch
+
+    peaks = []
+    for q in solver.learnable:
+        t = q.data()
+        if t.numel():
+            lo, hi = torch.aminmax(t.detach())
+            peaks.append(torch.maximum(hi, -lo).float())
+    return float(torch.stack(peaks).max()) if peaks else 0.0
 
 
 def step(solver, n, on_iteration, stopper, log, param, loss_blob):

@@ -11,19 +11,32 @@ SIGTERM snapshots and exits, a NaN/inf loss stops before it touches the weights,
 """
 
 import argparse
-import json
 import math
 import os
 import signal
 import sys
 import time
 
-from .divergence import Diverged
+from . import runlog
+from .divergence import Diverged, DivergenceWatch
 
 TRAIN_LOG = "train.jsonl"
 
 
+def _factor(text):
+    """argparse type: a finite number >= 0 (0 turns a divergence rule off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def parse_args(model, argv):
+    from netspec.argtypes import positive_int
+
     p = argparse.ArgumentParser(
         prog=f"models/{model}/solve.py", description=f"Train {model} with the release's recipe."
     )
@@ -35,6 +48,11 @@ def parse_args(model, argv):
     p.add_argument("--score-every", type=int, help="score the eval split every N iterations")
     p.add_argument("--score-images", type=int, help="score only the first N eval images")
     p.add_argument("--resume", help="continue from a .solverstate")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="fresh run in a folder holding an earlier run's snapshots: move them aside first",
+    )
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     p.add_argument("--data-root", help="dataset root (default data/)")
     p.add_argument("--runs", help="folder holding <model>/ run folders (and ilsvrc-nets/)")
@@ -44,6 +62,31 @@ def parse_args(model, argv):
     p.add_argument("--seed", type=int, help="random_seed (dropout masks, fillers): repeatable runs")
     p.add_argument("--hint-iters", type=int, default=20, help="iterations for the ln(C) check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("divergence (stop before the loss is NaN; 0 turns a rule off)")
+    g.add_argument(
+        "--diverge-loss",
+        type=_factor,
+        default=1e3,
+        help="stop when the loss exceeds this x its running median (default 1e3)",
+    )
+    g.add_argument(
+        "--diverge-window",
+        type=positive_int,
+        default=20,
+        help="iterations in the running median (20)",
+    )
+    g.add_argument(
+        "--diverge-weights",
+        type=_factor,
+        default=1e4,
+        help="stop when max |weight| exceeds this x max(1, its starting value) (default 1e4)",
+    )
+    g.add_argument(
+        "--weight-check-every",
+        type=positive_int,
+        default=10,
+        help="check the weights every N iterations (and at every snapshot; default 10)",
+    )
     return p.parse_args(argv)
 
 
@@ -179,10 +222,11 @@ def main(model, argv=None):
         os.environ["FCN_ENGINE"] = args.engine
     from caffeio.glog import SolverLog
 
-    from . import engine
+    from . import engine, runfolder
     from .recipes import recipe as get_recipe
     from .run import base_weights, run_dir
     from .score import image_count, report, seg_tests
+    from .snapshots import SnapshotBook
     from .streams import seek_data
 
     caffe = engine.caffe
@@ -198,6 +242,15 @@ def main(model, argv=None):
     folder = run_dir(model, runs_root, args.width, args.data_root, args.normalize)
     runs_root = os.path.dirname(folder)
     os.chdir(folder)
+    jsonl = os.path.join("snapshot", TRAIN_LOG)
+    prefix = _snapshot_prefix(folder)
+    if not resume:  # never adopt an earlier run's snapshots (rank 0 moves them, if told to)
+        note = runfolder.claim(folder, prefix, jsonl, args.overwrite, act=rank == 0)
+        runfolder.say(note if rank == 0 else None)
+    eng.barrier()
+    if rank == 0:
+        n = runfolder.remove_temps(folder, prefix)
+        runfolder.say(f"removed {n} temporary file(s) of interrupted writes" if n else None)
     solver_path, param = _run_solver_file(folder, args, rank, world, recipe)
 
     weights = None
@@ -208,10 +261,12 @@ def main(model, argv=None):
     solver = eng.make_solver(caffe, solver_path, log)
 
     if resume:
-        eng.restore(solver, resume)
+        note = eng.restore(solver, resume)
         seek_data(solver.net, solver.iter * param.iter_size)
         if rank == 0:
+            runlog.truncate_after(jsonl, solver.iter)
             print(f"resumed from {resume} at iteration {solver.iter}", file=sys.stderr)
+            runfolder.say(note)
     else:
         eng.copy_weights(solver.net, weights, train_def)
         import surgery
@@ -229,7 +284,11 @@ def main(model, argv=None):
     total = args.iters if args.iters is not None else param.max_iter - solver.iter
     stop_iter = solver.iter + total
     score_every = args.score_every or recipe.score_every
-    jsonl = os.path.join("snapshot", TRAIN_LOG)
+    book = SnapshotBook(param.snapshot_prefix, jsonl, param.snapshot, enabled=rank == 0)
+    watch = DivergenceWatch(
+        args.diverge_loss, args.diverge_window, args.diverge_weights, args.weight_check_every
+    )
+    watch.start(eng.max_abs_weight(solver))
     stopper = StopRequest()
     old = {s: signal.signal(s, stopper.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     check = LossCheck(train_def, args.hint_iters)
@@ -239,10 +298,11 @@ def main(model, argv=None):
 
     def on_iteration(s, loss, lr):
         if rank == 0:
-            _append(jsonl, {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()})
+            runlog.append_row(jsonl, {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()})
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
+        _watch(eng, s, loss, watch, book)
         hint = check(s.net, s.iter)
         if hint and rank == 0:
             print(f"WARNING: {hint}", file=sys.stderr)
@@ -250,58 +310,98 @@ def main(model, argv=None):
     log("solving", f"Solving {getattr(solver.net, 'name', None) or train_def.name or model}")
     results = None
     loss_blob = recipe.heads[0].loss
+    model_file = f"{book.stem(solver.iter)}.caffemodel"
     try:
         while solver.iter < stop_iter and stopper.signal is None:
             chunk = min(score_every - solver.iter % score_every, stop_iter - solver.iter)
             eng.step(solver, chunk, on_iteration, stopper, log, param, loss_blob)
             if stopper.signal is None and solver.iter % score_every == 0 and rank == 0:
                 results = _score(solver, recipe, args, param, seg_tests, image_count, report, jsonl)
+        if bar is not None:
+            bar.close()
+        # snapshot what we have (unless this run just wrote this iteration) and publish it
+        model_file = f"{book.stem(solver.iter)}.caffemodel"
+        if not book.wrote(solver.iter):  # every rank: torchcaffe's ranks save their RNG state
+            peak = _check_weights(eng, solver, watch)
+            solver.snapshot()
+            book.record(solver.iter, True, peak)
+            log("snapshot", f"Snapshotting to binary proto file {model_file}")
     except Diverged as e:
         if bar is not None:
             bar.close()
-        snap = _latest_snapshot(param.snapshot_prefix)
-        touched = (
-            " (this engine had already applied the update: nothing is saved)"
-            if (e.weights_touched)
-            else ""
-        )
-        print(
-            f"error: {e}{touched}\nlast good snapshot: {snap or 'none written yet'}",
-            file=sys.stderr,
-        )
-        _append(jsonl, {"iter": e.iteration, "error": "non-finite loss", "loss": str(e.loss)})
-        raise SystemExit(1) from None
+        _stopped_diverged(e, book, jsonl)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    if bar is not None:
-        bar.close()
-    # snapshot what we have (unless this iteration was just written) and publish the weights
-    prefix = param.snapshot_prefix
-    model_file = f"{prefix}_iter_{solver.iter}.caffemodel"
-    if rank == 0:
-        if not os.path.exists(model_file):
-            solver.snapshot()
-            log("snapshot", f"Snapshotting to binary proto file {model_file}")
-        if stopper.signal is None:
-            import caffeio
+    if rank == 0 and stopper.signal is None:
+        import caffeio
 
-            final = os.path.join(folder, f"{model}.caffemodel")
-            with open(model_file, "rb") as f:
-                caffeio.atomic_write(final, f.read())
-            print(f"{model}: trained weights {final}", file=sys.stderr)
+        final = os.path.join(folder, f"{model}.caffemodel")
+        with open(model_file, "rb") as f:
+            caffeio.atomic_write(final, f.read())
+        print(f"{model}: trained weights {final}", file=sys.stderr)
     if stopper.signal is not None:
         name = signal.Signals(stopper.signal).name
         if rank == 0:
             print(
                 f"{name}: stopped at iteration {solver.iter}; snapshot {model_file} "
-                f"(resume with --resume {os.path.join(folder, prefix)}_iter_{solver.iter}"
+                f"(resume with --resume {os.path.join(folder, book.stem(solver.iter))}"
                 ".solverstate)",
                 file=sys.stderr,
             )
         raise SystemExit(128 + stopper.signal)
     log("done", "Optimization Done.")
     return results
+
+
+def _snapshot_prefix(folder):
+    """The snapshot_prefix a run in `folder` uses (its solver's, else snapshot/train)."""
+    import caffeio
+
+    param = caffeio.read_solver(os.path.join(folder, "solver.prototxt"))
+    return param.snapshot_prefix or "snapshot/train"
+
+
+def _watch(eng, solver, loss, watch, book):
+    """After each update: Diverged when the loss blew up or the weights exploded; a sanity row
+    for the snapshot of this iteration (written by the solver just before or just after)."""
+    it = solver.iter
+    snap = book.due(it)
+    problem = watch.loss_problem(loss)
+    peak = None
+    if problem is None and watch.weights_due(it, snap):
+        peak = eng.max_abs_weight(solver)
+        problem = watch.weight_problem(peak)
+    if snap:
+        book.record(it, problem is None, peak)
+    if problem is not None:
+        raise Diverged(it, loss, weights_touched=True, reason=problem)
+
+
+def _check_weights(eng, solver, watch):
+    """The largest |weight| before a final snapshot; Diverged when it shows divergence."""
+    peak = eng.max_abs_weight(solver)
+    problem = watch.weight_problem(peak)
+    if problem is not None:
+        raise Diverged(solver.iter, float("nan"), weights_touched=True, reason=problem)
+    return peak
+
+
+def _stopped_diverged(e, book, jsonl):
+    """Report a divergence stop (naming the latest sane snapshot) and exit with status 1."""
+    snap = book.latest_sane()
+    touched = " (this engine had already applied the update: nothing is saved)"
+    resume = ""
+    if snap:
+        state = snap[: -len(".caffemodel")] + ".solverstate"
+        resume = f"\nto continue from it: --resume {state} with a lower --lr"
+    print(
+        f"error: {e}{touched if e.weights_touched else ''}\nlast good snapshot: "
+        f"{snap or 'none written yet'} (finite weights, sane loss){resume}",
+        file=sys.stderr,
+    )
+    runlog.append_row(jsonl, {"iter": e.iteration, "error": e.reason, "loss": str(e.loss)})
+    raise SystemExit(1) from None
 
 
 def caffe_net_param(param):
@@ -323,35 +423,8 @@ def _score(solver, recipe, args, param, seg_tests, image_count, report, jsonl):
     results = seg_tests(net, n, recipe.heads)
     print(f">>> iteration {solver.iter}", file=sys.stderr)
     report(results, file=sys.stderr, per_class=False)
-    _append(jsonl, {"iter": solver.iter, "scores": _finite(results)})
+    runlog.append_row(jsonl, {"iter": solver.iter, "scores": results})
     return results
-
-
-def _finite(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
-
-
-def _append(path, row):
-    with open(path, "a") as f:
-        f.write(json.dumps(_finite(row)) + "\n")
-
-
-def _latest_snapshot(prefix):
-    import glob
-    import re
-
-    found = []
-    for p in glob.glob(f"{prefix}_iter_*.caffemodel"):
-        m = re.search(r"_iter_(\d+)\.caffemodel$", p)
-        if m:
-            found.append((int(m.group(1)), os.path.abspath(p)))
-    return max(found)[1] if found else None
 
 
 def _progress(total, rank, disabled):
