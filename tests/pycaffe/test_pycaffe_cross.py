@@ -133,10 +133,15 @@ def test_sgd_steps_and_cross_restore(caffe, torchcaffe, tmp_path):
     moved = max(rel(wc[k][i], caffeio.load_params(str(init))[k][i]) for k in wc for i in [0])
     print(f"SGD 3 steps: weights max rel diff {worst:.2e} (weights moved by up to {moved:.2e})")
     assert moved > 1e-6 and worst < 1e-4
+    state3 = str(tmp_path / "snap_iter_3.solverstate")
     cs.snapshot()
+    hist_c = [caffeio.blob_to_array(h) for h in caffeio.read_solverstate(state3).history]
     ts.snapshot()  # same prefix: torchcaffe overwrites the pair at iteration 3
-    hist_t = [caffeio.blob_to_array(h) for h in caffeio.read_solverstate(
-        str(tmp_path / "snap_iter_3.solverstate")).history]  # fmt: skip
+    hist_t = [caffeio.blob_to_array(h) for h in caffeio.read_solverstate(state3).history]
+    assert len(hist_t) == len(hist_c) == sum(len(v) for v in wc.values())
+    dh = max(rel(a, b) for a, b in zip(hist_t, hist_c))
+    print(f"SGD 3 steps: momentum history max rel diff {dh:.2e}")
+    assert dh < 1e-4
     cs2 = caffe.get_solver(spath)
     cs2.restore(str(tmp_path / "snap_iter_3.solverstate"))  # Caffe restores torchcaffe's state
     assert cs2.iter == 3
@@ -148,7 +153,6 @@ def test_sgd_steps_and_cross_restore(caffe, torchcaffe, tmp_path):
     d = max(rel(w4r[k][i], w4[k][i]) for k in w4 for i in range(len(w4[k])))
     print(f"torchcaffe snapshot -> Caffe restore -> 1 step vs Caffe straight: {d:.2e}")
     assert d < 1e-4
-    assert len(hist_t) == sum(len(v) for v in wc.values())
     # and the other way: Caffe's snapshot restored by torchcaffe
     cs.snapshot()  # iteration 4, Caffe's files
     ts2 = torch_solver(spath)
