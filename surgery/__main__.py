@@ -2,6 +2,9 @@
 
     python -m surgery fcnize --proto VGG_ILSVRC_16_layers_deploy.prototxt \\
         --weights VGG_ILSVRC_16_layers.caffemodel --out models/ilsvrc-nets/vgg16-fcn.caffemodel
+    python -m surgery fcnize --proto ResNet-50-deploy.prototxt \\
+        --weights ResNet-50-model.caffemodel \\
+        --out resnet50-fcn.caffemodel --out-proto resnet50-fcn_deploy.prototxt
     python -m surgery stage --from models/ilsvrc-nets/vgg16-fcn.caffemodel --to models/voc-fcn32s
     python -m surgery stage --from color=c.caffemodel --from hha=h.caffemodel \\
         --to models/nyud-fcn32s-color-hha
@@ -24,12 +27,20 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser(
         "fcnize",
-        help="ILSVRC classifier caffemodel -> fully convolutional caffemodel (FCN init)",
+        help="any Caffe classifier (VGG, AlexNet, GoogLeNet, ResNet, ...) caffemodel -> fully "
+        "convolutional caffemodel (FCN init)",
     )
     f.add_argument("--proto", required=True, help="classifier deploy prototxt (V1 or current)")
     f.add_argument("--weights", required=True, help="classifier caffemodel (V1 or current)")
     f.add_argument("--out", required=True, help="caffemodel to write")
-    f.add_argument("--arch", choices=sorted(ARCHS), help="default: detected from layer names")
+    f.add_argument(
+        "--size",
+        type=_size,
+        help="native input size (S or HxW), only for a prototxt that states no input shape",
+    )
+    f.add_argument(
+        "--arch", choices=sorted(ARCHS), help="as --size: the 2014 release's input (224/227)"
+    )
     f.add_argument("--out-proto", help="also write the fully convolutional deploy prototxt")
     f.add_argument("--force", action="store_true", help="overwrite existing output files")
     s = sub.add_parser("stage", help="write the init caffemodel a model's training starts from")
@@ -54,6 +65,16 @@ def _parser():
     return p
 
 
+def _size(text):
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (1, 2) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give S or HxW (positive integers)")
+    return dims * (3 - len(dims))
+
+
 def _sources(items):
     pairs = [x.split("=", 1) if "=" in x and not os.path.exists(x) else (None, x) for x in items]
     for _, path in pairs:
@@ -75,6 +96,7 @@ def main(argv=None):
                 args.weights,
                 args.out,
                 arch=args.arch,
+                size=args.size,
                 force=args.force,
                 out_proto=args.out_proto,
             )

@@ -132,7 +132,7 @@ def test_fcnized_caffemodel_holds_the_fully_conv_net(classifiers, tmp_path):
 def test_netspec_fully_conv_twin_has_the_same_param_shapes():
     ilsvrc = pytest.importorskip("netspec.ilsvrc")
     for build, w in ((ilsvrc.vgg16, VGG_W), (ilsvrc.alexnet, ALEX_W)):
-        ours, _ = fully_conv_definition(build(width=w))
+        ours, _, _ = fully_conv_definition(build(width=w))
         assert param_shapes(ours) == param_shapes(build(width=w, fully_conv=True))
 
 
@@ -142,7 +142,8 @@ def test_cli_prints_and_never_overwrites(classifiers, tmp_path, capsys):
     args = ["fcnize", "--proto", proto, "--weights", weights, "--out", out]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "fcnize (alexnet)" in printed and "reshaped: fc6" in printed and out in printed
+    assert "fcnize (AlexNet)" in printed and "reshaped: fc6" in printed and out in printed
+    assert "fc6: InnerProduct over 32x6x6 -> Convolution 6x6" in printed
     before = open(out, "rb").read()
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
@@ -157,7 +158,16 @@ def test_weights_of_another_net_are_refused(classifiers, tmp_path):
         fcnize(proto, alex_weights, str(tmp_path / "x.caffemodel"), verbose=False)
 
 
-def test_unknown_architecture_asks_for_arch():
-    net = caffeio.net_from_text('layer { name: "x" type: "Input" top: "x" }')
-    with pytest.raises(SurgeryError, match="pass --arch"):
-        fully_conv_definition(net)
+def test_train_val_net_takes_the_native_size_from_arch():
+    # a prototxt that states no input shape (Data layers): --arch or --size gives it
+    deploy = testnets.vgg16_classifier(VGG_W)
+    net = testnets.vgg16_classifier(VGG_W)
+    net.layer[0].type = "Data"
+    net.layer[0].ClearField("input_param")
+    params = _pset(testnets.random_weights(deploy), deploy)
+    with pytest.raises(SurgeryError, match="--size"):
+        fcnize_params(net, params, verbose=False)
+    for kw in (dict(arch="vgg16"), dict(size=224)):
+        _, fc_def, _ = fcnize_params(net, params, verbose=False, **kw)
+        fc6 = next(layer for layer in fc_def.layer if layer.name == "fc6")
+        assert list(fc6.convolution_param.kernel_size) == [7]

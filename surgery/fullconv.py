@@ -1,0 +1,228 @@
+"""The fully convolutional reinterpretation of a classifier graph (paper 3.1; BACKBONES.md 1).
+
+Shapes at the classifier's native input size decide each conversion:
+- InnerProduct over a C x H x W map -> Convolution with kernel H x W (Caffe flattens C, H, W in
+  a conv kernel's order, so the weights (Cout, C*H*W) are (Cout, C, H, W) unchanged in memory);
+  over the output of another InnerProduct -> 1x1 Convolution.
+- global_pooling -> its window at the native size (kernel = the map) sliding with stride 1; a
+  final pooling whose kernel equals the map already slides (GoogLeNet's and ResNet's pool5 at
+  stride 1; a declared stride > 1 is kept, as it sets the FCN's output stride).
+- Flatten (and a Reshape to (0, -1)) is removed: its InnerProduct reads the map itself.
+- Loss and accuracy layers are dropped; everything that works position by position or on local
+  windows (convolution, BatchNorm + Scale, Concat, Eltwise, LRN, ReLU, Dropout, Softmax over
+  channels, windowed pooling) is kept as it is. Anything else stops with SurgeryError.
+"""
+
+from caffeio import caffe_pb2
+
+from .errors import SurgeryError
+from .paramset import infer_shapes
+
+# Layer types kept as they are (they act per position or on local windows).
+KEEP = frozenset(
+    """Convolution Deconvolution ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish
+    Clip Threshold Dropout LRN BatchNorm Scale Bias Split Concat Eltwise Softmax Pooling
+    InnerProduct Flatten Reshape""".split()
+)
+# ... of which these may also read the output of an InnerProduct (a vector in the classifier).
+ON_VECTORS = frozenset(
+    """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout
+    BatchNorm Scale Bias Split Concat Eltwise Softmax InnerProduct""".split()
+)
+DROP = frozenset("SoftmaxWithLoss EuclideanLoss HingeLoss InfogainLoss Accuracy Silence".split())
+
+
+def _where(layer):
+    return f"layer '{layer.name}' ({layer.type})"
+
+
+def _axis_field(layer):
+    """The name of the parameter message holding a layer's channel axis (None if it has none)."""
+    for field in ("softmax_param", "concat_param", "scale_param", "bias_param"):
+        if layer.HasField(field):
+            return field
+    return None
+
+
+def _axis(layer):
+    field = _axis_field(layer)
+    return getattr(layer, field).axis if field else None
+
+
+def _native_shapes(net, size):
+    """{blob: shape} at the native size; data tops the definition leaves open get size."""
+    known = infer_shapes(net)
+    extra = {}
+    for layer in net.layer:
+        if layer.type == "Convolution" and known.get(layer.bottom[0]) is None:
+            if size is None:
+                raise SurgeryError(
+                    f"{_where(layer)}: the shape of its bottom '{layer.bottom[0]}' is not "
+                    "stated: give the deploy prototxt (with an Input shape / input_dim) or "
+                    "the classifier's native input size (--size)"
+                )
+            extra[layer.bottom[0]] = (1, 3) + tuple(size)
+            break
+    return infer_shapes(net, extra), extra
+
+
+def _flatten_like(layer):
+    if layer.type == "Flatten":
+        p = layer.flatten_param
+        return p.axis == 1 and p.end_axis == -1
+    p = layer.reshape_param
+    return layer.type == "Reshape" and list(p.shape.dim) == [0, -1] and p.axis == 0
+
+
+def _check(layer, kinds, shapes):
+    """Raise unless `layer` has a fully convolutional form; kinds: {blob: 'map'|'vector'|...}."""
+    if layer.type not in KEEP:
+        raise SurgeryError(
+            f"{_where(layer)}: no fully convolutional form for this layer type (fcnize keeps "
+            f"{', '.join(sorted(KEEP - {'Flatten', 'Reshape'}))})"
+        )
+    for b in layer.bottom:
+        kind = kinds.get(b)
+        if kind == "flat" and layer.type != "InnerProduct":
+            raise SurgeryError(
+                f"{_where(layer)}: reads the flattened blob '{b}'; only an InnerProduct can "
+                "read a flattened map in the fully convolutional net"
+            )
+        if kind == "vector" and layer.type not in ON_VECTORS:
+            raise SurgeryError(
+                f"{_where(layer)}: reads '{b}', the output of an InnerProduct (a vector in the "
+                "classifier): it has no spatial form there"
+            )
+    if layer.type in ("Flatten", "Reshape") and not _flatten_like(layer):
+        raise SurgeryError(
+            f"{_where(layer)}: reshapes {shapes.get(layer.bottom[0])} into another layout; "
+            "only a flatten (Flatten axis 1, Reshape dim 0 dim -1) has a fully convolutional "
+            "form (its InnerProduct reads the map)"
+        )
+    axis = _axis(layer)
+    ndim = len(shapes.get(layer.bottom[0]) or (0, 0, 0, 0))
+    if axis is not None and axis % ndim != 1:
+        raise SurgeryError(f"{_where(layer)}: axis {axis} is not the channel axis 1")
+    if layer.type in ("Scale", "Bias"):
+        p = layer.scale_param if layer.type == "Scale" else layer.bias_param
+        if len(layer.bottom) != 1 or p.num_axes != 1:
+            raise SurgeryError(
+                f"{_where(layer)}: only a learned per-channel {layer.type} (one bottom, "
+                "num_axes 1) has a fully convolutional form"
+            )
+
+
+def _to_conv(new, layer, bottom_shape, kind):
+    """InnerProduct `layer` -> Convolution in `new` (kernel H x W over a map, 1x1 over a vector)."""
+    ip = layer.inner_product_param
+    if ip.transpose:
+        raise SurgeryError(f"{_where(layer)}: transposed InnerProduct is not supported")
+    if bottom_shape is None or any(d is None for d in bottom_shape):
+        raise SurgeryError(
+            f"{_where(layer)}: shape of its bottom '{layer.bottom[0]}' is unknown; give the "
+            "deploy prototxt (with an input shape)"
+        )
+    if ip.axis % len(bottom_shape) != 1:
+        raise SurgeryError(f"{_where(layer)}: InnerProduct axis {ip.axis} is not 1")
+    if kind == "vector" or len(bottom_shape) == 2:
+        if kind != "vector":
+            raise SurgeryError(
+                f"{_where(layer)}: its bottom '{layer.bottom[0]}' {bottom_shape} is neither a "
+                "map nor the output of an InnerProduct: no spatial form"
+            )
+        kh, kw = 1, 1
+    elif len(bottom_shape) == 4:
+        kh, kw = bottom_shape[2], bottom_shape[3]
+    else:
+        raise SurgeryError(
+            f"{_where(layer)}: bottom '{layer.bottom[0]}' is {len(bottom_shape)}-D "
+            f"{bottom_shape}; fcnize needs an N x C x H x W map"
+        )
+    new.type = "Convolution"
+    new.ClearField("inner_product_param")
+    p = new.convolution_param
+    p.num_output = ip.num_output
+    if not ip.bias_term:
+        p.bias_term = False
+    if kh == kw:
+        p.kernel_size.append(kh)
+    else:
+        p.kernel_h, p.kernel_w = kh, kw
+    if ip.HasField("weight_filler"):
+        p.weight_filler.CopyFrom(ip.weight_filler)
+    if ip.HasField("bias_filler"):
+        p.bias_filler.CopyFrom(ip.bias_filler)
+    c = bottom_shape[1]
+    return f"{layer.name}: InnerProduct over {c}x{kh}x{kw} -> Convolution {kh}x{kw}"
+
+
+def _slide_pool(new, shape):
+    """Pooling covering the whole (N, C, H, W) `shape` -> its window with stride 1 (note|None)."""
+    p = new.pooling_param
+    h, w = shape[2], shape[3]
+    method = "MAX" if p.pool == p.MAX else "AVE" if p.pool == p.AVE else "STOCHASTIC"
+    if p.global_pooling:
+        p.global_pooling = False
+        if h == w:
+            p.kernel_size = h
+        else:
+            p.kernel_h, p.kernel_w = h, w
+        p.ClearField("stride")
+        return f"{new.name}: global {method} pooling over {h}x{w} -> {method} {h}x{w} stride 1"
+    kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size,) * 2
+    pad = (p.pad_h, p.pad_w) if p.HasField("pad_h") else (p.pad,) * 2
+    if kernel != (h, w) or pad != (0, 0):
+        return None  # a windowed pooling: kept
+    stride = (p.stride_h, p.stride_w) if p.HasField("stride_h") else (p.stride,) * 2
+    if stride == (1, 1):
+        return f"{new.name}: {method} {h}x{w} covers the {h}x{w} map and slides with stride 1"
+    # A declared stride is kept: it sets the FCN's output stride (VGG-16 at a reduced size).
+    return f"{new.name}: {method} {h}x{w} covers the {h}x{w} map; keeps its stride {stride}"
+
+
+def fully_conv_definition(net, size=None):
+    """Classifier NetParameter (current format) -> (fully conv NetParameter, input_shapes, notes).
+
+    size: (H, W) native input size, used only where the definition states no input shape
+    (a train/val net's Data layers). input_shapes: {top: (1, 3, H, W)} that filled in; notes:
+    one line per converted or dropped layer. Raises SurgeryError naming any layer that has no
+    fully convolutional form.
+    """
+    shapes, input_shapes = _native_shapes(net, size)
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    out.ClearField("layer")
+    out.name = (net.name or "net") + "-fcn"
+    renamed, kinds, notes = {}, {}, []
+    for layer in net.layer:
+        if layer.type in DROP or layer.type.endswith("Loss"):
+            notes.append(f"{layer.name}: {layer.type} dropped (needs labels / not a score)")
+            continue
+        if not layer.bottom:  # data layers stay
+            out.layer.add().CopyFrom(layer)
+            kinds.update((t, "map") for t in layer.top)
+            continue
+        _check(layer, kinds, shapes)
+        new = out.layer.add()
+        new.CopyFrom(layer)
+        new.ClearField("blobs")
+        new.bottom[:] = [renamed.get(b, b) for b in layer.bottom]
+        kind = kinds.get(layer.bottom[0], "map")
+        if layer.type in ("Flatten", "Reshape"):
+            renamed[layer.top[0]] = new.bottom[0]
+            kinds[layer.top[0]] = "flat" if kind == "map" else kind
+            notes.append(f"{layer.name}: {layer.type} removed (its InnerProduct reads the map)")
+            del out.layer[-1]
+            continue
+        if layer.type == "InnerProduct":
+            src = renamed.get(layer.bottom[0], layer.bottom[0])
+            notes.append(_to_conv(new, layer, shapes.get(src), kind))
+            kind = "vector"
+        elif layer.type == "Pooling" and shapes.get(layer.bottom[0]):
+            note = _slide_pool(new, shapes[layer.bottom[0]])
+            if note:
+                notes.append(note)
+        elif (_axis(layer) or 0) < 0:  # -1 meant the channels of a vector; a map's are at 1
+            getattr(new, _axis_field(layer)).axis = 1
+        kinds.update((t, kind) for t in layer.top)
+    return out, input_shapes, notes
