@@ -1,4 +1,5 @@
-"""Small random-weight ILSVRC classifiers (VGG-16, AlexNet) for tests and demos.
+"""Small random-weight ILSVRC classifiers (VGG-16, AlexNet; GoogLeNet and ResNet in
+surgery.testnets_deep) for tests and demos.
 
 The graphs are the real ones (layer names, kernels, strides, pads, groups, LRN); `width` scales
 every channel count (VGG-16 at width 1/16: 4..32 conv channels, fc 256) so tests run in seconds.
@@ -140,13 +141,18 @@ def alexnet_classifier(width=1.0, num_classes=1000, size=227, pad=True):
 
 def random_weights(net, seed=0, scale=None):
     """{layer: [ndarray]} random weights for every learnable layer of `net` (He-scaled normal
-    weights, small normal biases, float32) so activations stay O(1) through deep nets."""
+    weights, small normal biases, float32) so activations stay O(1) through deep nets.
+    BatchNorm: mean N(0, 0.1), variance U(0.5, 2), factor 1; Scale: gamma 1 + N(0, 0.1)."""
     from surgery.paramset import param_shapes
 
     rng = np.random.default_rng(seed)
+    types = {layer.name: layer.type for layer in net.layer}
     out = {}
     for name, shapes in param_shapes(net).items():
         w_shape = shapes[0]
+        if types[name] in ("BatchNorm", "Scale"):
+            out[name] = _norm_blobs(rng, types[name], shapes)
+            continue
         fan_in = int(np.prod(w_shape[1:]))
         std = scale if scale is not None else np.sqrt(2.0 / fan_in)
         arrays = [rng.standard_normal(w_shape).astype(np.float32) * np.float32(std)]
@@ -156,15 +162,44 @@ def random_weights(net, seed=0, scale=None):
     return out
 
 
-def write_classifier(folder, arch="vgg16", width=1.0, num_classes=1000, legacy=False, seed=0):
+def _norm_blobs(rng, type_, shapes):
+    c = shapes[0]
+    if type_ == "BatchNorm":
+        mean = rng.standard_normal(c) * 0.1
+        return [a.astype(np.float32) for a in (mean, rng.uniform(0.5, 2.0, c), np.ones(1))]
+    gamma = 1 + rng.standard_normal(c) * 0.1
+    return [gamma.astype(np.float32)] + [
+        (rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes[1:]
+    ]
+
+
+def builders():
+    """{arch: function(width=, num_classes=, **options) -> NetParameter} of the test nets."""
+    from . import testnets_deep as deep
+
+    return {
+        "vgg16": vgg16_classifier,
+        "alexnet": alexnet_classifier,
+        "googlenet": deep.googlenet_classifier,
+        "resnet50": lambda **kw: deep.resnet_classifier(50, **kw),
+        "resnet101": lambda **kw: deep.resnet_classifier(101, **kw),
+        "resnet152": lambda **kw: deep.resnet_classifier(152, **kw),
+    }
+
+
+def write_classifier(
+    folder, arch="vgg16", width=1.0, num_classes=1000, legacy=False, seed=0, **options
+):
     """Write `<arch>_deploy.prototxt` + `<arch>.caffemodel` under `folder` -> (proto, weights).
 
-    legacy=True writes both in the V1 format (via caffeio.legacy.to_v1). Returns the paths.
+    arch: a key of builders() (vgg16, alexnet, googlenet, resnet50/101/152); options go to its
+    builder (size=, pad=, global_pool=). legacy=True writes both in the V1 format (via
+    caffeio.legacy.to_v1); V1 has no BatchNorm/Scale, so ResNets are current format only
+    (ValueError). Returns the paths.
     """
     from caffeio.legacy import to_v1
 
-    build = {"vgg16": vgg16_classifier, "alexnet": alexnet_classifier}[arch]
-    net = build(width=width, num_classes=num_classes)
+    net = builders()[arch](width=width, num_classes=num_classes, **options)
     params = random_weights(net, seed=seed)
     model = caffeio.params_to_net(params, net)
     tag = "_v1" if legacy else ""

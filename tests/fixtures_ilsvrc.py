@@ -11,8 +11,9 @@ from netspec.coord import conv_geometry
 def forward(net, params, inputs, dtype=torch.float64):
     """Run deploy NetParameter `net` with {layer: [ndarray]} `params` on {top: ndarray} inputs.
 
-    Supports the classifier / FCN trunk layer types (Input, Convolution, ReLU, Pooling MAX
-    (Caffe ceil rounding, pad 0), LRN, Dropout (identity), InnerProduct, Softmax, Deconvolution).
+    Supports the classifier / FCN trunk layer types (Input, Convolution, ReLU, Pooling MAX/AVE
+    (Caffe ceil rounding, padding, global), LRN, Dropout (identity), InnerProduct, Softmax,
+    Deconvolution, BatchNorm (global stats), Scale, Concat, Eltwise SUM, Flatten).
     Returns {top: ndarray} for every top.
     """
     blobs = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in inputs.items()}
@@ -34,17 +35,42 @@ def forward(net, params, inputs, dtype=torch.float64):
         elif t == "Dropout":
             y = x
         elif t == "Pooling":
-            pp = layer.pooling_param
-            assert pp.pool == 0 and pp.pad == 0
-            y = F.max_pool2d(x, pp.kernel_size, pp.stride, ceil_mode=True)
+            y = _pool(layer.pooling_param, x)
+        elif t == "BatchNorm":
+            f = 0.0 if float(w[2]) == 0 else 1.0 / float(w[2])
+            mean, var = (a.reshape(1, -1, *[1] * (x.dim() - 2)) * f for a in w[:2])
+            y = (x - mean) / torch.sqrt(var + layer.batch_norm_param.eps)
+        elif t == "Scale":
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            y = x * w[0].reshape(shape) + (w[1].reshape(shape) if len(w) > 1 else 0)
+        elif t == "Concat":
+            y = torch.cat([blobs[b] for b in layer.bottom], dim=1)
+        elif t == "Eltwise":
+            assert layer.eltwise_param.operation == 1 and not layer.eltwise_param.coeff
+            y = sum(blobs[b] for b in layer.bottom)
+        elif t == "Flatten":
+            y = x.reshape(x.shape[0], -1)
         elif t == "LRN":
             lp = layer.lrn_param
             y = F.local_response_norm(x, lp.local_size, lp.alpha, lp.beta, lp.k)
         elif t == "InnerProduct":
             y = F.linear(x.reshape(x.shape[0], -1), w[0].reshape(w[0].shape[-2:]), w[1].reshape(-1))
         elif t == "Softmax":
-            y = torch.softmax(x, dim=1)
+            y = torch.softmax(x, dim=layer.softmax_param.axis % x.dim())
         else:
             raise NotImplementedError(t)
         blobs[layer.top[0]] = y
     return {k: v.numpy() for k, v in blobs.items()}
+
+
+def _pool(pp, x):
+    """Caffe pooling (ceil rule; AVE divides by the window clipped to the padded map)."""
+    if pp.global_pooling:
+        k = tuple(x.shape[2:])
+    else:
+        k = (pp.kernel_h, pp.kernel_w) if pp.HasField("kernel_h") else (pp.kernel_size,) * 2
+    s = (pp.stride_h, pp.stride_w) if pp.HasField("stride_h") else (pp.stride,) * 2
+    p = (pp.pad_h, pp.pad_w) if pp.HasField("pad_h") else (pp.pad,) * 2
+    if pp.pool == 0:
+        return F.max_pool2d(x, k, s, p, ceil_mode=True)
+    return F.avg_pool2d(x, k, s, p, ceil_mode=True, count_include_pad=True)
