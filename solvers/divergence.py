@@ -24,6 +24,7 @@ class Diverged(FloatingPointError):
         self.iteration = iteration
         self.loss = loss
         self.weights_touched = weights_touched
+        self.nan = reason is None  # the loss itself was NaN/inf
         self.reason = reason or f"loss = {loss}"
         super().__init__(
             f"{self.reason} at iteration {iteration}: training diverged (learning rate too "

@@ -391,13 +391,13 @@ def _stopped_diverged(e, book, jsonl):
     """Report a divergence stop (naming the latest sane snapshot) and exit with status 1."""
     snap = book.latest_sane()
     touched = " (this engine had already applied the update: nothing is saved)"
-    resume = ""
+    named = "none written yet"
     if snap:
         state = snap[: -len(".caffemodel")] + ".solverstate"
-        resume = f"\nto continue from it: --resume {state} with a lower --lr"
+        named = f"{snap} (finite weights, sane loss)\nto continue from it: --resume {state} "
+        named += "with a lower --lr"
     print(
-        f"error: {e}{touched if e.weights_touched else ''}\nlast good snapshot: "
-        f"{snap or 'none written yet'} (finite weights, sane loss){resume}",
+        f"error: {e}{touched if e.weights_touched and e.nan else ''}\nlast good snapshot: {named}",
         file=sys.stderr,
     )
     runlog.append_row(jsonl, {"iter": e.iteration, "error": e.reason, "loss": str(e.loss)})
