@@ -204,7 +204,7 @@ MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
 # -- compile --------------------------------------------------------------------------------------
 JOBS=${JOBS:-$(nproc)}
-say "compiling in $SRC with $JOBS jobs (numpy $NPVER, Python $PYVER; about 8 min on 2 cores)"
+say "compiling in $SRC with $JOBS jobs (numpy $NPVER, Python $PYVER; 2-6 min on 2 cores)"
 start=$(date +%s)
 (cd "$SRC" && make -j"$JOBS" all pycaffe >"$BUILD/build.log" 2>&1) \
   || { tail -30 "$BUILD/build.log" >&2; die "compile failed; full log: $BUILD/build.log"; }
