@@ -1,7 +1,10 @@
 """`make bench`: torchcaffe vs the eager FCN-8s baseline, side by side in one run.
 
-    python -m bench [--quick] [--only forward,train,memory,layers,modes,data,score,cuda]
-                    [--size 500] [--width 1] [--reps 3] [--rounds 2] [--threads 2] [--no-write]
+    python -m bench [--quick] [--only forward,train,memory,shared,layers,modes,data,score,cuda]
+                    [--size 500] [--width 1] [--reps 3] [--rounds 5] [--threads 2] [--no-write]
+
+With BVLC pycaffe importable (make pycaffe), Caffe itself is a row of the forward and training
+tables (bench.child_caffe, no torch in that process), so ratios can be read against Caffe.
 
 Every speed/memory number comes from a fresh child process (bench.child), so peak RSS is the
 high-water mark of that measurement alone. Results go to bench/results/<date>-<machine>.json and
@@ -22,7 +25,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("forward", "train", "memory", "layers", "modes", "data", "score", "cuda")
+SECTIONS = ("forward", "train", "memory", "shared", "layers", "modes", "data", "score", "cuda")
 # dense FP32 (non-tensor-core) peak by device name; TF32 tensor cores are not used by default
 CUDA_FP32_PEAK_TFLOPS = {"H200": 67.0, "H100 PCIe": 51.0, "H100": 67.0, "A100": 19.5, "V100": 15.7}
 BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
@@ -36,12 +39,25 @@ def loadavg():
         return None
 
 
+def pycaffe_available():
+    """Whether BVLC pycaffe imports in a fresh interpreter (then Caffe is a row of every table)."""
+    env = dict(os.environ, GLOG_minloglevel="2")
+    code = "import caffe; caffe.Net"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env)
+    return p.returncode == 0
+
+
 def child(spec, env_extra=None):
-    """Run bench.child with `spec` in a fresh interpreter; returns its result dict."""
+    """Run bench.child (bench.child_caffe for engine 'caffe') with `spec` in a fresh
+    interpreter; returns its result dict."""
     env = dict(os.environ, **(env_extra or {}))
+    module = "bench.child"
+    if spec.get("engine") == "caffe":
+        module = "bench.child_caffe"
+        env.update(GLOG_minloglevel="2", OPENBLAS_NUM_THREADS=str(spec.get("threads", 2)))
     spec = dict(spec, loadavg_before=loadavg())
     p = subprocess.run(
-        [sys.executable, "-m", "bench.child", json.dumps(spec)],
+        [sys.executable, "-m", module, json.dumps(spec)],
         capture_output=True,
         text=True,
         env=env,
@@ -59,6 +75,10 @@ def _best(r):
 
 def _median(r):
     return float(np.median(r["times"])) if r.get("times") else float("nan")
+
+
+def _max(r):
+    return max(r["times"]) if r.get("times") else float("nan")
 
 
 def native_bf16():
@@ -98,7 +118,7 @@ def speed(args, what, engine, mode="exact", save=None):
         print(f"  {tag}: FAILED\n{r['error']}", flush=True)
     else:
         print(
-            f"  {tag}: best {_best(r):.3f} s, median {_median(r):.3f} s, "
+            f"  {tag}: min {_best(r):.3f} s, median {_median(r):.3f} s, max {_max(r):.3f} s, "
             f"peak RSS {r['peak_rss_mb']:.0f} MB (load {r['spec']['loadavg_before']})",
             flush=True,
         )
@@ -122,6 +142,33 @@ def interleaved(args, configs):
                 o["times"] += r["times"]
                 o["peak_rss_mb"] = max(o["peak_rss_mb"], r["peak_rss_mb"])
                 o["spec"]["loadavg_before"].append(r["spec"].get("loadavg_before"))
+    return out
+
+
+def two_at_once(args):
+    """Wall time of two torchcaffe training runs started together against the same two run one
+    after the other (a shared machine: data preparation, scoring, a second training)."""
+    spec = dict(
+        what="train", engine="torchcaffe", mode="exact", size=args.size, width=args.width,
+        reps=args.reps, threads=args.threads,
+    )  # fmt: skip
+    cmd = [sys.executable, "-m", "bench.child", json.dumps(spec)]
+    cwd = os.path.dirname(HERE)
+    t0 = time.perf_counter()
+    for _ in range(2):
+        subprocess.run(cmd, capture_output=True, cwd=cwd, check=True)
+    sequential = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=cwd) for _ in range(2)]
+    for p in procs:
+        p.communicate()
+    together = time.perf_counter() - t0
+    out = {"sequential_s": sequential, "together_s": together, "ratio": together / sequential}
+    print(
+        f"  two trainings: one after the other {sequential:.1f} s, together {together:.1f} s "
+        f"({out['ratio']:.2f}x)",
+        flush=True,
+    )
     return out
 
 
@@ -310,7 +357,11 @@ def run(args):
     if unknown:
         raise SystemExit(f"--only: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
     res = {"env": environment(args)}
+    caffe = pycaffe_available()
+    res["env"]["pycaffe"] = caffe
     print(f"bench: {res['env']}", flush=True)
+    if not caffe:
+        print("  (BVLC pycaffe not importable: no caffe rows; build it with make pycaffe)")
     tmp = tempfile.mkdtemp(prefix="bench-")
     if only & {"forward", "modes"}:
         print(f"forward (inference) at {args.size}x{args.size}, width {args.width:g}")
@@ -318,6 +369,8 @@ def run(args):
             ("eager", "forward", "eager", "exact", f"{tmp}/eager.npy"),
             ("torchcaffe", "forward", "torchcaffe", "exact", f"{tmp}/exact.npy"),
         ]
+        if caffe:
+            configs.append(("caffe", "forward", "caffe", "exact", f"{tmp}/caffe.npy"))
         if "modes" in only:
             for mode in ("noskip", "channels_last", "winograd", "fast", "bf16"):
                 configs.append(
@@ -333,6 +386,8 @@ def run(args):
             path = f"{tmp}/{'e' if key.startswith('eager ') else ''}{mode}.npy"
             if key == "eager":
                 path = f"{tmp}/eager.npy"
+            if key == "caffe":
+                path = f"{tmp}/caffe.npy"
             ref = exact if key != "torchcaffe" else eager
             if ref is not None and os.path.exists(path) and "error" not in r:
                 r["accuracy_vs_" + ("exact" if key != "torchcaffe" else "eager")] = compare(
@@ -347,14 +402,17 @@ def run(args):
             print(f"  {res['mean_iu']}", flush=True)
     if only & {"train", "memory"}:
         print("training iteration (forward + backward + SGD update)", flush=True)
-        res["train"] = interleaved(
-            args,
-            [
-                ("eager", "train", "eager", "exact", None),
-                ("torchcaffe", "train", "torchcaffe", "exact", None),
-                ("eager thp", "train", "eager", "thp", None),
-            ],
-        )
+        configs = [
+            ("eager", "train", "eager", "exact", None),
+            ("torchcaffe", "train", "torchcaffe", "exact", None),
+            ("eager thp", "train", "eager", "thp", None),
+        ]
+        if caffe:
+            configs.append(("caffe", "train", "caffe", "exact", None))
+        res["train"] = interleaved(args, configs)
+    if "shared" in only:
+        print("two trainings at once on the same cores", flush=True)
+        res["shared"] = two_at_once(args)
     if "layers" in only:
         print("per-layer breakdown (torchcaffe)", flush=True)
         r = child(
@@ -393,7 +451,7 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument(
-        "--rounds", type=int, default=None, help="interleaved rounds of speed runs (default 2)"
+        "--rounds", type=int, default=None, help="interleaved rounds of speed runs (default 5)"
     )
     ap.add_argument("--no-write", action="store_true", help="print only; no results file")
     args = ap.parse_args(argv)
@@ -401,7 +459,7 @@ def main(argv=None):
     args.size = args.size or (250 if q else 500)
     args.width = args.width or (0.5 if q else 1.0)
     args.reps = args.reps or (2 if q else 3)
-    args.rounds = args.rounds or (1 if q else 2)
+    args.rounds = args.rounds or (1 if q else 5)
     res = run(args)
     if args.no_write:
         return res

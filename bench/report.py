@@ -11,6 +11,14 @@ def _t(r):
     return min(r["times"]) if r and r.get("times") else float("nan")
 
 
+def _spread(r):
+    """(min, median, max, max/min) of a row's times."""
+    t = sorted(r["times"]) if r and r.get("times") else []
+    if not t:
+        return (math.nan,) * 4
+    return t[0], t[len(t) // 2], t[-1], t[-1] / t[0]
+
+
 def _fmt(v, nd=2):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
@@ -50,14 +58,25 @@ def table(res):
     tr = res.get("train", {})
     if tr:
         base = _t(tr.get("eager"))
+        caffe = _t(tr.get("caffe")) if tr.get("caffe") else math.nan
         lines += [
-            "| training iteration (fwd + bwd + SGD) | time (s) | x eager | peak RSS (MB) |",
-            "|---|---|---|---|",
+            "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread | x eager "
+            "| x Caffe | peak RSS (MB) |",
+            "|---|---|---|---|---|---|",
         ]
         for k, r in tr.items():
+            lo, med, hi, sp = _spread(r)
             lines.append(
-                f"| {k} | {_fmt(_t(r))} | {_fmt(_t(r) / base)} | {_fmt(r.get('peak_rss_mb'), 0)} |"
+                f"| {k} | {_fmt(lo)} / {_fmt(med)} / {_fmt(hi)} | {_fmt(sp)} | "
+                f"{_fmt(_t(r) / base)} | {_fmt(_t(r) / caffe)} | {_fmt(r.get('peak_rss_mb'), 0)} |"
             )
+        lines.append("")
+    shared = res.get("shared")
+    if shared:
+        lines.append(
+            f"Two trainings at once: {shared['together_s']:.1f} s together against "
+            f"{shared['sequential_s']:.1f} s one after the other ({shared['ratio']:.2f}x)."
+        )
         lines.append("")
     miu = res.get("mean_iu")
     if miu:
