@@ -9,7 +9,9 @@ JOBS   ?= 2
 MODELS = voc-fcn32s voc-fcn16s voc-fcn8s voc-fcn8s-atonce voc-fcn-alexnet \
          nyud-fcn32s-color nyud-fcn32s-hha nyud-fcn32s-color-d nyud-fcn32s-color-hha \
          siftflow-fcn32s siftflow-fcn16s siftflow-fcn8s \
-         pascalcontext-fcn32s pascalcontext-fcn16s pascalcontext-fcn8s
+         pascalcontext-fcn32s pascalcontext-fcn16s pascalcontext-fcn8s \
+         voc-fcn-googlenet voc-fcn-resnet50 voc-fcn-resnet101 voc-fcn-resnet152 \
+         cityscapes-fcn-resnet101
 
 .PHONY: all setup test test-pycaffe lint format models proto demo bench pycaffe clean-venv $(MODELS)
 

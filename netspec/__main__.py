@@ -17,10 +17,10 @@ from .errors import NetSpecError, ShapeError
 
 
 def cmd_make(args, out):
-    models = list(zoo.MODELS) if args.models == ["all"] else args.models
+    models = list(zoo.ALL_MODELS) if args.models == ["all"] else args.models
     for m in models:
-        if m not in zoo.MODELS:
-            raise NetSpecError(f"unknown model '{m}'; known models: {', '.join(zoo.MODELS)}")
+        if m not in zoo.ALL_MODELS:
+            raise NetSpecError(f"unknown model '{m}'; known models: {', '.join(zoo.ALL_MODELS)}")
     for m in models:
         paths = zoo.write(
             m, os.path.join(args.out_dir, m), width=args.width, data_root=args.data_root
@@ -115,7 +115,7 @@ def main(argv=None, out=sys.stdout):
         elif args.cmd == "shapes":
             cmd_shapes(args, out)
         else:
-            for m in zoo.MODELS:
+            for m in zoo.ALL_MODELS:
                 print(f"{m:<24} {', '.join(zoo.net_files(m))}, solver", file=out)
     except (NetSpecError, caffeio.CaffeFormatError) as e:
         print(f"error: {e}", file=sys.stderr)

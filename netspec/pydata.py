@@ -76,6 +76,20 @@ def pascalcontext(split, data_root=None):
     )
 
 
+def cityscapes(split, data_root=None):
+    """CityscapesSegDataLayer (layers.cityscapes; 19 train ids, 255 ignored): tops data, label.
+
+    Only the keys cityscapes_dir and split are written; the layer itself comes with its own
+    issue (the nets are written against this module/class name)."""
+    root = _root(data_root)
+    return _python(
+        "layers.cityscapes",
+        "CityscapesSegDataLayer",
+        dict(cityscapes_dir=f"{root}/cityscapes", split=split),
+        2,
+    )
+
+
 # Channels of each kind of top the data layers produce (label-like tops have one channel).
 TOP_CHANNELS = {"data": 3, "color": 3, "hha": 3, "depth": 1, "label": 1, "sem": 1, "geo": 1}
 

@@ -12,8 +12,13 @@ def solver(
     iter_size=1,
     max_iter=100000,
     snapshot=4000,
+    lr_policy="fixed",
+    power=None,
 ):
-    """SolverParameter: fixed lr, weight decay 5e-4, display/average_loss 20, testing from Python.
+    """SolverParameter: weight decay 5e-4, display/average_loss 20, testing from Python.
+
+    lr_policy 'fixed' (the release) or 'poly' with `power` (the ResNet recipe: lr = base_lr *
+    (1 - iter / max_iter) ^ power).
 
     test_interval is 999999999 (the solver builds the test net but never runs it itself;
     score.py does) and test_initialization is false. Paths are relative to the model folder.
@@ -28,7 +33,9 @@ def solver(
     s.test_initialization = False
     s.display = 20
     s.average_loss = 20
-    s.lr_policy = "fixed"
+    s.lr_policy = lr_policy
+    if power is not None:
+        s.power = power
     s.base_lr = base_lr
     s.momentum = momentum
     s.iter_size = iter_size

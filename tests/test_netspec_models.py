@@ -53,6 +53,16 @@ MODELS = {
     "pascalcontext-fcn8s": ("8s", 60, {"score_pool4c": 5, "score_pool3c": 9, "score": 31}),
 }
 
+# Models on other ILSVRC backbones (issue 15; their graphs are checked in
+# test_netspec_backbones.py): the committed files and deploy inputs are checked here too.
+BACKBONE_MODELS = (
+    "voc-fcn-googlenet",
+    "voc-fcn-resnet50",
+    "voc-fcn-resnet101",
+    "voc-fcn-resnet152",
+    "cityscapes-fcn-resnet101",
+)
+
 
 ALEXNET_TRUNK = re.compile(r"^(conv[1-5]|fc[67])$")
 
@@ -212,6 +222,10 @@ CASES = [(m, s) for m in MODELS for s in zoo.net_files(m)]
 def test_registry():
     assert zoo.MODELS == tuple(MODELS)
     assert len(zoo.MODELS) == 15
+    assert zoo.BACKBONE_MODELS == BACKBONE_MODELS
+    assert zoo.ALL_MODELS == zoo.MODELS + BACKBONE_MODELS
+    for m in BACKBONE_MODELS:
+        assert zoo.net_files(m) == ("train", "val", "deploy")
     for m in MODELS:
         eval_stems = (
             ("trainval", "test") if m.startswith(("nyud", "siftflow")) else ("train", "val")
@@ -555,7 +569,7 @@ def test_deploy_input_layer_is_named_input():
         first = caffeio.net_from_text(f.read()).layer[0]
     assert (first.name, first.type, list(first.top)) == ("input", "Input", ["data"])
     assert [list(sh.dim) for sh in first.input_param.shape] == [[1, 3, 500, 500]]
-    for m in MODELS:
+    for m in (*MODELS, *BACKBONE_MODELS):
         inputs = [x for x in zoo.build(m, "deploy").layer if x.type == "Input"]
         if m in ("nyud-fcn32s-color-d", "nyud-fcn32s-color-hha"):
             assert [x.name for x in inputs] == [x.top[0] for x in inputs], m
@@ -564,7 +578,7 @@ def test_deploy_input_layer_is_named_input():
 
 
 def test_committed_files_match_generator_and_round_trip():
-    for m in MODELS:
+    for m in (*MODELS, *BACKBONE_MODELS):
         folder = os.path.join(ROOT, "models", m)
         for name, text in zoo.texts(m).items():
             path = os.path.join(folder, name)

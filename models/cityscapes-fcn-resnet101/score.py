@@ -1,0 +1,11 @@
+"""Score cityscapes-fcn-resnet101: --weights X [--split S] [--out DIR] [--png]; see --help."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from solvers.score_cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    main("cityscapes-fcn-resnet101")

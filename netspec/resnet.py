@@ -1,0 +1,123 @@
+"""FCN-ResNet: Kaiming He's Caffe ResNet-50/101/152 trunk, dilated to stride 8, simple head.
+
+Names are the original release's (conv1, bn_conv1, scale_conv1, res<S><B>_branch2a,
+bn<S><B>_branch2a, scale<S><B>_branch2a, ...; ResNet-101/152 number res3b1.., res4b1..), so the
+ILSVRC caffemodels transplant by name. ResNet-50's conv1 has a bias, 101/152's have none, as in
+the released deploy files. Downsampling sits on branch1 and branch2a (1x1) as in the original;
+res4 and res5 keep stride 1 and dilate their 3x3 convolutions by 2 and 4 (DeepLab): output
+stride 8. Every BatchNorm uses global statistics and, with its Scale, never learns (lr_mult 0):
+batches of one image make batch statistics useless.
+
+Head (new layers at 10x the trunk's rate): head (3x3, 512, no bias), head_bn + head_scale,
+head_relu, head_drop (0.1, train/val), score_fr (1x1 -> classes, zero init), upscore (fixed
+bilinear Deconvolution, kernel 15 = 2 * 8 - 1: the stride-2 windows have odd kernels, so only
+an odd kernel lands on whole pixels), score (Crop at the computed offset, 5).
+"""
+
+from .builder import L, P
+from .coord import crop
+from .trunks import channels, upsample
+
+BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+DILATION = {2: 1, 3: 1, 4: 2, 5: 4}  # stage -> 3x3 dilation (stride 2 kept only on res3a)
+UPSCORE_KERNEL = 15
+HEAD_LR = 10
+
+TRUNK_CONV = [dict(lr_mult=1, decay_mult=1)]
+TRUNK_CONV_BIAS = TRUNK_CONV + [dict(lr_mult=2, decay_mult=0)]
+STATS = [dict(lr_mult=0, decay_mult=0)] * 3  # BatchNorm mean, variance, moving-average factor
+AFFINE_FROZEN = [dict(lr_mult=0, decay_mult=0)] * 2  # Scale gamma, beta
+HEAD_CONV = [dict(lr_mult=HEAD_LR, decay_mult=1)]
+HEAD_CONV_BIAS = HEAD_CONV + [dict(lr_mult=2 * HEAD_LR, decay_mult=0)]
+HEAD_AFFINE = [dict(lr_mult=HEAD_LR, decay_mult=0), dict(lr_mult=2 * HEAD_LR, decay_mult=0)]
+
+
+def block_names(stage, count, depth):
+    """Block suffixes of a stage: ResNet-50 (and stages of <= 3 blocks) 'a', 'b', 'c', ...;
+    deeper ones 'a', 'b1', 'b2', ... (ResNet-101/152)."""
+    if depth == 50 or count <= 3:
+        return [f"{stage}{chr(ord('a') + i)}" for i in range(count)]
+    return [f"{stage}a"] + [f"{stage}b{i}" for i in range(1, count)]
+
+
+def conv_bn(n, conv, bn, scale, bottom, nout, ks, stride=1, pad=0, dilation=1, bias=False,
+            conv_params=None, affine_params=None, weight_filler=None):  # fmt: skip
+    """Convolution `conv` + in-place BatchNorm `bn` (global stats, frozen) + Scale `scale`
+    (bias); returns the conv's top (N x nout x H' x W')."""
+    kw = dict(num_output=nout, kernel_size=ks)
+    if pad:
+        kw["pad"] = pad
+    if stride != 1:
+        kw["stride"] = stride
+    if dilation != 1:
+        kw["dilation"] = dilation
+    if not bias:
+        kw["bias_term"] = False
+    if weight_filler:
+        kw["weight_filler"] = weight_filler
+    default = TRUNK_CONV_BIAS if bias else TRUNK_CONV
+    n[conv] = L.Convolution(bottom, param=conv_params or default, **kw)
+    n[bn] = L.BatchNorm(n[conv], use_global_stats=True, param=STATS, in_place=True)
+    n[scale] = L.Scale(n[bn], bias_term=True, param=affine_params or AFFINE_FROZEN, in_place=True)
+    return n[conv]
+
+
+def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False):
+    """Block res<name>: 1x1 (stride) -> 3x3 (dilation) -> 1x1 (4 * nout) + shortcut, ReLU."""
+
+    def unit(branch, x, c, ks, s=1, pad=0, d=1, relu=True):
+        top = conv_bn(
+            n, f"res{name}_{branch}", f"bn{name}_{branch}", f"scale{name}_{branch}", x, c, ks,
+            s, pad, d,
+        )  # fmt: skip
+        if relu:
+            n[f"res{name}_{branch}_relu"] = L.ReLU(top, in_place=True)
+        return top
+
+    short = unit("branch1", bottom, 4 * nout, 1, stride, relu=False) if project else bottom
+    x = unit("branch2a", bottom, nout, 1, stride)
+    x = unit("branch2b", x, nout, 3, pad=dilation, d=dilation)
+    x = unit("branch2c", x, 4 * nout, 1, relu=False)
+    n[f"res{name}"] = L.Eltwise(short, x)
+    n[f"res{name}_relu"] = L.ReLU(n[f"res{name}"], in_place=True)
+    return n[f"res{name}"]
+
+
+def resnet_trunk(n, bottom, depth, width=1.0):
+    """conv1 .. res5c (dilated): 1 x 2048*width x ~H/8 x ~W/8; returns the last block's top."""
+    c1 = conv_bn(n, "conv1", "bn_conv1", "scale_conv1", bottom, channels(64, width), 7, 2, 3,
+                 bias=depth == 50)  # fmt: skip
+    n.conv1_relu = L.ReLU(c1, in_place=True)
+    n.pool1 = L.Pooling(c1, pool=P.Pooling.MAX, kernel_size=3, stride=2)  # ceil rule
+    x = n.pool1
+    for i, count in enumerate(BLOCKS[depth]):
+        stage = i + 2
+        nout = channels(64 * 2**i, width)
+        for j, block in enumerate(block_names(stage, count, depth)):
+            stride = 2 if j == 0 and stage == 3 else 1
+            x = bottleneck(n, block, x, nout, stride, DILATION[stage], project=j == 0)
+    return x
+
+
+def simple_head(n, bottom, num_classes, width=1.0, dropout=True):
+    """head 3x3 (512) + head_bn/head_scale + ReLU (+ Dropout 0.1) + score_fr 1x1; returns
+    score_fr (N x classes x h x w)."""
+    x = conv_bn(
+        n, "head", "head_bn", "head_scale", bottom, channels(512, width), 3, pad=1,
+        conv_params=HEAD_CONV, affine_params=HEAD_AFFINE, weight_filler=dict(type="msra"),
+    )  # fmt: skip
+    n.head_relu = L.ReLU(x, in_place=True)
+    if dropout:
+        n.head_drop = L.Dropout(x, dropout_ratio=0.1, in_place=True)
+        x = n.head_drop
+    n.score_fr = L.Convolution(x, num_output=num_classes, kernel_size=1, param=HEAD_CONV_BIAS)
+    return n.score_fr
+
+
+def fcn_resnet(n, data, depth, num_classes, width=1.0, dropout=True):
+    """Trunk + simple head + upscore (k15 s8, fixed) + score (crop to `data`); returns score."""
+    top = resnet_trunk(n, data, depth, width)
+    fr = simple_head(n, top, num_classes, width, dropout)
+    n.upscore = upsample(fr, num_classes, 8, UPSCORE_KERNEL)
+    n.score = crop(n.upscore, data)
+    return n.score
