@@ -3,8 +3,10 @@
 32s from the fcnized VGG-16 (or the raw classifier: fc layers are reshaped on the way), 16s from
 32s, 8s from 16s, at-once from VGG-16, AlexNet from the fcnized AlexNet; color-d takes VGG-16's
 conv1_1 into its 4-channel conv1_1_bgrd; color-hha transplants the color and hha 32s models with
-suffixes. Every Deconvolution gets bilinear kernels (interp). The file written holds the train
-net's layer definitions and loads into it with copy_from.
+suffixes. FCN-GoogLeNet and the FCN-ResNets start from their fcnized classifiers (trunk by
+name, BatchNorm statistics and Scale blobs included; the new head from its fillers, a head
+BatchNorm with identity statistics). Every Deconvolution gets bilinear kernels (interp). The
+file written holds the train net's layer definitions and loads into it with copy_from.
 """
 
 import os
@@ -20,6 +22,17 @@ from .transplant import transplant
 
 VGG = "vgg16-fcn"
 ALEXNET = "alexnet-fcn"
+GOOGLENET = "googlenet-fcn"
+RESNET50, RESNET101, RESNET152 = "resnet50-fcn", "resnet101-fcn", "resnet152-fcn"
+# fcnized ILSVRC classifier -> (what it is, its classifier layer: present in an fcnized net)
+ILSVRC = {
+    VGG: ("VGG-16", "fc8"),
+    ALEXNET: ("AlexNet", "fc8"),
+    GOOGLENET: ("GoogLeNet (bvlc_googlenet)", "loss3/classifier"),
+    RESNET50: ("ResNet-50", "fc1000"),
+    RESNET101: ("ResNet-101", "fc1000"),
+    RESNET152: ("ResNet-152", "fc1000"),
+}
 
 # model -> what its initialisation comes from (a model name, VGG / ALEXNET, or
 # ("late", {suffix: model})); "color-d" marks the early-fusion first layer.
@@ -39,6 +52,11 @@ SOURCES = {
     "pascalcontext-fcn32s": VGG,
     "pascalcontext-fcn16s": "pascalcontext-fcn32s",
     "pascalcontext-fcn8s": "pascalcontext-fcn16s",
+    "voc-fcn-googlenet": GOOGLENET,
+    "voc-fcn-resnet50": RESNET50,
+    "voc-fcn-resnet101": RESNET101,
+    "voc-fcn-resnet152": RESNET152,
+    "cityscapes-fcn-resnet101": RESNET101,
 }
 TRAIN_STEMS = ("train", "trainval")
 
@@ -108,10 +126,28 @@ def _target(train, deploy):
 
 
 def _is_allowed_missing(layer):
-    # Score layers (zero-init in every FCN) and upsampling / fixed scaling start from fillers.
+    # Score layers (zero-init in every FCN), the FCN-ResNet head (head, head_bn, head_scale)
+    # and upsampling / fixed scaling start from fillers.
     return (
-        layer is None or layer.type in ("Deconvolution", "Scale") or layer.name.startswith("score")
+        layer is None
+        or layer.type in ("Deconvolution", "Scale")
+        or layer.name.startswith(("score", "head"))
     )
+
+
+def _identity_stats(dst, layers, names):
+    """BatchNorm layers in `names` get mean 0, variance 1, factor 1: y = x / sqrt(1 + eps).
+
+    Caffe's BatchNorm holds no filler; its zero blobs would divide by sqrt(eps) instead.
+    Returns the names set."""
+    done = []
+    for name in names:
+        layer = layers.get(name)
+        if layer is not None and layer.type == "BatchNorm" and name in dst.params:
+            mean, var, factor = (b.data for b in dst.params[name])
+            mean[...], var[...], factor[...] = 0, 1, 1
+            done.append(name)
+    return done
 
 
 def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose=True, file=None):
@@ -170,8 +206,11 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     deconvs = list(dict.fromkeys(deconvs))
     if deconvs:
         report.extend(interp(dst, deconvs, verbose=False))
+    stats = _identity_stats(dst, layers, report.missing)
     for m in report.missing:
-        if m in dst.random_filled and m not in deconvs:
+        if m in stats:
+            report.notes.append(f"{m}: BatchNorm with identity statistics (mean 0, variance 1)")
+        elif m in dst.random_filled and m not in deconvs:
             del dst.params[m]
             report.notes.append(f"{m}: random filler, left out of the file (filled at load)")
         elif m not in deconvs:
@@ -199,10 +238,8 @@ def _label(w):
 
 
 def _describe(source):
-    if source == VGG:
-        return "the fcnized VGG-16 (python -m surgery fcnize ...)"
-    if source == ALEXNET:
-        return "the fcnized AlexNet (python -m surgery fcnize ...)"
+    if source in ILSVRC:
+        return f"the fcnized {ILSVRC[source][0]} (python -m surgery fcnize ...)"
     if isinstance(source, tuple):
         return " and ".join(source[1].values())
     return f"a trained {source} caffemodel"
@@ -210,13 +247,17 @@ def _describe(source):
 
 def _check_source(name, source, src):
     has = set(src.params)
-    if source in (VGG, ALEXNET) and "fc8" not in has and any(n.startswith("score") for n in has):
+    if (
+        source in ILSVRC
+        and ILSVRC[source][1] not in has
+        and any(n.startswith("score") for n in has)
+    ):
         raise SurgeryError(
             f"{name} starts from {_describe(source)}, but the weights hold score layers "
             f"({', '.join(n for n in has if n.startswith('score'))}): wrong stage?"
         )
     if (
-        source not in (VGG, ALEXNET)
+        source not in ILSVRC
         and "score_fr" not in has
         and not any(n.startswith("score_fr") for n in has)
     ):

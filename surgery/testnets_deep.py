@@ -2,10 +2,10 @@
 
 GoogLeNet follows bvlc_googlenet's deploy net (names with slashes, inception modules, LRN,
 pool5/7x7_s1, pool5/drop_7x7_s1, loss3/classifier); ResNet follows Kaiming He's release
-(conv1 + bn_conv1 + scale_conv1, bottleneck blocks res<S><B> with in-place BatchNorm
-(use_global_stats) + Scale (bias_term), projection shortcuts, stride on branch1 and branch2a,
-pool5 AVE, fc1000). `width` scales every channel count; `size` is the native input side: the
-final pooling's kernel is the last map's side at that size (7 at 224).
+(conv1 (biased in ResNet-50 only) + bn_conv1 + scale_conv1, bottleneck blocks res<S><B> with
+in-place BatchNorm (use_global_stats) + Scale (bias_term), projection shortcuts, stride on
+branch1 and branch2a, pool5 AVE, fc1000). `width` scales every channel count; `size` is the
+native input side: the final pooling's kernel is the last map's side at that size (7 at 224).
 """
 
 from caffeio import caffe_pb2
@@ -100,11 +100,14 @@ def googlenet_classifier(width=1.0, num_classes=1000, size=224):
     return net
 
 
-def _conv_bn(net, conv, bn, scale, bottom, n, k, stride=1, pad=0, relu=None):
-    """Convolution without bias + in-place BatchNorm (global stats) + Scale (bias) [+ ReLU]."""
+def _conv_bn(net, conv, bn, scale, bottom, n, k, stride=1, pad=0, relu=None, bias=False):
+    """Convolution (no bias unless `bias`) + in-place BatchNorm (global stats) + Scale (bias)
+    [+ ReLU]."""
     layer = _layer(net, conv, "Convolution", bottom)
     p = layer.convolution_param
-    p.num_output, p.bias_term = n, False
+    p.num_output = n
+    if not bias:
+        p.bias_term = False
     p.kernel_size.append(k)
     if stride != 1:
         p.stride.append(stride)
@@ -155,7 +158,10 @@ def resnet_classifier(depth=50, width=1.0, num_classes=1000, size=224, global_po
     kernel by global_pooling (as later Caffe ResNets write it)."""
     net = caffe_pb2.NetParameter(name=f"ResNet-{depth}")
     _input(net, size)
-    x = _conv_bn(net, "conv1", "bn_conv1", "scale_conv1", "data", _ch(64, width), 7, 2, 3)
+    # The released ResNet-50's conv1 has a bias; ResNet-101/152's has none.
+    x = _conv_bn(
+        net, "conv1", "bn_conv1", "scale_conv1", "data", _ch(64, width), 7, 2, 3, bias=depth == 50
+    )
     _relu(net, "conv1_relu", x)
     x = _pool(net, "pool1", x, 3, 2)
     for i, count in enumerate(RESNET_BLOCKS[depth]):

@@ -68,7 +68,7 @@ def _perturb_scores(path):
 def test_every_model_has_a_stage():
     from netspec import zoo
 
-    assert set(SOURCES) == set(zoo.MODELS)
+    assert set(SOURCES) == set(zoo.ALL_MODELS)
 
 
 @pytest.mark.parametrize("family", ["voc", "siftflow", "pascalcontext"])
