@@ -74,10 +74,22 @@ def adapter():
     return engine_caffe
 
 
-def open_net(path, phase, weights=None):
+class MissingWeights(SystemExit):
+    """Inference with a net whose learnable layers did not all get weights from the file."""
+
+
+def open_net(path, phase, weights=None, require_weights=False):
     """A Net of the chosen engine for prototxt `path`, weights copied; on real Caffe the files
-    are checked first (its own checks abort the process)."""
-    return adapter().open_net(caffe, path, phase, weights)
+    are checked first (its own checks abort the process). require_weights: refuse (exit with a
+    message naming them) when learnable layers got no weights: their fillers would answer."""
+    net, missing = adapter().open_net(caffe, path, phase, weights)
+    if require_weights and missing:
+        raise MissingWeights(
+            f"error: {weights} has no weights for {', '.join(missing)} of {path}: these layers "
+            "would run on their fillers (zeros), not trained values. Use the caffemodel trained "
+            "for this net (same model, --width and layer names)"
+        )
+    return net
 
 
 def set_device(gpu=None):

@@ -56,23 +56,24 @@ def caffeio_solver(path):
 
 
 def open_net(caffe, path, phase, weights=None):
-    """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on."""
+    """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on
+    -> (net, layers with blobs that the weights did not fill)."""
     caffe_checks.check_net_file(path, phase, list(caffe.layer_type_list()))
     net = caffe.Net(path, phase)
-    if weights is not None:
-        copy_weights(net, weights, None)
-    return net
+    missing = copy_weights(net, weights, None) if weights is not None else []
+    return net, missing
 
 
 def copy_weights(net, path, definition):
     """net.copy_from(path) after checking that the file fits (Caffe aborts otherwise); layers
-    with blobs that got none are named on stderr."""
+    with blobs that got none are named on stderr and returned."""
     import sys
 
     empty = caffe_checks.check_weights_fit(net, path)
     net.copy_from(path)
     if empty:
         print(f"note: {path} has no weights for {', '.join(empty)}", file=sys.stderr)
+    return empty
 
 
 def restore(solver, path):

@@ -43,10 +43,12 @@ def make_solver(caffe, path, log):
 
 
 def open_net(caffe, path, phase, weights=None):
-    """caffe.Net(path, phase, weights=...): torchcaffe checks the files itself."""
+    """caffe.Net(path, phase, weights=...) -> (net, learnable layers the weights did not fill);
+    torchcaffe checks the files itself."""
     if weights is None:
-        return caffe.Net(path, phase)
-    return caffe.Net(path, phase, weights=weights)
+        return caffe.Net(path, phase), []
+    net = caffe.Net(path, phase, weights=weights)
+    return net, list(getattr(net, "layers_without_weights", []) or [])
 
 
 def copy_weights(net, path, definition):

@@ -230,7 +230,7 @@ def run(
         base_mean, swap, names, heads = model_info(model)
         mean = base_mean if mean is None else mean
         proto = deploy_file(model, width, out_dir)
-    net = engine.open_net(proto, caffe.TEST, weights=weights)
+    net = engine.open_net(proto, caffe.TEST, weights=weights, require_weights=True)
     input_blob = net.inputs[0] if len(net.inputs) == 1 else None
     if input_blob is None:
         raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")

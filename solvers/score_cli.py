@@ -71,7 +71,7 @@ def main(model, argv=None):
     os.makedirs(out, exist_ok=True)
     net_file = os.path.join(out, "eval.prototxt")
     caffeio.write_net(net_param, net_file)
-    net = engine.open_net(net_file, caffe.TEST, weights=weights)
+    net = engine.open_net(net_file, caffe.TEST, weights=weights, require_weights=True)
     n = image_count(net)
     if args.n:
         n = min(n, args.n)

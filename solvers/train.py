@@ -35,7 +35,7 @@ def _factor(text):
 
 
 def parse_args(model, argv):
-    from netspec.argtypes import positive_int
+    from netspec.argtypes import positive_int, positive_width
 
     p = argparse.ArgumentParser(
         prog=f"models/{model}/solve.py", description=f"Train {model} with the release's recipe."
@@ -45,15 +45,17 @@ def parse_args(model, argv):
     p.add_argument("--weights", help="caffemodel copied into the net (default: staged init)")
     p.add_argument("--iters", type=int, help="iterations to run (default: solver max_iter)")
     p.add_argument("--snapshot-every", type=int, help="default: the solver's snapshot")
-    p.add_argument("--score-every", type=int, help="score the eval split every N iterations")
-    p.add_argument("--score-images", type=int, help="score only the first N eval images")
+    p.add_argument(
+        "--score-every", type=positive_int, help="score the eval split every N iterations"
+    )
+    p.add_argument("--score-images", type=positive_int, help="score only the first N eval images")
     p.add_argument("--resume", help="continue from a .solverstate")
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="fresh run in a folder holding an earlier run's snapshots: move them aside first",
     )
-    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--width", type=positive_width, default=1.0, help="channel width multiplier")
     p.add_argument("--data-root", help="dataset root (default data/)")
     p.add_argument("--runs", help="folder holding <model>/ run folders (and ilsvrc-nets/)")
     p.add_argument("--lr", type=float, help="override base_lr (small runs)")
@@ -330,6 +332,17 @@ def main(model, argv=None):
         if bar is not None:
             bar.close()
         _stopped_diverged(e, book, jsonl)
+    except OSError as e:  # a snapshot or log that cannot be written: full disk, read-only folder
+        if bar is not None:
+            bar.close()
+        snap = book.latest_sane()
+        where = getattr(e, "filename", None) or ""
+        resume = snap[: -len(".caffemodel")] + ".solverstate" if snap else None
+        raise SystemExit(
+            f"error: cannot write {where or 'the run files'} in {folder} ({e.strerror or e}): "
+            "free disk space or make the folder writable, then "
+            + (f"resume with --resume {os.path.abspath(resume)}" if resume else "run again")
+        ) from None
     finally:
         for s, h in old.items():
             signal.signal(s, h)

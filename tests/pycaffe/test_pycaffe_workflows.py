@@ -203,3 +203,22 @@ def test_nonfinite_weights_refused(world, tmp_path):
     p = run([*args, "--out", tmp_path / "a"], check=False)
     assert p.returncode != 0 and "score_fr" in p.stderr and "NaN" in p.stderr, p.stderr[-1500:]
     run([*args, "--out", tmp_path / "b"], env={"CAFFEIO_ALLOW_NONFINITE": "1"})
+
+
+def test_missing_layer_weights_refused(world, tmp_path):
+    w = world / "runs/voc-fcn32s/voc-fcn32s.caffemodel"
+    if not w.exists():
+        solve(world, "voc-fcn32s", "--iters", "2")
+    net = caffeio.read_caffemodel(str(w))
+    out = caffeio.caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    del out.layer[:]
+    for layer in net.layer:
+        if layer.name != "score_fr":
+            out.layer.add().CopyFrom(layer)
+    cut = tmp_path / "cut.caffemodel"
+    caffeio.write_caffemodel(out, str(cut))
+    img = world / "data/pascal/VOC2011/JPEGImages/2011_000000.jpg"
+    args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", cut]
+    p = run([*args, img, "--out", tmp_path / "o"], check=False)
+    assert p.returncode == 1 and "score_fr" in p.stderr and "fillers" in p.stderr, p.stderr[-1500:]
