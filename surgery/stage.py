@@ -216,11 +216,29 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
         elif m not in deconvs:
             report.notes.append(f"{m}: starts from its filler (written to the file)")
     if out is not None:
-        write_params(dst, out, definition=train, force=force, phase=caffeio.caffe_pb2.TRAIN)
+        write_params(dst, out, definition=_stored(train, dst), force=force,
+                     phase=caffeio.caffe_pb2.TRAIN)  # fmt: skip
         report.notes.append(f"wrote {out}")
     if verbose:
         report.print(file=file or sys.stdout)
     return dst, report
+
+
+def _stored(train, dst):
+    """The train net's definition without the learnable layers left out of dst: a layer stored
+    with no blobs would not load (Caffe's copy_from checks the blob count of every layer it
+    finds in the file; layers it does not find keep their fillers)."""
+    out = caffeio.caffe_pb2.NetParameter()
+    out.CopyFrom(train)
+    keep = [x for x in out.layer if x.name in dst.params or not _has_params(x)]
+    del out.layer[:]
+    out.layer.extend(keep)
+    return out
+
+
+def _has_params(layer):
+    return layer.type in ("Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale",
+                          "Bias", "PReLU", "Embed")  # fmt: skip
 
 
 def _raise_lacking(name, source, source_weights, layers):
