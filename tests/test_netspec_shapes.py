@@ -162,4 +162,5 @@ def test_module_runs_as_a_command():
         text=True,
         check=True,
     )
-    assert r.stdout.count("\n") == 15 and "voc-fcn8s " in r.stdout
+    assert r.stdout.count("\n") == 20 and "voc-fcn8s " in r.stdout  # release 15 + backbones 5
+    assert "voc-fcn-resnet101 " in r.stdout
