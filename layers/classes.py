@@ -42,3 +42,11 @@ RENAMED = {"diningtable": "table", "bedcloth": "bedclothes", "clothes": "cloth"}
 
 assert len(VOC_CLASSES) == 21 and len(NYUD_CLASSES) == 40 and len(SIFTFLOW_CLASSES) == 33
 assert len(CONTEXT59_CLASSES) == 59
+
+# Cityscapes' 19 training classes, train ids 0..18 in this order (label ids 7, 8, 11, 12, 13, 17,
+# 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33; every other id is ignored, 255).
+CITYSCAPES_CLASSES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+    "motorcycle", "bicycle",
+)  # fmt: skip

@@ -60,6 +60,12 @@ def model_info(model):
         if model.endswith("hha"):  # HHA images keep their channel order
             return NYUD_MEAN_HHA, False, NYUD_CLASSES, [("score", "score")]
         return NYUD_MEAN_BGR, True, NYUD_CLASSES, [("score", "score")]
+    if model.startswith("cityscapes-"):
+        from layers.classes import CITYSCAPES_CLASSES
+        from layers.voc import VOC_MEAN
+
+        # the ImageNet backbones' BGR mean (the VOC mean of the release, 104/117/123)
+        return VOC_MEAN, True, CITYSCAPES_CLASSES, [("score", "score")]
     if model.startswith("nyud-"):
         raise InferError(
             f"{model} takes two inputs (colour plus depth or HHA); this command feeds one "
@@ -173,8 +179,8 @@ def deploy_file(model, width, out_dir):
 
     from .run import MODELS_DIR
 
-    if model not in zoo.MODELS:
-        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.MODELS)}")
+    if model not in zoo.ALL_MODELS:
+        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.ALL_MODELS)}")
     shipped = os.path.join(MODELS_DIR, model, "deploy.prototxt")
     if width == 1.0 and os.path.isfile(shipped):
         return shipped

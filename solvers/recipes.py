@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from layers.classes import (
+    CITYSCAPES_CLASSES,
     CONTEXT_CLASSES,
     NYUD_CLASSES,
     SIFTFLOW_ABSENT_IN_TEST,
@@ -40,6 +41,7 @@ class Recipe:
 _VOC = (Head("score", "score", "label", "loss", VOC_CLASSES),)
 _NYUD = (Head("score", "score", "label", "loss", NYUD_CLASSES),)
 _CONTEXT = (Head("score", "score", "label", "loss", CONTEXT_CLASSES),)
+_CITYSCAPES = (Head("score", "score", "label", "loss", CITYSCAPES_CLASSES),)
 _SIFT = (
     Head(
         "sem",
@@ -55,7 +57,7 @@ _SIFT = (
 
 
 def recipe(model):
-    """The Recipe of a model name (one of netspec.zoo.MODELS)."""
+    """The Recipe of a model name (one of netspec.zoo.ALL_MODELS)."""
     if model.startswith("voc-"):
         return Recipe(model, "voc", _VOC, "val", "train", 4000)
     if model.startswith("nyud-"):
@@ -64,4 +66,6 @@ def recipe(model):
         return Recipe(model, "siftflow", _SIFT, "test", "trainval", 2000)
     if model.startswith("pascalcontext-"):
         return Recipe(model, "pascalcontext", _CONTEXT, "val", "train", 4000)
+    if model.startswith("cityscapes-"):
+        return Recipe(model, "cityscapes", _CITYSCAPES, "val", "train", 2000)
     raise ValueError(f"unknown model '{model}'")

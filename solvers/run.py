@@ -15,6 +15,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "models")
 
 
+# fcnized classifier (surgery.stage) -> the ILSVRC release it is made from: (deploy prototxt,
+# caffemodel) as their model-zoo pages name them
+CLASSIFIER_FILES = {
+    "vgg16-fcn": ("VGG_ILSVRC_16_layers_deploy.prototxt", "VGG_ILSVRC_16_layers.caffemodel"),
+    "alexnet-fcn": ("bvlc_alexnet_deploy.prototxt", "bvlc_alexnet.caffemodel"),
+    "googlenet-fcn": ("bvlc_googlenet_deploy.prototxt", "bvlc_googlenet.caffemodel"),
+    "resnet50-fcn": ("ResNet-50-deploy.prototxt", "ResNet-50-model.caffemodel"),
+    "resnet101-fcn": ("ResNet-101-deploy.prototxt", "ResNet-101-model.caffemodel"),
+    "resnet152-fcn": ("ResNet-152-deploy.prototxt", "ResNet-152-model.caffemodel"),
+}
+
+
 class RunSetupError(SystemExit):
     """A run cannot start; the message says what file is missing and how to make it."""
 
@@ -86,7 +98,7 @@ def base_weights(model, folder, runs_root, width=1.0):
     <runs>/<32s>/<32s>.caffemodel, 8s from 16s, color-hha from color and hha. The init is
     written to <run>/snapshot/init.caffemodel once.
     """
-    from surgery.stage import ALEXNET, SOURCES, VGG, staged_init
+    from surgery.stage import ILSVRC, SOURCES, VGG, staged_init
 
     out = os.path.join(folder, "snapshot", "init.caffemodel")
     if os.path.exists(out):
@@ -95,16 +107,15 @@ def base_weights(model, folder, runs_root, width=1.0):
     ilsvrc = os.path.join(runs_root, "ilsvrc-nets")
 
     def need(src):
-        if src in (VGG, ALEXNET):
+        if src in ILSVRC:
             path = os.path.join(ilsvrc, src + ".caffemodel")
             if not os.path.exists(path):
-                arch = "VGG_ILSVRC_16_layers" if src == VGG else "bvlc_alexnet"
+                proto, weights = CLASSIFIER_FILES.get(src, (src + ".prototxt", src + ".caffemodel"))
                 raise RunSetupError(
                     f"{model} starts from {path}, which does not exist. Download the ILSVRC "
-                    f"classifier ({arch}.caffemodel and its deploy prototxt, see "
-                    "data/README.md) and make it with\n  python -m surgery fcnize --proto "
-                    f"<{arch}_deploy.prototxt> --weights <{arch}.caffemodel> --out {path}\n"
-                    "or pass --weights"
+                    f"classifier ({weights} and its deploy prototxt, see data/README.md) and "
+                    f"make it with\n  python -m surgery fcnize --proto <{proto}> --weights "
+                    f"<{weights}> --out {path}\nor pass --weights"
                 )
             return path
         path = os.path.join(runs_root, src, src + ".caffemodel")
