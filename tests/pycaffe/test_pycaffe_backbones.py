@@ -1,0 +1,79 @@
+"""The backbone models (FCN-GoogLeNet, FCN-ResNets) on real Caffe: deploy forwards agree with
+torchcaffe (dilated convolutions, BatchNorm with global statistics, Scale, Concat of inception
+branches), and solve.py trains from an fcnized classifier through surgery's staged init."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import ROOT, WIDTH, run, share_base, solve
+
+import caffeio
+from netspec import zoo
+from surgery.testnets import random_weights
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = np.abs(b).max()
+    return float(np.abs(a - b).max() / scale) if scale else float(np.abs(a).max())
+
+
+@pytest.mark.parametrize("model", zoo.BACKBONE_MODELS)
+def test_backbone_deploy_agrees(model, tmp_path):
+    import caffe
+
+    import torchcaffe
+
+    caffe.set_mode_cpu()
+    net = zoo.build(model, "deploy", width=float(WIDTH))
+    path, weights = tmp_path / "deploy.prototxt", tmp_path / "w.caffemodel"
+    caffeio.write_net(net, str(path))
+    # random weights with valid BatchNorm statistics (positive variances)
+    caffeio.write_caffemodel(caffeio.params_to_net(random_weights(net, seed=3), net), str(weights))
+    x = (np.random.RandomState(0).randn(1, 3, 67, 83) * 40).astype(np.float32)
+    cnet = caffe.Net(str(path), caffe.TEST, weights=str(weights))
+    cnet.blobs["data"].reshape(*x.shape)
+    cnet.blobs["data"].data[...] = x
+    ref = cnet.forward()["score"].copy()
+    tnet = torchcaffe.Net(str(path), torchcaffe.TEST, weights=str(weights))
+    out = tnet.forward(data=x)["score"]
+    d = rel(out, ref)
+    print(f"{model}: max rel diff {d:.2e}")
+    assert out.shape == ref.shape == (1, ref.shape[1], 67, 83)
+    assert d < 1e-4
+
+
+@pytest.mark.parametrize("engine", ["caffe", "torch"])
+@pytest.mark.parametrize(
+    "model,arch", [("voc-fcn-resnet50", "resnet50"), ("voc-fcn-googlenet", "googlenet")]
+)
+def test_backbone_trains_from_fcnized_classifier(world, model, arch, engine):
+    """surgery fcnize of the classifier -> solve.py (staged init, interp) -> score.py, on each
+    engine."""
+    from surgery.fcnize import fcnize
+    from surgery.stage import SOURCES
+    from surgery.testnets import write_classifier
+
+    runs = f"runs-{arch}-{engine}"
+    share_base(world, runs)
+    base_net = world / "runs" / "ilsvrc-nets" / f"{SOURCES[model]}.caffemodel"
+    if not base_net.exists():
+        proto, weights = write_classifier(str(world / "cls" / arch), arch, width=float(WIDTH))
+        fcnize(proto, weights, str(base_net), verbose=False)
+    p = solve(world, model, "--iters", "4", "--score-every", "4", "--lr", "1e-5", runs=runs,
+              engine=engine)  # fmt: skip
+    assert f"{model}: trained weights" in p.stderr, p.stderr[-2000:]
+    trained = world / runs / model / f"{model}.caffemodel"
+    init = caffeio.load_params(str(world / runs / model / "snapshot" / "init.caffemodel"))
+    after = caffeio.load_params(str(trained))
+    bn = [k for k in init if k.startswith("bn") or "/" in k]  # frozen BN / GoogLeNet trunk
+    assert bn
+    if arch == "resnet50":  # frozen BatchNorm statistics and Scale stay as initialised
+        for k in [k for k in init if k.startswith(("bn", "scale"))]:
+            for a, b in zip(init[k], after[k]):
+                np.testing.assert_array_equal(a, b, err_msg=k)
+    args = [os.path.join(ROOT, "models", model, "score.py"), "--width", WIDTH, "--normalize"]
+    args += ["--data-root", str(world / "data"), "--runs", str(world / runs)]
+    p = run([*args, "--weights", trained, "--out", world / runs / "score"], engine=engine)
+    assert "mean IU" in p.stdout
