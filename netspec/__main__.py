@@ -3,6 +3,8 @@
 python -m netspec make voc-fcn8s [more models | all] [--out-dir models] [--width 1]
 python -m netspec shapes models/voc-fcn8s/val.prototxt --input 500x500
 python -m netspec list
+python -m netspec profile voc-fcn8s [more models] --input 500x500 [--width 1] [--measure]
+    [--per-layer] [--json out.json]
 """
 
 import argparse
@@ -11,7 +13,7 @@ import sys
 
 import caffeio
 
-from . import coord, shapes, zoo
+from . import coord, profile_report, shapes, zoo
 from .argtypes import image_size, positive_width
 from .errors import NetSpecError, ShapeError
 
@@ -108,12 +110,27 @@ def main(argv=None, out=sys.stdout):
     sh.add_argument("file", help="a net prototxt")
     sh.add_argument("--input", type=image_size, default=None, help="image size HxW (e.g. 500x500)")
     sub.add_parser("list", help="list the models")
+    pr = sub.add_parser(
+        "profile", help="parameters, MACs, FLOPs, receptive field, stride (and measured speed)"
+    )
+    pr.add_argument("models", nargs="+", help="model names")
+    pr.add_argument("--input", type=image_size, required=True, help="image size HxW")
+    pr.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
+    )
+    pr.add_argument(
+        "--measure", action="store_true", help="time torchcaffe's forward (CPU; CUDA if seen)"
+    )
+    pr.add_argument("--per-layer", action="store_true", help="print every layer's counts")
+    pr.add_argument("--json", default=None, help="also write the profiles to this JSON file")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "make":
             cmd_make(args, out)
         elif args.cmd == "shapes":
             cmd_shapes(args, out)
+        elif args.cmd == "profile":
+            profile_report.run(args, out)
         else:
             for m in zoo.ALL_MODELS:
                 print(f"{m:<24} {', '.join(zoo.net_files(m))}, solver", file=out)

@@ -1,0 +1,218 @@
+"""Profile a deploy net: parameters, multiply-adds, FLOPs, receptive field and stride (no torch).
+
+    from netspec import profile
+    p = profile.profile_model("voc-fcn8s", (500, 500))    # dict (JSON-ready)
+    p["totals"]["macs"], p["score"]["receptive_field"], p["score"]["stride"]
+
+Counting rules (RULES below is printed with every report):
+- parameters: elements of each layer's Caffe blobs, in four kinds: `trainable` (lr_mult > 0;
+  1 when no param spec), `frozen` (lr_mult 0: the FCN-ResNets' BatchNorm Scale, the at-once
+  net's fixed 0.01 Scale), `fixed_upsampling` (Deconvolution blobs at lr_mult 0: bilinear
+  interpolation, not learned) and `bn_statistics` (BatchNorm mean, variance and factor: never
+  learned in Caffe). "Parameters" = trainable + frozen, the weights a model was trained with
+  (torchvision's count: BatchNorm affine in, running statistics out).
+- MACs: Convolution, Deconvolution and InnerProduct kernels only, bias adds excluded (as
+  fvcore/thop). Convolution: out pixels x Cout x Cin/group x kh x kw (dilation changes nothing);
+  Deconvolution on its input side: in pixels x Cin x Cout/group x kh x kw; InnerProduct: K x N.
+- FLOPs = 2 x MACs + element ops of the other layers, which are reported on their own:
+  ReLU-like 1, BatchNorm 2, Scale 1 (+1 with bias), Bias 1, Eltwise n-1 per output element;
+  Pooling kh x kw per output element; LRN 2 x local_size + 3 per element; Crop, Concat, Split,
+  Dropout (identity at test) and Input 0.
+"""
+
+import math
+from fractions import Fraction
+
+from . import coord, shapes, zoo
+
+RULES = (
+    "parameters = trainable + frozen blob elements (BatchNorm statistics and fixed bilinear "
+    "Deconvolution kernels reported apart); MACs = Convolution/Deconvolution/InnerProduct "
+    "kernels only (no bias adds; Deconvolution counted on its input side); FLOPs = 2 x MACs + "
+    "element ops (ReLU 1, BatchNorm 2, Scale 1-2, Eltwise n-1, Pooling kernel area, LRN "
+    "2n+3 per element; Crop/Concat/Dropout 0)"
+)
+KINDS = ("trainable", "frozen", "fixed_upsampling", "bn_statistics")
+_ONE_OP = coord.PASS_THROUGH - {"Scale", "Bias", "Eltwise", "Concat", "BatchNorm", "LRN"}
+_ONE_OP -= {"Split", "Silence", "Softmax"}
+_FREE = frozenset("Input Crop Concat Split Silence Dropout Flatten Reshape".split())
+
+
+def _lr_mult(layer, i):
+    if i < len(layer.param) and layer.param[i].HasField("lr_mult"):
+        return layer.param[i].lr_mult
+    return 1.0
+
+
+def _param_kinds(layer, blob_shapes, seen):
+    """{kind: elements} of one layer's blobs; a blob shared by name counts once."""
+    out = dict.fromkeys(KINDS, 0)
+    for i, shape in enumerate(blob_shapes):
+        name = layer.param[i].name if i < len(layer.param) else ""
+        if name and name in seen:
+            continue
+        seen.add(name)
+        if layer.type == "BatchNorm":
+            kind = "bn_statistics"
+        elif _lr_mult(layer, i) > 0:
+            kind = "trainable"
+        else:
+            kind = "fixed_upsampling" if layer.type == "Deconvolution" else "frozen"
+        out[kind] += math.prod(shape)
+    return out
+
+
+def _macs(ls):
+    layer, t = ls.layer, ls.layer.type
+    if t in ("Convolution", "Deconvolution"):
+        (kh, *_), (kw, *_) = coord.conv_geometry(layer)
+        g = layer.convolution_param.group
+        side = ls.tops[0] if t == "Convolution" else ls.bottoms[0]
+        other = ls.bottoms[0][1] if t == "Convolution" else ls.tops[0][1]
+        return math.prod(side) * (other // g) * kh * kw
+    if t == "InnerProduct":
+        return math.prod(ls.bottoms[0]) * layer.inner_product_param.num_output
+    return 0
+
+
+def _elem_ops(ls):
+    """Element ops of a non-MAC layer (FLOPs only); None when the type has no rule here."""
+    layer, t = ls.layer, ls.layer.type
+    n = math.prod(ls.tops[0]) if ls.tops and ls.tops[0] is not None else 0
+    if t in _FREE or t in ("Convolution", "Deconvolution", "InnerProduct"):
+        return 0
+    if t in _ONE_OP or t == "Bias":
+        return n
+    if t == "BatchNorm":
+        return 2 * n
+    if t == "Scale":
+        return n * (2 if layer.scale_param.bias_term else 1)
+    if t == "Eltwise":
+        return n * (len(layer.bottom) - 1)
+    if t == "Pooling":
+        (kh, *_), (kw, *_) = coord.pool_geometry(layer)
+        area = math.prod(ls.bottoms[0][2:]) if kh is None else kh * kw
+        return n * area
+    if t == "LRN":
+        return n * (2 * layer.lrn_param.local_size + 3)
+    return None
+
+
+def layer_costs(net, image_size):
+    """List of per-layer dicts (name, type, top shape, parameter kinds, macs, elem_ops)."""
+    rows, seen = [], set()
+    blob_params = shapes.param_shapes(net, image_size=image_size)
+    for ls in shapes.infer_layers(net, image_size=image_size):
+        layer = ls.layer
+        params = _param_kinds(layer, blob_params.get(layer.name, []), seen)
+        macs = _macs(ls)
+        ops = _elem_ops(ls)
+        rows.append(
+            dict(
+                name=layer.name,
+                type=layer.type,
+                top=list(ls.tops[0]) if ls.tops and ls.tops[0] is not None else None,
+                params=params,
+                macs=macs,
+                elem_ops=ops or 0,
+                counted=ops is not None,
+                flops=2 * macs + (ops or 0),
+            )
+        )
+    return rows
+
+
+def receptive_fields(net):
+    """{blob: ((jump, lo, hi) for H, for W) or None}: output pixel y of the blob sees input
+    pixels jump*y + lo .. jump*y + hi (Fractions; before any crop). Exact up to the first
+    Deconvolution, an outer bound after it; None where a blob has no spatial map."""
+    rf = {}
+    for layer in net.layer:
+        ins = [rf.get(b) for b in layer.bottom]
+        t = layer.type
+        if not layer.bottom:
+            out = ((Fraction(1), Fraction(0), Fraction(0)),) * 2
+        elif any(x is None for x in ins):
+            out = None
+        elif t in ("Convolution", "Pooling"):
+            geo = coord.conv_geometry(layer) if t == "Convolution" else coord.pool_geometry(layer)
+            out = None if geo[0][0] is None else tuple(_down(a, g) for a, g in zip(ins[0], geo))
+        elif t == "Deconvolution":
+            out = tuple(_up(a, g) for a, g in zip(ins[0], coord.conv_geometry(layer)))
+        elif t == "Crop":
+            offs = coord.crop_offsets(layer)
+            out = tuple((j, lo + j * o, hi + j * o) for (j, lo, hi), o in zip(ins[0], offs))
+        elif t in coord.PASS_THROUGH:
+            out = _union(ins)
+        else:
+            out = None
+        for top in layer.top:
+            rf[top] = out
+    return rf
+
+
+def _down(axis, geo):
+    (j, lo, hi), (k, s, p, d) = axis, geo
+    ext = d * (k - 1) + 1
+    return (j * s, lo - j * p, hi + j * (ext - 1 - p))
+
+
+def _up(axis, geo):
+    (j, lo, hi), (k, s, p, d) = axis, geo
+    ext = d * (k - 1) + 1
+    return (j / s, lo + j * Fraction(p - ext + 1, s), hi + j * Fraction(p, s))
+
+
+def _union(ins):
+    """Pass-through layers: the union of their bottoms' fields (None at different strides)."""
+    out = []
+    for axes in zip(*ins):
+        if any(a[0] != axes[0][0] for a in axes):
+            return None
+        out.append((axes[0][0], min(a[1] for a in axes), max(a[2] for a in axes)))
+    return tuple(out)
+
+
+def score_blob(net):
+    """The score before upsampling: the bottom of the first Deconvolution (else the last top)."""
+    for layer in net.layer:
+        if layer.type == "Deconvolution":
+            return layer.bottom[0]
+    return net.layer[-1].top[0]
+
+
+def _size(axes):
+    vals = [int(hi - lo + 1) for _, lo, hi in axes]
+    return vals[0] if vals[0] == vals[1] else vals
+
+
+def profile_net(net, image_size):
+    """Profile of a NetParameter at image_size (H, W): dict with layers, totals and score."""
+    rows = layer_costs(net, image_size)
+    totals = {k: sum(r["params"][k] for r in rows) for k in KINDS}
+    totals["parameters"] = totals["trainable"] + totals["frozen"]
+    for k in ("macs", "elem_ops", "flops"):
+        totals[k] = sum(r[k] for r in rows)
+    rf = receptive_fields(net)
+    score = score_blob(net)
+    strides = [int(a[0]) for v in rf.values() if v for a in v if a[0] >= 1]
+    field = rf.get(score)
+    return dict(
+        input=list(image_size),
+        layers=rows,
+        totals=totals,
+        uncounted=sorted({r["type"] for r in rows if not r["counted"]}),
+        score=dict(
+            blob=score,
+            receptive_field=_size(field) if field else None,
+            stride=int(field[0][0]) if field else None,
+            max_stride=max(strides, default=1),
+        ),
+        rules=RULES,
+    )
+
+
+def profile_model(model, image_size, width=1.0):
+    """profile_net of zoo model `model`'s deploy net at `width`, with model and width added."""
+    net = zoo.build(model, "deploy", width=width)
+    return dict(model=model, width=width, **profile_net(net, image_size))

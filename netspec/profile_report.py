@@ -1,0 +1,115 @@
+"""Text and JSON reports of netspec.profile for `python -m netspec profile` (see its --help)."""
+
+import json
+
+import caffeio
+
+from . import profile, zoo
+from .errors import NetSpecError
+
+
+def _g(n):
+    return f"{n / 1e9:.3f}"
+
+
+def _rf(p):
+    s = p["score"]
+    rf = s["receptive_field"]
+    rf = "x".join(map(str, rf)) if isinstance(rf, list) else rf
+    return f"{rf} px at {s['blob']}, stride {s['stride']} (max stride {s['max_stride']})"
+
+
+def _speed(m):
+    if m.get("skipped"):
+        return f"skipped: {m['skipped']}"
+    return (
+        f"{m['images_per_s']:.3g} images/s ({m['seconds']:.3f} s, best of {len(m['times'])} "
+        f"after a warm-up; torchcaffe, {m['threads']} threads)"
+    )
+
+
+def summary(p):
+    """The per-model block of text."""
+    t = p["totals"]
+    h, w = p["input"]
+    lines = [
+        f"{p['model']}: deploy net at {h}x{w}, width {p['width']:g}",
+        f"  parameters       {t['parameters']:,} (trainable {t['trainable']:,}, "
+        f"frozen {t['frozen']:,})",
+        f"  apart            fixed bilinear upsampling {t['fixed_upsampling']:,}, "
+        f"BatchNorm statistics {t['bn_statistics']:,}",
+        f"  multiply-adds    {_g(t['macs'])} GMAC ({t['macs']:,})",
+        f"  FLOPs            {_g(t['flops'])} GFLOP = 2 x MACs + {_g(t['elem_ops'])} G element ops",
+        f"  receptive field  {_rf(p)}",
+    ]
+    for dev, m in p.get("measured", {}).items():
+        lines.append(f"  forward {dev:<8} {_speed(m)}")
+    if p["uncounted"]:
+        lines.append(f"  no op rule for   {', '.join(p['uncounted'])} (counted as 0)")
+    return "\n".join(lines)
+
+
+def per_layer(p):
+    """Per-layer table: layer, type, top shape, parameters (all kinds), MMAC, MFLOP."""
+    rows = [("layer", "type", "top", "blob elements", "MMAC", "MFLOP")]
+    for r in p["layers"]:
+        top = "x".join(map(str, r["top"])) if r["top"] else "-"
+        n = sum(r["params"].values())
+        mmac, mflop = f"{r['macs'] / 1e6:.1f}", f"{r['flops'] / 1e6:.1f}"
+        rows.append((r["name"], r["type"], top, f"{n:,}", mmac, mflop))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    out = []
+    for row in rows:
+        left = [f"{c:<{w}}" for c, w in zip(row[:3], widths)]
+        right = [f"{c:>{w}}" for c, w in zip(row[3:], widths[3:])]
+        out.append("  " + "  ".join(left + right))
+    return "\n".join(out)
+
+
+def table(profiles):
+    """Markdown table, one row per profile."""
+    out = [
+        "| model | input | parameters | GMACs | GFLOPs | receptive field | stride | images/s CPU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in profiles:
+        t, s = p["totals"], p["score"]
+        cpu = p.get("measured", {}).get("cpu", {})
+        ips = f"{cpu['images_per_s']:.3g}" if "images_per_s" in cpu else ""
+        out.append(
+            f"| {p['model']} | {p['input'][0]}x{p['input'][1]} | {t['parameters'] / 1e6:.2f}M | "
+            f"{_g(t['macs'])} | {_g(t['flops'])} | {s['receptive_field']} | {s['stride']} | "
+            f"{ips} |"
+        )
+    return "\n".join(out)
+
+
+def run(args, out):
+    """`profile` subcommand: print each model's profile (and a table for several)."""
+    from . import speed
+
+    for m in args.models:
+        if m not in zoo.ALL_MODELS:
+            raise NetSpecError(f"unknown model '{m}'; known models: {', '.join(zoo.ALL_MODELS)}")
+    profiles = []
+    for m in args.models:
+        p = profile.profile_model(m, args.input, args.width)
+        if args.measure:
+            net = zoo.build(m, "deploy", width=args.width)
+            p["measured"] = {"cpu": speed.forward_speed(net, args.input, "cpu")}
+            if speed.cuda_available():
+                p["measured"]["cuda"] = speed.forward_speed(net, args.input, "cuda")
+            else:
+                p["measured"]["cuda"] = {"skipped": "torch sees no GPU"}
+        print(summary(p), file=out)
+        if args.per_layer:
+            print(per_layer(p), file=out)
+        print(file=out, flush=True)
+        profiles.append(p)
+    if len(profiles) > 1:
+        print(table(profiles) + "\n", file=out)
+    print(f"counting: {profile.RULES}", file=out)
+    if args.json:
+        data = json.dumps(profiles, indent=1).encode("utf-8")
+        caffeio.atomic_write(args.json, data)
+        print(f"wrote {args.json}", file=out)
