@@ -122,12 +122,13 @@ class CaffeModule(nn.Module):
     takes the net's inputs in order (N x C x H x W float32) and returns the output blob, or a
     tuple of them in `self.outputs` order. Parameters: `<layer>.weight`, `<layer>.bias`.
     Layer types: Input, Convolution, Deconvolution, Pooling (MAX/AVE), ReLU, Sigmoid, TanH,
-    Dropout, LRN (across channels), Crop, Eltwise, Concat, Scale, Bias, Softmax, Split, Flatten.
+    Dropout, LRN (across channels), Crop, Eltwise, Concat, Scale, Bias, Softmax, Split, Flatten,
+    BatchNorm (with its stored statistics, as Caffe's TEST phase).
     """
 
     SUPPORTED = (
         "Input Convolution Deconvolution Pooling ReLU Sigmoid TanH Dropout LRN Crop Eltwise "
-        "Concat Scale Bias Softmax Split Flatten"
+        "Concat Scale Bias Softmax Split Flatten BatchNorm"
     ).split()
 
     def __init__(self, net, param_shapes=None):
@@ -220,6 +221,8 @@ class CaffeModule(nn.Module):
             return dict(axis=p.axis, num_axes=p.num_axes)
         if t == "Softmax":
             return dict(axis=lp.softmax_param.axis)
+        if t == "BatchNorm":
+            return dict(eps=float(lp.batch_norm_param.eps))
         if t == "Flatten":
             return dict(axis=lp.flatten_param.axis)
         return {}
@@ -374,6 +377,13 @@ def _apply(t, spec, xs, ws):
         return [y]
     if t == "Softmax":
         return [F.softmax(x, spec["axis"])]
+    if t == "BatchNorm":
+        # Caffe keeps sums scaled by a moving-average factor: statistics = blob / factor (0 -> 0)
+        factor = ws[2].reshape(())
+        inv = torch.where(factor == 0, torch.zeros_like(factor), 1 / factor)
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mean, var = (ws[0] * inv).reshape(shape), (ws[1] * inv).reshape(shape)
+        return [(x - mean) / torch.sqrt(var + spec["eps"])]
     if t == "Flatten":
         return [torch.flatten(x, spec["axis"])]
     raise ExportError(f"layer type '{t}' is not exportable")
