@@ -7,6 +7,8 @@
     make_pascalcontext(root, n) root/pascal/VOC2010 + root/pascal-context
     make_voc_family(root, n)    root/pascal/VOC2011 + root/sbdd/dataset + seg11valid
     make_data_root(root, n)     all of the above under one data root (netspec data_root)
+    make_cityscapes(dir, n)     dir = cityscapes/ (leftImg8bit + gtFine label ids, train/val;
+                                not part of make_data_root; see cityscapes.py)
 
 Images vary in size (60..120 px a side) unless `size=(h, w)`; scenes are coloured shapes whose
 class is fixed by colour and shape (see scenes.py), so small nets can learn them.
@@ -19,6 +21,7 @@ import scipy.io
 from PIL import Image
 
 from ..classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
+from .cityscapes import make_cityscapes
 from .context_names import full_names
 from .scenes import class_colour, scene, sizes
 
@@ -312,6 +315,7 @@ def make_data_root(root, n=8, size=None, seed=0):
 
 __all__ = [
     "class_colour",
+    "make_cityscapes",
     "make_data_root",
     "make_nyud",
     "make_pascalcontext",

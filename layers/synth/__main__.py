@@ -1,14 +1,16 @@
-"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|voc-family|all DIR --n N
+"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|cityscapes|voc-family|all DIR --n N
 [--size HxW] [--seed S]: write a small synthetic dataset in the real on-disk layout.
 
-DIR is the dataset folder itself for voc (a VOC2011-like folder), sbdd (SBD's dataset/), nyud and
-siftflow; for pascalcontext, voc-family and all it is a data root (pascal/, sbdd/, ...).
+DIR is the dataset folder itself for voc (a VOC2011-like folder), sbdd (SBD's dataset/), nyud,
+siftflow and cityscapes (data_root/cityscapes for the nets); for pascalcontext, voc-family and
+all it is a data root (pascal/, sbdd/, ...).
 """
 
 import argparse
 import sys
 
 from . import (
+    make_cityscapes,
     make_data_root,
     make_nyud,
     make_pascalcontext,
@@ -24,6 +26,7 @@ MAKERS = {
     "nyud": make_nyud,
     "siftflow": make_siftflow,
     "pascalcontext": make_pascalcontext,
+    "cityscapes": make_cityscapes,
     "voc-family": make_voc_family,
     "all": make_data_root,
 }
