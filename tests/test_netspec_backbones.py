@@ -349,7 +349,9 @@ def test_stage_cli(fcnized, tmp_path):
 # ---------------------------------------------------------------- SGD steps
 
 
-@pytest.mark.parametrize("model", ["voc-fcn-resnet50", "voc-fcn-googlenet"])
+@pytest.mark.parametrize(
+    "model", ["voc-fcn-resnet50", "voc-fcn-resnet101", "voc-fcn-resnet152", "voc-fcn-googlenet"]
+)
 def test_sgd_steps_on_synthetic_voc(fcnized, tmp_path, model):
     """Two solver steps on the synthetic VOC/SBD twin from the staged init: finite losses, the
     frozen trunk BatchNorm/Scale blobs and the fixed upscore unchanged, the head learning."""
