@@ -112,7 +112,10 @@ def speed(args, what, engine, mode="exact", save=None):
     # first, so say it here); the eager baseline runs with torch's defaults, and once with
     # huge pages too ("thp") to show what that setting alone gives
     thp = engine == "torchcaffe" or mode == "thp"
-    r = child(spec, {"THP_MEM_ALLOC_ENABLE": "1" if thp else "0"})
+    extra = {"THP_MEM_ALLOC_ENABLE": "1" if thp else "0"}
+    if engine == "torchcaffe" and "GOMP_SPINCOUNT" not in os.environ:
+        extra["GOMP_SPINCOUNT"] = "10000"  # what `import torchcaffe` first would set
+    r = child(spec, extra)
     tag = f"{what} {engine} {mode}"
     if "error" in r:
         print(f"  {tag}: FAILED\n{r['error']}", flush=True)
@@ -154,12 +157,15 @@ def two_at_once(args):
     )  # fmt: skip
     cmd = [sys.executable, "-m", "bench.child", json.dumps(spec)]
     cwd = os.path.dirname(HERE)
+    env = dict(os.environ, THP_MEM_ALLOC_ENABLE="1")
+    env.setdefault("GOMP_SPINCOUNT", "10000")  # torchcaffe's own setting (bench.child imports
+    # torch first, so it is passed here)
     t0 = time.perf_counter()
     for _ in range(2):
-        subprocess.run(cmd, capture_output=True, cwd=cwd, check=True)
+        subprocess.run(cmd, capture_output=True, cwd=cwd, check=True, env=env)
     sequential = time.perf_counter() - t0
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=cwd) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=cwd, env=env) for _ in range(2)]
     for p in procs:
         p.communicate()
     together = time.perf_counter() - t0
