@@ -106,14 +106,7 @@ def _sgd_solver(spec, tmp):
     netp = os.path.join(tmp, "train.prototxt")
     with open(netp, "w") as f:
         f.write(caffeio.to_text(fx.train_param(s, s, spec["width"])))
-    solverp = os.path.join(tmp, "solver.prototxt")
-    with open(solverp, "w") as f:
-        f.write(
-            f'net: "{netp}"\nbase_lr: 1e-14\nlr_policy: "fixed"\nmomentum: 0.99\n'
-            f"weight_decay: 0.0005\ndisplay: 0\nmax_iter: 100000\nsnapshot: 0\n"
-            f'snapshot_prefix: "{tmp}/snap"\n'
-        )
-    solver = torchcaffe.SGDSolver(solverp)
+    solver = torchcaffe.SGDSolver(fx.write_sgd_solver(tmp, netp))
     fx.random_params(solver.net)
     solver.net.blobs["data"].data[...] = fx.image(s, s)
     solver.net.blobs["label"].data[...] = fx.label(s, s)

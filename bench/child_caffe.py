@@ -47,13 +47,7 @@ def train(caffe, spec, tmp):
     s = spec["size"]
     netp = os.path.join(tmp, "train.prototxt")
     caffeio.write_net(fx.train_param(s, s, spec["width"]), netp)
-    solverp = os.path.join(tmp, "solver.prototxt")
-    with open(solverp, "w") as f:
-        f.write(
-            f'net: "{netp}"\nbase_lr: 1e-14\nlr_policy: "fixed"\nmomentum: 0.99\n'
-            f'weight_decay: 0.0005\ndisplay: 0\nmax_iter: 100000\nsnapshot_prefix: "{tmp}/s"\n'
-        )
-    solver = caffe.SGDSolver(solverp)
+    solver = caffe.SGDSolver(fx.write_sgd_solver(tmp, netp))
     fx.random_params(solver.net)
     solver.net.blobs["data"].data[...] = fx.image(s, s)
     solver.net.blobs["label"].data[...] = fx.label(s, s)

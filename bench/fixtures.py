@@ -34,6 +34,21 @@ def train_param(h, w, width=1.0):
     return out
 
 
+def write_sgd_solver(folder, net_path):
+    """The bench's solver prototxt (FCN-8s recipe: fixed lr 1e-14, momentum 0.99, weight decay
+    5e-4, no display, no snapshot) for train net `net_path`, written in `folder` -> its path."""
+    import os
+
+    path = os.path.join(folder, "solver.prototxt")
+    with open(path, "w") as f:
+        f.write(
+            f'net: "{net_path}"\nbase_lr: 1e-14\nlr_policy: "fixed"\nmomentum: 0.99\n'
+            f"weight_decay: 0.0005\ndisplay: 0\nmax_iter: 100000\nsnapshot: 0\n"
+            f'snapshot_prefix: "{folder}/snap"\n'
+        )
+    return path
+
+
 def random_params(net, seed=0):
     """{layer: [arrays]} of He-scaled random weights and small random biases for `net`'s params
     (score layers too, so that every path carries signal); written into the net as well."""
