@@ -137,6 +137,20 @@ def _publish(tmp, path, folder):
             os.close(dfd)
 
 
+@contextlib.contextmanager
+def _discarded_on_failure(tmp, path, folder):
+    """Any exception in the block removes the temporary file; OS errors become one
+    CaffeWriteError naming `path` and what to do."""
+    try:
+        yield
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, CaffeWriteError):
+            raise _fail(e, path, folder) from None
+        raise
+
+
 def atomic_write(path, data):
     """Write bytes `data` to `path` atomically (temporary file in the same folder + rename).
 
@@ -144,18 +158,12 @@ def atomic_write(path, data):
     raise CaffeWriteError naming `path` and what to do.
     """
     folder, tmp, fd = _prepare(path)
-    try:
+    with _discarded_on_failure(tmp, path, folder):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, path, folder)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, CaffeWriteError):
-            raise _fail(e, path, folder) from None
-        raise
 
 
 @contextlib.contextmanager
@@ -165,14 +173,8 @@ def atomic_path(path):
     without an exception, deleted otherwise. Errors as in atomic_write."""
     folder, tmp, fd = _prepare(path)
     os.close(fd)
-    try:
+    with _discarded_on_failure(tmp, path, folder):
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         _publish(tmp, path, folder)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, CaffeWriteError):
-            raise _fail(e, path, folder) from None
-        raise

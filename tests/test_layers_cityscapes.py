@@ -229,21 +229,13 @@ def test_synth_cli(tmp_path):
 
 
 def test_two_sgd_steps_on_the_twin(root, tmp_path):
+    from train_files import zoo_train_solver
+
     import torchcaffe as caffe
     from surgery.testnets import random_weights
 
     data_root, _, _ = root
-    net_param = zoo.build(MODEL, "train", width=WIDTH, data_root=data_root)
-    train = str(tmp_path / "train.prototxt")
-    caffeio.write_net(net_param, train)
-    s = zoo.solver(MODEL)
-    s.train_net = train
-    s.ClearField("test_net")
-    s.ClearField("test_iter")
-    s.iter_size, s.base_lr, s.display = 1, 1e-3, 0
-    s.snapshot_prefix = str(tmp_path / "snap")
-    spath = str(tmp_path / "solver.prototxt")
-    caffeio.write_solver(s, spath)
+    spath = zoo_train_solver(MODEL, tmp_path, WIDTH, data_root, iter_size=1, base_lr=1e-3)
     solver = caffe.get_solver(spath)
     deploy = zoo.build(MODEL, "deploy", width=WIDTH)  # same parameters, stated input shape
     for name, arrays in random_weights(deploy, seed=5).items():

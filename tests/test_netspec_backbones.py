@@ -368,16 +368,9 @@ def test_sgd_steps_on_synthetic_voc(fcnized, tmp_path, model):
     fcnize(cls_proto, cls_w, base, verbose=False)
     init = str(tmp_path / "init.caffemodel")
     staged_init(model, base, init, width=width, verbose=False)
-    train = str(tmp_path / "train.prototxt")
-    caffeio.write_net(zoo.build(model, "train", width=width, data_root=root), train)
-    s = zoo.solver(model)
-    s.train_net = train
-    s.ClearField("test_net")
-    s.ClearField("test_iter")
-    s.iter_size, s.base_lr, s.display = 1, 1e-3, 0
-    s.snapshot_prefix = str(tmp_path / "snap")
-    spath = str(tmp_path / "solver.prototxt")
-    caffeio.write_solver(s, spath)
+    from train_files import zoo_train_solver
+
+    spath = zoo_train_solver(model, tmp_path, width, root, iter_size=1, base_lr=1e-3)
     solver = caffe.get_solver(spath)
     solver.net.copy_from(init)
     before = {k: [b.data.copy() for b in v] for k, v in solver.net.params.items()}

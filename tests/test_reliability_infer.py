@@ -112,15 +112,9 @@ def test_tiled_huge_image_no_full_float_copy(net_files, tmp_path, monkeypatch):
 def test_weights_missing_a_learnable_layer_are_refused(net_files, tmp_path):
     """A caffemodel that lacks a learnable layer of the net (another net's weights, a file cut
     at a layer boundary) would run that layer on its fillers: inference refuses, naming it."""
-    net = caffeio.read_caffemodel(net_files)
-    out = caffeio.caffe_pb2.NetParameter()
-    out.CopyFrom(net)
-    del out.layer[:]
-    for layer in net.layer:
-        if layer.name != "score_fr":
-            out.layer.add().CopyFrom(layer)
-    cut = tmp_path / "cut.caffemodel"
-    caffeio.write_caffemodel(out, str(cut))
+    from train_files import caffemodel_without
+
+    cut = caffemodel_without(net_files, "score_fr", tmp_path / "cut.caffemodel")
     photo = _img(tmp_path / "p.png")
     with pytest.raises(SystemExit) as e:
         _run(str(cut), photo, "--out", tmp_path / "o")

@@ -14,6 +14,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # Caffe's INFO lines: only in fa
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 NOTORCH = os.path.join(HERE, "notorch")
+sys.path.insert(0, os.path.dirname(HERE))  # the main suite's helpers (train_files, ...)
 WIDTH = "0.0625"
 
 try:
@@ -50,7 +51,6 @@ def world(tmp_path_factory):
     """Synthetic VOC/SBD + a random width-1/16 VGG-16 fcnized under <runs>/ilsvrc-nets/."""
     if REASON:
         pytest.skip(REASON)
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
     from test_solvers_e2e import make_easy_voc
 
     from surgery.fcnize import fcnize

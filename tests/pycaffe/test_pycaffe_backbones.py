@@ -97,24 +97,16 @@ def test_every_backbone_trains_on_caffe(model, backbone_data, tmp_path):
     import caffe
 
     caffe.set_mode_cpu()
+    from train_files import zoo_train_solver
+
+    # small steps: random deep nets at width 1/64 stay finite
+    spath = zoo_train_solver(model, tmp_path, 1 / 64, backbone_data, iter_size=1, base_lr=1e-6)
     train = tmp_path / "train.prototxt"
-    caffeio.write_net(zoo.build(model, "train", width=1 / 64, data_root=backbone_data), str(train))
     deploy = zoo.build(model, "deploy", width=1 / 64)  # same learnable layers, stated shapes
     weights = tmp_path / "w.caffemodel"
     params = random_weights(deploy, seed=5)
     caffeio.write_caffemodel(caffeio.params_to_net(params, deploy), str(weights))
-    solver = zoo.solver(model)
-    solver.train_net = str(train)
-    solver.ClearField("test_net")
-    solver.ClearField("test_iter")
-    solver.test_interval = 999999999
-    solver.iter_size = 1
-    solver.base_lr = 1e-6  # random deep nets at width 1/64: small steps stay finite
-    solver.display = 0
-    solver.snapshot_prefix = str(tmp_path / "snap")
-    spath = tmp_path / "solver.prototxt"
-    caffeio.write_solver(solver, str(spath))
-    s = caffe.get_solver(str(spath))
+    s = caffe.get_solver(spath)
     from solvers.engine_caffe import copy_weights
 
     copy_weights(s.net, str(weights), None)  # checked first: Caffe would abort on a mismatch

@@ -297,20 +297,10 @@ def test_lmdb_feeds_caffes_data_layer(data_root, caffe, tmp_path):
 def test_every_model_trains_on_caffe(model, data_root, caffe, tmp_path):
     """Each zoo model's train net (width 1/64, its dataset's synthetic twin) takes SGD steps in
     real Caffe with the release's solver settings (lr raised for the small run)."""
-    train = zoo.net_files(model)[0]
-    path = tmp_path / f"{train}.prototxt"
-    caffeio.write_net(zoo.build(model, train, width=1 / 64, data_root=data_root), str(path))
-    solver = zoo.solver(model)
-    solver.train_net = str(path)
-    solver.ClearField("test_net")
-    solver.ClearField("test_iter")
-    solver.test_interval = 999999999
-    solver.base_lr = solver.base_lr * 1e3
-    solver.display = 0
-    solver.snapshot_prefix = str(tmp_path / "snap")
-    spath = tmp_path / "solver.prototxt"
-    caffeio.write_solver(solver, str(spath))
-    s = caffe.get_solver(str(spath))
+    from train_files import zoo_train_solver
+
+    spath = zoo_train_solver(model, tmp_path, 1 / 64, data_root, base_lr=lambda lr: lr * 1e3)
+    s = caffe.get_solver(spath)
     _random_weights(s.net, 11)
     before = _params(s.net)
     s.step(2)

@@ -209,15 +209,9 @@ def test_missing_layer_weights_refused(world, tmp_path):
     w = world / "runs/voc-fcn32s/voc-fcn32s.caffemodel"
     if not w.exists():
         solve(world, "voc-fcn32s", "--iters", "2")
-    net = caffeio.read_caffemodel(str(w))
-    out = caffeio.caffe_pb2.NetParameter()
-    out.CopyFrom(net)
-    del out.layer[:]
-    for layer in net.layer:
-        if layer.name != "score_fr":
-            out.layer.add().CopyFrom(layer)
-    cut = tmp_path / "cut.caffemodel"
-    caffeio.write_caffemodel(out, str(cut))
+    from train_files import caffemodel_without
+
+    cut = caffemodel_without(w, "score_fr", tmp_path / "cut.caffemodel")
     img = world / "data/pascal/VOC2011/JPEGImages/2011_000000.jpg"
     args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", cut]
     p = run([*args, img, "--out", tmp_path / "o"], check=False)
