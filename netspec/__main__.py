@@ -1,6 +1,7 @@
 """Command line: write model prototxt, or show every blob's shape and each crop's offset.
 
 python -m netspec make voc-fcn8s [more models | all] [--out-dir models] [--width 1]
+python -m netspec make voc-fcn-resnet101 --recipe torchvision [--batch 2] --out-dir runs
 python -m netspec shapes models/voc-fcn8s/val.prototxt --input 500x500
 python -m netspec list
 python -m netspec profile voc-fcn8s [more models] --input 500x500 [--width 1] [--measure]
@@ -13,7 +14,7 @@ import sys
 
 import caffeio
 
-from . import coord, profile_report, shapes, zoo
+from . import coord, profile_report, recipe, shapes, zoo
 from .argtypes import image_size, positive_width
 from .errors import NetSpecError, ShapeError
 
@@ -25,8 +26,9 @@ def cmd_make(args, out):
             raise NetSpecError(f"unknown model '{m}'; known models: {', '.join(zoo.ALL_MODELS)}")
     for m in models:
         paths = zoo.write(
-            m, os.path.join(args.out_dir, m), width=args.width, data_root=args.data_root
-        )
+            m, os.path.join(args.out_dir, m), width=args.width, data_root=args.data_root,
+            recipe=args.recipe, batch_size=args.batch,
+        )  # fmt: skip
         print(f"{m}: wrote {', '.join(paths)}", file=out)
 
 
@@ -106,6 +108,10 @@ def main(argv=None, out=sys.stdout):
         "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
     )
     mk.add_argument("--data-root", default=None, help="dataset root (default ../../data)")
+    mk.add_argument(
+        "--recipe", choices=sorted(recipe.RECIPES), help="FCN-ResNets: training recipe (caffe)"
+    )
+    mk.add_argument("--batch", type=int, help="FCN-ResNets: images per forward of the train net")
     sh = sub.add_parser("shapes", help="print blob shapes and explain crop offsets")
     sh.add_argument("file", help="a net prototxt")
     sh.add_argument("--input", type=image_size, default=None, help="image size HxW (e.g. 500x500)")

@@ -15,7 +15,8 @@ def _root(data_root):
     return (data_root or DEFAULT_ROOT).rstrip("/") or "/"
 
 
-def _python(module, layer, params, ntop):
+def _python(module, layer, params, ntop, extra=None):
+    params = {**params, **(extra or {})}
     return dict(module=module, layer=layer, param_str=str(params), ntop=ntop)
 
 
@@ -76,17 +77,36 @@ def pascalcontext(split, data_root=None):
     )
 
 
-def cityscapes(split, data_root=None):
+def voc12_trainaug(data_root=None, extra=None):
+    """TrainAugSegDataLayer (VOC 2012 trainaug: SBD + VOC 2012 train minus VOC 2012 val, 10,582
+    images), shuffled with seed 1337; `extra`: more param_str keys (augmentation). Tops data,
+    label."""
+    root = _root(data_root)
+    params = dict(
+        voc_dir=f"{root}/pascal/VOC2012", sbdd_dir=f"{root}/sbdd/dataset", split="trainaug",
+        seed=1337, mean=VOC_MEAN,
+    )  # fmt: skip
+    return _python("layers.voc12", "TrainAugSegDataLayer", params, 2, extra)
+
+
+def voc12(split, data_root=None):
+    """VOCSegDataLayer on VOC 2012 (split 'val': 1,449 images): tops data, label."""
+    root = _root(data_root)
+    params = dict(voc_dir=f"{root}/pascal/VOC2012", split=split, mean=VOC_MEAN)
+    return _python("layers.voc", "VOCSegDataLayer", params, 2)
+
+
+def cityscapes(split, data_root=None, extra=None):
     """CityscapesSegDataLayer (layers.cityscapes; 19 train ids, 255 ignored): tops data, label.
 
-    Only the keys cityscapes_dir and split are written; the layer itself comes with its own
-    issue (the nets are written against this module/class name)."""
+    `extra`: more param_str keys (the training recipe's seed and augmentation)."""
     root = _root(data_root)
     return _python(
         "layers.cityscapes",
         "CityscapesSegDataLayer",
         dict(cityscapes_dir=f"{root}/cityscapes", split=split),
         2,
+        extra,
     )
 
 

@@ -27,9 +27,6 @@ TRUNK_CONV = [dict(lr_mult=1, decay_mult=1)]
 TRUNK_CONV_BIAS = TRUNK_CONV + [dict(lr_mult=2, decay_mult=0)]
 STATS = [dict(lr_mult=0, decay_mult=0)] * 3  # BatchNorm mean, variance, moving-average factor
 AFFINE_FROZEN = [dict(lr_mult=0, decay_mult=0)] * 2  # Scale gamma, beta
-HEAD_CONV = [dict(lr_mult=HEAD_LR, decay_mult=1)]
-HEAD_CONV_BIAS = HEAD_CONV + [dict(lr_mult=2 * HEAD_LR, decay_mult=0)]
-HEAD_AFFINE = [dict(lr_mult=HEAD_LR, decay_mult=0), dict(lr_mult=2 * HEAD_LR, decay_mult=0)]
 
 
 def block_names(stage, count, depth):
@@ -83,8 +80,10 @@ def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False):
     return n[f"res{name}"]
 
 
-def resnet_trunk(n, bottom, depth, width=1.0):
-    """conv1 .. res5c (dilated): 1 x 2048*width x ~H/8 x ~W/8; returns the last block's top."""
+def resnet_trunk(n, bottom, depth, width=1.0, taps=None):
+    """conv1 .. res5c (dilated): 1 x 2048*width x ~H/8 x ~W/8; returns the last block's top.
+
+    taps: a dict that receives each stage's last top by stage number (2..5), when given."""
     c1 = conv_bn(n, "conv1", "bn_conv1", "scale_conv1", bottom, channels(64, width), 7, 2, 3,
                  bias=depth == 50)  # fmt: skip
     n.conv1_relu = L.ReLU(c1, in_place=True)
@@ -96,28 +95,48 @@ def resnet_trunk(n, bottom, depth, width=1.0):
         for j, block in enumerate(block_names(stage, count, depth)):
             stride = 2 if j == 0 and stage == 3 else 1
             x = bottleneck(n, block, x, nout, stride, DILATION[stage], project=j == 0)
+        if taps is not None:
+            taps[stage] = x
     return x
 
 
-def simple_head(n, bottom, num_classes, width=1.0, dropout=True):
-    """head 3x3 (512) + head_bn/head_scale + ReLU (+ Dropout 0.1) + score_fr 1x1; returns
-    score_fr (N x classes x h x w)."""
+def _rates(lr):
+    conv = [dict(lr_mult=lr, decay_mult=1)]
+    return conv, conv + [dict(lr_mult=2 * lr, decay_mult=0)], [
+        dict(lr_mult=lr, decay_mult=0), dict(lr_mult=2 * lr, decay_mult=0)]  # fmt: skip
+
+
+def simple_head(n, bottom, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR, name="head",
+                channels_out=512, score="score_fr"):  # fmt: skip
+    """`name` 3x3 (512) + `name`_bn/_scale + ReLU (+ Dropout 0.1) + `score` 1x1 at `head_lr`
+    times the trunk's rate; returns the score top (N x classes x h x w)."""
+    conv, conv_bias, affine = _rates(head_lr)
     x = conv_bn(
-        n, "head", "head_bn", "head_scale", bottom, channels(512, width), 3, pad=1,
-        conv_params=HEAD_CONV, affine_params=HEAD_AFFINE, weight_filler=dict(type="msra"),
+        n, name, f"{name}_bn", f"{name}_scale", bottom, channels(channels_out, width), 3, pad=1,
+        conv_params=conv, affine_params=affine, weight_filler=dict(type="msra"),
     )  # fmt: skip
-    n.head_relu = L.ReLU(x, in_place=True)
+    n[f"{name}_relu"] = L.ReLU(x, in_place=True)
     if dropout:
-        n.head_drop = L.Dropout(x, dropout_ratio=0.1, in_place=True)
-        x = n.head_drop
-    n.score_fr = L.Convolution(x, num_output=num_classes, kernel_size=1, param=HEAD_CONV_BIAS)
-    return n.score_fr
+        n[f"{name}_drop"] = L.Dropout(x, dropout_ratio=0.1, in_place=True)
+        x = n[f"{name}_drop"]
+    n[score] = L.Convolution(x, num_output=num_classes, kernel_size=1, param=conv_bias)
+    return n[score]
 
 
-def fcn_resnet(n, data, depth, num_classes, width=1.0, dropout=True):
-    """Trunk + simple head + upscore (k15 s8, fixed) + score (crop to `data`); returns score."""
-    top = resnet_trunk(n, data, depth, width)
-    fr = simple_head(n, top, num_classes, width, dropout)
+def fcn_resnet(n, data, depth, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR, aux_lr=0):
+    """Trunk + simple head + upscore (k15 s8, fixed) + score (crop to `data`); returns score.
+
+    aux_lr > 0 adds torchvision's auxiliary head on res4 at that rate multiplier: head_aux
+    (3x3, 256) + BatchNorm/Scale + ReLU + Dropout, score_aux_fr, upscore_aux, score_aux (the
+    caller adds its loss); the head and score names keep surgery's "new layer" prefixes."""
+    taps = {}
+    top = resnet_trunk(n, data, depth, width, taps)
+    fr = simple_head(n, top, num_classes, width, dropout, head_lr)
     n.upscore = upsample(fr, num_classes, 8, UPSCORE_KERNEL)
     n.score = crop(n.upscore, data)
+    if aux_lr:
+        aux = simple_head(n, taps[4], num_classes, width, dropout, aux_lr, "head_aux", 256,
+                          "score_aux_fr")  # fmt: skip
+        n.upscore_aux = upsample(aux, num_classes, 8, UPSCORE_KERNEL)
+        n.score_aux = crop(n.upscore_aux, data)
     return n.score

@@ -14,8 +14,10 @@ def solver(
     snapshot=4000,
     lr_policy="fixed",
     power=None,
+    weight_decay=0.0005,
 ):
-    """SolverParameter: weight decay 5e-4, display/average_loss 20, testing from Python.
+    """SolverParameter: weight decay 5e-4 (the release), display/average_loss 20, testing from
+    Python.
 
     lr_policy 'fixed' (the release) or 'poly' with `power` (the ResNet recipe: lr = base_lr *
     (1 - iter / max_iter) ^ power).
@@ -40,7 +42,7 @@ def solver(
     s.momentum = momentum
     s.iter_size = iter_size
     s.max_iter = max_iter
-    s.weight_decay = 0.0005
+    s.weight_decay = weight_decay
     if snapshot is not None:
         s.snapshot = snapshot
     s.snapshot_prefix = "snapshot/train"

@@ -214,6 +214,10 @@ def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
 HEADS = {"32s": fcn32s_head, "16s": fcn16s_head, "8s": fcn8s_head}
 
 
-def softmax_loss(score, label, normalize=False):
-    """SoftmaxWithLoss ignoring 255; normalize=False sums over pixels (the VGG FCNs)."""
-    return L.SoftmaxWithLoss(score, label, loss_param=dict(normalize=normalize, ignore_label=255))
+def softmax_loss(score, label, normalize=False, loss_weight=None):
+    """SoftmaxWithLoss ignoring 255; normalize=False sums over pixels (the VGG FCNs);
+    loss_weight: written when given (an auxiliary loss's weight)."""
+    kw = {} if loss_weight is None else dict(loss_weight=loss_weight)
+    return L.SoftmaxWithLoss(
+        score, label, loss_param=dict(normalize=normalize, ignore_label=255), **kw
+    )

@@ -16,6 +16,7 @@ from collections import OrderedDict
 import caffeio
 
 from . import cityscapes, nyud, pascalcontext, siftflow, voc
+from . import recipe as recipes
 from .errors import NetSpecError
 from .solver import solver as make_solver
 
@@ -42,11 +43,10 @@ _REGISTRY = OrderedDict(
 
 MODELS = tuple(_REGISTRY)
 
-# The ResNet recipe (BACKBONES 5, DeepLab-v2's Caffe solver): poly lr, batch 10 by iter_size,
-# 20k iterations; the head's 10x rate is in the nets' lr_mult.
-_RESNET = dict(
-    base_lr=2.5e-4, momentum=0.9, iter_size=10, max_iter=20000, lr_policy="poly", power=0.9
-)
+# The FCN-ResNets' solvers come from their training recipe (netspec.recipe; default 'caffe':
+# DeepLab-v2's Caffe solver, poly lr, batch 10 by iter_size, 20k iterations; the head's 10x
+# rate is in the nets' lr_mult).
+_RESNET = dict(recipe=True)
 # FCN-GoogLeNet: the paper's Table 1 protocol (as voc-fcn-alexnet: per-pixel loss, momentum
 # 0.9, 20 images per step) with the paper's line-searched rate for GoogLeNet, 5e-5.
 _REGISTRY.update(
@@ -63,8 +63,10 @@ _REGISTRY.update(
 BACKBONE_MODELS = tuple(m for m in _REGISTRY if m not in MODELS)
 ALL_MODELS = MODELS + BACKBONE_MODELS
 
-# Size of each family's evaluation split (the solver's test_iter).
+# Size of each family's evaluation split (the solver's test_iter); the FCN-ResNets evaluate
+# on VOC 2012 val (1,449).
 _EVAL_SIZE = {voc: 736, nyud: 654, siftflow: 200, pascalcontext: 5105, cityscapes: 500}
+_VOC12_VAL_SIZE = 1449
 
 # Each family's release max_iter and snapshot (CAFFE_FACTS 5, "Release solver files"); a model's
 # own settings above win (voc-fcn8s-atonce runs 300000). snapshot None: no field (SIFT Flow).
@@ -96,40 +98,69 @@ def num_classes(model):
     return _entry(model)[0].NUM_CLASSES
 
 
-def build(model, split, width=1.0, data_root=None, num_classes=None):
+def has_recipe(model):
+    """True for the models trained by a netspec.recipe (the FCN-ResNets)."""
+    return bool(_entry(model)[2].get("recipe"))
+
+
+def _recipe_kw(model, recipe, batch_size):
+    if has_recipe(model):
+        return dict(recipe=recipe, batch_size=batch_size)
+    if recipe is not None or batch_size is not None:
+        raise NetSpecError(
+            f"{model}: --recipe/--batch are for the models trained by a recipe "
+            f"({', '.join(m for m in ALL_MODELS if has_recipe(m))})"
+        )
+    return {}
+
+
+def build(model, split, width=1.0, data_root=None, num_classes=None, recipe=None,
+          batch_size=None):  # fmt: skip
     """caffe_pb2.NetParameter of `model`'s net `split` (one of net_files(model)).
 
     width: channel multiplier of the trunk (1 = the release); data_root: dataset root written
     into the data layers' param_str (default '../../data', relative to models/<model>/);
-    num_classes: override the class count.
+    num_classes: override the class count; recipe, batch_size: the FCN-ResNets' training
+    recipe (netspec.recipe name; default 'caffe') and images per forward of the train net.
     """
     family, variant, _ = _entry(model)
-    return family.fcn(variant, split, width=width, data_root=data_root, num_classes=num_classes)
+    kw = _recipe_kw(model, recipe, batch_size)
+    return family.fcn(
+        variant, split, width=width, data_root=data_root, num_classes=num_classes, **kw
+    )
 
 
-def solver(model):
-    """caffe_pb2.SolverParameter with the release's hyperparameters for `model`."""
+def solver(model, recipe=None, batch_size=None):
+    """caffe_pb2.SolverParameter for `model`: the release's hyperparameters, or for the
+    FCN-ResNets those of the training recipe (with iter_size = recipe batch / batch_size)."""
     family, _, settings = _entry(model)
     train, test, _ = family.STEMS
+    _recipe_kw(model, recipe, batch_size)
+    test_iter = _EVAL_SIZE[family]
+    if settings.get("recipe"):
+        rec = recipes.get(recipe)
+        settings = recipes.solver_settings(rec, family.__name__.split(".")[-1], batch_size)
+        test_iter = _VOC12_VAL_SIZE if family is voc else test_iter
     return make_solver(
-        test_iter=_EVAL_SIZE[family],
+        test_iter=test_iter,
         train_net=f"{train}.prototxt",
         test_net=f"{test}.prototxt",
         **{**_FAMILY_SOLVER[family], **settings},
     )
 
 
-def texts(model, width=1.0, data_root=None, num_classes=None):
+def texts(model, width=1.0, data_root=None, num_classes=None, recipe=None, batch_size=None):
     """OrderedDict file name -> prototxt text of every file of the model (nets, solver)."""
     out = OrderedDict()
     for stem in net_files(model):
-        net = build(model, stem, width=width, data_root=data_root, num_classes=num_classes)
+        net = build(model, stem, width, data_root, num_classes, recipe, batch_size)
         out[f"{stem}.prototxt"] = caffeio.to_text(net)
-    out["solver.prototxt"] = caffeio.to_text(solver(model))
+    out["solver.prototxt"] = caffeio.to_text(solver(model, recipe, batch_size))
     return out
 
 
-def write(model, out_dir=None, width=1.0, data_root=None, num_classes=None):
+def write(model, out_dir=None, width=1.0, data_root=None, num_classes=None, recipe=None,
+          batch_size=None):  # fmt: skip
     """Write the model's net and solver prototxt into out_dir (default models/<model>).
 
     Files are written atomically and only when their bytes change; returns the paths.
@@ -137,7 +168,7 @@ def write(model, out_dir=None, width=1.0, data_root=None, num_classes=None):
     out_dir = out_dir or os.path.join("models", model)
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for name, text in texts(model, width, data_root, num_classes).items():
+    for name, text in texts(model, width, data_root, num_classes, recipe, batch_size).items():
         path = os.path.join(out_dir, name)
         data = text.encode("utf-8")
         old = None

@@ -213,7 +213,8 @@ def test_solvers():
         assert (s.lr_policy, s.power, s.momentum) == ("poly", pytest.approx(0.9),
                                                       pytest.approx(0.9))  # fmt: skip
         assert s.base_lr == pytest.approx(2.5e-4) and s.iter_size == 10 and s.max_iter == 20000
-        assert list(s.test_iter) == [500 if m.startswith("cityscapes") else 736]
+        # the FCN-ResNets evaluate on VOC 2012 val (1,449 images), Cityscapes on val (500)
+        assert list(s.test_iter) == [500 if m.startswith("cityscapes") else 1449]
 
 
 def test_cityscapes_data_layer_param():
@@ -223,7 +224,11 @@ def test_cityscapes_data_layer_param():
     assert (lay.python_param.module, lay.python_param.layer) == (
         "layers.cityscapes", "CityscapesSegDataLayer")  # fmt: skip
     assert ast.literal_eval(lay.python_param.param_str) == dict(
-        cityscapes_dir="/d/cityscapes", split="train")  # fmt: skip
+        cityscapes_dir="/d/cityscapes", split="train", seed=1337, crop=321, scale=(0.5, 1.5),
+        mirror=True, batch_size=1)  # fmt: skip
+    val = zoo.build("cityscapes-fcn-resnet101", "val", data_root="/d").layer[0]
+    assert ast.literal_eval(val.python_param.param_str) == dict(
+        cityscapes_dir="/d/cityscapes", split="val")  # fmt: skip
 
 
 # ---------------------------------------------------------------- engines
