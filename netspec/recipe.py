@@ -14,7 +14,7 @@ CPU make batch statistics noisy.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import NetSpecError
 
@@ -85,11 +85,24 @@ DEFAULT = "caffe"
 
 
 def get(name):
-    """The TrainRecipe called `name` (None: the default, 'caffe'); NetSpecError names the known."""
+    """The TrainRecipe called `name` (None: the default, 'caffe'; a TrainRecipe is returned as
+    it is); NetSpecError names the known recipes."""
+    if isinstance(name, TrainRecipe):
+        return name
     name = name or DEFAULT
     if name not in RECIPES:
         raise NetSpecError(f"unknown recipe '{name}'; known recipes: {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+def with_crop(recipe, crop=None):
+    """`recipe` (a name or TrainRecipe) with its crop side replaced by `crop` (pixels > 0)."""
+    rec = get(recipe)
+    if crop is None:
+        return rec
+    if int(crop) < 1:
+        raise NetSpecError(f"crop must be a positive number of pixels, got {crop}")
+    return replace(rec, crop=int(crop))
 
 
 def split_batch(recipe, batch_size=None):

@@ -2,6 +2,7 @@
 
     python -m solvers.demo            # or: make demo      (outputs in demo/)
     python -m solvers.demo --fresh    # start again from nothing
+    python -m solvers.demo --recipe resnet   # the FCN-ResNet recipe (solvers/demo_resnet.py)
 
 Steps (each is skipped when its output already exists, so a second run only re-prints):
 1. a synthetic dataset in the real VOC/SBD layout (demo/data/pascal/VOC2011, demo/data/sbdd):
@@ -234,6 +235,11 @@ def background_baseline(data):
 
 def main(argv=None):
     """Run the demo (see the module docstring); returns the metrics dict of the score head."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--recipe" or a.startswith("--recipe=") for a in argv):
+        from .demo_resnet import main as recipe_demo
+
+        return recipe_demo(argv)
     args = parse_args(argv)
     t0 = time.time()
     out = os.path.abspath(args.out)

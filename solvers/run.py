@@ -34,18 +34,30 @@ class RunSetupError(SystemExit):
         super().__init__(f"error: {message}")
 
 
-def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False):
+def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False, recipe=None,
+            batch=None, crop=None):  # fmt: skip
     """The run folder for `model`; generates the nets there when the settings differ from the
-    release (width, data root, normalised loss). Returns an absolute path."""
+    release (width, data root, normalised loss; for the FCN-ResNets a training recipe other than
+    the default, a batch per forward or a crop side). Returns an absolute path."""
     custom = width != 1.0 or data_root is not None or normalize
+    custom = custom or recipe not in (None, "caffe") or batch is not None or crop is not None
     if runs is None:
-        runs = os.path.join(ROOT, "runs", f"w{width:g}") if custom else MODELS_DIR
+        tag = f"w{width:g}" + (f"-{recipe}" if recipe else "") + (f"-b{batch}" if batch else "")
+        tag += f"-c{crop}" if crop else ""
+        runs = os.path.join(ROOT, "runs", tag) if custom else MODELS_DIR
     folder = os.path.join(os.path.abspath(runs), model)
     if custom:
         from netspec import zoo
 
         root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
-        zoo.write(model, folder, width=width, data_root=root)
+        try:
+            if crop is not None:
+                from netspec.recipe import with_crop
+
+                recipe = with_crop(recipe, crop)
+            zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)
+        except ValueError as e:  # NetSpecError: a recipe for a model without one, a bad batch
+            raise RunSetupError(str(e)) from None
         if normalize:
             for stem in zoo.net_files(model):
                 path = os.path.join(folder, stem + ".prototxt")

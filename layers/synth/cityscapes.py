@@ -18,10 +18,13 @@ SKY, ROAD, EGO_VEHICLE, OUT_OF_ROI = 23, 7, 1, 3
 CITIES = {"train": ("aachen", "bochum", "bremen"), "val": ("frankfurt", "lindau", "munster")}
 
 
-def cityscapes_scene(rng, h, w):
-    """One street-like scene -> (rgb uint8 H x W x 3, label ids uint8 H x W)."""
-    objects = [c for c in range(N_LABEL_IDS) if c not in (SKY, ROAD)]
-    rgb, label, _ = scene(rng, h, w, objects, N_LABEL_IDS, SKY, n_shapes=(2, 4))
+def cityscapes_scene(rng, h, w, objects=None):
+    """One street-like scene -> (rgb uint8 H x W x 3, label ids uint8 H x W).
+
+    objects: the label ids the shapes are drawn from (default every id but sky and road)."""
+    if objects is None:
+        objects = [c for c in range(N_LABEL_IDS) if c not in (SKY, ROAD)]
+    rgb, label, _ = scene(rng, h, w, list(objects), N_LABEL_IDS, SKY, n_shapes=(2, 4))
     road_rgb, _, _ = scene(rng, h, w, [ROAD], N_LABEL_IDS, ROAD, n_shapes=(0, 0))
     ground = (np.arange(h)[:, None] >= h // 2) & (label == SKY)
     rgb[ground] = road_rgb[ground]
@@ -33,18 +36,21 @@ def cityscapes_scene(rng, h, w):
     return rgb, label.astype(np.uint8)
 
 
-def make_cityscapes(root, n=8, size=None, seed=0):
+def make_cityscapes(root, n=8, size=None, seed=0, objects=None, val_fraction=None):
     """Cityscapes folder `root` (the dataset's own folder, data_root/cityscapes for the nets):
     leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png (RGB) and
     gtFine/{train,val}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png (grey, label ids).
 
     About two thirds of the n images are train, the rest val (at least one each), spread over
-    three cities per split. Sizes are h x 2h (h 48..80, Cityscapes' 1:2 aspect) unless
-    size=(h, w). Returns {split: sorted ids '<city>/<city>_<seq>_<frame>'}.
+    three cities per split (val_fraction: another share for val). Sizes are h x 2h (h 48..80,
+    Cityscapes' 1:2 aspect) unless size=(h, w). objects: the label ids of the shapes (default
+    all but sky and road). Returns {split: sorted ids '<city>/<city>_<seq>_<frame>'}.
     """
     rng = np.random.default_rng(seed)
     n = max(2, int(n))
     k = min(n - 1, max(1, (2 * n) // 3))
+    if val_fraction is not None:
+        k = min(n - 1, max(1, n - int(round(n * val_fraction))))
     counts = {"train": k, "val": n - k}
     hw = sizes(rng, n, size, lo=48, hi=80)
     if size is None:
@@ -55,7 +61,7 @@ def make_cityscapes(root, n=8, size=None, seed=0):
         for j in range(count):
             city = CITIES[split][j % len(CITIES[split])]
             idx = f"{city}/{city}_{j // len(CITIES[split]):06d}_{19 + 10 * j:06d}"
-            rgb, label = cityscapes_scene(rng, *hw[i])
+            rgb, label = cityscapes_scene(rng, *hw[i], objects)
             i += 1
             _save(rgb, os.path.join(root, "leftImg8bit", split, f"{idx}_leftImg8bit.png"), "RGB")
             _save(label, os.path.join(root, "gtFine", split, f"{idx}_gtFine_labelIds.png"), "L")
