@@ -2,14 +2,24 @@
 
 A dataset layer declares its param keys and implements `configure(params)` (paths, ids, top
 names) and `load_example(idx)` (a tuple of arrays in top order). This class does the pycaffe
-contract: setup checks bottoms/tops/params/files, reshape loads the next example (batch of 1,
-whole image), forward copies, backward does nothing (data layers have no gradient).
+contract: setup checks bottoms/tops/params/files, reshape loads the next example (by default a
+batch of 1, whole image), forward copies, backward does nothing (data layers have no gradient).
+
+Every dataset layer also takes the optional augmentation keys (layers.augment): `crop`
+(None, int or [h, w]; random crop, padded at bottom/right with 0 for images and `ignore_label`
+for labels where smaller), `scale` (None or [lo, hi]; random rescale, bilinear images, nearest
+labels), `mirror` (bool; horizontal flip with probability 0.5), `batch_size` (examples per
+forward, N x C x h x w tops; unequal sizes need `crop`) and `ignore_label` (default 255). With
+none of them set, the layer serves exactly the loaders' arrays, one whole image per forward.
 """
 
 import os
 
+import numpy as np
+
 from solvers.engine import caffe
 
+from .augment import AUGMENT_OPTIONAL, apply_augment, draw_augment, parse_augment, seed_words
 from .errors import data_error
 from .order import ExampleOrder, shuffles
 from .params import parse_param_str
@@ -17,16 +27,25 @@ from .prefetch import Prefetcher
 
 EngineLayer = caffe.Layer
 
-COMMON_OPTIONAL = {"randomize": True, "seed": None, "prefetch": True}
+COMMON_OPTIONAL = {"randomize": True, "seed": None, "prefetch": True, **AUGMENT_OPTIONAL}
 
 
 class SegDataLayer(EngineLayer):
-    """Base of the dataset layers: one whole image (+ labels) per forward, batch of 1.
+    """Base of the dataset layers: one whole image (+ labels) per forward, batch of 1, unless
+    the augmentation keys say otherwise.
 
     Subclasses set DATASET (a name for messages), REQUIRED (param keys), OPTIONAL ({key:
-    default}, merged with randomize/seed/prefetch) and implement configure() and load_example().
-    After setup: `ids` (the split's ids), `top_names`, `order` (ExampleOrder); after each
-    forward, `last_id` is the id just served.
+    default}, merged with randomize/seed/prefetch and crop/scale/mirror/batch_size/ignore_label)
+    and implement configure() and load_example().
+    After setup: `ids` (the split's ids), `top_names`, `order` (ExampleOrder), `batch_size`,
+    `augment` (the checked augmentation keys). After each forward: `last_ids` (the ids just
+    served, one per batch item), `last_id` (the first of them) and `last_augment` (one dict per
+    item: {"scale": factor or None, "size": (h, w) after scaling, "offset": (y, x) of the crop
+    window in the padded array or None, "mirror": bool}; see layers.augment).
+
+    Randomness: the example order comes from ExampleOrder(seed); the augmentation of the example
+    at stream position k from its own numpy generator default_rng([|seed|, k]) (draws: scale,
+    crop offsets, mirror), so prefetching, seek() and set_rng_state() reproduce the stream.
     """
 
     DATASET = "dataset"
@@ -55,6 +74,9 @@ class SegDataLayer(EngineLayer):
         if len(bottom):
             raise ValueError(f"{name}: a data layer takes no bottoms, got {len(bottom)}")
         self.params = params
+        self.augment = parse_augment(params, name)
+        self.batch_size = self.augment["batch_size"]
+        self._augmenting = any(self.augment[k] for k in ("crop", "scale", "mirror"))
         self.split = params["split"]
         self.configure(params)
         if len(top) != len(self.top_names):
@@ -66,35 +88,45 @@ class SegDataLayer(EngineLayer):
         self.order = ExampleOrder(
             len(self.ids), shuffles(self.split, params["randomize"]), params["seed"]
         )
+        self._seed_word = seed_words(self.order.seed, name) if self._augmenting else None
         self._k = 0
         self._loaded = None
         self.example = None
+        self._served = None
         self.last_id = None
+        self.last_ids = []
+        self.last_augment = []
         close = getattr(self, "_prefetcher", None)
         if close is not None:
             close.close()
-        self._prefetcher = Prefetcher(self._load_position, depth=1 if params["prefetch"] else 0)
+        self._prefetcher = self._make_prefetcher(1 if params["prefetch"] else 0)
 
     def reshape(self, bottom, top):
         if self._loaded != self._k:
-            self.example = self._prefetcher.get(self._k)
+            self.example, ids, augments = self._prefetcher.get(self._k)
+            self._served = (ids, augments)
             self._loaded = self._k
         # pycaffe's top/bottom are boost vectors of Blob*: len() and [i] work, iterating does not
         for i in range(len(top)):
-            top[i].reshape(1, *self.example[i].shape)
+            shape = self.example[i].shape
+            top[i].reshape(*(shape if self.batch_size > 1 else (1, *shape)))
 
     def forward(self, bottom, top):
         for i in range(len(top)):
             top[i].data[...] = self.example[i]
-        self.last_id = self.ids[self.order.at(self._k)]
-        self._k += 1
+        ids, augments = self._served
+        self.last_ids = list(ids)
+        self.last_id = ids[0]
+        self.last_augment = list(augments)
+        self._k += self.batch_size
 
     def backward(self, top, propagate_down, bottom):
         pass
 
     @property
     def position(self):
-        """How many examples this layer has served (its place in the example stream)."""
+        """How many examples this layer has served (its place in the example stream; a
+        forward serves batch_size examples)."""
         return self._k
 
     def seek(self, position):
@@ -114,13 +146,49 @@ class SegDataLayer(EngineLayer):
         if seed != self.order.seed:
             self.order = ExampleOrder(self.order.n, self.order.shuffle, seed)
             self._loaded = None  # an example prefetched from the old order is stale
+            if self._augmenting:
+                self._seed_word = seed_words(seed, type(self).__name__)
             self._prefetcher.close()
-            self._prefetcher = Prefetcher(self._load_position, depth=self._prefetcher.depth)
+            self._prefetcher = self._make_prefetcher(self._prefetcher.depth)
         self.seek(position)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _make_prefetcher(self, depth):
+        return Prefetcher(self._load_batch, depth=depth, stride=self.batch_size)
+
     def _load_position(self, k):
-        return self.load_example(self.ids[self.order.at(k)])
+        """(arrays, id, augmentation dict) of the example at stream position k."""
+        idx = self.ids[self.order.at(k)]
+        arrays = self.load_example(idx)
+        if not self._augmenting:
+            size = tuple(arrays[0].shape[-2:])
+            return arrays, idx, {"scale": None, "size": size, "offset": None, "mirror": False}
+        aug = self.augment
+        rng = np.random.default_rng([self._seed_word, int(k)])
+        drawn = draw_augment(rng, arrays[0].shape[-2:], aug["crop"], aug["scale"], aug["mirror"])
+        return apply_augment(arrays, drawn, aug["crop"], aug["ignore_label"]), idx, drawn
+
+    def _load_batch(self, k):
+        """(tops, ids, augmentations) of the batch at stream positions k .. k + batch_size - 1;
+        tops are the example's arrays (C x H x W) for a batch of 1, else N x C x H x W stacks."""
+        if self.batch_size == 1:
+            arrays, idx, drawn = self._load_position(k)
+            return arrays, [idx], [drawn]
+        items = [self._load_position(j) for j in range(k, k + self.batch_size)]
+        shapes = [tuple(arrays[0].shape[-2:]) for arrays, _, _ in items]
+        if len(set(shapes)) > 1:
+            j = next(i for i, s in enumerate(shapes) if s != shapes[0])
+            raise ValueError(
+                f"{type(self).__name__}: batch_size {self.batch_size} needs examples of one "
+                f"size, but id '{items[0][1]}' is {shapes[0][0]}x{shapes[0][1]} and id "
+                f"'{items[j][1]}' is {shapes[j][0]}x{shapes[j][1]}"
+                + (" after scaling" if self.augment["scale"] else "")
+                + "; set 'crop' (e.g. 'crop': 321) to serve equal-size batches, or use "
+                "batch_size 1"
+            )
+        n_tops = len(items[0][0])
+        tops = tuple(np.stack([arrays[i] for arrays, _, _ in items]) for i in range(n_tops))
+        return tops, [idx for _, idx, _ in items], [d for _, _, d in items]
 
     def check_files(self, limit=5):
         """Every example's files exist, else DataError listing the first few missing."""

@@ -114,7 +114,8 @@ class CityscapesSegDataLayer(SegDataLayer):
     """Cityscapes fine annotations: tops data (1x3xHxW), label (1x1xHxW, 0..18, 255 ignored).
 
     param_str: cityscapes_dir, split ('train', 'val', 'test'), mean (BGR, default the
-    ImageNet/VOC mean), randomize (default True; only 'train' splits shuffle), seed, prefetch.
+    ImageNet/VOC mean), randomize (default True; only 'train' splits shuffle), seed, prefetch;
+    augmentation: crop, scale, mirror, batch_size, ignore_label (SegDataLayer, layers.augment).
     """
 
     DATASET = "Cityscapes"

@@ -97,7 +97,8 @@ class NYUDSegDataLayer(SegDataLayer):
     """NYUDv2: one top per entry of `tops` (from color, depth, hha, label), in that order.
 
     param_str: nyud_dir, split ('train', 'val', 'trainval', 'test'), tops (list), randomize,
-    seed, prefetch.
+    seed, prefetch; augmentation: crop, scale, mirror, batch_size, ignore_label (SegDataLayer,
+    layers.augment): color, depth and hha are images (bilinear, padded with 0), label nearest.
     """
 
     DATASET = "NYUDv2"

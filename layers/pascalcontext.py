@@ -103,7 +103,9 @@ class PASCALContextSegDataLayer(SegDataLayer):
     """PASCAL-Context: tops data (1x3xHxW), label (1x1xHxW, 0 background, 1..59).
 
     param_str: voc_dir (holding VOC2010/), context_dir, split ('train', 'val'), mean,
-    randomize, seed, prefetch.
+    randomize, seed, prefetch; augmentation: crop, scale, mirror, batch_size, ignore_label
+    (SegDataLayer, layers.augment; label 0 is background, trained, so padding must use a label
+    the loss ignores).
     """
 
     DATASET = "PASCAL-Context"

@@ -1,8 +1,9 @@
 """Background decoding: the next example is loaded while the net computes.
 
-A single worker thread (PIL decoding, zlib and NumPy release the GIL) loads example k+1 while
-the net runs on example k. The *order* is fixed by ExampleOrder before loading, so prefetching
-never changes which examples are served, only when they are decoded.
+A single worker thread (PIL decoding, zlib and NumPy release the GIL) loads example k+1 (the
+batch at k+N, with stride N) while the net runs on example k. The *order* is fixed by
+ExampleOrder before loading, so prefetching never changes which examples are served, only when
+they are decoded.
 """
 
 import threading
@@ -17,14 +18,19 @@ def _shutdown(pool):
 class Prefetcher:
     """Load `load(k)` for the requested k, keeping `depth` later ones in flight.
 
-    get(k) returns load(k)'s result (re-raising its error in the caller); with depth=0 nothing is
-    loaded ahead (prefetch off). close() stops the worker; it is also called at garbage
-    collection and interpreter exit.
+    get(k) returns load(k)'s result (re-raising its error in the caller) and schedules
+    k + stride, ..., k + depth * stride (stride: the positions one get() consumes, e.g. the
+    batch size when load(k) loads examples k..k+N-1); with depth=0 nothing is loaded ahead
+    (prefetch off). close() stops the worker; it is also called at garbage collection and
+    interpreter exit.
     """
 
-    def __init__(self, load, depth=1, name="data-prefetch"):
+    def __init__(self, load, depth=1, name="data-prefetch", stride=1):
         self.load = load
         self.depth = max(0, int(depth))
+        self.stride = int(stride)
+        if self.stride < 1:
+            raise ValueError(f"Prefetcher stride must be >= 1, got {stride}")
         self._pending = {}
         self._lock = threading.Lock()
         self._pool = None
@@ -33,14 +39,15 @@ class Prefetcher:
             self._finalizer = weakref.finalize(self, _shutdown, self._pool)
 
     def get(self, k):
-        """The example at position k (blocks until decoded), then schedule k+1..k+depth."""
+        """The example at position k (blocks until decoded), then schedule the next `depth`
+        positions k + stride, k + 2 * stride, ..."""
         if self._pool is None:
             return self.load(k)
         with self._lock:
             fut = self._pending.pop(k, None)
             for old in [j for j in self._pending if j < k]:
                 self._pending.pop(old).cancel()
-            for j in range(k + 1, k + 1 + self.depth):
+            for j in range(k + self.stride, k + self.stride * (self.depth + 1), self.stride):
                 if j not in self._pending:
                     self._pending[j] = self._pool.submit(self.load, j)
         if fut is None:

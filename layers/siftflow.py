@@ -49,7 +49,9 @@ def load_siftflow_label(siftflow_dir, idx, kind, ctx=("SIFT Flow", None, None)):
 class SIFTFlowSegDataLayer(SegDataLayer):
     """SIFT Flow: tops data (1x3xHxW), sem (1x1xHxW, 0..32), geo (1x1xHxW, 0..2); 255 void.
 
-    param_str: siftflow_dir, split ('trainval', 'test'), randomize, seed, prefetch.
+    param_str: siftflow_dir, split ('trainval', 'test'), randomize, seed, prefetch;
+    augmentation: crop, scale, mirror, batch_size, ignore_label (SegDataLayer, layers.augment):
+    sem and geo are both labels (nearest, padded with ignore_label).
     """
 
     DATASET = "SIFT Flow"

@@ -82,7 +82,8 @@ class VOCSegDataLayer(SegDataLayer):
     """PASCAL VOC segmentation: tops data (1x3xHxW), label (1x1xHxW).
 
     param_str: voc_dir, split (e.g. 'seg11valid'), mean (BGR, default the release's), randomize
-    (default True; only 'train' splits shuffle), seed, prefetch (default True).
+    (default True; only 'train' splits shuffle), seed, prefetch (default True); augmentation:
+    crop, scale, mirror, batch_size, ignore_label (SegDataLayer, layers.augment).
     """
 
     DATASET = "PASCAL VOC"
@@ -117,7 +118,8 @@ class VOCSegDataLayer(SegDataLayer):
 class SBDDSegDataLayer(SegDataLayer):
     """SBD (Hariharan et al.) segmentation: tops data (1x3xHxW), label (1x1xHxW).
 
-    param_str: sbdd_dir, split ('train'), mean, randomize, seed, prefetch.
+    param_str: sbdd_dir, split ('train'), mean, randomize, seed, prefetch; augmentation: crop,
+    scale, mirror, batch_size, ignore_label (SegDataLayer, layers.augment).
     """
 
     DATASET = "SBD"

@@ -8,14 +8,15 @@ def data_layers(net):
 
 
 def seek_data(net, position):
-    """Put every data layer of `net` at example `position` of its stream.
+    """Put every data layer of `net` where it is after `position` forward passes.
 
     After restoring a solverstate at iteration N with iter_size S, position = N * S makes the
-    resumed run read exactly the examples the uninterrupted run would have read.
-    Returns the number of layers moved.
+    resumed run read exactly the examples the uninterrupted run would have read. A layer's
+    stream counts examples, so a layer serving `batch_size` examples per forward (layers.base)
+    moves to example position * batch_size. Returns the number of layers moved.
     """
     moved = 0
     for layer in data_layers(net):
-        layer.seek(position)
+        layer.seek(position * int(getattr(layer, "batch_size", 1)))
         moved += 1
     return moved
