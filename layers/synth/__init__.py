@@ -6,6 +6,8 @@
     make_siftflow(dir, n)       dir = sift-flow/ (Images, SemanticLabels, GeoLabels, splits)
     make_pascalcontext(root, n) root/pascal/VOC2010 + root/pascal-context
     make_voc_family(root, n)    root/pascal/VOC2011 + root/sbdd/dataset + seg11valid
+    make_voc12_family(root, n)  root/pascal/VOC2012 + root/sbdd/dataset + trainaug (SBD and VOC
+                                lists overlapping in every way; not part of make_data_root)
     make_data_root(root, n)     all of the above under one data root (netspec data_root)
     make_cityscapes(dir, n)     dir = cityscapes/ (leftImg8bit + gtFine label ids, train/val;
                                 not part of make_data_root; see cityscapes.py)
@@ -161,6 +163,57 @@ def make_voc_family(root, n=8, size=None, seed=0):
         "seg11valid": seg11valid,
         "sbdd_train": sbd_ids,
     }
+
+
+def make_voc12_family(root, n=12, size=None, seed=0):
+    """root/pascal/VOC2012 + root/sbdd/dataset (its own SBD: it replaces one make_voc_family
+    wrote) + trainaug, with SBD's and VOC's lists overlapping in every way trainaug's set algebra
+    meets on the real data.
+
+    VOC has n ids (n >= 6): the first half VOC seg train, the rest VOC seg val. Each half is cut
+    in thirds: also in SBD train, also in SBD val, VOC only. SBD has n // 2 ids of its own (half
+    train, half val). Shared ids have the same picture in both, the SBD label without VOC's void
+    outlines. Returns {'voc_dir', 'sbdd_dir', 'trainaug', 'groups'}, groups naming the ids of
+    each kind: sbd_train_only, sbd_val_only, voc_train_sbd_train, voc_train_sbd_val,
+    voc_train_only, voc_val_sbd_train, voc_val_sbd_val, voc_val_only.
+    """
+    from ..splits import derive_voc12_trainaug
+
+    n = max(6, n)
+    voc_dir = os.path.join(root, "pascal", "VOC2012")
+    sbdd_dir = os.path.join(root, "sbdd", "dataset")
+    # years interleave, so sorting trainaug is not the order the lists were written in
+    voc_ids = [f"{2008 + i % 4}_{i:06d}" for i in range(n)]
+    voc_scenes = _voc_scenes(n, size, seed, void_border=2)
+    make_voc(voc_dir, ids=voc_ids, scenes=voc_scenes)
+    train, val = _halves(voc_ids)
+
+    def thirds(ids):
+        k = max(1, len(ids) // 3)
+        return ids[:k], ids[k : 2 * k], ids[2 * k :]
+
+    groups = {}
+    for name, ids in (("voc_train", train), ("voc_val", val)):
+        in_train, in_val, alone = thirds(ids)
+        groups[f"{name}_sbd_train"] = in_train
+        groups[f"{name}_sbd_val"] = in_val
+        groups[f"{name}_only"] = alone
+    own = [f"{2007 + 2 * (i % 3)}_{500 + i:06d}" for i in range(max(2, n // 2))]
+    groups["sbd_train_only"], groups["sbd_val_only"] = _halves(own)
+    own_scenes = _voc_scenes(len(own), size, seed + 1, void_border=0)
+    shared = [i for k in groups if "_sbd_" in k for i in groups[k]]
+    unvoid = []
+    for idx in shared:
+        rgb, label = voc_scenes[voc_ids.index(idx)]
+        unvoid.append((rgb, _fill_void(label)))
+    make_sbdd(sbdd_dir, ids=own + shared, scenes=own_scenes + unvoid)
+    sbd_train = groups["sbd_train_only"] + groups["voc_train_sbd_train"]
+    sbd_train += groups["voc_val_sbd_train"]
+    sbd_val = groups["sbd_val_only"] + groups["voc_train_sbd_val"] + groups["voc_val_sbd_val"]
+    _write_ids(os.path.join(sbdd_dir, "train.txt"), sbd_train)
+    _write_ids(os.path.join(sbdd_dir, "val.txt"), sbd_val)
+    trainaug = derive_voc12_trainaug(voc_dir, sbdd_dir)
+    return {"voc_dir": voc_dir, "sbdd_dir": sbdd_dir, "trainaug": trainaug, "groups": groups}
 
 
 def _fill_void(label):
@@ -323,5 +376,6 @@ __all__ = [
     "make_siftflow",
     "make_voc",
     "make_voc_family",
+    "make_voc12_family",
     "voc_palette",
 ]

@@ -1,9 +1,9 @@
-"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|cityscapes|voc-family|all DIR --n N
-[--size HxW] [--seed S]: write a small synthetic dataset in the real on-disk layout.
+"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|cityscapes|voc-family|voc12|all DIR
+--n N [--size HxW] [--seed S]: write a small synthetic dataset in the real on-disk layout.
 
 DIR is the dataset folder itself for voc (a VOC2011-like folder), sbdd (SBD's dataset/), nyud,
-siftflow and cityscapes (data_root/cityscapes for the nets); for pascalcontext, voc-family and
-all it is a data root (pascal/, sbdd/, ...).
+siftflow and cityscapes (data_root/cityscapes for the nets); for pascalcontext, voc-family, voc12
+(pascal/VOC2012 + sbdd/dataset + trainaug) and all it is a data root (pascal/, sbdd/, ...).
 """
 
 import argparse
@@ -17,6 +17,7 @@ from . import (
     make_sbdd,
     make_siftflow,
     make_voc,
+    make_voc12_family,
     make_voc_family,
 )
 
@@ -28,6 +29,7 @@ MAKERS = {
     "pascalcontext": make_pascalcontext,
     "cityscapes": make_cityscapes,
     "voc-family": make_voc_family,
+    "voc12": make_voc12_family,
     "all": make_data_root,
 }
 
