@@ -7,7 +7,9 @@ Steps (each is skipped when its output already exists):
 1. a synthetic dataset in the official Cityscapes layout (leftImg8bit/, gtFine/ label ids):
    street-like scenes (sky, road, ego vehicle, out-of-roi strip) with objects of a few classes;
 2. base weights: a RANDOM-weight ResNet-101 classifier (stand-in for the ILSVRC model),
-   fcnized by surgery; the staged init copies its trunk into cityscapes-fcn-resnet101;
+   fcnized by surgery; the staged init copies its trunk into cityscapes-fcn-resnet101 and its
+   BatchNorm statistics are re-estimated on training crops (an ImageNet trunk has calibrated
+   ones; random statistics blow the activations up);
 3. training with the Caffe recipe of the ResNet FCNs (netspec.recipe 'caffe'): random scale
    0.5-1.5, random crops (mean / ignore-label padding), mirror, a real batch of `--batch` crops
    per forward with iter_size making up 10 images per step, poly learning rate, frozen
@@ -31,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "cityscapes-fcn-resnet101"
 # label ids of the demo's object classes: building, vegetation, person, car (+ sky and road)
 OBJECTS = (11, 21, 24, 26)
-DEFAULTS = dict(width=0.0625, iters=160, lr=0.01, batch=10, crop=96, n=48, size=(96, 192))
+DEFAULTS = dict(width=0.0625, iters=400, lr=0.003, batch=10, crop=96, n=48, size=(96, 192))
 
 
 def parse_args(argv):
@@ -86,6 +88,42 @@ def make_base(runs, width, seed=0):
     return out
 
 
+def calibrate_batchnorm(folder, weights, out):
+    """Re-estimate every BatchNorm's global statistics (mean, variance; factor 1) of the train
+    net in run folder `folder` on one batch of its own training crops, layer by layer in net
+    order, starting from `weights`; write the result to `out`.
+
+    A random-weight trunk with made-up statistics multiplies activations through 33 residual
+    blocks (res5 reached 1e6 here and the first steps diverged); an ImageNet trunk comes with
+    calibrated statistics, which this stands in for. Works on either engine."""
+    import numpy as np
+
+    from . import engine
+
+    cwd = os.getcwd()
+    os.chdir(folder)  # the data layer's paths are relative to the run folder
+    try:
+        net = engine.open_net("train.prototxt", engine.caffe.TRAIN, weights=weights)
+        names = list(net._layer_names)
+        types = [layer.type for layer in net.layers]
+        bottoms = net.bottom_names
+        pos = 0
+        for i, (name, kind) in enumerate(zip(names, types)):
+            if kind != "BatchNorm":
+                continue
+            net.forward(start=names[pos], end=names[i - 1])
+            x = net.blobs[bottoms[name][0]].data.astype(np.float64)
+            mean, var, factor = net.params[name]
+            mean.data[...] = x.mean(axis=(0, 2, 3))
+            var.data[...] = x.var(axis=(0, 2, 3))
+            factor.data[...] = 1
+            pos = i
+        net.save(out)
+    finally:
+        os.chdir(cwd)
+    return out
+
+
 def _in_dir(fn, *args):
     cwd = os.getcwd()
     try:
@@ -107,7 +145,19 @@ def train(args, runs, data_root):
         say(f"    reusing {final} (--fresh to retrain)")
         return final
     shutil.rmtree(os.path.join(runs, MODEL, "snapshot"), ignore_errors=True)
+    from surgery.stage import staged_init
+
+    from .run import run_dir
+
+    folder = run_dir(MODEL, runs, args.width, data_root, False, "caffe", args.batch, args.crop)
+    init = os.path.join(runs, "ilsvrc-nets", "staged-init.caffemodel")
+    staged_init(folder, make_base(runs, args.width), out=init, width=args.width, force=True,
+                verbose=False)  # fmt: skip
+    calibrated = os.path.join(runs, "ilsvrc-nets", "init-bn-calibrated.caffemodel")
+    calibrate_batchnorm(folder, init, calibrated)
+    say(f"    BatchNorm statistics re-estimated on training crops -> {calibrated}")
     argv = [
+        "--weights", calibrated,
         "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
         "--lr", f"{args.lr:g}", "--iters", str(args.iters), "--max-iter", str(args.iters),
         "--score-every", str(max(1, args.iters // 4)), "--snapshot-every", str(args.iters),
@@ -166,7 +216,7 @@ def draw_overlays(cs_dir, ids, pred_dir, out_dir, n):
         rgb = read_rgb(cityscapes_paths(cs_dir, "val", idx)["image"])
         gt = load_cityscapes_label(cs_dir, "val", idx)[0]
         name = idx.replace("/", "_")
-        pred = np.asarray(Image.open(os.path.join(pred_dir, "score", f"{name}.png")))
+        pred = np.asarray(Image.open(os.path.join(pred_dir, "score", f"{idx}.png")))
         path = os.path.join(out_dir, f"{name}.png")
         save_panels(path, [rgb, gt, pred, overlay(rgb, pred)],
                     ["image", "ground truth", "prediction", "overlay"], scale=2)  # fmt: skip

@@ -33,6 +33,9 @@ def parse_args(model, argv):
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU)")
     p.add_argument("--width", type=positive_width, default=1.0, help="channel multiplier > 0")
     p.add_argument("--data-root")
+    p.add_argument("--recipe", choices=("caffe", "torchvision"), help="as used for training")
+    p.add_argument("--batch", type=positive_int, help="as used for training (run folder)")
+    p.add_argument("--crop", type=positive_int, help="as used for training (run folder)")
     p.add_argument("--runs")
     p.add_argument("--normalize", action="store_true", help="as used for training (loss only)")
     p.add_argument(
@@ -115,6 +118,9 @@ def main(model, argv=None):
         args.width,
         args.data_root,
         args.normalize,
+        args.recipe,
+        args.batch,
+        args.crop,
     )
     os.chdir(folder)
     _, eval_file = stems(folder)
