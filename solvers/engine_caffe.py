@@ -38,8 +38,18 @@ def set_device(caffe, gpu, local_rank):
     return f"gpu {gpu}"
 
 
-def make_solver(caffe, path, log):
+def check_precision(precision, device=None):
+    """BVLC Caffe trains in fp32 only: exit with a message for any other --precision."""
+    if precision != "fp32":
+        raise SystemExit(
+            f"error: --precision {precision} needs the torchcaffe engine: BVLC Caffe has no "
+            "mixed-precision training. Use --engine torch (FCN_ENGINE=torch), or --precision fp32"
+        )
+
+
+def make_solver(caffe, path, log, precision="fp32"):
     """caffe.get_solver(path) after checking every net it names (step() writes the log)."""
+    check_precision(precision)
     param = caffeio_solver(path)
     types = list(caffe.layer_type_list())
     if param.train_net or param.net:

@@ -1,4 +1,5 @@
-"""torchcaffe adapter: device, DDP, solver, stepping with the NaN guard, nets for scoring.
+"""torchcaffe adapter: device, DDP, solver (and its precision), stepping with the NaN guard,
+nets for scoring.
 
 Same few functions as solvers/engine_caffe.py; solvers/train.py is a plain loop over them.
 """
@@ -35,11 +36,30 @@ def set_device(caffe, gpu, local_rank):
     return f"cuda:{gpu}"
 
 
-def make_solver(caffe, path, log):
-    """torchcaffe's solver for solver prototxt `path`, logging to `log` (caffeio.glog)."""
+def check_precision(precision, device):
+    """Exit with a message when `device` (set_device's name) cannot train in `precision`
+    (fp16 on a CPU whose torch lacks float16 autocast: use CUDA or bf16)."""
+    if precision == "fp32":
+        return
+    import torch
+
+    from torchcaffe import mixed
+
+    try:
+        mixed.check_device(precision, torch.device(device))
+    except mixed.PrecisionError as e:
+        raise SystemExit(f"error: --precision {precision}: {e}") from None
+
+
+def make_solver(caffe, path, log, precision="fp32"):
+    """torchcaffe's solver for solver prototxt `path`, logging to `log` (caffeio.glog), in
+    `precision` (fp32: Caffe's exact path; bf16/fp16: torchcaffe.mixed)."""
     from torchcaffe.solver import get_solver
 
-    return get_solver(path, log=log)
+    solver = get_solver(path, log=log)
+    if precision != "fp32":
+        solver.set_precision(precision)
+    return solver
 
 
 def open_net(caffe, path, phase, weights=None):
@@ -101,7 +121,9 @@ def step(solver, n, on_iteration, stopper, log, param, loss_blob):
     solver.action = stopper
     try:
         solver.step(n)
-    except NonFiniteLoss as e:
-        raise Diverged(e.iteration, e.loss, weights_touched=False) from None
+    except NonFiniteLoss as e:  # mixed precision: too many skipped steps in a row (e.reason)
+        raise Diverged(
+            e.iteration, e.loss, weights_touched=False, reason=getattr(e, "reason", None)
+        ) from None
     finally:
         solver.on_iteration.remove(hook)

@@ -21,6 +21,7 @@ from . import runlog
 from .divergence import Diverged, DivergenceWatch
 
 TRAIN_LOG = "train.jsonl"
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def _factor(text):
@@ -63,6 +64,13 @@ def parse_args(model, argv):
     p.add_argument("--display", type=int, help="override the solver's display interval")
     p.add_argument("--seed", type=int, help="random_seed (dropout masks, fillers): repeatable runs")
     p.add_argument("--hint-iters", type=int, default=20, help="iterations for the ln(C) check")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default, Caffe's exact arithmetic), or mixed precision on torchcaffe: bf16, "
+        "fp16 (dynamic loss scaling); weights, diffs and snapshots stay fp32",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("divergence (stop before the loss is NaN; 0 turns a rule off)")
     g.add_argument(
@@ -222,6 +230,10 @@ def main(model, argv=None):
     args = parse_args(model, argv)
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine
+    if os.environ.get("FCN_ENGINE", "").strip().lower() == "caffe":
+        from .engine_caffe import check_precision
+
+        check_precision(args.precision)  # refused before pycaffe is even imported
     from caffeio.glog import SolverLog
 
     from . import engine, runfolder
@@ -237,6 +249,7 @@ def main(model, argv=None):
     if rank == 0:
         engine.announce()
     device = eng.set_device(caffe, args.gpu, local)
+    eng.check_precision(args.precision, device)
     recipe = get_recipe(model)
     user_weights = os.path.abspath(args.weights) if args.weights else None
     resume = os.path.abspath(args.resume) if args.resume else None
@@ -260,7 +273,7 @@ def main(model, argv=None):
         weights = user_weights or base_weights(model, folder, runs_root, args.width)
     log = SolverLog(os.path.join("snapshot", "train.log"), enabled=rank == 0)
     train_def = caffe_net_param(param)
-    solver = eng.make_solver(caffe, solver_path, log)
+    solver = eng.make_solver(caffe, solver_path, log, precision=args.precision)
 
     if resume:
         note = eng.restore(solver, resume)
@@ -282,6 +295,13 @@ def main(model, argv=None):
                 f"{device}; run folder {folder}",
                 file=sys.stderr,
             )
+    if rank == 0 and args.precision != "fp32":
+        print(
+            f"mixed precision {args.precision}: layers under autocast, fp32 weights and "
+            f"snapshots; loss scale {getattr(solver, 'loss_scale', 1.0):g}, skipped steps so far "
+            f"{getattr(solver, 'skipped_steps', 0)}",
+            file=sys.stderr,
+        )
 
     total = args.iters if args.iters is not None else param.max_iter - solver.iter
     stop_iter = solver.iter + total
@@ -299,12 +319,16 @@ def main(model, argv=None):
         log.stream = _BarStream(bar)
 
     def on_iteration(s, loss, lr):
+        skipped = getattr(s, "last_step_skipped", False)
         if rank == 0:
-            runlog.append_row(jsonl, {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()})
+            row = {"iter": s.iter, "loss": loss, "lr": lr, "time": time.time()}
+            if skipped:  # mixed precision: NaN/inf diffs, the update was not applied
+                row.update(skipped=True, loss_scale=s.loss_scale)
+            runlog.append_row(jsonl, row)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
-        _watch(eng, s, loss, watch, book)
+        _watch(eng, s, loss, watch, book, skipped)
         hint = check(s.net, s.iter)
         if hint and rank == 0:
             print(f"WARNING: {hint}", file=sys.stderr)
@@ -375,12 +399,14 @@ def _snapshot_prefix(folder):
     return param.snapshot_prefix or "snapshot/train"
 
 
-def _watch(eng, solver, loss, watch, book):
+def _watch(eng, solver, loss, watch, book, skipped=False):
     """After each update: Diverged when the loss blew up or the weights exploded; a sanity row
-    for the snapshot of this iteration (written by the solver just before or just after)."""
+    for the snapshot of this iteration (written by the solver just before or just after). A
+    step skipped by mixed precision with a NaN/inf loss is not judged by its loss (the solver
+    stops after too many such steps in a row)."""
     it = solver.iter
     snap = book.due(it)
-    problem = watch.loss_problem(loss)
+    problem = None if skipped and not math.isfinite(loss) else watch.loss_problem(loss)
     peak = None
     if problem is None and watch.weights_due(it, snap):
         peak = eng.max_abs_weight(solver)

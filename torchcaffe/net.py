@@ -135,6 +135,7 @@ class Net:
         self.phase = phase
         self.device = _device.current_device()
         self.autocast = autocast
+        self.autocast_fp32_types = frozenset()  # layer types kept fp32 under autocast (mixed.py)
         if skip_const is None:
             skip_const = os.environ.get("TORCHCAFFE_SKIP_CONST", "1") != "0"
         self.skip_const = bool(skip_const)
@@ -549,12 +550,12 @@ class Net:
             elif record:
                 xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
                 ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
-                with torch.enable_grad(), self._autocast():
+                with torch.enable_grad(), self._autocast(impl):
                     outs = impl.forward(xs, ws_rec)
                 self._records[i] = (xs, ws_rec, outs)
             else:
                 conv = self._winograd_conv(impl, xs, ws)
-                with torch.no_grad(), self._autocast():
+                with torch.no_grad(), self._autocast(impl):
                     if conv is not None:
                         b = ws[1] if impl.bias_term else None
                         pad = impl.geom[1]
@@ -684,8 +685,8 @@ class Net:
 
         return conv
 
-    def _autocast(self):
-        if self.autocast is None:
+    def _autocast(self, impl=None):
+        if self.autocast is None or (impl is not None and impl.type in self.autocast_fp32_types):
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.autocast)
 

@@ -12,6 +12,9 @@ the lr policy; global L2 clip; per parameter diff /= iter_size, weight decay (L2
 decay_mult), the type's update with local rate = rate * lr_mult; data -= diff; iter += 1;
 snapshot every `snapshot` iterations. Paths in the solver prototxt are relative to the working
 directory, as in Caffe.
+
+`solver.set_precision("bf16" | "fp16")` trains in mixed precision (torchcaffe.mixed: autocast
+layers, fp32 weights, loss scaling and skipped overflow steps); the default fp32 is the above.
 """
 
 import math
@@ -26,6 +29,7 @@ import caffeio
 from caffeio import caffe_pb2
 from caffeio.atomic import atomic_path
 
+from . import mixed as _mixed
 from . import rngstate as _rng
 from . import solver_updates as upd
 from .lr_policy import SolverConfigError, check_policy, learning_rate
@@ -38,12 +42,15 @@ TRAIN, TEST = 0, 1
 
 
 class NonFiniteLoss(FloatingPointError):
-    """The training loss became NaN or infinite; the weights were not updated with it."""
+    """The training loss became NaN or infinite; the weights were not updated with it.
+    `reason`: what was seen when it was not the loss alone (mixed precision: too many skipped
+    steps in a row), else None."""
 
-    def __init__(self, iteration, loss):
-        self.iteration, self.loss = iteration, loss
+    def __init__(self, iteration, loss, reason=None):
+        self.iteration, self.loss, self.reason = iteration, loss, reason
+        what = reason or f"loss = {loss}"
         super().__init__(
-            f"loss = {loss} at iteration {iteration}: training stopped before applying this "
+            f"{what} at iteration {iteration}: training stopped before applying this "
             "update (the weights and the last snapshot are those of the last good iteration). "
             "Lower base_lr, check the data (labels outside 0..C-1 other than the ignore label) "
             "and the initial weights."
@@ -118,6 +125,10 @@ class SGDSolver:
         self.losses, self.smoothed_loss = [], 0.0
         self.last_loss = float("nan")
         self.rng_restored = False  # restore() found and applied a .rngstate
+        # mixed precision (set_precision): None = fp32, Caffe's exact path
+        self.precision, self.mixed = "fp32", None
+        self.last_step_skipped = False
+        self._saved_mixed = None  # the scaler state of the last .rngstate restored
         self._net_param, self.net = self._build_train_net()
         self.learnable = learnable_params(self.net, self._net_param)
         self._loss_weights = self._find_loss_weights(self.net, self._net_param)
@@ -288,12 +299,20 @@ class SGDSolver:
             loss /= p.iter_size
             loss, stop_requested = self._reduce(loss)
             self.last_loss = loss
-            if not math.isfinite(loss) and self.stop_on_nonfinite:
+            skipped = False
+            if self.mixed is not None:
+                skipped = self._check_mixed(loss)
+            elif not math.isfinite(loss) and self.stop_on_nonfinite:
                 raise NonFiniteLoss(self.iter, loss)
-            self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
+            self.last_step_skipped = skipped
+            if not skipped or math.isfinite(loss):
+                self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
             if display:
                 self._display()
-            self.apply_update()
+            if skipped:
+                self.last_rate = None  # no rate was applied (the driver logs lr: null)
+            else:
+                self.apply_update()
             self._fused = {}
             self.iter += 1
             for cb in self.on_iteration:
@@ -376,7 +395,7 @@ class SGDSolver:
         prefix = self.param.snapshot_prefix
         stem = f"{prefix}_iter_{self.iter}"
         if self.rank != 0:
-            _rng.write(_rng.path_for(stem, self.rank), _rng.capture(self._all_nets()))
+            _rng.write(_rng.path_for(stem, self.rank), self._resume_state())
             return None, None
         model = f"{stem}.caffemodel"
         state_path = f"{stem}.solverstate"
@@ -386,7 +405,7 @@ class SGDSolver:
         with atomic_path(model) as tmp:  # umask-honouring mode, unpredictable temp name
             self.net.save(tmp)
         # the random state before the solverstate: a solverstate on disk means all three are
-        _rng.write(_rng.path_for(stem), _rng.capture(self._all_nets()))
+        _rng.write(_rng.path_for(stem), self._resume_state())
         self.log("snapshot_state", f"Snapshotting solver state to binary proto file {state_path}")
         caffeio.write_solverstate(self.solver_state(model), state_path)
         return model, state_path
@@ -449,13 +468,113 @@ class SGDSolver:
     def _all_nets(self):
         return [self.net, *self.test_nets]
 
+    def _resume_state(self):
+        """What the .rngstate holds: the random state, and the loss scaler's state when training
+        in mixed precision (so a resumed run skips and scales as the uninterrupted one)."""
+        state = _rng.capture(self._all_nets())
+        if self.mixed is not None:
+            state[_mixed.STATE_KEY] = self.mixed.state_dict()
+        return state
+
     def _restore_rng(self, path):
         """Apply the .rngstate beside solverstate `path` when there is one -> whether it was."""
         stem = path[: -len(".solverstate")] if path.endswith(".solverstate") else path
         rng_path = _rng.path_for(stem, self.rank)
+        self._saved_mixed = None
         if not os.path.exists(rng_path):
+            self._restore_mixed()
             return False
-        _rng.apply(_rng.read(rng_path), self._all_nets())
+        state = _rng.read(rng_path)
+        _rng.apply(state, self._all_nets())
+        self._saved_mixed = state.get(_mixed.STATE_KEY)
+        self._restore_mixed()
+        return True
+
+    def _restore_mixed(self):
+        """The loss scaler as the restored snapshot left it (its initial state when the snapshot
+        holds none for this precision: an fp32 run, a missing .rngstate)."""
+        if self.mixed is not None and not self.mixed.load_state_dict(self._saved_mixed):
+            self.mixed.reset()
+
+    # ---- mixed precision ----------------------------------------------------------------
+    def set_precision(
+        self, precision, init_scale=2.0**16, growth_interval=2000, max_consecutive_skips=25
+    ):
+        """Train in `precision`: 'fp32' (default: Caffe's exact path), 'bf16' or 'fp16'.
+
+        bf16/fp16 run the layers of the train net and the test nets under torch.autocast;
+        parameters, their diffs, the history and snapshots stay float32 (torchcaffe.mixed).
+        fp16 scales the loss dynamically (from `init_scale`, doubled after `growth_interval`
+        good steps in a row); both skip a step whose diffs or loss are not finite (iter still
+        advances) and stop with NonFiniteLoss after `max_consecutive_skips` skips in a row (0:
+        never). The fused SGD step and the manual convolution backward are fp32-only and off.
+        """
+        name = _mixed.parse(precision)
+        nets = self._all_nets()
+        if name == "fp32":
+            for net in nets:
+                if hasattr(net, "autocast"):
+                    net.autocast = None
+                    net.autocast_fp32_types = frozenset()
+            self.precision, self.mixed = name, None
+            return self
+        if not all(hasattr(n, "autocast") and hasattr(n, "forward_backward") for n in nets):
+            raise _mixed.PrecisionError(
+                f"precision {name}: mixed precision needs torchcaffe nets (this solver's nets "
+                "are built by another engine)"
+            )
+        _mixed.check_device(name, self.net.device)
+        self.mixed = _mixed.LossScaler(
+            name,
+            init_scale=init_scale,
+            growth_interval=growth_interval,
+            max_consecutive_skips=max_consecutive_skips,
+        )
+        self.mixed.load_state_dict(self._saved_mixed)  # set after a restore: take its state
+        self.precision = name
+        dtype = _mixed.autocast_dtype(name)
+        for net in nets:
+            net.autocast = dtype
+            net.autocast_fp32_types = _mixed.fp32_layer_types(name, net.device)
+        self.log("mixed", self.mixed.describe())
+        return self
+
+    @property
+    def loss_scale(self):
+        """The current loss scale (1.0 unless training in fp16)."""
+        return self.mixed.scale if self.mixed is not None else 1.0
+
+    @property
+    def skipped_steps(self):
+        """Steps whose update was skipped for non-finite diffs/loss (mixed precision only)."""
+        return self.mixed.skipped if self.mixed is not None else 0
+
+    def _scale_loss(self, loss):
+        """Between forward and backward (mixed precision): seed loss diffs times the scale."""
+        _mixed.scale_loss_diffs(self.net, self._loss_weights, self.mixed.scale)
+
+    def _check_mixed(self, loss):
+        """After the iter_size passes: unscale the param diffs and decide -> whether this step is
+        skipped (a diff or the loss is NaN/inf); NonFiniteLoss after too many skips in a row."""
+        m = self.mixed
+        scale = m.scale
+        finite = _mixed.unscale_and_check([q.diff() for q in self.learnable], scale)
+        finite = finite and math.isfinite(loss)
+        if not m.update(finite):
+            return False
+        what = f"loss = {fmt_float(loss)}" if not math.isfinite(loss) else "non-finite gradients"
+        self.log(
+            "mixed",
+            f"Iteration {self.iter}, {what} ({m.precision}, loss scale {fmt_float(scale)}): "
+            f"update skipped; {m.status()}",
+        )
+        if m.exhausted and self.stop_on_nonfinite:
+            raise NonFiniteLoss(
+                self.iter,
+                loss,
+                reason=f"{m.consecutive} steps in a row skipped for a NaN/inf loss or gradients "
+                f"in {m.precision} (last: {what}, loss scale {fmt_float(m.scale)})",
+            )
         return True
 
     # ---- one iteration ------------------------------------------------------------------
@@ -471,6 +590,7 @@ class SGDSolver:
         p = self.param
         if not (
             self.fuse_sgd
+            and self.mixed is None  # history as diff accumulator: fp32 only (no skip, no scale)
             and type(self) is SGDSolver
             and p.iter_size == 1
             and self.world == 1
@@ -519,6 +639,8 @@ class SGDSolver:
         )
 
     def _forward_backward(self):
+        if self.mixed is not None:
+            return float(self.net.forward_backward(before_backward=self._scale_loss))
         if self._fused:
             return float(self.net.forward_backward(before_backward=self._ready_fused))
         if hasattr(self.net, "forward_backward"):
@@ -565,6 +687,8 @@ class SGDSolver:
             f"{p.display} iters), loss = {fmt_float(self.smoothed_loss)}",
         )
         self._timer, self._iters_last = time.time(), self.iter
+        if self.mixed is not None:
+            self.log("mixed", f"    Mixed precision {self.precision}: {self.mixed.status()}")
         k = 0
         for name in self.net.outputs:
             w = self._loss_weights.get(name, 0.0)
@@ -725,10 +849,14 @@ SOLVERS = {
 }
 
 
-def get_solver(path, log=None, net_factory=None):
-    """The solver class named by the prototxt's `type` (or legacy solver_type), constructed."""
+def get_solver(path, log=None, net_factory=None, precision=None):
+    """The solver class named by the prototxt's `type` (or legacy solver_type), constructed;
+    `precision` 'bf16'/'fp16' calls its set_precision (None/'fp32': Caffe's exact path)."""
     param = caffeio.read_solver(str(path))
-    return SOLVERS[solver_type(param, str(path))](str(path), log=log, net_factory=net_factory)
+    solver = SOLVERS[solver_type(param, str(path))](str(path), log=log, net_factory=net_factory)
+    if _mixed.parse(precision) != "fp32":
+        solver.set_precision(precision)
+    return solver
 
 
 def _check_state(state, path):
