@@ -57,6 +57,20 @@ def parse_args(model, argv):
         help="fresh run in a folder holding an earlier run's snapshots: move them aside first",
     )
     p.add_argument("--width", type=positive_width, default=1.0, help="channel width multiplier")
+    p.add_argument(
+        "--recipe", choices=("caffe", "torchvision"), help="FCN-ResNets: training recipe (caffe)"
+    )
+    p.add_argument(
+        "--batch", type=positive_int, help="FCN-ResNets: images per forward (iter_size makes up)"
+    )
+    p.add_argument(
+        "--crop", type=positive_int, help="FCN-ResNets: crop side instead of the recipe's"
+    )
+    p.add_argument(
+        "--max-iter",
+        type=positive_int,
+        help="schedule length (solver max_iter: poly lr ends there)",
+    )
     p.add_argument("--data-root", help="dataset root (default data/)")
     p.add_argument("--runs", help="folder holding <model>/ run folders (and ilsvrc-nets/)")
     p.add_argument("--lr", type=float, help="override base_lr (small runs)")
@@ -135,6 +149,8 @@ def _run_solver_file(folder, args, rank, world, recipe):
         param.display = args.display
     if args.seed is not None:
         param.random_seed = args.seed
+    if args.max_iter is not None:
+        param.max_iter = args.max_iter
     if args.iters is not None:
         param.max_iter = max(param.max_iter, args.iters)
     param.snapshot_prefix = param.snapshot_prefix or "snapshot/train"
@@ -254,7 +270,10 @@ def main(model, argv=None):
     user_weights = os.path.abspath(args.weights) if args.weights else None
     resume = os.path.abspath(args.resume) if args.resume else None
     runs_root = os.path.abspath(args.runs) if args.runs else None
-    folder = run_dir(model, runs_root, args.width, args.data_root, args.normalize)
+    folder = run_dir(
+        model, runs_root, args.width, args.data_root, args.normalize, args.recipe, args.batch,
+        args.crop,
+    )  # fmt: skip
     runs_root = os.path.dirname(folder)
     os.chdir(folder)
     jsonl = os.path.join("snapshot", TRAIN_LOG)
