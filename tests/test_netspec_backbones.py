@@ -368,6 +368,10 @@ def test_sgd_steps_on_synthetic_voc(fcnized, tmp_path, model):
     backbone = MODELS[model][0]
     root = str(tmp_path / "data")
     make_easy_voc(root, n_train=3, n_val=2, size=64)
+    if "resnet" in model:  # the FCN-ResNets train on VOC 2012 trainaug (netspec.recipe)
+        from layers.synth import make_voc12_family
+
+        make_voc12_family(root, n=6, size=(64, 64))
     cls_proto, cls_w = write_classifier(str(tmp_path / "cls"), backbone, width, seed=2)
     base = str(tmp_path / "base.caffemodel")
     fcnize(cls_proto, cls_w, base, verbose=False)

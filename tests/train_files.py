@@ -7,14 +7,19 @@ import caffeio
 from netspec import zoo
 
 
-def zoo_train_solver(model, folder, width, data_root=None, **fields):
-    """Write `model`'s train net at `width` (reading data_root) and its release solver aimed at
-    it (no test nets, no display, snapshots under folder/snap, `fields` overriding) into
-    `folder` -> the solver prototxt path."""
+def zoo_train_solver(model, folder, width, data_root=None, crop=None, **fields):
+    """Write `model`'s train net at `width` (reading data_root; crop: the FCN-ResNets' crop side
+    instead of their recipe's 321) and its release solver aimed at it (no test nets, no display,
+    snapshots under folder/snap, `fields` overriding) into `folder` -> the solver path."""
     folder = os.fspath(folder)
     train = os.path.join(folder, "train.prototxt")
-    caffeio.write_net(zoo.build(model, zoo.net_files(model)[0], width=width, data_root=data_root),
-                      train)  # fmt: skip
+    kw = {}
+    if crop is not None and zoo.has_recipe(model):
+        from netspec.recipe import with_crop
+
+        kw = dict(recipe=with_crop("caffe", crop))
+    net = zoo.build(model, zoo.net_files(model)[0], width=width, data_root=data_root, **kw)
+    caffeio.write_net(net, train)
     s = zoo.solver(model)
     s.train_net = train
     s.ClearField("test_net")

@@ -61,8 +61,15 @@ def test_backbone_trains_from_fcnized_classifier(world, model, arch, engine):
     if not base_net.exists():
         proto, weights = write_classifier(str(world / "cls" / arch), arch, width=float(WIDTH))
         fcnize(proto, weights, str(base_net), verbose=False)
-    p = solve(world, model, "--iters", "4", "--score-every", "4", "--lr", "1e-5", runs=runs,
-              engine=engine)  # fmt: skip
+    data = ["--data-root", str(world / "data")]
+    if arch == "resnet50":  # VOC 2012 trainaug -> val (netspec.recipe), small crops
+        from layers.synth import make_voc12_family
+
+        if not (world / "data12").exists():
+            make_voc12_family(str(world / "data12"), n=6, size=(48, 56))
+        data = ["--data-root", str(world / "data12"), "--crop", "65", "--batch", "2"]
+    p = solve(world, model, "--iters", "4", "--score-every", "4", "--lr", "1e-5", *data,
+              runs=runs, engine=engine)  # fmt: skip
     assert f"{model}: trained weights" in p.stderr, p.stderr[-2000:]
     trained = world / runs / model / f"{model}.caffemodel"
     init = caffeio.load_params(str(world / runs / model / "snapshot" / "init.caffemodel"))
@@ -74,17 +81,18 @@ def test_backbone_trains_from_fcnized_classifier(world, model, arch, engine):
             for a, b in zip(init[k], after[k]):
                 np.testing.assert_array_equal(a, b, err_msg=k)
     args = [os.path.join(ROOT, "models", model, "score.py"), "--width", WIDTH, "--normalize"]
-    args += ["--data-root", str(world / "data"), "--runs", str(world / runs)]
+    args += [*data, "--runs", str(world / runs)]
     p = run([*args, "--weights", trained, "--out", world / runs / "score"], engine=engine)
     assert "mean IU" in p.stdout
 
 
 @pytest.fixture(scope="module")
 def backbone_data(tmp_path_factory):
-    from layers.synth import make_cityscapes, make_data_root
+    from layers.synth import make_cityscapes, make_data_root, make_voc12_family
 
     root = tmp_path_factory.mktemp("bdata")
     make_data_root(str(root), n=4, size=(40, 48), seed=4)
+    make_voc12_family(str(root), n=6, size=(40, 48), seed=4)  # the FCN-ResNets' trainaug
     make_cityscapes(str(root / "cityscapes"), n=4, seed=1)
     return str(root)
 
@@ -100,7 +108,8 @@ def test_every_backbone_trains_on_caffe(model, backbone_data, tmp_path):
     from train_files import zoo_train_solver
 
     # small steps: random deep nets at width 1/64 stay finite
-    spath = zoo_train_solver(model, tmp_path, 1 / 64, backbone_data, iter_size=1, base_lr=1e-6)
+    spath = zoo_train_solver(model, tmp_path, 1 / 64, backbone_data, crop=49, iter_size=1,
+                             base_lr=1e-6)  # fmt: skip
     train = tmp_path / "train.prototxt"
     deploy = zoo.build(model, "deploy", width=1 / 64)  # same learnable layers, stated shapes
     weights = tmp_path / "w.caffemodel"

@@ -309,3 +309,41 @@ def test_every_model_trains_on_caffe(model, data_root, caffe, tmp_path):
     assert losses and all(np.isfinite(losses)), losses
     after = _params(s.net)
     assert any(not np.array_equal(after[k][0], before[k][0]) for k in after), "nothing learned"
+
+
+@pytest.mark.parametrize("model", ["voc-fcn-resnet50", "cityscapes-fcn-resnet101"])
+def test_recipe_augmentation_agrees(model, caffe, tmp_path):
+    """The FCN-ResNet recipe's data layer (random scale, 49 px crops, mirror, batch 2; VOC 2012
+    trainaug or Cityscapes) serves the same batches bit for bit inside real Caffe and inside
+    torchcaffe; the torchvision recipe's auxiliary res4 loss runs in real Caffe."""
+    from layers.synth import make_cityscapes, make_voc12_family
+    from netspec.recipe import RECIPES, with_crop
+
+    root = str(tmp_path / "data")
+    make_voc12_family(root, n=6, size=(40, 56), seed=2)
+    make_cityscapes(os.path.join(root, "cityscapes"), n=4, size=(40, 80), seed=2)
+    rec = with_crop(RECIPES["torchvision"], 49)
+    net_param = zoo.build(model, "train", width=1 / 64, data_root=root, recipe=rec, batch_size=2)
+    path = tmp_path / "train.prototxt"
+    caffeio.write_net(net_param, str(path))
+    net = caffe.Net(str(path), caffe.TRAIN)
+    for layer, lp in zip(net.layers, net_param.layer):
+        if lp.type == "BatchNorm":
+            for blob, value in zip(layer.blobs, (0, 1, 1)):
+                blob.data[...] = value
+    weights = tmp_path / "w.caffemodel"
+    net.save(str(weights))
+    ours = {}
+    for i in range(3):
+        net.forward()
+        for t in ("data", "label"):
+            ours[f"{t}.{i}"] = net.blobs[t].data.copy()
+    assert ours["data.0"].shape == (2, 3, 49, 49)
+    assert np.isfinite(float(net.blobs["loss_aux"].data))
+    npz = tmp_path / "torch.npz"
+    run([TORCH_SIDE, "forward", path, str(caffe.TRAIN), weights, npz, "data,label", ""],
+        engine="torch")  # fmt: skip
+    theirs = np.load(npz)
+    for k, v in ours.items():
+        np.testing.assert_array_equal(theirs[k], v, err_msg=f"{model} {k}")
+    assert any((v == 255).any() for k, v in ours.items() if k.startswith("label"))
