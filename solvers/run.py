@@ -106,7 +106,8 @@ def base_weights(model, folder, runs_root, width=1.0):
     """The caffemodel a fresh run of `model` starts from, made by surgery when missing.
 
     Staged inits as in the release: VGG-16 based models from <runs>/ilsvrc-nets/
-    vgg16-fcn.caffemodel (models/ilsvrc-nets/ for width 1), 16s from 32s's final weights
+    vgg16-fcn.caffemodel (models/ilsvrc-nets/ for width 1, also for width-1 run folders of
+    another recipe, batch or crop when <runs>/ilsvrc-nets lacks it), 16s from 32s's final weights
     <runs>/<32s>/<32s>.caffemodel, 8s from 16s, color-hha from color and hha. The init is
     written to <run>/snapshot/init.caffemodel once.
     """
@@ -121,6 +122,9 @@ def base_weights(model, folder, runs_root, width=1.0):
     def need(src):
         if src in ILSVRC:
             path = os.path.join(ilsvrc, src + ".caffemodel")
+            shared = os.path.join(MODELS_DIR, "ilsvrc-nets", src + ".caffemodel")
+            if not os.path.exists(path) and width == 1.0 and os.path.exists(shared):
+                return shared  # a width-1 recipe/batch run folder shares models/ilsvrc-nets
             if not os.path.exists(path):
                 proto, weights = CLASSIFIER_FILES.get(src, (src + ".prototxt", src + ".caffemodel"))
                 raise RunSetupError(
