@@ -115,11 +115,14 @@ def _area(rects):
     return sum((r[1] - r[0]) * (r[3] - r[2]) for r in rects)
 
 
-def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups, conv=None):
+def conv2d_by_regions(
+    x, info, weight, bias, stride, pad, dilation, groups, conv=None, alloc=None, band=None
+):
     """Caffe Convolution of x (N x C x H x W) whose layout `info` describes, computing only what
     differs from the constant. Returns (y, info of y) or None when regions would save little.
     `conv(xs, weight, bias, stride, padding, dilation, groups)` computes each piece (default
-    F.conv2d)."""
+    F.conv2d). `alloc(shape)` (optional) gives y's memory (torchcaffe.bufpool); with `band`
+    (bytes) pieces whose output is larger are computed in row bands of about that size."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
@@ -133,7 +136,11 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups, conv
     patch = c.view(1, -1, 1, 1).expand(1, x.shape[1], kh, kw)
     const = F.conv2d(patch, weight, bias, 1, 0, dilation, groups).reshape(-1)
     shape = (x.shape[0], weight.shape[0], ho, wo)
-    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_fmt(x))
+    fmt = _fmt(x)
+    if alloc is not None and fmt == torch.contiguous_format and x.dtype == torch.float32:
+        y = alloc(shape)
+    else:
+        y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
     cv = const.view(1, -1, 1, 1)
     R0, R1, C0, C1 = out_info.core
     if R1 <= R0 or C1 <= C0:
@@ -149,19 +156,34 @@ def conv2d_by_regions(x, info, weight, bias, stride, pad, dilation, groups, conv
                 torch.set_num_threads(1)
             elif torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-            _conv_piece(y, x, piece, weight, bias, stride, pad, dilation, groups, kh, kw, conv)
+            for part in _bands(piece, weight.shape[0] * x.shape[0] * x.element_size(), band):
+                _conv_piece(y, x, part, weight, bias, stride, pad, dilation, groups, kh, kw, conv)
     finally:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
     return y, out_info._replace(const=const)
 
 
-def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
+def _bands(piece, chan_bytes, band):
+    """The piece itself, or (with `band` bytes, for a piece computed as is) its rows split so
+    that each part's output holds at most about `band` bytes (chan_bytes = bytes per output
+    pixel over all channels and images)."""
+    r0, r1, c0, c1 = piece.rect
+    if not band or piece.axis is not None:
+        return [piece]
+    rows = max(1, band // max(chan_bytes * (c1 - c0), 1))
+    if rows >= r1 - r0:
+        return [piece]
+    return [Piece((a, min(a + rows, r1), c0, c1), None, None) for a in range(r0, r1, rows)]
+
+
+def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups, band=None):
     """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
     describes: sum over the output of d (x) input patch, computed on the pieces that see the
     non-constant input (a broadcast strip piece with d summed along the strip, its patches being
     equal), plus (sum of d over the rest) (x) the constant patch. Equal to the full computation up
-    to float rounding. None when regions would save little or overlap."""
+    to float rounding. None when regions would save little or overlap. With `band` (bytes) large
+    pieces go in row bands (their temporaries stay small, see torchcaffe.bufpool)."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
@@ -176,6 +198,10 @@ def weight_grad_by_regions(d, x, info, weight, stride, pad, dilation, groups):
     gw = torch.zeros_like(weight)
     rest = d.sum((0, 2, 3))
     small_g, small_cols = [], []
+    if band:
+        chan = weight.shape[0] * x.shape[0] * x.element_size()
+        ps = [part for p in ps for part in _bands(p, chan, band)]
+        spans = [_span(p) for p in ps]
     for piece, (r0, r1, c0, c1) in zip(ps, spans):
         xs, padding = _window(x, piece.rect, stride, pad, kh, kw)
         g = d[:, :, r0:r1, c0:c1]

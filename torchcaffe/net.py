@@ -22,6 +22,7 @@ from caffeio import caffe_pb2
 from caffeio.weights_check import check_weights
 
 from . import budget as _budget
+from . import bufpool as _bufpool
 from . import constregion as _cr
 from . import device as _device
 from . import memory as _memory
@@ -100,6 +101,9 @@ class Net:
     (4x fewer multiplies, error ~1e-5 of each map's range). Training always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
     winograd=4 and, for nets that do not train, channels_last.
+    `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU training net keeps
+    its large convolution maps and bottom diffs in persistent grow-only buffers and computes
+    large convolutions in row bands (torchcaffe.bufpool), so no iteration maps fresh pages.
     Parameters, blobs and the tops of size-changing layers of 64 MB or more are checked against
     the free memory before they are allocated (torchcaffe.budget, TORCHCAFFE_MEMORY_LIMIT):
     MemoryBudgetError names the layer/blob, its shape and size.
@@ -116,6 +120,7 @@ class Net:
         channels_last=False,
         winograd=None,
         fast=None,
+        buffers=None,
         **kwargs,
     ):
         phase, weights = _parse_args(args, kwargs)
@@ -163,6 +168,11 @@ class Net:
             self.channels_last = True  # NHWC pays at inference; training stays NCHW
         if self.record_grad:
             _memory.fix_malloc_thresholds()
+        if buffers is None:
+            buffers = _bufpool.enabled_from_env()
+        # persistent large maps and banded convolutions while training (torchcaffe.bufpool)
+        cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already
+        self.bufpool = _bufpool.BufferPool() if buffers and self.record_grad and cpu else None
         if weights is not None:
             self.copy_from(weights)
 
@@ -547,6 +557,8 @@ class Net:
                 self._records[i] = (xs, ws, outs, src)
             elif outs is not None:
                 pass
+            elif record and (pooled := self._pool_manual(i, impl, xs, ws)) is not None:
+                outs = pooled
             elif record:
                 xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
                 ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
@@ -621,8 +633,10 @@ class Net:
             kernel, pad, stride, dil = impl.geom
             b = ws[1] if impl.bias_term else None
             conv = self._winograd_conv(impl, xs, ws)
+            alloc, band = self._buffers(i, "top")
+            layout = src or _cr.full_info(x)
             res = _cr.conv2d_by_regions(
-                x, src or _cr.full_info(x), ws[0], b, stride, pad, dil, impl.group, conv
+                x, layout, ws[0], b, stride, pad, dil, impl.group, conv, alloc, band
             )
             if res is None:
                 return None
@@ -685,6 +699,30 @@ class Net:
 
         return conv
 
+    def _buffers(self, i, role):
+        """(alloc(shape), band bytes) for layer i's `role` from the net's BufferPool, or
+        (None, None) when the net has none (inference, buffers=False)."""
+        pool = self.bufpool
+        if pool is None or self.autocast is not None:
+            return None, None
+
+        def alloc(shape, dtype=torch.float32, part=0):
+            return pool.empty((i, role, part), shape, dtype, self.device)
+
+        return alloc, _bufpool.band_bytes()
+
+    def _pool_manual(self, i, impl, xs, ws):
+        """Training MAX pooling into the BufferPool (recorded for backward_manual with its
+        indices); None when the net has no pool or the layer takes another path."""
+        if impl.type != "Pooling" or self.autocast is not None:
+            return None
+        alloc, _ = self._buffers(i, "top")
+        res = impl.forward_manual(xs, alloc) if alloc is not None else None
+        if res is None:
+            return None
+        self._records[i] = (xs, ws, res[0], res[1])
+        return res[0]
+
     def _autocast(self, impl=None):
         if self.autocast is None or (impl is not None and impl.type in self.autocast_fp32_types):
             return torch.autocast(self.device.type, enabled=False)
@@ -720,6 +758,7 @@ class Net:
                     pneed,
                     [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
                     in_info,
+                    *self._buffers(i, "bottom_diff"),
                 )
             except (RuntimeError, ValueError) as e:
                 raise self._fail(i, "backward", e) from e

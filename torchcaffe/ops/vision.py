@@ -185,10 +185,14 @@ class Convolution(BaseLayer):
             return gcols.view(x.shape)
         return F.fold(gcols, x.shape[2:], kernel, dil, pad, stride)
 
-    def backward_manual(self, top_diffs, xs, ws, need_x, need_w, param_diffs, in_info=None):
+    def backward_manual(
+        self, top_diffs, xs, ws, need_x, need_w, param_diffs, in_info=None, alloc=None, band=None
+    ):
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
-        aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs."""
+        aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs.
+        With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
+        bands, the bottom diff into `alloc(shape)`."""
         kernel, pad, stride, dil = self.geom
         n = len(kernel)
         need_b = self.bias_term and need_w[1]
@@ -203,10 +207,19 @@ class Convolution(BaseLayer):
             from ..constregion import weight_grad_by_regions
 
             d = top_diffs[0].to(xs[0].dtype)
-            gw = weight_grad_by_regions(d, xs[0], in_info, ws[0], stride, pad, dil, self.group)
+            gw = weight_grad_by_regions(
+                d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band
+            )
             if gw is not None:
                 gi = None
-                if need_x[0]:
+                if need_x[0] and band:
+                    from ..bufpool import conv_input_grad
+
+                    out = alloc(xs[0].shape) if alloc is not None else None
+                    gi = conv_input_grad(
+                        d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
+                    )
+                if need_x[0] and gi is None:
                     gi = torch.ops.aten.convolution_backward(
                         d,
                         xs[0],
@@ -372,6 +385,46 @@ class Pooling(BaseLayer):
         kernel = (x.shape[2], x.shape[3]) if self.glob else self.kernel
         y = caffe_pool2d(x, self.method, kernel, self.pad, self.stride, self.ceil)
         return [y]
+
+    def forward_manual(self, xs, alloc):
+        """Training MAX pooling into memory from `alloc(shape, dtype, part)` (torchcaffe.bufpool):
+        ([top], indices) by aten's max_pool2d_with_indices, what F.max_pool2d and its autograd
+        run; None where caffe_pool2d takes another path (AVE, global, Caffe-only padding)."""
+        x = xs[0]
+        if self.method != "MAX" or self.glob or x.dim() != 4 or x.dtype != torch.float32:
+            return None
+        (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
+        h, w = x.shape[2], x.shape[3]
+        oh = pool_out_size(h, kh, ph, sh, self.ceil)
+        ow = pool_out_size(w, kw, pw, sw, self.ceil)
+        if 2 * ph > kh or 2 * pw > kw or min(x.shape) < 1:
+            return None
+        if self.ceil and (
+            _torch_pool_size(h, kh, ph, sh) != oh or _torch_pool_size(w, kw, pw, sw) != ow
+        ):
+            return None
+        shape = (x.shape[0], x.shape[1], oh, ow)
+        # the indices are not pooled: they die at this layer's backward, before the training
+        # peak (conv1_2's backward in FCN), where a kept buffer would still count
+        y, idx = alloc(shape, torch.float32, 0), torch.empty(shape, dtype=torch.int64)
+        torch.ops.aten.max_pool2d_with_indices.out(
+            x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, out=y, indices=idx
+        )
+        return [y], idx
+
+    def backward_manual(
+        self, top_diffs, xs, ws, need_x, need_w, param_diffs, idx=None, alloc=None, band=None
+    ):
+        """Bottom diff of forward_manual's pooling (`idx` its indices) into `alloc` memory."""
+        if not need_x[0]:
+            return [None]
+        x = xs[0]
+        gi = alloc(x.shape, torch.float32, 0)
+        (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
+        torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
+            top_diffs[0], x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, idx, grad_input=gi
+        )
+        return [gi]
 
 
 def lrn_across_channels(x, size, alpha, beta, k):

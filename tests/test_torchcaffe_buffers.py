@@ -1,0 +1,162 @@
+"""Persistent training buffers and banded convolutions (torchcaffe.bufpool) are exact and reused.
+
+Training with the BufferPool (every map pooled: min_bytes 0, bands of a few rows) gives the same
+losses, blob data and diffs, parameter diffs and weights as the plain path (buffers=False) over
+several SGD steps whose input changes size (large, smaller, large again, larger); the pooled
+maps keep their memory between iterations and grow only for a larger shape. No timings here.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import caffeio
+import torchcaffe
+from bench import fixtures as fx
+from torchcaffe import bufpool
+from torchcaffe.ops.vision import caffe_pool2d
+
+torch.set_num_threads(1)
+SIZES = [(150, 130), (90, 110), (150, 130), (170, 150)]
+
+
+def _close(a, b, rel=1e-4):
+    scale = max(float(np.abs(b).max()), 1e-3)
+    assert np.abs(a - b).max() <= rel * scale, (np.abs(a - b).max(), scale)
+
+
+def _solver(tmp_path, monkeypatch, buffers):
+    monkeypatch.setenv("TORCHCAFFE_BUFFERS", "1" if buffers else "0")
+    monkeypatch.setenv("TORCHCAFFE_BAND_MB", "0.002")  # ~2 KB bands: many per map
+    torchcaffe.set_random_seed(7)
+    h, w = SIZES[0]
+    d = tmp_path / ("buf" if buffers else "plain")
+    d.mkdir()
+    netp = d / "train.prototxt"
+    netp.write_text(caffeio.to_text(fx.train_param(h, w, 1 / 16)))
+    solver = torchcaffe.SGDSolver(fx.write_sgd_solver(str(d), str(netp)))
+    fx.random_params(solver.net)
+    if buffers:
+        assert solver.net.bufpool is not None
+        solver.net.bufpool.min_bytes = 0  # pool every map, not just those of 4 MB and more
+    else:
+        assert solver.net.bufpool is None
+    return solver
+
+
+def _feed(net, h, w):
+    net.blobs["data"].reshape(1, 3, h, w)
+    net.blobs["label"].reshape(1, 1, h, w)
+    net.reshape()
+    net.blobs["data"].data[...] = fx.image(h, w)
+    net.blobs["label"].data[...] = fx.label(h, w)
+
+
+def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monkeypatch):
+    a = _solver(tmp_path, monkeypatch, True)
+    b = _solver(tmp_path, monkeypatch, False)
+    pool = a.net.bufpool
+    ptrs, grows = [], []
+    for h, w in SIZES:
+        for s in (a, b):
+            _feed(s.net, h, w)
+            s.step(1)
+        assert a.net.loss == pytest.approx(b.net.loss, rel=1e-5)
+        for name in a.net.blobs:
+            _close(a.net.blobs[name].data, b.net.blobs[name].data)
+            _close(a.net.blobs[name].diff, b.net.blobs[name].diff)
+        for name in a.net.params:
+            for pa, pb in zip(a.net.params[name], b.net.params[name]):
+                _close(pa.data, pb.data)
+                _close(pa.diff, pb.diff)
+        ptrs.append(
+            {
+                n: a.net.blobs[n].data_tensor.data_ptr()
+                for n in ("conv1_1", "conv1_2", "pool1", "conv2_1")
+            }
+        )
+        ptrs[-1]["conv1_2 diff"] = a.net.blobs["conv1_2"].diff_tensor.data_ptr()
+        grows.append(pool.grows)
+    # the smaller and the equal input reuse the first iteration's memory; the larger one grows
+    assert ptrs[1] == ptrs[0] and ptrs[2] == ptrs[0]
+    assert grows[1] == grows[0] and grows[2] == grows[0] and grows[3] > grows[2]
+    assert pool.reuses > 0
+
+
+def test_buffers_off_by_argument_and_for_inference(monkeypatch):
+    monkeypatch.delenv("TORCHCAFFE_BUFFERS", raising=False)
+    assert fx.train_net(40, 40, buffers=False).bufpool is None
+    assert fx.train_net(40, 40).bufpool is not None
+    param = fx.deploy_param(1 / 16)
+    assert fx.torchcaffe_net(param, torchcaffe.TEST).bufpool is None
+
+
+def test_pool_hands_out_views_and_grows_only_for_larger_shapes():
+    pool = bufpool.BufferPool(min_bytes=0)
+    x = pool.empty("a", (2, 3, 4))
+    y = pool.empty("a", (5, 4))
+    assert y.data_ptr() == x.data_ptr() and pool.grows == 1 and pool.reuses == 1
+    z = pool.empty("a", (5, 5))
+    assert pool.grows == 2 and z.shape == (5, 5)
+    i = pool.empty("a", (3,), torch.int64)  # another dtype: its own buffer
+    assert i.dtype == torch.int64 and pool.grows == 3
+    assert pool.empty("b", (1,)).data_ptr() != pool.empty("a", (1,), torch.int64).data_ptr()
+    small = bufpool.BufferPool().empty("c", (4, 4))  # below 4 MB: a plain tensor
+    assert small.shape == (4, 4)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_banded_input_gradient_equals_convolution_backward(seed):
+    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    p = int(rng.integers(0, k))
+    groups = int(rng.choice([1, 2]))
+    h, w = (int(v) for v in rng.integers(max(1, k - 2 * p), 40, 2))
+    x = torch.randn(1, 2 * groups, h, w, generator=g)
+    wt = torch.randn(3 * groups, 2, k, k, generator=g)
+    d = torch.randn(1, 3 * groups, h + 2 * p - k + 1, w + 2 * p - k + 1, generator=g)
+    ref = torch.ops.aten.convolution_backward(
+        d, x, wt, None, [1, 1], [p, p], [1, 1], False, [0, 0], groups, [True, False, False]
+    )[0]
+    out = torch.full_like(x, float("nan"))  # every element must be written
+    limit = int(rng.integers(1, 4)) * x.shape[1] * w * 4  # 1 to 3 rows per band
+    got = bufpool.conv_input_grad(d, wt, x.shape, (1, 1), (p, p), (1, 1), groups, out, limit)
+    assert got is out
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_banded_input_gradient_declines_other_geometries():
+    d = torch.zeros(1, 2, 5, 5)
+    wt = torch.zeros(2, 2, 3, 3)
+    assert bufpool.conv_input_grad(d, wt, (1, 2, 11, 11), (2, 2), (1, 1), (1, 1), 1) is None
+    assert bufpool.conv_input_grad(d, wt, (1, 2, 9, 9), (1, 1), (1, 1), (2, 2), 1) is None
+
+
+@pytest.mark.parametrize("k,s,p,hw", [(2, 2, 0, (13, 17)), (3, 2, 1, (14, 9)), (3, 1, 1, (8, 8))])
+def test_manual_max_pooling_equals_autograd(k, s, p, hw):
+    from caffeio import caffe_pb2
+    from torchcaffe.ops.base import Context
+    from torchcaffe.ops.vision import Pooling
+
+    lp = caffe_pb2.LayerParameter(name="pool", type="Pooling", bottom=["x"], top=["y"])
+    lp.pooling_param.pool = caffe_pb2.PoolingParameter.MAX
+    lp.pooling_param.kernel_size, lp.pooling_param.stride, lp.pooling_param.pad = k, s, p
+    layer = Pooling(lp, Context(0, torch.device("cpu"), None, "test"))
+    pool = bufpool.BufferPool(min_bytes=0)
+
+    def alloc(shape, dtype=torch.float32, part=0):
+        t = pool.empty(("pool", part), shape, dtype)
+        return t.fill_(7) if dtype == torch.float32 else t.fill_(-1)  # stale contents
+
+    x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(k + s))
+    res = layer.forward_manual([x], alloc)
+    assert res is not None
+    (y,), idx = res
+    xr = x.clone().requires_grad_(True)
+    ref = caffe_pool2d(xr, "MAX", (k, k), (p, p), (s, s))
+    torch.testing.assert_close(y, ref.detach(), rtol=0, atol=0)
+    dy = torch.randn(ref.shape)
+    (gref,) = torch.autograd.grad(ref, xr, dy)
+    (gi,) = layer.backward_manual([dy], [x], [], [True], [], [], idx, alloc)
+    torch.testing.assert_close(gi, gref, rtol=0, atol=0)

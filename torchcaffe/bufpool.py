@@ -1,0 +1,119 @@
+"""Persistent memory for a training net's large maps, as Caffe keeps its blobs (grow-only).
+
+Allocations above glibc's mmap threshold (32 MB, torchcaffe.memory) are mapped afresh every
+time: the kernel zeroes each page on first touch, which on a VM costs about as much as the
+arithmetic of the layers that write them, and how much depends on the state of the machine's
+memory (the spread of training times). Two things stop that for the layers torchcaffe computes
+itself while training:
+
+- `BufferPool`: one grow-only buffer per site (layer, role), reused every iteration. A site asks
+  for a shape; it gets a view of the first elements of its buffer, which grows (is replaced by a
+  larger one) only when a larger shape arrives: whole images change size every iteration, as in
+  Caffe's Blob::Reshape. Used for the convolution outputs computed by regions and their bottom
+  diffs, the MAX pooling outputs, indices and bottom diffs. A view handed out at one iteration is
+  overwritten at the next (as Caffe's blob memory is).
+- Bands: the convolution primitives allocate their own outputs and blocked-format copies; a
+  convolution over a large map is computed in row bands (`band_rows`) whose temporaries stay
+  below the mmap threshold, so glibc serves them from its heap without fresh pages. Each band's
+  output rows are computed from exactly the input rows they see, so the result is the same
+  arithmetic (tests/test_torchcaffe_buffers.py).
+
+Training nets use it by default; `Net(buffers=False)` or TORCHCAFFE_BUFFERS=0 turns both off.
+TORCHCAFFE_BAND_MB (default 8) sets the bytes of a band's output, TORCHCAFFE_BUFFERS_MIN_MB
+(default 4) the size from which a map is pooled.
+"""
+
+import os
+
+import torch
+
+# Maps from 4 MB: above glibc's mmap threshold (32 MB) they would be mapped afresh; from 4 MB
+# up the pooled maps also stop fragmenting the heap (FCN-8s's conv3 maps and diffs are ~30 MB).
+# Measured, 500x500 training: peak RSS 3.02-3.05 GB with 4 MB, 3.09-3.26 GB with 32 MB.
+MIN_BYTES = 4 << 20
+
+
+def band_bytes():
+    """Bytes of one band's output (TORCHCAFFE_BAND_MB, default 8 MB)."""
+    return int(float(os.environ.get("TORCHCAFFE_BAND_MB", "8")) * (1 << 20))
+
+
+def enabled_from_env():
+    return os.environ.get("TORCHCAFFE_BUFFERS", "1") != "0"
+
+
+class BufferPool:
+    """Grow-only buffers keyed by site; `grows` and `reuses` count what happened."""
+
+    def __init__(self, min_bytes=None):
+        if min_bytes is None:
+            mb = os.environ.get("TORCHCAFFE_BUFFERS_MIN_MB")
+            min_bytes = MIN_BYTES if mb is None else int(float(mb) * (1 << 20))
+        self.min_bytes = min_bytes
+        self._bufs = {}
+        self.grows = 0
+        self.reuses = 0
+
+    def empty(self, key, shape, dtype=torch.float32, device="cpu"):
+        """An uninitialised tensor of `shape`: a view of site `key`'s buffer when it is large,
+        else a plain torch.empty."""
+        shape = tuple(int(s) for s in shape)
+        n = 1
+        for s in shape:
+            n *= s
+        device = torch.device(device)
+        if n * torch.empty((), dtype=dtype).element_size() < self.min_bytes:
+            return torch.empty(shape, dtype=dtype, device=device)
+        buf = self._bufs.get(key)
+        if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device != device:
+            self._bufs.pop(key, None)  # drop the smaller one before mapping the larger
+            buf = torch.empty(n, dtype=dtype, device=device)
+            self._bufs[key] = buf
+            self.grows += 1
+        else:
+            self.reuses += 1
+        return buf[:n].view(shape)
+
+    def nbytes(self):
+        return sum(b.numel() * b.element_size() for b in self._bufs.values())
+
+    def clear(self):
+        self._bufs.clear()
+
+
+def band_rows(row_bytes, total_rows, limit=None):
+    """Rows per band so that a band's output stays under `limit` bytes (at least one row);
+    total_rows when one band holds them all."""
+    limit = band_bytes() if limit is None else limit
+    if row_bytes * total_rows <= limit:
+        return total_rows
+    return max(1, limit // max(row_bytes, 1))
+
+
+def conv_input_grad(d, w, x_shape, stride, pad, dil, groups, out=None, limit=None):
+    """Bottom diff of a 2-D convolution (stride 1, dilation 1) from its top diff `d`, computed in
+    row bands into `out` (a fresh tensor when None). Band rows [i0, i1) come from the top diff
+    rows that see them, by a transposed convolution without row padding. None when the geometry
+    is not handled here (the caller then runs aten's convolution_backward)."""
+    if tuple(stride) != (1, 1) or tuple(dil) != (1, 1) or d.dim() != 4:
+        return None
+    n, c, h, wd = (int(s) for s in x_shape)
+    kh = w.shape[2]
+    ph, pw = pad
+    if d.shape[2] != h + 2 * ph - kh + 1 or d.shape[3] != wd + 2 * pw - w.shape[3] + 1:
+        return None
+    if ph >= kh:  # rows of the padding the kernel never reaches back into
+        return None
+    rows = band_rows(n * c * wd * d.element_size(), h, limit)
+    if out is None:
+        out = torch.empty((n, c, h, wd), dtype=d.dtype, device=d.device)
+    ho = d.shape[2]
+    for i0 in range(0, h, rows):
+        i1 = min(h, i0 + rows)
+        a0, a1 = max(i0 - kh + 1 + ph, 0), min(i1 + ph, ho)
+        # the transposed convolution of top rows [a0, a1) without row padding covers input
+        # rows a0 - ph .. a1 - ph + kh - 2; row r of it is input row a0 - ph + r
+        g = torch.nn.functional.conv_transpose2d(d[:, :, a0:a1], w, None, 1, (0, pw), 0, groups)
+        off = a0 - ph
+        out[:, :, i0:i1] = g[:, :, i0 - off : i1 - off]
+    return out
