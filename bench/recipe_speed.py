@@ -1,7 +1,8 @@
 """Training speed of the FCN-ResNet recipe (images/s), torchcaffe (fp32, bf16, fp16 on CUDA)
 and BVLC Caffe side by side, each measurement in a fresh process.
 
-    python -m bench.recipe_speed [--model voc-fcn-resnet101] [--crop 321] [--batch 1 2]
+    python -m bench.recipe_speed [--model voc-fcn-resnet101] [--recipe caffe|torchvision]
+        [--crop 321] [--batch 1 2]
         [--width 1] [--reps 2] [--rows caffe,fp32,bf16] [--gpu]
 
 One timed unit is one solver step of the recipe's solver (poly lr, momentum 0.9, weight decay
@@ -22,11 +23,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _net(model, width, batch, crop):
+def _net(model, width, batch, crop, recipe=None):
     from caffeio import caffe_pb2
     from netspec import zoo
 
-    net = zoo.build(model, "train", width=width)
+    net = zoo.build(model, "train", width=width, recipe=recipe)
     data = caffe_pb2.LayerParameter(name="data", type="Input", top=["data", "label"])
     for c in (3, 1):
         data.input_param.shape.add().dim.extend([batch, c, crop, crop])
@@ -44,7 +45,8 @@ def child(spec):
 
     tmp = tempfile.mkdtemp(prefix="recipe-speed-")
     path = os.path.join(tmp, "train.prototxt")
-    caffeio.write_net(_net(spec["model"], spec["width"], spec["batch"], spec["crop"]), path)
+    net_param = _net(spec["model"], spec["width"], spec["batch"], spec["crop"], spec["recipe"])
+    caffeio.write_net(net_param, path)
     solver_path = os.path.join(tmp, "solver.prototxt")
     with open(solver_path, "w") as f:
         f.write(
@@ -105,6 +107,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.recipe_speed", description=__doc__)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--model", default="voc-fcn-resnet101")
+    ap.add_argument("--recipe", default="caffe", help="caffe or torchvision (its auxiliary head)")
     ap.add_argument("--crop", type=int, default=321)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--width", type=float, default=1.0)
@@ -116,13 +119,15 @@ def main(argv=None):
         print("RECIPE-RESULT " + json.dumps(child(json.loads(args.child))), flush=True)
         return 0
     where = "CUDA" if args.gpu else "CPU"
-    print(f"{args.model} train step, {args.crop}x{args.crop} crops, width {args.width:g}, "
+    print(f"{args.model} ({args.recipe} recipe) train step, {args.crop}x{args.crop} crops, "
+          f"width {args.width:g}, "
           f"min of {args.reps} steps after a warm-up ({where})")  # fmt: skip
     print(f"{'row':<8} {'batch':>5} {'s/step':>8} {'images/s':>9}")
     for batch in args.batch:
         for row in args.rows.split(","):
             spec = dict(model=args.model, crop=args.crop, batch=batch, width=args.width,
-                        reps=args.reps, row=row, gpu=args.gpu and row != "caffe")  # fmt: skip
+                        reps=args.reps, row=row, gpu=args.gpu and row != "caffe",
+                        recipe=args.recipe)  # fmt: skip
             r = run_child(spec)
             if "error" in r:
                 print(f"{row:<8} {batch:>5}  error: {r['error'][0]}")
