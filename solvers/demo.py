@@ -112,17 +112,17 @@ def make_data(root, n_train, n_val, size=None, seed=0):
 
 
 # ------------------------------------------------------------------ 2. base weights
-def make_base(runs, width, seed=0):
-    """<runs>/ilsvrc-nets/vgg16-fcn.caffemodel from a random-weight VGG-16 classifier at
-    `width` (surgery.testnets + surgery.fcnize). Returns the path."""
+def make_base(runs, width, seed=0, arch="vgg16"):
+    """<runs>/ilsvrc-nets/<arch>-fcn.caffemodel from a random-weight classifier (arch of
+    surgery.testnets: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
     from surgery.fcnize import fcnize
     from surgery.testnets import write_classifier
 
-    out = os.path.join(runs, "ilsvrc-nets", "vgg16-fcn.caffemodel")
+    out = os.path.join(runs, "ilsvrc-nets", f"{arch}-fcn.caffemodel")
     if os.path.exists(out):
         return out
     cls_dir = os.path.join(runs, "ilsvrc-nets", "random-classifier")
-    proto, weights = write_classifier(cls_dir, "vgg16", width=width, seed=seed)
+    proto, weights = write_classifier(cls_dir, arch, width=width, seed=seed)
     fcnize(proto, weights, out, force=True, verbose=False)
     return out
 

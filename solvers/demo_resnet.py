@@ -29,6 +29,9 @@ import shutil
 import sys
 import time
 
+from .demo import _in_dir
+from .demo import make_base as _make_base
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "cityscapes-fcn-resnet101"
 # label ids of the demo's object classes: building, vegetation, person, car (+ sky and road)
@@ -77,15 +80,7 @@ def make_data(root, n, size):
 
 def make_base(runs, width, seed=0):
     """<runs>/ilsvrc-nets/resnet101-fcn.caffemodel from a random-weight ResNet-101 classifier."""
-    from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
-
-    out = os.path.join(runs, "ilsvrc-nets", "resnet101-fcn.caffemodel")
-    if not os.path.exists(out):
-        folder = os.path.join(runs, "ilsvrc-nets", "random-classifier")
-        proto, weights = write_classifier(folder, "resnet101", width=width, seed=seed)
-        fcnize(proto, weights, out, force=True, verbose=False)
-    return out
+    return _make_base(runs, width, seed, arch="resnet101")
 
 
 def calibrate_batchnorm(folder, weights, out):
@@ -122,14 +117,6 @@ def calibrate_batchnorm(folder, weights, out):
     finally:
         os.chdir(cwd)
     return out
-
-
-def _in_dir(fn, *args):
-    cwd = os.getcwd()
-    try:
-        return fn(*args)
-    finally:
-        os.chdir(cwd)
 
 
 def _recipe_flags(args):
