@@ -13,7 +13,7 @@ MODELS = voc-fcn32s voc-fcn16s voc-fcn8s voc-fcn8s-atonce voc-fcn-alexnet \
          voc-fcn-googlenet voc-fcn-resnet50 voc-fcn-resnet101 voc-fcn-resnet152 \
          cityscapes-fcn-resnet101
 
-.PHONY: all setup test test-pycaffe lint format models proto demo bench pycaffe clean-venv $(MODELS)
+.PHONY: all setup test test-pycaffe lint format models proto demo demo-resnet bench pycaffe clean-venv $(MODELS)
 
 all: models
 
@@ -61,6 +61,10 @@ proto: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m solvers.demo
+
+# The FCN-ResNet recipe (crops, batches, poly lr) on a synthetic Cityscapes twin: ~2-4 min.
+demo-resnet: $(STAMP)
+	$(PY) -m solvers.demo --recipe resnet
 
 bench: $(STAMP)
 	$(PY) -m bench
