@@ -131,7 +131,8 @@ def speed(args, what, engine, mode="exact", save=None):
 def interleaved(args, configs):
     """Run every (key, what, engine, mode, save) config once per round, rounds interleaved so
     that each engine sees the same share of a busy machine; times of all rounds are kept (the
-    tables show the best), peak RSS is the largest, the load before each run is listed."""
+    tables show the best), peak RSS is the largest (each round's in `peak_rss_rounds_mb`), the
+    load before each run is listed."""
     out = {}
     for rnd in range(args.rounds):
         for key, what, engine, mode, save in configs:
@@ -139,11 +140,14 @@ def interleaved(args, configs):
             if key not in out:
                 out[key] = r
                 r["spec"]["loadavg_before"] = [r["spec"].get("loadavg_before")]
+                if "peak_rss_mb" in r:
+                    r["peak_rss_rounds_mb"] = [r["peak_rss_mb"]]
                 continue
             o = out[key]
             if r.get("times") and "times" in o:
                 o["times"] += r["times"]
                 o["peak_rss_mb"] = max(o["peak_rss_mb"], r["peak_rss_mb"])
+                o.setdefault("peak_rss_rounds_mb", []).append(r["peak_rss_mb"])
                 o["spec"]["loadavg_before"].append(r["spec"].get("loadavg_before"))
     return out
 

@@ -61,14 +61,15 @@ def table(res):
         caffe = _t(tr.get("caffe")) if tr.get("caffe") else math.nan
         lines += [
             "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread | x eager "
-            "| x Caffe | peak RSS (MB) |",
-            "|---|---|---|---|---|---|",
+            "| x Caffe | peak RSS (MB) | peak RSS per round min / median / max (MB) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for k, r in tr.items():
             lo, med, hi, sp = _spread(r)
             lines.append(
                 f"| {k} | {_fmt(lo)} / {_fmt(med)} / {_fmt(hi)} | {_fmt(sp)} | "
-                f"{_fmt(_t(r) / base)} | {_fmt(_t(r) / caffe)} | {_fmt(r.get('peak_rss_mb'), 0)} |"
+                f"{_fmt(_t(r) / base)} | {_fmt(_t(r) / caffe)} | {_fmt(r.get('peak_rss_mb'), 0)} | "
+                f"{_rss_rounds(r)} |"
             )
         lines.append("")
     shared = res.get("shared")
@@ -140,3 +141,12 @@ def write_report(res, bench_dir):
     with open(readme, "w") as f:
         f.write(text)
     return path
+
+
+def _rss_rounds(r):
+    """'min / median / max' of a row's per-round peak RSS (MB); '-' for runs that lack them."""
+    rounds = sorted(r.get("peak_rss_rounds_mb") or [])
+    if not rounds:
+        return "-"
+    mid = rounds[len(rounds) // 2]
+    return f"{rounds[0]:.0f} / {mid:.0f} / {rounds[-1]:.0f}"
