@@ -127,6 +127,16 @@ def make_base(runs, width, seed=0, arch="vgg16"):
     return out
 
 
+def demo_folders(out, fresh=False):
+    """(demo folder, its data root, its runs folder), absolute; the folder is emptied first
+    when `fresh` and created when missing."""
+    out = os.path.abspath(out)
+    if fresh and os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+    return out, os.path.join(out, "data"), os.path.join(out, "runs")
+
+
 # ------------------------------------------------------------------ 3./4. train and score
 def _in_dir(fn, *args):
     """Run fn(*args) and come back to the current folder (the drivers chdir into the run)."""
@@ -242,11 +252,7 @@ def main(argv=None):
         return recipe_demo(argv)
     args = parse_args(argv)
     t0 = time.time()
-    out = os.path.abspath(args.out)
-    if args.fresh and os.path.isdir(out):
-        shutil.rmtree(out)
-    data_root, runs = os.path.join(out, "data"), os.path.join(out, "runs")
-    os.makedirs(out, exist_ok=True)
+    out, data_root, runs = demo_folders(args.out, args.fresh)
 
     say(f"1/5 synthetic VOC-layout dataset in {data_root}")
     data = make_data(data_root, args.n_train, args.n_val, args.size)

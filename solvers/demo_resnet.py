@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 
-from .demo import _in_dir
+from .demo import _in_dir, demo_folders
 from .demo import make_base as _make_base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,11 +215,7 @@ def main(argv=None):
     """Run the ResNet recipe demo; returns the score head's metrics dict."""
     args = parse_args(argv)
     t0 = time.time()
-    out = os.path.abspath(args.out)
-    if args.fresh and os.path.isdir(out):
-        shutil.rmtree(out)
-    data_root, runs = os.path.join(out, "data"), os.path.join(out, "runs")
-    os.makedirs(out, exist_ok=True)
+    out, data_root, runs = demo_folders(args.out, args.fresh)
     size = DEFAULTS["size"]
     say(f"1/4 synthetic Cityscapes-layout dataset in {data_root}/cityscapes ({size[0]}x{size[1]})")
     ids = make_data(data_root, args.n, size)
