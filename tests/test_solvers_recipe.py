@@ -13,11 +13,11 @@ from solvers import demo, demo_resnet
 
 
 def test_recipe_demo_learns(tmp_path, capsys):
-    """A reduced run of `python -m solvers.demo --recipe resnet` (width 1/16 ResNet-101,
+    """A reduced run of `python -m solvers.demo --recipe resnet` (150 steps, width 1/16 ResNet-101,
     64 px crops, 5 per forward x iter_size 2, poly lr): the mean IoU over the 19 classes ends
     well above predicting the majority class everywhere."""
     out = str(tmp_path / "demo")
-    argv = ["--recipe", "resnet", "--out", out, "--iters", "100", "--n", "32", "--crop", "64",
+    argv = ["--recipe", "resnet", "--out", out, "--iters", "150", "--n", "32", "--crop", "64",
             "--batch", "5", "--overlays", "1", "--no-progress"]  # fmt: skip
     results = demo.main(argv)
     text = capsys.readouterr().out
@@ -31,7 +31,7 @@ def test_recipe_demo_learns(tmp_path, capsys):
     params = eval(train.layer[0].python_param.param_str, {})  # our own file: a dict literal
     assert (params["crop"], params["batch_size"], params["mirror"]) == (64, 5, True)
     solver = caffeio.read_solver(os.path.join(run, "snapshot", "solver.prototxt"))
-    assert (solver.iter_size, solver.lr_policy, solver.max_iter) == (2, "poly", 100)
+    assert (solver.iter_size, solver.lr_policy, solver.max_iter) == (2, "poly", 150)
     rows = [json.loads(x) for x in open(os.path.join(run, "snapshot", "train.jsonl"))]
     lrs = [r["lr"] for r in rows if "lr" in r]
     assert lrs[0] == pytest.approx(0.003) and lrs[-1] < 0.1 * lrs[0]  # poly decays to ~0
@@ -85,3 +85,26 @@ def test_recipe_flags_errors(tmp_path, capsys):
         train.main("cityscapes-fcn-resnet101", ["--batch", "3", "--runs", str(tmp_path)])
     with pytest.raises(RunSetupError, match="recipe"):
         train.main("voc-fcn8s", ["--recipe", "torchvision", "--runs", str(tmp_path)])
+
+
+def test_width1_recipe_run_folder_uses_the_shared_base(tmp_path, monkeypatch):
+    """A width-1 run folder of another recipe/batch (runs/w1-b2/<model>) starts from
+    models/ilsvrc-nets/<x>-fcn.caffemodel when its own ilsvrc-nets/ lacks it; at another width
+    the missing base is the usual error naming the path."""
+    import surgery.stage
+    from solvers import run
+
+    models = tmp_path / "models"
+    (models / "ilsvrc-nets").mkdir(parents=True)
+    shared = models / "ilsvrc-nets" / "resnet101-fcn.caffemodel"
+    shared.write_bytes(b"")
+    monkeypatch.setattr(run, "MODELS_DIR", str(models))
+    seen = []
+    monkeypatch.setattr(surgery.stage, "staged_init", lambda folder, src, **kw: seen.append(src))
+    runs = tmp_path / "runs" / "w1-b2"
+    folder = runs / "cityscapes-fcn-resnet101"
+    folder.mkdir(parents=True)
+    run.base_weights("cityscapes-fcn-resnet101", str(folder), str(runs), width=1.0)
+    assert seen == [str(shared)]
+    with pytest.raises(run.RunSetupError, match=r"w1-b2/ilsvrc-nets/resnet101-fcn.caffemodel"):
+        run.base_weights("cityscapes-fcn-resnet101", str(folder), str(runs), width=0.5)
