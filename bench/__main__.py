@@ -26,8 +26,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = ("forward", "train", "memory", "shared", "layers", "modes", "data", "score", "cuda")
-# dense FP32 (non-tensor-core) peak by device name; TF32 tensor cores are not used by default
-CUDA_FP32_PEAK_TFLOPS = {"H200": 67.0, "H100 PCIe": 51.0, "H100": 67.0, "A100": 19.5, "V100": 15.7}
 BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
 
 
@@ -277,57 +275,12 @@ def score_rate(args):
 
 
 def cuda_section(args):
-    """FCN-8s images/s on a CUDA GPU (inference and training) and the fraction of peak FLOP/s.
-    Skipped with a message where torch sees no CUDA device."""
-    import torch
+    """CUDA rows (bench/cuda.py): images/s, TFLOP/s and share of peak per precision; skipped
+    with a message where torch sees no CUDA device."""
+    from bench import cuda
 
-    if not torch.cuda.is_available():
-        msg = "skipped: torch sees no CUDA device on this machine (CPU-only build or no GPU)"
-        print(f"  cuda: {msg}", flush=True)
-        return {"skipped": msg}
-    import torchcaffe
-    from bench import fixtures as fx
-
-    torchcaffe.set_mode_gpu()
-    s = args.size
-    net = fx.torchcaffe_net(fx.deploy_param(args.width), torchcaffe.TEST)
-    net.blobs["data"].reshape(1, 3, s, s)
-    net.blobs["data"].data[...] = fx.image(s, s)
-    net.forward()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    reps = 10
-    for _ in range(reps):
-        net.forward()
-    torch.cuda.synchronize()
-    fwd = (time.perf_counter() - t0) / reps
-    del net
-    from bench.child import _sgd_solver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        solver = _sgd_solver({"size": s, "width": args.width}, tmp)
-        solver.step(1)
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            solver.step(1)
-        torch.cuda.synchronize()
-        train = (time.perf_counter() - t0) / reps
-    name = torch.cuda.get_device_name()
-    gflop = 363.0 * (s / 500.0) ** 2 * args.width**2  # forward; a training step is ~3x
-    peak = next((v for k, v in CUDA_FP32_PEAK_TFLOPS.items() if k in name), None)
-    res = {
-        "device": name,
-        "inference_images_per_s": 1 / fwd,
-        "inference_tflops": gflop / fwd / 1e3,
-        "train_images_per_s": 1 / train,
-        "train_tflops": 3 * gflop / train / 1e3,
-        "fp32_peak_tflops": peak,
-    }
-    if peak:
-        res["inference_fraction_of_peak"] = res["inference_tflops"] / peak
-        res["train_fraction_of_peak"] = res["train_tflops"] / peak
-    print(f"  cuda {name}: {res}", flush=True)
+    res = cuda.run(args.size, args.width, iters=max(args.reps, 10))
+    print("\n".join("  " + line for line in cuda.table(res)), flush=True)
     return res
 
 

@@ -63,11 +63,14 @@ def child(spec):
     else:
         import torchcaffe
 
+        if spec["row"] == "tf32":  # float32 with TF32 convolutions (CUDA only)
+            os.environ["TORCHCAFFE_TF32"] = "1"
         if spec.get("gpu"):
             torchcaffe.set_mode_gpu()
         else:
             torchcaffe.set_mode_cpu()
-        solver = torchcaffe.get_solver(solver_path, precision=spec["row"])
+        precision = "fp32" if spec["row"] == "tf32" else spec["row"]
+        solver = torchcaffe.get_solver(solver_path, precision=precision)
     rng = np.random.default_rng(0)
     net = solver.net
     types = {name: layer.type for name, layer in zip(net._layer_names, net.layers)}
@@ -81,11 +84,18 @@ def child(spec):
             b.data[...] = rng.standard_normal(b.data.shape) * np.sqrt(1.0 / fan_in)
     net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape) * 50
     net.blobs["label"].data[...] = rng.integers(0, 21, net.blobs["label"].data.shape)
+    sync = lambda: None  # noqa: E731
+    if spec.get("gpu"):
+        import torch
+
+        sync = torch.cuda.synchronize
     solver.step(1)  # warm-up
+    sync()
     times = []
     for _ in range(spec["reps"]):
         t0 = time.perf_counter()
         solver.step(1)
+        sync()
         times.append(time.perf_counter() - t0)
     return {"s_per_step": times, "images_per_s": spec["batch"] / min(times)}
 
@@ -112,7 +122,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--rows", default="caffe,fp32,bf16", help="caffe, fp32, bf16, fp16")
+    ap.add_argument("--rows", default="caffe,fp32,bf16", help="caffe, fp32, tf32, bf16, fp16")
     ap.add_argument("--gpu", action="store_true", help="torchcaffe rows on CUDA")
     args = ap.parse_args(argv)
     if args.child:

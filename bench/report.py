@@ -114,7 +114,9 @@ def table(res):
         )
         lines.append("")
     if res.get("cuda"):
-        lines.append(f"CUDA: {res['cuda']}")
+        from bench import cuda
+
+        lines += cuda.table(res["cuda"])
         lines.append("")
     return "\n".join(lines)
 

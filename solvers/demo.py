@@ -62,6 +62,9 @@ def parse_args(argv):
     p.add_argument("--overlays", type=int, default=4, help="validation overlays to draw")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="fixed image size")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--gpu", type=int, default=-1, help="CUDA device for training and scoring (default -1: CPU)"
+    )
     return p.parse_args(argv)
 
 
@@ -167,7 +170,7 @@ def train(args, runs, data_root):
             "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
             "--lr", f"{args.lr:g}", "--normalize", "--iters", str(iters),
             "--score-every", str(max(1, iters // 3)), "--snapshot-every", str(iters),
-            "--display", "50", "--gpu", "-1", "--seed", "0",
+            "--display", "50", "--gpu", str(args.gpu), "--seed", "0",
         ]  # fmt: skip
         if args.no_progress:
             argv.append("--no-progress")
@@ -198,7 +201,7 @@ def score(args, runs, data_root, weights, out):
 
     argv = [
         "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
-        "--data-root", data_root, "--out", out, "--png", "--normalize", "--gpu", "-1",
+        "--data-root", data_root, "--out", out, "--png", "--normalize", "--gpu", str(args.gpu),
     ]  # fmt: skip
     return _in_dir(score_cli.main, MODEL, argv)
 

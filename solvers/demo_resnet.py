@@ -55,6 +55,9 @@ def parse_args(argv):
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None)
     p.add_argument("--overlays", type=int, default=4, help="validation overlays to draw")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--gpu", type=int, default=-1, help="CUDA device for training and scoring (default -1: CPU)"
+    )
     return p.parse_args(argv)
 
 
@@ -148,7 +151,7 @@ def train(args, runs, data_root):
         "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
         "--lr", f"{args.lr:g}", "--iters", str(args.iters), "--max-iter", str(args.iters),
         "--score-every", str(max(1, args.iters // 4)), "--snapshot-every", str(args.iters),
-        "--display", "20", "--gpu", "-1", "--seed", "0", *_recipe_flags(args),
+        "--display", "20", "--gpu", str(args.gpu), "--seed", "0", *_recipe_flags(args),
     ]  # fmt: skip
     if args.precision:
         argv += ["--precision", args.precision]
@@ -166,7 +169,8 @@ def score(args, runs, data_root, weights, out):
 
     argv = [
         "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
-        "--data-root", data_root, "--out", out, "--png", "--gpu", "-1", *_recipe_flags(args),
+        "--data-root", data_root, "--out", out, "--png", "--gpu", str(args.gpu),
+        *_recipe_flags(args),
     ]  # fmt: skip
     return _in_dir(score_cli.main, MODEL, argv)["score"]
 

@@ -113,3 +113,81 @@ def test_openmp_spin_wait_is_short_unless_chosen():
     passive = dict(base, OMP_WAIT_POLICY="PASSIVE")
     out = subprocess.run([sys.executable, "-c", code], env=passive, capture_output=True, text=True)
     assert out.stdout.strip() == "None"
+
+
+def test_cuda_float32_math_is_float32_unless_tf32_is_asked_for(monkeypatch):
+    """GPU mode computes float32 layers in float32 (Caffe's semantics): torch's default TF32
+    convolutions are turned off; TORCHCAFFE_TF32=1 turns them on (checked without a GPU: the
+    switches are torch's global backend flags)."""
+    from torchcaffe.device import cuda_math
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True  # torch's default
+        monkeypatch.delenv("TORCHCAFFE_TF32", raising=False)
+        assert cuda_math() is False
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        monkeypatch.setenv("TORCHCAFFE_TF32", "1")
+        assert cuda_math() is True
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@cuda
+def test_gpu_mode_convolutions_are_float32_not_tf32():
+    """A 3x3 convolution of 256 channels in GPU mode matches float64 to float32's rounding
+    (TF32 would be off by ~1e-3 of the output's scale)."""
+    caffe.set_mode_gpu()
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(1, 256, 32, 32, generator=g)
+        w = torch.randn(256, 256, 3, 3, generator=g)
+        ref = torch.nn.functional.conv2d(x.double(), w.double(), padding=1)
+        y = torch.nn.functional.conv2d(x.cuda(), w.cuda(), padding=1).cpu().double()
+        assert (y - ref).abs().max() / ref.abs().max() < 1e-5
+    finally:
+        caffe.set_mode_cpu()
+
+
+def test_cpu_nets_skip_constant_areas_and_use_winograd_by_default(monkeypatch):
+    """The CPU's FLOP-saving defaults (constant-area skipping, Winograd F(2x2)); the environment
+    decides for both devices when set."""
+    zoo = pytest.importorskip("netspec.zoo")
+    param = zoo.build("voc-fcn32s", "deploy", width=1 / 16)
+    monkeypatch.delenv("TORCHCAFFE_SKIP_CONST", raising=False)
+    monkeypatch.delenv("TORCHCAFFE_WINOGRAD", raising=False)
+    net = caffe.Net(param, caffe.TEST)
+    assert net.skip_const and net.winograd == 2
+    monkeypatch.setenv("TORCHCAFFE_SKIP_CONST", "0")
+    monkeypatch.setenv("TORCHCAFFE_WINOGRAD", "0")
+    net = caffe.Net(param, caffe.TEST)
+    assert not net.skip_const and net.winograd == 0
+
+
+@cuda
+def test_cuda_nets_run_cudnn_directly_by_default(monkeypatch):
+    """On CUDA the constant-area pieces and Winograd's small kernels cost more than they save
+    (H100: FCN-8s forward 49 ms with them, 16 ms without): both off unless the environment
+    asks, and the outputs match the CPU's."""
+    zoo = pytest.importorskip("netspec.zoo")
+    from test_torchcaffe_opencv import randomize
+
+    monkeypatch.delenv("TORCHCAFFE_SKIP_CONST", raising=False)
+    monkeypatch.delenv("TORCHCAFFE_WINOGRAD", raising=False)
+    param = zoo.build("voc-fcn8s", "deploy", width=1 / 8)
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 80)).astype(np.float32) * 50
+    cpu = caffe.Net(param, caffe.TEST)
+    randomize(cpu, 0)
+    ref = cpu.forward(data=x)["score"].copy()
+    caffe.set_mode_gpu()
+    try:
+        gpu = caffe.Net(param, caffe.TEST)
+        assert not gpu.skip_const and gpu.winograd == 0
+        for name, blobs in cpu.params.items():
+            for a, b in zip(blobs, gpu.params[name]):
+                b.data[...] = a.data
+        out = gpu.forward(data=x)["score"]
+    finally:
+        caffe.set_mode_cpu()
+    assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()

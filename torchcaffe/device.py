@@ -1,5 +1,7 @@
 """Engine-wide state, as pycaffe keeps it: CPU/GPU mode, device id, random seed."""
 
+import os
+
 import torch
 
 _state = {"mode": "cpu", "device_id": 0, "seed": None}
@@ -22,6 +24,21 @@ def set_mode_gpu():
             f"{torch.__version__}); use caffe.set_mode_cpu() or install a CUDA build of torch"
         )
     _state["mode"] = "gpu"
+    cuda_math()
+
+
+def cuda_math():
+    """Set torch's CUDA float32 math for Caffe's semantics -> True when TF32 is on.
+
+    Caffe's float32 layers compute in float32; torch lets cuDNN convolutions on Ampere and later
+    GPUs round their inputs to TF32 (10-bit mantissa) by default. GPU mode turns TF32 off for
+    convolutions and matrix products unless the environment says TORCHCAFFE_TF32=1 (faster,
+    relative error ~1e-3 instead of ~1e-6; the mixed precisions bf16/fp16 are the faster choice).
+    """
+    tf32 = os.environ.get("TORCHCAFFE_TF32", "0").strip().lower() in ("1", "true", "yes", "on")
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    return tf32
 
 
 def set_device(i):
@@ -65,5 +82,6 @@ def describe_device():
     """One line naming the device nets run on, e.g. 'cpu, 8 threads' or 'cuda:0 NVIDIA H100'."""
     dev = current_device()
     if dev.type == "cuda":
-        return f"{dev} {torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
+        tf32 = "TF32 on" if torch.backends.cudnn.allow_tf32 else "float32 (TF32 off)"
+        return f"{dev} {torch.cuda.get_device_name(dev)}, {tf32}, torch {torch.__version__}"
     return f"cpu, {torch.get_num_threads()} threads, torch {torch.__version__}"

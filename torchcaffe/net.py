@@ -89,18 +89,20 @@ class Net:
     Net(prototxt, phase, weights=None, level=0, stages=()) or legacy Net(prototxt, weights,
     phase). `prototxt` may also be a caffe_pb2.NetParameter. Options beyond pycaffe:
     `autocast=torch.bfloat16` runs layers under torch.autocast (not exact; off by default).
-    `skip_const=True` (default; env TORCHCAFFE_SKIP_CONST=0 turns it off) lets inference compute
+    `skip_const=True` (default on the CPU, off on CUDA; env TORCHCAFFE_SKIP_CONST=0/1 decides
+    for both) lets inference compute
     only the part of each early map that differs from its padded area's per-channel constant
     (torchcaffe.constregion; equal to the full computation up to float rounding).
     `channels_last=True` feeds convolutions NHWC maps (float rounding differs; blob arrays are
     then strided numpy views).
-    `winograd` (env TORCHCAFFE_WINOGRAD, default 2) picks how inference computes 3x3 stride-1
+    `winograd` (env TORCHCAFFE_WINOGRAD; default 2 on the CPU, 0 on CUDA, where cuDNN's direct
+    convolutions win) picks how inference computes 3x3 stride-1
     convolutions (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) from 256 channels, where it is
     faster (2.25x fewer multiplies; its error against float64 is below direct float32's, so this
     is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3) from 128 channels
     (4x fewer multiplies, error ~1e-5 of each map's range). Training always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
-    winograd=4 and, for nets that do not train, channels_last.
+    winograd=4 (CPU) and, for nets that do not train, channels_last.
     `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU training net keeps
     its large convolution maps and bottom diffs in persistent grow-only buffers and computes
     large convolutions in row bands (torchcaffe.bufpool), so no iteration maps fresh pages.
@@ -141,13 +143,16 @@ class Net:
         self.device = _device.current_device()
         self.autocast = autocast
         self.autocast_fp32_types = frozenset()  # layer types kept fp32 under autocast (mixed.py)
-        if skip_const is None:
-            skip_const = os.environ.get("TORCHCAFFE_SKIP_CONST", "1") != "0"
+        if skip_const is None:  # CPU: fewer FLOPs pay; CUDA: the extra small kernels cost more
+            env = os.environ.get("TORCHCAFFE_SKIP_CONST", "").strip()
+            skip_const = env != "0" if env else self.device.type == "cpu"
         self.skip_const = bool(skip_const)
         if fast is None:
             fast = os.environ.get("TORCHCAFFE_FAST", "0") not in ("", "0")
-        if winograd is None:
-            winograd = 4 if fast else os.environ.get("TORCHCAFFE_WINOGRAD", "2")
+        if winograd is None:  # CPU only by default: on CUDA its many small kernels cost more
+            cpu = self.device.type == "cpu"
+            env = os.environ.get("TORCHCAFFE_WINOGRAD", "").strip()
+            winograd = (4 if cpu else 0) if fast else (env or (2 if cpu else 0))
         winograd = {True: 4, False: 0}.get(winograd, winograd)
         if str(winograd) not in ("0", "2", "4"):
             raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
