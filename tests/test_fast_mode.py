@@ -54,6 +54,9 @@ def test_fast_mode_from_environment(monkeypatch):
     assert net.winograd == 4 and net.channels_last
     monkeypatch.setenv("TORCHCAFFE_FAST", "0")
     net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
+    assert net.winograd == 2 and net.channels_last  # NHWC is the CPU inference default
+    monkeypatch.setenv("TORCHCAFFE_CHANNELS_LAST", "0")
+    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
     assert net.winograd == 2 and not net.channels_last
 
 

@@ -106,7 +106,10 @@ def test_tiled_huge_image_no_full_float_copy(net_files, tmp_path, monkeypatch):
     assert len(sizes) > 1 and max(sizes) < h * w, sizes
     a = np.asarray(Image.open(whole[0]["label"]))
     b = np.asarray(Image.open(tiled[0]["label"]))
-    np.testing.assert_array_equal(a, b)
+    # equal up to float rounding: NHWC convolutions (the CPU default) sum in an order that can
+    # depend on the map's width, so a pixel whose two best classes tie to ~1e-6 (random
+    # weights) may flip; a misplaced tile or margin would change thousands
+    assert a.shape == b.shape and (a != b).mean() < 1e-5, (a != b).sum()
 
 
 def test_weights_missing_a_learnable_layer_are_refused(net_files, tmp_path):

@@ -83,12 +83,45 @@ def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monke
     assert pool.reuses > 0
 
 
-def test_buffers_off_by_argument_and_for_inference(monkeypatch):
+def test_buffers_on_for_cpu_nets_off_by_argument(monkeypatch):
     monkeypatch.delenv("TORCHCAFFE_BUFFERS", raising=False)
     assert fx.train_net(40, 40, buffers=False).bufpool is None
     assert fx.train_net(40, 40).bufpool is not None
     param = fx.deploy_param(1 / 16)
+    assert fx.torchcaffe_net(param, torchcaffe.TEST).bufpool is not None
+    assert fx.torchcaffe_net(param, torchcaffe.TEST, buffers=False).bufpool is None
+    monkeypatch.setenv("TORCHCAFFE_BUFFERS", "0")
     assert fx.torchcaffe_net(param, torchcaffe.TEST).bufpool is None
+
+
+def test_inference_with_buffers_equals_without_as_sizes_change(monkeypatch):
+    """Inference nets keep their convolutions by regions in grow-only buffers (NHWC views in
+    the default channels_last layout): every output equals a net without buffers, up to float
+    rounding (oneDNN's NHWC kernels block a band differently from the whole map), while the
+    input grows and shrinks, and the pool is reused, not re-grown, for a smaller image."""
+    monkeypatch.setenv("TORCHCAFFE_BUFFERS_MIN_MB", "0")
+    monkeypatch.setenv("TORCHCAFFE_BAND_MB", "0.05")  # several bands per map
+    param = fx.deploy_param(1 / 8)
+    pooled = fx.torchcaffe_net(param, torchcaffe.TEST)
+    plain = fx.torchcaffe_net(param, torchcaffe.TEST, buffers=False)
+    assert pooled.channels_last and pooled.bufpool is not None
+    for h, w in ((60, 70), (90, 84), (48, 52), (90, 84)):
+        x = fx.image(h, w)
+        a = pooled.forward(data=x)["score"].copy()
+        b = plain.forward(data=x)["score"]
+        assert a.shape == b.shape == (1, 21, h, w)
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+        if (h, w) == (48, 52):
+            grows = pooled.bufpool.grows
+    assert pooled.bufpool.grows == grows and pooled.bufpool.reuses > 0
+
+
+def test_pool_hands_out_channels_last_views():
+    pool = bufpool.BufferPool(min_bytes=0)
+    y = pool.empty("a", (2, 3, 4, 5), memory_format=torch.channels_last)
+    assert y.shape == (2, 3, 4, 5) and y.is_contiguous(memory_format=torch.channels_last)
+    z = pool.empty("a", (2, 3, 4, 5))
+    assert z.is_contiguous() and z.data_ptr() == y.data_ptr()
 
 
 def test_pool_hands_out_views_and_grows_only_for_larger_shapes():

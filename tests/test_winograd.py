@@ -226,3 +226,12 @@ def test_heuristic_picks():
     assert wg.winograd_tile(256, 2048, 10, 10, k=7) == 0
     assert wg.winograd_tile(64, 64, 200, 200, k=7) == 0
     assert wg.winograd_tile(512, 512, 44, 44, k=5) == 0
+
+
+def test_heuristic_needs_wider_layers_with_avx512(monkeypatch):
+    """F(4x4) from 128 channels with AVX2, from 256 with AVX-512 (measured on each)."""
+    monkeypatch.setattr(wg, "_avx512", lambda: False)
+    assert wg.winograd_tile(128, 128, 349, 349) == 4 and wg.winograd_tile(128, 256, 175, 175) == 4
+    monkeypatch.setattr(wg, "_avx512", lambda: True)
+    assert wg.winograd_tile(128, 128, 349, 349) == 0 and wg.winograd_tile(128, 256, 175, 175) == 0
+    assert wg.winograd_tile(256, 256, 175, 175) == 4 and wg.winograd_tile(512, 512, 44, 44) == 4

@@ -1,4 +1,4 @@
-"""Persistent memory for a training net's large maps, as Caffe keeps its blobs (grow-only).
+"""Persistent memory for a CPU net's large maps, as Caffe keeps its blobs (grow-only).
 
 Allocations above glibc's mmap threshold (32 MB, torchcaffe.memory) are mapped afresh every
 time: the kernel zeroes each page on first touch, which on a VM costs about as much as the
@@ -18,7 +18,8 @@ itself while training:
   output rows are computed from exactly the input rows they see, so the result is the same
   arithmetic (tests/test_torchcaffe_buffers.py).
 
-Training nets use it by default; `Net(buffers=False)` or TORCHCAFFE_BUFFERS=0 turns both off.
+CPU nets use it by default (inference nets for their convolutions by regions, NCHW or
+channels_last); `Net(buffers=False)` or TORCHCAFFE_BUFFERS=0 turns both off.
 TORCHCAFFE_BAND_MB (default 8) sets the bytes of a band's output, TORCHCAFFE_BUFFERS_MIN_MB
 (default 4) the size from which a map is pooled.
 """
@@ -54,16 +55,19 @@ class BufferPool:
         self.grows = 0
         self.reuses = 0
 
-    def empty(self, key, shape, dtype=torch.float32, device="cpu"):
-        """An uninitialised tensor of `shape`: a view of site `key`'s buffer when it is large,
-        else a plain torch.empty."""
+    def empty(
+        self, key, shape, dtype=torch.float32, device="cpu", memory_format=torch.contiguous_format
+    ):
+        """An uninitialised tensor of `shape` (in `memory_format`: contiguous or, 4-D,
+        channels_last): a view of site `key`'s buffer when it is large, else a torch.empty."""
         shape = tuple(int(s) for s in shape)
         n = 1
         for s in shape:
             n *= s
         device = torch.device(device)
+        cl = memory_format == torch.channels_last and len(shape) == 4
         if n * torch.empty((), dtype=dtype).element_size() < self.min_bytes:
-            return torch.empty(shape, dtype=dtype, device=device)
+            return torch.empty(shape, dtype=dtype, device=device, memory_format=memory_format)
         buf = self._bufs.get(key)
         if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device != device:
             self._bufs.pop(key, None)  # drop the smaller one before mapping the larger
@@ -72,6 +76,9 @@ class BufferPool:
             self.grows += 1
         else:
             self.reuses += 1
+        if cl:  # NHWC memory seen as N x C x H x W
+            n_, c, h, w = shape
+            return buf[:n].view(n_, h, w, c).permute(0, 3, 1, 2)
         return buf[:n].view(shape)
 
     def nbytes(self):

@@ -137,8 +137,8 @@ def conv2d_by_regions(
     const = F.conv2d(patch, weight, bias, 1, 0, dilation, groups).reshape(-1)
     shape = (x.shape[0], weight.shape[0], ho, wo)
     fmt = _fmt(x)
-    if alloc is not None and fmt == torch.contiguous_format and x.dtype == torch.float32:
-        y = alloc(shape)
+    if alloc is not None and x.dtype == torch.float32:
+        y = alloc(shape, memory_format=fmt)
     else:
         y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
     cv = const.view(1, -1, 1, 1)

@@ -93,19 +93,24 @@ class Net:
     for both) lets inference compute
     only the part of each early map that differs from its padded area's per-channel constant
     (torchcaffe.constregion; equal to the full computation up to float rounding).
-    `channels_last=True` feeds convolutions NHWC maps (float rounding differs; blob arrays are
-    then strided numpy views).
+    `channels_last` feeds convolutions NHWC maps: default on for CPU inference nets (oneDNN's
+    NHWC direct convolutions are faster: FCN-8s conv1_2 0.15 s vs 0.22 s on an AVX-512 Xeon;
+    the same float32 products summed in another order), off for training and on CUDA; env
+    TORCHCAFFE_CHANNELS_LAST=0/1 decides. Intermediate blob arrays are then strided numpy
+    views; the net's outputs stay C-ordered.
     `winograd` (env TORCHCAFFE_WINOGRAD; default 2 on the CPU, 0 on CUDA, where cuDNN's direct
     convolutions win) picks how inference computes 3x3 stride-1
     convolutions (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) from 256 channels, where it is
     faster (2.25x fewer multiplies; its error against float64 is below direct float32's, so this
-    is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3) from 128 channels
-    (4x fewer multiplies, error ~1e-5 of each map's range). Training always runs direct.
+    is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3) from 128
+    channels (256 with AVX-512; 4x fewer multiplies, error ~1e-5 of each map's range). Training
+    always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
     winograd=4 (CPU) and, for nets that do not train, channels_last.
-    `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU training net keeps
-    its large convolution maps and bottom diffs in persistent grow-only buffers and computes
-    large convolutions in row bands (torchcaffe.bufpool), so no iteration maps fresh pages.
+    `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU net keeps its large
+    convolution maps (and, training, bottom diffs and pooled maps) in persistent grow-only
+    buffers and computes large convolutions in row bands (torchcaffe.bufpool), so no iteration
+    maps fresh pages for them.
     Parameters, blobs and the tops of size-changing layers of 64 MB or more are checked against
     the free memory before they are allocated (torchcaffe.budget, TORCHCAFFE_MEMORY_LIMIT):
     MemoryBudgetError names the layer/blob, its shape and size.
@@ -119,7 +124,7 @@ class Net:
         stages=None,
         autocast=None,
         skip_const=None,
-        channels_last=False,
+        channels_last=None,
         winograd=None,
         fast=None,
         buffers=None,
@@ -157,7 +162,8 @@ class Net:
         if str(winograd) not in ("0", "2", "4"):
             raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
         self.winograd = int(winograd)
-        self.channels_last = bool(channels_last)
+        self.channels_last = channels_last  # None: decided once the net is built (below)
+        self._cl_explicit = channels_last is not None
         self._cinfo = {}
         self._cinfo_in = None
         param = filter_net(param, phase, level, stages or (), self._where)
@@ -169,15 +175,22 @@ class Net:
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
-        if fast and not self.record_grad:
-            self.channels_last = True  # NHWC pays at inference; training stays NCHW
-        if self.record_grad:
+        if self.channels_last is None:  # NHWC pays at inference on the CPU; training stays NCHW
+            env = os.environ.get("TORCHCAFFE_CHANNELS_LAST", "").strip()
+            cpu_inference = self.device.type == "cpu" and not self.record_grad
+            self.channels_last = env != "0" if env else (cpu_inference or fast)
+            self.channels_last = self.channels_last and not self.record_grad
+        self.channels_last = bool(self.channels_last)
+        self._outputs_set = frozenset(self.outputs)
+        cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already
+        if cpu or self.record_grad:
             _memory.fix_malloc_thresholds()
         if buffers is None:
             buffers = _bufpool.enabled_from_env()
-        # persistent large maps and banded convolutions while training (torchcaffe.bufpool)
-        cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already
-        self.bufpool = _bufpool.BufferPool() if buffers and self.record_grad and cpu else None
+        # persistent large maps and banded convolutions (torchcaffe.bufpool); at inference they
+        # hold the convolutions computed by regions (FCN-8s 500x500: kernel time per forward
+        # 0.36 -> 0.12 s, minor faults 9,300 -> 5,700)
+        self.bufpool = _bufpool.BufferPool() if buffers and cpu else None
         if weights is not None:
             self.copy_from(weights)
 
@@ -536,7 +549,13 @@ class Net:
         if impl.type in _SIZE_CHANGING:
             self._check_top_bytes(i, impl, xs, ws)
         record = self.record_grad and self._layer_need[i]
-        if self.channels_last and impl.type in _CONV_TYPES:
+        if (
+            self.channels_last
+            and impl.type in _CONV_TYPES
+            and (
+                self._cl_explicit or not self.record_grad  # a TEST net backpropagated runs NCHW
+            )
+        ):
             cl = torch.channels_last
             xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
@@ -587,6 +606,8 @@ class Net:
         except (RuntimeError, ValueError, IndexError) as e:
             raise self._fail(i, "forward", e) from e
         for t, o in zip(tops, outs):
+            if t.name in self._outputs_set and o.dim() == 4 and not o.is_contiguous():
+                o = o.contiguous()  # the net's outputs stay C-ordered arrays (pycaffe's)
             live = t.name in self._live and t.name not in impl.lp.bottom
             if live and tuple(o.shape) == t.shape and t.materialized:
                 # Net outputs keep their memory, so arrays scripts hold stay live (pycaffe).
@@ -711,8 +732,8 @@ class Net:
         if pool is None or self.autocast is not None:
             return None, None
 
-        def alloc(shape, dtype=torch.float32, part=0):
-            return pool.empty((i, role, part), shape, dtype, self.device)
+        def alloc(shape, dtype=torch.float32, part=0, memory_format=torch.contiguous_format):
+            return pool.empty((i, role, part), shape, dtype, self.device, memory_format)
 
         return alloc, _bufpool.band_bytes()
 

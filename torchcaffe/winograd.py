@@ -469,12 +469,17 @@ def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3) -> int:
     @14: 1.1x, @22: 1.7x vs 1.4x for F(4x4); 256x256@22: 1.2x). With 64 (or 3) input channels
     the GEMMs are too thin: 64x64@698 0.94x, 64x128@349 1.1x (not taken: within the noise of a
     busy machine), 64x128@175 0.85x, 512x64@88 0.93x.
+
+    On AVX-512 CPUs oneDNN's direct NHWC convolution is faster, and F(4x4) needs 256 channels:
+    2-core Xeon (AMX), `python -m bench.winograd_micro`, against channels_last direct:
+    128x128@349 0.83x, 128x256@175 1.07x (in FCN-8s's fast mode conv2_2 0.127 vs 0.071 s and
+    conv3_1 0.063 vs 0.039 s direct); 256x256@175 1.26x, 256x512@88 1.65x, 512x512@44 1.90x.
     """
     if k == 7:
         return _tile_7x7(cin, cout, h, w)
     if k != 3:
         return 0
-    if cin < 128 or cout < 128:
+    if min(cin, cout) < (256 if _avx512() else 128):
         return 0
     if h * w <= 24 * 24:
         return 2 if cin * cout >= 256 * 256 else 0
@@ -490,6 +495,15 @@ def _tile_7x7(cin: int, cout: int, h: int, w: int) -> int:
     0.90x and 10x10 0.82x (2.5). Winograd's margin shrinks more than the GEMM's on a busy machine.
     """
     return 2 if min(cin, cout) >= 256 and cin * cout * h * w >= 1 << 27 else 0
+
+
+def _avx512():
+    """Whether torch's CPU kernels here use AVX-512 (oneDNN's direct convolutions then win
+    over Winograd on narrower layers than with AVX2)."""
+    try:
+        return "AVX512" in str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
