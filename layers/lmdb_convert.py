@@ -121,11 +121,21 @@ def datum_to_array(datum):
     return np.asarray(datum.float_data, np.float32).reshape(shape)
 
 
+def _lmdb():
+    try:
+        import lmdb
+    except ImportError:
+        raise SystemExit(
+            "error: the LMDB path needs the lmdb package: pip install -e '.[lmdb]' "
+            "(make installs it)"
+        ) from None
+    return lmdb
+
+
 def convert(dataset, dataset_dir, split, out_dir, tops=None, context_dir=None, progress=None):
     """Write OUT/<top>_lmdb for every top -> {top: path}. Returns after all records commit."""
-    import lmdb
-
     ids, names, load = example_loader(dataset, dataset_dir, split, tops, context_dir)
+    lmdb = _lmdb()
     os.makedirs(out_dir, exist_ok=True)
     envs = {}
     paths = {}
@@ -154,9 +164,7 @@ def convert(dataset, dataset_dir, split, out_dir, tops=None, context_dir=None, p
 
 def read_lmdb(path):
     """Iterate (key str, C x H x W array) over an LMDB written by convert, in key order."""
-    import lmdb
-
-    env = lmdb.open(path, readonly=True, lock=False, subdir=True)
+    env = _lmdb().open(path, readonly=True, lock=False, subdir=True)
     try:
         with env.begin() as txn:
             for key, value in txn.cursor():

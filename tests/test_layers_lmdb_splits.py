@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.io
+from optional_deps import lmdb
 from PIL import Image
 from test_layers_preprocessing import serve
 
@@ -25,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
+    lmdb()  # every test of this module with this fixture writes or reads LMDB
     r = str(tmp_path_factory.mktemp("lmdb"))
     return r, make_data_root(r, n=6, seed=11)
 
@@ -60,9 +62,7 @@ def test_lmdb_voc_matches_python_path(root, tmp_path):
     paths = convert("voc", fam["voc_dir"], "seg11valid", str(tmp_path / "out"))
     check_lmdb(paths, served, (104.00699, 116.66877, 122.67892), ("data", "label"))
     # the record is a plain caffe.Datum as Caffe's Data layer parses it
-    import lmdb
-
-    env = lmdb.open(paths["data"], readonly=True, lock=False)
+    env = lmdb().open(paths["data"], readonly=True, lock=False)
     with env.begin() as txn:
         d = caffe_pb2.Datum.FromString(next(iter(txn.cursor()))[1])
     env.close()

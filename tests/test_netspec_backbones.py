@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from optional_deps import opencv_with_caffe
 
 import caffeio
 from netspec import shapes, zoo
@@ -268,7 +269,7 @@ def _forward(net, x):
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_deploy_forward_and_opencv(tmp_path, model):
-    cv2 = pytest.importorskip("cv2")
+    cv2 = opencv_with_caffe()
     proto, net = _deploy(tmp_path, model)
     weights = str(tmp_path / "w.caffemodel")
     net.save(weights)

@@ -3,12 +3,13 @@ independent Caffe importer (cv2.dnn.readNetFromCaffe) at two input sizes."""
 
 import numpy as np
 import pytest
+from optional_deps import opencv_with_caffe
 
 import caffeio
 from caffeio import caffe_pb2
 from netspec import shapes, zoo
 
-cv2 = pytest.importorskip("cv2")  # a test dependency (requirements-dev.txt); always installed
+cv2 = opencv_with_caffe(module_level=True)  # requirements-dev.txt; always installed by make
 cv2.setNumThreads(1)
 
 

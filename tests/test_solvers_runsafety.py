@@ -116,3 +116,21 @@ def test_resume_with_dropout_is_bit_exact_and_logs_once(world):
     iters = [r["iter"] for r in rows(runs) if "loss" in r]
     assert iters == list(range(1, 9))  # iterations 5..8 ran twice, logged once
     assert not os.path.exists(stale)
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs CUDA (resume on a GPU)"
+)
+def test_cuda_resume_is_bit_exact_in_deterministic_mode(world, monkeypatch):
+    """On a GPU cuDNN's fastest backward kernels add with atomics, so resumes match only to
+    float rounding; TORCHCAFFE_DETERMINISTIC=1 makes a resumed run bit-equal to a straight one
+    (Dropout masks from the saved CUDA generator included)."""
+    monkeypatch.setenv("TORCHCAFFE_DETERMINISTIC", "1")
+    runs = tt.runs_folder(world, "cuda-det")
+    snap = tt.snap_dir(runs)
+    tt.solve(world, runs, "--gpu", "0", "--iters", "8", "--snapshot-every", "4")
+    straight = os.path.join(world, "cuda-det-straight.caffemodel")
+    shutil.copy(os.path.join(snap, "train_iter_8.caffemodel"), straight)
+    tt.solve(world, runs, "--gpu", "0", "--resume", os.path.join(snap, "train_iter_4.solverstate"),
+             "--iters", "4", "--snapshot-every", "4")  # fmt: skip
+    assert tt.bit_equal(os.path.join(snap, "train_iter_8.caffemodel"), straight)

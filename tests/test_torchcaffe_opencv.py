@@ -12,11 +12,12 @@ import tempfile
 import numpy as np
 import pytest
 import torch
+from optional_deps import opencv_with_caffe
 
 import caffeio
 import torchcaffe as caffe
 
-cv2 = pytest.importorskip("cv2")
+cv2 = opencv_with_caffe(module_level=True)
 zoo = pytest.importorskip("netspec.zoo")
 torch.set_num_threads(1)
 

@@ -45,10 +45,13 @@ def runs_folder(world, name):
 
 
 def command(world, runs, *flags, lr="1e-3"):
-    """The solve.py command line of a tiny run (seeded: Dropout masks repeat)."""
+    """The solve.py command line of a tiny run (seeded: Dropout masks repeat), on the CPU
+    unless `flags` name a --gpu (solve.py itself would take a CUDA device where there is one)."""
+    device = () if "--gpu" in flags else ("--gpu", "-1")
     return [
         sys.executable, SOLVE, "--width", WIDTH, "--data-root", os.path.join(world, "data"),
-        "--runs", runs, "--no-progress", "--normalize", "--seed", "0", "--lr", lr, *flags,
+        "--runs", runs, "--no-progress", "--normalize", "--seed", "0", "--lr", lr, *device,
+        *flags,
     ]  # fmt: skip
 
 

@@ -35,10 +35,28 @@ def cuda_math():
     convolutions and matrix products unless the environment says TORCHCAFFE_TF32=1 (faster,
     relative error ~1e-3 instead of ~1e-6; the mixed precisions bf16/fp16 are the faster choice).
     """
-    tf32 = os.environ.get("TORCHCAFFE_TF32", "0").strip().lower() in ("1", "true", "yes", "on")
+    tf32 = _env_on("TORCHCAFFE_TF32")
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
+    if _env_on("TORCHCAFFE_DETERMINISTIC"):
+        deterministic_cuda()
     return tf32
+
+
+def _env_on(name):
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def deterministic_cuda():
+    """Bitwise-reproducible CUDA runs (TORCHCAFFE_DETERMINISTIC=1 in GPU mode): cuDNN's
+    deterministic algorithms only (its fastest backward kernels add with atomics, so two runs,
+    or a run and its resume, differ in the last bits) and torch's deterministic mode (warning,
+    not failing, where an op has no deterministic CUDA kernel). Slower; CPU runs are
+    deterministic already."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def set_device(i):
