@@ -408,13 +408,25 @@ class Pooling(BaseLayer):
         ):
             return None
         shape = (x.shape[0], x.shape[1], oh, ow)
-        # the indices are not pooled: they die at this layer's backward, before the training
-        # peak (conv1_2's backward in FCN), where a kept buffer would still count
-        y, idx = alloc(shape, torch.float32, 0), torch.empty(shape, dtype=torch.int64)
-        torch.ops.aten.max_pool2d_with_indices.out(
-            x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, out=y, indices=idx
-        )
-        return [y], idx
+        y = alloc(shape, torch.float32, 0)
+        if kh * kw > 256:  # offsets would not fit a byte: aten's int64 indices as they are
+            idx = torch.empty(shape, dtype=torch.int64)
+            torch.ops.aten.max_pool2d_with_indices.out(
+                x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, out=y, indices=idx
+            )
+            return [y], idx
+        # Kept for the backward: each maximum's offset inside its window, one byte (as Caffe's
+        # int mask, smaller): FCN-8s's five pools at 500x500 keep 15 MB instead of 121 MB of
+        # int64 indices across the training peak. aten's int64 indices exist a chunk at a time.
+        off = torch.empty(shape, dtype=torch.uint8)
+        for n, c0, c1 in _chunks(shape):
+            idx = torch.empty((1, c1 - c0, oh, ow), dtype=torch.int64)
+            torch.ops.aten.max_pool2d_with_indices.out(
+                x[n : n + 1, c0:c1], [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil,
+                out=y[n : n + 1, c0:c1], indices=idx,
+            )  # fmt: skip
+            off[n : n + 1, c0:c1] = _window_offsets(idx, w, self.kernel, self.pad, self.stride)
+        return [y], off
 
     def backward_manual(
         self, top_diffs, xs, ws, need_x, need_w, param_diffs, idx=None, alloc=None, band=None
@@ -425,10 +437,54 @@ class Pooling(BaseLayer):
         x = xs[0]
         gi = alloc(x.shape, torch.float32, 0)
         (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
-        torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
-            top_diffs[0], x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, idx, grad_input=gi
-        )
+        args = [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil
+        d = top_diffs[0]
+        if idx.dtype == torch.int64:
+            torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
+                d, x, *args, idx, grad_input=gi
+            )
+            return [gi]
+        w = x.shape[3]
+        for n, c0, c1 in _chunks(idx.shape):
+            full = _flat_indices(idx[n : n + 1, c0:c1], w, self.kernel, self.pad, self.stride)
+            torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
+                d[n : n + 1, c0:c1].contiguous(), x[n : n + 1, c0:c1], *args, full,
+                grad_input=gi[n : n + 1, c0:c1],
+            )  # fmt: skip
         return [gi]
+
+
+def _chunks(shape, nbytes=4 << 20):
+    """(n, c0, c1) slices of an N x C x H x W int64 map of about `nbytes` each (one image and a
+    run of channels: contiguous in NCHW)."""
+    per = max(1, nbytes // max(1, shape[2] * shape[3] * 8))
+    for n in range(shape[0]):
+        for c0 in range(0, shape[1], per):
+            yield n, c0, min(c0 + per, shape[1])
+
+
+def _grid(shape, stride, pad):
+    """Each output pixel's window origin (row, column) in the input, as broadcastable int64."""
+    oy = torch.arange(shape[2], dtype=torch.int64).view(-1, 1) * stride[0] - pad[0]
+    ox = torch.arange(shape[3], dtype=torch.int64).view(1, -1) * stride[1] - pad[1]
+    return oy, ox
+
+
+def _window_offsets(idx, w, kernel, pad, stride):
+    """aten's flat max-pooling indices (into an H x W plane of width `w`) -> uint8 offsets
+    dy * kw + dx inside each output pixel's window."""
+    oy, ox = _grid(idx.shape, stride, pad)
+    row = torch.div(idx, w, rounding_mode="floor")
+    col = idx - row * w
+    return ((row - oy) * kernel[1] + (col - ox)).to(torch.uint8)
+
+
+def _flat_indices(off, w, kernel, pad, stride):
+    """_window_offsets' inverse: uint8 window offsets -> aten's int64 flat indices."""
+    oy, ox = _grid(off.shape, stride, pad)
+    o = off.to(torch.int64)
+    dy = torch.div(o, kernel[1], rounding_mode="floor")
+    return (oy + dy) * w + (ox + o - dy * kernel[1])
 
 
 def lrn_across_channels(x, size, alpha, beta, k):
