@@ -54,6 +54,7 @@ def main(argv=None):
     ap.add_argument("--demo", default="demo", help="the demo's output folder (default demo/)")
     args = ap.parse_args(argv)
     demo_dir = os.path.abspath(args.demo)
+    os.environ["FCN_ENGINE"] = "torch"  # the modes compared are torchcaffe's (pycaffe may be built)
     res, preds = {}, {}
     for mode in ("direct", "default", "fast"):
         out = os.path.join(demo_dir, f"score-{mode}")
