@@ -53,6 +53,13 @@ def _timed(torch, fn, iters, rounds):
     return best
 
 
+def _row(torch, engine, pass_, precision, s, **extra):
+    """One table row: seconds per step `s` and the peak GPU memory since the last reset."""
+    mem = torch.cuda.max_memory_allocated() / 2**20
+    row = f"{engine} {precision}"
+    return dict(row=row, pass_=pass_, precision=precision, s=s, mem=mem, **extra)
+
+
 def _set_tf32(precision):
     import torchcaffe
 
@@ -83,17 +90,7 @@ def torchcaffe_rows(size, width, batch, iters, rounds):
         ref = out if ref is None else ref
         diff = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
         argmax = float((out.argmax(1) == ref.argmax(1)).mean())
-        rows.append(
-            dict(
-                row=f"torchcaffe {precision}",
-                pass_="inference",
-                precision=precision,
-                s=s,
-                mem=torch.cuda.max_memory_allocated() / 2**20,
-                diff=diff,
-                argmax=argmax,
-            )
-        )
+        rows.append(_row(torch, "torchcaffe", "inference", precision, s, diff=diff, argmax=argmax))
         del net
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -109,16 +106,7 @@ def torchcaffe_rows(size, width, batch, iters, rounds):
             solver.net.blobs["label"].data[...] = fx.label(size, size)
             s = _timed(torch, functools.partial(solver.step, 1), max(iters // 2, 1), rounds)
             skipped = solver.skipped_steps if precision != "fp32" else 0
-            rows.append(
-                dict(
-                    row=f"torchcaffe {precision}",
-                    pass_="training",
-                    precision=precision,
-                    s=s,
-                    mem=torch.cuda.max_memory_allocated() / 2**20,
-                    skipped=skipped,
-                )
-            )
+            rows.append(_row(torch, "torchcaffe", "training", precision, s, skipped=skipped))
             del solver
         torch.cuda.empty_cache()
     _set_tf32("fp32")
@@ -166,26 +154,10 @@ def eager_rows(size, width, batch, iters, rounds):
 
         torch.cuda.reset_peak_memory_stats()
         s = _timed(torch, fwd, iters, rounds)
-        rows.append(
-            dict(
-                row=f"eager {precision}",
-                pass_="inference",
-                precision=precision,
-                s=s,
-                mem=torch.cuda.max_memory_allocated() / 2**20,
-            )
-        )
+        rows.append(_row(torch, "eager", "inference", precision, s))
         torch.cuda.reset_peak_memory_stats()
         s = _timed(torch, step, max(iters // 2, 1), rounds)
-        rows.append(
-            dict(
-                row=f"eager {precision}",
-                pass_="training",
-                precision=precision,
-                s=s,
-                mem=torch.cuda.max_memory_allocated() / 2**20,
-            )
-        )
+        rows.append(_row(torch, "eager", "training", precision, s))
     return rows
 
 
