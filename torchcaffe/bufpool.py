@@ -4,14 +4,15 @@ Allocations above glibc's mmap threshold (32 MB, torchcaffe.memory) are mapped a
 time: the kernel zeroes each page on first touch, which on a VM costs about as much as the
 arithmetic of the layers that write them, and how much depends on the state of the machine's
 memory (the spread of training times). Two things stop that for the layers torchcaffe computes
-itself while training:
+itself:
 
 - `BufferPool`: one grow-only buffer per site (layer, role), reused every iteration. A site asks
   for a shape; it gets a view of the first elements of its buffer, which grows (is replaced by a
   larger one) only when a larger shape arrives: whole images change size every iteration, as in
-  Caffe's Blob::Reshape. Used for the convolution outputs computed by regions and their bottom
-  diffs, the MAX pooling outputs, indices and bottom diffs. A view handed out at one iteration is
-  overwritten at the next (as Caffe's blob memory is).
+  Caffe's Blob::Reshape. Used for the convolution outputs computed by regions (training and
+  inference, NCHW or channels_last views) and, training, their bottom diffs and the MAX pooling
+  outputs and bottom diffs (the pooling keeps one-byte window offsets, not pooled: small). A view
+  handed out at one iteration is overwritten at the next (as Caffe's blob memory is).
 - Bands: the convolution primitives allocate their own outputs and blocked-format copies; a
   convolution over a large map is computed in row bands (`band_rows`) whose temporaries stay
   below the mmap threshold, so glibc serves them from its heap without fresh pages. Each band's

@@ -177,9 +177,8 @@ class Net:
         self._build()
         if self.channels_last is None:  # NHWC pays at inference on the CPU; training stays NCHW
             env = os.environ.get("TORCHCAFFE_CHANNELS_LAST", "").strip()
-            cpu_inference = self.device.type == "cpu" and not self.record_grad
-            self.channels_last = env != "0" if env else (cpu_inference or fast)
-            self.channels_last = self.channels_last and not self.record_grad
+            wanted = env != "0" if env else (self.device.type == "cpu" or fast)
+            self.channels_last = wanted and not self.record_grad
         self.channels_last = bool(self.channels_last)
         self._outputs_set = frozenset(self.outputs)
         cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already

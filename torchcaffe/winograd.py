@@ -26,6 +26,7 @@ points: see _Transforms).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from fractions import Fraction
@@ -497,6 +498,7 @@ def _tile_7x7(cin: int, cout: int, h: int, w: int) -> int:
     return 2 if min(cin, cout) >= 256 and cin * cout * h * w >= 1 << 27 else 0
 
 
+@functools.lru_cache(maxsize=1)
 def _avx512():
     """Whether torch's CPU kernels here use AVX-512 (oneDNN's direct convolutions then win
     over Winograd on narrower layers than with AVX2)."""
