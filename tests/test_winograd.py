@@ -228,10 +228,34 @@ def test_heuristic_picks():
     assert wg.winograd_tile(512, 512, 44, 44, k=5) == 0
 
 
-def test_heuristic_needs_wider_layers_with_avx512(monkeypatch):
-    """F(4x4) from 128 channels with AVX2, from 256 with AVX-512 (measured on each)."""
+def test_heuristic_per_isa(monkeypatch):
+    """The measured rules of each ISA: AVX2 (old separable transforms, EPYC) F(4x4) from 128
+    channels on large maps; AVX-512 (GEMM transforms, Xeon) F(4x4) from 128 channels once the
+    work is 2**25, F(2x2) for 256+ channels on small pieces, and direct for thin strips."""
     monkeypatch.setattr(wg, "_avx512", lambda: False)
     assert wg.winograd_tile(128, 128, 349, 349) == 4 and wg.winograd_tile(128, 256, 175, 175) == 4
+    assert wg.winograd_tile(256, 256, 4, 1) == 2 and wg.exact_tile(256, 256, 4, 4) == 2
     monkeypatch.setattr(wg, "_avx512", lambda: True)
-    assert wg.winograd_tile(128, 128, 349, 349) == 0 and wg.winograd_tile(128, 256, 175, 175) == 0
-    assert wg.winograd_tile(256, 256, 175, 175) == 4 and wg.winograd_tile(512, 512, 44, 44) == 4
+    assert wg.winograd_tile(128, 128, 63, 257) == 4 and wg.winograd_tile(128, 256, 62, 131) == 4
+    assert wg.winograd_tile(64, 128, 64, 255) == 0 and wg.winograd_tile(128, 128, 22, 22) == 0
+    assert wg.winograd_tile(256, 256, 175, 175) == 4 and wg.winograd_tile(512, 512, 12, 12) == 4
+    assert wg.winograd_tile(512, 512, 6, 6) == 2
+    assert wg.winograd_tile(512, 512, 6, 1) == 0 and wg.winograd_tile(256, 256, 4, 4) == 0
+    assert wg.exact_tile(512, 512, 6, 6) == 2 and wg.exact_tile(256, 256, 61, 133) == 2
+    assert wg.exact_tile(256, 256, 4, 4) == 0 and wg.exact_tile(128, 256, 62, 131) == 0
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_window_of_nhwc_map_gives_channels_last(tile):
+    """A window of a channels_last map (what constant-area skipping passes: channels innermost,
+    not channels_last-contiguous) comes back channels_last, as F.conv2d returns it, and equal."""
+    x, wt, b = _conv_case(1, 8, 6, 30, 26, 0, True, True)
+    win = x[:, :, 3:21, 2:19]
+    assert win.stride(1) == 1 and not win.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = winograd_conv2d(win, wt, b, padding=0, tile=tile)
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    assert _rel_err(y, win, wt, b, 0) < TOL
+    nchw = win.contiguous()
+    with torch.no_grad():
+        assert winograd_conv2d(nchw, wt, b, padding=0, tile=tile).is_contiguous()

@@ -14,14 +14,14 @@ y = A^T [(G g) * (B^T d)] has A^T = V_m^T (Vandermonde of the points up to degre
 G = V_r and B^T = V^-T. Each row k of B^T is then
 scaled to small integers and row k of G divided by the same factor, so the data transforms are exact
 in floating point and only the (once per weight, float64) filter transform carries fractions.
-2-D: Y = A^T [(G g G^T) * (B^T d B)] A, applied separably (rows, then columns).
+2-D: Y = A^T [(G g G^T) * (B^T d B)] A, with the Kronecker products (A^T kron A^T) and
+(B^T kron B^T) applied to all n*n points of a tile at once.
 
 Layout (pure torch ops, CPU or CUDA): internally NHWC, so every tile phase is a strided view with
-contiguous channels. Per band of tile rows: V [n*n, N*T, Cin] (input transform), one batched GEMM
-V @ U with U [n*n, Cin, Cout] (the cached filter transform), then the output transform writes each
-of the m*m output phases straight into the result tensor, whose memory format follows the input.
-F(2x2, 7x7) does both transforms as small GEMMs with the Kronecker-product matrices instead (64
-points: see _Transforms).
+contiguous channels. Per band of tile rows: the tiles gathered by one copy into D [n*n, N*T, Cin],
+V = (B^T kron B^T) D (one GEMM), one batched GEMM V @ U with U [n*n, Cin, Cout] (the cached
+filter transform), Y = (A^T kron A^T) M (one GEMM), whose m*m output phases are copied into the
+result tensor, whose memory format follows the input.
 """
 
 from __future__ import annotations
@@ -94,93 +94,25 @@ def _dense(mat, dtype=torch.float64):
     return torch.tensor([[float(v) for v in row] for row in mat], dtype=dtype)
 
 
-def _plan(rows: list[list[float]]):
-    """Schedule dst[k] = sum_i rows[k][i] * src[i] as a few fused elementwise passes.
-
-    Rows that are E + O and E - O with E, O on disjoint columns (the +p / -p point pairs) share
-    the two partial sums; each sum starts with a coefficient-1 term so its first pass is one
-    torch.add(a, b, alpha=c). Returns (pairs, singles): pairs (k, k2, E, O, c) with row k = E + c O,
-    row k2 = E - c O; singles (k, row).
-    """
-    done: set[int] = set()
-    pairs, singles = [], []
-    for k, rk in enumerate(rows):
-        if k in done:
-            continue
-        for k2 in range(k + 1, len(rows)):
-            if k2 in done:
-                continue
-            e = [(a + b) / 2 for a, b in zip(rk, rows[k2])]
-            o = [(a - b) / 2 for a, b in zip(rk, rows[k2])]
-            se = {i for i, v in enumerate(e) if v}
-            so = {i for i, v in enumerate(o) if v}
-            if se and so and not se & so and len(se) + len(so) > 2:
-                c = o[max(so)]  # o = c * o1 with a coefficient 1 in o1
-                pairs.append((k, k2, e, [v / c for v in o], c))
-                done.update((k, k2))
-                break
-        else:
-            singles.append((k, rk))
-            done.add(k)
-    return pairs, singles
-
-
-def _dot(row, srcs, dst):
-    """dst = sum_i row[i] * srcs[i] (dst may be a strided view)."""
-    terms = [(c, s) for c, s in zip(row, srcs) if c]
-    k = next((i for i, (c, _) in enumerate(terms) if c == 1), None)
-    if k is None:
-        c0, s0 = terms.pop(0)
-        torch.mul(s0, c0, out=dst)
-    else:
-        base = terms.pop(k)[1]
-        if not terms:
-            dst.copy_(base)
-            return
-        c1, s1 = terms.pop(0)
-        torch.add(base, s1, alpha=c1, out=dst)
-    for c, s in terms:
-        dst.add_(s, alpha=c)
-
-
-def _apply(plan, srcs, dsts, scratch):
-    """dsts[k] = sum_i M[k][i] srcs[i] for the matrix M that `plan` was made from.
-
-    scratch: a flat buffer at least as large as one dst.
-    """
-    pairs, singles = plan
-    for k, row in singles:
-        _dot(row, srcs, dsts[k])
-    for k, k2, e, o, c in pairs:
-        tmp = scratch[: dsts[k].numel()].view(dsts[k].shape)
-        _dot(e, srcs, tmp)
-        _dot(o, srcs, dsts[k2])
-        torch.add(tmp, dsts[k2], alpha=c, out=dsts[k])
-        torch.add(tmp, dsts[k2], alpha=-c, out=dsts[k2])
-
-
 class _Transforms:
-    """Per (tile, dtype, device): float lists for the plans, G for the filter transform."""
+    """Per (tile, kernel): G (float64) for the filter transform, the Kronecker-product data
+    transforms (float64, cast per call) and the point that carries the bias."""
 
     def __init__(self, m: int, r: int):
         at, g, bt = winograd_matrices(m, r)
         self.m, self.r, self.n = m, r, m + r - 1
-        self.at = [[float(v) for v in row] for row in at]
-        self.bt = [[float(v) for v in row] for row in bt]
         self.g = _dense(g)  # float64: the filter transform is rounded once, at the end
-        self.bt_plan = _plan(self.bt)
-        self.at_plan = _plan(self.at)
         # A^T has a column of ones (the point +1): a bias added to that single Winograd-domain
         # product reaches every output of the tile exactly once.
-        self.bias_at = next(j for j in range(self.n) if all(r[j] == 1 for r in self.at))
-        # F(2x2, 7x7): the output transform as one GEMM, (A^T kron A^T) [m*m, n*n] @ M [n*n, ...]
-        # (4 x 64), one pass over M instead of ~130 elementwise passes (fc6: 40 ms instead of
-        # ~0.9 s on a busy 2-core machine, where each multithreaded op waits for both cores).
-        # Likewise the input transform: the 8x8 tiles gathered into D [n*n, ...] by one copy, then
-        # V = (B^T kron B^T) D (64 x 64, integer entries up to 441): ~300 ops fewer.
-        self.gemm = r == 7
-        self.at_kron = torch.kron(_dense(at), _dense(at)) if self.gemm else None
-        self.bt_kron = torch.kron(_dense(bt), _dense(bt)) if self.gemm else None
+        self.bias_at = next(j for j in range(self.n) if all(row[j] == 1 for row in at))
+        # Both data transforms as one small GEMM each, with the Kronecker-product matrices:
+        # V = (B^T kron B^T) D [n*n, tiles * C] after the tiles are gathered into D by one copy,
+        # and Y = (A^T kron A^T) M [m*m, tiles * Cout]. One pass over the band instead of the
+        # separable rows-then-columns elementwise passes (~40 for F(4x4), ~130 for F(2x2, 7x7)):
+        # on the 2-core Xeon F(4x4) 512x512@66 34 vs 40 ms, 256x256@130 42 vs 55 ms, F(2x2)
+        # 256x256@130 49 vs 58 ms, same error (the entries are small integers: exact products).
+        self.at_kron = torch.kron(_dense(at), _dense(at))
+        self.bt_kron = torch.kron(_dense(bt), _dense(bt))
 
 
 _TRANSFORMS = {mr: _Transforms(*mr) for mr in _POINTS}
@@ -199,19 +131,19 @@ def forget(weight: torch.Tensor) -> None:
 
 
 def clear_cache() -> None:
-    """Drop the cached filter transforms (and this thread's F(2x2, 7x7) workspace)."""
+    """Drop the cached filter transforms (and this thread's products workspace)."""
     _CACHE.clear()
     _WORKSPACE.__dict__.pop("buf", None)
 
 
-# F(2x2, 7x7) on the CPU keeps its largest buffer, the Winograd-domain products (fc6: 64 points x
-# 64 tiles x 4096 = 67 MB), between calls, one per thread: a fresh one is page-faulted in on every
-# call, 25-45 ms of fc6's ~0.15-0.3 s here. The 3x3 paths allocate per call as before.
+# On the CPU the largest buffer, the Winograd-domain products (fc6: 64 points x 64 tiles x 4096 =
+# 67 MB; at most one band for 3x3 layers), is kept between calls, one per thread, grown to the
+# largest layer: a fresh one is page-faulted in on every call, 25-45 ms of fc6's ~0.15-0.3 s here.
 _WORKSPACE = threading.local()
 
 
-def _products_buffer(x: torch.Tensor, numel: int, keep: bool) -> torch.Tensor:
-    if not keep or x.device.type != "cpu":
+def _products_buffer(x: torch.Tensor, numel: int) -> torch.Tensor:
+    if x.device.type != "cpu":
         return x.new_empty(numel)
     buf = getattr(_WORKSPACE, "buf", None)
     if buf is None or buf.numel() < numel or buf.dtype != x.dtype:
@@ -259,11 +191,13 @@ def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
     return u
 
 
-# Bytes of V (or M) per band of tile rows: bands keep the transformed tiles in L3-sized pieces
-# and bound the scratch memory, instead of streaming 2.25x the whole map through DRAM. Each band
-# re-reads U, so bands are also at least twice U. 4 MB and 64 MB were slower than 16-32 MB
-# (2-core EPYC).
-BAND_BYTES = 16 << 20
+# Bytes of V (or M) per band of tile rows: bands keep the transformed tiles in cache-sized pieces
+# and bound the scratch memory, instead of streaming 2.25-4x the whole map through DRAM. 8 MB was
+# best on the 2-core Xeon with the GEMM transforms (F(4x4) 512x512@56x72: 4 MB 25.2, 8 MB 25.9,
+# 16 MB 27.9, 32 MB 28.1 ms; 256x512@58x70 14.1 ms at 8 MB, 15.0-16.7 otherwise). Each band
+# re-reads U: for 7x7 (fc6, U = 537 MB, far larger than its map) a band is at least twice U (fc6
+# at 500x500: 107 ms in one band, 268-450 ms in 8-16 MB bands); for 3x3 that floor cost 5-15%.
+BAND_BYTES = 8 << 20
 _DTYPES = (torch.float32, torch.float64)
 
 
@@ -343,8 +277,9 @@ def winograd_conv2d(
     weight [Cout, C, r, r]; bias [Cout] or None; padding int or (ph, pw), any >= 0;
     tile: for 3x3, 4 (F(4x4, 3x3), the default) or 2 (F(2x2, 3x3)); for 7x7, 2 (F(2x2, 7x7), the
     default). stride, dilation, groups exist only to refuse anything but 1 with a ValueError.
-    Returns [N, Cout, H + 2ph - r + 1, W + 2pw - r + 1] in the memory
-    format of x (channels_last in, channels_last out). No autograd: call under torch.no_grad().
+    Returns [N, Cout, H + 2ph - r + 1, W + 2pw - r + 1], channels_last when x has its channels
+    innermost (channels_last, or a window of a channels_last map as constant-area skipping
+    passes), else NCHW-contiguous. No autograd: call under torch.no_grad().
     The filter transform is cached per weight tensor (see _filter_transform).
     """
     tile, r, ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
@@ -353,7 +288,9 @@ def winograd_conv2d(
     nb, c, h, w = x.shape
     cout = weight.shape[0]
     ho, wo = h + 2 * ph - r + 1, w + 2 * pw - r + 1
-    channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    # channel-minor input (a window of an NHWC map is not channels_last-contiguous): NHWC out, as
+    # F.conv2d does; transposing to NCHW and back cost conv2_2 a third of its time in the net
+    channels_last = x.stride(1) == 1 and c > 1 and not x.is_contiguous()
     y = x.new_empty((nb, ho, wo, cout))  # NHWC
     if nb == 0 or cout == 0:
         return _as_format(y, channels_last)
@@ -368,15 +305,16 @@ def winograd_conv2d(
     wp = m * tw + r - 1
     xh = x.permute(0, 2, 3, 1)
     per_row = n * n * nb * tw * max(c, cout) * x.element_size()
-    band_bytes = max(BAND_BYTES, 2 * u.numel() * u.element_size())
+    band_bytes = BAND_BYTES if r == 3 else max(BAND_BYTES, 2 * u.numel() * u.element_size())
     tb = max(1, min(th, band_bytes // per_row))
 
     xb = x.new_zeros((nb, m * tb + r - 1, wp, c))  # padded band: the border columns stay zero
-    rowt = x.new_empty((n * n * tw if t.gemm else n * wp) * nb * tb * c)
+    d = x.new_empty(n * n * nb * tb * tw * c)  # the gathered tiles D
     v = x.new_empty(n * n * nb * tb * tw * c)
-    scratch = x.new_empty(nb * tb * wp * max(c, cout))
-    prod = _products_buffer(x, n * n * nb * tb * tw * cout, t.gemm)
-    o1 = x.new_empty(n * m * nb * tb * tw * cout)
+    prod = _products_buffer(x, n * n * nb * tb * tw * cout)
+    o1 = x.new_empty(m * m * nb * tb * tw * cout)
+    bt_kron = t.bt_kron.to(device=x.device, dtype=x.dtype)
+    at_kron = t.at_kron.to(device=x.device, dtype=x.dtype)
     valid_w = [-(-(wo - q) // m) for q in range(m)]
     valid_h = [-(-(ho - p) // m) for p in range(m)]
     for t0 in range(0, th, tb):
@@ -393,63 +331,33 @@ def winograd_conv2d(
         if s_hi > s_lo:
             xbb[:, s_lo - lo : s_hi - lo, pw : pw + w].copy_(xh[:, s_lo:s_hi])
 
-        vb = v[: n * n * lt * c].view(n, n, nb, b, tw, c)
-        if t.gemm:  # V = (B^T kron B^T) D with D [(k l), tiles, c], gathered by one copy
-            db = rowt[: n * n * lt * c].view(n, n, nb, b, tw, c)
-            db.copy_(xbb.unfold(1, n, m).unfold(2, n, m).permute(4, 5, 0, 1, 2, 3))
-            kron = t.bt_kron.to(device=x.device, dtype=x.dtype)
-            torch.mm(kron, db.view(n * n, -1), out=vb.view(n * n, -1))
-        else:
-            _rows_then_columns(t, xbb, rowt, vb, scratch)
+        # V = (B^T kron B^T) D with D [(k l), tiles, c], gathered by one copy
+        db = d[: n * n * lt * c].view(n, n, nb, b, tw, c)
+        db.copy_(xbb.unfold(1, n, m).unfold(2, n, m).permute(4, 5, 0, 1, 2, 3))
+        vb = v[: n * n * lt * c].view(n * n, -1)
+        torch.mm(bt_kron, db.view(n * n, -1), out=vb)
 
         pb = prod[: n * n * lt * cout].view(n * n, lt, cout)
         torch.bmm(vb.view(n * n, lt, c), u, out=pb)
         if bias is not None:
             pb[t.bias_at * n + t.bias_at].add_(bias)
 
-        if t.at_kron is not None:  # Y = (A^T kron A^T) M, then each phase into the output
-            ob = o1[: m * m * lt * cout].view(m * m, lt * cout)
-            torch.mm(t.at_kron.to(device=x.device, dtype=x.dtype), pb.view(n * n, -1), out=ob)
-            ob = ob.view(m, m, nb, b, tw, cout)
-            if ho % m == 0 and wo % m == 0:  # every phase whole: one copy
-                yb = y[:, m * t0 : m * (t0 + b)].view(nb, b, m, tw, m, cout)
-                yb.copy_(ob.permute(2, 3, 0, 4, 1, 5))
-                continue
-            for p in range(m):
-                hp = min(b, valid_h[p] - t0)
-                for q in range(m):
-                    if hp > 0:
-                        y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
-                            ob[p, q, :, :hp, : valid_w[q]]
-                        )
+        # Y = (A^T kron A^T) M, then each phase into the output
+        ob = o1[: m * m * lt * cout].view(m * m, lt * cout)
+        torch.mm(at_kron, pb.view(n * n, -1), out=ob)
+        ob = ob.view(m, m, nb, b, tw, cout)
+        if ho % m == 0 and wo % m == 0:  # every phase whole: one copy
+            yb = y[:, m * t0 : m * (t0 + b)].view(nb, b, m, tw, m, cout)
+            yb.copy_(ob.permute(2, 3, 0, 4, 1, 5))
             continue
-        # Y = A^T M A: columns into o1, then rows straight into the output phases
-        pv = pb.view(n, n, nb, b, tw, cout)
-        ob = o1[: n * m * lt * cout].view(n, m, nb, b, tw, cout)
-        for i in range(n):
-            _apply(t.at_plan, list(pv[i]), list(ob[i]), scratch)
         for p in range(m):
             hp = min(b, valid_h[p] - t0)
-            if hp <= 0:
-                continue
             for q in range(m):
-                dst = y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]]
-                _dot(t.at[p], [ob[i, q, :, :hp, : valid_w[q]] for i in range(n)], dst)
+                if hp > 0:
+                    y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
+                        ob[p, q, :, :hp, : valid_w[q]]
+                    )
     return _as_format(y, channels_last)
-
-
-def _rows_then_columns(t, xbb, rowt, vb, scratch):
-    """vb [n, n, N, b, tw, C] = B^T d B for the tiles of the band xbb, by fused elementwise passes:
-    rows into rowt, then columns."""
-    n, m = t.n, t.m
-    nb, b, tw, c = vb.shape[2:]
-    wp = xbb.shape[2]
-    rb = rowt[: n * nb * b * wp * c].view(n, nb, b, wp, c)
-    rows = [xbb[:, i : i + m * (b - 1) + 1 : m] for i in range(n)]
-    _apply(t.bt_plan, rows, list(rb), scratch)
-    for i in range(n):
-        cols = [rb[i][:, :, j : j + m * (tw - 1) + 1 : m] for j in range(n)]
-        _apply(t.bt_plan, cols, list(vb[i]), scratch)
 
 
 def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -458,33 +366,39 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 
 def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3) -> int:
-    """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither.
+    """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither: the fast
+    mode's choice. h, w: the output map (or the piece of it computed in one call).
 
     k: the kernel size, 3 (the measurements below) or 7 (see _tile_7x7; 0 for any other k).
-    h, w: the output map.
 
-    Measured against channels_last mkldnn F.conv2d, 2-core AVX2 EPYC, 2 threads, pad 1:
-    F(4x4) wins from ~2**26 Cin*Cout*H*W with Cin, Cout >= 128 (128x128@88: 1.2x, 256x256@44:
-    1.4x, 256x256@175: 1.9x, 512x512@88: 2.2x; 128x128@44 and 256x256@22: 0.6-0.7x). Below
-    ~24x24 its fixed cost (~4 ms of small ops per call) loses to F(2x2) (512x512@7: 1.4x,
-    @14: 1.1x, @22: 1.7x vs 1.4x for F(4x4); 256x256@22: 1.2x). With 64 (or 3) input channels
-    the GEMMs are too thin: 64x64@698 0.94x, 64x128@349 1.1x (not taken: within the noise of a
-    busy machine), 64x128@175 0.85x, 512x64@88 0.93x.
+    AVX-512 (2-core Xeon with AMX, `python -m bench.winograd_micro`, the GEMM transforms, against
+    oneDNN's channels_last direct convolution, pad-0 pieces as constant-area skipping gives):
+    F(4x4) from 128 channels once Cin*Cout*H*W >= 2**25 and both sides >= 8 (128x128@63x257
+    1.24x, 128x256@62x131 1.36x, 256x256@61x133 1.61x, 512x512@56x72 2.21x, 512x512@12x12 1.55x;
+    256x256@22x22 1.08x, 128x128@22x22 0.58x, 64x128@64x255 0.88x, 64x64@65x504 0.68x); below
+    that F(2x2) from 256 channels once Cin*Cout*H*W >= 2**23 (512x512@6x6 1.11x, 5x5 1.00x;
+    256x256@4x4 0.44x, 512x512@6x1 0.63x: a call costs ~0.35 ms of fixed work).
 
-    On AVX-512 CPUs oneDNN's direct NHWC convolution is faster, and F(4x4) needs 256 channels:
-    2-core Xeon (AMX), `python -m bench.winograd_micro`, against channels_last direct:
-    128x128@349 0.83x, 128x256@175 1.07x (in FCN-8s's fast mode conv2_2 0.127 vs 0.071 s and
-    conv3_1 0.063 vs 0.039 s direct); 256x256@175 1.26x, 256x512@88 1.65x, 512x512@44 1.90x.
+    AVX2 (2-core EPYC, the earlier separable transforms, against channels_last mkldnn): F(4x4)
+    from ~2**26 Cin*Cout*H*W with Cin, Cout >= 128 (128x128@88: 1.2x, 256x256@44: 1.4x,
+    256x256@175: 1.9x, 512x512@88: 2.2x; 128x128@44 and 256x256@22: 0.6-0.7x); up to 24x24,
+    F(2x2) for 256x256 and up (512x512@7: 1.4x, @22: 1.7x; 256x256@22: 1.2x); 64 input channels
+    lose (64x64@698 0.94x, 64x128@175 0.85x).
     """
     if k == 7:
         return _tile_7x7(cin, cout, h, w)
     if k != 3:
         return 0
-    if min(cin, cout) < (256 if _avx512() else 128):
+    work = cin * cout * h * w
+    if _avx512():
+        if min(cin, cout) >= 128 and min(h, w) >= 8 and work >= 1 << 25:
+            return 4
+        return 2 if min(cin, cout) >= 256 and work >= 1 << 23 else 0
+    if min(cin, cout) < 128:
         return 0
     if h * w <= 24 * 24:
         return 2 if cin * cout >= 256 * 256 else 0
-    return 4 if cin * cout * h * w >= 1 << 26 else 0
+    return 4 if work >= 1 << 26 else 0
 
 
 def _tile_7x7(cin: int, cout: int, h: int, w: int) -> int:
@@ -514,10 +428,19 @@ def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
 
 
 def exact_tile(cin: int, cout: int, h: int, w: int) -> int:
-    """2 where F(2x2, 3x3) beats direct NCHW mkldnn F.conv2d here, else 0: torchcaffe's default
-    (exact) mode. F(2x2)'s error against a float64 convolution is 3-4e-7 of max|y| on VGG's
-    layers, below direct float32's own 1-4e-6, so it changes nothing beyond float rounding.
-    Measured (2-core AVX2 EPYC, pad 0 windows as the constant-area pieces give): 512x512@44
-    2.0x, 512x512@74 1.6x, 256x512@70 1.65x, 256x256@135 1.35x; 128x256@131 1.03x and
-    128x128@257 1.0x (not taken), 64x64@504 0.76x."""
-    return 2 if min(cin, cout) >= 256 and h * w >= 16 else 0
+    """2 where F(2x2, 3x3) beats the direct convolution here, else 0: torchcaffe's default (exact)
+    mode. F(2x2)'s error against a float64 convolution is 3-7e-7 of max|y| on VGG's layers, below
+    direct float32's own 1-4e-6, so it changes nothing beyond float rounding. h, w: the output
+    map (or the piece of it computed in one call).
+
+    AVX-512 (2-core Xeon, GEMM transforms, against channels_last direct): from 256 channels once
+    Cin*Cout*H*W >= 2**23: 256x256@61x133 1.20x, 256x512@58x70 1.50x, 512x512@56x72 1.54x,
+    256x256@22x22 1.06x, 512x512@6x6 1.11x; 128x256@62x131 1.06x (not taken), 256x256@4x4 0.44x.
+    AVX2 (2-core EPYC, against NCHW mkldnn, pad 0 pieces): 512x512@44 2.0x, 512x512@74 1.6x,
+    256x512@70 1.65x, 256x256@135 1.35x; 128x256@131 1.03x and 128x128@257 1.0x (not taken),
+    64x64@504 0.76x."""
+    if min(cin, cout) < 256:
+        return 0
+    if _avx512():
+        return 2 if cin * cout * h * w >= 1 << 23 else 0
+    return 2 if h * w >= 16 else 0
