@@ -19,6 +19,29 @@ def _spread(r):
     return t[0], t[len(t) // 2], t[-1], t[-1] / t[0]
 
 
+def round_bests(r, reps):
+    """Best time of each round of a row (its times are the rounds' `reps` runs, in order)."""
+    t = r.get("times") or [] if r else []
+    return [min(t[i : i + reps]) for i in range(0, len(t) - reps + 1, reps)] if reps else []
+
+
+def _per_round(rows, reps, what):
+    """Lines of a per-round table: each row's best per round, its spread over rounds (max/min
+    of the round bests) and, with a caffe row, the ratio to Caffe's best of the same round."""
+    caffe = round_bests(rows.get("caffe"), reps)
+    out = [
+        f"| {what}, per round | best of each round (s) | spread over rounds | x Caffe per round |",
+        "|---|---|---|---|",
+    ]
+    for k, r in rows.items():
+        b = round_bests(r, reps)
+        if not b or k == "caffe" and not caffe:
+            continue
+        ratio = ", ".join(_fmt(x / c) for x, c in zip(b, caffe)) if caffe else "n/a"
+        out.append(f"| {k} | {', '.join(_fmt(x) for x in b)} | {_fmt(max(b) / min(b))} | {ratio} |")
+    return out + [""]
+
+
 def _fmt(v, nd=2):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
@@ -55,12 +78,14 @@ def table(res):
                 f"{_fmt(acc.get('argmax_agreement'), 5)} | {r['spec'].get('loadavg_before')} |"
             )
         lines.append("")
+        lines += _per_round(fwd, env["reps"], "forward")
     tr = res.get("train", {})
     if tr:
         base = _t(tr.get("eager"))
         caffe = _t(tr.get("caffe")) if tr.get("caffe") else math.nan
         lines += [
-            "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread | x eager "
+            "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread over steps "
+            "| x eager "
             "| x Caffe | peak RSS (MB) | peak RSS per round min / median / max (MB) |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -72,6 +97,7 @@ def table(res):
                 f"{_rss_rounds(r)} |"
             )
         lines.append("")
+        lines += _per_round(tr, env["reps"], "training iteration")
     shared = res.get("shared")
     if shared:
         lines.append(
