@@ -12,7 +12,6 @@ Prints {"times": [s, ...], "peak_rss_mb": .., ...}; the first run (warm-up) is n
 """
 
 import json
-import resource
 import sys
 import time
 from collections import defaultdict
@@ -21,10 +20,7 @@ import numpy as np
 import torch
 
 from bench import fixtures as fx
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from bench.peak import peak_rss_mb
 
 
 def _timed(fn, reps):
@@ -189,7 +185,7 @@ def main(argv=None):
         result["times"] = times
         if y is not None and spec.get("save"):
             np.save(spec["save"], y)
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 
 

@@ -7,7 +7,6 @@ Caffe's own. Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS (set by bench/__main
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -15,6 +14,7 @@ import time
 import numpy as np
 
 from bench import fixtures as fx
+from bench.peak import peak_rss_mb
 
 
 def _timed(fn, reps):
@@ -66,7 +66,7 @@ def main(argv=None):
     result["times"] = times
     if y is not None and spec.get("save"):
         np.save(spec["save"], y)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     assert "torch" not in sys.modules, "the Caffe child must not load torch"
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 

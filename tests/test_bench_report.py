@@ -1,6 +1,10 @@
 """bench/report.py: the per-round statistics the speed targets are judged on."""
 
-from bench import report
+import os
+import subprocess
+import sys
+
+from bench import peak, report
 
 
 def _res():
@@ -26,3 +30,26 @@ def test_training_table_gives_spread_over_steps_and_over_rounds():
     assert "| torchcaffe | 4.00 / 4.30 / 5.20 | 1.30 |" in text
     assert "| torchcaffe | 4.00, 4.20 | 1.05 | 0.50, 0.50 |" in text
     assert "| caffe | 8.00, 8.40 | 1.05 | 1.00, 1.00 |" in text
+
+
+def test_peak_rss_reads_vmhwm(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t 2048000 kB\nVmRSS:\t 10 kB\n")
+    assert peak.peak_rss_mb(str(status)) == 2000.0
+    assert peak.peak_rss_mb(str(tmp_path / "missing")) > 0  # getrusage fallback
+
+
+def test_child_peak_is_its_own_not_the_parents():
+    """Linux carries ru_maxrss across fork and exec: a bench child started after the parent
+    held ~400 MB must still report only what it used itself."""
+    code = (
+        "import subprocess, sys, numpy as np\n"
+        "a = np.ones(50 << 20); a += 1; del a\n"  # ~400 MB touched, then freed
+        "print(subprocess.run([sys.executable, '-c', 'from bench.peak import peak_rss_mb; "
+        "print(peak_rss_mb())'], capture_output=True, text=True, check=True).stdout)\n"
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+    )
+    assert float(out.stdout.strip()) < 200
