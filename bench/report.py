@@ -21,7 +21,7 @@ def _spread(r):
 
 def round_bests(r, reps):
     """Best time of each round of a row (its times are the rounds' `reps` runs, in order)."""
-    t = r.get("times") or [] if r else []
+    t = (r.get("times") or []) if r else []
     return [min(t[i : i + reps]) for i in range(0, len(t) - reps + 1, reps)] if reps else []
 
 

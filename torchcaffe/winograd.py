@@ -113,6 +113,16 @@ class _Transforms:
         # 256x256@130 49 vs 58 ms, same error (the entries are small integers: exact products).
         self.at_kron = torch.kron(_dense(at), _dense(at))
         self.bt_kron = torch.kron(_dense(bt), _dense(bt))
+        self._cast = {}
+
+    def krons(self, dtype, device):
+        """(B^T kron B^T, A^T kron A^T) in `dtype` on `device`, cast once per pair."""
+        key = (dtype, torch.device(device))
+        if key not in self._cast:
+            self._cast[key] = tuple(
+                k.to(device=device, dtype=dtype) for k in (self.bt_kron, self.at_kron)
+            )
+        return self._cast[key]
 
 
 _TRANSFORMS = {mr: _Transforms(*mr) for mr in _POINTS}
@@ -313,8 +323,7 @@ def winograd_conv2d(
     v = x.new_empty(n * n * nb * tb * tw * c)
     prod = _products_buffer(x, n * n * nb * tb * tw * cout)
     o1 = x.new_empty(m * m * nb * tb * tw * cout)
-    bt_kron = t.bt_kron.to(device=x.device, dtype=x.dtype)
-    at_kron = t.at_kron.to(device=x.device, dtype=x.dtype)
+    bt_kron, at_kron = t.krons(x.dtype, x.device)
     valid_w = [-(-(wo - q) // m) for q in range(m)]
     valid_h = [-(-(ho - p) // m) for p in range(m)]
     for t0 in range(0, th, tb):
