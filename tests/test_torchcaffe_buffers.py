@@ -166,8 +166,15 @@ def test_banded_input_gradient_declines_other_geometries():
     assert bufpool.conv_input_grad(d, wt, (1, 2, 9, 9), (1, 1), (1, 1), (2, 2), 1) is None
 
 
-@pytest.mark.parametrize("k,s,p,hw", [(2, 2, 0, (13, 17)), (3, 2, 1, (14, 9)), (3, 1, 1, (8, 8))])
-def test_manual_max_pooling_equals_autograd(k, s, p, hw):
+@pytest.mark.parametrize("nhwc", [False, True])
+@pytest.mark.parametrize(
+    "k,s,p,hw", [(2, 2, 0, (13, 17)), (2, 2, 0, (12, 9)), (3, 2, 1, (14, 9)), (3, 1, 1, (8, 8))]
+)
+def test_manual_max_pooling_equals_autograd(k, s, p, hw, nhwc, monkeypatch):
+    """Training MAX pooling (forward_manual / backward_manual) equals autograd through
+    caffe_pool2d bit for bit, NCHW or NHWC (channels_last training: tiling windows go by runs of
+    output rows, forced here to one row each; overlapping ones by aten's int64 indices), into
+    buffers holding stale values, and keeps the map's layout."""
     from caffeio import caffe_pb2
     from torchcaffe.ops.base import Context
     from torchcaffe.ops.vision import Pooling
@@ -178,14 +185,24 @@ def test_manual_max_pooling_equals_autograd(k, s, p, hw):
     layer = Pooling(lp, Context(0, torch.device("cpu"), None, "test"))
     pool = bufpool.BufferPool(min_bytes=0)
 
-    def alloc(shape, dtype=torch.float32, part=0):
-        t = pool.empty(("pool", part), shape, dtype)
+    def alloc(shape, dtype=torch.float32, part=0, memory_format=torch.contiguous_format):
+        t = pool.empty(("pool", part), shape, dtype, memory_format=memory_format)
         return t.fill_(7) if dtype == torch.float32 else t.fill_(-1)  # stale contents
 
+    from torchcaffe.ops import vision
+
+    rows = vision._row_chunks
+    monkeypatch.setattr(vision, "_row_chunks", lambda shape: rows(shape, nbytes=1))
     x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(k + s))
+    if nhwc:
+        x = x.contiguous(memory_format=torch.channels_last)
     res = layer.forward_manual([x], alloc)
     assert res is not None
     (y,), idx = res
+    cl = torch.channels_last
+    assert y.is_contiguous(memory_format=cl) == nhwc and y.is_contiguous() != nhwc
+    tiles = k == s and p == 0
+    assert idx.dtype == (torch.uint8 if tiles or not nhwc else torch.int64)
     xr = x.clone().requires_grad_(True)
     ref = caffe_pool2d(xr, "MAX", (k, k), (p, p), (s, s))
     torch.testing.assert_close(y, ref.detach(), rtol=0, atol=0)
@@ -193,6 +210,7 @@ def test_manual_max_pooling_equals_autograd(k, s, p, hw):
     (gref,) = torch.autograd.grad(ref, xr, dy)
     (gi,) = layer.backward_manual([dy], [x], [], [True], [], [], idx, alloc)
     torch.testing.assert_close(gi, gref, rtol=0, atol=0)
+    assert gi.is_contiguous(memory_format=cl) == nhwc
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -224,17 +242,57 @@ def test_pooling_keeps_byte_offsets_and_backward_is_unchanged(seed, monkeypatch)
     lp.pooling_param.kernel_size, lp.pooling_param.stride, lp.pooling_param.pad = k, s, p
     impl = vision.Pooling(lp, Context(0, torch.device("cpu"), None, "test"))
 
-    def alloc(shape, dtype=torch.float32, part=0):
-        return torch.empty(shape, dtype=dtype)
+    def alloc(shape, dtype=torch.float32, part=0, memory_format=torch.contiguous_format):
+        return torch.empty(shape, dtype=dtype, memory_format=memory_format)
 
+    if seed % 4 >= 2:  # an NHWC map (channels_last training)
+        x = x.contiguous(memory_format=torch.channels_last)
     res = impl.forward_manual([x], alloc)
     if res is None:  # a geometry Caffe pools differently from torch: not this path
         return
     (y,), kept = res
     xr = x.clone().requires_grad_(True)
     yr = caffe_pool2d(xr, "MAX", (k, k), (p, p), (s, s))
-    assert torch.equal(y, yr.detach()) and kept.dtype == torch.uint8
+    overlap_nhwc = vision._nhwc(x) and not vision._tiles((k, k), (p, p), (s, s))
+    assert torch.equal(y, yr.detach())
+    assert kept.dtype == (torch.int64 if overlap_nhwc else torch.uint8)
     d = torch.from_numpy(rng.standard_normal(tuple(y.shape)).astype(np.float32))
     (gref,) = torch.autograd.grad(yr, xr, d)
     (gi,) = impl.backward_manual([d], [x], [], [True], [], [], kept, alloc)
     assert torch.equal(gi, gref)
+
+
+@pytest.mark.parametrize("k,s,p,cin,cout", [(1, 2, 0, 8, 4), (1, 2, 0, 64, 32), (3, 2, 1, 8, 4)])
+def test_nhwc_conv_backward_equals_nchw_autograd(k, s, p, cin, cout):
+    """Convolution.backward_manual on NHWC maps (channels_last training) equals autograd on
+    NCHW ones. The 1x1 stride-2 case with few channels goes by the subsampled stride-1
+    convolution: torch 2.13's own NHWC weight gradient there writes out of bounds (a script
+    calling it ten times at 8 -> 4 channels, 80 x 80, dies with a glibc heap error; the FCN-ResNet
+    training test died in res3a_branch1)."""
+    from caffeio import caffe_pb2
+    from torchcaffe.ops.base import Context
+    from torchcaffe.ops.vision import Convolution
+
+    lp = caffe_pb2.LayerParameter(name="c", type="Convolution", bottom=["x"], top=["y"])
+    cp = lp.convolution_param
+    cp.num_output, cp.kernel_size[:], cp.stride[:], cp.pad[:] = cout, [k], [s], [p]
+    layer = Convolution(lp, Context(0, torch.device("cpu"), None, "test"))
+    g = torch.Generator().manual_seed(k * 10 + cin)
+    x = torch.randn(1, cin, 80, 79, generator=g)
+    assert [t[0] for t in layer.param_shapes([tuple(x.shape)])] == [(cout, cin, k, k), (cout,)]
+    w, b = torch.randn(cout, cin, k, k, generator=g), torch.randn(cout, generator=g)
+    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
+    y = torch.nn.functional.conv2d(xr, wr, br, s, p)
+    d = torch.randn(y.shape, generator=g)
+    gx, gw, gb = torch.autograd.grad(y, (xr, wr, br), d)
+    cl = torch.channels_last
+    diffs = [torch.zeros_like(w), torch.zeros_like(b)]
+    for _ in range(3):
+        diffs[0].zero_(), diffs[1].zero_()
+        (gi,) = layer.backward_manual(
+            [d.contiguous(memory_format=cl)], [x.contiguous(memory_format=cl)], [w, b],
+            [True], [True, True], diffs,
+        )  # fmt: skip
+        torch.testing.assert_close(gi, gx, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(diffs[0], gw, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(diffs[1], gb, rtol=1e-4, atol=1e-4)  # sums of ~1600

@@ -32,7 +32,9 @@ class _SoftmaxLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, label, axis, ignore, mode, where):
-        prob = torch.softmax(x, dim=axis)
+        # C-ordered scores (a channels_last map's softmax would keep its strides and be copied
+        # by every reshape below, forward and backward: 41 -> 100 ms at 21 x 500 x 500)
+        prob = torch.softmax(x.contiguous(), dim=axis)
         outer = prod(x.shape[:axis])
         inner = prod(x.shape[axis + 1 :])
         c = x.shape[axis]
@@ -63,7 +65,7 @@ class _SoftmaxLoss(torch.autograd.Function):
         outer, c, inner = ctx.shape
         d = prob.reshape(outer, c, inner).clone()
         d.scatter_add_(1, safe[:, None, :], -torch.ones_like(safe[:, None, :], dtype=d.dtype))
-        d = d * valid[:, None, :].to(d.dtype) * (g_loss / ctx.norm)
+        d.mul_(valid[:, None, :].to(d.dtype) * (g_loss / ctx.norm))  # in place: one pass
         return d.reshape(prob.shape), None, None, None, None, None
 
 

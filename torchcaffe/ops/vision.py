@@ -208,18 +208,20 @@ class Convolution(BaseLayer):
             return gx
         gx, gw, gb = [], None, None
         if in_info is not None and len(xs) == 1 and n == 2 and not self.transposed and need_w[0]:
-            from ..constregion import weight_grad_by_regions
+            from ..constregion import channel_sums, weight_grad_by_regions
 
             d = top_diffs[0].to(xs[0].dtype)
+            dsum = channel_sums(d)
             gw = weight_grad_by_regions(
-                d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band
+                d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band, total=dsum
             )
             if gw is not None:
                 gi = None
                 if need_x[0] and band:
                     from ..bufpool import conv_input_grad
 
-                    out = alloc(xs[0].shape) if alloc is not None else None
+                    fmt = torch.channels_last if _nhwc(xs[0]) else torch.contiguous_format
+                    out = alloc(xs[0].shape, memory_format=fmt) if alloc is not None else None
                     gi = conv_input_grad(
                         d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
                     )
@@ -239,32 +241,53 @@ class Convolution(BaseLayer):
                     )[0]
                 param_diffs[0].add_(gw)
                 if need_b:
-                    param_diffs[1].add_(d.sum((0, 2, 3)))
+                    param_diffs[1].add_(dsum)
                 return [gi]
+        from ..constregion import channel_sums
+
         for x, d, nx in zip(xs, top_diffs, need_x):
-            gi, gwi, gbi = torch.ops.aten.convolution_backward(
-                d.to(x.dtype),
-                x,
-                ws[0],
-                [self.num_output] if self.bias_term else None,
-                list(stride),
-                list(pad),
-                list(dil),
-                self.transposed,
-                [0] * n,
-                self.group,
-                [bool(nx), bool(need_w[0]), bool(need_b)],
-            )
+            d = d.to(x.dtype)
+            gi = gwi = None
+            if nx or need_w[0]:  # (aten aborts when asked for nothing)
+                gi, gwi = self._backward_aten(d, x, ws[0], bool(nx), bool(need_w[0]))
             gx.append(gi)
             if need_w[0]:
                 gw = gwi if gw is None else gw + gwi
-            if need_b:
+            if need_b:  # aten's own bias sum reads an NHWC map with long strides (~100 ms)
+                gbi = channel_sums(d) if d.dim() == 4 else d.sum([0, *range(2, d.dim())])
                 gb = gbi if gb is None else gb + gbi
         if gw is not None:
             param_diffs[0].add_(gw)
         if gb is not None:
             param_diffs[1].add_(gb)
         return gx
+
+    def _backward_aten(self, d, x, w, nx, nw):
+        """(bottom diff, weight diff) by aten's convolution_backward. A strided 1x1 convolution
+        without padding goes as the stride-1 one on x's subsampled pixels (the bottom diff zero
+        elsewhere): torch 2.13's NHWC weight gradient of a 1x1 stride-2 convolution with few
+        channels (8 -> 4) writes out of bounds and aborts the process (ResNet's res3a_branch1
+        at reduced width), and this way does a quarter of the work."""
+        kernel, pad, stride, dil = self.geom
+        n = len(kernel)
+        one = all(k == 1 for k in kernel) and not any(pad) and not self.transposed
+        if one and any(s > 1 for s in stride) and x.dim() == 4:
+            sub = x[:, :, :: stride[0], :: stride[1]]
+            fmt = torch.channels_last if sub.stride(1) == 1 else torch.contiguous_format
+            gs, gw, _ = torch.ops.aten.convolution_backward(
+                d, sub.contiguous(memory_format=fmt), w, None, [1, 1], [0, 0], [1, 1],
+                False, [0, 0], self.group, [nx, nw, False],
+            )  # fmt: skip
+            gi = None
+            if nx:
+                gi = torch.zeros_like(x)
+                gi[:, :, :: stride[0], :: stride[1]] = gs
+            return gi, gw
+        gi, gw, _ = torch.ops.aten.convolution_backward(
+            d, x, w, None, list(stride), list(pad), list(dil), self.transposed, [0] * n,
+            self.group, [nx, nw, False],
+        )  # fmt: skip
+        return gi, gw
 
 
 @register("Deconvolution")
@@ -408,9 +431,14 @@ class Pooling(BaseLayer):
         ):
             return None
         shape = (x.shape[0], x.shape[1], oh, ow)
-        y = alloc(shape, torch.float32, 0)
-        if kh * kw > 256:  # offsets would not fit a byte: aten's int64 indices as they are
-            idx = torch.empty(shape, dtype=torch.int64)
+        fmt = torch.channels_last if _nhwc(x) else torch.contiguous_format
+        y = alloc(shape, torch.float32, 0, memory_format=fmt)
+        if fmt == torch.channels_last and _tiles(self.kernel, self.pad, self.stride):
+            return [y], self._forward_rows(x, y, shape)
+        if kh * kw > 256 or fmt == torch.channels_last:
+            # offsets would not fit a byte, or an NHWC map whose windows overlap (channel
+            # chunks of it are not contiguous): aten's int64 indices as they are
+            idx = torch.empty(shape, dtype=torch.int64, memory_format=fmt)
             torch.ops.aten.max_pool2d_with_indices.out(
                 x, [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil, out=y, indices=idx
             )
@@ -430,6 +458,41 @@ class Pooling(BaseLayer):
             off[n : n + 1, c0:c1] = _window_offsets(idx, w, self.kernel, self.pad, self.stride)
         return [y], off
 
+    def _forward_rows(self, x, y, shape):
+        """forward_manual for an NHWC map pooled by windows that tile it (kernel = stride, no
+        padding): aten's kernel on runs of output rows (contiguous in NHWC), their int64
+        indices a chunk at a time, kept as uint8 window offsets (NHWC)."""
+        w, (sh, sw) = x.shape[3], self.stride
+        off = torch.empty(shape, dtype=torch.uint8, memory_format=torch.channels_last)
+        for n, r0, r1 in _row_chunks(shape):
+            a1 = x.shape[2] if r1 == shape[2] else r1 * sh
+            idx = torch.empty(
+                (1, shape[1], r1 - r0, shape[3]), dtype=torch.int64,
+                memory_format=torch.channels_last,
+            )  # fmt: skip
+            torch.ops.aten.max_pool2d_with_indices.out(
+                x[n : n + 1, :, r0 * sh : a1], list(self.kernel), [sh, sw], [0, 0], [1, 1],
+                self.ceil, out=y[n : n + 1, :, r0:r1], indices=idx,
+            )  # fmt: skip
+            off[n : n + 1, :, r0:r1] = _window_offsets(idx, w, self.kernel, self.pad, self.stride)
+        return off
+
+    def _backward_rows(self, d, x, off, gi):
+        """backward_manual for _forward_rows' offsets: each run of output rows scatters into
+        its own input rows (windows tile the map), so the runs are independent."""
+        w, (sh, sw) = x.shape[3], self.stride
+        cl = torch.channels_last
+        for n, r0, r1 in _row_chunks(off.shape):
+            a1 = x.shape[2] if r1 == off.shape[2] else r1 * sh
+            full = _flat_indices(off[n : n + 1, :, r0:r1], w, self.kernel, self.pad, self.stride)
+            torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
+                d[n : n + 1, :, r0:r1].contiguous(memory_format=cl),
+                x[n : n + 1, :, r0 * sh : a1], list(self.kernel), [sh, sw], [0, 0], [1, 1],
+                self.ceil, full.contiguous(memory_format=cl),
+                grad_input=gi[n : n + 1, :, r0 * sh : a1],
+            )  # fmt: skip
+        return [gi]
+
     def backward_manual(
         self, top_diffs, xs, ws, need_x, need_w, param_diffs, idx=None, alloc=None, band=None
     ):
@@ -437,10 +500,14 @@ class Pooling(BaseLayer):
         if not need_x[0]:
             return [None]
         x = xs[0]
-        gi = alloc(x.shape, torch.float32, 0)
+        nhwc = _nhwc(x)
+        fmt = torch.channels_last if nhwc else torch.contiguous_format
+        gi = alloc(x.shape, torch.float32, 0, memory_format=fmt)
         (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
         args = [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil
         d = top_diffs[0]
+        if nhwc and idx.dtype == torch.uint8:
+            return self._backward_rows(d, x, idx, gi)
         if idx.dtype == torch.int64:
             torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
                 d, x, *args, idx, grad_input=gi
@@ -454,6 +521,30 @@ class Pooling(BaseLayer):
                 grad_input=gi[n : n + 1, c0:c1],
             )  # fmt: skip
         return [gi]
+
+
+def _nhwc(x):
+    """Whether a 4-D map is laid out NHWC (channels_last and not also NCHW-contiguous)."""
+    return (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def _tiles(kernel, pad, stride):
+    """Whether pooling windows tile the map (kernel = stride, no padding): runs of output rows
+    then read and write disjoint runs of input rows."""
+    return tuple(kernel) == tuple(stride) and not any(pad)
+
+
+def _row_chunks(shape, nbytes=4 << 20):
+    """(n, r0, r1) runs of output rows of an N x C x OH x OW map whose int64 indices hold about
+    `nbytes` (one image, all channels: contiguous in NHWC)."""
+    per = max(1, nbytes // max(1, shape[1] * shape[3] * 8))
+    for n in range(shape[0]):
+        for r0 in range(0, shape[2], per):
+            yield n, r0, min(r0 + per, shape[2])
 
 
 def _chunks(shape, nbytes=4 << 20):
