@@ -93,11 +93,12 @@ class Net:
     for both) lets inference compute
     only the part of each early map that differs from its padded area's per-channel constant
     (torchcaffe.constregion; equal to the full computation up to float rounding).
-    `channels_last` feeds convolutions NHWC maps: default on for CPU inference nets (oneDNN's
-    NHWC direct convolutions are faster: FCN-8s conv1_2 0.15 s vs 0.22 s on an AVX-512 Xeon;
-    the same float32 products summed in another order), off for training and on CUDA; env
-    TORCHCAFFE_CHANNELS_LAST=0/1 decides. Intermediate blob arrays are then strided numpy
-    views; the net's outputs stay C-ordered.
+    `channels_last` feeds convolutions NHWC maps: default on for CPU nets, inference and
+    training (oneDNN's NHWC direct convolutions are faster: FCN-8s conv1_2 0.15 s vs 0.22 s on
+    an AVX-512 Xeon; MAX pooling 2-4x, the 16x16 deconvolution 4x; the same float32 products
+    summed in another order), off on CUDA; env TORCHCAFFE_CHANNELS_LAST=0/1 decides.
+    Intermediate blob arrays (and diffs) are then strided numpy views; the net's outputs stay
+    C-ordered.
     `winograd` (env TORCHCAFFE_WINOGRAD; default 2 on the CPU, 0 on CUDA, where cuDNN's direct
     convolutions win) picks how inference computes 3x3 stride-1
     convolutions (torchcaffe.winograd): 2 = Winograd F(2x2, 3x3) from 256 channels, where it is
@@ -106,7 +107,7 @@ class Net:
     channels (256 with AVX-512; 4x fewer multiplies, error ~1e-5 of each map's range). Training
     always runs direct.
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
-    winograd=4 (CPU) and, for nets that do not train, channels_last.
+    winograd=4 (CPU) and channels_last.
     `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU net keeps its large
     convolution maps (and, training, bottom diffs and pooled maps) in persistent grow-only
     buffers and computes large convolutions in row bands (torchcaffe.bufpool), so no iteration
@@ -163,7 +164,6 @@ class Net:
             raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
         self.winograd = int(winograd)
         self.channels_last = channels_last  # None: decided once the net is built (below)
-        self._cl_explicit = channels_last is not None
         self._cinfo = {}
         self._cinfo_in = None
         param = filter_net(param, phase, level, stages or (), self._where)
@@ -175,10 +175,10 @@ class Net:
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
-        if self.channels_last is None:  # NHWC pays at inference on the CPU; training stays NCHW
+        if self.channels_last is None:  # NHWC pays on the CPU, inference and training
             env = os.environ.get("TORCHCAFFE_CHANNELS_LAST", "").strip()
             wanted = env != "0" if env else (self.device.type == "cpu" or fast)
-            self.channels_last = wanted and not self.record_grad
+            self.channels_last = wanted
         self.channels_last = bool(self.channels_last)
         self._outputs_set = frozenset(self.outputs)
         cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already
@@ -548,13 +548,7 @@ class Net:
         if impl.type in _SIZE_CHANGING:
             self._check_top_bytes(i, impl, xs, ws)
         record = self.record_grad and self._layer_need[i]
-        if (
-            self.channels_last
-            and impl.type in _CONV_TYPES
-            and (
-                self._cl_explicit or not self.record_grad  # a TEST net backpropagated runs NCHW
-            )
-        ):
+        if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last
             xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
