@@ -108,8 +108,9 @@ def speed(args, what, engine, mode="exact", save=None):
         spec["save"] = save
     # `import torchcaffe` turns on torch's transparent huge pages (the child imports torch
     # first, so say it here); the eager baseline runs with torch's defaults, and once with
-    # huge pages too ("thp") to show what that setting alone gives
-    thp = engine == "torchcaffe" or mode == "thp"
+    # huge pages too ("thp") to show what that setting alone gives; torchcaffe's training
+    # once without them ("nothp")
+    thp = (engine == "torchcaffe" and mode != "nothp") or mode == "thp"
     extra = {"THP_MEM_ALLOC_ENABLE": "1" if thp else "0"}
     if engine == "torchcaffe" and "GOMP_SPINCOUNT" not in os.environ:
         extra["GOMP_SPINCOUNT"] = "10000"  # what `import torchcaffe` first would set
@@ -369,6 +370,7 @@ def run(args):
             ("eager", "train", "eager", "exact", None),
             ("torchcaffe", "train", "torchcaffe", "exact", None),
             ("eager thp", "train", "eager", "thp", None),
+            ("torchcaffe nothp", "train", "torchcaffe", "nothp", None),
         ]
         if caffe:
             configs.append(("caffe", "train", "caffe", "exact", None))

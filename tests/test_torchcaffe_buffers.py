@@ -25,12 +25,13 @@ def _close(a, b, rel=1e-4):
     assert np.abs(a - b).max() <= rel * scale, (np.abs(a - b).max(), scale)
 
 
-def _solver(tmp_path, monkeypatch, buffers):
+def _solver(tmp_path, monkeypatch, buffers, channels_last=True):
     monkeypatch.setenv("TORCHCAFFE_BUFFERS", "1" if buffers else "0")
+    monkeypatch.setenv("TORCHCAFFE_CHANNELS_LAST", "1" if channels_last else "0")
     monkeypatch.setenv("TORCHCAFFE_BAND_MB", "0.002")  # ~2 KB bands: many per map
     torchcaffe.set_random_seed(7)
     h, w = SIZES[0]
-    d = tmp_path / ("buf" if buffers else "plain")
+    d = tmp_path / (("buf" if buffers else "plain") + ("_nhwc" if channels_last else "_nchw"))
     d.mkdir()
     netp = d / "train.prototxt"
     netp.write_text(caffeio.to_text(fx.train_param(h, w, 1 / 16)))
@@ -81,6 +82,34 @@ def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monke
     assert ptrs[1] == ptrs[0] and ptrs[2] == ptrs[0]
     assert grows[1] == grows[0] and grows[2] == grows[0] and grows[3] > grows[2]
     assert pool.reuses > 0
+
+
+def test_channels_last_training_matches_nchw_plain_over_changing_sizes(tmp_path, monkeypatch):
+    """CPU training nets run NHWC by default (convolutions, ReLU, MAX pooling, their diffs, in
+    the persistent buffers); over SGD steps whose input changes size they give the losses, blobs,
+    diffs and weights of the NCHW path without buffers, up to float rounding."""
+    a = _solver(tmp_path, monkeypatch, True, channels_last=True)
+    b = _solver(tmp_path, monkeypatch, False, channels_last=False)
+    assert a.net.channels_last and not b.net.channels_last
+    cl = torch.channels_last
+    for h, w in SIZES:
+        for s in (a, b):
+            _feed(s.net, h, w)
+            s.step(1)
+        for name in ("conv1_2", "pool1", "conv3_1", "pool5"):
+            ta, tb = a.net.blobs[name].data_tensor, b.net.blobs[name].data_tensor
+            assert ta.is_contiguous(memory_format=cl) and not ta.is_contiguous(), name
+            assert tb.is_contiguous(), name
+            if name != "pool5":  # (fc6's im2col + GEMM backward hands pool5 an NCHW diff)
+                assert a.net.blobs[name].diff_tensor.is_contiguous(memory_format=cl), name
+        assert a.net.loss == pytest.approx(b.net.loss, rel=1e-5)
+        for name in a.net.blobs:
+            _close(a.net.blobs[name].data, b.net.blobs[name].data)
+            _close(a.net.blobs[name].diff, b.net.blobs[name].diff)
+        for name in a.net.params:
+            for pa, pb in zip(a.net.params[name], b.net.params[name]):
+                _close(pa.data, pb.data)
+                _close(pa.diff, pb.diff)
 
 
 def test_buffers_on_for_cpu_nets_off_by_argument(monkeypatch):
