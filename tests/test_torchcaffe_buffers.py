@@ -45,6 +45,18 @@ def _solver(tmp_path, monkeypatch, buffers, channels_last=True):
     return solver
 
 
+def _same_state(na, nb):
+    """Loss, every blob's data and diff, every parameter's data and diff: equal to rounding."""
+    assert na.loss == pytest.approx(nb.loss, rel=1e-5)
+    for name in na.blobs:
+        _close(na.blobs[name].data, nb.blobs[name].data)
+        _close(na.blobs[name].diff, nb.blobs[name].diff)
+    for name in na.params:
+        for pa, pb in zip(na.params[name], nb.params[name]):
+            _close(pa.data, pb.data)
+            _close(pa.diff, pb.diff)
+
+
 def _feed(net, h, w):
     net.blobs["data"].reshape(1, 3, h, w)
     net.blobs["label"].reshape(1, 1, h, w)
@@ -62,14 +74,7 @@ def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monke
         for s in (a, b):
             _feed(s.net, h, w)
             s.step(1)
-        assert a.net.loss == pytest.approx(b.net.loss, rel=1e-5)
-        for name in a.net.blobs:
-            _close(a.net.blobs[name].data, b.net.blobs[name].data)
-            _close(a.net.blobs[name].diff, b.net.blobs[name].diff)
-        for name in a.net.params:
-            for pa, pb in zip(a.net.params[name], b.net.params[name]):
-                _close(pa.data, pb.data)
-                _close(pa.diff, pb.diff)
+        _same_state(a.net, b.net)
         ptrs.append(
             {
                 n: a.net.blobs[n].data_tensor.data_ptr()
@@ -102,14 +107,7 @@ def test_channels_last_training_matches_nchw_plain_over_changing_sizes(tmp_path,
             assert tb.is_contiguous(), name
             if name != "pool5":  # (fc6's im2col + GEMM backward hands pool5 an NCHW diff)
                 assert a.net.blobs[name].diff_tensor.is_contiguous(memory_format=cl), name
-        assert a.net.loss == pytest.approx(b.net.loss, rel=1e-5)
-        for name in a.net.blobs:
-            _close(a.net.blobs[name].data, b.net.blobs[name].data)
-            _close(a.net.blobs[name].diff, b.net.blobs[name].diff)
-        for name in a.net.params:
-            for pa, pb in zip(a.net.params[name], b.net.params[name]):
-                _close(pa.data, pb.data)
-                _close(pa.diff, pb.diff)
+        _same_state(a.net, b.net)
 
 
 def test_buffers_on_for_cpu_nets_off_by_argument(monkeypatch):
