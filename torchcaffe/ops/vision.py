@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from ..constregion import channel_sums, weight_grad_by_regions
 from ..errors import NetError
 from .base import BaseLayer, register
 
@@ -206,12 +207,10 @@ class Convolution(BaseLayer):
                 for x, d, nx in zip(xs, top_diffs, need_x)
             ]
             return gx
-        gx, gw, gb = [], None, None
+        gx, gw, gb, dsum = [], None, None, None
         if in_info is not None and len(xs) == 1 and n == 2 and not self.transposed and need_w[0]:
-            from ..constregion import channel_sums, weight_grad_by_regions
-
             d = top_diffs[0].to(xs[0].dtype)
-            dsum = channel_sums(d)
+            dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
             gw = weight_grad_by_regions(
                 d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band, total=dsum
             )
@@ -226,25 +225,11 @@ class Convolution(BaseLayer):
                         d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
                     )
                 if need_x[0] and gi is None:
-                    gi = torch.ops.aten.convolution_backward(
-                        d,
-                        xs[0],
-                        ws[0],
-                        None,
-                        list(stride),
-                        list(pad),
-                        list(dil),
-                        False,
-                        [0, 0],
-                        self.group,
-                        [True, False, False],
-                    )[0]
+                    gi = self._backward_aten(d, xs[0], ws[0], True, False)[0]
                 param_diffs[0].add_(gw)
                 if need_b:
                     param_diffs[1].add_(dsum)
                 return [gi]
-        from ..constregion import channel_sums
-
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
             gi = gwi = None
@@ -254,7 +239,12 @@ class Convolution(BaseLayer):
             if need_w[0]:
                 gw = gwi if gw is None else gw + gwi
             if need_b:  # aten's own bias sum reads an NHWC map with long strides (~100 ms)
-                gbi = channel_sums(d) if d.dim() == 4 else d.sum([0, *range(2, d.dim())])
+                if dsum is not None:  # (regions declined: the sum is already there)
+                    gbi = dsum
+                elif d.dim() == 4:
+                    gbi = channel_sums(d)
+                else:
+                    gbi = d.sum([0, *range(2, d.dim())])
                 gb = gbi if gb is None else gb + gbi
         if gw is not None:
             param_diffs[0].add_(gw)
