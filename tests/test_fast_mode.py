@@ -61,7 +61,7 @@ def test_fast_mode_from_environment(monkeypatch):
 
 
 def test_fast_mode_leaves_training_exact(always_winograd):
-    """Training nets record for backward, so they never take the Winograd path."""
+    """Training nets never take the fast mode's rule (F(4x4)): at most the exact one's F(2x2)."""
     losses = []
     for fast in (True, False):
         losses.append(fx.train_net(64, 72, seed=4, winograd=fast).forward_backward())
@@ -105,7 +105,7 @@ def always_exact_winograd(monkeypatch):
 
 def test_default_mode_winograd_inference_matches_direct(always_exact_winograd):
     """The default mode computes wide 3x3 layers by F(2x2) at inference: every blob equals the
-    direct convolutions' (mkldnn) within float rounding; training nets never take it."""
+    direct convolutions' (mkldnn) within float rounding."""
     param = zoo.build("voc-fcn8s", "deploy", width=1 / 16)
     a = fx.torchcaffe_net(param, caffe.TEST)
     b = fx.torchcaffe_net(param, caffe.TEST, winograd=0)
@@ -116,9 +116,45 @@ def test_default_mode_winograd_inference_matches_direct(always_exact_winograd):
     assert {c[:2] for c in always_exact_winograd} >= {(4, 4), (32, 32), (3, 4)}
     for name in a.blobs:
         assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name
-    n = len(always_exact_winograd)
-    fx.train_net(64, 64, seed=6).forward_backward()
-    assert len(always_exact_winograd) == n
+
+
+def _train_state(net):
+    state = {f"data {k}": v.data for k, v in net.blobs.items()}
+    state.update({f"diff {k}": v.diff for k, v in net.blobs.items()})
+    for k, ps in net.params.items():
+        state.update({f"param diff {k} {i}": p.diff for i, p in enumerate(ps)})
+    return {k: np.array(v) for k, v in state.items()}
+
+
+def test_default_mode_winograd_training_matches_direct(always_exact_winograd):
+    """Training takes F(2x2) too, forward and bottom diffs (the rotated filters' convolution):
+    every blob and parameter diff equals direct training's within float rounding and the filter
+    transforms are not kept past their layer. Blob diffs:
+    equal but where a MAX pooling window's winner changed with a last-bit difference (a ReLU
+    output 0 against 1e-9), which moves that diff to another pixel (a few in 10^4)."""
+    state, losses = [], []
+    for wg in (2, 0):
+        net = fx.train_net(64, 72, seed=6, winograd=wg)
+        for ps in net.params.values():
+            for p in ps:
+                p.diff[...] = 0
+        losses.append(net.forward_backward())
+        state.append(_train_state(net))
+        if wg:
+            assert len(always_exact_winograd) > 0
+            tiles = {c[:2] for c in always_exact_winograd}
+            assert (32, 32) in tiles and (32, 16) in tiles  # conv4_1's bottom diff: 32 -> 16
+            convs = [impl.blobs[0].data_tensor for impl in net._impls if impl.blobs]
+            assert not any(w in winograd._CACHE for w in convs)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert state[0].keys() == state[1].keys()
+    for k in state[0]:
+        a, b = state[0][k], state[1][k]
+        if k.startswith("diff "):
+            off = np.abs(a - b) > 1e-4 * max(float(np.abs(b).max()), 1e-6)
+            assert off.mean() < 2e-3, k
+        else:
+            assert _rel(a, b) < 1e-5, k
 
 
 def test_default_mode_is_f2_and_can_be_switched_off(monkeypatch):

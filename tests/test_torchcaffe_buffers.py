@@ -323,3 +323,52 @@ def test_nhwc_conv_backward_equals_nchw_autograd(k, s, p, cin, cout):
         torch.testing.assert_close(gi, gx, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(diffs[0], gw, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(diffs[1], gb, rtol=1e-4, atol=1e-4)  # sums of ~1600
+
+
+@pytest.mark.parametrize("p", [0, 1, 2])
+@pytest.mark.parametrize("nhwc", [True, False])
+@pytest.mark.parametrize("pooled", [True, False])
+def test_winograd_bottom_diff_equals_autograd(monkeypatch, p, nhwc, pooled):
+    """With the net's winograd setting the 3x3 bottom diff goes by F(2x2) (the rotated filters'
+    stride-1 convolution, padding 2 - pad): equal to autograd's within float rounding, in the
+    memory `alloc` gives when there is one; the weight and bias diffs are aten's as before."""
+    from caffeio import caffe_pb2
+    from torchcaffe import winograd
+    from torchcaffe.ops.base import Context
+    from torchcaffe.ops.vision import Convolution
+
+    calls = []
+    monkeypatch.setattr(winograd, "exact_tile", lambda *a: calls.append(a) or 2)
+    lp = caffe_pb2.LayerParameter(name="c", type="Convolution", bottom=["x"], top=["y"])
+    cp = lp.convolution_param
+    cp.num_output, cp.kernel_size[:], cp.pad[:] = 12, [3], [p]
+    layer = Convolution(lp, Context(0, torch.device("cpu"), None, "test"))
+    g = torch.Generator().manual_seed(p)
+    x = torch.randn(1, 10, 37, 30, generator=g)
+    assert [t[0] for t in layer.param_shapes([tuple(x.shape)])] == [(12, 10, 3, 3), (12,)]
+    w, b = torch.randn(12, 10, 3, 3, generator=g), torch.randn(12, generator=g)
+    xr, wr, br = (t.clone().requires_grad_(True) for t in (x, w, b))
+    y = torch.nn.functional.conv2d(xr, wr, br, 1, p)
+    d = torch.randn(y.shape, generator=g)
+    gx, gw, gb = torch.autograd.grad(y, (xr, wr, br), d)
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
+    kept = []
+
+    def alloc(shape, dtype=torch.float32, part=0, memory_format=torch.contiguous_format):
+        kept.append(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+        return kept[-1]
+
+    diffs = [torch.zeros_like(w), torch.zeros_like(b)]
+    (gi,) = layer.backward_manual(
+        [d.contiguous(memory_format=fmt)], [x.contiguous(memory_format=fmt)], [w, b],
+        [True], [True, True], diffs, None, alloc if pooled else None, None, winograd=2,
+    )  # fmt: skip
+    assert calls == [(12, 10, 37, 30)]
+    torch.testing.assert_close(gi, gx, rtol=1e-5, atol=1e-5)
+    if pooled:
+        assert gi.data_ptr() == kept[0].data_ptr() and gi.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(diffs[0], gw, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(diffs[1], gb, rtol=1e-4, atol=1e-4)
+    diffs[0].zero_()  # winograd off: aten's bottom diff, exact_tile not asked
+    layer.backward_manual([d], [x], [w, b], [True], [True, False], diffs, winograd=0)
+    assert len(calls) == 1

@@ -259,3 +259,21 @@ def test_window_of_nhwc_map_gives_channels_last(tile):
     nchw = win.contiguous()
     with torch.no_grad():
         assert winograd_conv2d(nchw, wt, b, padding=0, tile=tile).is_contiguous()
+
+
+@pytest.mark.parametrize("cl", [True, False])
+def test_out_memory_is_written_and_returned(cl):
+    """`out` takes the result: channels_last memory in place, C-ordered through one copy;
+    a wrong shape is refused."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 11, 9, generator=g).contiguous(memory_format=torch.channels_last)
+    wt = torch.randn(5, 6, 3, 3, generator=g)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    out = torch.full((2, 5, 11, 9), float("nan")).contiguous(memory_format=fmt)
+    with torch.no_grad():
+        y = winograd_conv2d(x, wt, None, padding=1, tile=2, out=out)
+        ref = torch.nn.functional.conv2d(x, wt, None, 1, 1)
+    assert y is out
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="out"):
+        winograd_conv2d(x, wt, None, padding=0, tile=2, out=out)

@@ -568,8 +568,16 @@ class Net:
                 outs = self._track_const(i, impl, xs, ws=ws)
             if manual:
                 if outs is None:
+                    conv = self._winograd_conv(impl, xs, ws)
                     with torch.no_grad():
-                        outs = impl.forward(xs, ws)
+                        if conv is not None:
+                            b = ws[1] if impl.bias_term else None
+                            pad = impl.geom[1]
+                            whole = lambda: impl.forward(xs, ws)[0]  # noqa: E731
+                            outs = [conv(xs[0], ws[0], b, (1, 1), pad, (1, 1), 1, whole)]
+                        else:
+                            outs = impl.forward(xs, ws)
+                self._forget_transform(impl, ws)
                 src = self._cinfo_in if self.skip_const else None
                 self._records[i] = (xs, ws, outs, src)
             elif outs is not None:
@@ -678,21 +686,22 @@ class Net:
     def _winograd_conv(self, impl, xs, ws):
         """A conv2d-like callable using Winograd for convolutions that gain by it (3x3, stride 1,
         no dilation, one group, float32, one 4-D bottom), else None; pieces it does not pay on
-        (edge strips, narrow layers) go to F.conv2d inside it. Inference only: at FCN's training
-        shapes the transforms (and recomputing U after every update) ate the gain."""
+        (edge strips, narrow layers) go to F.conv2d inside it. Training takes F(2x2) only (the
+        exact mode's rule, whatever `winograd`), its filter transform dropped after the layer
+        (_forget_transform): the weights change every iteration, and keeping the transforms
+        of FCN-8s' 256-512-channel layers would hold ~100 MB."""
         if not self.winograd or impl.type != "Convolution" or self.autocast is not None:
-            return None
-        if self.record_grad:
             return None
         if len(xs) != 1 or xs[0].dim() != 4 or xs[0].dtype != torch.float32:
             return None
         kernel, pad, stride, dil = impl.geom
         w = ws[0]
+        train = self.record_grad
         if stride != (1, 1) or dil != (1, 1) or impl.group != 1:
             return None
         # 3x3: F(2x2) in the exact mode, F(4x4)/F(2x2) in the fast one; 7x7 (fc6): F(2x2, 7x7)
         # in the fast mode only (its error equals direct float32's, but U costs 537 MB at fc6)
-        if kernel != (3, 3) and not (kernel == (7, 7) and self.winograd == 4):
+        if kernel != (3, 3) and not (kernel == (7, 7) and self.winograd == 4 and not train):
             return None
         from . import winograd as _wg
 
@@ -703,7 +712,7 @@ class Net:
         r = kernel[0]
 
         def pick(cin, cout, h, wd):
-            if self.winograd == 4:
+            if self.winograd == 4 and not train:
                 return _wg.winograd_tile(cin, cout, h, wd, k=r)
             return _wg.exact_tile(cin, cout, h, wd)
 
@@ -717,6 +726,14 @@ class Net:
             return F.conv2d(x, weight, bias, stride_, padding, dilation, groups)
 
         return conv
+
+    def _forget_transform(self, impl, ws):
+        """After a training forward: drop the Winograd filter transform of the layer's weights
+        (recomputed from the updated weights next time, a few ms; see _winograd_conv)."""
+        if self.winograd and impl.type == "Convolution" and ws:
+            from . import winograd as _wg
+
+            _wg.forget(ws[0])
 
     def _buffers(self, i, role):
         """(alloc(shape), band bytes) for layer i's `role` from the net's BufferPool, or
@@ -768,6 +785,9 @@ class Net:
         if rec is not None and len(rec) == 4:
             xs, ws, _, in_info = rec
             pneed = self._param_need[i]
+            kw = {}
+            if impl.type == "Convolution" and self.autocast is None:
+                kw["winograd"] = self.winograd
             try:
                 gx = impl.backward_manual(
                     [t.diff_tensor for t in tops],
@@ -778,6 +798,7 @@ class Net:
                     [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
                     in_info,
                     *self._buffers(i, "bottom_diff"),
+                    **kw,
                 )
             except (RuntimeError, ValueError) as e:
                 raise self._fail(i, "backward", e) from e

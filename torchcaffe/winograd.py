@@ -279,6 +279,7 @@ def winograd_conv2d(
     stride=1,
     dilation=1,
     groups: int = 1,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """F.conv2d(x, weight, bias, stride=1, padding=padding) for r x r kernels, r = 3 or 7, by
     Winograd F(m, r).
@@ -291,6 +292,8 @@ def winograd_conv2d(
     innermost (channels_last, or a window of a channels_last map as constant-area skipping
     passes), else NCHW-contiguous. No autograd: call under torch.no_grad().
     The filter transform is cached per weight tensor (see _filter_transform).
+    out: optional result memory [N, Cout, Ho, Wo] (x's dtype and device), written and returned;
+    channels_last memory is written in place, any other through one copy.
     """
     tile, r, ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
     t = _TRANSFORMS[tile, r]
@@ -301,14 +304,25 @@ def winograd_conv2d(
     # channel-minor input (a window of an NHWC map is not channels_last-contiguous): NHWC out, as
     # F.conv2d does; transposing to NCHW and back cost conv2_2 a third of its time in the net
     channels_last = x.stride(1) == 1 and c > 1 and not x.is_contiguous()
-    y = x.new_empty((nb, ho, wo, cout))  # NHWC
+    if out is not None and tuple(out.shape) != (nb, cout, ho, wo):
+        raise ValueError(f"winograd_conv2d: out {tuple(out.shape)}, needs {(nb, cout, ho, wo)}")
+    direct = out is not None and out.permute(0, 2, 3, 1).is_contiguous()
+    y = out.permute(0, 2, 3, 1) if direct else x.new_empty((nb, ho, wo, cout))  # NHWC
+
+    def result():
+        if out is None:
+            return _as_format(y, channels_last)
+        if not direct:
+            out.copy_(y.permute(0, 3, 1, 2))
+        return out
+
     if nb == 0 or cout == 0:
-        return _as_format(y, channels_last)
+        return result()
     if c == 0:
         y.zero_()
         if bias is not None:
             y.add_(bias)
-        return _as_format(y, channels_last)
+        return result()
     u = _filter_transform(weight, tile)
 
     th, tw = -(-ho // m), -(-wo // m)
@@ -366,7 +380,7 @@ def winograd_conv2d(
                     y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
                         ob[p, q, :, :hp, : valid_w[q]]
                     )
-    return _as_format(y, channels_last)
+    return result()
 
 
 def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:

@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from .. import winograd as _wg
 from ..constregion import channel_sums, weight_grad_by_regions
 from ..errors import NetError
 from .base import BaseLayer, register
@@ -191,13 +192,24 @@ class Convolution(BaseLayer):
         return F.fold(gcols, x.shape[2:], kernel, dil, pad, stride)
 
     def backward_manual(
-        self, top_diffs, xs, ws, need_x, need_w, param_diffs, in_info=None, alloc=None, band=None
+        self,
+        top_diffs,
+        xs,
+        ws,
+        need_x,
+        need_w,
+        param_diffs,
+        in_info=None,
+        alloc=None,
+        band=None,
+        winograd=0,
     ):
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
         aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs.
         With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
-        bands, the bottom diff into `alloc(shape)`."""
+        bands, the bottom diff into `alloc(shape)`. With `winograd` (the net's setting, nonzero)
+        3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad)."""
         kernel, pad, stride, dil = self.geom
         n = len(kernel)
         need_b = self.bias_term and need_w[1]
@@ -216,7 +228,9 @@ class Convolution(BaseLayer):
             )
             if gw is not None:
                 gi = None
-                if need_x[0] and band:
+                if need_x[0] and winograd:
+                    gi = self._winograd_input_grad(d, xs[0], ws[0], alloc)
+                if need_x[0] and band and gi is None:
                     from ..bufpool import conv_input_grad
 
                     fmt = torch.channels_last if _nhwc(xs[0]) else torch.contiguous_format
@@ -233,8 +247,12 @@ class Convolution(BaseLayer):
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
             gi = gwi = None
+            if nx and winograd and len(xs) == 1:
+                gi = self._winograd_input_grad(d, x, ws[0], alloc)
+                nx = gi is None
             if nx or need_w[0]:  # (aten aborts when asked for nothing)
-                gi, gwi = self._backward_aten(d, x, ws[0], bool(nx), bool(need_w[0]))
+                gia, gwi = self._backward_aten(d, x, ws[0], bool(nx), bool(need_w[0]))
+                gi = gia if nx else gi
             gx.append(gi)
             if need_w[0]:
                 gw = gwi if gw is None else gw + gwi
@@ -251,6 +269,37 @@ class Convolution(BaseLayer):
         if gb is not None:
             param_diffs[1].add_(gb)
         return gx
+
+    def _winograd_input_grad(self, d, x, w, alloc=None):
+        """Bottom diff of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3) where exact_tile
+        takes it (from 256 channels; the inference default's rule), else None. The transposed
+        convolution of d [N, Cout, Ho, Wo] with w [Cout, Cin, 3, 3] is the stride-1 convolution
+        with w rotated by 180 degrees (as [Cin, Cout, 3, 3]) and padding 2 - pad; its filter
+        transform is computed for this call and dropped. Into `alloc` memory when given."""
+        kernel, pad, stride, dil = self.geom
+        if (
+            self.transposed
+            or self.group != 1
+            or tuple(kernel) != (3, 3)
+            or tuple(stride) != (1, 1)
+            or tuple(dil) != (1, 1)
+            or max(pad) > 2
+            or x.dim() != 4
+            or d.dtype != torch.float32
+            or x.dtype != torch.float32
+        ):
+            return None
+        tile = _wg.exact_tile(w.shape[0], w.shape[1], x.shape[2], x.shape[3])
+        if not tile:
+            return None
+        fmt = torch.channels_last if _nhwc(x) else torch.contiguous_format
+        out = alloc(x.shape, memory_format=fmt) if alloc is not None else None
+        wt = w.detach().flip(2, 3).transpose(0, 1)
+        try:
+            padding = (2 - pad[0], 2 - pad[1])
+            return _wg.winograd_conv2d(d, wt, None, padding=padding, tile=tile, out=out)
+        finally:
+            _wg.forget(wt)
 
     def _backward_aten(self, d, x, w, nx, nw):
         """(bottom diff, weight diff) by aten's convolution_backward. A strided 1x1 convolution
