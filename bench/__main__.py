@@ -366,7 +366,8 @@ def run(args):
             print(f"  {res['mean_iu']}", flush=True)
     if only & {"train", "memory"}:
         print("training iteration (forward + backward + SGD update)", flush=True)
-        configs = [
+        configs = [  # "host": the same fixed work each round (bench.child.host_probe)
+            ("host", "probe", "host", "exact", None),
             ("eager", "train", "eager", "exact", None),
             ("torchcaffe", "train", "torchcaffe", "exact", None),
             ("eager thp", "train", "eager", "thp", None),

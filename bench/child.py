@@ -3,7 +3,8 @@
     python -m bench.child '{"what": "forward", "engine": "torchcaffe", "mode": "exact",
                             "size": 500, "width": 1.0, "reps": 3, "threads": 2}'
 
-what: forward | train | layers. engine: eager | torchcaffe. mode (forward): exact (defaults),
+what: forward | train | layers | probe (engine host: bench.child.host_probe's fixed work, the
+machine's own drift). engine: eager | torchcaffe. mode (forward): exact (defaults),
 noskip (constant-area skipping off), channels_last, winograd (F(4x4) 3x3 convolutions), fast
 (torchcaffe's fast mode), bf16 (autocast), compile (torch.compile of the eager model), thp (eager
 as exact; the parent sets THP_MEM_ALLOC_ENABLE=1). With "save": path, the last output
@@ -166,6 +167,24 @@ def torchcaffe_layers(spec):
     return rows
 
 
+def host_probe(spec):
+    """The same fixed work every time, to see the machine's own drift next to the training
+    rows: 8 float32 GEMMs of 2048 x 2048 (compute; ~70 GFLOP) and 8 passes over 128 MB
+    (memory bandwidth), about 0.6 s on the 2-core Xeon. Its spread is the host's, not a net's."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2048, 2048, generator=g), torch.randn(2048, 2048, generator=g)
+    c = torch.empty(2048, 2048)
+    src = torch.randn(32 << 20, generator=g)
+    dst = torch.empty_like(src)
+
+    def run():
+        for _ in range(8):
+            torch.mm(a, b, out=c)
+            torch.mul(src, 1.0001, out=dst)
+
+    return _timed(run, spec["reps"]), None
+
+
 def main(argv=None):
     spec = json.loads((argv or sys.argv[1:])[0])
     torch.set_num_threads(int(spec.get("threads", 2)))
@@ -180,6 +199,7 @@ def main(argv=None):
             ("forward", "torchcaffe"): torchcaffe_forward,
             ("train", "eager"): eager_train,
             ("train", "torchcaffe"): torchcaffe_train,
+            ("probe", "host"): host_probe,
         }[(what, engine)]
         times, y = fn(spec)
         result["times"] = times

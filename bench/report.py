@@ -38,8 +38,25 @@ def _per_round(rows, reps, what):
         if not b or k == "caffe" and not caffe:
             continue
         ratio = ", ".join(_fmt(x / c) for x, c in zip(b, caffe)) if caffe else "n/a"
+        if k == "host":
+            ratio = "-"
         out.append(f"| {k} | {', '.join(_fmt(x) for x in b)} | {_fmt(max(b) / min(b))} | {ratio} |")
-    return out + [""]
+    out.append("")
+    host = round_bests(rows.get("host"), reps)
+    if host:
+        parts = []
+        for k, r in rows.items():
+            b = round_bests(r, reps)
+            if k != "host" and len(b) == len(host):
+                n = [x / h for x, h in zip(b, host)]
+                parts.append(f"{k} {_fmt(max(n) / min(n))}")
+        out += [
+            f"Host drift: the fixed probe's round bests spread {_fmt(max(host) / min(host))} in "
+            "this run. Spread over rounds of each row's round best divided by the probe's of "
+            "the same round (the host's drift taken out): " + ", ".join(parts) + ".",
+            "",
+        ]
+    return out
 
 
 def _fmt(v, nd=2):
@@ -91,10 +108,10 @@ def table(res):
         ]
         for k, r in tr.items():
             lo, med, hi, sp = _spread(r)
+            xe, xc = (_fmt(_t(r) / base), _fmt(_t(r) / caffe)) if k != "host" else ("-", "-")
             lines.append(
                 f"| {k} | {_fmt(lo)} / {_fmt(med)} / {_fmt(hi)} | {_fmt(sp)} | "
-                f"{_fmt(_t(r) / base)} | {_fmt(_t(r) / caffe)} | {_fmt(r.get('peak_rss_mb'), 0)} | "
-                f"{_rss_rounds(r)} |"
+                f"{xe} | {xc} | {_fmt(r.get('peak_rss_mb'), 0)} | {_rss_rounds(r)} |"
             )
         lines.append("")
         lines += _per_round(tr, env["reps"], "training iteration")
