@@ -41,22 +41,7 @@ def _per_round(rows, reps, what):
         if k == "host":
             ratio = "-"
         out.append(f"| {k} | {', '.join(_fmt(x) for x in b)} | {_fmt(max(b) / min(b))} | {ratio} |")
-    out.append("")
-    host = round_bests(rows.get("host"), reps)
-    if host:
-        parts = []
-        for k, r in rows.items():
-            b = round_bests(r, reps)
-            if k != "host" and len(b) == len(host):
-                n = [x / h for x, h in zip(b, host)]
-                parts.append(f"{k} {_fmt(max(n) / min(n))}")
-        out += [
-            f"Host drift: the fixed probe's round bests spread {_fmt(max(host) / min(host))} in "
-            "this run. Spread over rounds of each row's round best divided by the probe's of "
-            "the same round (the host's drift taken out): " + ", ".join(parts) + ".",
-            "",
-        ]
-    return out
+    return out + [""]
 
 
 def _fmt(v, nd=2):
