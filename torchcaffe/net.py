@@ -105,7 +105,8 @@ class Net:
     faster (2.25x fewer multiplies; its error against float64 is below direct float32's, so this
     is the exact mode); 0 = always mkldnn's direct convolution; 4 = F(4x4, 3x3) from 128
     channels (256 with AVX-512; 4x fewer multiplies, error ~1e-5 of each map's range). Training
-    always runs direct.
+    takes F(2x2) by the exact rule (forward and bottom diffs; weight diffs stay aten's) unless
+    winograd=0; never F(4x4).
     `fast=True` (env TORCHCAFFE_FAST=1) is the fastest exact-enough inference mode:
     winograd=4 (CPU) and channels_last.
     `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU net keeps its large
