@@ -280,7 +280,8 @@ def test_pooling_keeps_byte_offsets_and_backward_is_unchanged(seed, monkeypatch)
     (y,), kept = res
     xr = x.clone().requires_grad_(True)
     yr = caffe_pool2d(xr, "MAX", (k, k), (p, p), (s, s))
-    overlap_nhwc = vision._nhwc(x) and not vision._tiles((k, k), (p, p), (s, s))
+    nhwc = vision.memory_format_of(x) == torch.channels_last
+    overlap_nhwc = nhwc and not vision._tiles((k, k), (p, p), (s, s))
     assert torch.equal(y, yr.detach())
     assert kept.dtype == (torch.int64 if overlap_nhwc else torch.uint8)
     d = torch.from_numpy(rng.standard_normal(tuple(y.shape)).astype(np.float32))

@@ -136,7 +136,7 @@ def conv2d_by_regions(
     patch = c.view(1, -1, 1, 1).expand(1, x.shape[1], kh, kw)
     const = F.conv2d(patch, weight, bias, 1, 0, dilation, groups).reshape(-1)
     shape = (x.shape[0], weight.shape[0], ho, wo)
-    fmt = _fmt(x)
+    fmt = memory_format_of(x)
     if alloc is not None and x.dtype == torch.float32:
         y = alloc(shape, memory_format=fmt)
     else:
@@ -229,7 +229,7 @@ def weight_grad_by_regions(
             small_g.append(g.transpose(0, 1).reshape(g.shape[1], -1))
             continue
         gw += torch.ops.aten.convolution_backward(
-            g.contiguous(memory_format=_fmt(x)),
+            g.contiguous(memory_format=memory_format_of(x)),
             xs,
             weight,
             None,
@@ -285,7 +285,9 @@ def _conv_piece(y, x, piece, weight, bias, stride, pad, dilation, groups, kh, kw
     y[:, :, r0:r1, c0:c1] = v if piece.axis is None else v.expand(-1, -1, r1 - r0, c1 - c0)
 
 
-def _fmt(x):
+def memory_format_of(x):
+    """torch.channels_last for a 4-D map laid out NHWC (and not also NCHW-contiguous), else
+    torch.contiguous_format: the format to allocate its diffs and outputs in."""
     cl = torch.channels_last
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=cl):
         return cl

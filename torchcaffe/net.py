@@ -569,15 +569,8 @@ class Net:
                 outs = self._track_const(i, impl, xs, ws=ws)
             if manual:
                 if outs is None:
-                    conv = self._winograd_conv(impl, xs, ws)
                     with torch.no_grad():
-                        if conv is not None:
-                            b = ws[1] if impl.bias_term else None
-                            pad = impl.geom[1]
-                            whole = lambda: impl.forward(xs, ws)[0]  # noqa: E731
-                            outs = [conv(xs[0], ws[0], b, (1, 1), pad, (1, 1), 1, whole)]
-                        else:
-                            outs = impl.forward(xs, ws)
+                        outs = self._plain_forward(impl, xs, ws)
                 self._forget_transform(impl, ws)
                 src = self._cinfo_in if self.skip_const else None
                 self._records[i] = (xs, ws, outs, src)
@@ -592,15 +585,8 @@ class Net:
                     outs = impl.forward(xs, ws_rec)
                 self._records[i] = (xs, ws_rec, outs)
             else:
-                conv = self._winograd_conv(impl, xs, ws)
                 with torch.no_grad(), self._autocast(impl):
-                    if conv is not None:
-                        b = ws[1] if impl.bias_term else None
-                        pad = impl.geom[1]
-                        whole = lambda: impl.forward(xs, ws)[0]  # noqa: E731 - fc6's GEMM path
-                        outs = [conv(xs[0], ws[0], b, (1, 1), pad, (1, 1), 1, whole)]
-                    else:
-                        outs = impl.forward(xs, ws)
+                    outs = self._plain_forward(impl, xs, ws)
             if self.skip_const and impl.type == "Pooling" and self.autocast is None:
                 self._track_const(i, impl, xs, outs=outs)
         except NetError:
@@ -683,6 +669,16 @@ class Net:
             y = outs[0]
             info[tids[0]] = _cr.pool_info(src, x.shape, y.shape, impl.kernel, impl.pad, impl.stride)
         return None
+
+    def _plain_forward(self, impl, xs, ws):
+        """The layer's outputs computed whole (no regions): by Winograd where _winograd_conv
+        takes the layer, else impl.forward (which it also falls back to, e.g. fc6's GEMM)."""
+        conv = self._winograd_conv(impl, xs, ws)
+        if conv is None:
+            return impl.forward(xs, ws)
+        b = ws[1] if impl.bias_term else None
+        whole = lambda: impl.forward(xs, ws)[0]  # noqa: E731
+        return [conv(xs[0], ws[0], b, (1, 1), impl.geom[1], (1, 1), 1, whole)]
 
     def _winograd_conv(self, impl, xs, ws):
         """A conv2d-like callable using Winograd for convolutions that gain by it (3x3, stride 1,

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import winograd as _wg
-from ..constregion import channel_sums, weight_grad_by_regions
+from ..constregion import channel_sums, memory_format_of, weight_grad_by_regions
 from ..errors import NetError
 from .base import BaseLayer, register
 
@@ -233,7 +233,7 @@ class Convolution(BaseLayer):
                 if need_x[0] and band and gi is None:
                     from ..bufpool import conv_input_grad
 
-                    fmt = torch.channels_last if _nhwc(xs[0]) else torch.contiguous_format
+                    fmt = memory_format_of(xs[0])
                     out = alloc(xs[0].shape, memory_format=fmt) if alloc is not None else None
                     gi = conv_input_grad(
                         d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
@@ -249,10 +249,11 @@ class Convolution(BaseLayer):
             gi = gwi = None
             if nx and winograd and len(xs) == 1:
                 gi = self._winograd_input_grad(d, x, ws[0], alloc)
-                nx = gi is None
-            if nx or need_w[0]:  # (aten aborts when asked for nothing)
-                gia, gwi = self._backward_aten(d, x, ws[0], bool(nx), bool(need_w[0]))
-                gi = gia if nx else gi
+            aten_x = bool(nx) and gi is None
+            if aten_x or need_w[0]:  # (aten aborts when asked for nothing)
+                gia, gwi = self._backward_aten(d, x, ws[0], aten_x, bool(need_w[0]))
+                if aten_x:
+                    gi = gia
             gx.append(gi)
             if need_w[0]:
                 gw = gwi if gw is None else gw + gwi
@@ -292,7 +293,7 @@ class Convolution(BaseLayer):
         tile = _wg.exact_tile(w.shape[0], w.shape[1], x.shape[2], x.shape[3])
         if not tile:
             return None
-        fmt = torch.channels_last if _nhwc(x) else torch.contiguous_format
+        fmt = memory_format_of(x)
         out = alloc(x.shape, memory_format=fmt) if alloc is not None else None
         wt = w.detach().flip(2, 3).transpose(0, 1)
         try:
@@ -470,7 +471,7 @@ class Pooling(BaseLayer):
         ):
             return None
         shape = (x.shape[0], x.shape[1], oh, ow)
-        fmt = torch.channels_last if _nhwc(x) else torch.contiguous_format
+        fmt = memory_format_of(x)
         y = alloc(shape, torch.float32, 0, memory_format=fmt)
         if fmt == torch.channels_last and _tiles(self.kernel, self.pad, self.stride):
             return [y], self._forward_rows(x, y, shape)
@@ -539,8 +540,8 @@ class Pooling(BaseLayer):
         if not need_x[0]:
             return [None]
         x = xs[0]
-        nhwc = _nhwc(x)
-        fmt = torch.channels_last if nhwc else torch.contiguous_format
+        fmt = memory_format_of(x)
+        nhwc = fmt == torch.channels_last
         gi = alloc(x.shape, torch.float32, 0, memory_format=fmt)
         (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
         args = [kh, kw], [sh, sw], [ph, pw], [1, 1], self.ceil
@@ -560,15 +561,6 @@ class Pooling(BaseLayer):
                 grad_input=gi[n : n + 1, c0:c1],
             )  # fmt: skip
         return [gi]
-
-
-def _nhwc(x):
-    """Whether a 4-D map is laid out NHWC (channels_last and not also NCHW-contiguous)."""
-    return (
-        x.dim() == 4
-        and not x.is_contiguous()
-        and x.is_contiguous(memory_format=torch.channels_last)
-    )
 
 
 def _tiles(kernel, pad, stride):
