@@ -60,6 +60,11 @@ def test_child_peak_is_its_own_not_the_parents():
     )
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=repo,
+        timeout=120,
     )
     assert float(out.stdout.strip()) < 200

@@ -62,7 +62,9 @@ def test_one_module_per_process_in_either_order():
         "from caffe.proto import caffe_pb2 as b; assert a is b, (a, b)",
     ):
         env = dict(os.environ, GLOG_minloglevel="2", FCN_ENGINE="auto")
-        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
+        r = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=120
+        )
         assert r.returncode == 0, r.stderr.decode()[-2000:]
 
 

@@ -225,6 +225,7 @@ def test_synth_cli(tmp_path):
         [sys.executable, "-m", "layers.synth", "cityscapes", out, "--n", "3", "--size", "32x64"],
         check=True,
         capture_output=True,
+        timeout=120,
     )
     assert [len(walk_ids(out, s)) for s in ("train", "val")] == [2, 1]
     assert load_cityscapes_image(out, "val", walk_ids(out, "val")[0]).shape == (3, 32, 64)

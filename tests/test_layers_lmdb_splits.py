@@ -96,7 +96,7 @@ def test_lmdb_cli_reports_errors(tmp_path):
     cmd = [sys.executable, "-m", "layers.lmdb_convert", "--dataset", "voc", "--split", "val"]
     res = subprocess.run(
         cmd + ["--dir", str(tmp_path / "none"), str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert res.returncode == 1 and "split file not found" in res.stderr
 
@@ -137,7 +137,7 @@ def test_synth_cli_and_real_formats(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "layers.synth", "nyud", str(tmp_path / "ny"), "--n", "3",
          "--size", "20x30", "--seed", "2"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     ny = tmp_path / "ny"
@@ -150,7 +150,7 @@ def test_synth_cli_and_real_formats(tmp_path):
     assert seg.dtype == np.uint8 and seg.max() <= 40 and (seg == 0).any()
     bad = subprocess.run(
         [sys.executable, "-m", "layers.synth", "voc", str(tmp_path / "v"), "--size", "3by4"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and "HxW" in bad.stderr
 

@@ -122,7 +122,7 @@ def test_derive_cli_and_its_errors(twin, tmp_path, capsys):
 
     _, out = twin
     cmd = [sys.executable, "-m", "layers.splits", "voc12-trainaug", out["voc_dir"], out["sbdd_dir"]]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True, timeout=120)
     target = os.path.join(out["voc_dir"], "ImageSets", "Segmentation", "trainaug.txt")
     assert p.stdout.strip() == f"wrote 12 ids to {target} (10582 on the real VOC2012 + SBD)"
     # a missing list is named, with its dataset and split
@@ -250,6 +250,7 @@ def test_synth_cli(tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr
     seg = tmp_path / "pascal" / "VOC2012" / "ImageSets" / "Segmentation"

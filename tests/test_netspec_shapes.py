@@ -161,6 +161,7 @@ def test_module_runs_as_a_command():
         capture_output=True,
         text=True,
         check=True,
+        timeout=120,
     )
     assert r.stdout.count("\n") == 20 and "voc-fcn8s " in r.stdout  # release 15 + backbones 5
     assert "voc-fcn-resnet101 " in r.stdout

@@ -236,7 +236,10 @@ def test_atomic_write_ignores_planted_symlink_and_cleans_stale_temps(tmp_path):
     victim.write_bytes(b"keep")
     os.symlink(victim, tmp_path / "out.png.tmp.png")  # the old predictable temp name
     dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout.strip()
     from caffeio.atomic import _host_tag
 

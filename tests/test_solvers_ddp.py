@@ -1,9 +1,14 @@
 """Two gloo ranks (batch 1 stream each) == one process with iter_size 2 over the same examples:
-gradients are averaged across ranks before the update, like Caffe's multi-GPU all-reduce."""
+gradients are averaged across ranks before the update, like Caffe's multi-GPU all-reduce.
 
+Every wait is bounded: the ranks meet through a file (no port to race for), talk over the
+loopback interface, give up on a collective after TIMEOUT s, and the parent terminates them
+after SPAWN_DEADLINE s, so a stuck rank fails this test instead of hanging the suite."""
+
+import datetime
 import os
-import socket
 import sys
+import time
 
 import numpy as np
 import torch
@@ -17,10 +22,8 @@ FIELDS = (
 )
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TIMEOUT = 120  # s, one rendezvous or collective
+SPAWN_DEADLINE = 300  # s, both ranks from start to exit
 
 
 def _train(folder, kind, iter_size, iters):
@@ -38,11 +41,18 @@ def _train(folder, kind, iter_size, iters):
     return solver
 
 
-def _rank(rank, world, port, folder, kind):
+def _rank(rank, world, folder, kind):
     sys.path.insert(0, HERE)
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    if os.path.exists("/sys/class/net/lo"):
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # not the hostname's address: sandboxes differ
+    torch.distributed.init_process_group(
+        "gloo",
+        init_method="file://" + os.path.join(folder, "rendezvous"),
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=TIMEOUT),
+    )
     try:
         solver = _train(os.path.join(folder, f"rank{rank}"), kind, 1, 4)
         assert solver.world == world and solver.rank == rank
@@ -58,7 +68,13 @@ def _ddp_vs_single(tmp_path, kind):
     folder = str(tmp_path)
     for r in range(2):
         os.makedirs(os.path.join(folder, f"rank{r}"))
-    mp.spawn(_rank, args=(2, _free_port(), folder, kind), nprocs=2, join=True)
+    ranks = mp.spawn(_rank, args=(2, folder, kind), nprocs=2, join=False)
+    deadline = time.monotonic() + SPAWN_DEADLINE
+    while not ranks.join(timeout=1):  # raises when a rank failed (and stops the other)
+        if time.monotonic() > deadline:
+            for p in ranks.processes:
+                p.kill()
+            raise AssertionError(f"the two gloo ranks did not finish in {SPAWN_DEADLINE} s")
     os.makedirs(os.path.join(folder, "single"))
     single = _train(os.path.join(folder, "single"), kind, 2, 4)
     ref = [b.data.copy() for bs in single.net.params.values() for b in bs]

@@ -26,6 +26,7 @@ from solvers.runfolder import latest_state
 ITERS = 20
 KILLS = 4
 SEED = 14
+WAIT = 300  # s: no tiny run takes this long; a stuck one fails the test instead of hanging it
 
 # Runs solve.py (argv[2:]) in a process that SIGKILLs itself when it is about to rename a
 # temporary file onto its argv[1]-th <prefix>_iter_N.* snapshot file.
@@ -56,6 +57,19 @@ def start(world, runs, flags, log, inject=None):
     return subprocess.Popen(cmd, env=tt.env(), stdout=subprocess.DEVNULL, stderr=log)
 
 
+def wait(proc, log):
+    """proc's exit status, killing it and failing after WAIT s (its stderr tail in the message)."""
+    try:
+        return proc.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        log.flush()
+        with open(log.name, "rb") as f:
+            tail = f.read()[-3000:].decode(errors="replace")
+        raise AssertionError(f"solve.py did not end within {WAIT} s:\n{tail}") from None
+
+
 def loss_rows(runs):
     """(iter, loss) of train.jsonl's complete loss rows."""
     path = os.path.join(tt.snap_dir(runs), "train.jsonl")
@@ -77,10 +91,13 @@ def temps(runs):
     return found
 
 
-def kill_after(proc, runs, began, steps, delay):
+def kill_after(proc, runs, began, steps, delay, log):
     """SIGKILL `proc` `delay` s after it logged `steps` iterations -> whether it was killed
     (False: it ended first)."""
+    deadline = time.monotonic() + WAIT
     while proc.poll() is None and sum(t > began for _, _, t in loss_rows(runs)) < steps:
+        if time.monotonic() > deadline:
+            wait(proc, log)  # kills it and fails with its stderr: it logged nothing for WAIT s
         time.sleep(0.01)
     time.sleep(delay)
     if proc.poll() is not None:
@@ -115,12 +132,12 @@ def test_sigkill_anywhere_then_resume_is_bit_exact(world, tmp_path):
         began = time.time()
         proc = start(world, runs, flags, logs, inject=inject)
         if last:
-            assert proc.wait() == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+            assert wait(proc, logs) == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
             break
         if inject is None:
-            killed = kill_after(proc, runs, began, rng.randint(2, 4), rng.uniform(0, 0.1))
+            killed = kill_after(proc, runs, began, rng.randint(2, 4), rng.uniform(0, 0.1), logs)
         else:
-            killed = proc.wait() == -signal.SIGKILL
+            killed = wait(proc, logs) == -signal.SIGKILL
         if not killed:  # it ended before the kill came: it must have finished
             assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
             break
@@ -128,7 +145,7 @@ def test_sigkill_anywhere_then_resume_is_bit_exact(world, tmp_path):
         mid = bool(temps(runs))  # a temporary snapshot file was being written
         in_write += mid
         trace.append(("outside" if inject is None else "in-write", done, mid))
-    assert straight.wait() == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+    assert wait(straight, logs) == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
 
     final = os.path.join(tt.run_dir(runs), f"{tt.MODEL}.caffemodel")
     reference = os.path.join(tt.run_dir(straight_runs), f"{tt.MODEL}.caffemodel")

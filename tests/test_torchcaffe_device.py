@@ -99,19 +99,21 @@ def test_inference_records_nothing_and_bf16_autocast_is_opt_in():
 def test_openmp_spin_wait_is_short_unless_chosen():
     """`import torchcaffe` before torch shortens libgomp's spin-wait (two jobs on the same cores
     otherwise spin away each other's time); an explicit choice is kept."""
+    import functools
     import os
     import subprocess
     import sys
 
     code = "import os, torchcaffe; print(os.environ.get('GOMP_SPINCOUNT'))"
     base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True)
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=120)
+    out = run([sys.executable, "-c", code], env=base)
     assert out.stdout.strip() == "10000", out.stderr
     mine = dict(base, GOMP_SPINCOUNT="123")
-    out = subprocess.run([sys.executable, "-c", code], env=mine, capture_output=True, text=True)
+    out = run([sys.executable, "-c", code], env=mine)
     assert out.stdout.strip() == "123"
     passive = dict(base, OMP_WAIT_POLICY="PASSIVE")
-    out = subprocess.run([sys.executable, "-c", code], env=passive, capture_output=True, text=True)
+    out = run([sys.executable, "-c", code], env=passive)
     assert out.stdout.strip() == "None"
 
 
