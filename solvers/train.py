@@ -331,7 +331,6 @@ def main(model, argv=None):
     )
     watch.start(eng.max_abs_weight(solver))
     stopper = StopRequest()
-    old = {s: signal.signal(s, stopper.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     check = LossCheck(train_def, args.hint_iters)
     bar = _progress(total, rank, args.no_progress)
     if bar is not None:
@@ -356,6 +355,9 @@ def main(model, argv=None):
     results = None
     loss_blob = recipe.heads[0].loss
     model_file = f"{book.stem(solver.iter)}.caffemodel"
+    # installed right before the try whose finally restores them (an in-process caller keeps
+    # its own handlers whatever happens in between)
+    old = {s: signal.signal(s, stopper.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while solver.iter < stop_iter and stopper.signal is None:
             chunk = min(score_every - solver.iter % score_every, stop_iter - solver.iter)

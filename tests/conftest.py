@@ -11,6 +11,11 @@ if ROOT not in sys.path:
 os.environ.setdefault("FCN_ENGINE", "torch")
 collect_ignore = [] if os.environ["FCN_ENGINE"] == "caffe" else ["pycaffe"]
 
+# No test joins a distributed job that its environment may describe (torchrun, a cluster's
+# runner): solve.py would otherwise wait for ranks that never come.
+for _name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+    os.environ.pop(_name, None)
+
 # Two xdist workers on two cores: one intra-op thread each keeps them from fighting.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 try:

@@ -175,10 +175,15 @@ def test_sigint_leaves_loadable_snapshot_and_resume(world):
     )
     log = world / "runs" / "voc-fcn32s" / "snapshot" / "train.jsonl"
     start = time.time()
-    while time.time() - start < 60 and _rows_since(log, start) < 3:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        while time.time() - start < 60 and _rows_since(log, start) < 3:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:  # never leave a 100000-iteration run behind (slow machine, failed wait)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     err = err.decode()
     assert proc.returncode == 128 + signal.SIGINT, err[-2000:]
     assert "SIGINT: stopped at iteration" in err
