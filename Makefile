@@ -34,12 +34,12 @@ setup: $(STAMP)
 # this Python and numpy (in ~/.cache/fcn-toolkit) is linked into a fresh venv first.
 test: $(STAMP)
 	@bash scripts/build_pycaffe.sh link $(PY)
-	FCN_ENGINE=torch $(PY) -m pytest -q -n $(JOBS) --dist loadfile --durations=15 tests
+	FCN_ENGINE=torch $(PY) -m pytest -q -n $(JOBS) --dist loadfile --max-worker-restart 0 --durations=15 tests
 	@$(MAKE) --no-print-directory test-pycaffe
 
 test-pycaffe: $(STAMP)
 	@bash scripts/build_pycaffe.sh link $(PY)
-	FCN_ENGINE=caffe $(PY) -m pytest -q -n $(JOBS) --dist loadfile --durations=5 tests/pycaffe
+	FCN_ENGINE=caffe $(PY) -m pytest -q -n $(JOBS) --dist loadfile --max-worker-restart 0 --durations=5 tests/pycaffe
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
