@@ -72,10 +72,15 @@ def test_resume_continues_and_sigint_snapshots(world):
     proc = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.PIPE, text=True)
     log = world / "sigint/voc-fcn32s/snapshot/train.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=120)[1]
+    try:
+        while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1]
+    finally:  # never leave a 100000-iteration run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err[-2000:]
     m = re.search(r"--resume (\S+_iter_(\d+)\.solverstate)", err)
     assert m and os.path.exists(m.group(1)), err[-2000:]
