@@ -35,3 +35,23 @@ def test_full_disk_at_a_snapshot(world, tmp_path):
     assert "Traceback" not in p.stderr, p.stderr[-2000:]
     assert last.startswith("error: cannot write") and "train_iter_4.caffemodel" in last, last
     assert "No space left on device" in last and "train_iter_2.solverstate" in last, last
+
+
+def test_failed_start_leaves_the_callers_signal_handlers(world, monkeypatch):
+    """solve.py run in-process (tests, notebooks) that fails after setting up keeps the caller's
+    SIGINT/SIGTERM handlers: its own are installed only around the training loop."""
+    import signal
+
+    from solvers import train
+
+    def broken_bar(*a):
+        raise RuntimeError("progress bar broke")
+
+    monkeypatch.setattr(train, "_progress", broken_bar)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    runs = runs_folder(world, "inproc")
+    argv = command(world, runs, "--iters", "1")[2:]  # the flags after python solve.py
+    monkeypatch.setenv("FCN_ENGINE", "torch")
+    with pytest.raises(RuntimeError, match="progress bar broke"):
+        train.main("voc-fcn32s", argv)
+    assert {s: signal.getsignal(s) for s in before} == before
