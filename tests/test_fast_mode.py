@@ -2,6 +2,7 @@
 `--fast` in solvers.infer / score): channels_last + Winograd 3x3 convolutions, close to the
 exact outputs, and training untouched."""
 
+import exactness as exact
 import numpy as np
 import pytest
 
@@ -118,43 +119,26 @@ def test_default_mode_winograd_inference_matches_direct(always_exact_winograd):
         assert _rel(a.blobs[name].data, b.blobs[name].data) < 1e-5, name
 
 
-def _train_state(net):
-    state = {f"data {k}": v.data for k, v in net.blobs.items()}
-    state.update({f"diff {k}": v.diff for k, v in net.blobs.items()})
-    for k, ps in net.params.items():
-        state.update({f"param diff {k} {i}": p.diff for i, p in enumerate(ps)})
-    return {k: np.array(v) for k, v in state.items()}
-
-
 def test_default_mode_winograd_training_matches_direct(always_exact_winograd):
     """Training takes F(2x2) too, forward and bottom diffs (the rotated filters' convolution):
-    every blob and parameter diff equals direct training's within float rounding and the filter
-    transforms are not kept past their layer. Blob diffs:
-    equal but where a MAX pooling window's winner changed with a last-bit difference (a ReLU
-    output 0 against 1e-9), which moves that diff to another pixel (a few in 10^4)."""
-    state, losses = [], []
+    loss, blob data, parameter diffs and the diffs above the poolings equal direct training's
+    within float rounding, each path's poolings route as Caffe (tests/exactness.py), and the
+    filter transforms are not kept past their layer."""
+    nets = []
     for wg in (2, 0):
         net = fx.train_net(64, 72, seed=6, winograd=wg)
         for ps in net.params.values():
             for p in ps:
                 p.diff[...] = 0
-        losses.append(net.forward_backward())
-        state.append(_train_state(net))
+        net.forward_backward()
+        nets.append(net)
         if wg:
             assert len(always_exact_winograd) > 0
             tiles = {c[:2] for c in always_exact_winograd}
             assert (32, 32) in tiles and (32, 16) in tiles  # conv4_1's bottom diff: 32 -> 16
             convs = [impl.blobs[0].data_tensor for impl in net._impls if impl.blobs]
             assert not any(w in winograd._CACHE for w in convs)
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    assert state[0].keys() == state[1].keys()
-    for k in state[0]:
-        a, b = state[0][k], state[1][k]
-        if k.startswith("diff "):
-            off = np.abs(a - b) > 1e-4 * max(float(np.abs(b).max()), 1e-6)
-            assert off.mean() < 2e-3, k
-        else:
-            assert _rel(a, b) < 1e-5, k
+    exact.assert_same_training(*nets, fx.train_param(64, 72, 1 / 16), rel=1e-5)
 
 
 def test_default_mode_is_f2_and_can_be_switched_off(monkeypatch):

@@ -6,6 +6,7 @@ several SGD steps whose input changes size (large, smaller, large again, larger)
 maps keep their memory between iterations and grow only for a larger shape. No timings here.
 """
 
+import exactness as exact
 import numpy as np
 import pytest
 import torch
@@ -45,16 +46,10 @@ def _solver(tmp_path, monkeypatch, buffers, channels_last=True):
     return solver
 
 
-def _same_state(na, nb):
-    """Loss, every blob's data and diff, every parameter's data and diff: equal to rounding."""
-    assert na.loss == pytest.approx(nb.loss, rel=1e-5)
-    for name in na.blobs:
-        _close(na.blobs[name].data, nb.blobs[name].data)
-        _close(na.blobs[name].diff, nb.blobs[name].diff)
-    for name in na.params:
-        for pa, pb in zip(na.params[name], nb.params[name]):
-            _close(pa.data, pb.data)
-            _close(pa.diff, pb.diff)
+def _same_state(na, nb, h, w):
+    """Loss, every blob's data, every parameter's data and diff, the diffs above the poolings:
+    equal to rounding; each net's poolings route as Caffe does (tests/exactness.py)."""
+    exact.assert_same_training(na, nb, fx.train_param(h, w, 1 / 16))
 
 
 def _feed(net, h, w):
@@ -74,7 +69,7 @@ def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monke
         for s in (a, b):
             _feed(s.net, h, w)
             s.step(1)
-        _same_state(a.net, b.net)
+        _same_state(a.net, b.net, h, w)
         ptrs.append(
             {
                 n: a.net.blobs[n].data_tensor.data_ptr()
@@ -107,7 +102,7 @@ def test_channels_last_training_matches_nchw_plain_over_changing_sizes(tmp_path,
             assert tb.is_contiguous(), name
             if name != "pool5":  # (fc6's im2col + GEMM backward hands pool5 an NCHW diff)
                 assert a.net.blobs[name].diff_tensor.is_contiguous(memory_format=cl), name
-        _same_state(a.net, b.net)
+        _same_state(a.net, b.net, h, w)
 
 
 def test_buffers_on_for_cpu_nets_off_by_argument(monkeypatch):

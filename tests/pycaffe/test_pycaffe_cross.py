@@ -114,6 +114,36 @@ def _params(net):
     return {k: [b.data.copy() for b in v] for k, v in net.params.items()}
 
 
+@pytest.mark.parametrize("size", [(40, 48), (71, 53)])
+def test_training_pass_agrees_where_defined(size, caffe, torchcaffe, tmp_path):
+    """One forward/backward of voc-fcn8s's train net (no Dropout) on both engines: loss, blob
+    data, every parameter diff and the diffs above pool5 agree; below a MAX pooling each engine
+    routes diffs by Caffe's rule on its own data (tests/exactness.py: the windows in pad 100's
+    constant areas tie up to rounding, so those blob diffs are not comparable across engines)."""
+    import exactness
+
+    spath, x, y = _input_train_net(tmp_path, *size)
+    net_path = str(tmp_path / "train_input.prototxt")
+    cnet = caffe.Net(net_path, caffe.TRAIN)
+    _random_weights(cnet, 11)
+    init = tmp_path / "init.caffemodel"
+    cnet.save(str(init))
+    tnet = torchcaffe.Net(net_path, torchcaffe.TRAIN, weights=str(init))
+    for net in (cnet, tnet):
+        _feed(net, x, y)
+        net.forward()
+        net.backward()
+    param = caffeio.read_net(net_path)
+    tied = exactness.assert_same_training(cnet, tnet, param)
+    worst = max(
+        rel(tnet.params[k][i].diff, cnet.params[k][i].diff)
+        for k in cnet.params
+        for i in range(len(cnet.params[k]))
+    )
+    print(f"training pass {size}: parameter diffs max rel diff {worst:.2e}; {len(tied)} blobs tied")
+    assert "conv1_1" in tied
+
+
 def test_sgd_steps_and_cross_restore(caffe, torchcaffe, tmp_path):
     from torchcaffe.solver import get_solver as torch_solver
 
@@ -347,3 +377,29 @@ def test_recipe_augmentation_agrees(model, caffe, tmp_path):
     for k, v in ours.items():
         np.testing.assert_array_equal(theirs[k], v, err_msg=f"{model} {k}")
     assert any((v == 255).any() for k, v in ours.items() if k.startswith("label"))
+
+
+@pytest.mark.parametrize("k,s,p,hw", [(2, 2, 0, (12, 14)), (3, 2, 1, (11, 10)), (3, 1, 1, (7, 8))])
+def test_max_pool_ties_route_as_caffe(k, s, p, hw, caffe, torchcaffe, tmp_path):
+    """Bit-equal values in MAX pooling windows: real Caffe, the NumPy transcription of its rule
+    (first maximum in scan order) and torchcaffe give identical bottom diffs."""
+    from exactness import caffe_max_pool_backward
+    from test_torchcaffe_pool_ties import _pool_net
+
+    shape = (2, 4, *hw)
+    path = tmp_path / "pool.prototxt"
+    caffeio.write_net(_pool_net(shape, k, s, p), str(path))
+    r = np.random.default_rng(k + s + p)
+    x = r.integers(0, 3, shape).astype(np.float32)
+    diffs = []
+    for eng in (caffe, torchcaffe):
+        net = eng.Net(str(path), eng.TRAIN)
+        net.blobs["x"].data[...] = x
+        net.forward()
+        d = np.arange(net.blobs["y"].data.size, dtype=np.float32).reshape(net.blobs["y"].shape)
+        net.blobs["y"].diff[...] = d % 7 - 3
+        net.backward()
+        diffs.append(net.blobs["x"].diff.copy())
+    want = caffe_max_pool_backward(x, d % 7 - 3, (k, k), (s, s), (p, p))
+    np.testing.assert_array_equal(diffs[0], want)
+    np.testing.assert_array_equal(diffs[1], want)
