@@ -1,6 +1,6 @@
 """Cityscapes (19 training classes) data layer and loaders.
 
-Layout (the official release; BACKBONES.md 6):
+Layout (the official release; docs/datasets.md):
   {cityscapes_dir}/leftImg8bit/{split}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
   {cityscapes_dir}/gtFine/{split}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
 An example id is '<city>/<city>_<seq>_<frame>'; a split's ids are every image under

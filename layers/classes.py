@@ -22,7 +22,7 @@ SIFTFLOW_CLASSES = (
     "staircase", "streetlight", "sun", "tree", "window",
 )  # fmt: skip
 SIFTFLOW_GEO_CLASSES = ("sky", "horizontal", "vertical")
-# absent from the SIFT Flow test set: excluded from its semantic mean IU (CAFFE_FACTS 6)
+# absent from the SIFT Flow test set: excluded from its semantic mean IU (docs/datasets.md)
 SIFTFLOW_ABSENT_IN_TEST = ("cow", "desert", "moon")
 
 # The 59-class task as named in 59_labels.txt (three names differ from labels.txt:

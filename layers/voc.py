@@ -1,6 +1,6 @@
 """PASCAL VOC (segmentation val, e.g. seg11valid) and SBD (train) data layers and loaders.
 
-Layouts (CAFFE_FACTS 6):
+Layouts (docs/datasets.md):
   {voc_dir}/ImageSets/Segmentation/{split}.txt, JPEGImages/{id}.jpg, SegmentationClass/{id}.png
   {sbdd_dir}/{split}.txt, img/{id}.jpg, cls/{id}.mat (struct GTcls, field Segmentation)
 Images: float32 3 x H x W, BGR minus the mean. Labels: uint8 1 x H x W, 0..20, 255 void.

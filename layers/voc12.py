@@ -2,7 +2,7 @@
 
 The split file (default 'trainaug': (SBD train | SBD val | VOC2012 seg train) minus VOC2012 seg
 val, 10,582 ids) lives in {voc_dir}/ImageSets/Segmentation/{split}.txt and is made by
-`python -m layers.splits voc12-trainaug VOC2012_DIR SBDD_DIR` (BACKBONES 6). Per id:
+`python -m layers.splits voc12-trainaug VOC2012_DIR SBDD_DIR` (docs/datasets.md). Per id:
   in SBD train.txt or val.txt -> {sbdd_dir}/img/{id}.jpg and cls/{id}.mat (GTcls.Segmentation)
   otherwise                   -> {voc_dir}/JPEGImages/{id}.jpg and SegmentationClass/{id}.png
 There is no silent fallback: an id listed by SBD whose SBD files are missing is an error (a

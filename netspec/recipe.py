@@ -1,4 +1,4 @@
-"""Training recipes of the FCN-ResNets (BACKBONES 5): augmentation, batch, schedule, heads.
+"""Training recipes of the FCN-ResNets (docs/recipes.md): augmentation, batch, schedule, heads.
 
     from netspec.recipe import RECIPES, augment_params
     RECIPES["caffe"]         # DeepLab-v2's Caffe recipe: the default of the ResNet models
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from .errors import NetSpecError
 
-# Training images per dataset (BACKBONES 6): VOC 2012 trainaug, Cityscapes train (fine).
+# Training images per dataset (docs/datasets.md): VOC 2012 trainaug, Cityscapes train (fine).
 TRAIN_SIZE = {"voc": 10582, "cityscapes": 2975}
 
 
@@ -62,7 +62,7 @@ RECIPES = {
         power=0.9,
         max_iter=20000,
         head_lr=10,
-        source="DeepLab-v2's published Caffe solver (BACKBONES 5)",
+        source="DeepLab-v2's published Caffe solver (docs/recipes.md)",
     ),
     "torchvision": TrainRecipe(
         "torchvision",

@@ -4,7 +4,7 @@
     shapes.infer(net, image_size=(500, 500))         # Input layers and Python data layers
     shapes.param_shapes(net, image_size=(224, 224))  # OrderedDict layer -> [weight, bias shapes]
 
-Rules (CAFFE_FACTS 2): Convolution floor((in + 2p - ext) / s) + 1 with ext = d(k-1)+1;
+Rules (docs/layers.md): Convolution floor((in + 2p - ext) / s) + 1 with ext = d(k-1)+1;
 Pooling ceil((in + 2p - k) / s) + 1, minus one when p > 0 and the last window would start at
 or beyond in + p (round_mode FLOOR floors instead); Deconvolution s(in - 1) + ext - 2p; Crop
 cuts bottom 0 to bottom 1's size from `offset` on every axis >= `axis` and fails when the

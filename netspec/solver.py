@@ -1,4 +1,4 @@
-"""solver.prototxt for an FCN model, with the release's hyperparameters (CAFFE_FACTS 5)."""
+"""solver.prototxt for an FCN model, with the release's hyperparameters (docs/models.md)."""
 
 from caffeio import caffe_pb2
 

@@ -68,7 +68,7 @@ ALL_MODELS = MODELS + BACKBONE_MODELS
 _EVAL_SIZE = {voc: 736, nyud: 654, siftflow: 200, pascalcontext: 5105, cityscapes: 500}
 _VOC12_VAL_SIZE = 1449
 
-# Each family's release max_iter and snapshot (CAFFE_FACTS 5, "Release solver files"); a model's
+# Each family's release max_iter and snapshot (docs/models.md, "Release solver files"); a model's
 # own settings above win (voc-fcn8s-atonce runs 300000). snapshot None: no field (SIFT Flow).
 _FAMILY_SOLVER = {
     voc: dict(max_iter=100000, snapshot=4000),

@@ -1,1 +1,1 @@
-"""solvers (see DESIGN: being built)."""
+"""Training, scoring, inference, export, pictures and demos over either engine."""

@@ -106,7 +106,7 @@ def describe():
 
 
 def announce(stream=None):
-    """Print the engine line at program start (DESIGN: the chosen engine is printed)."""
+    """Print the engine line at program start (every command says which engine runs)."""
     print(describe(), file=stream or sys.stderr)
 
 

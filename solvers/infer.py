@@ -9,7 +9,7 @@ coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction 
 Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
 the file's stem; outputs never overwrite an input or each other (see output_ids).
 
-Input convention (CAFFE_FACTS 6): the image is read as RGB, turned to float32 BGR on the 0..255
+Input convention (docs/datasets.md): the image is read as RGB, turned to float32 BGR on the 0..255
 scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
 1 x 3 x H x W for every image (no resizing, no cropping). The nets run on the engine chosen by
 FCN_ENGINE (real pycaffe if importable, else torchcaffe).

@@ -1,4 +1,4 @@
-"""The fully convolutional reinterpretation of a classifier graph (paper 3.1; BACKBONES.md 1).
+"""The fully convolutional reinterpretation of a classifier graph (paper 3.1; docs/backbones.md).
 
 Shapes at the classifier's native input size decide each conversion:
 - InnerProduct over a C x H x W map -> Convolution with kernel H x W (Caffe flattens C, H, W in

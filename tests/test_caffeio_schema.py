@@ -72,7 +72,7 @@ def _num(msg, field):
     return msg.DESCRIPTOR.fields_by_name[field].number
 
 
-# Field numbers from the table in CAFFE_FACTS section 1 (BVLC master); a binary file written with a
+# Field numbers from the table in docs/caffe-formats.md (BVLC master); a binary file written with a
 # wrong number would not load in Caffe.
 EXPECTED = {
     caffe_pb2.NetParameter: dict(

@@ -29,7 +29,7 @@ torch.set_num_threads(1)
 
 MODEL = "cityscapes-fcn-resnet101"
 WIDTH = 1 / 64
-# The 19 evaluated classes as (name, label id), train ids 0..18 in this order (BACKBONES.md 6).
+# The 19 evaluated classes as (name, label id), train ids 0..18 in this order (docs/datasets.md).
 TABLE = [
     ("road", 7), ("sidewalk", 8), ("building", 11), ("wall", 12), ("fence", 13), ("pole", 17),
     ("traffic light", 19), ("traffic sign", 20), ("vegetation", 21), ("terrain", 22),

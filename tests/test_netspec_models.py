@@ -501,7 +501,7 @@ def test_ilsvrc_classifiers_and_twins():
 # ---------------------------------------------------------------- solvers, files
 
 
-# The release's solver files, field by field (CAFFE_FACTS 5): model -> (base_lr, momentum,
+# The release's solver files, field by field (docs/models.md): model -> (base_lr, momentum,
 # iter_size, max_iter, snapshot or None where the file has no snapshot field, test_iter).
 RELEASE_SOLVERS = {
     "voc-fcn32s": (1e-10, 0.99, 1, 100000, 4000, 736),

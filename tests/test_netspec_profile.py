@@ -91,14 +91,14 @@ def test_fcn8s_parameters_exact_and_fcn32s_is_the_papers_134m():
 
 def test_fcn8s_macs_at_500():
     t = profile.profile_model("voc-fcn8s", (500, 500))["totals"]
-    assert t["macs"] == 181_529_034_048  # CAFFE_FACTS 5: ~181.5 GMAC (363 GFLOP)
+    assert t["macs"] == 181_529_034_048  # docs/models.md: ~181.5 GMAC (363 GFLOP)
     assert t["flops"] == 2 * t["macs"] + t["elem_ops"]
     assert round(2 * t["macs"] / 1e9) == 363
 
 
 def test_backbone_parameters():
     r101 = profile.profile_model("voc-fcn-resnet101", (321, 321))["totals"]
-    assert round(r101["parameters"] / 1e6, 2) == 51.95  # the seed's FCN-ResNet-101
+    assert round(r101["parameters"] / 1e6, 2) == 51.95  # pytorch-auto-drive's FCN-ResNet-101
     net = zoo.build("voc-fcn-resnet101", "deploy")
     every = sum(
         math.prod(b) for bs in shapes.param_shapes(net, image_size=(321, 321)).values() for b in bs

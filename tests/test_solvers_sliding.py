@@ -37,7 +37,7 @@ MODEL = "cityscapes-fcn-resnet101"
 WIDTH = 1 / 64
 HEADS = recipe(MODEL).heads
 BGR_MEAN = np.array((104.00699, 116.66877, 122.67892))
-# label id -> train id, written out (BACKBONES.md 6); everything else is ignored
+# label id -> train id, written out (docs/datasets.md); everything else is ignored
 TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
             24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}  # fmt: skip
 

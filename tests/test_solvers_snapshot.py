@@ -79,7 +79,7 @@ def test_solve_snapshots_every_n_and_at_end(tmp_path):
     assert names == [f"s_iter_{i}.{e}" for i in (3, 6, 8) for e in kinds]
 
 
-# A parser of Caffe's log format written from CAFFE_FACTS 4 (what Caffe's parse_log reads).
+# A parser of Caffe's log format written from docs/solvers.md (what Caffe's parse_log reads).
 ITER = re.compile(
     r"Iteration (\d+)(?: \(([\d.e+-]+) iter/s, ([\d.e+-]+)s/(\d+) iters\))?, loss = (\S+)"
 )

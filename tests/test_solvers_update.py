@@ -1,4 +1,4 @@
-"""Solver updates equal a NumPy re-implementation of CAFFE_FACTS 4 (and Caffe's solver types).
+"""Solver updates equal a NumPy re-implementation of docs/solvers.md (and Caffe's solver types).
 
 The reference below is written from the facts (not from our solver): one iteration = iter_size
 forward/backward passes with diffs accumulating, rate from the policy, global L2 clip,
@@ -29,7 +29,7 @@ POLICY_FIELDS = {
 
 
 def ref_rate(policy, base, it, max_iter=10):
-    """Learning rate of CAFFE_FACTS 4 at iteration `it`."""
+    """Learning rate of docs/solvers.md at iteration `it`."""
     if policy == "fixed":
         return base
     if policy == "step":

@@ -1,4 +1,4 @@
-"""General fcnize (BACKBONES.md 1) on GoogLeNet, ResNet, VGG-16 and AlexNet classifiers.
+"""General fcnize (docs/backbones.md) on GoogLeNet, ResNet, VGG-16 and AlexNet classifiers.
 
 Oracles: the float64 torch forward of tests.fixtures_ilsvrc run on the classifier (scores must
 agree to 1e-9 relative) and torchcaffe in float32 (torchcaffe runs float32 only: 1e-4 relative

@@ -10,7 +10,7 @@ from surgery import ParamSet, SurgeryError
 
 
 def caffe_bilinear_filler(k):
-    """Caffe's BilinearFiller formula, written here from CAFFE_FACTS as an oracle."""
+    """Caffe's BilinearFiller formula, written here from docs/layers.md as an oracle."""
     f = np.ceil(k / 2.0)
     c = (2 * f - 1 - f % 2) / (2.0 * f)
     w = 1 - np.abs(np.arange(k) / f - c)

@@ -1,4 +1,4 @@
-"""Synthetic twins of each dataset, written in the real on-disk layouts (CAFFE_FACTS 6).
+"""Synthetic twins of each dataset, written in the real on-disk layouts (docs/datasets.md).
 
     make_voc(dir, n)            dir = a VOC2011-like folder (JPEGImages, SegmentationClass, ...)
     make_sbdd(dir, n)           dir = SBD's dataset/ folder (img, cls/*.mat GTcls, train/val.txt)
