@@ -36,6 +36,7 @@ def _score(demo_dir, mode, out):
             "--weights", weights, "--runs", runs, "--width", f"{demo.DEFAULTS['width']:g}",
             "--data-root", os.path.join(demo_dir, "data"), "--out", out, "--png",
             "--normalize", "--gpu", "-1",
+            "--engine", "torch",  # the modes compared are torchcaffe's (pycaffe may be built)
         ]  # fmt: skip
         return demo._in_dir(score_cli.main, demo.MODEL, argv)["score"]
     finally:
@@ -54,7 +55,6 @@ def main(argv=None):
     ap.add_argument("--demo", default="demo", help="the demo's output folder (default demo/)")
     args = ap.parse_args(argv)
     demo_dir = os.path.abspath(args.demo)
-    os.environ["FCN_ENGINE"] = "torch"  # the modes compared are torchcaffe's (pycaffe may be built)
     res, preds = {}, {}
     for mode in ("direct", "default", "fast"):
         out = os.path.join(demo_dir, f"score-{mode}")

@@ -101,11 +101,9 @@ def child(spec):
 
 
 def run_child(spec):
-    env = dict(os.environ)
-    env["FCN_ENGINE"] = "caffe" if spec["row"] == "caffe" else "torch"
     p = subprocess.run(
         [sys.executable, "-m", "bench.recipe_speed", "--child", json.dumps(spec)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     for line in p.stdout.splitlines():
         if line.startswith("RECIPE-RESULT "):

@@ -11,13 +11,17 @@ for labels where smaller), `scale` (None or [lo, hi]; random rescale, bilinear i
 labels), `mirror` (bool; horizontal flip with probability 0.5), `batch_size` (examples per
 forward, N x C x h x w tops; unequal sizes need `crop`) and `ignore_label` (default 255). With
 none of them set, the layer serves exactly the loaders' arrays, one whole image per forward.
+
+The layers import no engine: real Caffe's layer factory gets a caffe.Layer subclass and
+torchcaffe a torchcaffe.Layer subclass of the same class, in the same process
+(engine.PortableLayer).
 """
 
 import os
 
 import numpy as np
 
-from solvers.engine import caffe
+from engine import PortableLayer
 
 from .augment import AUGMENT_OPTIONAL, apply_augment, draw_augment, parse_augment, seed_words
 from .errors import data_error
@@ -25,12 +29,10 @@ from .order import ExampleOrder, shuffles
 from .params import parse_param_str
 from .prefetch import Prefetcher
 
-EngineLayer = caffe.Layer
-
 COMMON_OPTIONAL = {"randomize": True, "seed": None, "prefetch": True, **AUGMENT_OPTIONAL}
 
 
-class SegDataLayer(EngineLayer):
+class SegDataLayer(PortableLayer):
     """Base of the dataset layers: one whole image (+ labels) per forward, batch of 1, unless
     the augmentation keys say otherwise.
 

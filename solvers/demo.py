@@ -35,6 +35,8 @@ import shutil
 import sys
 import time
 
+import engine
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "voc-fcn8s"
 STAGES = ("voc-fcn32s", "voc-fcn16s", "voc-fcn8s")
@@ -65,6 +67,7 @@ def parse_args(argv):
     p.add_argument(
         "--gpu", type=int, default=-1, help="CUDA device for training and scoring (default -1: CPU)"
     )
+    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
     return p.parse_args(argv)
 
 
@@ -171,6 +174,7 @@ def train(args, runs, data_root):
             "--lr", f"{args.lr:g}", "--normalize", "--iters", str(iters),
             "--score-every", str(max(1, iters // 3)), "--snapshot-every", str(iters),
             "--display", "50", "--gpu", str(args.gpu), "--seed", "0",
+            "--engine", engine.requested(),
         ]  # fmt: skip
         if args.no_progress:
             argv.append("--no-progress")
@@ -202,6 +206,7 @@ def score(args, runs, data_root, weights, out):
     argv = [
         "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
         "--data-root", data_root, "--out", out, "--png", "--normalize", "--gpu", str(args.gpu),
+        "--engine", engine.requested(),
     ]  # fmt: skip
     return _in_dir(score_cli.main, MODEL, argv)
 
@@ -254,6 +259,7 @@ def main(argv=None):
 
         return recipe_demo(argv)
     args = parse_args(argv)
+    engine.use(args.engine)
     t0 = time.time()
     out, data_root, runs = demo_folders(args.out, args.fresh)
 

@@ -29,6 +29,8 @@ import shutil
 import sys
 import time
 
+import engine
+
 from .demo import _in_dir, demo_folders
 from .demo import make_base as _make_base
 
@@ -58,6 +60,7 @@ def parse_args(argv):
     p.add_argument(
         "--gpu", type=int, default=-1, help="CUDA device for training and scoring (default -1: CPU)"
     )
+    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
     return p.parse_args(argv)
 
 
@@ -96,12 +99,10 @@ def calibrate_batchnorm(folder, weights, out):
     calibrated statistics, which this stands in for. Works on either engine."""
     import numpy as np
 
-    from . import engine
-
     cwd = os.getcwd()
     os.chdir(folder)  # the data layer's paths are relative to the run folder
     try:
-        net = engine.open_net("train.prototxt", engine.caffe.TRAIN, weights=weights)
+        net = engine.open_net("train.prototxt", engine.current().TRAIN, weights=weights)
         names = list(net._layer_names)
         types = [layer.type for layer in net.layers]
         bottoms = net.bottom_names
@@ -151,7 +152,8 @@ def train(args, runs, data_root):
         "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
         "--lr", f"{args.lr:g}", "--iters", str(args.iters), "--max-iter", str(args.iters),
         "--score-every", str(max(1, args.iters // 4)), "--snapshot-every", str(args.iters),
-        "--display", "20", "--gpu", str(args.gpu), "--seed", "0", *_recipe_flags(args),
+        "--display", "20", "--gpu", str(args.gpu), "--seed", "0",
+        "--engine", engine.requested(), *_recipe_flags(args),
     ]  # fmt: skip
     if args.precision:
         argv += ["--precision", args.precision]
@@ -170,6 +172,7 @@ def score(args, runs, data_root, weights, out):
     argv = [
         "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
         "--data-root", data_root, "--out", out, "--png", "--gpu", str(args.gpu),
+        "--engine", engine.requested(),
         *_recipe_flags(args),
     ]  # fmt: skip
     return _in_dir(score_cli.main, MODEL, argv)["score"]
@@ -218,6 +221,7 @@ def draw_overlays(cs_dir, ids, pred_dir, out_dir, n):
 def main(argv=None):
     """Run the ResNet recipe demo; returns the score head's metrics dict."""
     args = parse_args(argv)
+    engine.use(args.engine)
     t0 = time.time()
     out, data_root, runs = demo_folders(args.out, args.fresh)
     size = DEFAULTS["size"]

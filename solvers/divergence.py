@@ -8,28 +8,12 @@ itself becomes NaN, so the driver also watches, after each update:
   finite and at most `weight_factor` x max(1, its value at the start) (finite only, at
   snapshots, when `weight_factor` is 0).
 Both engines report the same numbers (the loss, the largest |weight|), so one rule serves both.
+The engine adapters raise engine.Diverged for a NaN/inf loss; the driver raises it for these.
 """
 
 import collections
 import math
 import statistics
-
-
-class Diverged(FloatingPointError):
-    """Training stopped at `iteration`. weights_touched: whether the update of that iteration was
-    applied (real Caffe's step() has already updated the weights; torchcaffe checks first).
-    `reason`: what was seen, when it was not a NaN/inf loss."""
-
-    def __init__(self, iteration, loss, weights_touched, reason=None):
-        self.iteration = iteration
-        self.loss = loss
-        self.weights_touched = weights_touched
-        self.nan = reason is None  # the loss itself was NaN/inf
-        self.reason = reason or f"loss = {loss}"
-        super().__init__(
-            f"{self.reason} at iteration {iteration}: training diverged (learning rate too "
-            "high, or bad weights/data)"
-        )
 
 
 class DivergenceWatch:

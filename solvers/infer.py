@@ -11,8 +11,8 @@ the file's stem; outputs never overwrite an input or each other (see output_ids)
 
 Input convention (docs/datasets.md): the image is read as RGB, turned to float32 BGR on the 0..255
 scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
-1 x 3 x H x W for every image (no resizing, no cropping). The nets run on the engine chosen by
-FCN_ENGINE (real pycaffe if importable, else torchcaffe).
+1 x 3 x H x W for every image (no resizing, no cropping). The nets run on the program's engine
+(engine.use: --engine, else FCN_ENGINE, else real pycaffe if importable, else torchcaffe).
 """
 
 import argparse
@@ -20,6 +20,8 @@ import os
 import sys
 
 import numpy as np
+
+import engine
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -214,8 +216,6 @@ def run(
     Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
     indices present in the prediction of the first head).
     """
-    from . import engine
-    from .engine import caffe
     from .viz import colorize, save_label_png, save_panels
     from .viz import overlay as blend
 
@@ -236,7 +236,7 @@ def run(
         base_mean, swap, names, heads = model_info(model)
         mean = base_mean if mean is None else mean
         proto = deploy_file(model, width, out_dir)
-    net = engine.open_net(proto, caffe.TEST, weights=weights, require_weights=True)
+    net = engine.open_net(proto, engine.current().TEST, weights=weights, require_weights=True)
     input_blob = net.inputs[0] if len(net.inputs) == 1 else None
     if input_blob is None:
         raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
@@ -335,7 +335,7 @@ def main(argv=None):
     p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
     p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1 or absent: CPU)")
-    p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
+    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
         "--tile",
@@ -346,17 +346,14 @@ def main(argv=None):
         "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"
     )
     args = p.parse_args(argv)
-    if args.engine:
-        os.environ["FCN_ENGINE"] = args.engine
-    from . import engine
-
+    caffe = engine.use(args.engine)
     if not args.quiet:
         engine.announce()
     if args.fast:
         engine.use_fast_mode(sys.stderr)
     if args.gpu is not None and args.gpu >= 0:
-        engine.caffe.set_device(args.gpu)
-        engine.caffe.set_mode_gpu()
+        caffe.set_device(args.gpu)
+        caffe.set_mode_gpu()
     results = run(
         args.images,
         args.weights,

@@ -178,11 +178,10 @@ def eval_net_parts(net_param, label_blobs, input_shapes=None):
 
 def open_eval_nets(net_file, weights, heads, out_dir=None):
     """(data net, input net, input NetParameter) for tiled/sliding scoring of the eval net in
-    `net_file` with `weights`, on the engine in use. Writes eval-data.prototxt and
-    eval-input.prototxt into out_dir (default: beside net_file)."""
+    `net_file` with `weights`, on the program's engine (engine.current()). Writes
+    eval-data.prototxt and eval-input.prototxt into out_dir (default: beside net_file)."""
     import caffeio
-
-    from . import engine
+    import engine
 
     param = caffeio.read_net(net_file)
     labels = [h.label for h in heads]
@@ -196,7 +195,7 @@ def open_eval_nets(net_file, weights, heads, out_dir=None):
     out_dir = out_dir or os.path.dirname(os.path.abspath(net_file))
     data_file = os.path.join(out_dir, "eval-data.prototxt")
     caffeio.write_net(data_param, data_file)
-    data_net = engine.open_net(data_file, engine.caffe.TEST)
+    data_net = engine.open_net(data_file, engine.current().TEST)
     shapes = {b: tuple(data_net.blobs[b].data.shape) for b in images}
     _, input_param, _ = eval_net_parts(param, labels, shapes)
     for h in heads:
@@ -204,7 +203,7 @@ def open_eval_nets(net_file, weights, heads, out_dir=None):
             raise ValueError(f"{net_file}: no layer computes '{h.score}' from the image alone")
     input_file = os.path.join(out_dir, "eval-input.prototxt")
     caffeio.write_net(input_param, input_file)
-    net = engine.open_net(input_file, engine.caffe.TEST, weights=weights, require_weights=True)
+    net = engine.open_net(input_file, engine.current().TEST, weights=weights, require_weights=True)
     return data_net, net, input_param
 
 

@@ -29,7 +29,9 @@ def parse_args(model, argv):
     p.add_argument("--out", help="output folder (default <run>/score-<split>)")
     p.add_argument("--png", action="store_true", help="write colourised prediction PNGs")
     p.add_argument("--n", type=positive_int, help="score only the first N images (N >= 1)")
-    p.add_argument("--engine", choices=("auto", "caffe", "torch"))
+    p.add_argument(
+        "--engine", choices=("auto", "caffe", "torch"), help="default: FCN_ENGINE, else auto"
+    )
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU)")
     p.add_argument("--width", type=positive_width, default=1.0, help="channel multiplier > 0")
     p.add_argument("--data-root")
@@ -84,11 +86,9 @@ def _fraction(text):
 def main(model, argv=None):
     """Score `model` with --weights on its eval split -> results dict (also printed/written)."""
     args = parse_args(model, argv)
-    if args.engine:
-        os.environ["FCN_ENGINE"] = args.engine
     import caffeio
+    import engine
 
-    from . import engine
     from .recipes import recipe as get_recipe
     from .run import RunSetupError, run_dir, stems, with_python_params
     from .score import (
@@ -101,7 +101,7 @@ def main(model, argv=None):
         to_json,
     )
 
-    caffe = engine.caffe
+    caffe = engine.use(args.engine)
     engine.announce()
     if args.fast:
         engine.use_fast_mode(sys.stderr)

@@ -17,8 +17,11 @@ import signal
 import sys
 import time
 
+import engine
+from engine import Diverged
+
 from . import runlog
-from .divergence import Diverged, DivergenceWatch
+from .divergence import DivergenceWatch
 
 TRAIN_LOG = "train.jsonl"
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -41,7 +44,7 @@ def parse_args(model, argv):
     p = argparse.ArgumentParser(
         prog=f"models/{model}/solve.py", description=f"Train {model} with the release's recipe."
     )
-    p.add_argument("--engine", choices=("auto", "caffe", "torch"), help="FCN_ENGINE override")
+    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU; default 0 if CUDA)")
     p.add_argument("--weights", help="caffemodel copied into the net (default: staged init)")
     p.add_argument("--iters", type=int, help="iterations to run (default: solver max_iter)")
@@ -244,22 +247,20 @@ class LossCheck:
 def main(model, argv=None):
     """Train `model` (a netspec.zoo model name); argv: command-line flags (see --help)."""
     args = parse_args(model, argv)
-    if args.engine:
-        os.environ["FCN_ENGINE"] = args.engine
-    if os.environ.get("FCN_ENGINE", "").strip().lower() == "caffe":
-        from .engine_caffe import check_precision
+    if engine.requested(args.engine) == "caffe":
+        from engine.pycaffe_adapter import check_precision
 
         check_precision(args.precision)  # refused before pycaffe is even imported
     from caffeio.glog import SolverLog
 
-    from . import engine, runfolder
+    from . import runfolder
     from .recipes import recipe as get_recipe
     from .run import base_weights, run_dir
     from .score import image_count, report, seg_tests
     from .snapshots import SnapshotBook
     from .streams import seek_data
 
-    caffe = engine.caffe
+    caffe = engine.use(args.engine)
     eng = engine.adapter()
     rank, world, local = eng.distributed(args.gpu)
     if rank == 0:

@@ -5,11 +5,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-# The main suite runs torchcaffe (it tests torchcaffe itself, and the torch-only options); the
-# real-pycaffe tier lives in tests/pycaffe/ and runs in its own process with FCN_ENGINE=caffe
-# (make test-pycaffe), because a process's Python data layers subclass one engine's Layer.
+import engine  # noqa: E402
+
+# The main suite runs torchcaffe (it tests torchcaffe itself, and the torch-only options): its
+# code chooses it here, and the commands the tests start inherit FCN_ENGINE=torch as their
+# default. The real-pycaffe tier lives in tests/pycaffe/ (make test-pycaffe, FCN_ENGINE=caffe);
+# its conftest chooses the caffe engine.
 os.environ.setdefault("FCN_ENGINE", "torch")
-collect_ignore = [] if os.environ["FCN_ENGINE"] == "caffe" else ["pycaffe"]
+if engine.requested() == "caffe":
+    collect_ignore = []
+else:
+    collect_ignore = ["pycaffe"]
+    engine.use("torch")
 
 # No test joins a distributed job that its environment may describe (torchrun, a cluster's
 # runner): solve.py would otherwise wait for ranks that never come.

@@ -71,15 +71,16 @@ def test_fast_mode_leaves_training_exact(always_winograd):
 
 
 def test_fast_flag_sets_the_mode(monkeypatch, capsys):
-    from solvers import engine
+    import engine
+    from engine import startup
 
     monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so the "1" set below is undone
-    monkeypatch.setattr(engine, "name", "torch")
+    engine.use("torch")
     assert engine.use_fast_mode() is True
     import os
 
     assert os.environ["TORCHCAFFE_FAST"] == "1"
-    monkeypatch.setattr(engine, "name", "caffe")
+    monkeypatch.setattr(startup, "current_name", lambda: "caffe")
     assert engine.use_fast_mode() is False
     assert "torchcaffe only" in capsys.readouterr().out
 

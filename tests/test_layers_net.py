@@ -61,7 +61,13 @@ def test_in_torchcaffe_net(tiny_net):
     torchcaffe = importlib.import_module("torchcaffe")
     if not hasattr(torchcaffe, "Net"):
         pytest.skip("torchcaffe.Net is not built yet (other engineer's part); see test below")
-    drive(torchcaffe, *tiny_net, require_layer=True)
+    net = drive(torchcaffe, *tiny_net, require_layer=True)
+    # torchcaffe built the layer as its own: a torchcaffe.Layer subclass of the project's class
+    from layers.voc import SBDDSegDataLayer
+
+    layer = net.layers[list(net._layer_names).index("data")]
+    assert isinstance(layer, torchcaffe.Layer) and isinstance(layer, SBDDSegDataLayer)
+    assert type(layer).__qualname__ == "SBDDSegDataLayer[torchcaffe]"
 
 
 def test_with_torchcaffe_blobs(tiny_net):

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 import caffeio
+import engine
 from layers.synth import make_cityscapes
 from netspec import zoo
-from solvers import engine
 from solvers.recipes import recipe
 from solvers.score import (
     Evaluation,
@@ -189,7 +189,7 @@ def test_eval_net_parts():
 def test_modes_against_the_independent_confusion(world, want):
     assert (want.sum(0) > 0).sum() >= 3  # predictions spread over several classes
     assert want.sum() == sum((read_example(world["root"], i)[1] != 255).sum() for i in world["ids"])
-    net = engine.open_net(world["val"], engine.caffe.TEST, weights=world["weights"])
+    net = engine.open_net(world["val"], engine.use("torch").TEST, weights=world["weights"])
     whole = seg_tests(net, image_count(net), HEADS, confusion=True)["score"]
     np.testing.assert_array_equal(whole["confusion"], want)
     assert whole["images"] == 2 and whole["pixels"] == want.sum()

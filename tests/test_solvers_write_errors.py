@@ -51,7 +51,6 @@ def test_failed_start_leaves_the_callers_signal_handlers(world, monkeypatch):
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     runs = runs_folder(world, "inproc")
     argv = command(world, runs, "--iters", "1")[2:]  # the flags after python solve.py
-    monkeypatch.setenv("FCN_ENGINE", "torch")
     with pytest.raises(RuntimeError, match="progress bar broke"):
-        train.main("voc-fcn32s", argv)
+        train.main("voc-fcn32s", [*argv, "--engine", "torch"])
     assert {s: signal.getsignal(s) for s in before} == before

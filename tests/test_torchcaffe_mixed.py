@@ -354,8 +354,9 @@ def test_driver_divergence_rules_and_skipped_steps(tmp_path):
     Diverged (weights untouched) through the torch adapter."""
     from types import SimpleNamespace
 
-    from solvers import engine_torch
-    from solvers.divergence import Diverged, DivergenceWatch
+    from engine import Diverged
+    from engine import torchcaffe_adapter as engine_torch
+    from solvers.divergence import DivergenceWatch
     from solvers.snapshots import SnapshotBook
     from solvers.train import StopRequest, _watch
 

@@ -1,10 +1,12 @@
-"""The release's infer.py, on any engine: python infer.py [IMAGE] [WEIGHTS] [OUT.png].
+"""The release's infer.py, on any engine: python infer.py [IMAGE] [WEIGHTS] [OUT.png] [--engine E].
 
 Defaults: the release's example image data/pascal/VOC2010/JPEGImages/2007_000129.jpg and
-voc-fcn8s.caffemodel (what solve.py writes here). For folders, overlays and other models use
-`python -m solvers.infer`. Input: RGB file -> BGR, 0..255, minus the VOC mean, any size.
+voc-fcn8s.caffemodel (what solve.py writes here); --engine auto|caffe|torch (default FCN_ENGINE,
+else auto: real pycaffe if installed, else torchcaffe). For folders, overlays and other models
+use `python -m solvers.infer`. Input: RGB file -> BGR, 0..255, minus the VOC mean, any size.
 """
 
+import argparse
 import os
 import sys
 
@@ -14,13 +16,19 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-from solvers.engine import caffe  # noqa: E402  (real pycaffe if installed, else torchcaffe)
+import engine  # noqa: E402
 from solvers.viz import save_label_png  # noqa: E402
 
-args = sys.argv[1:] + [None] * 3
-image = args[0] or os.path.join(HERE, "../../data/pascal/VOC2010/JPEGImages/2007_000129.jpg")
-weights = args[1] or os.path.join(HERE, "voc-fcn8s.caffemodel")
-out_png = args[2] or os.path.splitext(os.path.basename(image))[0] + "_fcn8s.png"
+p = argparse.ArgumentParser(description="Segment one image with voc-fcn8s.")
+p.add_argument("image", nargs="?", help="default: the release's example VOC image")
+p.add_argument("weights", nargs="?", help="default: voc-fcn8s.caffemodel beside this script")
+p.add_argument("out_png", nargs="?", help="default: <image stem>_fcn8s.png")
+p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
+args = p.parse_args()
+caffe = engine.use(args.engine)
+image = args.image or os.path.join(HERE, "../../data/pascal/VOC2010/JPEGImages/2007_000129.jpg")
+weights = args.weights or os.path.join(HERE, "voc-fcn8s.caffemodel")
+out_png = args.out_png or os.path.splitext(os.path.basename(image))[0] + "_fcn8s.png"
 for path in (image, weights):
     if not os.path.isfile(path):
         sys.exit(f"error: {path} not found (usage: python infer.py [IMAGE] [WEIGHTS] [OUT.png])")

@@ -1,6 +1,7 @@
 """The real-pycaffe tier (make test-pycaffe): every workflow on BVLC pycaffe, and the two engines
-compared on the same files. Runs in its own process with FCN_ENGINE=caffe; every test skips,
-with the reason, when pycaffe cannot be imported (build it with `make pycaffe`)."""
+compared on the same files. Runs in its own pytest process, which chooses the caffe engine (the
+commands it starts get FCN_ENGINE=caffe); every test skips, with the reason, when pycaffe cannot
+be imported (build it with `make pycaffe`)."""
 
 import os
 import subprocess
@@ -23,6 +24,10 @@ try:
     REASON = None if hasattr(caffe, "Net") and hasattr(caffe, "Layer") else "not pycaffe"
 except Exception as e:  # any import failure: ImportError, numpy ABI SystemError, ...
     REASON = f"real pycaffe not importable ({type(e).__name__}: {e}); build it: make pycaffe"
+if REASON is None:
+    import engine
+
+    engine.use("caffe")
 
 
 def pytest_collection_modifyitems(config, items):

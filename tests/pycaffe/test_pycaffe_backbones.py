@@ -116,7 +116,7 @@ def test_every_backbone_trains_on_caffe(model, backbone_data, tmp_path):
     params = random_weights(deploy, seed=5)
     caffeio.write_caffemodel(caffeio.params_to_net(params, deploy), str(weights))
     s = caffe.get_solver(spath)
-    from solvers.engine_caffe import copy_weights
+    from engine.pycaffe_adapter import copy_weights
 
     copy_weights(s.net, str(weights), None)  # checked first: Caffe would abort on a mismatch
     import surgery

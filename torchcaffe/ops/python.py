@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..errors import NetError
+from ..layer import Layer
 from .base import BaseLayer, register
 
 
@@ -28,6 +29,16 @@ def import_layer_class(module, name, where):
             f"'{name}' (python_param.layer)"
         )
     return getattr(mod, name)
+
+
+def own_class(cls):
+    """torchcaffe's class for a Python layer written for every engine: one that offers
+    `for_engine(layer_base)` (engine.PortableLayer) and is not a torchcaffe.Layer yet gets its
+    torchcaffe.Layer subclass; any other class is used as it is."""
+    make = getattr(cls, "for_engine", None)
+    if isinstance(cls, type) and callable(make) and not issubclass(cls, Layer):
+        return make(Layer)
+    return cls
 
 
 def _construct(cls, lp):
@@ -77,7 +88,7 @@ class Python(BaseLayer):
         p = lp.python_param
         if not p.module or not p.layer:
             raise NetError(f"{self.where}: python_param needs both module and layer")
-        cls = import_layer_class(p.module, p.layer, self.where)
+        cls = own_class(import_layer_class(p.module, p.layer, self.where))
         self.obj = _construct(cls, lp)
         self.obj.param_str = p.param_str
         self.obj.phase = self.phase

@@ -1,7 +1,7 @@
-"""Real-pycaffe (BVLC Caffe) adapter: the same functions as engine_torch.py, without torch.
+"""Real-pycaffe (BVLC Caffe) adapter: the same functions as torchcaffe_adapter.py, without torch.
 
 No torch here. Caffe's own checks abort the process, so files are checked first
-(solvers.caffe_checks); Caffe logs to stderr only, so the Caffe-format train.log is written here
+(engine.pycaffe_checks); Caffe logs to stderr only, so the Caffe-format train.log is written here
 from what pycaffe exposes (loss blobs, solver.lr); pycaffe's solver.param lacks most fields, so
 the parsed solver.prototxt is passed in.
 """
@@ -9,26 +9,28 @@ the parsed solver.prototxt is passed in.
 import collections
 import os
 import time
+from types import ModuleType
 
 from caffeio.glog import fmt_float
 
-from . import caffe_checks
-from .divergence import Diverged
+from . import pycaffe_checks
+from .errors import Diverged
 
 
-def distributed(gpu):
+def distributed(gpu: int | None) -> tuple[int, int, int]:
     """Caffe's multi-GPU (NCCL) cannot run Python layers: refuse torchrun instead of letting each
     rank train alone."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise SystemExit(
-            "error: several processes (torchrun, WORLD_SIZE > 1) with FCN_ENGINE=caffe: BVLC "
+            "error: several processes (torchrun, WORLD_SIZE > 1) with the caffe engine: BVLC "
             "Caffe's multi-GPU training does not support Python data layers, so each rank would "
-            "train alone. Use FCN_ENGINE=torch for multi-GPU/multi-machine training (PyTorch DDP)."
+            "train alone. Use --engine torch (FCN_ENGINE=torch) for multi-GPU/multi-machine "
+            "training (PyTorch DDP)."
         )
     return 0, 1, 0
 
 
-def set_device(caffe, gpu, local_rank):
+def set_device(caffe: ModuleType, gpu: int | None, local_rank: int) -> str:
     """CPU unless --gpu N >= 0 (a CPU_ONLY build cannot tell whether it has a GPU)."""
     if gpu is None or gpu < 0:
         caffe.set_mode_cpu()
@@ -38,7 +40,7 @@ def set_device(caffe, gpu, local_rank):
     return f"gpu {gpu}"
 
 
-def check_precision(precision, device=None):
+def check_precision(precision: str, device: str | None = None) -> None:
     """BVLC Caffe trains in fp32 only: exit with a message for any other --precision."""
     if precision != "fp32":
         raise SystemExit(
@@ -47,15 +49,15 @@ def check_precision(precision, device=None):
         )
 
 
-def make_solver(caffe, path, log, precision="fp32"):
+def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
     """caffe.get_solver(path) after checking every net it names (step() writes the log)."""
     check_precision(precision)
     param = caffeio_solver(path)
     types = list(caffe.layer_type_list())
     if param.train_net or param.net:
-        caffe_checks.check_net_file(param.train_net or param.net, 0, types)
+        pycaffe_checks.check_net_file(param.train_net or param.net, 0, types)
     for test in param.test_net:
-        caffe_checks.check_net_file(test, 1, types)
+        pycaffe_checks.check_net_file(test, 1, types)
     return caffe.get_solver(path)
 
 
@@ -65,31 +67,31 @@ def caffeio_solver(path):
     return caffeio.read_solver(path)
 
 
-def open_net(caffe, path, phase, weights=None):
+def open_net(caffe: ModuleType, path: str, phase: int, weights: str | None = None):
     """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on
     -> (net, layers with blobs that the weights did not fill)."""
-    caffe_checks.check_net_file(path, phase, list(caffe.layer_type_list()))
+    pycaffe_checks.check_net_file(path, phase, list(caffe.layer_type_list()))
     net = caffe.Net(path, phase)
     missing = copy_weights(net, weights, None) if weights is not None else []
     return net, missing
 
 
-def copy_weights(net, path, definition):
+def copy_weights(net, path: str, definition) -> list[str]:
     """net.copy_from(path) after checking that the file fits (Caffe aborts otherwise); layers
     with blobs that got none are named on stderr and returned."""
     import sys
 
-    empty = caffe_checks.check_weights_fit(net, path)
+    empty = pycaffe_checks.check_weights_fit(net, path)
     net.copy_from(path)
     if empty:
         print(f"note: {path} has no weights for {', '.join(empty)}", file=sys.stderr)
     return empty
 
 
-def restore(solver, path):
+def restore(solver, path: str) -> str | None:
     """solver.restore(path) after checking the state and its learned_net -> a note: Caffe's
     solverstate holds no random state."""
-    caffe_checks.check_solverstate(path, solver.net)
+    pycaffe_checks.check_solverstate(path, solver.net)
     solver.restore(path)
     return (
         "note: Caffe's solverstate holds no random state: Dropout masks differ from an "
@@ -97,11 +99,11 @@ def restore(solver, path):
     )
 
 
-def barrier():
+def barrier() -> None:
     """Nothing to wait for: the Caffe engine runs one process."""
 
 
-def max_abs_weight(solver):
+def max_abs_weight(solver) -> float:
     """The largest |value| over the net's parameter blobs (NaN when any is NaN)."""
     import numpy as np
 
@@ -114,7 +116,7 @@ def max_abs_weight(solver):
     return float(peak)
 
 
-def step(solver, n, on_iteration, stopper, log, param, loss_blob):
+def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> None:
     """n iterations one step at a time, so signals, the log and the NaN guard stay prompt.
 
     Writes Caffe's display lines to `log` (train.log): every `display` iterations the smoothed
@@ -129,7 +131,7 @@ def step(solver, n, on_iteration, stopper, log, param, loss_blob):
         lr = float(solver.lr) if hasattr(solver, "lr") else None
         solver.step(1)
         loss = float(solver.net.blobs[loss_blob].data.sum())
-        if not caffe_checks.finite(loss):
+        if not pycaffe_checks.finite(loss):
             raise Diverged(k, loss, weights_touched=True)
         window.append(loss)
         if log is not None and param.display and k % param.display == 0:
@@ -152,5 +154,5 @@ def step(solver, n, on_iteration, stopper, log, param, loss_blob):
             break
 
 
-def snapshot_name(param, solver):
+def snapshot_name(param, solver) -> str:
     return f"{param.snapshot_prefix}_iter_{solver.iter}.caffemodel"

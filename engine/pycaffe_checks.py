@@ -27,7 +27,7 @@ def _included(layer, phase):
     return not any(r.HasField("phase") and r.phase == phase for r in layer.exclude)
 
 
-def check_net_file(path, phase, layer_types=None):
+def check_net_file(path: str, phase: int, layer_types=None):
     """Parse prototxt `path` (caffeio: errors name file and line) and check that every bottom
     is produced by an earlier layer of the `phase` net and every type is one Caffe knows
     (`layer_types`: caffe.layer_type_list()). Returns the upgraded NetParameter."""
@@ -56,7 +56,7 @@ def check_net_file(path, phase, layer_types=None):
     return net
 
 
-def check_weights_fit(net, path, allow_nonfinite=None):
+def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
     """Check caffemodel `path` against a constructed pycaffe `net` before `net.copy_from`.
 
     Caffe matches layers by name and aborts when a matched layer's blob count or a blob's shape
@@ -107,7 +107,7 @@ def check_weights_fit(net, path, allow_nonfinite=None):
     return [n for n in names if len(target[n]) and n not in filled]
 
 
-def check_solverstate(path, net):
+def check_solverstate(path: str, net):
     """Check a .solverstate before Caffe's restore: readable, iteration >= 0, its learned_net
     present (relative to the working directory, as Caffe reads it), history finite and one
     blob per learnable parameter of `net`. Returns the SolverState."""
@@ -137,6 +137,6 @@ def check_solverstate(path, net):
     return state
 
 
-def finite(x):
+def finite(x) -> bool:
     """True when float(x) is a finite number."""
     return math.isfinite(float(x))

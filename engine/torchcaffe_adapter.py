@@ -1,15 +1,16 @@
 """torchcaffe adapter: device, DDP, solver (and its precision), stepping with the NaN guard,
 nets for scoring.
 
-Same few functions as solvers/engine_caffe.py; solvers/train.py is a plain loop over them.
+Same few functions as engine/pycaffe_adapter.py; solvers/train.py is a plain loop over them.
 """
 
 import os
+from types import ModuleType
 
-from .divergence import Diverged
+from .errors import Diverged
 
 
-def distributed(gpu):
+def distributed(gpu: int | None) -> tuple[int, int, int]:
     """Initialise torch.distributed under torchrun -> (rank, world size, local rank)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -23,7 +24,7 @@ def distributed(gpu):
     return torch.distributed.get_rank(), world, local
 
 
-def set_device(caffe, gpu, local_rank):
+def set_device(caffe: ModuleType, gpu: int | None, local_rank: int) -> str:
     """CUDA when available (or --gpu N), else CPU -> a short device name."""
     import torch
 
@@ -36,7 +37,7 @@ def set_device(caffe, gpu, local_rank):
     return f"cuda:{gpu}"
 
 
-def check_precision(precision, device):
+def check_precision(precision: str, device: str) -> None:
     """Exit with a message when `device` (set_device's name) cannot train in `precision`
     (fp16 on a CPU whose torch lacks float16 autocast: use CUDA or bf16)."""
     if precision == "fp32":
@@ -51,7 +52,7 @@ def check_precision(precision, device):
         raise SystemExit(f"error: --precision {precision}: {e}") from None
 
 
-def make_solver(caffe, path, log, precision="fp32"):
+def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
     """torchcaffe's solver for solver prototxt `path`, logging to `log` (caffeio.glog), in
     `precision` (fp32: Caffe's exact path; bf16/fp16: torchcaffe.mixed)."""
     from torchcaffe.solver import get_solver
@@ -62,7 +63,7 @@ def make_solver(caffe, path, log, precision="fp32"):
     return solver
 
 
-def open_net(caffe, path, phase, weights=None):
+def open_net(caffe: ModuleType, path: str, phase: int, weights: str | None = None):
     """caffe.Net(path, phase, weights=...) -> (net, learnable layers the weights did not fill);
     torchcaffe checks the files itself."""
     if weights is None:
@@ -71,12 +72,12 @@ def open_net(caffe, path, phase, weights=None):
     return net, list(getattr(net, "layers_without_weights", []) or [])
 
 
-def copy_weights(net, path, definition):
+def copy_weights(net, path: str, definition) -> None:
     """Load caffemodel `path` into `net` (torchcaffe checks shapes and names itself)."""
     net.copy_from(path)
 
 
-def restore(solver, path):
+def restore(solver, path: str) -> str | None:
     """Restore a solverstate (torchcaffe validates it and its learned_net) and the .rngstate
     beside it -> a note for the user when the random state was not there, else None."""
     solver.restore(path)
@@ -88,7 +89,7 @@ def restore(solver, path):
     )
 
 
-def barrier():
+def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
     import torch
 
@@ -96,7 +97,7 @@ def barrier():
         torch.distributed.barrier()
 
 
-def max_abs_weight(solver):
+def max_abs_weight(solver) -> float:
     """The largest |value| over the solver's learnable weights (NaN when any is NaN)."""
     import torch
 
@@ -109,7 +110,7 @@ def max_abs_weight(solver):
     return float(torch.stack(peaks).max()) if peaks else 0.0
 
 
-def step(solver, n, on_iteration, stopper, log, param, loss_blob):
+def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> None:
     """Run n iterations; on_iteration(solver, loss, lr) after each; Diverged on a NaN/inf loss
     (torchcaffe checks the loss before the backward, so weights and history stay intact)."""
     from torchcaffe.solver import NonFiniteLoss

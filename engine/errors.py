@@ -1,0 +1,22 @@
+"""What the engine layer reports to the programs above it (either engine)."""
+
+
+class MissingWeights(SystemExit):
+    """Inference with a net whose learnable layers did not all get weights from the file."""
+
+
+class Diverged(FloatingPointError):
+    """Training stopped at `iteration`. weights_touched: whether the update of that iteration was
+    applied (real Caffe's step() has already updated the weights; torchcaffe checks first).
+    `reason`: what was seen, when it was not a NaN/inf loss."""
+
+    def __init__(self, iteration, loss, weights_touched, reason=None):
+        self.iteration = iteration
+        self.loss = loss
+        self.weights_touched = weights_touched
+        self.nan = reason is None  # the loss itself was NaN/inf
+        self.reason = reason or f"loss = {loss}"
+        super().__init__(
+            f"{self.reason} at iteration {iteration}: training diverged (learning rate too "
+            "high, or bad weights/data)"
+        )
