@@ -75,8 +75,8 @@ _OMZ_CAFFE = _OMZ + " (before its Caffe models' removal in 2024; as at c681039e)
 _OMZ_RESNET = _OMZ + " (removed in 2020; as at {})"
 _MXNET = "http://data.mxnet.io/models/imagenet/test/caffe/"
 _MXNET_SOURCE = (
-    "Microsoft MMdnn mmdnn/conversion/examples/caffe/extractor.py and Apache MXNet's "
-    "Caffe-converter tests (data.mxnet.io mirror)"
+    "Apache MXNet tools/caffe_converter/convert_caffe_modelzoo.py and Microsoft MMdnn "
+    "mmdnn/conversion/examples/caffe/extractor.py (data.mxnet.io)"
 )
 _BVLC = "BVLC/caffe models/{}/readme.md (sha1 field)"
 _BVLC_COMMIT = "9b891540183ddc834a02b2bd81b31afae71b2153"  # BVLC/caffe master, 2020-02-13
