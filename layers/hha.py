@@ -34,7 +34,8 @@ getYDir.m); this is our own NumPy/SciPy implementation of those rules:
 - surface normals by a plane fit to the valid points of a square window around each pixel
   (radius 3 for the angle channel, radius 10 for the gravity estimate, as the original's
   patch sizes); we fit by the smallest principal axis of the window's points (the original
-  solves a least-squares plane in inverse depth). Normals face the camera.
+  fits n.p = 1 by least squares, each point's equation divided by its depth). Normals face
+  the camera.
 - gravity: start from the camera's up (-y), then 5 iterations with a 45 deg and 5 with a 15 deg
   threshold: normals within the threshold of the current direction count as parallel to it,
   normals within the threshold of perpendicular as perpendicular, and the new direction is the
