@@ -127,11 +127,18 @@ def base_weights(model, folder, runs_root, width=1.0):
                 return shared  # a width-1 recipe/batch run folder shares models/ilsvrc-nets
             if not os.path.exists(path):
                 proto, weights = CLASSIFIER_FILES.get(src, (src + ".prototxt", src + ".caffemodel"))
+                fetch = (
+                    f"Fetch it with\n  python -m solvers.weights fetch {src[: -len('-fcn')]}\n"
+                    f"(downloads {weights} and its deploy prototxt, checks them and makes "
+                    f"{shared}), or download"
+                    if width == 1.0 and src.endswith("-fcn")
+                    else "Download"
+                )
                 raise RunSetupError(
-                    f"{model} starts from {path}, which does not exist. Download the ILSVRC "
-                    f"classifier ({weights} and its deploy prototxt, see data/README.md) and "
-                    f"make it with\n  python -m surgery fcnize --proto <{proto}> --weights "
-                    f"<{weights}> --out {path}\nor pass --weights"
+                    f"{model} starts from {path}, which does not exist. {fetch} the ILSVRC "
+                    f"classifier ({weights} and its deploy prototxt, see README: Published "
+                    f"weights) and make it with\n  python -m surgery fcnize --proto <{proto}> "
+                    f"--weights <{weights}> --out {path}\nor pass --weights"
                 )
             return path
         path = os.path.join(runs_root, src, src + ".caffemodel")

@@ -227,10 +227,12 @@ def _fill_void(label):
     return label[iy, ix]
 
 
-def make_nyud(nyud_dir, n=8, size=None, seed=0):
+def make_nyud(nyud_dir, n=8, size=None, seed=0, hha_encoder=False):
     """NYUDv2 folder: data/images/img_{id}.png (RGB), data/depth/img_{id}.png (uint16 mm, > 0),
     data/hha/img_{id}.png, segmentation/img_{id}.mat key `segmentation` (uint8 0 void, 1..40),
-    train/val/test/trainval.txt. Depth and HHA also encode the class. Returns the ids."""
+    train/val/test/trainval.txt. Depth and HHA also encode the class. Returns the ids.
+    hha_encoder: HHA encoded from the depth by layers.hha (NYUDv2's camera scaled to the
+    image) instead of class-coding channels; everything else is the same."""
     rng = np.random.default_rng(seed)
     ids = [str(5001 + i) for i in range(n)]
     sub = {k: os.path.join(nyud_dir, "data", k) for k in ("images", "depth", "hha")}
@@ -251,6 +253,12 @@ def make_nyud(nyud_dir, n=8, size=None, seed=0):
             axis=-1,
         )
         hha = np.clip(np.rint(hha), 0, 255).astype(np.uint8)
+        if hha_encoder:
+            from .. import hha as encoder
+
+            k, sx, sy = encoder.NYUD_COLOR, w / 640, h / 480
+            cam = encoder.Intrinsics(k.fx * sx, k.fy * sy, k.cx * sx, k.cy * sy)
+            hha = encoder.encode(depth, "mm", cam)
         Image.fromarray(rgb, "RGB").save(os.path.join(sub["images"], f"img_{idx}.png"))
         Image.fromarray(depth).save(os.path.join(sub["depth"], f"img_{idx}.png"))
         Image.fromarray(hha, "RGB").save(os.path.join(sub["hha"], f"img_{idx}.png"))
