@@ -381,27 +381,19 @@ def _require(ok, error, where, text):
         raise error(f"{where}: {text}")
 
 
-def _per_axis(values, h, w, has_hw, n, default, what, error, where):
-    """Caffe's BaseConvolutionLayer rule for one of kernel/stride/pad: the _h/_w pair (2-D
-    only, not with the repeated field), else the repeated field given once for every axis or
-    once per axis, else `default`."""
-    if has_hw:
-        _require(n == 2, error, where, f"{what}_h/{what}_w only apply to 2 spatial axes")
-        _require(
-            not len(values),
-            error,
-            where,
-            f"give either {what} or {what}_h/{what}_w, not both (Caffe refuses both)",
-        )
-        return [h, w]
+def _per_axis(values, hw, n, default, what, error, where):
+    """Caffe's BaseConvolutionLayer rule for one of kernel/stride/pad/dilation: the _h/_w pair
+    (`hw`: (name_h, value_h, name_w, value_w) when either is set; 2-D only, not with the
+    repeated field `what`), else the repeated field given once for every axis or once per axis,
+    else `default`."""
     vals = list(values)
+    if hw is not None:
+        name_h, h, name_w, w = hw
+        _require(n == 2, error, where, f"{name_h}/{name_w} only apply to 2 spatial axes")
+        _require(not vals, error, where, f"give either {what} or {name_h}/{name_w}, not both")
+        return [h, w]
     if not vals:
-        _require(
-            default is not None,
-            error,
-            where,
-            "no kernel_size (or kernel_h and kernel_w) set",
-        )
+        _require(default is not None, error, where, "no kernel_size (or kernel_h and kernel_w) set")
         return [default] * n
     _require(
         len(vals) in (1, n),
@@ -410,6 +402,15 @@ def _per_axis(values, h, w, has_hw, n, default, what, error, where):
         f"{what} is given {len(vals)} times for {n} spatial axes (give it once, or once per axis)",
     )
     return [vals[0]] * n if len(vals) == 1 else vals
+
+
+def _hw(cp, stem):
+    """(name_h, value_h, name_w, value_w) of a ConvolutionParameter's stem_h/stem_w pair when
+    either is set (an unset one reads as its default 0, as in Caffe), else None."""
+    h, w = f"{stem}_h", f"{stem}_w"
+    if cp.HasField(h) or cp.HasField(w):
+        return (h, getattr(cp, h), w, getattr(cp, w))
+    return None
 
 
 def conv_geometry(
@@ -426,33 +427,10 @@ def conv_geometry(
     """
     where = _where(layer, where)
     cp = layer.convolution_param
-    has = cp.HasField
-    k = _per_axis(
-        cp.kernel_size,
-        cp.kernel_h,
-        cp.kernel_w,
-        has("kernel_h") or has("kernel_w"),
-        n_spatial,
-        None,
-        "kernel_size",
-        error,
-        where,
-    )
-    s = _per_axis(
-        cp.stride,
-        cp.stride_h,
-        cp.stride_w,
-        has("stride_h") or has("stride_w"),
-        n_spatial,
-        1,
-        "stride",
-        error,
-        where,
-    )
-    p = _per_axis(
-        cp.pad, cp.pad_h, cp.pad_w, has("pad_h") or has("pad_w"), n_spatial, 0, "pad", error, where
-    )
-    d = _per_axis(cp.dilation, 0, 0, False, n_spatial, 1, "dilation", error, where)
+    k = _per_axis(cp.kernel_size, _hw(cp, "kernel"), n_spatial, None, "kernel_size", error, where)
+    s = _per_axis(cp.stride, _hw(cp, "stride"), n_spatial, 1, "stride", error, where)
+    p = _per_axis(cp.pad, _hw(cp, "pad"), n_spatial, 0, "pad", error, where)
+    d = _per_axis(cp.dilation, None, n_spatial, 1, "dilation", error, where)
     out = tuple(Window(*map(int, a)) for a in zip(k, s, p, d))
     _check_window(out, error, where)
     return out

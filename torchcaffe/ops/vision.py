@@ -105,7 +105,7 @@ class Convolution(BaseLayer):
                 raise NetError(f"{self.where}: all bottoms need {n + 2} axes, got {tuple(x.shape)}")
             sizes = _out_sizes(x.shape, self.geom, self.transposed)
             if not self.transposed and any(
-                n + 2 * p < d * (k - 1) + 1 for n, k, p, d in zip(x.shape[2:], kernel, pad, dil)
+                m + 2 * p < d * (k - 1) + 1 for m, k, p, d in zip(x.shape[2:], kernel, pad, dil)
             ):
                 raise NetError(
                     f"{self.where}: bottom {tuple(x.shape)} is smaller than the kernel "
