@@ -23,19 +23,10 @@ import numpy as np
 from .binary import read_net_binary
 from .blobs import blob_shape, blob_to_array, shapes_match
 from .errors import CaffeFormatError
+from .layertypes import ANY, Each, blob_names, declared_param_shapes
 from .upgrade import needs_upgrade, upgrade_net
 
 ENV_ALLOW_NONFINITE = "CAFFEIO_ALLOW_NONFINITE"
-_NAMES = {
-    "Convolution": ("weights", "bias"),
-    "Deconvolution": ("weights", "bias"),
-    "InnerProduct": ("weights", "bias"),
-    "Embed": ("weights", "bias"),
-    "Scale": ("scale", "bias"),
-    "Bias": ("bias",),
-    "BatchNorm": ("mean", "variance", "moving-average factor"),
-    "PReLU": ("slopes",),
-}
 
 
 def allow_nonfinite_from_env():
@@ -43,51 +34,12 @@ def allow_nonfinite_from_env():
     return os.environ.get(ENV_ALLOW_NONFINITE, "").strip().lower() in ("1", "true", "yes")
 
 
-class Each:
-    """In a partial shape: this size on every remaining (spatial) axis, at least one."""
-
-    def __init__(self, k):
-        self.k = k
-
-
-def _kernel(cp):
-    """The kernel part of a convolution's weight shape as the prototxt states it."""
-    if cp.HasField("kernel_h") or cp.HasField("kernel_w"):
-        return (cp.kernel_h, cp.kernel_w)
-    ks = list(cp.kernel_size)
-    if len(ks) == 1:  # one value for however many spatial axes the bottom has
-        return (Each(ks[0]),)
-    return tuple(ks)
-
-
 def prototxt_param_shapes(layer):
     """What a LayerParameter alone says about its parameter blobs -> list of partial shapes:
     tuples of ints, None (unknown, e.g. input channels) and Each(k), or "any"; None when the
-    layer has no parameters or is of a type not known here (e.g. Python)."""
-    t = layer.type
-    if t in ("Convolution", "Deconvolution"):
-        cp = layer.convolution_param
-        if t == "Convolution":
-            w = (cp.num_output, None)
-        else:
-            w = (None, cp.num_output // max(cp.group, 1))
-        return [w + _kernel(cp)] + ([(cp.num_output,)] if cp.bias_term else [])
-    if t == "InnerProduct":
-        ip = layer.inner_product_param
-        w = (None, ip.num_output) if ip.transpose else (ip.num_output, None)
-        return [w] + ([(ip.num_output,)] if ip.bias_term else [])
-    if t == "Embed":
-        ep = layer.embed_param
-        return [(ep.input_dim, ep.num_output)] + ([(ep.num_output,)] if ep.bias_term else [])
-    if t == "Scale" and len(layer.bottom) == 1:
-        return ["any"] * (2 if layer.scale_param.bias_term else 1)
-    if t == "Bias" and len(layer.bottom) == 1:
-        return ["any"]
-    if t == "BatchNorm":
-        return [(None,), (None,), (1,)]
-    if t == "PReLU":
-        return [(1,)] if layer.prelu_param.channel_shared else [(None,)]
-    return None
+    layer has no parameters or is of a type not known here (e.g. Python). The rules are
+    caffeio.layertypes.declared_param_shapes."""
+    return declared_param_shapes(layer)
 
 
 def _same(want, stored):
@@ -97,7 +49,7 @@ def _same(want, stored):
 def _fits(stored, want):
     """True when a stored shape agrees with a partial shape (see prototxt_param_shapes);
     legacy 4-D shapes are right-aligned (leading 1s ignored)."""
-    if want == "any":
+    if want == ANY:
         return True
     stored = list(stored)
     if want and isinstance(want[-1], Each):
@@ -112,7 +64,7 @@ def _fits(stored, want):
 
 
 def _fmt(shape):
-    if shape == "any":
+    if shape == ANY:
         return "any shape"
     dims = []
     for d in shape:
@@ -194,7 +146,7 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
 
 def _check_layer(layer, sl, want, exact, allow_nonfinite, where):
     """One source layer `sl` against the net's `layer` (expected shapes `want`)."""
-    names = _NAMES.get(layer.type, ())
+    names = blob_names(layer)
     if len(sl.blobs) != len(want):
         raise CaffeFormatError(
             f"{where}: layer '{layer.name}' holds {len(sl.blobs)} blobs but the net's "
@@ -206,7 +158,7 @@ def _check_layer(layer, sl, want, exact, allow_nonfinite, where):
     for k, (blob, w) in enumerate(zip(sl.blobs, want)):
         what = names[k] if k < len(names) else "param"
         stored = blob_shape(blob)
-        w = tuple(w) if w != "any" else w
+        w = tuple(w) if w != ANY else w
         ok = shapes_match(stored, w) if exact else _fits(stored, w)
         if not ok:
             raise CaffeFormatError(

@@ -6,9 +6,11 @@ any layer without bottoms) share the image frame (a=1, b=0): data layers emit al
 Per layer (ext = dilation * (kernel - 1) + 1, the effective kernel):
 
     Convolution / Pooling   a' = a / s,  b' = (b + p - (ext - 1) / 2) / s
+    (and Im2col, LRN WITHIN_CHANNEL: the layer kinds 'window' of caffeio.layertypes)
     Deconvolution           a' = a * s,  b' = s * b + (ext - 1) / 2 - p
     Crop                    a' = a,      b' = b - offset
-    pass-through layers     unchanged (ReLU, Dropout, Scale, Eltwise, Concat, BatchNorm, LRN ...)
+    pass-through layers     unchanged (kinds 'pointwise' and 'grid': ReLU, Dropout, Scale,
+                            Eltwise, Concat over channels, BatchNorm, LRN, MVN, Softmax ...)
 
 Crop(A, B) cuts A to B's size from `offset`, so aligning A to B needs equal scales a and
 offset = b_A - b_B (in their own pixels), a non-negative integer. Anything else (different
@@ -19,153 +21,51 @@ output) is an AlignmentError naming both blobs.
 from collections import OrderedDict
 from fractions import Fraction
 
+from caffeio import layertypes as lt
+
 from .errors import AlignmentError, ShapeError
 
-PASS_THROUGH = frozenset(
-    """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout Scale Bias
-    Eltwise Concat BatchNorm LRN MVN Softmax Split Silence""".split()
-)
-# Layers whose tops are not image-shaped: their blobs get no map (None).
-_NO_MAP = frozenset("InnerProduct Flatten Reshape ArgMax Accuracy SoftmaxWithLoss".split())
-
 IDENTITY = ((Fraction(1), Fraction(0)), (Fraction(1), Fraction(0)))
-
-
-def _hw(scalar_or_list, h, w, default):
-    """Caffe's square vs _h/_w forms -> (h value, w value)."""
-    if h is not None and w is not None:
-        return h, w
-    vals = list(scalar_or_list) if isinstance(scalar_or_list, (list, tuple)) else scalar_or_list
-    if isinstance(vals, list):
-        if not vals:
-            return default, default
-        return (vals[0], vals[0]) if len(vals) == 1 else (vals[0], vals[1])
-    return (vals, vals) if vals is not None else (default, default)
-
-
-def conv_geometry(layer):
-    """(kernel, stride, pad, dilation) per axis [(H), (W)] of a Convolution/Deconvolution layer."""
-    cp = layer.convolution_param
-    k = _hw(
-        list(cp.kernel_size),
-        cp.kernel_h if cp.HasField("kernel_h") else None,
-        cp.kernel_w if cp.HasField("kernel_w") else None,
-        None,
-    )
-    s = _hw(
-        list(cp.stride),
-        cp.stride_h if cp.HasField("stride_h") else None,
-        cp.stride_w if cp.HasField("stride_w") else None,
-        1,
-    )
-    p = _hw(
-        list(cp.pad),
-        cp.pad_h if cp.HasField("pad_h") else None,
-        cp.pad_w if cp.HasField("pad_w") else None,
-        0,
-    )
-    d = _hw(list(cp.dilation), None, None, 1)
-    return _checked(layer, [(k[i], s[i], p[i], d[i]) for i in range(2)])
-
-
-def _checked(layer, geo):
-    """Geometry with every kernel, stride and dilation >= 1, else ShapeError naming the layer
-    (a stride of 0 would divide by zero here and mislead every layer above)."""
-    for axis, (k, s, _, d) in zip("HW", geo):
-        for what, v in (("kernel size", k), ("stride", s), ("dilation", d)):
-            if v is not None and v < 1:
-                raise ShapeError(
-                    f"layer '{layer.name}' ({layer.type}): {what} {v} on {axis}; it must be "
-                    ">= 1 (fix that layer's parameters)"
-                )
-    return geo
-
-
-def pool_geometry(layer):
-    """(kernel, stride, pad, 1) per axis of a Pooling layer (global pooling -> kernel None)."""
-    pp = layer.pooling_param
-    if pp.global_pooling:
-        return [(None, 1, 0, 1)] * 2
-    k = _hw(
-        pp.kernel_size if pp.HasField("kernel_size") else None,
-        pp.kernel_h if pp.HasField("kernel_h") else None,
-        pp.kernel_w if pp.HasField("kernel_w") else None,
-        None,
-    )
-    s = _hw(
-        pp.stride,
-        pp.stride_h if pp.HasField("stride_h") else None,
-        pp.stride_w if pp.HasField("stride_w") else None,
-        1,
-    )
-    p = _hw(
-        pp.pad,
-        pp.pad_h if pp.HasField("pad_h") else None,
-        pp.pad_w if pp.HasField("pad_w") else None,
-        0,
-    )
-    return _checked(layer, [(k[i], s[i], p[i], 1) for i in range(2)])
-
-
-def crop_offsets(layer):
-    """Per spatial axis (H, W) offset a Crop layer (axis <= 2) applies; None if it crops N/C."""
-    cp = layer.crop_param
-    if not -4 <= cp.axis < 4:
-        raise ShapeError(
-            f"layer '{layer.name}' (Crop): crop_param.axis {cp.axis} is beyond the 4 axes of "
-            "N x C x H x W blobs: use 2 (crop H and W) or another axis in -4..3"
-        )
-    axis = cp.axis if cp.axis >= 0 else cp.axis + 4
-    offs = list(cp.offset)
-    per_axis = {}
-    for ax in range(axis, 4):
-        if not offs:
-            per_axis[ax] = 0
-        elif len(offs) == 1:
-            per_axis[ax] = offs[0]
-        else:
-            per_axis[ax] = offs[ax - axis] if ax - axis < len(offs) else 0
-    return per_axis.get(2, 0), per_axis.get(3, 0)
 
 
 def layer_map(layer, bottom_maps):
     """Coordinate map of `layer`'s tops given its bottoms' maps (list); None = not spatial.
 
-    Returns ((aH, bH), (aW, bW)) with Fractions. Raises AlignmentError when a pass-through
-    layer with several bottoms (Eltwise, Concat) joins blobs that are not aligned.
+    Returns ((aH, bH), (aW, bW)) with Fractions. The layer's spatial kind and geometry come
+    from caffeio.layertypes. Raises AlignmentError when a layer that joins its bottoms
+    position by position (Eltwise, Concat over channels) gets blobs that are not aligned,
+    ShapeError for geometry Caffe refuses.
     """
     t = layer.type
-    if not bottom_maps:
-        return IDENTITY
+    kind = lt.spatial_kind(layer)
+    if not bottom_maps:  # data layers (and layers of unknown types without bottoms)
+        return IDENTITY if kind in (lt.SOURCE, None) else None
     m = bottom_maps[0]
-    if t in PASS_THROUGH:
+    if kind in (lt.POINTWISE, lt.GRID):
         known = [bm for bm in bottom_maps if bm is not None]
-        if t in ("Eltwise", "Concat") and any(bm != m for bm in known):
+        if lt.TYPES[t].joins and any(bm != m for bm in known):
             raise AlignmentError(
                 f"layer '{layer.name}' ({t}) joins blobs {list(layer.bottom)} whose coordinate "
                 f"maps differ ({', '.join(describe(bm) for bm in bottom_maps)}): crop them to a "
                 "common frame first (netspec.crop)"
             )
         return m
-    if m is None or t in _NO_MAP:
+    if m is None:
         return None
-    if t in ("Convolution", "Pooling"):
-        geo = conv_geometry(layer) if t == "Convolution" else pool_geometry(layer)
+    if kind == lt.WINDOW:
         out = []
-        for (a, b), (k, s, p, d) in zip(m, geo):
-            if k is None:
+        for (a, b), w in zip(m, lt.window_geometry(layer, error=ShapeError)):
+            if w.kernel is None:  # global pooling: one window, no grid
                 return None
-            ext = d * (k - 1) + 1
-            out.append((a / s, (b + p - Fraction(ext - 1, 2)) / s))
+            out.append((a / w.stride, (b + w.pad - Fraction(w.extent - 1, 2)) / w.stride))
         return tuple(out)
-    if t == "Deconvolution":
+    if kind == lt.UPSAMPLE:
         out = []
-        for (a, b), (k, s, p, d) in zip(m, conv_geometry(layer)):
-            ext = d * (k - 1) + 1
-            out.append((a * s, s * b + Fraction(ext - 1, 2) - p))
+        for (a, b), w in zip(m, lt.conv_geometry(layer, error=ShapeError)):
+            out.append((a * w.stride, w.stride * b + Fraction(w.extent - 1, 2) - w.pad))
         return tuple(out)
-    if t == "Crop":
-        oh, ow = crop_offsets(layer)
+    if kind == lt.CROP:
+        _, (_, _, oh, ow) = lt.crop_offsets(layer, error=ShapeError)
         return ((m[0][0], m[0][1] - oh), (m[1][0], m[1][1] - ow))
     return None
 

@@ -23,7 +23,10 @@ Counting rules (RULES below is printed with every report):
 import math
 from fractions import Fraction
 
-from . import coord, shapes, zoo
+from caffeio import layertypes as lt
+
+from . import shapes, zoo
+from .errors import ShapeError
 
 RULES = (
     "parameters = trainable + frozen blob elements (BatchNorm statistics and fixed bilinear "
@@ -33,8 +36,8 @@ RULES = (
     "2n+3 per element; Crop/Concat/Dropout 0)"
 )
 KINDS = ("trainable", "frozen", "fixed_upsampling", "bn_statistics")
-_ONE_OP = coord.PASS_THROUGH - {"Scale", "Bias", "Eltwise", "Concat", "BatchNorm", "LRN"}
-_ONE_OP -= {"Split", "Silence", "Softmax"}
+# Caffe's neuron layers (element by element), and MVN, count one op per element.
+_ONE_OP = frozenset(n for n, row in lt.TYPES.items() if row.neuron) | {"MVN"}
 _FREE = frozenset("Input Crop Concat Split Silence Dropout Flatten Reshape".split())
 
 
@@ -65,7 +68,7 @@ def _param_kinds(layer, blob_shapes, seen):
 def _macs(ls):
     layer, t = ls.layer, ls.layer.type
     if t in ("Convolution", "Deconvolution"):
-        (kh, *_), (kw, *_) = coord.conv_geometry(layer)
+        (kh, *_), (kw, *_) = lt.conv_geometry(layer, error=ShapeError)
         g = layer.convolution_param.group
         side = ls.tops[0] if t == "Convolution" else ls.bottoms[0]
         other = ls.bottoms[0][1] if t == "Convolution" else ls.tops[0][1]
@@ -90,7 +93,7 @@ def _elem_ops(ls):
     if t == "Eltwise":
         return n * (len(layer.bottom) - 1)
     if t == "Pooling":
-        (kh, *_), (kw, *_) = coord.pool_geometry(layer)
+        (kh, *_), (kw, *_) = lt.pool_geometry(layer, error=ShapeError)
         area = math.prod(ls.bottoms[0][2:]) if kh is None else kh * kw
         return n * area
     if t == "LRN":
@@ -125,30 +128,36 @@ def layer_costs(net, image_size):
 def receptive_fields(net):
     """{blob: ((jump, lo, hi) for H, for W) or None}: output pixel y of the blob sees input
     pixels jump*y + lo .. jump*y + hi (Fractions; before any crop). Exact up to the first
-    Deconvolution, an outer bound after it; None where a blob has no spatial map."""
+    Deconvolution, an outer bound after it; None where a blob has no spatial map or its pixels
+    read more than a window (MVN, global pooling, ...: caffeio.layertypes' spatial kinds)."""
     rf = {}
     for layer in net.layer:
         ins = [rf.get(b) for b in layer.bottom]
-        t = layer.type
         if not layer.bottom:
             out = ((Fraction(1), Fraction(0), Fraction(0)),) * 2
         elif any(x is None for x in ins):
             out = None
-        elif t in ("Convolution", "Pooling"):
-            geo = coord.conv_geometry(layer) if t == "Convolution" else coord.pool_geometry(layer)
-            out = None if geo[0][0] is None else tuple(_down(a, g) for a, g in zip(ins[0], geo))
-        elif t == "Deconvolution":
-            out = tuple(_up(a, g) for a, g in zip(ins[0], coord.conv_geometry(layer)))
-        elif t == "Crop":
-            offs = coord.crop_offsets(layer)
-            out = tuple((j, lo + j * o, hi + j * o) for (j, lo, hi), o in zip(ins[0], offs))
-        elif t in coord.PASS_THROUGH:
-            out = _union(ins)
         else:
-            out = None
+            out = _field(layer, ins)
         for top in layer.top:
             rf[top] = out
     return rf
+
+
+def _field(layer, ins):
+    """Receptive field of a layer's tops from its bottoms' (none of them None)."""
+    kind = lt.spatial_kind(layer)
+    if kind == lt.POINTWISE:
+        return _union(ins)
+    if kind == lt.WINDOW:
+        geo = lt.window_geometry(layer, error=ShapeError)
+        return None if geo[0].kernel is None else tuple(_down(a, g) for a, g in zip(ins[0], geo))
+    if kind == lt.UPSAMPLE:
+        return tuple(_up(a, g) for a, g in zip(ins[0], lt.conv_geometry(layer, error=ShapeError)))
+    if kind == lt.CROP:
+        offs = lt.crop_offsets(layer, error=ShapeError)[1][2:]
+        return tuple((j, lo + j * o, hi + j * o) for (j, lo, hi), o in zip(ins[0], offs))
+    return None
 
 
 def _down(axis, geo):

@@ -4,25 +4,24 @@
     shapes.infer(net, image_size=(500, 500))         # Input layers and Python data layers
     shapes.param_shapes(net, image_size=(224, 224))  # OrderedDict layer -> [weight, bias shapes]
 
-Rules (docs/layers.md): Convolution floor((in + 2p - ext) / s) + 1 with ext = d(k-1)+1;
-Pooling ceil((in + 2p - k) / s) + 1, minus one when p > 0 and the last window would start at
-or beyond in + p (round_mode FLOOR floors instead); Deconvolution s(in - 1) + ext - 2p; Crop
-cuts bottom 0 to bottom 1's size from `offset` on every axis >= `axis` and fails when the
-window runs past bottom 0; Concat adds along `axis`; Eltwise needs equal shapes; InnerProduct
-flattens from `axis`. Layer phases (include/exclude) are not filtered: every layer counts.
+Rules (docs/layers.md; geometry, sizes and parameter shapes from caffeio.layertypes):
+Convolution (in + 2p - ext) / s + 1 with ext = d(k-1)+1 and C++'s truncating division;
+Pooling ceil((in + 2p - k) / s) + 1, minus one when the layer pads (on either axis) and the
+last window would start at or beyond in + p (round_mode FLOOR floors instead); Deconvolution
+s(in - 1) + ext - 2p; Crop cuts bottom 0 to bottom 1's size from `offset` on every axis >=
+`axis` and fails when the window runs past bottom 0; Concat adds along `axis`; Eltwise needs
+equal shapes; InnerProduct flattens from `axis`; the types whose tops all have bottom 0's
+shape (layertypes' same_shape: ReLU, BatchNorm, Scale, Split, ...) keep it. Layer phases
+(include/exclude) are not filtered: every layer counts.
 """
 
 import math
 from collections import OrderedDict
 
-from . import pydata
-from .coord import conv_geometry, pool_geometry
-from .errors import ShapeError
+from caffeio import layertypes as lt
 
-SAME_SHAPE = frozenset(
-    """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout LRN MVN
-    BatchNorm Softmax""".split()
-)
+from . import pydata
+from .errors import ShapeError
 
 
 class LayerShapes:
@@ -84,26 +83,28 @@ def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
 def _spatial(layer, b, geo, kind):
     n, c, h, w = b
     sizes, rules = [], []
-    for size, (k, s, p, d) in zip((h, w), geo):
+    if kind == "pool":
+        ceil = lt.pool_ceil(layer)
+        pooled = lt.pool_out_shape((h, w), geo, ceil)
+    for i, (size, (k, s, p, d)) in enumerate(zip((h, w), geo)):
         if kind == "pool":
             if k is None:  # global pooling
                 sizes.append(1)
                 rules.append("global")
                 continue
-            round_floor = layer.pooling_param.round_mode == 1
-            num = size + 2 * p - k
-            out = (num // s if round_floor else -(-num // s)) + 1
-            rule = f"{'floor' if round_floor else 'ceil'}(({size} + 2*{p} - {k}) / {s}) + 1"
-            if p > 0 and (out - 1) * s >= size + p:
-                out -= 1
+            out = pooled[i]
+            rule = f"{'ceil' if ceil else 'floor'}(({size} + 2*{p} - {k}) / {s}) + 1"
+            if out != lt.pool_out_size(size, k, s, p, ceil, clip=False):
                 rule += " - 1 (last window starts in the padding)"
         elif kind == "conv":
             ext = d * (k - 1) + 1
-            out = (size + 2 * p - ext) // s + 1
+            out = lt.conv_out_size(size, k, s, p, d)
             rule = f"floor(({size} + 2*{p} - {ext}) / {s}) + 1"
+            if size + 2 * p < ext:
+                rule = f"({size} + 2*{p} - {ext}) / {s} + 1, the division truncated toward 0"
         else:
             ext = d * (k - 1) + 1
-            out = s * (size - 1) + ext - 2 * p
+            out = lt.deconv_out_size(size, k, s, p, d)
             rule = f"{s}*({size} - 1) + {ext} - 2*{p}"
         if out <= 0:
             raise ShapeError(
@@ -134,9 +135,7 @@ def _conv(layer, bottoms):
             f"{_where(layer)}: group {g} must divide input channels {b[1]} and num_output "
             f"{cp.num_output}"
         )
-    geo = conv_geometry(layer)
-    if any(k is None for k, *_ in geo):
-        raise ShapeError(f"{_where(layer)}: no kernel_size (or kernel_h/kernel_w) set")
+    geo = lt.conv_geometry(layer, error=ShapeError)
     kind = "conv" if layer.type == "Convolution" else "deconv"
     (h, w), rule = _spatial(layer, b, geo, kind)
     return [(b[0], cp.num_output, h, w)], rule
@@ -145,11 +144,7 @@ def _conv(layer, bottoms):
 def _pool(layer, bottoms):
     (b,) = _need(layer, bottoms, 1)
     _rank4(layer, b)
-    geo = pool_geometry(layer)
-    if any(k is None for k, *_ in geo) and not layer.pooling_param.global_pooling:
-        raise ShapeError(f"{_where(layer)}: no kernel_size set and not global_pooling")
-    if any(k is not None and p >= k for k, _, p, _ in geo):
-        raise ShapeError(f"{_where(layer)}: pad must be smaller than the kernel size")
+    geo = lt.pool_geometry(layer, error=ShapeError)
     (h, w), rule = _spatial(layer, b, geo, "pool")
     return [(b[0], b[1], h, w)] * len(layer.top), rule
 
@@ -158,17 +153,11 @@ def _crop(layer, bottoms):
     a, ref = _need(layer, bottoms, 2)
     if len(a) != len(ref):
         raise ShapeError(f"{_where(layer)}: bottoms have ranks {len(a)} and {len(ref)}")
-    cp = layer.crop_param
-    axis = _axis(layer, cp.axis, a, "crop_param.axis")
-    offs = list(cp.offset)
-    if len(offs) > 1 and len(offs) != len(a) - axis:
-        raise ShapeError(
-            f"{_where(layer)}: {len(offs)} offsets given; give one, or exactly "
-            f"{len(a) - axis} (one per axis >= {axis})"
-        )
+    where = f"{_where(layer)} (bottom '{layer.bottom[0]}' {_fmt(a)})"
+    axis, offsets = lt.crop_offsets(layer, len(a), where, ShapeError)
     out = list(a)
     for i in range(axis, len(a)):
-        off = offs[0] if len(offs) == 1 else (offs[i - axis] if offs else 0)
+        off = offsets[i]
         if a[i] - off < ref[i]:
             raise ShapeError(
                 f"{_where(layer)}: crop out of range on axis {i}: '{layer.bottom[0]}' has size "
@@ -177,6 +166,7 @@ def _crop(layer, bottoms):
                 "input size"
             )
         out[i] = ref[i]
+    offs = list(layer.crop_param.offset)
     return [tuple(out)], f"offset {offs[0] if len(offs) == 1 else offs}"
 
 
@@ -317,10 +307,8 @@ def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False):
             tops = [None] * len(layer.top)
         elif layer.type in _RULES:
             tops, rule = _RULES[layer.type](layer, bottoms)
-        elif layer.type in SAME_SHAPE or layer.type == "Split":
+        elif layer.type in lt.TYPES and lt.TYPES[layer.type].same_shape:
             tops = [bottoms[0]] * len(layer.top)
-        elif layer.type in ("Scale", "Bias"):
-            tops = [bottoms[0]]
         elif layer.type == "Flatten":
             b = bottoms[0]
             tops = [(b[0], math.prod(b[1:]))]
@@ -358,9 +346,10 @@ def infer(net, input_shapes=None, image_size=None, unknown_ok=False):
 def param_shapes(net, input_shapes=None, image_size=None, unknown_ok=False):
     """OrderedDict layer name -> [shape of each parameter blob], for layers that have any.
 
-    Convolution (Cout, Cin/g, kh, kw) [+ (Cout,)]; Deconvolution (Cin, Cout/g, kh, kw)
-    [+ (Cout,)]; InnerProduct (num_output, K) [+ (num_output,)], K = prod(bottom[axis:]);
-    Scale/Bias with one bottom: bottom[axis:axis+num_axes]; BatchNorm (C,), (C,), (1,).
+    caffeio.layertypes.param_shapes for each layer: Convolution (Cout, Cin/g, kh, kw)
+    [+ (Cout,)]; Deconvolution (Cin, Cout/g, kh, kw) [+ (Cout,)]; InnerProduct (num_output, K)
+    [+ (num_output,)], K = prod(bottom[axis:]); Scale/Bias with one bottom:
+    bottom[axis:axis+num_axes]; BatchNorm (C,), (C,), (1,); PReLU (C,) or () shared; ...
     Order and shapes are those of Caffe's layer blobs (what a caffemodel stores).
     unknown_ok: blobs whose shapes cannot be told are tolerated (see infer_layers) until a
     parameter needs one; that is a ShapeError naming the layer and its bottom.
@@ -374,45 +363,23 @@ def param_shapes(net, input_shapes=None, image_size=None, unknown_ok=False):
 
 
 def _params_of(ls):
-    layer, t = ls.layer, ls.layer.type
-    if t in ("Convolution", "Deconvolution"):
-        cp = layer.convolution_param
-        (kh, _, _, _), (kw, _, _, _) = conv_geometry(layer)
-        cin, g = _bottom(ls)[1], cp.group
-        if t == "Convolution":
-            shapes = [(cp.num_output, cin // g, kh, kw)]
-        else:
-            shapes = [(cin, cp.num_output // g, kh, kw)]
-        return shapes + ([(cp.num_output,)] if cp.bias_term else [])
-    if t == "InnerProduct":
-        ip = layer.inner_product_param
-        b = _bottom(ls)
-        axis = ip.axis if ip.axis >= 0 else ip.axis + len(b)
-        k = math.prod(b[axis:])
-        w = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
-        return [w] + ([(ip.num_output,)] if ip.bias_term else [])
-    if t in ("Scale", "Bias") and len(ls.bottoms) == 1:
-        p = layer.scale_param if t == "Scale" else layer.bias_param
-        b = _bottom(ls)
-        axis = p.axis if p.axis >= 0 else p.axis + len(b)
-        end = len(b) if p.num_axes == -1 else axis + p.num_axes
-        shape = tuple(b[axis:end])
-        return [shape] + ([shape] if t == "Scale" and p.bias_term else [])
-    if t == "BatchNorm":
-        c = _bottom(ls)[1]
-        return [(c,), (c,), (1,)]
-    if t == "PReLU":
-        return [(1,)] if layer.prelu_param.channel_shared else [(_bottom(ls)[1],)]
-    return []
+    row = lt.TYPES.get(ls.layer.type)
+    if row is None or not row.blobs or ls.layer.type == "Python":
+        return []
+    try:
+        return lt.param_shapes(ls.layer, _known_bottoms(ls))
+    except lt.LayerTypeError as e:
+        raise ShapeError(str(e)) from None
 
 
-def _bottom(ls):
-    """The first bottom's shape, which a layer's parameters depend on (error when unknown)."""
-    if ls.bottoms[0] is None:
-        name = ls.layer.bottom[0]
-        raise ShapeError(
-            f"{_where(ls.layer)}: its parameters need the shape of bottom '{name}', which is "
-            "unknown: it derives from a top of a data layer whose shape the definition does not "
-            "state; pass input_shapes={'top': (N, C, H, W)} for that layer's tops or an image size"
-        )
-    return ls.bottoms[0]
+def _known_bottoms(ls):
+    """The bottoms' shapes, which a layer's parameters depend on (error when one is unknown)."""
+    for name, shape in zip(ls.layer.bottom, ls.bottoms):
+        if shape is None:
+            raise ShapeError(
+                f"{_where(ls.layer)}: its parameters need the shape of bottom '{name}', which "
+                "is unknown: it derives from a top of a data layer whose shape the definition "
+                "does not state; pass input_shapes={'top': (N, C, H, W)} for that layer's tops "
+                "or an image size"
+            )
+    return ls.bottoms

@@ -3,12 +3,13 @@
     python -m solvers.export --proto models/voc-fcn8s/deploy.prototxt --weights W.caffemodel \\
         --onnx voc-fcn8s.onnx --state-dict voc-fcn8s.safetensors      # or .pt
 
-No Caffe is needed. `CaffeModule` is a plain `torch.nn.Module` built from a deploy prototxt with
-torch.nn.functional only (no torchcaffe at run time): its parameters are named after the Caffe
-layers (`conv1_1.weight`, `conv1_1.bias`, `upscore2.weight`, ...), so the exported state_dict
-loads straight into it. The ONNX graph is traced from that module with height, width (and batch)
-dynamic. Crops are written relative to the reference blob's *runtime* shape (`x[..., o : o +
-ref.shape[2]]`), so a net exported at one size gives correct crops at any other size.
+No Caffe is needed. `CaffeModule` is a plain `torch.nn.Module` built from a deploy prototxt whose
+layers are torchcaffe's own implementations (torchcaffe.ops, TEST phase): what it computes is
+what torchcaffe computes. Its parameters are named after the Caffe layers (`conv1_1.weight`,
+`conv1_1.bias`, `upscore2.weight`, ...), so the exported state_dict loads straight into it. The
+ONNX graph is traced from that module with height, width (and batch) dynamic: traced, the ops
+keep sizes symbolic (torchcaffe.ops.vision), and crops cut to the reference blob's *runtime*
+shape, so a net exported at one size gives correct crops at any other size.
 
 Input convention (as for the Caffe models): one float32 N x 3 x H x W tensor, **BGR** channel
 order, **0..255** pixel scale, **minus the per-channel mean** (VOC: B 104.00699, G 116.66877,
@@ -28,12 +29,15 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import caffeio
 from caffeio import caffe_pb2
+from caffeio import layertypes as lt
 from caffeio.atomic import atomic_path
+from torchcaffe.errors import NetError
+from torchcaffe.ops import REGISTRY, Context
+from torchcaffe.ops.vision import torch_pool_matches_caffe
 
 TEST = 1
 TOLERANCE = 1e-4
@@ -79,57 +83,45 @@ class _Params(nn.Module):
         return [getattr(self, n) for n in self.names]
 
 
-def _conv_spec(layer):
-    from netspec.coord import conv_geometry
-
-    (kh, sh, ph, dh), (kw, sw, pw, dw) = conv_geometry(layer)
-    cp = layer.convolution_param
-    return dict(
-        stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=cp.group or 1, kernel=(kh, kw)
+def exportable_types():
+    """Layer types CaffeModule takes: Input, and every type torchcaffe implements as an op on
+    tensors (not data, loss, metric or Python layers)."""
+    return sorted(
+        ["Input"]
+        + [
+            t
+            for t, cls in REGISTRY.items()
+            if not cls.acts_on_blobs and t in lt.TYPES and lt.TYPES[t].role == lt.OP
+        ]
     )
 
 
-def _pool_spec(layer, where):
-    from netspec.coord import pool_geometry
-
-    pp = layer.pooling_param
-    if pp.global_pooling:
-        return dict(pool=pp.pool, glob=True)
-    (kh, sh, ph, _), (kw, sw, pw, _) = pool_geometry(layer)
-    if pp.round_mode != caffe_pb2.PoolingParameter.CEIL:
-        ceil = False
-    else:
-        ceil = True
-        # torch's ceil mode drops a last window starting at or past in + pad even when pad = 0;
-        # Caffe only does so when pad > 0. They agree whenever kernel >= stride.
-        if (ph == 0 and kh < sh) or (pw == 0 and kw < sw):
-            raise ExportError(
-                f"{where}: pooling '{layer.name}' has kernel < stride without padding; its Caffe "
-                "output size differs from torch's ceil mode: not exportable by this tool"
-            )
-    if ph * 2 > kh or pw * 2 > kw:
-        raise ExportError(f"{where}: pooling '{layer.name}' pads more than half its kernel")
-    if pp.pool not in (pp.MAX, pp.AVE):
-        raise ExportError(f"{where}: pooling '{layer.name}': only MAX and AVE are exportable")
-    return dict(pool=pp.pool, glob=False, kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), ceil=ceil)
+def _check_pooling(impl, where):
+    """A Pooling op whose ONNX graph serves every input size: torch's pooling (what a trace
+    records) must give Caffe's output size at all of them (torchcaffe takes another path where
+    it does not, with sizes a trace would freeze)."""
+    if impl.glob:
+        return
+    if not torch_pool_matches_caffe(impl.kernel, impl.pad, impl.stride, impl.ceil):
+        raise ExportError(
+            f"{where}: pooling '{impl.name}' (kernel {impl.kernel}, pad {impl.pad}, stride "
+            f"{impl.stride}): its Caffe output size differs from torch's pooling at some input "
+            "sizes (kernel < stride without padding, or a pad over half the kernel): not "
+            "exportable by this tool"
+        )
 
 
 class CaffeModule(nn.Module):
-    """A Caffe deploy net as a plain PyTorch module (torch.nn.functional ops, Caffe semantics).
+    """A Caffe deploy net as a plain PyTorch module made of torchcaffe's layer implementations.
 
     net: caffe_pb2.NetParameter or a prototxt path (TEST phase layers are kept); param_shapes:
-    {layer: [shape, ...]} (default: inferred from the prototxt's input shapes). forward(*inputs)
-    takes the net's inputs in order (N x C x H x W float32) and returns the output blob, or a
-    tuple of them in `self.outputs` order. Parameters: `<layer>.weight`, `<layer>.bias`.
-    Layer types: Input, Convolution, Deconvolution, Pooling (MAX/AVE), ReLU, Sigmoid, TanH,
-    Dropout, LRN (across channels), Crop, Eltwise, Concat, Scale, Bias, Softmax, Split, Flatten,
-    BatchNorm (with its stored statistics, as Caffe's TEST phase).
+    {layer: [shape, ...]} (default: the shapes torchcaffe's layers give at the prototxt's input
+    shapes). forward(*inputs) takes the net's inputs in order (N x C x H x W float32) and
+    returns the output blob, or a tuple of them in `self.outputs` order. Parameters:
+    `<layer>.weight`, `<layer>.bias` (BatchNorm: running_mean, running_var, scale_factor).
+    Layer types: exportable_types() (Input and torchcaffe's ops on tensors; BatchNorm with its
+    stored statistics, Dropout the identity, as Caffe's TEST phase).
     """
-
-    SUPPORTED = (
-        "Input Convolution Deconvolution Pooling ReLU Sigmoid TanH Dropout LRN Crop Eltwise "
-        "Concat Scale Bias Softmax Split Flatten BatchNorm"
-    ).split()
 
     def __init__(self, net, param_shapes=None):
         super().__init__()
@@ -139,43 +131,25 @@ class CaffeModule(nn.Module):
             net = caffeio.read_net(path)
         self.source = path or f"<NetParameter {net.name!r}>"
         layers = [lp for lp in net.layer if _in_test_phase(lp)]
-        kept = caffe_pb2.NetParameter(name=net.name)
-        kept.layer.extend(layers)
+        supported = exportable_types()
         for lp in layers:
-            if lp.type not in self.SUPPORTED:
+            if lp.type not in supported:
                 raise ExportError(
                     f"{_where(path, lp)}: layer '{lp.name}' has type '{lp.type}', which has no "
-                    f"plain-PyTorch form here (exportable: {', '.join(self.SUPPORTED)}). Export "
+                    f"plain-PyTorch form here (exportable: {', '.join(supported)}). Export "
                     "a deploy net (Input layer, no data/loss layers)."
                 )
-        if param_shapes is None:
-            from netspec.shapes import param_shapes as infer_params
-
-            try:
-                param_shapes = infer_params(kept)
-            except Exception as e:
-                raise ExportError(f"{self.source}: cannot infer parameter shapes: {e}") from e
         self.name = net.name
         self.steps = []
         self.inputs = []
         self.input_channels = []
-        produced, consumed = [], set()
+        produced, consumed, shapes = [], set(), {}
         for lp in layers:
             where = _where(path, lp)
             if "." in lp.name:
                 raise ExportError(
                     f"{where}: layer name '{lp.name}' contains '.' (not a torch name)"
                 )
-            spec = self._spec(lp, where)
-            if lp.name in param_shapes:
-                self.add_module(lp.name, _Params(lp.type, param_shapes[lp.name]))
-                spec["params"] = lp.name
-            if lp.type == "Input":
-                self.inputs.extend(lp.top)
-                shapes = list(lp.input_param.shape)
-                for i, _ in enumerate(lp.top):
-                    dims = list(shapes[min(i, len(shapes) - 1)].dim) if shapes else []
-                    self.input_channels.append(int(dims[1]) if len(dims) > 1 else 3)
             for b in lp.bottom:
                 if b not in produced:
                     raise ExportError(
@@ -185,47 +159,58 @@ class CaffeModule(nn.Module):
             for t in lp.top:
                 if t not in produced:
                     produced.append(t)
-            self.steps.append((lp.type, lp.name, tuple(lp.bottom), tuple(lp.top), spec))
+            if lp.type == "Input":
+                self._add_inputs(lp, shapes)
+                continue
+            impl, blob_shapes = self._build(lp, where, shapes, param_shapes)
+            if blob_shapes:
+                self.add_module(lp.name, _Params(lp.type, blob_shapes))
+            self.steps.append((impl, tuple(lp.bottom), tuple(lp.top), bool(blob_shapes)))
         self.outputs = [t for t in produced if t not in consumed]
         if not self.inputs:
             raise ExportError(f"{self.source}: the net has no Input layer (use a deploy net)")
 
-    def _spec(self, lp, where):
-        t = lp.type
-        if t in ("Convolution", "Deconvolution"):
-            return _conv_spec(lp)
-        if t == "Pooling":
-            return _pool_spec(lp, where)
-        if t == "ReLU":
-            return dict(slope=float(lp.relu_param.negative_slope))
-        if t == "LRN":
-            p = lp.lrn_param
-            if p.norm_region != p.ACROSS_CHANNELS:
-                raise ExportError(f"{where}: LRN '{lp.name}': only ACROSS_CHANNELS is exportable")
-            return dict(size=p.local_size, alpha=p.alpha, beta=p.beta, k=p.k)
-        if t == "Crop":
-            p = lp.crop_param
-            return dict(axis=p.axis, offset=tuple(p.offset))
-        if t == "Eltwise":
-            p = lp.eltwise_param
-            if len(p.coeff) not in (0, len(lp.bottom)):
-                raise ExportError(f"{where}: Eltwise '{lp.name}': one coeff per bottom needed")
-            return dict(op=p.operation, coeff=tuple(p.coeff))
-        if t == "Concat":
-            p = lp.concat_param
-            return dict(
-                axis=p.axis if p.HasField("axis") or not p.HasField("concat_dim") else p.concat_dim
-            )
-        if t in ("Scale", "Bias"):
-            p = lp.scale_param if t == "Scale" else lp.bias_param
-            return dict(axis=p.axis, num_axes=p.num_axes)
-        if t == "Softmax":
-            return dict(axis=lp.softmax_param.axis)
-        if t == "BatchNorm":
-            return dict(eps=float(lp.batch_norm_param.eps))
-        if t == "Flatten":
-            return dict(axis=lp.flatten_param.axis)
-        return {}
+    def _add_inputs(self, lp, shapes):
+        self.inputs.extend(lp.top)
+        dims = [tuple(int(d) for d in s.dim) for s in lp.input_param.shape]
+        for i, top in enumerate(lp.top):
+            shape = dims[min(i, len(dims) - 1)] if dims else ()
+            self.input_channels.append(shape[1] if len(shape) > 1 else 3)
+            shapes[top] = shape or None
+
+    def _build(self, lp, where, shapes, given):
+        """torchcaffe's op for `lp`, its parameter shapes, and its tops' shapes (run on meta
+        tensors, as torchcaffe infers them) recorded in `shapes`."""
+        ctx = Context(TEST, torch.device("cpu"), torch.Generator(), where)
+        bottoms = [shapes.get(b) for b in lp.bottom]
+        try:
+            impl = REGISTRY[lp.type](lp, ctx)
+            if any(b is None for b in bottoms):
+                missing = [b for b, s in zip(lp.bottom, bottoms) if s is None]
+                raise ExportError(
+                    f"{self.source}: cannot infer parameter shapes: the shape of {missing} "
+                    "is not stated (give the Input layer its shape)"
+                )
+            blob_shapes = [tuple(s) for s, _ in impl.param_shapes(bottoms)]
+            if given is not None and lp.name in given:
+                blob_shapes = [tuple(s) for s in given[lp.name]]
+            xs = [torch.empty(b, device="meta") for b in bottoms]
+            ws = [torch.empty(s, device="meta") for s in blob_shapes]
+            with torch.no_grad():
+                outs = impl.forward(xs, ws)
+        except NetError as e:
+            raise ExportError(f"{self.source}: cannot infer parameter shapes: {e}") from e
+        except (RuntimeError, ValueError, IndexError) as e:
+            if isinstance(e, ExportError):
+                raise
+            raise ExportError(
+                f"{where}: layer '{lp.name}' ({lp.type}) fails on bottoms {bottoms}: {e}"
+            ) from e
+        if lp.type == "Pooling":
+            _check_pooling(impl, where)
+        for t, y in zip(lp.top, outs):
+            shapes[t] = tuple(y.shape)
+        return impl, blob_shapes
 
     def forward(self, *inputs):
         if len(inputs) != len(self.inputs):
@@ -234,13 +219,10 @@ class CaffeModule(nn.Module):
                 f"({', '.join(self.inputs)}), got {len(inputs)}"
             )
         env = dict(zip(self.inputs, inputs))
-        for t, _name, bottoms, tops, spec in self.steps:
-            if t == "Input":
-                continue
+        for impl, bottoms, tops, has_params in self.steps:
             xs = [env[b] for b in bottoms]
-            ws = getattr(self, spec["params"]).blobs() if "params" in spec else []
-            outs = [xs[0]] * len(tops) if t == "Split" else _apply(t, spec, xs, ws)
-            for top, y in zip(tops, outs):
+            ws = getattr(self, impl.name).blobs() if has_params else []
+            for top, y in zip(tops, impl.forward(xs, ws)):
                 env[top] = y
         outs = tuple(env[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
@@ -278,115 +260,6 @@ class CaffeModule(nn.Module):
     def from_files(cls, proto, weights):
         """CaffeModule of a deploy prototxt with a caffemodel's weights, in eval mode."""
         return cls(proto).load_caffe_params(_load_params(weights)).eval()
-
-
-def _bcast(w, x, axis, num_axes):
-    axis = axis % x.dim()
-    n = len(w.shape) if num_axes < 0 else num_axes
-    shape = [1] * x.dim()
-    shape[axis : axis + n] = list(w.shape)[-n:] if n else []
-    return w.reshape(shape)
-
-
-def _apply(t, spec, xs, ws):
-    """One Caffe layer on torch tensors -> list of tops."""
-    x = xs[0] if xs else None
-    if t == "Convolution":
-        return [
-            F.conv2d(
-                x,
-                ws[0],
-                ws[1] if len(ws) > 1 else None,
-                spec["stride"],
-                spec["padding"],
-                spec["dilation"],
-                spec["groups"],
-            )
-        ]
-    if t == "Deconvolution":
-        return [
-            F.conv_transpose2d(
-                x,
-                ws[0],
-                ws[1] if len(ws) > 1 else None,
-                spec["stride"],
-                spec["padding"],
-                0,
-                spec["groups"],
-                spec["dilation"],
-            )
-        ]
-    if t == "Pooling":
-        if spec["glob"]:
-            fn = F.adaptive_max_pool2d if spec["pool"] == 0 else F.adaptive_avg_pool2d
-            return [fn(x, 1)]
-        if spec["pool"] == 0:
-            return [
-                F.max_pool2d(x, spec["kernel"], spec["stride"], spec["pad"], ceil_mode=spec["ceil"])
-            ]
-        return [
-            F.avg_pool2d(
-                x,
-                spec["kernel"],
-                spec["stride"],
-                spec["pad"],
-                ceil_mode=spec["ceil"],
-                count_include_pad=True,
-            )
-        ]
-    if t == "ReLU":
-        return [F.leaky_relu(x, spec["slope"]) if spec["slope"] else F.relu(x)]
-    if t == "Sigmoid":
-        return [torch.sigmoid(x)]
-    if t == "TanH":
-        return [torch.tanh(x)]
-    if t == "Dropout":
-        return [x]  # identity at test time
-    if t == "LRN":
-        return [F.local_response_norm(x, spec["size"], spec["alpha"], spec["beta"], spec["k"])]
-    if t == "Crop":
-        ref = xs[1]
-        axis = spec["axis"] % x.dim()
-        offs = spec["offset"] or (0,)
-        if len(offs) == 1:
-            offs = offs * (x.dim() - axis)
-        index = [slice(None)] * x.dim()
-        for d in range(axis, x.dim()):
-            o = offs[d - axis]
-            index[d] = slice(o, o + ref.shape[d])  # runtime size: stays dynamic in ONNX
-        return [x[tuple(index)]]
-    if t == "Eltwise":
-        op, coeff = spec["op"], spec["coeff"]
-        if op == caffe_pb2.EltwiseParameter.SUM:
-            y = xs[0] * coeff[0] if coeff else xs[0]
-            for i, b in enumerate(xs[1:], 1):
-                y = y + (b * coeff[i] if coeff else b)
-            return [y]
-        y = xs[0]
-        for b in xs[1:]:
-            y = y * b if op == caffe_pb2.EltwiseParameter.PROD else torch.maximum(y, b)
-        return [y]
-    if t == "Concat":
-        return [torch.cat(xs, spec["axis"])]
-    if t in ("Scale", "Bias"):
-        other = ws[0] if ws else xs[1]
-        f = _bcast(other, x, spec["axis"], spec["num_axes"] if ws else -1)
-        y = x * f if t == "Scale" else x + f
-        if t == "Scale" and len(ws) > 1:
-            y = y + _bcast(ws[1], x, spec["axis"], spec["num_axes"])
-        return [y]
-    if t == "Softmax":
-        return [F.softmax(x, spec["axis"])]
-    if t == "BatchNorm":
-        # Caffe keeps sums scaled by a moving-average factor: statistics = blob / factor (0 -> 0)
-        factor = ws[2].reshape(())
-        inv = torch.where(factor == 0, torch.zeros_like(factor), 1 / factor)
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        mean, var = (ws[0] * inv).reshape(shape), (ws[1] * inv).reshape(shape)
-        return [(x - mean) / torch.sqrt(var + spec["eps"])]
-    if t == "Flatten":
-        return [torch.flatten(x, spec["axis"])]
-    raise ExportError(f"layer type '{t}' is not exportable")
 
 
 def _load_params(weights):

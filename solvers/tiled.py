@@ -19,63 +19,69 @@ from fractions import Fraction
 
 import numpy as np
 
-_IDENTITY = {"ReLU", "Dropout", "Sigmoid", "TanH", "Scale", "Bias", "BatchNorm", "LRN", "Split"}
-_IDENTITY |= {"Softmax", "Power", "AbsVal", "ELU", "PReLU", "Eltwise", "Concat", "ArgMax"}
+from caffeio import layertypes as lt
 
 
 class TilingError(ValueError):
     """A net or request that tiling cannot serve; the message says why and what to do."""
 
 
-def _geom(cp):
-    def one(rep, single, default):
-        if single:
-            return single
-        return list(rep)[0] if len(rep) else default
-
-    k = one(cp.kernel_size, cp.kernel_h, None)
-    p = one(cp.pad, cp.pad_h, 0)
-    s = one(cp.stride, cp.stride_h, 1)
-    d = list(cp.dilation)[0] if len(cp.dilation) else 1
-    kw = one(cp.kernel_size, cp.kernel_w, None)
-    if kw != k or one(cp.pad, cp.pad_w, 0) != p or one(cp.stride, cp.stride_w, 1) != s:
-        raise TilingError("tiling supports square kernels, pads and strides only")
-    return k, p, s, d
+def _square(lp):
+    """(kernel, pad, stride, dilation) of a windowed layer (caffeio.layertypes), the same on
+    both axes; TilingError otherwise."""
+    (h, w) = lt.window_geometry(lp, error=TilingError)
+    if h != w:
+        raise TilingError(
+            f"layer '{lp.name}': tiling supports square kernels, pads and strides only "
+            f"(H {tuple(h)}, W {tuple(w)} as kernel, stride, pad, dilation)"
+        )
+    return h.kernel, h.pad, h.stride, h.dilation
 
 
 def receptive_field(net_param, input_blob="data"):
     """{blob: (jump, lo, hi)} for a caffe_pb2.NetParameter: pixel y of the blob depends on input
-    pixels [jump*y + lo, jump*y + hi] (bounds, Fractions) along each spatial axis."""
+    pixels [jump*y + lo, jump*y + hi] (bounds, Fractions) along each spatial axis.
+
+    Layers are read by their spatial kind (caffeio.layertypes): windows (Convolution, Pooling,
+    Im2col, LRN WITHIN_CHANNEL) widen the field, Deconvolution and Crop move it, pointwise
+    layers join their bottoms' fields; layers whose pixels read the whole map (MVN, global
+    pooling, ...) raise TilingError. Loss, accuracy and sink layers are skipped."""
     rf = {input_blob: (Fraction(1), Fraction(0), Fraction(0))}
     for lp in net_param.layer:
         ins = [rf[b] for b in lp.bottom if b in rf]
         if not ins or lp.type in ("Input",):
             continue
+        row = lt.TYPES.get(lp.type)
+        if lp.type.endswith("Loss") or (row and row.role in (lt.LOSS, lt.METRIC, lt.SINK)):
+            continue
+        kind = lt.spatial_kind(lp)
         j, lo, hi = ins[0]
-        if lp.type in ("Convolution", "Pooling"):
-            if lp.type == "Pooling":
-                pp = lp.pooling_param
-                if pp.global_pooling:
-                    raise TilingError(f"layer '{lp.name}': global pooling sees the whole image")
-                k, p, s, d = pp.kernel_size or pp.kernel_h, pp.pad or pp.pad_h, pp.stride, 1
-                s = s or pp.stride_h or 1
-            else:
-                k, p, s, d = _geom(lp.convolution_param)
+        if kind == lt.WINDOW:
+            if lp.type == "Pooling" and lp.pooling_param.global_pooling:
+                raise TilingError(f"layer '{lp.name}': global pooling sees the whole image")
+            k, p, s, d = _square(lp)
             ext = d * (k - 1) + 1
             out = (j * s, lo - j * p, hi + j * (ext - 1 - p))
-        elif lp.type == "Deconvolution":
-            k, p, s, d = _geom(lp.convolution_param)
+        elif kind == lt.UPSAMPLE:
+            k, p, s, d = _square(lp)
             ext = d * (k - 1) + 1
             # output y takes inputs x with (y + p - ext + 1)/s <= x <= (y + p)/s
             out = (j / s, lo + j * Fraction(p - ext + 1, s) - j, hi + j * Fraction(p, s))
-        elif lp.type == "Crop":
-            off = list(lp.crop_param.offset)
-            o = off[0] if off else 0
+        elif kind == lt.CROP:
+            _, offs = lt.crop_offsets(lp, error=TilingError)
+            if offs[2] != offs[3]:
+                raise TilingError(f"layer '{lp.name}': tiling supports equal H and W crops only")
+            o = offs[2]
             out = (j, lo + j * o, hi + j * o)
-        elif lp.type in _IDENTITY or lp.type.endswith("Loss"):
-            if any(x[0] != j for x in ins[: 1 if lp.type == "Crop" else None]):
+        elif kind == lt.POINTWISE:
+            if any(x[0] != j for x in ins):
                 raise TilingError(f"layer '{lp.name}': bottoms at different resolutions")
             out = (j, min(x[1] for x in ins), max(x[2] for x in ins))
+        elif kind == lt.GRID:
+            raise TilingError(
+                f"layer '{lp.name}' of type {lp.type}: each output pixel reads the whole map, "
+                "so tiles cannot reproduce the whole-image output"
+            )
         else:
             raise TilingError(f"layer '{lp.name}' of type {lp.type}: unknown receptive field")
         for t in lp.top:

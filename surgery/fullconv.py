@@ -14,22 +14,35 @@ Shapes at the classifier's native input size decide each conversion:
 """
 
 from caffeio import caffe_pb2
+from caffeio import layertypes as lt
 
 from .errors import SurgeryError
 from .paramset import infer_shapes
 
-# Layer types kept as they are (they act per position or on local windows).
-KEEP = frozenset(
-    """Convolution Deconvolution ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish
-    Clip Threshold Dropout LRN BatchNorm Scale Bias Split Concat Eltwise Softmax Pooling
-    InnerProduct Flatten Reshape""".split()
-)
-# ... of which these may also read the output of an InnerProduct (a vector in the classifier).
-ON_VECTORS = frozenset(
-    """ReLU PReLU ELU Sigmoid TanH AbsVal BNLL Power Exp Log Swish Clip Threshold Dropout
-    BatchNorm Scale Bias Split Concat Eltwise Softmax InnerProduct""".split()
-)
-DROP = frozenset("SoftmaxWithLoss EuclideanLoss HingeLoss InfogainLoss Accuracy Silence".split())
+# What fcnize converts (InnerProduct) or removes (Flatten, a flattening Reshape).
+_CONVERTED = frozenset(("InnerProduct", "Flatten", "Reshape"))
+# caffeio.layertypes' spatial kinds that act per position or on local windows: kept as they
+# are. Only the pointwise ones may also read an InnerProduct's output (a vector in the
+# classifier, a 1 x 1 map in the FCN).
+_KEPT_KINDS = (lt.POINTWISE, lt.WINDOW, lt.UPSAMPLE)
+_KEPT_NAMES = lt.types_of_kind(*_KEPT_KINDS) | {"InnerProduct"}
+
+
+def _keeps(layer, ndim=4):
+    """True when fcnize keeps `layer` (or converts it): see _KEPT_KINDS and _CONVERTED."""
+    return layer.type in _CONVERTED or lt.spatial_kind(layer, ndim) in _KEPT_KINDS
+
+
+def _on_vectors(layer, ndim):
+    return layer.type == "InnerProduct" or lt.spatial_kind(layer, ndim) == lt.POINTWISE
+
+
+def _dropped(layer):
+    """Loss, accuracy and sink layers (labels, no score): not in the fully convolutional net."""
+    row = lt.TYPES.get(layer.type)
+    return layer.type.endswith("Loss") or (
+        row is not None and row.role in (lt.LOSS, lt.METRIC, lt.SINK)
+    )
 
 
 def _where(layer):
@@ -76,10 +89,14 @@ def _flatten_like(layer):
 
 def _check(layer, kinds, shapes):
     """Raise unless `layer` has a fully convolutional form; kinds: {blob: 'map'|'vector'|...}."""
-    if layer.type not in KEEP:
+    ndim = len(shapes.get(layer.bottom[0]) or (0, 0, 0, 0))
+    if not _keeps(layer, ndim):
+        kind = lt.spatial_kind(layer, ndim)
         raise SurgeryError(
-            f"{_where(layer)}: no fully convolutional form for this layer type (fcnize keeps "
-            f"{', '.join(sorted(KEEP - {'Flatten', 'Reshape'}))})"
+            f"{_where(layer)}: no fully convolutional form for this layer "
+            f"({'a type Caffe does not register' if kind is None else f'spatial kind {kind}'}; "
+            "fcnize keeps the layers that act per position or on local windows: "
+            f"{', '.join(sorted(_KEPT_NAMES))})"
         )
     for b in layer.bottom:
         kind = kinds.get(b)
@@ -88,7 +105,7 @@ def _check(layer, kinds, shapes):
                 f"{_where(layer)}: reads the flattened blob '{b}'; only an InnerProduct can "
                 "read a flattened map in the fully convolutional net"
             )
-        if kind == "vector" and layer.type not in ON_VECTORS:
+        if kind == "vector" and not _on_vectors(layer, ndim):
             raise SurgeryError(
                 f"{_where(layer)}: reads '{b}', the output of an InnerProduct (a vector in the "
                 "classifier): it has no spatial form there"
@@ -100,7 +117,6 @@ def _check(layer, kinds, shapes):
             "form (its InnerProduct reads the map)"
         )
     axis = _axis(layer)
-    ndim = len(shapes.get(layer.bottom[0]) or (0, 0, 0, 0))
     if axis is not None and axis % ndim != 1:
         raise SurgeryError(f"{_where(layer)}: axis {axis} is not the channel axis 1")
     if layer.type in ("Scale", "Bias"):
@@ -169,11 +185,10 @@ def _slide_pool(new, shape):
             p.kernel_h, p.kernel_w = h, w
         p.ClearField("stride")
         return f"{new.name}: global {method} pooling over {h}x{w} -> {method} {h}x{w} stride 1"
-    kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size,) * 2
-    pad = (p.pad_h, p.pad_w) if p.HasField("pad_h") else (p.pad,) * 2
-    if kernel != (h, w) or pad != (0, 0):
+    wh, ww = lt.pool_geometry(new, error=SurgeryError)
+    if (wh.kernel, ww.kernel) != (h, w) or (wh.pad, ww.pad) != (0, 0):
         return None  # a windowed pooling: kept
-    stride = (p.stride_h, p.stride_w) if p.HasField("stride_h") else (p.stride,) * 2
+    stride = (wh.stride, ww.stride)
     if stride == (1, 1):
         return f"{new.name}: {method} {h}x{w} covers the {h}x{w} map and slides with stride 1"
     # A declared stride is kept: it sets the FCN's output stride (VGG-16 at a reduced size).
@@ -195,7 +210,7 @@ def fully_conv_definition(net, size=None):
     out.name = (net.name or "net") + "-fcn"
     renamed, kinds, notes = {}, {}, []
     for layer in net.layer:
-        if layer.type in DROP or layer.type.endswith("Loss"):
+        if _dropped(layer):
             notes.append(f"{layer.name}: {layer.type} dropped (needs labels / not a score)")
             continue
         if not layer.bottom:  # data layers stay

@@ -109,7 +109,7 @@ def _check_stride(layer, name, k, report):
         return
     if layer.type != "Deconvolution":
         return
-    from netspec.coord import conv_geometry
+    from caffeio.layertypes import conv_geometry
 
     (_, s, _, _), _ = conv_geometry(layer)  # H axis: (kernel, stride, pad, dilation)
     if k not in (2 * s, 2 * s - 1):

@@ -237,8 +237,9 @@ def _stored(train, dst):
 
 
 def _has_params(layer):
-    return layer.type in ("Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale",
-                          "Bias", "PReLU", "Embed")  # fmt: skip
+    from caffeio.layertypes import blob_names
+
+    return bool(blob_names(layer))
 
 
 def _raise_lacking(name, source, source_weights, layers):

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from netspec.coord import conv_geometry
+from caffeio.layertypes import conv_geometry
 
 
 def forward(net, params, inputs, dtype=torch.float64):

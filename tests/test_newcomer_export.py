@@ -175,3 +175,65 @@ def test_export_errors_name_the_problem(tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().err
     with pytest.raises(export.ExportError, match="use a .pt"):
         export.save_state_dict({}, str(tmp_path / "x.bin"))
+
+
+def _net_file(tmp_path, body, name="net"):
+    text = (
+        'layer { name: "data" type: "Input" top: "data" '
+        "input_param { shape { dim: 1 dim: 3 dim: 24 dim: 20 } } }\n" + body
+    )
+    path = tmp_path / f"{name}.prototxt"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_module_is_made_of_torchcaffes_ops(tmp_path):
+    """CaffeModule runs torchcaffe's layer implementations: any type torchcaffe runs on
+    tensors exports (ArgMax over channels: not in the former hand-written list), and the traced
+    LRN (whose torchcaffe form uses a divisor ONNX drops) matches at large activations."""
+    import onnxruntime as ort
+
+    from torchcaffe.ops import REGISTRY
+
+    proto = _net_file(
+        tmp_path,
+        'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" '
+        "convolution_param { num_output: 6 kernel_size: 3 pad: 1 } }\n"
+        'layer { name: "norm" type: "LRN" bottom: "conv" top: "norm" '
+        "lrn_param { local_size: 5 alpha: 0.001 beta: 0.75 } }\n"
+        'layer { name: "top2" type: "ArgMax" bottom: "norm" top: "top2" '
+        "argmax_param { axis: 1 top_k: 2 out_max_val: true } }\n",
+    )
+    net = caffeio.read_net(proto)
+    weights = str(tmp_path / "net.caffemodel")
+    caffeio.write_caffemodel(caffeio.params_to_net(random_weights(net, seed=1), net), weights)
+    module = export.CaffeModule.from_files(proto, weights)
+    assert [type(impl) for impl, *_ in module.steps] == [
+        REGISTRY["Convolution"],
+        REGISTRY["LRN"],
+        REGISTRY["ArgMax"],
+    ]
+    assert {"ArgMax", "LRN", "Input"} <= set(export.exportable_types())
+    assert not {"Data", "Python", "SoftmaxWithLoss", "Accuracy"} & set(export.exportable_types())
+    path = export.export_onnx(module, str(tmp_path / "m.onnx"))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for size in ((24, 20), (13, 31)):
+        x = feeds_for(module, size)["data"] * 40  # LRN's sum of squares matters at this scale
+        ref = torchcaffe_outputs(proto, weights, {"data": x})["top2"]
+        got = sess.run(None, {"data": x})[0]
+        assert got.shape == ref.shape == (1, 2, *size)
+        assert rel_err(got, ref) < TOL
+
+
+def test_pooling_whose_torch_size_differs_is_refused(tmp_path):
+    """kernel < stride without padding: Caffe's ceil rule keeps a last window torch drops at
+    some sizes, so no single traced graph fits; floor rounding agrees at every size."""
+    pool = (
+        'layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" '
+        "pooling_param { pool: MAX kernel_size: 1 stride: 3 %s } }\n"
+    )
+    proto = _net_file(tmp_path, pool % "")
+    with pytest.raises(export.ExportError, match=r"net.prototxt:\d+: pooling 'pool'.*kernel < s"):
+        export.CaffeModule(proto)
+    floor = _net_file(tmp_path, pool % "round_mode: FLOOR", name="floor")
+    assert export.CaffeModule(floor).outputs == ["pool"]

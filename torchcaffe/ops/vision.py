@@ -1,7 +1,15 @@
-"""Convolution, Deconvolution, Pooling, LRN and Crop with Caffe's size and padding rules."""
+"""Convolution, Deconvolution, Pooling, LRN and Crop with Caffe's size and padding rules.
+
+The geometry parsing, the output-size rules and the crop offsets are caffeio.layertypes'.
+Traced (torch.jit.trace, as solvers.export does for ONNX), the layers keep their sizes
+symbolic: global pooling goes by adaptive pooling, LRN across channels by an average, and
+convolutions skip the GEMM path (whose view sizes a trace would freeze).
+"""
 
 import torch
 import torch.nn.functional as F
+
+from caffeio import layertypes as lt
 
 from .. import winograd as _wg
 from ..constregion import channel_sums, memory_format_of, weight_grad_by_regions
@@ -13,48 +21,18 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def _spatial(values, hw, n, default, what, where):
-    """Caffe's repeated-or-h/w rule for kernel/pad/stride/dilation -> tuple of n ints."""
-    if hw is not None:
-        if n != 2:
-            raise NetError(f"{where}: {what}_h/{what}_w only apply to 2-D spatial blobs")
-        return tuple(int(v) for v in hw)
-    vals = list(values)
-    if not vals:
-        if default is None:
-            raise NetError(f"{where}: {what} is not set")
-        return (default,) * n
-    if len(vals) == 1:
-        return (int(vals[0]),) * n
-    if len(vals) != n:
-        raise NetError(f"{where}: {len(vals)} {what} values for {n} spatial axes")
-    return tuple(int(v) for v in vals)
+def conv_geometry(lp, n, where):
+    """Convolution LayerParameter -> (kernel, pad, stride, dilation), each a tuple of n ints
+    (caffeio.layertypes.conv_geometry's rules; NetError naming `where`)."""
+    axes = lt.conv_geometry(lp, n, where, NetError)
+    fields = ("kernel", "pad", "stride", "dilation")
+    return tuple(tuple(getattr(a, f) for a in axes) for f in fields)
 
 
-def conv_geometry(p, n, where):
-    """ConvolutionParameter -> (kernel, pad, stride, dilation), each a tuple of n ints."""
-    kh = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") or p.HasField("kernel_w") else None
-    if kh is not None and not (p.HasField("kernel_h") and p.HasField("kernel_w")):
-        raise NetError(f"{where}: set both kernel_h and kernel_w")
-    ph = (p.pad_h, p.pad_w) if p.HasField("pad_h") or p.HasField("pad_w") else None
-    sh = (p.stride_h, p.stride_w) if p.HasField("stride_h") or p.HasField("stride_w") else None
-    kernel = _spatial(p.kernel_size, kh, n, None, "kernel_size", where)
-    pad = _spatial(p.pad, ph, n, 0, "pad", where)
-    stride = _spatial(p.stride, sh, n, 1, "stride", where)
-    dilation = _spatial(p.dilation, None, n, 1, "dilation", where)
-    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
-        raise NetError(f"{where}: kernel, stride and dilation must be >= 1")
-    return kernel, pad, stride, dilation
-
-
-def conv_out_size(size, k, p, s, d):
-    """Caffe convolution output size: floor((in + 2p - (d(k-1)+1)) / s) + 1."""
-    return (size + 2 * p - (d * (k - 1) + 1)) // s + 1
-
-
-def deconv_out_size(size, k, p, s, d):
-    """Caffe deconvolution output size: s(in - 1) + d(k-1)+1 - 2p."""
-    return s * (size - 1) + d * (k - 1) + 1 - 2 * p
+def _out_sizes(shape, geom, transposed):
+    """Caffe's output size on each spatial axis of a bottom of `shape` (N x C x spatial)."""
+    size = lt.deconv_out_size if transposed else lt.conv_out_size
+    return [size(n, k, s, p, d) for n, k, p, s, d in zip(shape[2:], *geom)]
 
 
 @register("Convolution")
@@ -87,7 +65,7 @@ class Convolution(BaseLayer):
         n = len(shape) - 2
         if n not in _CONV:
             raise NetError(f"{self.where}: bottom shape {tuple(shape)}: 1-3 spatial axes supported")
-        self.geom = conv_geometry(self.lp.convolution_param, n, self.where)
+        self.geom = conv_geometry(self.lp, n, self.where)
         return n
 
     def param_shapes(self, bottom_shapes):
@@ -125,10 +103,16 @@ class Convolution(BaseLayer):
         for x in xs:
             if x.dim() - 2 != n:
                 raise NetError(f"{self.where}: all bottoms need {n + 2} axes, got {tuple(x.shape)}")
-            sizes = [
-                (deconv_out_size if self.transposed else conv_out_size)(x.shape[2 + i], *g)
-                for i, g in enumerate(zip(kernel, pad, stride, dil))
-            ]
+            sizes = _out_sizes(x.shape, self.geom, self.transposed)
+            if not self.transposed and any(
+                m + 2 * p < d * (k - 1) + 1 for m, k, p, d in zip(x.shape[2:], kernel, pad, dil)
+            ):
+                raise NetError(
+                    f"{self.where}: bottom {tuple(x.shape)} is smaller than the kernel "
+                    f"{kernel} (dilation {dil}) even with pad {pad}: Caffe still computes one "
+                    f"output pixel there (size {sizes}), its window reaching past the padding; "
+                    "torchcaffe does not. Use a larger input or more padding"
+                )
             if min(sizes) < 1:
                 raise NetError(
                     f"{self.where}: bottom {tuple(x.shape)} too small for kernel {kernel}, "
@@ -151,6 +135,7 @@ class Convolution(BaseLayer):
             return False
         return (
             not self.transposed
+            and not torch.jit.is_tracing()
             and self.group == 1
             and x.dim() == 4
             and not x.is_meta
@@ -165,7 +150,7 @@ class Convolution(BaseLayer):
 
     def _gemm_forward(self, x, ws):
         kernel, pad, stride, dil = self.geom
-        ho, wo = (conv_out_size(x.shape[2 + i], *g) for i, g in enumerate(zip(*self.geom)))
+        ho, wo = _out_sizes(x.shape, self.geom, False)
         w2 = ws[0].reshape(ws[0].shape[0], -1)
         y = torch.matmul(w2, self._cols(x))
         if self.bias_term:
@@ -337,17 +322,15 @@ class Deconvolution(Convolution):
     transposed = True
 
 
-def pool_out_size(size, k, p, s, ceil_mode=True):
-    """Caffe pooling output size: ceil (or floor) of (in + 2p - k)/s, plus 1; with p > 0 the last
-    window must start strictly inside in + p, else one less."""
-    num = size + 2 * p - k
-    out = (-(-num // s) if ceil_mode else num // s) + 1
-    if p > 0 and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+def _pool_shape(hw, kernel, pad, stride, ceil_mode=True):
+    """Caffe's pooled (H, W) of an H x W map (caffeio.layertypes.pool_out_shape)."""
+    windows = tuple(lt.Window(k, s, p) for k, p, s in zip(kernel, pad, stride))
+    return lt.pool_out_shape(tuple(hw), windows, ceil_mode)
 
 
 def _torch_pool_size(size, k, p, s):
+    """torch's ceil-mode pooled size: it drops a last window starting at or beyond size + p
+    whether or not the layer pads (Caffe only when it pads)."""
     num = size + 2 * p - k
     out = -(-num // s) + 1
     if (out - 1) * s >= size + p:
@@ -355,16 +338,26 @@ def _torch_pool_size(size, k, p, s):
     return out
 
 
+def torch_pool_matches_caffe(kernel, pad, stride, ceil_mode=True):
+    """Whether torch's pooling (F.max_pool2d, F.avg_pool2d with count_include_pad) gives Caffe's
+    output size at every input size, so caffe_pool2d always takes it: each pad at most half
+    its kernel (torch's limit) and, rounding up, the layer pads or no kernel is smaller than
+    its stride (torch drops a last window starting at or beyond size + pad even without
+    padding, Caffe only when the layer pads; with kernel >= stride none starts there)."""
+    if any(2 * p > k for k, p in zip(kernel, pad)):
+        return False
+    return not ceil_mode or any(pad) or all(k >= s for k, s in zip(kernel, stride))
+
+
 def caffe_pool2d(x, method, kernel, pad, stride, ceil_mode=True):
-    """Caffe MAX/AVE pooling of N x C x H x W -> N x C x OH x OW (OH by pool_out_size).
+    """Caffe MAX/AVE pooling of N x C x H x W -> N x C x OH x OW (caffeio.layertypes' size).
 
     MAX ignores padding (windows clipped to the input); AVE divides by the window clipped to
     the padded input (in + p), i.e. padded zeros count, overhang beyond the pad does not.
     """
     (kh, kw), (ph, pw), (sh, sw) = kernel, pad, stride
     H, W = x.shape[-2], x.shape[-1]
-    oh = pool_out_size(H, kh, ph, sh, ceil_mode)
-    ow = pool_out_size(W, kw, pw, sw, ceil_mode)
+    oh, ow = _pool_shape((H, W), kernel, pad, stride, ceil_mode)
     fast = 2 * ph <= kh and 2 * pw <= kw
     if ceil_mode:
         fast = fast and _torch_pool_size(H, kh, ph, sh) == oh
@@ -409,36 +402,10 @@ class Pooling(BaseLayer):
         self.method = "MAX" if p.pool == P.MAX else "AVE"
         self.ceil = p.round_mode == P.CEIL
         self.glob = p.global_pooling
-        if self.glob:
-            if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
-                raise NetError(f"{self.where}: global_pooling takes no kernel size")
-            self.kernel = None
-        elif p.HasField("kernel_h") or p.HasField("kernel_w"):
-            self.kernel = (p.kernel_h, p.kernel_w)
-        elif p.HasField("kernel_size"):
-            self.kernel = (p.kernel_size, p.kernel_size)
-        else:
-            raise NetError(f"{self.where}: set kernel_size (or kernel_h and kernel_w)")
-        if p.HasField("pad_h") or p.HasField("pad_w"):
-            self.pad = (p.pad_h, p.pad_w)
-        else:
-            self.pad = (p.pad, p.pad)
-        if p.HasField("stride_h") or p.HasField("stride_w"):
-            self.stride = (p.stride_h, p.stride_w)
-        else:
-            self.stride = (p.stride, p.stride)
-        if (self.kernel is not None and min(self.kernel) < 1) or min(self.stride) < 1:
-            raise NetError(
-                f"{self.where}: kernel {self.kernel} and stride {self.stride} must be >= 1"
-            )
-        if self.glob and (any(self.pad) or self.stride != (1, 1)):
-            raise NetError(f"{self.where}: global_pooling needs pad 0 and stride 1")
-        if self.kernel is not None and (
-            self.pad[0] >= self.kernel[0] or self.pad[1] >= self.kernel[1]
-        ):
-            raise NetError(
-                f"{self.where}: pad {self.pad} must be smaller than kernel {self.kernel}"
-            )
+        h, w = lt.pool_geometry(lp, where=self.where, error=NetError)
+        self.kernel = None if self.glob else (h.kernel, w.kernel)
+        self.pad = (h.pad, w.pad)
+        self.stride = (h.stride, w.stride)
 
     def forward(self, xs, ws):
         x = xs[0]
@@ -449,6 +416,9 @@ class Pooling(BaseLayer):
                 f"{self.where}: bottom {tuple(x.shape)} is empty (0 channels or 0 size): check "
                 "the input shape or the layer below"
             )
+        if self.glob and torch.jit.is_tracing():  # the map's size stays symbolic
+            pool = F.adaptive_max_pool2d if self.method == "MAX" else F.adaptive_avg_pool2d
+            return [pool(x, 1)]
         kernel = (x.shape[2], x.shape[3]) if self.glob else self.kernel
         y = caffe_pool2d(x, self.method, kernel, self.pad, self.stride, self.ceil)
         return [y]
@@ -462,8 +432,7 @@ class Pooling(BaseLayer):
             return None
         (kh, kw), (ph, pw), (sh, sw) = self.kernel, self.pad, self.stride
         h, w = x.shape[2], x.shape[3]
-        oh = pool_out_size(h, kh, ph, sh, self.ceil)
-        ow = pool_out_size(w, kw, pw, sw, self.ceil)
+        oh, ow = _pool_shape((h, w), self.kernel, self.pad, self.stride, self.ceil)
         if 2 * ph > kh or 2 * pw > kw or min(x.shape) < 1:
             return None
         if self.ceil and (
@@ -622,6 +591,8 @@ def lrn_across_channels(x, size, alpha, beta, k):
     pads = [0, 0] * (x.dim() - 2) + [pre, size - 1 - pre]
     sq = F.pad(sq, pads)
     kernel = (size,) + (1,) * (x.dim() - 2)
+    if x.dim() == 4 and torch.jit.is_tracing():  # ONNX has no divisor_override: an average
+        return x * (k + alpha * F.avg_pool3d(sq, kernel, stride=1).squeeze(1)).pow(-beta)
     if x.dim() == 4:
         s = F.avg_pool3d(sq, kernel, stride=1, divisor_override=1).squeeze(1)
     else:
@@ -657,21 +628,15 @@ class LRN(BaseLayer):
         return [lrn_across_channels(xs[0], p.local_size, p.alpha, p.beta, p.k)]
 
 
-def crop_to(x, ref_shape, axis, offsets, where="Crop"):
-    """Cut x to ref_shape on every axis >= axis, starting at `offsets` (one for all, or one per
-    cropped axis). An offset + size beyond x's extent raises NetError naming the sizes."""
-    nd = x.dim()
-    n_crop = nd - axis
-    if len(offsets) not in (0, 1, n_crop):
-        raise NetError(
-            f"{where}: {len(offsets)} crop offsets given; need 0, 1 or {n_crop} (axes {axis}..)"
-        )
+def crop_to(x, ref_shape, offsets, where="Crop"):
+    """Cut x to ref_shape on every axis whose offset is given (`offsets`: one per axis of x,
+    None for an axis kept whole; caffeio.layertypes.crop_offsets gives a Crop layer's). An
+    offset + size beyond x's extent raises NetError naming the sizes."""
     idx = []
-    for i in range(nd):
-        if i < axis:
+    for i, off in enumerate(offsets):
+        if off is None:
             idx.append(slice(None))
             continue
-        off = 0 if not offsets else offsets[0] if len(offsets) == 1 else offsets[i - axis]
         size = ref_shape[i]
         if off + size > x.shape[i]:
             raise NetError(
@@ -693,16 +658,11 @@ class Crop(BaseLayer):
 
     def forward(self, xs, ws):
         x, ref = xs
-        axis = self.lp.crop_param.axis
-        if not -x.dim() <= axis < x.dim():
-            raise NetError(
-                f"{self.where}: crop_param.axis {axis} is beyond bottom '{self.lp.bottom[0]}' "
-                f"{tuple(x.shape)} ({x.dim()} axes): use an axis in {-x.dim()}..{x.dim() - 1} "
-                "(2 crops height and width)"
-            )
-        axis = axis + x.dim() if axis < 0 else axis
+        where = f"{self.where} (bottom '{self.lp.bottom[0]}' {tuple(x.shape)})"
+        axis, offsets = lt.crop_offsets(self.lp, x.dim(), where, NetError)
         if ref.dim() != x.dim():
             raise NetError(
                 f"{self.where}: bottoms have {x.dim()} and {ref.dim()} axes; they must match"
             )
-        return [crop_to(x, ref.shape, axis, list(self.lp.crop_param.offset), self.where)]
+        cut = [None] * axis + list(offsets[axis:])
+        return [crop_to(x, ref.shape, cut, self.where)]
