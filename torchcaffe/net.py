@@ -914,6 +914,19 @@ class Net:
             )
         return missing
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe's set_input_arrays: float32 C-contiguous data (N x C x H x W) and labels (N,
+        or N x 1 x 1 x 1) for the MemoryData layer that must be the net's first layer; N a
+        multiple of its batch_size. The arrays are used in place (keep them unchanged)."""
+        impl = self._impls[0] if self._impls else None
+        if impl is None or impl.type != "MemoryData":
+            raise RuntimeError(
+                "set_input_arrays may only be called if the first layer is a MemoryDataLayer"
+            )
+        if isinstance(labels, np.ndarray) and labels.ndim == 1:
+            labels = np.ascontiguousarray(labels[:, None, None, None])
+        impl.set_input_arrays(data, labels)
+
     @property
     def layers_without_weights(self):
         """Names of the layers with parameters that no copy_from has loaded yet (net order)."""

@@ -214,6 +214,11 @@ class InfogainLoss(LossLayer):
             )
         self.mode = MODES[p.normalization]
         self.ignore = p.ignore_label if p.HasField("ignore_label") else None
+        if len(lp.top) == 2 and not len(lp.loss_weight):
+            raise NetError(
+                f"{self.where}: with two tops give loss_weight once per top (e.g. loss_weight: "
+                "1 loss_weight: 0); Caffe refuses the one implied weight for two tops"
+            )
         self.h = None
         if len(lp.bottom) < 3:
             src = lp.infogain_loss_param.source

@@ -109,9 +109,7 @@ class ContrastiveLoss(LossLayer):
                 f"got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(y.shape)}"
             )
         if not na == nb == ny:
-            raise NetError(
-                f"{self.where}: bottoms have {na}, {nb} and {ny} items; they must agree"
-            )
+            raise NetError(f"{self.where}: bottoms have {na}, {nb} and {ny} items; they must agree")
         if a.is_meta:
             return [torch.empty((), device="meta")]
         p = self.lp.contrastive_loss_param
@@ -125,4 +123,3 @@ class ContrastiveLoss(LossLayer):
                 self.refuse_label_backward,
             )
         ]
-

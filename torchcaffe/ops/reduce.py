@@ -86,11 +86,13 @@ class _MVN(torch.autograd.Function):
             return g + (-(g.sum(1, keepdim=True) * (1.0 / dim))), None, None, None
         if ctx.in_place:
             # Caffe's steps with top diff and bottom diff one buffer: the first product
-            # overwrites the top diff that the later sums read.
+            # overwrites the top diff that the later sums read, and its axpby (scale the
+            # output, then add the input: the same buffer) doubles the scaled buffer.
             a = (y * g).sum(1, keepdim=True)
             d = y * a
             d = d + (y * a).sum(1, keepdim=True)
-            d = d + (-1.0 / dim) * d
+            d = (-1.0 / dim) * d
+            d = d + d
             return d / std, None, None, None
         d = y * (y * g).sum(1, keepdim=True)
         d = d + g.sum(1, keepdim=True)

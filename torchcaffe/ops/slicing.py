@@ -36,8 +36,7 @@ class Slice(BaseLayer):
         if points:
             if len(points) != n - 1:
                 raise NetError(
-                    f"{self.where}: {len(points)} slice_point values for {n} tops (give "
-                    f"{n - 1})"
+                    f"{self.where}: {len(points)} slice_point values for {n} tops (give {n - 1})"
                 )
             if n > total:
                 raise NetError(f"{self.where}: {n} tops but axis {axis} has only {total} entries")
@@ -45,8 +44,7 @@ class Slice(BaseLayer):
             for q in points:
                 if q <= prev:
                     raise NetError(
-                        f"{self.where}: slice_point values must increase from above 0, got "
-                        f"{points}"
+                        f"{self.where}: slice_point values must increase from above 0, got {points}"
                     )
                 sizes.append(q - prev)
                 prev = q
