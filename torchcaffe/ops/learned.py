@@ -60,10 +60,13 @@ class Embed(BaseLayer):
 @register("Parameter")
 class Parameter(BaseLayer):
     """No bottoms; the top is the layer's one learned blob (parameter_param.shape, zeros until
-    set or loaded), data shared with it; its diff becomes the blob's diff."""
+    set or loaded): as in Caffe, data and diff are one, so whatever the layers above write into
+    the top's diff is the parameter's gradient; the layer's own backward does nothing."""
 
     n_bottom = (0, 0)
     n_top = (1, 1)
+    top_is_param = True  # the Net makes the top blob the parameter blob
+    differentiable = False
 
     def param_shapes(self, bottom_shapes):
         dims = tuple(int(d) for d in self.lp.parameter_param.shape.dim)

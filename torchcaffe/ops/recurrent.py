@@ -91,6 +91,13 @@ class LSTMUnit(BaseLayer):
     def allow_force_backward(self, j):
         return j != 2
 
+    def caffe_backward_bottoms(self, need):
+        """Caffe's LSTMUnit backward writes both c_prev's and the gates' diffs when either
+        is wanted."""
+        if need[0] or need[1]:
+            need[0] = need[1] = True
+        return need
+
     def forward(self, xs, ws):
         c_prev, x, cont = xs
         _check_unit(self, c_prev, x, cont)
@@ -124,6 +131,14 @@ class _Recurrent(BaseLayer):
 
     def allow_force_backward(self, j):
         return j != 1
+
+    def caffe_backward_bottoms(self, need):
+        """Caffe's unrolled net writes the diffs of x and the static input whenever the layer
+        runs backward, whatever propagate_down says."""
+        need[0] = True
+        if self.static:
+            need[2] = True
+        return need
 
     def _shapes(self, bottom_shapes):
         x, cont = bottom_shapes[0], bottom_shapes[1]

@@ -110,6 +110,10 @@ class MVN(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
+    def caffe_backward_bottoms(self, need):
+        """Caffe's MVN backward ignores propagate_down: run, it writes the bottom diff."""
+        return [True]
+
     def forward(self, xs, ws):
         x = xs[0]
         if x.dim() > 4:

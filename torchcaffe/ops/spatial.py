@@ -49,6 +49,10 @@ class Im2col(BaseLayer):
         super().__init__(lp, ctx)
         refuse_in_place(self)
 
+    def caffe_backward_bottoms(self, need):
+        """Caffe's Im2col backward ignores propagate_down: run, it writes the bottom diff."""
+        return [True]
+
     def forward(self, xs, ws):
         x = xs[0]
         p = self.lp.convolution_param
