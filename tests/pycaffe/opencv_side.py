@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (prototxt one-liners read better unbroken)
 """ImageData and WindowData on real Caffe built with OpenCV and on torchcaffe, in one process
 (run with that Caffe first on PYTHONPATH; test_pycaffe_opencv_layers.py does).
 
