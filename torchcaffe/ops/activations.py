@@ -163,7 +163,7 @@ class _PReLU(torch.autograd.Function):
     def forward(ctx, x, a):
         shape = (1, -1) + (1,) * (x.dim() - 2) if a.dim() else ()
         ab = a.reshape(shape) if a.dim() else a
-        zero = torch.zeros((), dtype=x.dtype)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
         y = torch.maximum(x, zero) + ab * torch.minimum(x, zero)
         ctx.save_for_backward(x, a)
         return y

@@ -23,7 +23,7 @@ class _Hinge(torch.autograd.Function):
     def forward(ctx, x, label, lab, l2, refuse):
         n = x.shape[0]
         flip = torch.ones_like(x)
-        flip[torch.arange(n), lab] = -1.0
+        flip[torch.arange(n, device=lab.device), lab] = -1.0
         t = torch.clamp(1.0 + x * flip, min=0.0)
         loss = ((t * t).sum() if l2 else t.abs().sum()) / n
         ctx.save_for_backward(t, flip)
@@ -67,7 +67,7 @@ class _Multinomial(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, label, lab, refuse):
         n = x.shape[0]
-        p = torch.clamp(x[torch.arange(n), lab], min=LOG_THRESHOLD)
+        p = torch.clamp(x[torch.arange(n, device=lab.device), lab], min=LOG_THRESHOLD)
         ctx.save_for_backward(p, lab)
         ctx.shape, ctx.refuse = x.shape, refuse
         return -torch.log(p).sum() / n
@@ -79,7 +79,7 @@ class _Multinomial(torch.autograd.Function):
         p, lab = ctx.saved_tensors
         n = ctx.shape[0]
         d = torch.zeros(ctx.shape, dtype=p.dtype, device=p.device)
-        d[torch.arange(n), lab] = (-g / n) / p
+        d[torch.arange(n, device=lab.device), lab] = (-g / n) / p
         return d, None, None, None
 
 

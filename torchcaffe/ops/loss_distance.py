@@ -49,7 +49,7 @@ class _Contrastive(torch.autograd.Function):
         sim = y.reshape(-1).to(torch.int64) != 0  # Caffe: static_cast<int>(y) != 0
         d = a - b
         dist_sq = (d * d).sum(1)
-        zero = torch.zeros((), dtype=a.dtype)
+        zero = torch.zeros((), dtype=a.dtype, device=a.device)
         if legacy:
             dis = torch.maximum(margin - dist_sq, zero)
         else:
