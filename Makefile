@@ -70,7 +70,8 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 # BVLC Caffe + pycaffe for this venv, built outside the repository (~/.cache/fcn-toolkit/caffe/).
-# CAFFE_SRC=<checkout, tarball folder or git mirror>, CUDA=1 for a GPU build.
+# CAFFE_SRC=<checkout, tarball folder or git mirror>, CUDA=1 for a GPU build, OPENCV=1 for a
+# separate variant with OpenCV (ImageData, WindowData; the pycaffe tier checks them against it).
 pycaffe: $(STAMP)
 	bash scripts/build_pycaffe.sh build $(PY)
 

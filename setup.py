@@ -26,6 +26,8 @@ setup(
         # torchcaffe, the engine when BVLC pycaffe is absent; pycaffe users can go without torch
         "torch": ["torch>=2.1"],
         "lmdb": ["lmdb>=1.4"],
+        "leveldb": ["plyvel>=1.5"],  # torchcaffe's Data layer with backend: LEVELDB
+        "hdf5": ["h5py>=3.8"],  # torchcaffe's HDF5Data and HDF5Output layers
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
 )

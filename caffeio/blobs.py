@@ -101,11 +101,13 @@ def shapes_match(stored, wanted):
     """True when a stored blob shape matches `wanted`, right-aligning legacy 4-D shapes.
 
     A legacy (1, 1, 4096, 25088) matches (4096, 25088): leading 1s are ignored on both sides.
+    A one-value blob saved without any shape (Caffe's file of a 0-axis blob, e.g. a shared
+    PReLU slope) matches the scalar shape ().
     """
 
     def strip(s):
         s = list(s)
-        while len(s) > 1 and s[0] == 1:
+        while s and s[0] == 1:
             s.pop(0)
         return tuple(s)
 

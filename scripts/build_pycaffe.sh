@@ -7,6 +7,9 @@
 # Environment: CAFFE_SRC=<dir>  a BVLC/caffe checkout, unpacked tarball or bare git mirror
 #              (default: git clone of github.com/BVLC/caffe when online)
 #              CUDA=1           GPU build (CUDA_DIR=/usr/local/cuda, CUDA_ARCH auto from nvcc)
+#              OPENCV=1         with OpenCV (Debian libopencv-dev), in its own variant folder
+#                               (<cpu|cuda>-opencv-py3.X-npN): ImageData, WindowData and
+#                               encoded Datum records exist only there
 #              JOBS=N           parallel compile jobs (default: nproc)
 #              FCN_CACHE=<dir>  where builds live (default ~/.cache/fcn-toolkit); never the repo
 #
@@ -26,6 +29,7 @@ PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${FCN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fcn-toolkit}
 CUDA=${CUDA:-0}
+OPENCV=${OPENCV:-0}
 
 say() { printf 'make pycaffe: %s\n' "$*" >&2; }
 die() { printf 'make pycaffe: error: %s\n' "$*" >&2; exit 1; }
@@ -42,7 +46,9 @@ print(f"{sys.version_info[0]}.{sys.version_info[1]}", v["include"],
 EOF
 )
 NPMAJOR=${NPVER%%.*}
-VARIANT=$([[ "$CUDA" == 1 ]] && echo cuda || echo cpu)-py${PYVER}-np${NPMAJOR}
+VARIANT=$([[ "$CUDA" == 1 ]] && echo cuda || echo cpu)
+[[ "$OPENCV" != 1 ]] || VARIANT=$VARIANT-opencv
+VARIANT=$VARIANT-py${PYVER}-np${NPMAJOR}
 BUILD=$CACHE/caffe/$VARIANT
 PTH=$SITE/fcn-pycaffe.pth
 
@@ -54,10 +60,12 @@ link() {
 
 check_import() {
   # Import caffe in the venv and build a one-layer net: proof that the build works.
-  GLOG_minloglevel=2 "$PY" - <<'EOF'
+  OPENCV=$OPENCV GLOG_minloglevel=2 "$PY" - <<'EOF'
 import os, tempfile
 import caffe
 caffe.set_mode_cpu()
+if os.environ["OPENCV"] == "1":
+    assert "ImageData" in caffe.layer_type_list(), "built without OpenCV"
 proto = 'name: "t" layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } } }\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n'
 with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
     f.write(proto)
@@ -86,6 +94,7 @@ fi
 PKGS="build-essential libprotobuf-dev protobuf-compiler libgoogle-glog-dev libgflags-dev \
 libhdf5-dev libleveldb-dev libsnappy-dev liblmdb-dev libopenblas-dev libboost-system-dev \
 libboost-filesystem-dev libboost-thread-dev libboost-python-dev"
+[[ "$OPENCV" != 1 ]] || PKGS="$PKGS libopencv-dev"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -158,6 +167,12 @@ if old in text:
     open(path, "w").write(text.replace(old, new))
 EOF
 
+# OpenCV 4 dropped the C constants CV_LOAD_IMAGE_{COLOR,GRAYSCALE} that Caffe's imread calls use.
+if [[ "$OPENCV" == 1 ]]; then
+  grep -rl 'CV_LOAD_IMAGE_' "$SRC/src" | xargs -r sed -i \
+    -e 's/CV_LOAD_IMAGE_COLOR/cv::IMREAD_COLOR/g' -e 's/CV_LOAD_IMAGE_GRAYSCALE/cv::IMREAD_GRAYSCALE/g'
+fi
+
 # -- Makefile.config ------------------------------------------------------------------------------
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 {
@@ -185,7 +200,14 @@ MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
   else
     echo "CPU_ONLY := 1"
   fi
-  echo "USE_OPENCV := 0"
+  OPENCV_INC=""
+  if [[ "$OPENCV" == 1 ]]; then
+    echo "USE_OPENCV := 1"
+    echo "OPENCV_VERSION := 3"  # 3 and 4 both link opencv_imgcodecs
+    [[ -d /usr/include/opencv4 ]] && OPENCV_INC=/usr/include/opencv4
+  else
+    echo "USE_OPENCV := 0"
+  fi
   echo "USE_LEVELDB := 1"
   echo "USE_LMDB := 1"
   echo "BLAS := open"
@@ -193,7 +215,7 @@ MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
   echo "PYTHON_LIB := $PYLIBDIR"
   echo "PYTHON_LIBRARIES := $BOOST_PY python$PYVER"
   echo "WITH_PYTHON_LAYER := 1"
-  echo "INCLUDE_DIRS := \$(PYTHON_INCLUDE) /usr/local/include /usr/include/hdf5/serial"
+  echo "INCLUDE_DIRS := \$(PYTHON_INCLUDE) /usr/local/include /usr/include/hdf5/serial $OPENCV_INC"
   echo "LIBRARY_DIRS := \$(PYTHON_LIB) /usr/local/lib /usr/lib /usr/lib/$MULTIARCH/hdf5/serial"
   # libpython outside the system folders (pyenv, conda): find it at run time too.
   echo "LINKFLAGS := -Wl,-rpath,$PYLIBDIR"

@@ -72,6 +72,7 @@ def set_device(i):
 def set_random_seed(seed):
     """Seed the fillers, Dropout masks and Data-layer crops/mirrors of nets (and torch's RNGs)."""
     _state["seed"] = int(seed)
+    _state["seedings"] = _state.get("seedings", 0) + 1  # torchcaffe.caffe_rng restarts on it
     _generators.clear()
     torch.manual_seed(int(seed))
 

@@ -40,7 +40,8 @@ def fill(filler, shape, generator=None, where="layer"):
     """Fill a new float32 CPU tensor of `shape` by a caffe_pb2.FillerParameter.
 
     Types: constant (value), gaussian (mean, std; sparse keeps each weight with probability
-    sparse/shape[0]), uniform (min, max), xavier (uniform +-sqrt(3/n)), msra (gaussian
+    sparse/shape[0]), positive_unitball (uniform [0, 1) scaled so that each item along axis 0
+    sums to 1), uniform (min, max), xavier (uniform +-sqrt(3/n)), msra (gaussian
     std sqrt(2/n)), bilinear (the upsampling kernel in every (out, in) pair of a 4-D shape);
     n is fan_in (count/shape[0]), fan_out (count/shape[1]) or their mean, by variance_norm.
     """
@@ -59,6 +60,14 @@ def fill(filler, shape, generator=None, where="layer"):
         return t
     if kind == "uniform":
         return torch.rand(shape, generator=g) * (filler.max - filler.min) + filler.min
+    if kind == "positive_unitball":
+        if filler.sparse != -1:
+            raise NetError(f"{where}: positive_unitball filler does not support sparse")
+        if not shape or math.prod(shape) == 0:
+            raise NetError(f"{where}: positive_unitball filler needs a non-empty blob")
+        t = torch.rand(shape, generator=g)
+        rows = t.reshape(shape[0], -1)
+        return (rows / rows.sum(1, keepdim=True)).reshape(shape)
     if kind == "xavier":
         scale = math.sqrt(3.0 / _norm_n(filler, shape))
         return torch.rand(shape, generator=g) * (2 * scale) - scale
@@ -74,5 +83,5 @@ def fill(filler, shape, generator=None, where="layer"):
         return k.expand(shape).contiguous()
     raise NetError(
         f"{where}: unknown filler type '{kind}' "
-        "(use constant, gaussian, uniform, xavier, msra or bilinear)"
+        "(use constant, gaussian, positive_unitball, uniform, xavier, msra or bilinear)"
     )

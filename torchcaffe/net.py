@@ -261,6 +261,8 @@ class Net:
             tops = [self.blobs[t] for t in tids]
             try:
                 self._setup_params(impl, lp, bottoms, owners)
+                if getattr(impl, "top_is_param", False):  # Parameter: Caffe shares data and diff
+                    self.blobs[tids[0]] = tops[0] = impl.blobs[0]
                 if impl.acts_on_blobs:
                     impl.setup_blobs(bottoms, tops)
                 else:
@@ -381,6 +383,11 @@ class Net:
             for j in impl.no_backward_bottoms:
                 if j < len(self._bottom_need[i]):
                     self._bottom_need[i][j] = False
+            # Caffe layers whose backward writes bottom diffs that propagate_down left out
+            # (MVN, Im2col, LSTMUnit, RNN, LSTM) say which, given the others
+            widen = getattr(impl, "caffe_backward_bottoms", None)
+            if widen is not None and self._layer_need[i]:
+                self._bottom_need[i] = widen(list(self._bottom_need[i]))
         self.record_grad = (self.phase == TRAIN or self.force_backward) and any(self._layer_need)
 
     def _find_in_place_relus(self):
@@ -447,7 +454,12 @@ class Net:
     def accumulating_param_blobs(self):
         """ids of the parameter blobs that only built-in layers write: their backward adds the
         gradient into the diff (never assigns it), which the solver's fused SGD step needs."""
-        foreign = {id(b) for impl in self._impls if impl.acts_on_blobs for b in impl.blobs}
+        foreign = {
+            id(b)
+            for impl in self._impls
+            if impl.acts_on_blobs or getattr(impl, "top_is_param", False)  # diff assigned
+            for b in impl.blobs
+        }
         return {id(b) for impl in self._impls for b in impl.blobs} - foreign
 
     def clear_param_diffs(self, skip=()):
@@ -913,6 +925,19 @@ class Net:
                 file=sys.stderr,
             )
         return missing
+
+    def set_input_arrays(self, data, labels):
+        """pycaffe's set_input_arrays: float32 C-contiguous data (N x C x H x W) and labels (N,
+        or N x 1 x 1 x 1) for the MemoryData layer that must be the net's first layer; N a
+        multiple of its batch_size. The arrays are used in place (keep them unchanged)."""
+        impl = self._impls[0] if self._impls else None
+        if impl is None or impl.type != "MemoryData":
+            raise RuntimeError(
+                "set_input_arrays may only be called if the first layer is a MemoryDataLayer"
+            )
+        if isinstance(labels, np.ndarray) and labels.ndim == 1:
+            labels = np.ascontiguousarray(labels[:, None, None, None])
+        impl.set_input_arrays(data, labels)
 
     @property
     def layers_without_weights(self):

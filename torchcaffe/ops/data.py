@@ -1,4 +1,4 @@
-"""Input (shapes only) and Data (LMDB of caffe_pb2.Datum with transform_param)."""
+"""Input (shapes only) and Data (LMDB or LevelDB of caffe_pb2.Datum with transform_param)."""
 
 import os
 
@@ -8,6 +8,7 @@ import torch
 from caffeio import blob_to_array, caffe_pb2
 from caffeio.binary import parse_binary
 
+from .. import caffe_rng
 from ..errors import NetError
 from .base import BaseLayer, register
 
@@ -102,9 +103,55 @@ def transform(img, tp, phase, rng, mean=None):
     return (out * tp.scale).astype(np.float32)
 
 
+class LevelDBCursor:
+    """A LevelDB (plyvel) read in key order, with the LMDB cursor calls Data uses."""
+
+    def __init__(self, db):
+        self.db = db
+        self.it = None
+        self.item = None
+
+    def first(self):
+        self.it = self.db.iterator()
+        return self.next()
+
+    def next(self):
+        self.item = next(self.it, None)
+        return self.item is not None
+
+    def key(self):
+        return self.item[0]
+
+    def value(self):
+        return self.item[1]
+
+
+def open_cursor(p, where):
+    """A cursor at the first record of data_param.source, by its backend (LMDB or LEVELDB)."""
+    if not os.path.exists(p.source):
+        kind = caffe_pb2.DataParameter.DB.Name(p.backend)
+        raise NetError(f"{where}: {kind} source '{p.source}' does not exist")
+    if p.backend == caffe_pb2.DataParameter.LEVELDB:
+        try:
+            import plyvel
+        except ImportError:
+            raise NetError(f"{where}: backend LEVELDB needs `pip install plyvel`") from None
+        try:
+            db = plyvel.DB(p.source, create_if_missing=False)
+        except Exception as e:
+            raise NetError(f"{where}: cannot open LevelDB '{p.source}': {e}") from None
+        return db, LevelDBCursor(db)
+    try:
+        import lmdb
+    except ImportError:
+        raise NetError(f"{where}: the Data layer needs `pip install lmdb`") from None
+    env = lmdb.open(p.source, readonly=True, lock=False, readahead=False)
+    return env, env.begin().cursor()
+
+
 @register("Data")
 class Data(BaseLayer):
-    """Batches from an LMDB of Datum records (data_param source/batch_size, backend LMDB):
+    """Batches from an LMDB or LevelDB of Datum records (data_param source/batch_size/backend):
     top 0 data (N, C, H, W) after transform_param, top 1 (optional) labels (N,)."""
 
     acts_on_blobs = True
@@ -113,21 +160,17 @@ class Data(BaseLayer):
 
     def setup_blobs(self, bottom, top):
         p = self.lp.data_param
-        if p.backend != type(p).LMDB:
-            raise NetError(f"{self.where}: only backend LMDB is supported")
         if not p.batch_size:
             raise NetError(f"{self.where}: data_param.batch_size is not set")
-        try:
-            import lmdb
-        except ImportError:
-            raise NetError(f"{self.where}: the Data layer needs `pip install lmdb`") from None
-        if not os.path.exists(p.source):
-            raise NetError(f"{self.where}: LMDB source '{p.source}' does not exist")
-        self.env = lmdb.open(p.source, readonly=True, lock=False, readahead=False)
-        self.txn = self.env.begin()
-        self.cursor = self.txn.cursor()
+        self.env, self.cursor = open_cursor(p, self.where)
         if not self.cursor.first():
-            raise NetError(f"{self.where}: LMDB '{p.source}' is empty")
+            raise NetError(f"{self.where}: database '{p.source}' is empty")
+        # Caffe's data layer takes three seeds from its global generator here (the
+        # transformer's, twice, when it draws; the prefetch thread's): later layers drawing
+        # from it (torchcaffe.caffe_rng) then see the same stream.
+        caffe_rng.transformer_rng(self.lp.transform_param, self.phase)
+        caffe_rng.transformer_rng(self.lp.transform_param, self.phase)
+        caffe_rng.global_rand()
         seed = self.ctx.generator.initial_seed() if self.ctx.generator is not None else None
         self.rng = np.random.default_rng(seed)
         tp = self.lp.transform_param
