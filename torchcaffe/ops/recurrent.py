@@ -113,6 +113,9 @@ class _Recurrent(BaseLayer):
 
     n_states = 1  # initial-state bottoms / final-state tops with expose_hidden
     gates = 1  # 4 for LSTM
+    # any of Caffe's forms (static input, exposed states); __init__ sets the layer's own
+    n_bottom = (2, 3 + n_states)
+    n_top = (1, 1 + n_states)
 
     def __init__(self, lp, ctx):
         super().__init__(lp, ctx)
@@ -248,6 +251,10 @@ class LSTM(_Recurrent):
     """Gates i, f, o, g = W_hc (cont_t h_{t-1}) + W_xc x_t + b_c [+ W_xc_static x_static],
     then LSTMUnit (c_{t-1}, gates, cont_t) -> c_t, h_t; top 0 = h (T x N x num_output);
     exposed states: h_0, c_0 in, h_T, c_T out."""
+
+    n_states = 2
+    n_bottom = (2, 3 + n_states)
+    n_top = (1, 1 + n_states)
 
     n_states = 2
     gates = 4

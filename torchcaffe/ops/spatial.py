@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from caffeio import caffe_pb2
+from caffeio import layertypes as lt
 
 from ..errors import NetError
 from .base import BaseLayer, canonical_axis, register
 from .guards import refuse_in_place
-from .vision import caffe_pool2d, conv_geometry, conv_out_size, pool_out_size
+from .vision import caffe_pool2d, conv_geometry
 
 
 def im2col(x, axis, kernel, pad, stride, dilation):
@@ -63,10 +64,10 @@ class Im2col(BaseLayer):
                 f"{self.where}: needs at least 1 spatial axis after axis {axis}, got "
                 f"{tuple(x.shape)}"
             )
-        kernel, pad, stride, dil = conv_geometry(p, n, self.where)
+        kernel, pad, stride, dil = conv_geometry(self.lp, n, self.where)
         out = []
         for i in range(n):
-            o = conv_out_size(x.shape[axis + 1 + i], kernel[i], pad[i], stride[i], dil[i])
+            o = lt.conv_out_size(x.shape[axis + 1 + i], kernel[i], stride[i], pad[i], dil[i])
             if o < 1:
                 raise NetError(
                     f"{self.where}: kernel {kernel} (dilation {dil}, pad {pad}) does not fit "
@@ -131,8 +132,9 @@ class SPP(BaseLayer):
                     ">= kernel: use a smaller pyramid_height or a larger input"
                 )
             if x.is_meta:
-                oh = pool_out_size(h, kernel[0], pad[0], kernel[0])
-                ow = pool_out_size(w, kernel[1], pad[1], kernel[1])
+                clip = pad[0] > 0 or pad[1] > 0  # Caffe: either axis padded clips both
+                oh = lt.pool_out_size(h, kernel[0], kernel[0], pad[0], clip=clip)
+                ow = lt.pool_out_size(w, kernel[1], kernel[1], pad[1], clip=clip)
                 outs.append(torch.empty((x.shape[0], x.shape[1], oh, ow), device="meta"))
             else:
                 outs.append(caffe_pool2d(x, self.method, kernel, pad, kernel))
