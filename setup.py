@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-TOP = ["caffeio", "netspec", "surgery", "torchcaffe", "layers", "solvers"]
+TOP = ["caffeio", "netspec", "zoo", "surgery", "torchcaffe", "layers", "solvers"]
 
 setup(
     name="fcn-toolkit",

@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 
+from zoo.classes import RENAMED
+
 from .base import SegDataLayer
-from .classes import RENAMED
 from .errors import data_error
 from .io import check_same_size, load_image, load_mat, mat_key, read_split
 

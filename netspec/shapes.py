@@ -15,7 +15,7 @@ flattens from `axis`. Layer phases (include/exclude) are not filtered: every lay
 import math
 from collections import OrderedDict
 
-from . import pydata
+from . import datatops
 from .coord import conv_geometry, pool_geometry
 from .errors import ShapeError
 
@@ -56,7 +56,7 @@ def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
         return out
     if layer.type == "Python" and image_size is not None:
         try:
-            known = pydata.data_top_shapes(layer, *image_size)
+            known = datatops.data_top_shapes(layer, *image_size)
         except ValueError as e:
             known = {}
             err = e

@@ -33,7 +33,7 @@ class InferError(SystemExit):
 
 def model_info(model):
     """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model."""
-    from layers.classes import (
+    from zoo.classes import (
         CONTEXT_CLASSES,
         NYUD_CLASSES,
         SIFTFLOW_CLASSES,
@@ -61,8 +61,8 @@ def model_info(model):
             return NYUD_MEAN_HHA, False, NYUD_CLASSES, [("score", "score")]
         return NYUD_MEAN_BGR, True, NYUD_CLASSES, [("score", "score")]
     if model.startswith("cityscapes-"):
-        from layers.classes import CITYSCAPES_CLASSES
         from layers.voc import VOC_MEAN
+        from zoo.classes import CITYSCAPES_CLASSES
 
         # the ImageNet backbones' BGR mean (the VOC mean of the release, 104/117/123)
         return VOC_MEAN, True, CITYSCAPES_CLASSES, [("score", "score")]
@@ -175,7 +175,7 @@ OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
 def deploy_file(model, width, out_dir):
     """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
     else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
-    from netspec import zoo
+    import zoo
 
     from .run import MODELS_DIR
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from layers.classes import (
+from zoo.classes import (
     CITYSCAPES_CLASSES,
     CONTEXT_CLASSES,
     NYUD_CLASSES,
@@ -57,7 +57,7 @@ _SIFT = (
 
 
 def recipe(model):
-    """The Recipe of a model name (one of netspec.zoo.ALL_MODELS)."""
+    """The Recipe of a model name (one of zoo.ALL_MODELS)."""
     if model.startswith("voc-"):
         return Recipe(model, "voc", _VOC, "val", "train", 4000)
     if model.startswith("nyud-"):

@@ -47,12 +47,12 @@ def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False, recipe
         runs = os.path.join(ROOT, "runs", tag) if custom else MODELS_DIR
     folder = os.path.join(os.path.abspath(runs), model)
     if custom:
-        from netspec import zoo
+        import zoo
 
         root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
         try:
             if crop is not None:
-                from netspec.recipe import with_crop
+                from zoo.recipe import with_crop
 
                 recipe = with_crop(recipe, crop)
             zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)

@@ -242,7 +242,7 @@ class LossCheck:
 
 
 def main(model, argv=None):
-    """Train `model` (a netspec.zoo model name); argv: command-line flags (see --help)."""
+    """Train `model` (a zoo model name); argv: command-line flags (see --help)."""
     args = parse_args(model, argv)
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine

@@ -62,7 +62,7 @@ TRAIN_STEMS = ("train", "trainval")
 
 
 def _build(model, split, width):
-    from netspec import zoo
+    import zoo
 
     return zoo.build(model, split, width=width)
 
@@ -117,7 +117,7 @@ def _target(train, deploy):
                 for top, shape in zip(layer.top, layer.input_param.shape):
                     input_shapes[top] = tuple(shape.dim)
     else:
-        from netspec.pydata import data_top_shapes
+        from netspec.datatops import data_top_shapes
 
         for layer in train.layer:
             if layer.type == "Python":

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import caffeio
+import zoo
 from layers.augment import apply_augment
 from layers.cityscapes import (
     CityscapesSegDataLayer,
@@ -23,7 +24,6 @@ from layers.cityscapes import (
 )
 from layers.errors import DataError
 from layers.synth import make_cityscapes
-from netspec import zoo
 
 torch.set_num_threads(1)
 
@@ -104,7 +104,7 @@ def test_ids_and_counts(root):
 
 
 def test_label_table_matches_class_names():
-    from layers.classes import CITYSCAPES_CLASSES
+    from zoo.classes import CITYSCAPES_CLASSES
 
     assert tuple(name for name, _ in TABLE) == CITYSCAPES_CLASSES
 

@@ -1,11 +1,12 @@
-"""The FCN-ResNets' training recipes (netspec.recipe): data layers, solvers, auxiliary head."""
+"""The FCN-ResNets' training recipes (zoo.recipe): data layers, solvers, auxiliary head."""
 
 import ast
 
 import pytest
 
-from netspec import recipe, zoo
+import zoo
 from netspec.errors import NetSpecError
+from zoo import recipe
 
 RESNETS = [m for m in zoo.ALL_MODELS if zoo.has_recipe(m)]
 
@@ -30,8 +31,8 @@ def test_recipe_models():
 
 @pytest.mark.parametrize("model", RESNETS)
 def test_caffe_recipe_is_the_default(model):
-    """docs/recipes.md (DeepLab-v2): 321 crops, scale 0.5-1.5, mirror, batch 10 by iter_size, poly 2.5e-4,
-    momentum 0.9, wd 5e-4, 20k iterations, head at 10x, every BatchNorm frozen."""
+    """docs/recipes.md (DeepLab-v2): 321 crops, scale 0.5-1.5, mirror, batch 10 by iter_size,
+    poly 2.5e-4, momentum 0.9, wd 5e-4, 20k iterations, head at 10x, every BatchNorm frozen."""
     assert zoo.texts(model) == zoo.texts(model, recipe="caffe")
     net = zoo.build(model, "train", data_root="/d")
     p = _params(net.layer[0])
@@ -100,7 +101,7 @@ def test_batch_must_divide_the_recipe_batch():
 
 def test_make_cli_writes_the_recipe(tmp_path, capsys):
     from caffeio import read_net, read_solver
-    from netspec.__main__ import main
+    from zoo.__main__ import main
 
     out = tmp_path / "runs"
     assert main(["make", "cityscapes-fcn-resnet101", "--recipe", "torchvision", "--batch", "4",

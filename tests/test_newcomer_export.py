@@ -9,7 +9,7 @@ import torch
 
 import caffeio
 import torchcaffe
-from netspec import zoo
+import zoo
 from solvers import export
 from surgery.testnets import random_weights
 

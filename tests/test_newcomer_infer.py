@@ -11,8 +11,8 @@ from PIL import Image
 
 import caffeio
 import torchcaffe
+import zoo
 from layers.synth import make_voc
-from netspec import zoo
 from solvers import infer
 from surgery.testnets import random_weights
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import caffeio
-from netspec import zoo
+import zoo
 from solvers import infer
 from surgery.testnets import random_weights
 

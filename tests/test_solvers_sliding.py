@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 import caffeio
+import zoo
 from layers.synth import make_cityscapes
-from netspec import zoo
 from solvers import engine
 from solvers.recipes import recipe
 from solvers.score import (

@@ -130,7 +130,7 @@ def test_fcnized_caffemodel_holds_the_fully_conv_net(classifiers, tmp_path):
 
 
 def test_netspec_fully_conv_twin_has_the_same_param_shapes():
-    ilsvrc = pytest.importorskip("netspec.ilsvrc")
+    ilsvrc = pytest.importorskip("zoo.ilsvrc")
     for build, w in ((ilsvrc.vgg16, VGG_W), (ilsvrc.alexnet, ALEX_W)):
         ours, _, _ = fully_conv_definition(build(width=w))
         assert param_shapes(ours) == param_shapes(build(width=w, fully_conv=True))

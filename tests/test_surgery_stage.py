@@ -66,7 +66,7 @@ def _perturb_scores(path):
 
 
 def test_every_model_has_a_stage():
-    from netspec import zoo
+    import zoo
 
     assert set(SOURCES) == set(zoo.ALL_MODELS)
 
@@ -149,7 +149,7 @@ def test_nyud_color_d_and_late_fusion(base, tmp_path):
 
 
 def test_model_folder_and_default_out(base, tmp_path, capsys):
-    from netspec import zoo
+    import zoo
 
     folder = tmp_path / "voc-fcn32s"
     zoo.write("voc-fcn32s", str(folder), width=W)

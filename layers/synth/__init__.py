@@ -22,7 +22,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from ..classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
+from zoo.classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
+
 from .cityscapes import make_cityscapes
 from .context_names import full_names
 from .scenes import class_colour, scene, sizes

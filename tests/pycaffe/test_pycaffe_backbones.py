@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, WIDTH, run, share_base, solve
 
 import caffeio
-from netspec import zoo
+import zoo
 from surgery.testnets import random_weights
 
 
@@ -62,7 +62,7 @@ def test_backbone_trains_from_fcnized_classifier(world, model, arch, engine):
         proto, weights = write_classifier(str(world / "cls" / arch), arch, width=float(WIDTH))
         fcnize(proto, weights, str(base_net), verbose=False)
     data = ["--data-root", str(world / "data")]
-    if arch == "resnet50":  # VOC 2012 trainaug -> val (netspec.recipe), small crops
+    if arch == "resnet50":  # VOC 2012 trainaug -> val (zoo.recipe), small crops
         from layers.synth import make_voc12_family
 
         if not (world / "data12").exists():

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, WIDTH, run, solve
 
 import caffeio
-from netspec import zoo
+import zoo
 
 TORCH_SIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_side.py")
 
@@ -347,7 +347,7 @@ def test_recipe_augmentation_agrees(model, caffe, tmp_path):
     trainaug or Cityscapes) serves the same batches bit for bit inside real Caffe and inside
     torchcaffe; the torchvision recipe's auxiliary res4 loss runs in real Caffe."""
     from layers.synth import make_cityscapes, make_voc12_family
-    from netspec.recipe import RECIPES, with_crop
+    from zoo.recipe import RECIPES, with_crop
 
     root = str(tmp_path / "data")
     make_voc12_family(root, n=6, size=(40, 56), seed=2)

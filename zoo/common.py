@@ -1,7 +1,7 @@
 """Pieces shared by the dataset modules: split checks and deploy inputs."""
 
-from .builder import L
-from .errors import NetSpecError
+from netspec.builder import L
+from netspec.errors import NetSpecError
 
 DEPLOY_SIZE = 500
 

@@ -11,7 +11,8 @@ sits on whole pixels and the upsampling kernel is 63 (2 * 32 - 1, as voc-fcn-ale
 integer crop offset (1).
 """
 
-from .builder import L, P
+from netspec.builder import L, P
+
 from .trunks import channels, conv_relu
 
 # inception module -> (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), bvlc_googlenet

@@ -10,7 +10,8 @@ relu7, drop7, fc8, prob). The fully convolutional twin keeps every name, so para
 name: fc6 InnerProduct (4096, 25088) -> fc6 Convolution (4096, 512, 7, 7), same values.
 """
 
-from .builder import L, NetSpec
+from netspec.builder import L, NetSpec
+
 from .trunks import alexnet_features, channels, vgg16_features
 
 

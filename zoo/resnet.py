@@ -14,8 +14,9 @@ bilinear Deconvolution, kernel 15 = 2 * 8 - 1: the stride-2 windows have odd ker
 an odd kernel lands on whole pixels), score (Crop at the computed offset, 5).
 """
 
-from .builder import L, P
-from .coord import crop
+from netspec.builder import L, P
+from netspec.coord import crop
+
 from .trunks import channels, upsample
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}

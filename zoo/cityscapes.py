@@ -2,14 +2,15 @@
 
 Train on train, evaluate on val (500 images) with layers.cityscapes.CityscapesSegDataLayer
 (param keys cityscapes_dir, split; tops data, label). Training follows a recipe
-(netspec.recipe; default 'caffe': random scale, 321 x 321 crops, mirror, seed 1337); val serves
+(zoo.recipe; default 'caffe': random scale, 321 x 321 crops, mirror, seed 1337); val serves
 whole 2048 x 1024 images (score.py --eval tiled|sliding for less memory). Deploy input
 1 x 3 x 1024 x 2048.
 """
 
+from netspec.builder import L, NetSpec
+
 from . import pydata
 from . import recipe as recipes
-from .builder import L, NetSpec
 from .common import check_split, deploy_input
 from .resnet import fcn_resnet
 from .trunks import softmax_loss
@@ -24,7 +25,7 @@ def fcn(variant, split, width=1.0, data_root=None, num_classes=None, recipe=None
         batch_size=None):  # fmt: skip
     """cityscapes-fcn-<variant> for 'train' | 'val' | 'deploy' -> caffe_pb2.NetParameter.
 
-    recipe, batch_size: the training recipe (netspec.recipe name, default 'caffe') and images
+    recipe, batch_size: the training recipe (zoo.recipe name, default 'caffe') and images
     per forward of the train net (default 1; the solver's iter_size makes up the batch)."""
     model = f"cityscapes-fcn-{variant}"
     check_split(model, split, STEMS)

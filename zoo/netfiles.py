@@ -1,6 +1,6 @@
-"""The model zoo: every model of the FCN release by name, its net files and solver.
+"""The model zoo's net files: every model of the FCN release by name, its net files and solver.
 
-from netspec import zoo
+import zoo
 zoo.MODELS                                   # the 15 model names of the release
 zoo.BACKBONE_MODELS                          # FCN-GoogLeNet and the dilated FCN-ResNets
 zoo.ALL_MODELS                               # both
@@ -14,10 +14,10 @@ import os
 from collections import OrderedDict
 
 import caffeio
+from netspec.errors import NetSpecError
 
 from . import cityscapes, nyud, pascalcontext, siftflow, voc
 from . import recipe as recipes
-from .errors import NetSpecError
 from .solver import solver as make_solver
 
 # model -> (family module, variant, solver settings)
@@ -43,7 +43,7 @@ _REGISTRY = OrderedDict(
 
 MODELS = tuple(_REGISTRY)
 
-# The FCN-ResNets' solvers come from their training recipe (netspec.recipe; default 'caffe':
+# The FCN-ResNets' solvers come from their training recipe (zoo.recipe; default 'caffe':
 # DeepLab-v2's Caffe solver, poly lr, batch 10 by iter_size, 20k iterations; the head's 10x
 # rate is in the nets' lr_mult).
 _RESNET = dict(recipe=True)
@@ -99,7 +99,7 @@ def num_classes(model):
 
 
 def has_recipe(model):
-    """True for the models trained by a netspec.recipe (the FCN-ResNets)."""
+    """True for the models trained by a zoo.recipe (the FCN-ResNets)."""
     return bool(_entry(model)[2].get("recipe"))
 
 
@@ -121,7 +121,7 @@ def build(model, split, width=1.0, data_root=None, num_classes=None, recipe=None
     width: channel multiplier of the trunk (1 = the release); data_root: dataset root written
     into the data layers' param_str (default '../../data', relative to models/<model>/);
     num_classes: override the class count; recipe, batch_size: the FCN-ResNets' training
-    recipe (netspec.recipe name; default 'caffe') and images per forward of the train net.
+    recipe (zoo.recipe name; default 'caffe') and images per forward of the train net.
     """
     family, variant, _ = _entry(model)
     kw = _recipe_kw(model, recipe, batch_size)

@@ -3,15 +3,16 @@ and on other ILSVRC backbones voc-fcn-googlenet, voc-fcn-resnet50/101/152.
 
 The release's models and FCN-GoogLeNet train on SBD train (SBDDSegDataLayer), whole images,
 and evaluate on seg11valid (VOCSegDataLayer); 21 classes. The FCN-ResNets follow a training
-recipe (netspec.recipe; default 'caffe'): VOC 2012 trainaug (layers.voc12) with random scale,
+recipe (zoo.recipe; default 'caffe'): VOC 2012 trainaug (layers.voc12) with random scale,
 crop and mirror, evaluated on VOC 2012 val.
 """
 
+from netspec.builder import L, NetSpec
+from netspec.errors import NetSpecError
+
 from . import pydata
 from . import recipe as recipes
-from .builder import L, NetSpec
 from .common import check_split, deploy_input
-from .errors import NetSpecError
 from .googlenet import UPSCORE_KERNEL as GOOGLENET_KERNEL
 from .googlenet import googlenet_trunk
 from .resnet import fcn_resnet
@@ -46,7 +47,7 @@ def fcn(variant, split, width=1.0, data_root=None, num_classes=None, recipe=None
         batch_size=None):  # fmt: skip
     """voc-fcn<variant> net for split 'train' | 'val' | 'deploy' -> caffe_pb2.NetParameter.
 
-    recipe, batch_size: the FCN-ResNets' training recipe (netspec.recipe name, default
+    recipe, batch_size: the FCN-ResNets' training recipe (zoo.recipe name, default
     'caffe') and images per forward of the train net (default 1; the solver's iter_size makes
     up the recipe's batch). Other variants take neither."""
     model = f"voc-fcn-{variant}" if variant in NAMED else f"voc-fcn{variant}"

@@ -5,7 +5,7 @@ param_str is str(dict), read back with ast.literal_eval (never eval). `data_root
 into the paths; the default '../../data' is relative to models/<model>/, where solve.py runs.
 """
 
-import ast
+from netspec.datatops import register_top_channels
 
 DEFAULT_ROOT = "../../data"
 VOC_MEAN = (104.00699, 116.66877, 122.67892)
@@ -110,31 +110,6 @@ def cityscapes(split, data_root=None, extra=None):
     )
 
 
-# Channels of each kind of top the data layers produce (label-like tops have one channel).
-TOP_CHANNELS = {"data": 3, "color": 3, "hha": 3, "depth": 1, "label": 1, "sem": 1, "geo": 1}
-
-
-def data_top_shapes(layer, height, width):
-    """Shapes (N, C, H, W) of a Python data layer's tops for an image of height x width.
-
-    The kind of each top comes from param_str's 'tops' list when it has one (NYUD), else from
-    the top's own name; anything unknown is an error naming the layer.
-    """
-    kinds = list(layer.top)
-    try:
-        params = ast.literal_eval(layer.python_param.param_str or "{}")
-    except (ValueError, SyntaxError):
-        params = {}
-    if isinstance(params, dict) and isinstance(params.get("tops"), (list, tuple)):
-        if len(params["tops"]) == len(kinds):
-            kinds = list(params["tops"])
-    out = {}
-    for top, kind in zip(layer.top, kinds):
-        if kind not in TOP_CHANNELS:
-            raise ValueError(
-                f"Python layer '{layer.name}' ({layer.python_param.module}."
-                f"{layer.python_param.layer}): cannot tell the shape of top '{top}'; pass it "
-                "explicitly (input_shapes={'" + top + "': (1, C, H, W)})"
-            )
-        out[top] = (1, TOP_CHANNELS[kind], height, width)
-    return out
+# Channels of the kinds of top these layers produce (label-like tops have one channel), for
+# netspec's shape inference from an image size.
+register_top_channels({"color": 3, "hha": 3, "depth": 1, "sem": 1, "geo": 1})

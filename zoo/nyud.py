@@ -11,10 +11,11 @@
 Splits: trainval (train) and test (evaluation).
 """
 
+from netspec.builder import L, NetSpec, P
+from netspec.coord import crop
+
 from . import pydata
-from .builder import L, NetSpec, P
 from .common import check_split, deploy_input
-from .coord import crop
 from .trunks import fcn32s_head, score_conv, softmax_loss, upsample, vgg16_trunk
 
 STEMS = ("trainval", "test", "deploy")

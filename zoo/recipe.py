@@ -1,6 +1,6 @@
 """Training recipes of the FCN-ResNets (docs/recipes.md): augmentation, batch, schedule, heads.
 
-    from netspec.recipe import RECIPES, augment_params
+    from zoo.recipe import RECIPES, augment_params
     RECIPES["caffe"]         # DeepLab-v2's Caffe recipe: the default of the ResNet models
     RECIPES["torchvision"]   # torchvision's reference recipe for its FCN-ResNet
 
@@ -16,7 +16,7 @@ CPU make batch statistics noisy.
 import math
 from dataclasses import dataclass, replace
 
-from .errors import NetSpecError
+from netspec.errors import NetSpecError
 
 # Training images per dataset (docs/datasets.md): VOC 2012 trainaug, Cityscapes train (fine).
 TRAIN_SIZE = {"voc": 10582, "cityscapes": 2975}

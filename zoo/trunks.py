@@ -4,8 +4,8 @@ Every builder writes into a NetSpec `n` and returns the top it ended with. `widt
 channel counts of the trunk (see `channels`); class counts never change.
 """
 
-from .builder import L, P
-from .coord import crop
+from netspec.builder import L, P
+from netspec.coord import crop
 
 # Release convention: weights learn at 1x with decay, biases at 2x without decay.
 CONV_PARAMS = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]

@@ -3,8 +3,9 @@
 Train on 'train', evaluate on 'val' (PASCALContextSegDataLayer), VGG-16 trunk as VOC.
 """
 
+from netspec.builder import L, NetSpec
+
 from . import pydata
-from .builder import L, NetSpec
 from .common import check_split, deploy_input
 from .trunks import HEADS, softmax_loss, vgg16_trunk
 

@@ -5,8 +5,9 @@ Semantic head (33 classes) layers end in '_sem' and its loss is 'loss'; geometri
 Splits: trainval (train) and test (evaluation).
 """
 
+from netspec.builder import L, NetSpec
+
 from . import pydata
-from .builder import L, NetSpec
 from .common import check_split, deploy_input
 from .trunks import HEADS, softmax_loss, vgg16_trunk
 
