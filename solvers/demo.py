@@ -117,9 +117,9 @@ def make_data(root, n_train, n_val, size=None, seed=0):
 # ------------------------------------------------------------------ 2. base weights
 def make_base(runs, width, seed=0, arch="vgg16"):
     """<runs>/ilsvrc-nets/<arch>-fcn.caffemodel from a random-weight classifier (arch of
-    surgery.testnets: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
+    zoo.classifiers: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
     from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
+    from zoo.classifiers import write_classifier
 
     out = os.path.join(runs, "ilsvrc-nets", f"{arch}-fcn.caffemodel")
     if os.path.exists(out):

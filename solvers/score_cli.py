@@ -87,9 +87,9 @@ def main(model, argv=None):
     if args.engine:
         os.environ["FCN_ENGINE"] = args.engine
     import caffeio
+    from zoo import record as model_record
 
     from . import engine
-    from .recipes import recipe as get_recipe
     from .run import RunSetupError, run_dir, stems, with_python_params
     from .score import (
         Evaluation,
@@ -134,7 +134,7 @@ def main(model, argv=None):
     os.makedirs(out, exist_ok=True)
     net_file = os.path.join(out, "eval.prototxt")
     caffeio.write_net(net_param, net_file)
-    rec = get_recipe(model)
+    rec = model_record(model)  # the zoo record: heads scored
     png_dir = out if args.png else None
     if evaluation.mode == "whole":
         net = engine.open_net(net_file, caffe.TEST, weights=weights, require_weights=True)

@@ -251,9 +251,9 @@ def main(model, argv=None):
 
         check_precision(args.precision)  # refused before pycaffe is even imported
     from caffeio.glog import SolverLog
+    from zoo import record as model_record
 
     from . import engine, runfolder
-    from .recipes import recipe as get_recipe
     from .run import base_weights, run_dir
     from .score import image_count, report, seg_tests
     from .snapshots import SnapshotBook
@@ -266,7 +266,7 @@ def main(model, argv=None):
         engine.announce()
     device = eng.set_device(caffe, args.gpu, local)
     eng.check_precision(args.precision, device)
-    recipe = get_recipe(model)
+    recipe = model_record(model)  # the zoo record: heads scored, score interval
     user_weights = os.path.abspath(args.weights) if args.weights else None
     resume = os.path.abspath(args.resume) if args.resume else None
     runs_root = os.path.abspath(args.runs) if args.runs else None

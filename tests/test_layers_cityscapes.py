@@ -238,7 +238,7 @@ def test_two_sgd_steps_on_the_twin(root, tmp_path):
     from train_files import zoo_train_solver
 
     import torchcaffe as caffe
-    from surgery.testnets import random_weights
+    from zoo.classifiers import random_weights
 
     data_root, _, _ = root
     spath = zoo_train_solver(MODEL, tmp_path, WIDTH, data_root, iter_size=1, base_lr=1e-3)

@@ -290,7 +290,7 @@ def test_score_voc2012_val(twin, tmp_path):
     --data-root holds no VOC at all), against a confusion matrix computed here."""
     import torchcaffe
     import zoo
-    from surgery.testnets import random_weights
+    from zoo.classifiers import random_weights
 
     _, out = twin
     voc = out["voc_dir"]

@@ -19,7 +19,7 @@ import zoo
 from netspec import shapes
 from surgery.fcnize import fcnize
 from surgery.stage import staged_init
-from surgery.testnets import write_classifier
+from zoo.classifiers import write_classifier
 
 torch.set_num_threads(1)
 

@@ -14,7 +14,7 @@ import torchcaffe
 import zoo
 from layers.synth import make_voc
 from solvers import infer
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTH = 1 / 32

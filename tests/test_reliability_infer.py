@@ -10,7 +10,7 @@ from PIL import Image
 import caffeio
 import zoo
 from solvers import infer
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 WIDTH = 1 / 32
 

@@ -21,30 +21,33 @@ from netspec.argtypes import image_size, positive_width
 from netspec.errors import NetSpecError, ShapeError
 from netspec.explain import explain
 
-from . import netfiles, recipe
+from . import netfiles, recipe, registry
+
+# The repository root: a model folder two levels below it (models/<model>) gets solve.py and
+# score.py too (their sys.path entry is "../..").
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _check(models):
     for m in models:
-        if m not in netfiles.ALL_MODELS:
-            raise NetSpecError(
-                f"unknown model '{m}'; known models: {', '.join(netfiles.ALL_MODELS)}"
-            )
+        registry.record(m)  # NetSpecError naming the known models
 
 
 def cmd_make(args, out):
-    models = list(netfiles.ALL_MODELS) if args.models == ["all"] else args.models
+    models = list(registry.names()) if args.models == ["all"] else args.models
     _check(models)
     for m in models:
+        folder = os.path.join(args.out_dir, m)
+        scripts = os.path.abspath(os.path.join(folder, "..", "..")) == ROOT
         paths = netfiles.write(
-            m, os.path.join(args.out_dir, m), width=args.width, data_root=args.data_root,
-            recipe=args.recipe, batch_size=args.batch,
+            m, folder, width=args.width, data_root=args.data_root, recipe=args.recipe,
+            batch_size=args.batch, scripts=scripts,
         )  # fmt: skip
         print(f"{m}: wrote {', '.join(paths)}", file=out)
 
 
 def cmd_list(args, out):
-    for m in netfiles.ALL_MODELS:
+    for m in registry.names():
         if args.names:
             print(m, file=out)
         else:

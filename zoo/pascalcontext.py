@@ -1,30 +1,38 @@
-"""PASCAL-Context models: pascalcontext-fcn32s/16s/8s, 60 classes (59 + background, trained).
+"""PASCAL-Context: pascalcontext-fcn32s/16s/8s, 60 classes (59 + background, trained).
 
-Train on 'train', evaluate on 'val' (PASCALContextSegDataLayer), VGG-16 trunk as VOC.
+Train on 'train' (4,998 images), evaluate on 'val' (5,105) through PASCALContextSegDataLayer;
+VGG-16 trunk as VOC.
 """
 
-from netspec.builder import L, NetSpec
+from .backbones import VGG16
+from .classes import CONTEXT_CLASSES
+from .records import FROM_ILSVRC, DataLayer, DatasetRecord, Init, Input, ModelRecord, SolverSettings
 
-from . import pydata
-from .common import check_split, deploy_input
-from .trunks import HEADS, softmax_loss, vgg16_trunk
+CONTEXT_LAYER = DataLayer(
+    "layers.pascalcontext", "PASCALContextSegDataLayer",
+    (("voc_dir", "{root}/pascal"), ("context_dir", "{root}/pascal-context"), ("split", "{split}"),
+     ("seed", 1337)),
+)  # fmt: skip
+PASCALCONTEXT = DatasetRecord(
+    name="pascalcontext",
+    title="PASCAL-Context (59 classes + background)",
+    labels=(("label", CONTEXT_CLASSES),),
+    inputs={"data": Input(3, (104.007, 116.669, 122.679))},
+    splits={"train": 4998, "val": 5105},
+    stems=("train", "val"),
+    split_of={"train": "train", "val": "val"},
+    layers={"train": CONTEXT_LAYER, "val": CONTEXT_LAYER},
+    synth="layers.synth:make_pascalcontext",
+)
 
-STEMS = ("train", "val", "deploy")
-NUM_CLASSES = 60
-VARIANTS = ("32s", "16s", "8s")
+
+def _model(head, base_lr, init=FROM_ILSVRC):
+    solver = SolverSettings(base_lr, max_iter=300000)
+    return ModelRecord(f"pascalcontext-fcn{head}", PASCALCONTEXT, VGG16, head, init, solver)
 
 
-def fcn(variant, split, width=1.0, data_root=None, num_classes=None):
-    """pascalcontext-fcn<variant> for split 'train' | 'val' | 'deploy' -> NetParameter."""
-    model = f"pascalcontext-fcn{variant}"
-    check_split(model, split, STEMS)
-    n = NetSpec()
-    if split == "deploy":
-        n.data = deploy_input(3, name="input")
-    else:
-        n.data, n.label = L.Python(**pydata.pascalcontext(split, data_root))
-    top = vgg16_trunk(n, n.data, width, dropout=split != "deploy")
-    HEADS[variant](n, top, n.data, num_classes or NUM_CLASSES)
-    if split != "deploy":
-        n.loss = softmax_loss(n.score, n.label)
-    return n.to_proto(name=model)
+MODELS = (
+    _model("32s", 1e-10),
+    _model("16s", 1e-12, Init(model="pascalcontext-fcn32s")),
+    _model("8s", 1e-14, Init(model="pascalcontext-fcn16s")),
+)

@@ -1,44 +1,42 @@
-"""SIFT Flow models: siftflow-fcn32s/16s/8s, one trunk, two heads.
+"""SIFT Flow: siftflow-fcn32s/16s/8s, one VGG-16 trunk, two heads.
 
 Semantic head (33 classes) layers end in '_sem' and its loss is 'loss'; geometric head
-(3 classes) layers end in '_geo' with loss 'loss_geo'. The data layer's tops are data, sem, geo.
-Splits: trainval (train) and test (evaluation).
+(3 classes) layers end in '_geo' with loss 'loss_geo'. The data layer's tops are data, sem,
+geo. Splits: trainval (2,486) trains, test (200) evaluates; cow, desert and moon never occur in
+test and are left out of the semantic means.
 """
 
-from netspec.builder import L, NetSpec
+from .backbones import VGG16
+from .classes import SIFTFLOW_ABSENT_IN_TEST, SIFTFLOW_CLASSES, SIFTFLOW_GEO_CLASSES
+from .records import FROM_ILSVRC, DataLayer, DatasetRecord, Init, Input, ModelRecord, SolverSettings
 
-from . import pydata
-from .common import check_split, deploy_input
-from .trunks import HEADS, softmax_loss, vgg16_trunk
+SIFTFLOW_LAYER = DataLayer(
+    "layers.siftflow", "SIFTFlowSegDataLayer",
+    (("siftflow_dir", "{root}/sift-flow"), ("split", "{split}"), ("seed", 1337)),
+)  # fmt: skip
+SIFTFLOW = DatasetRecord(
+    name="siftflow",
+    title="SIFT Flow (semantic + geometric)",
+    labels=(("sem", SIFTFLOW_CLASSES), ("geo", SIFTFLOW_GEO_CLASSES)),
+    inputs={"data": Input(3, (114.578, 115.294, 108.353))},
+    splits={"trainval": 2486, "test": 200},
+    stems=("trainval", "test"),
+    split_of={"trainval": "trainval", "test": "test"},
+    layers={"trainval": SIFTFLOW_LAYER, "test": SIFTFLOW_LAYER},
+    absent={"sem": SIFTFLOW_ABSENT_IN_TEST},
+    synth="layers.synth:make_siftflow",
+    synth_dir="{root}/sift-flow",
+)
 
-STEMS = ("trainval", "test", "deploy")
-NUM_CLASSES = (33, 3)
-VARIANTS = ("32s", "16s", "8s")
+
+def _model(head, base_lr, init=FROM_ILSVRC):
+    solver = SolverSettings(base_lr, max_iter=300000, snapshot=None)
+    return ModelRecord(f"siftflow-fcn{head}", SIFTFLOW, VGG16, head, init, solver,
+                       score_every=2000)  # fmt: skip
 
 
-def fcn(variant, split, width=1.0, data_root=None, num_classes=None):
-    """siftflow-fcn<variant> for 'trainval' | 'test' | 'deploy' -> NetParameter.
-
-    num_classes: (semantic, geometric), or an int for the semantic head alone.
-    """
-    model = f"siftflow-fcn{variant}"
-    check_split(model, split, STEMS)
-    if num_classes is None:
-        sem_k, geo_k = NUM_CLASSES
-    elif isinstance(num_classes, int):
-        sem_k, geo_k = num_classes, NUM_CLASSES[1]
-    else:
-        sem_k, geo_k = num_classes
-    n = NetSpec()
-    if split == "deploy":
-        n.data = deploy_input(3, name="input")
-    else:
-        n.data, n.sem, n.geo = L.Python(**pydata.siftflow(split, data_root))
-    top = vgg16_trunk(n, n.data, width, dropout=split != "deploy")
-    HEADS[variant](n, top, n.data, sem_k, suffix="_sem")
-    if split != "deploy":
-        n.loss = softmax_loss(n.score_sem, n.sem)
-    HEADS[variant](n, top, n.data, geo_k, suffix="_geo")
-    if split != "deploy":
-        n.loss_geo = softmax_loss(n.score_geo, n.geo)
-    return n.to_proto(name=model)
+MODELS = (
+    _model("32s", 1e-10),
+    _model("16s", 1e-12, Init(model="siftflow-fcn32s")),
+    _model("8s", 1e-12, Init(model="siftflow-fcn16s")),
+)

@@ -1,84 +1,91 @@
-"""PASCAL VOC models: voc-fcn32s, voc-fcn16s, voc-fcn8s, voc-fcn8s-atonce, voc-fcn-alexnet,
-and on other ILSVRC backbones voc-fcn-googlenet, voc-fcn-resnet50/101/152.
+"""PASCAL VOC: the release's VOC models (train on SBD train, evaluate on VOC 2011 seg11valid)
+and the FCN-ResNets' VOC 2012 (train on trainaug, evaluate on VOC 2012 val); 21 classes.
 
-The release's models and FCN-GoogLeNet train on SBD train (SBDDSegDataLayer), whole images,
-and evaluate on seg11valid (VOCSegDataLayer); 21 classes. The FCN-ResNets follow a training
-recipe (zoo.recipe; default 'caffe'): VOC 2012 trainaug (layers.voc12) with random scale,
-crop and mirror, evaluated on VOC 2012 val.
+    voc-fcn32s, voc-fcn16s, voc-fcn8s, voc-fcn8s-atonce (VGG-16), voc-fcn-alexnet   (release)
+    voc-fcn-googlenet (the paper's Table 1 protocol), voc-fcn-resnet50/101/152 (a recipe)
+
+The release's models and FCN-GoogLeNet read SBD train through SBDDSegDataLayer (shuffled,
+seed 1337) and seg11valid (736 images: VOC 2011 val minus SBD train) through VOCSegDataLayer.
+The FCN-ResNets follow a training recipe (zoo.recipe; default 'caffe'): VOC 2012 trainaug
+(layers.voc12: SBD train + val + VOC 2012 train minus VOC 2012 val, 10,582 images) with random
+scale, crop and mirror, evaluated on VOC 2012 val (1,449).
 """
 
-from netspec.builder import L, NetSpec
-from netspec.errors import NetSpecError
+from .backbones import ALEXNET, GOOGLENET, RESNET50, RESNET101, RESNET152, VGG16
+from .classes import VOC_CLASSES
+from .records import FROM_ILSVRC, DataLayer, DatasetRecord, Init, Input, ModelRecord, SolverSettings
 
-from . import pydata
-from . import recipe as recipes
-from .common import check_split, deploy_input
-from .googlenet import UPSCORE_KERNEL as GOOGLENET_KERNEL
-from .googlenet import googlenet_trunk
-from .resnet import fcn_resnet
-from .trunks import HEADS, alexnet_trunk, fcn8s_head, fcn32s_head, softmax_loss, vgg16_trunk
-
-STEMS = ("train", "val", "deploy")
-NUM_CLASSES = 21
-VARIANTS = ("32s", "16s", "8s", "8s-atonce", "alexnet", "googlenet", "resnet50", "resnet101",
-            "resnet152")  # fmt: skip
-RESNETS = {"resnet50": 50, "resnet101": 101, "resnet152": 152}
-# Backbone variants are named voc-fcn-<variant> and their loss is normalised per pixel.
-NAMED = ("alexnet", "googlenet", *RESNETS)
+# float64, as the release's np.array(params['mean']): the subtraction rounds like the release's
+VOC_MEAN = (104.00699, 116.66877, 122.67892)
+_IMAGE = {"data": Input(3, VOC_MEAN, "float64")}
 
 
-def _inputs(n, split, data_root, recipe=None, batch_size=1):
-    if split == "deploy":
-        n.data = deploy_input(3, name="input")
-    elif recipe is not None:  # the FCN-ResNets: VOC 2012 trainaug -> val
-        if split == "train":
-            aug = recipes.augment_params(recipe, batch_size)
-            n.data, n.label = L.Python(**pydata.voc12_trainaug(data_root, aug))
-        else:
-            n.data, n.label = L.Python(**pydata.voc12("val", data_root))
-    elif split == "train":
-        n.data, n.label = L.Python(**pydata.sbdd("train", data_root))
-    else:
-        n.data, n.label = L.Python(**pydata.voc("seg11valid", data_root))
-    return n.data
+def voc_layer(voc_dir):
+    """VOCSegDataLayer on the VOC folder `voc_dir` (a template under {root})."""
+    params = (("voc_dir", voc_dir), ("split", "{split}"), ("mean", VOC_MEAN))
+    return DataLayer("layers.voc", "VOCSegDataLayer", params)
 
 
-def fcn(variant, split, width=1.0, data_root=None, num_classes=None, recipe=None,
-        batch_size=None):  # fmt: skip
-    """voc-fcn<variant> net for split 'train' | 'val' | 'deploy' -> caffe_pb2.NetParameter.
+SBDD_TRAIN = DataLayer(
+    "layers.voc", "SBDDSegDataLayer",
+    (("sbdd_dir", "{root}/sbdd/dataset"), ("split", "{split}"), ("seed", 1337), ("mean", VOC_MEAN)),
+)  # fmt: skip
+TRAINAUG = DataLayer(
+    "layers.voc12", "TrainAugSegDataLayer",
+    (("voc_dir", "{root}/pascal/VOC2012"), ("sbdd_dir", "{root}/sbdd/dataset"),
+     ("split", "{split}"), ("seed", 1337), ("mean", VOC_MEAN)),
+)  # fmt: skip
 
-    recipe, batch_size: the FCN-ResNets' training recipe (zoo.recipe name, default
-    'caffe') and images per forward of the train net (default 1; the solver's iter_size makes
-    up the recipe's batch). Other variants take neither."""
-    model = f"voc-fcn-{variant}" if variant in NAMED else f"voc-fcn{variant}"
-    check_split(model, split, STEMS)
-    rec = None
-    if variant in RESNETS:
-        rec = recipes.get(recipe)
-        batch_size, _ = recipes.split_batch(rec, batch_size)
-    elif recipe is not None or batch_size is not None:
-        raise NetSpecError(f"{model}: training recipes are for the FCN-ResNets only")
-    k = num_classes or NUM_CLASSES
-    n = NetSpec()
-    data = _inputs(n, split, data_root, rec, batch_size)
-    train = split != "deploy"
-    if variant == "alexnet":
-        top = alexnet_trunk(n, data, width, dropout=train)
-        fcn32s_head(n, top, data, k, kernel=63)
-    elif variant == "googlenet":
-        top = googlenet_trunk(n, data, width, dropout=train)
-        fcn32s_head(n, top, data, k, kernel=GOOGLENET_KERNEL)
-    elif variant in RESNETS:
-        aux = rec.aux_lr if rec.aux_weight and split == "train" else 0
-        fcn_resnet(n, data, RESNETS[variant], k, width, train, rec.head_lr, aux)
-    else:
-        top = vgg16_trunk(n, data, width, dropout=train)
-        if variant == "8s-atonce":
-            fcn8s_head(n, top, data, k, atonce=True)
-        else:
-            HEADS[variant](n, top, data, k)
-    if train:
-        n.loss = softmax_loss(n.score, n.label, normalize=variant in NAMED)
-        if rec is not None and split == "train" and rec.aux_weight:
-            n.loss_aux = softmax_loss(n.score_aux, n.label, True, rec.aux_weight)
-    return n.to_proto(name=model)
+VOC = DatasetRecord(
+    name="voc",
+    title="PASCAL VOC 2011 seg11valid (training: SBD train)",
+    labels=(("label", VOC_CLASSES),),
+    inputs=_IMAGE,
+    splits={"train": 8498, "seg11valid": 736},
+    stems=("train", "val"),
+    split_of={"train": "train", "val": "seg11valid"},
+    layers={"train": SBDD_TRAIN, "seg11valid": voc_layer("{root}/pascal/VOC2011")},
+    synth="layers.synth:make_voc_family",
+)
+VOC12 = DatasetRecord(
+    name="voc12",
+    title="PASCAL VOC 2012 val (training: trainaug)",
+    labels=(("label", VOC_CLASSES),),
+    inputs=_IMAGE,
+    splits={"trainaug": 10582, "val": 1449},
+    stems=("train", "val"),
+    split_of={"train": "trainaug", "val": "val"},
+    layers={"trainaug": TRAINAUG, "val": voc_layer("{root}/pascal/VOC2012")},
+    synth="layers.synth:make_voc12_family",
+)
+
+
+def _vgg(name, head, base_lr, init=FROM_ILSVRC, max_iter=100000):
+    solver = SolverSettings(base_lr, max_iter=max_iter)
+    return ModelRecord(name, VOC, VGG16, head, init, solver)
+
+
+# The paper's Table 1 protocol for other backbones: per-pixel loss, momentum 0.9, 20 images per
+# step (iter_size), a line-searched rate; not part of the release for GoogLeNet.
+def _table1(name, backbone, base_lr, release):
+    solver = SolverSettings(base_lr, momentum=0.9, iter_size=20)
+    return ModelRecord(name, VOC, backbone, "32s", Init(), solver, normalize_loss=True,
+                       release=release)  # fmt: skip
+
+
+# The FCN-ResNets: solver values from the training recipe (zoo.recipe, default 'caffe':
+# DeepLab-v2's Caffe solver, poly lr, batch 10 by iter_size, 20k iterations).
+def _resnet(backbone):
+    return ModelRecord(f"voc-fcn-{backbone.name}", VOC12, backbone, "dilated8s", Init(),
+                       recipe="caffe", normalize_loss=True, release=False)  # fmt: skip
+
+
+MODELS = (
+    _vgg("voc-fcn32s", "32s", 1e-10),
+    _vgg("voc-fcn16s", "16s", 1e-12, Init(model="voc-fcn32s")),
+    _vgg("voc-fcn8s", "8s", 1e-14, Init(model="voc-fcn16s")),
+    _vgg("voc-fcn8s-atonce", "8s-atonce", 1e-10, max_iter=300000),
+    _table1("voc-fcn-alexnet", ALEXNET, 1e-4, release=True),
+    _table1("voc-fcn-googlenet", GOOGLENET, 5e-5, release=False),
+    *(_resnet(b) for b in (RESNET50, RESNET101, RESNET152)),
+)
