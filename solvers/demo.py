@@ -9,7 +9,7 @@ Steps (each is skipped when its output already exists, so a second run only re-p
    coloured shapes on textured backgrounds, train on SBD "train", evaluate on seg11valid;
 2. the base weights: a *random-weight* VGG-16 classifier stands in for the ILSVRC model (no
    ImageNet weights exist here), turned fully convolutional by surgery (python -m surgery fcnize);
-3. netspec writes a reduced-width voc-fcn8s pipeline (the same graph, fewer channels) and the
+3. the zoo writes a reduced-width voc-fcn8s pipeline (the same graph, fewer channels) and the
    training driver (solvers/train.py) trains it, with a progress bar;
 4. the scoring command scores it; overlays (image | ground truth | prediction), loss and mean-IU
    curves and the metrics JSON land in demo/.
@@ -74,7 +74,7 @@ def say(text):
 
 # ------------------------------------------------------------------ 1. data
 def make_data(root, n_train, n_val, size=None, seed=0):
-    """Synthetic VOC2011 + SBD under `root` (the netspec data_root): SBD train = n_train ids,
+    """Synthetic VOC2011 + SBD under `root` (the nets' data_root): SBD train = n_train ids,
     VOC val = n_val ids = seg11valid. Objects from CLASSES. Returns {'voc_dir', 'sbdd_dir',
     'val'} and writes root/.complete last (a half-written dataset is rewritten)."""
     import numpy as np

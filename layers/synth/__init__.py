@@ -8,7 +8,7 @@
     make_voc_family(root, n)    root/pascal/VOC2011 + root/sbdd/dataset + seg11valid
     make_voc12_family(root, n)  root/pascal/VOC2012 + root/sbdd/dataset + trainaug (SBD and VOC
                                 lists overlapping in every way; not part of make_data_root)
-    make_data_root(root, n)     all of the above under one data root (netspec data_root)
+    make_data_root(root, n)     all of the above under one data root (the nets' data_root)
     make_cityscapes(dir, n)     dir = cityscapes/ (leftImg8bit + gtFine label ids, train/val;
                                 not part of make_data_root; see cityscapes.py)
     write_twin(dataset, root)   the twin a zoo DatasetRecord names (any registered dataset),
