@@ -71,8 +71,9 @@ def cmd_shapes(args, out):
         raise ShapeError(f"{what}: {e}{hint}") from None
 
 
-def profile_models(models, size, width=1.0, out=sys.stdout, per_layer=False, json_path=None,
-                   measure=None):  # fmt: skip
+def profile_models(models: list, size: tuple, width: float = 1.0, out=sys.stdout,
+                   per_layer: bool = False, json_path: str | None = None,
+                   measure=None) -> list:  # fmt: skip
     """Print (and return) the profile of each model's deploy net at `size` (H, W) and `width`;
     measure: see netspec.profile_report.report (bench.profile passes torchcaffe's timing)."""
     _check(models)
@@ -80,7 +81,7 @@ def profile_models(models, size, width=1.0, out=sys.stdout, per_layer=False, jso
     return profile_report.report(nets, size, out, per_layer, json_path, measure)
 
 
-def profile_parser(prog, doc):
+def profile_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """The `profile` arguments (models, --input, --width, --per-layer, --json)."""
     ap = argparse.ArgumentParser(prog=prog, description=doc)
     _profile_args(ap)
@@ -97,7 +98,7 @@ def _profile_args(pr):
     pr.add_argument("--json", default=None, help="also write the profiles to this JSON file")
 
 
-def run(call, out=sys.stdout):
+def run(call) -> int:
     """Run call(); NetSpecError, format and file errors -> one line on stderr and status 1."""
     try:
         call()
@@ -114,7 +115,7 @@ def run(call, out=sys.stdout):
     return 0
 
 
-def main(argv=None, out=sys.stdout):
+def main(argv=None, out=sys.stdout) -> int:
     """Entry point; returns the exit status (errors print one clear line to stderr, status 1)."""
     ap = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -21,7 +21,7 @@ from netspec import shapes
 from . import registry
 
 
-def random_weights(net, seed=0, scale=None):
+def random_weights(net, seed: int = 0, scale: float | None = None) -> dict:
     """{layer: [ndarray]} random weights for every learnable layer of `net` (He-scaled normal
     weights, small normal biases, float32) so activations stay O(1) through deep nets.
     BatchNorm: mean N(0, 0.1), variance U(0.5, 2), factor 1; Scale: gamma 1 + N(0, 0.1)."""
@@ -53,13 +53,15 @@ def _norm_blobs(rng, type_, blob_shapes):
     ]
 
 
-def classifier(arch="vgg16", width=1.0, num_classes=1000, size=None):
+def classifier(arch: str = "vgg16", width: float = 1.0, num_classes: int = 1000,
+               size: int | None = None):  # fmt: skip
     """The ILSVRC deploy net of backbone `arch` (zoo.backbone names: vgg16, alexnet, googlenet,
     resnet50/101/152, ...) at `width`, input side `size` (None: its native one)."""
     return registry.backbone(arch).classifier(width=width, num_classes=num_classes, input_size=size)
 
 
-def write_net_and_weights(net, folder, stem, legacy=False, seed=0):
+def write_net_and_weights(net, folder: str, stem: str, legacy: bool = False,
+                          seed: int = 0) -> tuple:  # fmt: skip
     """Write `net` as <folder>/<stem>_deploy.prototxt and random weights (random_weights(seed))
     as <folder>/<stem>.caffemodel -> (proto, weights). legacy=True writes both in the V1
     format (caffeio.legacy.to_v1; V1 has no BatchNorm/Scale: ValueError for ResNets)."""
@@ -78,8 +80,9 @@ def write_net_and_weights(net, folder, stem, legacy=False, seed=0):
     return proto, weights
 
 
-def write_classifier(folder, arch="vgg16", width=1.0, num_classes=1000, legacy=False, seed=0,
-                     size=None):  # fmt: skip
+def write_classifier(folder: str, arch: str = "vgg16", width: float = 1.0,
+                     num_classes: int = 1000, legacy: bool = False, seed: int = 0,
+                     size: int | None = None) -> tuple:  # fmt: skip
     """Write `<arch>_deploy.prototxt` + `<arch>.caffemodel` (random weights) under `folder`
     -> (proto, weights): the classifier(arch, width, num_classes, size) of write_net_and_weights.
     """

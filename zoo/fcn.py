@@ -11,6 +11,7 @@ gets its SoftmaxWithLoss (ignoring 255) on the train and eval nets.
 
 from dataclasses import dataclass, field
 
+from caffeio import caffe_pb2
 from netspec.builder import L, NetSpec, P
 from netspec.coord import crop
 from netspec.errors import NetSpecError
@@ -22,7 +23,7 @@ from .records import ModelRecord
 from .trunks import score_conv, softmax_loss, upsample
 
 
-def check_split(model, split, stems):
+def check_split(model: str, split: str, stems: tuple) -> None:
     """Raise a NetSpecError naming the model's valid net stems when `split` is not one."""
     if split not in stems:
         raise NetSpecError(
@@ -30,7 +31,7 @@ def check_split(model, split, stems):
         )
 
 
-def deploy_input(channels=3, size=500, name=None):
+def deploy_input(channels: int = 3, size: int | tuple = 500, name: str | None = None):
     """Input layer top of shape 1 x channels x size x size (size: int or (H, W)).
 
     name: the layer's name; None names it after its top (net_spec's rule). Deploy nets with one
@@ -72,7 +73,7 @@ def _class_counts(rec, num_classes):
     return list(num_classes)
 
 
-def data_inputs(b, data_root=None, batch_size=1):
+def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1):
     """Write the net's inputs: the deploy Input layer(s), or the split's Python data layer
     (tops: the inputs, then the labels). One input is blob 'data' (its Input layer 'input');
     several keep their kinds' names. Returns the blob the scores are cropped to."""
@@ -113,8 +114,9 @@ def _late_fusion(b, k):
     return n.score
 
 
-def build(rec: ModelRecord, split, width=1.0, data_root=None, num_classes=None, recipe=None,
-          batch_size=None):  # fmt: skip
+def build(rec: ModelRecord, split: str, width: float = 1.0, data_root: str | None = None,
+          num_classes: int | tuple | None = None, recipe=None,
+          batch_size: int | None = None) -> caffe_pb2.NetParameter:  # fmt: skip
     """caffe_pb2.NetParameter of `rec`'s net `split` (one of rec.net_files).
 
     width: channel multiplier of the trunk; data_root: written into the data layer's paths;

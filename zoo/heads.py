@@ -21,23 +21,28 @@ from .resnet import simple_head
 from .trunks import fcn8s_head, fcn16s_head, fcn32s_head, upsample
 
 
-def fcn32s(b, top, image, k, suffix=""):
+def fcn32s(b, top, image, k: int, suffix: str = ""):
+    """score_fr -> upscore (the backbone's kernel, stride 32) -> score."""
     return fcn32s_head(b.n, top, image, k, suffix, kernel=b.record.backbone.upscore_kernel)
 
 
-def fcn16s(b, top, image, k, suffix=""):
+def fcn16s(b, top, image, k: int, suffix: str = ""):
+    """The skip from pool4: upscore2 + score_pool4 -> upscore16 -> score."""
     return fcn16s_head(b.n, top, image, k, suffix)
 
 
-def fcn8s(b, top, image, k, suffix=""):
+def fcn8s(b, top, image, k: int, suffix: str = ""):
+    """The skips from pool4 and pool3 -> upscore8 -> score."""
     return fcn8s_head(b.n, top, image, k, suffix)
 
 
-def fcn8s_atonce(b, top, image, k, suffix=""):
+def fcn8s_atonce(b, top, image, k: int, suffix: str = ""):
+    """fcn8s with pool4 scaled by 0.01 and pool3 by 0.0001 (the at-once net)."""
     return fcn8s_head(b.n, top, image, k, suffix, atonce=True)
 
 
-def dilated8s(b, top, image, k, suffix=""):
+def dilated8s(b, top, image, k: int, suffix: str = ""):
+    """The FCN-ResNets' simple head -> upscore (stride 8) -> score (+ the auxiliary head)."""
     if suffix:
         raise NetSpecError(f"{b.record.name}: the dilated8s head scores one label only")
     n, rec, kernel = b.n, b.recipe, b.record.backbone.upscore_kernel

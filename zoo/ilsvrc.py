@@ -18,6 +18,7 @@ none, as its deploy files). The trunks are the FCN trunks' own builders (zoo.tru
 zoo.googlenet, zoo.resnet), so the names an FCN transplants by are the same by construction.
 """
 
+from caffeio import caffe_pb2
 from netspec import shapes
 from netspec.builder import L, NetSpec, P
 
@@ -61,7 +62,8 @@ def _input(n, size):
     return n.data
 
 
-def vgg16(width=1.0, fully_conv=False, num_classes=1000, input_size=224):
+def vgg16(width: float = 1.0, fully_conv: bool = False, num_classes: int = 1000,
+          input_size: int | tuple = 224) -> caffe_pb2.NetParameter:  # fmt: skip
     """VGG-16 classifier (fully_conv: its convolutional twin) -> caffe_pb2.NetParameter.
 
     width scales every channel count (max(1, round(c * width))); num_classes sets fc8.
@@ -73,7 +75,8 @@ def vgg16(width=1.0, fully_conv=False, num_classes=1000, input_size=224):
     return n.to_proto(name="VGG_ILSVRC_16_layers" + ("_fullconv" if fully_conv else ""))
 
 
-def alexnet(width=1.0, fully_conv=False, num_classes=1000, input_size=227):
+def alexnet(width: float = 1.0, fully_conv: bool = False, num_classes: int = 1000,
+            input_size: int | tuple = 227) -> caffe_pb2.NetParameter:  # fmt: skip
     """AlexNet/CaffeNet classifier (fully_conv: fc6 6x6 conv, fc7/fc8 1x1) -> NetParameter.
 
     With width != 1 the conv channel counts stay even (groups of 2).
@@ -100,7 +103,8 @@ def _global_head(n, bottom, pool, fc, num_classes, drop=None):
     n.prob = L.Softmax(n[fc])
 
 
-def googlenet(width=1.0, num_classes=1000, input_size=224):
+def googlenet(width: float = 1.0, num_classes: int = 1000,
+              input_size: int | tuple = 224) -> caffe_pb2.NetParameter:  # fmt: skip
     """bvlc_googlenet deploy net -> NetParameter: input 1x3x`input_size`^2, 57 convolutions in
     9 inception modules (channels x width), pool5/7x7_s1 over the last map (7x7 at 224)."""
     n = NetSpec()
@@ -109,7 +113,8 @@ def googlenet(width=1.0, num_classes=1000, input_size=224):
     return n.to_proto(name="GoogleNet")
 
 
-def resnet(depth=50, width=1.0, num_classes=1000, input_size=224):
+def resnet(depth: int = 50, width: float = 1.0, num_classes: int = 1000,
+           input_size: int | tuple = 224) -> caffe_pb2.NetParameter:  # fmt: skip
     """Kaiming He's ResNet-`depth` (50/101/152) deploy net -> NetParameter: stride 2 on
     branch1/branch2a of res3a, res4a, res5a; pool5 AVE over the last map (7x7 at 224)."""
     n = NetSpec()

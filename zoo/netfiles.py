@@ -14,6 +14,7 @@ import os
 from collections import OrderedDict
 
 import caffeio
+from caffeio import caffe_pb2
 from netspec.errors import NetSpecError
 
 from . import fcn, registry
@@ -22,17 +23,17 @@ from . import scripts as model_scripts
 from .solver import solver as make_solver
 
 
-def net_files(model):
+def net_files(model: str) -> tuple:
     """The model's net file stems: ('train', 'val', 'deploy') or ('trainval', 'test', 'deploy')."""
     return registry.record(model).net_files
 
 
-def num_classes(model):
+def num_classes(model: str) -> int | tuple:
     """Default class count (SIFT Flow: (semantic, geometric))."""
     return registry.record(model).num_classes
 
 
-def has_recipe(model):
+def has_recipe(model: str) -> bool:
     """True for the models trained by a zoo.recipe (the FCN-ResNets)."""
     return bool(registry.record(model).recipe)
 
@@ -45,8 +46,9 @@ def _check_recipe(model, recipe, batch_size):
         )
 
 
-def build(model, split, width=1.0, data_root=None, num_classes=None, recipe=None,
-          batch_size=None):  # fmt: skip
+def build(model: str, split: str, width: float = 1.0, data_root: str | None = None,
+          num_classes: int | tuple | None = None, recipe=None,
+          batch_size: int | None = None) -> caffe_pb2.NetParameter:  # fmt: skip
     """caffe_pb2.NetParameter of `model`'s net `split` (one of net_files(model)).
 
     width: channel multiplier of the trunk (1 = the release); data_root: dataset root written
@@ -59,7 +61,7 @@ def build(model, split, width=1.0, data_root=None, num_classes=None, recipe=None
     return fcn.build(rec, split, width, data_root, num_classes, recipe, batch_size)
 
 
-def solver(model, recipe=None, batch_size=None):
+def solver(model: str, recipe=None, batch_size: int | None = None) -> caffe_pb2.SolverParameter:
     """caffe_pb2.SolverParameter for `model`: the release's hyperparameters, or for the
     FCN-ResNets those of the training recipe (with iter_size = recipe batch / batch_size)."""
     _check_recipe(model, recipe, batch_size)
@@ -77,7 +79,8 @@ def solver(model, recipe=None, batch_size=None):
     )
 
 
-def texts(model, width=1.0, data_root=None, num_classes=None, recipe=None, batch_size=None):
+def texts(model: str, width: float = 1.0, data_root=None, num_classes=None, recipe=None,
+          batch_size=None) -> OrderedDict:  # fmt: skip
     """OrderedDict file name -> prototxt text of every file of the model (nets, solver)."""
     out = OrderedDict()
     for stem in net_files(model):
@@ -87,8 +90,9 @@ def texts(model, width=1.0, data_root=None, num_classes=None, recipe=None, batch
     return out
 
 
-def write(model, out_dir=None, width=1.0, data_root=None, num_classes=None, recipe=None,
-          batch_size=None, scripts=False):  # fmt: skip
+def write(model: str, out_dir: str | None = None, width: float = 1.0, data_root=None,
+          num_classes=None, recipe=None, batch_size=None,
+          scripts: bool = False) -> list:  # fmt: skip
     """Write the model's net and solver prototxt into out_dir (default models/<model>);
     scripts=True adds solve.py and score.py (zoo.scripts; for a folder models/<model>).
 
