@@ -51,10 +51,10 @@ format: $(STAMP)
 
 # make voc-fcn8s -> models/voc-fcn8s/{train,val,deploy,solver}.prototxt
 $(MODELS): $(STAMP)
-	$(PY) -m netspec make $@
+	$(PY) -m zoo make $@
 
 models: $(STAMP)
-	$(PY) -m netspec make $(MODELS)
+	$(PY) -m zoo make $(MODELS)
 
 proto: $(STAMP)
 	$(PY) caffeio/genproto.py

@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-TOP = ["caffeio", "netspec", "surgery", "torchcaffe", "engine", "layers", "solvers"]
+TOP = ["caffeio", "netspec", "zoo", "surgery", "torchcaffe", "engine", "layers", "solvers"]
 
 setup(
     name="fcn-toolkit",

@@ -11,7 +11,7 @@ NUM_CLASSES = 21
 
 def deploy_param(width=1.0):
     """caffe_pb2.NetParameter of voc-fcn8s deploy at channel multiplier `width`."""
-    from netspec import zoo
+    import zoo
 
     return zoo.build("voc-fcn8s", "deploy", width=width)
 
@@ -19,7 +19,7 @@ def deploy_param(width=1.0):
 def train_param(h, w, width=1.0):
     """voc-fcn8s train net with its Python data layer replaced by Input layers data (1x3xHxW)
     and label (1x1xHxW): the same graph (Dropout, SoftmaxWithLoss normalize false) on fed arrays."""
-    from netspec import zoo
+    import zoo
 
     src = zoo.build("voc-fcn8s", "train", width=width)
     out = caffe_pb2.NetParameter()

@@ -24,8 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _net(model, width, batch, crop, recipe=None):
+    import zoo
     from caffeio import caffe_pb2
-    from netspec import zoo
 
     net = zoo.build(model, "train", width=width, recipe=recipe)
     data = caffe_pb2.LayerParameter(name="data", type="Input", top=["data", "label"])

@@ -13,16 +13,18 @@ import os
 
 import numpy as np
 
+import zoo
+
 from .base import SegDataLayer
 from .errors import data_error
 from .io import check_same_size, load_image, load_png_label
-from .voc import VOC_MEAN
 
-CITYSCAPES_MEAN = VOC_MEAN
+# the ImageNet backbones' mean (the VOC mean of the release; float64 as VOC's)
+CITYSCAPES_MEAN = zoo.dataset("cityscapes").inputs["data"].mean_array()
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 
-# Label id of train id j (road, sidewalk, ..., bicycle: layers.classes.CITYSCAPES_CLASSES order).
+# Label id of train id j (road, sidewalk, ..., bicycle: zoo.classes.CITYSCAPES_CLASSES order).
 CITYSCAPES_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
 IGNORE = 255
 

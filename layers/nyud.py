@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+import zoo
+
 from .base import SegDataLayer
 from .errors import data_error
 from .io import (
@@ -21,9 +23,10 @@ from .io import (
     read_split,
 )
 
-NYUD_MEAN_BGR = np.array((116.190, 97.203, 92.318), dtype=np.float32)
-NYUD_MEAN_HHA = np.array((132.431, 94.076, 118.477), dtype=np.float32)  # HHA order, no swap
-NYUD_MEAN_LOGD = np.array((7.844,), dtype=np.float32)
+_INPUTS = zoo.dataset("nyud").inputs
+NYUD_MEAN_BGR = _INPUTS["color"].mean_array()  # float32
+NYUD_MEAN_HHA = _INPUTS["hha"].mean_array()  # HHA order, no swap
+NYUD_MEAN_LOGD = _INPUTS["depth"].mean_array()
 NYUD_TOPS = ("color", "depth", "hha", "label")
 
 

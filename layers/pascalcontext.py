@@ -11,12 +11,14 @@ import os
 
 import numpy as np
 
+import zoo
+from zoo.classes import RENAMED
+
 from .base import SegDataLayer
-from .classes import RENAMED
 from .errors import data_error
 from .io import check_same_size, load_image, load_mat, mat_key, read_split
 
-CONTEXT_MEAN = np.array((104.007, 116.669, 122.679), dtype=np.float32)
+CONTEXT_MEAN = zoo.dataset("pascalcontext").inputs["data"].mean_array()  # float32
 
 
 def read_label_names(path, what):

@@ -9,11 +9,13 @@ import os
 
 import numpy as np
 
+import zoo
+
 from .base import SegDataLayer
 from .errors import data_error
 from .io import check_same_size, load_image, load_mat, mat_key, read_split
 
-SIFTFLOW_MEAN = np.array((114.578, 115.294, 108.353), dtype=np.float32)
+SIFTFLOW_MEAN = zoo.dataset("siftflow").inputs["data"].mean_array()  # float32
 SIFTFLOW_CATEGORY = "spatial_envelope_256x256_static_8outdoorcategories"
 
 

@@ -10,12 +10,14 @@ import os
 
 import numpy as np
 
+import zoo
+
 from .base import SegDataLayer
 from .errors import data_error
 from .io import check_same_size, load_image, load_mat, load_png_label, mat_key, read_split
 
 # float64, as the release's np.array(params['mean']): the subtraction rounds like the release's.
-VOC_MEAN = np.array((104.00699, 116.66877, 122.67892))
+VOC_MEAN = zoo.dataset("voc").inputs["data"].mean_array()
 
 
 def voc_split_path(voc_dir, split):

@@ -1,7 +1,9 @@
-"""netspec: Caffe net specs for the FCN models (pure protobuf, no torch).
+"""netspec: the generic Caffe toolkit (pure protobuf, no torch), as Caffe's net_spec/coord_map.
 
-from netspec import NetSpec, L, P, crop, to_proto
-from netspec import zoo, ilsvrc, shapes
+from netspec import NetSpec, L, P, crop, to_proto    # the builder, computed crop offsets
+from netspec import shapes, coord, profile          # shape inference, coordinate maps, costs
+
+It knows no model: the FCN models are the zoo's (import zoo), built with this toolkit.
 """
 
 from .builder import L, NetSpec, P, to_proto

@@ -1,7 +1,7 @@
 """Profile a deploy net: parameters, multiply-adds, FLOPs, receptive field and stride (no torch).
 
     from netspec import profile
-    p = profile.profile_model("voc-fcn8s", (500, 500))    # dict (JSON-ready)
+    p = profile.profile_net(net_param, (500, 500))      # dict (JSON-ready)
     p["totals"]["macs"], p["score"]["receptive_field"], p["score"]["stride"]
 
 Counting rules (RULES below is printed with every report):
@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from caffeio import layertypes as lt
 
-from . import shapes, zoo
+from . import shapes
 from .errors import ShapeError
 
 RULES = (
@@ -219,9 +219,3 @@ def profile_net(net, image_size):
         ),
         rules=RULES,
     )
-
-
-def profile_model(model, image_size, width=1.0):
-    """profile_net of zoo model `model`'s deploy net at `width`, with model and width added."""
-    net = zoo.build(model, "deploy", width=width)
-    return dict(model=model, width=width, **profile_net(net, image_size))

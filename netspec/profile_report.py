@@ -1,11 +1,16 @@
-"""Text and JSON reports of netspec.profile for `python -m netspec profile` (see its --help)."""
+"""Text and JSON reports of netspec.profile (`python -m netspec profile`, `python -m zoo profile`).
+
+    report([("deploy.prototxt", net, None)], (500, 500), out=sys.stdout)
+
+`measure`, when given, is a function (net, image_size) -> {device: timing dict} whose results are
+printed with each profile (bench.speed.measure times torchcaffe's forward; netspec runs nothing).
+"""
 
 import json
 
 import caffeio
 
-from . import profile, zoo
-from .errors import NetSpecError
+from . import profile
 
 
 def _g(n):
@@ -28,12 +33,16 @@ def _speed(m):
     )
 
 
+def _width(p):
+    return f", width {p['width']:g}" if p.get("width") is not None else ""
+
+
 def summary(p):
     """The per-model block of text."""
     t = p["totals"]
     h, w = p["input"]
     lines = [
-        f"{p['model']}: deploy net at {h}x{w}, width {p['width']:g}",
+        f"{p['model']}: deploy net at {h}x{w}" + _width(p),
         f"  parameters       {t['parameters']:,} (trainable {t['trainable']:,}, "
         f"frozen {t['frozen']:,})",
         f"  apart            fixed bilinear upsampling {t['fixed_upsampling']:,}, "
@@ -49,7 +58,7 @@ def summary(p):
     return "\n".join(lines)
 
 
-def per_layer(p):
+def per_layer_table(p):
     """Per-layer table: layer, type, top shape, parameters (all kinds), MMAC, MFLOP."""
     rows = [("layer", "type", "top", "blob elements", "MMAC", "MFLOP")]
     for r in p["layers"]:
@@ -84,32 +93,24 @@ def table(profiles):
     return "\n".join(out)
 
 
-def run(args, out):
-    """`profile` subcommand: print each model's profile (and a table for several)."""
-    from . import speed
-
-    for m in args.models:
-        if m not in zoo.ALL_MODELS:
-            raise NetSpecError(f"unknown model '{m}'; known models: {', '.join(zoo.ALL_MODELS)}")
+def report(nets, image_size, out, per_layer=False, json_path=None, measure=None):
+    """Print the profile of each (name, NetParameter, width or None) at image_size (H, W), a
+    table for several, the counting rules; write them as JSON to json_path. Returns the list."""
     profiles = []
-    for m in args.models:
-        p = profile.profile_model(m, args.input, args.width)
-        if args.measure:
-            net = zoo.build(m, "deploy", width=args.width)
-            p["measured"] = {"cpu": speed.forward_speed(net, args.input, "cpu")}
-            if speed.cuda_available():
-                p["measured"]["cuda"] = speed.forward_speed(net, args.input, "cuda")
-            else:
-                p["measured"]["cuda"] = {"skipped": "torch sees no GPU"}
+    for name, net, width in nets:
+        p = dict(model=name, width=width, **profile.profile_net(net, image_size))
+        if measure is not None:
+            p["measured"] = measure(net, image_size)
         print(summary(p), file=out)
-        if args.per_layer:
-            print(per_layer(p), file=out)
+        if per_layer:
+            print(per_layer_table(p), file=out)
         print(file=out, flush=True)
         profiles.append(p)
     if len(profiles) > 1:
         print(table(profiles) + "\n", file=out)
     print(f"counting: {profile.RULES}", file=out)
-    if args.json:
+    if json_path:
         data = json.dumps(profiles, indent=1).encode("utf-8")
-        caffeio.atomic_write(args.json, data)
-        print(f"wrote {args.json}", file=out)
+        caffeio.atomic_write(json_path, data)
+        print(f"wrote {json_path}", file=out)
+    return profiles

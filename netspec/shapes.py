@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 from caffeio import layertypes as lt
 
-from . import pydata
+from . import datatops
 from .errors import ShapeError
 
 
@@ -55,7 +55,7 @@ def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
         return out
     if layer.type == "Python" and image_size is not None:
         try:
-            known = pydata.data_top_shapes(layer, *image_size)
+            known = datatops.data_top_shapes(layer, *image_size)
         except ValueError as e:
             known = {}
             err = e

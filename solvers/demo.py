@@ -9,7 +9,7 @@ Steps (each is skipped when its output already exists, so a second run only re-p
    coloured shapes on textured backgrounds, train on SBD "train", evaluate on seg11valid;
 2. the base weights: a *random-weight* VGG-16 classifier stands in for the ILSVRC model (no
    ImageNet weights exist here), turned fully convolutional by surgery (python -m surgery fcnize);
-3. netspec writes a reduced-width voc-fcn8s pipeline (the same graph, fewer channels) and the
+3. the zoo writes a reduced-width voc-fcn8s pipeline (the same graph, fewer channels) and the
    training driver (solvers/train.py) trains it, with a progress bar;
 4. the scoring command scores it; overlays (image | ground truth | prediction), loss and mean-IU
    curves and the metrics JSON land in demo/.
@@ -77,7 +77,7 @@ def say(text):
 
 # ------------------------------------------------------------------ 1. data
 def make_data(root, n_train, n_val, size=None, seed=0):
-    """Synthetic VOC2011 + SBD under `root` (the netspec data_root): SBD train = n_train ids,
+    """Synthetic VOC2011 + SBD under `root` (the nets' data_root): SBD train = n_train ids,
     VOC val = n_val ids = seg11valid. Objects from CLASSES. Returns {'voc_dir', 'sbdd_dir',
     'val'} and writes root/.complete last (a half-written dataset is rewritten)."""
     import numpy as np
@@ -120,9 +120,9 @@ def make_data(root, n_train, n_val, size=None, seed=0):
 # ------------------------------------------------------------------ 2. base weights
 def make_base(runs, width, seed=0, arch="vgg16"):
     """<runs>/ilsvrc-nets/<arch>-fcn.caffemodel from a random-weight classifier (arch of
-    surgery.testnets: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
+    zoo.classifiers: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
     from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
+    from zoo.classifiers import write_classifier
 
     out = os.path.join(runs, "ilsvrc-nets", f"{arch}-fcn.caffemodel")
     if os.path.exists(out):

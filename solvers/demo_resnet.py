@@ -10,7 +10,7 @@ Steps (each is skipped when its output already exists):
    fcnized by surgery; the staged init copies its trunk into cityscapes-fcn-resnet101 and its
    BatchNorm statistics are re-estimated on training crops (an ImageNet trunk has calibrated
    ones; random statistics blow the activations up);
-3. training with the Caffe recipe of the ResNet FCNs (netspec.recipe 'caffe'): random scale
+3. training with the Caffe recipe of the ResNet FCNs (zoo.recipe 'caffe'): random scale
    0.5-1.5, random crops (mean / ignore-label padding), mirror, a real batch of `--batch` crops
    per forward with iter_size making up 10 images per step, poly learning rate, frozen
    BatchNorm, head at 10x the trunk's rate;

@@ -34,46 +34,23 @@ class InferError(SystemExit):
 
 
 def model_info(model):
-    """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model."""
-    from layers.classes import (
-        CONTEXT_CLASSES,
-        NYUD_CLASSES,
-        SIFTFLOW_CLASSES,
-        SIFTFLOW_GEO_CLASSES,
-        VOC_CLASSES,
-    )
+    """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model,
+    from its record (zoo.record): its input's mean and channel order, its heads' classes."""
+    import zoo
 
-    if model.startswith("voc-"):
-        from layers.voc import VOC_MEAN
-
-        return VOC_MEAN, True, VOC_CLASSES, [("score", "score")]
-    if model.startswith("pascalcontext-"):
-        from layers.pascalcontext import CONTEXT_MEAN
-
-        return CONTEXT_MEAN, True, CONTEXT_CLASSES, [("score", "score")]
-    if model.startswith("siftflow-"):
-        from layers.siftflow import SIFTFLOW_MEAN
-
-        heads = [("sem", "score_sem"), ("geo", "score_geo")]
-        return SIFTFLOW_MEAN, True, SIFTFLOW_CLASSES + SIFTFLOW_GEO_CLASSES, heads
-    if model in ("nyud-fcn32s-color", "nyud-fcn32s-hha"):
-        from layers.nyud import NYUD_MEAN_BGR, NYUD_MEAN_HHA
-
-        if model.endswith("hha"):  # HHA images keep their channel order
-            return NYUD_MEAN_HHA, False, NYUD_CLASSES, [("score", "score")]
-        return NYUD_MEAN_BGR, True, NYUD_CLASSES, [("score", "score")]
-    if model.startswith("cityscapes-"):
-        from layers.classes import CITYSCAPES_CLASSES
-        from layers.voc import VOC_MEAN
-
-        # the ImageNet backbones' BGR mean (the VOC mean of the release, 104/117/123)
-        return VOC_MEAN, True, CITYSCAPES_CLASSES, [("score", "score")]
-    if model.startswith("nyud-"):
+    if not zoo.is_model(model):
+        raise InferError(f"unknown model '{model}': use --proto with --mean, or a zoo model name")
+    rec = zoo.record(model)
+    if len(rec.inputs) > 1:
+        count = {2: "two", 3: "three"}.get(len(rec.inputs), len(rec.inputs))
         raise InferError(
-            f"{model} takes two inputs (colour plus depth or HHA); this command feeds one "
-            "picture. Use nyud-fcn32s-color or nyud-fcn32s-hha, or score.py on the dataset."
+            f"{model} takes {count} inputs ({' plus '.join(rec.inputs)}); this command "
+            "feeds one picture. Use a model with one input (e.g. nyud-fcn32s-color or "
+            "nyud-fcn32s-hha), or score.py on the dataset."
         )
-    raise InferError(f"unknown model '{model}': use --proto with --mean, or a zoo model name")
+    image = rec.image_input  # HHA images keep their channel order (bgr False)
+    names = tuple(c for h in rec.heads for c in h.classes)
+    return image.mean_array(), image.bgr, names, [(h.name, h.score) for h in rec.heads]
 
 
 def preprocess(rgb, mean, swap=True):
@@ -177,12 +154,12 @@ OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
 def deploy_file(model, width, out_dir):
     """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
     else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
-    from netspec import zoo
+    import zoo
 
     from .run import MODELS_DIR
 
-    if model not in zoo.ALL_MODELS:
-        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.ALL_MODELS)}")
+    if not zoo.is_model(model):
+        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.names())}")
     shipped = os.path.join(MODELS_DIR, model, "deploy.prototxt")
     if width == 1.0 and os.path.isfile(shipped):
         return shipped

@@ -15,18 +15,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "models")
 
 
-# fcnized classifier (surgery.stage) -> the ILSVRC release it is made from: (deploy prototxt,
-# caffemodel) as their model-zoo pages name them
-CLASSIFIER_FILES = {
-    "vgg16-fcn": ("VGG_ILSVRC_16_layers_deploy.prototxt", "VGG_ILSVRC_16_layers.caffemodel"),
-    "alexnet-fcn": ("bvlc_alexnet_deploy.prototxt", "bvlc_alexnet.caffemodel"),
-    "googlenet-fcn": ("bvlc_googlenet_deploy.prototxt", "bvlc_googlenet.caffemodel"),
-    "resnet50-fcn": ("ResNet-50-deploy.prototxt", "ResNet-50-model.caffemodel"),
-    "resnet101-fcn": ("ResNet-101-deploy.prototxt", "ResNet-101-model.caffemodel"),
-    "resnet152-fcn": ("ResNet-152-deploy.prototxt", "ResNet-152-model.caffemodel"),
-}
-
-
 class RunSetupError(SystemExit):
     """A run cannot start; the message says what file is missing and how to make it."""
 
@@ -47,12 +35,12 @@ def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False, recipe
         runs = os.path.join(ROOT, "runs", tag) if custom else MODELS_DIR
     folder = os.path.join(os.path.abspath(runs), model)
     if custom:
-        from netspec import zoo
+        import zoo
 
         root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
         try:
             if crop is not None:
-                from netspec.recipe import with_crop
+                from zoo.recipe import with_crop
 
                 recipe = with_crop(recipe, crop)
             zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)
@@ -111,22 +99,23 @@ def base_weights(model, folder, runs_root, width=1.0):
     <runs>/<32s>/<32s>.caffemodel, 8s from 16s, color-hha from color and hha. The init is
     written to <run>/snapshot/init.caffemodel once.
     """
-    from surgery.stage import ILSVRC, SOURCES, VGG, staged_init
+    import zoo
+    from surgery.stage import init_source, is_ilsvrc, staged_init
 
     out = os.path.join(folder, "snapshot", "init.caffemodel")
     if os.path.exists(out):
         return out
-    source = SOURCES.get(model, VGG)
+    source = init_source(model)
     ilsvrc = os.path.join(runs_root, "ilsvrc-nets")
 
     def need(src):
-        if src in ILSVRC:
+        if is_ilsvrc(src):
             path = os.path.join(ilsvrc, src + ".caffemodel")
             shared = os.path.join(MODELS_DIR, "ilsvrc-nets", src + ".caffemodel")
             if not os.path.exists(path) and width == 1.0 and os.path.exists(shared):
                 return shared  # a width-1 recipe/batch run folder shares models/ilsvrc-nets
             if not os.path.exists(path):
-                proto, weights = CLASSIFIER_FILES.get(src, (src + ".prototxt", src + ".caffemodel"))
+                proto, weights = zoo.backbone(src).files  # as the model-zoo pages name them
                 fetch = (
                     f"Fetch it with\n  python -m solvers.weights fetch {src[: -len('-fcn')]}\n"
                     f"(downloads {weights} and its deploy prototxt, checks them and makes "

@@ -81,7 +81,7 @@ def _last_id(net, i):
 def seg_tests(net, n_images, heads, png_dir=None, progress=None, confusion=False):
     """Forward `net` n_images times; -> {head.name: scores(...) + {'loss': mean loss}}.
 
-    heads: solvers.recipes.Head list (score/label/loss blob names, classes, excluded classes).
+    heads: zoo.Head list (score/label/loss blob names, classes, excluded classes).
     png_dir: write each head's prediction as <png_dir>/<head>/<id>.png (VOC palette).
     confusion: also return each head's confusion matrix (rows ground truth, columns
     prediction) as 'confusion', a list of lists.

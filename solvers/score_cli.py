@@ -88,8 +88,8 @@ def main(model, argv=None):
     args = parse_args(model, argv)
     import caffeio
     import engine
+    from zoo import record as model_record
 
-    from .recipes import recipe as get_recipe
     from .run import RunSetupError, run_dir, stems, with_python_params
     from .score import (
         Evaluation,
@@ -134,7 +134,7 @@ def main(model, argv=None):
     os.makedirs(out, exist_ok=True)
     net_file = os.path.join(out, "eval.prototxt")
     caffeio.write_net(net_param, net_file)
-    rec = get_recipe(model)
+    rec = model_record(model)  # the zoo record: heads scored
     png_dir = out if args.png else None
     if evaluation.mode == "whole":
         net = engine.open_net(net_file, caffe.TEST, weights=weights, require_weights=True)

@@ -245,16 +245,16 @@ class LossCheck:
 
 
 def main(model, argv=None):
-    """Train `model` (a netspec.zoo model name); argv: command-line flags (see --help)."""
+    """Train `model` (a zoo model name); argv: command-line flags (see --help)."""
     args = parse_args(model, argv)
     if engine.requested(args.engine) == "caffe":
         from engine.pycaffe_adapter import check_precision
 
         check_precision(args.precision)  # refused before pycaffe is even imported
     from caffeio.glog import SolverLog
+    from zoo import record as model_record
 
     from . import runfolder
-    from .recipes import recipe as get_recipe
     from .run import base_weights, run_dir
     from .score import image_count, report, seg_tests
     from .snapshots import SnapshotBook
@@ -267,7 +267,7 @@ def main(model, argv=None):
         engine.announce()
     device = eng.set_device(caffe, args.gpu, local)
     eng.check_precision(args.precision, device)
-    recipe = get_recipe(model)
+    recipe = model_record(model)  # the zoo record: heads scored, score interval
     user_weights = os.path.abspath(args.weights) if args.weights else None
     resume = os.path.abspath(args.resume) if args.resume else None
     runs_root = os.path.abspath(args.runs) if args.runs else None

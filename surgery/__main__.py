@@ -15,11 +15,12 @@ import os
 import sys
 
 import caffeio
+import zoo
 from netspec.argtypes import positive_width
 
 from .errors import SurgeryError
-from .fcnize import ARCHS, fcnize
-from .stage import SOURCES, staged_init
+from .fcnize import archs, fcnize
+from .stage import staged_init
 
 
 def _parser():
@@ -39,7 +40,7 @@ def _parser():
         help="native input size (S or HxW), only for a prototxt that states no input shape",
     )
     f.add_argument(
-        "--arch", choices=sorted(ARCHS), help="as --size: the 2014 release's input (224/227)"
+        "--arch", choices=sorted(archs()), help="as --size: the classifier's native input side"
     )
     f.add_argument("--out-proto", help="also write the fully convolutional deploy prototxt")
     f.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -55,7 +56,8 @@ def _parser():
     s.add_argument(
         "--to",
         required=True,
-        help=f"model folder (with train/trainval + deploy prototxt) or name: {', '.join(SOURCES)}",
+        help="model folder (with train/trainval + deploy prototxt) or name: "
+        + ", ".join(zoo.names()),
     )
     s.add_argument("--out", help="default: <model folder>/init.caffemodel")
     s.add_argument(

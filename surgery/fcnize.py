@@ -9,6 +9,7 @@ import os
 import sys
 
 import caffeio
+import zoo
 from caffeio import caffe_pb2
 
 from .errors import SurgeryError
@@ -17,15 +18,19 @@ from .paramset import ParamSet, check_out, write_params
 from .report import Report
 from .transplant import transplant
 
-# native input side of the 2014 releases, for train/val prototxt that state no input shape
-ARCHS = {"vgg16": 224, "alexnet": 227}
+
+def archs():
+    """{backbone: native input side} of the zoo's backbones (vgg16 224, alexnet 227, ...), for
+    train/val prototxt that state no input shape."""
+    return {b.name: b.input_size for b in zoo.backbones()}
 
 
 def _size(size, arch):
     if size is None and arch is not None:
-        if arch not in ARCHS:
-            raise SurgeryError(f"unknown --arch {arch!r}: use one of {', '.join(ARCHS)}")
-        size = ARCHS[arch]
+        known = archs()
+        if arch not in known:
+            raise SurgeryError(f"unknown --arch {arch!r}: use one of {', '.join(known)}")
+        size = known[arch]
     return (size, size) if isinstance(size, int) else size
 
 
@@ -34,9 +39,9 @@ def fcnize_params(definition, weights, arch=None, verbose=True, file=None, size=
     -> (ParamSet of the fully conv net with its weights, fully conv definition, Report).
 
     size: native input (H, W) or side, only for nets whose prototxt states no input shape
-    (arch 'vgg16'/'alexnet' names theirs). Every learnable layer of the classifier must get its
-    weights from the file (else SurgeryError); weights of layers the prototxt lacks are dropped
-    and reported.
+    (arch, a zoo backbone such as 'vgg16' or 'alexnet', names theirs). Every learnable layer of
+    the classifier must get its weights from the file (else SurgeryError); weights of layers the
+    prototxt lacks are dropped and reported.
     """
     if isinstance(definition, (str, os.PathLike)):
         definition = caffeio.read_net(str(definition))
@@ -85,4 +90,4 @@ def fcnize(
     return report
 
 
-__all__ = ["ARCHS", "Report", "fully_conv_definition", "fcnize_params", "fcnize"]
+__all__ = ["archs", "Report", "fully_conv_definition", "fcnize_params", "fcnize"]

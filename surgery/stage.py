@@ -13,6 +13,7 @@ import os
 import sys
 
 import caffeio
+import zoo
 
 from .errors import SurgeryError
 from .fusion import init_color_d, init_late_fusion
@@ -20,50 +21,40 @@ from .interp import interp
 from .paramset import ParamSet, as_params, check_out, write_params
 from .transplant import transplant
 
-VGG = "vgg16-fcn"
-ALEXNET = "alexnet-fcn"
-GOOGLENET = "googlenet-fcn"
-RESNET50, RESNET101, RESNET152 = "resnet50-fcn", "resnet101-fcn", "resnet152-fcn"
-# fcnized ILSVRC classifier -> (what it is, its classifier layer: present in an fcnized net)
-ILSVRC = {
-    VGG: ("VGG-16", "fc8"),
-    ALEXNET: ("AlexNet", "fc8"),
-    GOOGLENET: ("GoogLeNet (bvlc_googlenet)", "loss3/classifier"),
-    RESNET50: ("ResNet-50", "fc1000"),
-    RESNET101: ("ResNet-101", "fc1000"),
-    RESNET152: ("ResNet-152", "fc1000"),
-}
+# A model folder whose name is no zoo model starts from the fcnized VGG-16 (the release's way).
+DEFAULT_SOURCE = "vgg16-fcn"
 
-# model -> what its initialisation comes from (a model name, VGG / ALEXNET, or
-# ("late", {suffix: model})); "color-d" marks the early-fusion first layer.
-SOURCES = {
-    "voc-fcn32s": VGG,
-    "voc-fcn16s": "voc-fcn32s",
-    "voc-fcn8s": "voc-fcn16s",
-    "voc-fcn8s-atonce": VGG,
-    "voc-fcn-alexnet": ALEXNET,
-    "nyud-fcn32s-color": VGG,
-    "nyud-fcn32s-hha": VGG,
-    "nyud-fcn32s-color-d": VGG,
-    "nyud-fcn32s-color-hha": ("late", {"color": "nyud-fcn32s-color", "hha": "nyud-fcn32s-hha"}),
-    "siftflow-fcn32s": VGG,
-    "siftflow-fcn16s": "siftflow-fcn32s",
-    "siftflow-fcn8s": "siftflow-fcn16s",
-    "pascalcontext-fcn32s": VGG,
-    "pascalcontext-fcn16s": "pascalcontext-fcn32s",
-    "pascalcontext-fcn8s": "pascalcontext-fcn16s",
-    "voc-fcn-googlenet": GOOGLENET,
-    "voc-fcn-resnet50": RESNET50,
-    "voc-fcn-resnet101": RESNET101,
-    "voc-fcn-resnet152": RESNET152,
-    "cityscapes-fcn-resnet101": RESNET101,
-}
+
+def init_source(model):
+    """Where `model`'s initialisation comes from (its zoo record's `init`): the fcnized ILSVRC
+    classifier's name ('vgg16-fcn', 'resnet101-fcn', ...), a model name (16s from 32s), or
+    ("late", {suffix: model}) for late fusion. Names that are no zoo model: DEFAULT_SOURCE."""
+    if not zoo.is_model(model):
+        return DEFAULT_SOURCE
+    rec = zoo.record(model)
+    init = rec.init
+    if init.kind == "late":
+        return ("late", dict(init.late))
+    if init.kind == "model":
+        return init.model
+    return init.ilsvrc or rec.backbone.fcnized
+
+
+def is_ilsvrc(src):
+    """True when `src` names an fcnized ILSVRC classifier of a zoo backbone ('vgg16-fcn')."""
+    return isinstance(src, str) and any(src == b.fcnized for b in zoo.backbones())
+
+
+def _ilsvrc(src):
+    """(what it is, its classifier layer: present in an fcnized net) of an fcnized classifier."""
+    b = zoo.backbone(src)
+    return b.title, b.classifier_layer
+
+
 TRAIN_STEMS = ("train", "trainval")
 
 
 def _build(model, split, width):
-    from netspec import zoo
-
     return zoo.build(model, split, width=width)
 
 
@@ -82,15 +73,15 @@ def model_nets(model, width=1.0):
         if os.path.exists(path):
             deploy = caffeio.read_net(path)
         if train is None:
-            if name not in SOURCES:
+            if not zoo.is_model(name):
                 raise SurgeryError(
                     f"{model}: no train.prototxt or trainval.prototxt in the folder and "
                     f"'{name}' is not a known model; run `make {name}` first"
                 )
             train, deploy = _netspec_nets(name, width)
         return name, train, deploy
-    if model not in SOURCES:
-        raise SurgeryError(f"unknown model '{model}': use one of {', '.join(SOURCES)}")
+    if not zoo.is_model(model):
+        raise SurgeryError(f"unknown model '{model}': use one of {', '.join(zoo.names())}")
     return (model, *_netspec_nets(model, width))
 
 
@@ -117,7 +108,7 @@ def _target(train, deploy):
                 for top, shape in zip(layer.top, layer.input_param.shape):
                     input_shapes[top] = tuple(shape.dim)
     else:
-        from netspec.pydata import data_top_shapes
+        from netspec.datatops import data_top_shapes
 
         for layer in train.layer:
             if layer.type == "Python":
@@ -164,7 +155,7 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
         check_out(out, force, "init.caffemodel")
     name, train, deploy = model_nets(model, width)
     dst = _target(train, deploy)
-    source = SOURCES.get(name, VGG)
+    source = init_source(name)
     if isinstance(source, tuple):
         if not isinstance(source_weights, dict):
             raise SurgeryError(
@@ -183,18 +174,19 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     else:
         src = as_params(source_weights)
         _check_source(name, source, src)
+        early, first_conv = _early_fusion(name)
         layers = {layer.name: layer for layer in train.layer}
         lacking = [
             n
             for n in dst.params
             if n not in src.params
             and not _is_allowed_missing(layers.get(n))
-            and not (name.endswith("color-d") and n == "conv1_1_bgrd")
+            and not (early and n == first_conv)
         ]
         if lacking:
             _raise_lacking(name, source, source_weights, lacking)
-        if name.endswith("color-d"):
-            report = init_color_d(dst, src, verbose=False)
+        if early:
+            report = init_color_d(dst, src, layer=first_conv, verbose=False)
         else:
             report = transplant(dst, src, verbose=False)
     report.title = f"staged init of {name} from {_label(source_weights)}:"
@@ -222,6 +214,14 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     if verbose:
         report.print(file=file or sys.stdout)
     return dst, report
+
+
+def _early_fusion(name):
+    """(True, the widened first convolution) for an early-fusion model (color-d), else
+    (False, None)."""
+    if not zoo.is_model(name) or not zoo.record(name).init.early:
+        return False, None
+    return True, zoo.record(name).first_conv
 
 
 def _stored(train, dst):
@@ -257,8 +257,8 @@ def _label(w):
 
 
 def _describe(source):
-    if source in ILSVRC:
-        return f"the fcnized {ILSVRC[source][0]} (python -m surgery fcnize ...)"
+    if is_ilsvrc(source):
+        return f"the fcnized {_ilsvrc(source)[0]} (python -m surgery fcnize ...)"
     if isinstance(source, tuple):
         return " and ".join(source[1].values())
     return f"a trained {source} caffemodel"
@@ -267,8 +267,8 @@ def _describe(source):
 def _check_source(name, source, src):
     has = set(src.params)
     if (
-        source in ILSVRC
-        and ILSVRC[source][1] not in has
+        is_ilsvrc(source)
+        and _ilsvrc(source)[1] not in has
         and any(n.startswith("score") for n in has)
     ):
         raise SurgeryError(
@@ -276,7 +276,7 @@ def _check_source(name, source, src):
             f"({', '.join(n for n in has if n.startswith('score'))}): wrong stage?"
         )
     if (
-        source not in ILSVRC
+        not is_ilsvrc(source)
         and "score_fr" not in has
         and not any(n.startswith("score_fr") for n in has)
     ):

@@ -1,11 +1,14 @@
 """Test helpers for surgery: a small float64 torch forward of deploy nets (the oracle used
-while or where torchcaffe is not the engine under test) and classifier fixtures on disk."""
+while or where torchcaffe is not the engine under test) and classifier fixtures on disk
+(zoo.classifiers' random-weight classifiers, plus test-only padding-free and global-pooling
+variants)."""
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from caffeio.layertypes import conv_geometry
+from zoo import classifiers
 
 
 def forward(net, params, inputs, dtype=torch.float64):
@@ -74,3 +77,29 @@ def _pool(pp, x):
     if pp.pool == 0:
         return F.max_pool2d(x, k, s, p, ceil_mode=True)
     return F.avg_pool2d(x, k, s, p, ceil_mode=True, count_include_pad=True)
+
+
+# ---------------------------------------------------------------- classifier fixtures on disk
+
+
+def classifier_net(arch, width=1.0, num_classes=1000, size=None, pad=True, global_pool=False):
+    """zoo.classifiers.classifier with two test-only variants: pad=False drops every
+    convolution's padding (VGG-16 at size 212 or AlexNet at 227: a padding-free net whose FCN
+    scores on a larger image equal the classifier's on crops exactly); global_pool=True writes
+    ResNet's pool5 as global_pooling instead of its kernel (as later Caffe ResNets do)."""
+    net = classifiers.classifier(arch, width, num_classes, size)
+    for layer in net.layer:
+        if not pad and layer.type == "Convolution":
+            del layer.convolution_param.pad[:]
+        if global_pool and layer.name == "pool5":
+            layer.pooling_param.ClearField("kernel_size")
+            layer.pooling_param.global_pooling = True
+    return net
+
+
+def write_classifier(folder, arch="vgg16", width=1.0, num_classes=1000, legacy=False, seed=0,
+                     **variant):  # fmt: skip
+    """zoo.classifiers.write_classifier of classifier_net(arch, ..., **variant) (size=, pad=,
+    global_pool=) -> (proto, weights)."""
+    net = classifier_net(arch, width, num_classes, **variant)
+    return classifiers.write_net_and_weights(net, str(folder), arch, legacy, seed)

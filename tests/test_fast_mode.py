@@ -10,7 +10,7 @@ import torchcaffe as caffe
 from bench import fixtures as fx
 from torchcaffe import winograd
 
-zoo = pytest.importorskip("netspec.zoo")
+zoo = pytest.importorskip("zoo")
 
 
 def _rel(a, b):

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import caffeio
+import zoo
 from layers.augment import apply_augment
 from layers.cityscapes import (
     CityscapesSegDataLayer,
@@ -23,7 +24,6 @@ from layers.cityscapes import (
 )
 from layers.errors import DataError
 from layers.synth import make_cityscapes
-from netspec import zoo
 
 torch.set_num_threads(1)
 
@@ -104,7 +104,7 @@ def test_ids_and_counts(root):
 
 
 def test_label_table_matches_class_names():
-    from layers.classes import CITYSCAPES_CLASSES
+    from zoo.classes import CITYSCAPES_CLASSES
 
     assert tuple(name for name, _ in TABLE) == CITYSCAPES_CLASSES
 
@@ -238,7 +238,7 @@ def test_two_sgd_steps_on_the_twin(root, tmp_path):
     from train_files import zoo_train_solver
 
     import torchcaffe as caffe
-    from surgery.testnets import random_weights
+    from zoo.classifiers import random_weights
 
     data_root, _, _ = root
     spath = zoo_train_solver(MODEL, tmp_path, WIDTH, data_root, iter_size=1, base_lr=1e-3)

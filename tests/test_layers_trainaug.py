@@ -264,7 +264,7 @@ def test_synth_cli(tmp_path):
 
 def test_zoo_resnet_train_net_reads_trainaug(twin, tmp_path):
     import torchcaffe
-    from netspec import zoo
+    import zoo
 
     root, out = twin
     param = zoo.build("voc-fcn-resnet50", "train", width=1 / 64, data_root=root)
@@ -289,8 +289,8 @@ def test_score_voc2012_val(twin, tmp_path):
     """models/voc-fcn-resnet50/score.py on the twin's VOC2012 val (named with --voc-dir while
     --data-root holds no VOC at all), against a confusion matrix computed here."""
     import torchcaffe
-    from netspec import zoo
-    from surgery.testnets import random_weights
+    import zoo
+    from zoo.classifiers import random_weights
 
     _, out = twin
     voc = out["voc_dir"]

@@ -30,7 +30,7 @@ def test_generated_net_reads_synthetic_twin(root, tmp_path, model, split, tops):
     torchcaffe = importlib.import_module("torchcaffe")
     if not hasattr(torchcaffe, "Net"):
         pytest.skip("torchcaffe.Net is not built yet")
-    zoo = pytest.importorskip("netspec.zoo")
+    zoo = pytest.importorskip("zoo")
     import caffeio
 
     net_param = zoo.build(model, split, width=1 / 64, data_root=root)

@@ -15,10 +15,11 @@ import torch
 from optional_deps import opencv_with_caffe
 
 import caffeio
-from netspec import shapes, zoo
+import zoo
+from netspec import shapes
 from surgery.fcnize import fcnize
 from surgery.stage import staged_init
-from surgery.testnets import write_classifier
+from zoo.classifiers import write_classifier
 
 torch.set_num_threads(1)
 
@@ -369,7 +370,7 @@ def test_sgd_steps_on_synthetic_voc(fcnized, tmp_path, model):
     backbone = MODELS[model][0]
     root = str(tmp_path / "data")
     make_easy_voc(root, n_train=3, n_val=2, size=64)
-    if "resnet" in model:  # the FCN-ResNets train on VOC 2012 trainaug (netspec.recipe)
+    if "resnet" in model:  # the FCN-ResNets train on VOC 2012 trainaug (zoo.recipe)
         from layers.synth import make_voc12_family
 
         make_voc12_family(root, n=6, size=(64, 64))

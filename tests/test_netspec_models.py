@@ -11,8 +11,10 @@ import re
 import pytest
 
 import caffeio
+import zoo
 from caffeio import caffe_pb2
-from netspec import ilsvrc, shapes, zoo
+from netspec import shapes
+from zoo import ilsvrc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

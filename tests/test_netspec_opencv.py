@@ -6,8 +6,9 @@ import pytest
 from optional_deps import opencv_with_caffe
 
 import caffeio
+import zoo
 from caffeio import caffe_pb2
-from netspec import shapes, zoo
+from netspec import shapes
 
 cv2 = opencv_with_caffe(module_level=True)  # requirements-dev.txt; always installed by make
 cv2.setNumThreads(1)

@@ -1,5 +1,6 @@
 """netspec.profile: parameter, MAC and FLOP counts against hand formulas, receptive fields and
-strides against the paper's Table 1, and `python -m netspec profile`'s output."""
+strides against the paper's Table 1, and the output of `python -m zoo profile`, `python -m
+bench.profile` (with measured speed) and `python -m netspec profile` (prototxt files)."""
 
 import io
 import json
@@ -7,9 +8,13 @@ import math
 
 import pytest
 
+import caffeio
+import zoo
+from bench.profile import main as bench_main
 from caffeio import caffe_pb2
-from netspec import L, NetSpec, P, profile, shapes, zoo
-from netspec.__main__ import main
+from netspec import L, NetSpec, P, profile, shapes
+from netspec.__main__ import main as netspec_main
+from zoo.__main__ import main
 
 
 def _small():
@@ -80,24 +85,24 @@ def _vgg_params(head):
 
 
 def test_fcn8s_parameters_exact_and_fcn32s_is_the_papers_134m():
-    t = profile.profile_model("voc-fcn8s", (500, 500))["totals"]
+    t = _profile_model("voc-fcn8s", (500, 500))["totals"]
     assert t["parameters"] == _vgg_params([(4096, 21), (512, 21), (256, 21)]) == 134_362_751
     # upscore2, upscore_pool4 (k4) and upscore8 (k16): 21 x 21 x k x k, no bias, lr_mult 0
     assert t["fixed_upsampling"] == 21 * 21 * (16 + 16 + 256)
-    t32 = profile.profile_model("voc-fcn32s", (500, 500))["totals"]
+    t32 = _profile_model("voc-fcn32s", (500, 500))["totals"]
     assert t32["parameters"] == _vgg_params([(4096, 21)]) == 134_346_581
     assert round(t32["parameters"] / 1e6) == 134  # paper, Table 1
 
 
 def test_fcn8s_macs_at_500():
-    t = profile.profile_model("voc-fcn8s", (500, 500))["totals"]
+    t = _profile_model("voc-fcn8s", (500, 500))["totals"]
     assert t["macs"] == 181_529_034_048  # docs/models.md: ~181.5 GMAC (363 GFLOP)
     assert t["flops"] == 2 * t["macs"] + t["elem_ops"]
     assert round(2 * t["macs"] / 1e9) == 363
 
 
 def test_backbone_parameters():
-    r101 = profile.profile_model("voc-fcn-resnet101", (321, 321))["totals"]
+    r101 = _profile_model("voc-fcn-resnet101", (321, 321))["totals"]
     assert round(r101["parameters"] / 1e6, 2) == 51.95  # pytorch-auto-drive's FCN-ResNet-101
     net = zoo.build("voc-fcn-resnet101", "deploy")
     every = sum(
@@ -105,7 +110,7 @@ def test_backbone_parameters():
     )
     assert every == r101["parameters"] + r101["fixed_upsampling"] + r101["bn_statistics"]
     assert r101["frozen"] > 0 and r101["bn_statistics"] > 0
-    g = profile.profile_model("voc-fcn-googlenet", (224, 224))["totals"]
+    g = _profile_model("voc-fcn-googlenet", (224, 224))["totals"]
     assert round(g["parameters"] / 1e6) == 6  # paper, Table 1
 
 
@@ -120,7 +125,7 @@ def test_backbone_parameters():
     ],
 )
 def test_receptive_field_and_stride(model, field, stride):
-    s = profile.profile_model(model, (500, 500))["score"]
+    s = _profile_model(model, (500, 500))["score"]
     assert (s["blob"], s["receptive_field"], s["stride"]) == ("score_fr", field, stride)
     assert s["max_stride"] == stride
 
@@ -152,9 +157,13 @@ def test_googlenet_with_its_pool5_has_the_papers_907():
     assert (hi - lo + 1, jh) == (907, 32)
 
 
-def _cli(*argv):
+def _profile_model(model, size):
+    return profile.profile_net(zoo.build(model, "deploy"), size)
+
+
+def _cli(*argv, entry=None):
     out = io.StringIO()
-    rc = main(["profile", *argv], out=out)
+    rc = entry(list(argv), out=out) if entry else main(["profile", *argv], out=out)
     return rc, out.getvalue()
 
 
@@ -179,7 +188,7 @@ def test_cli_output(tmp_path):
 
 def test_cli_per_layer_and_measure():
     rc, text = _cli(
-        "voc-fcn8s", "--input", "64x64", "--width", "0.0625", "--per-layer", "--measure"
+        "voc-fcn8s", "--input", "64x64", "--width", "0.0625", "--per-layer", entry=bench_main
     )
     assert rc == 0
     assert "  forward cpu      " in text and "images/s (" in text
@@ -195,3 +204,15 @@ def test_cli_errors(capsys):
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _cli("voc-fcn8s", "--input", "0x5")
+
+
+def test_netspec_cli_profiles_prototxt_files(tmp_path):
+    path = tmp_path / "deploy.prototxt"
+    caffeio.write_net(zoo.build("voc-fcn32s", "deploy"), str(path))
+    out = io.StringIO()
+    assert netspec_main(["profile", str(path), "--input", "500x500"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"{path}: deploy net at 500x500"
+    assert lines[1] == "  parameters       134,346,581 (trainable 134,346,581, frozen 0)"
+    assert "forward cpu" not in out.getvalue()  # netspec runs nothing
+    assert netspec_main(["profile", str(tmp_path / "none.prototxt"), "--input", "9x9"]) == 1

@@ -1,11 +1,12 @@
-"""The FCN-ResNets' training recipes (netspec.recipe): data layers, solvers, auxiliary head."""
+"""The FCN-ResNets' training recipes (zoo.recipe): data layers, solvers, auxiliary head."""
 
 import ast
 
 import pytest
 
-from netspec import recipe, zoo
+import zoo
 from netspec.errors import NetSpecError
+from zoo import recipe
 
 RESNETS = [m for m in zoo.ALL_MODELS if zoo.has_recipe(m)]
 
@@ -100,7 +101,7 @@ def test_batch_must_divide_the_recipe_batch():
 
 def test_make_cli_writes_the_recipe(tmp_path, capsys):
     from caffeio import read_net, read_solver
-    from netspec.__main__ import main
+    from zoo.__main__ import main
 
     out = tmp_path / "runs"
     assert main(["make", "cityscapes-fcn-resnet101", "--recipe", "torchvision", "--batch", "4",

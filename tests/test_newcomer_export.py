@@ -9,9 +9,9 @@ import torch
 
 import caffeio
 import torchcaffe
-from netspec import zoo
+import zoo
 from solvers import export
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 WIDTH = 1 / 64  # the same graphs with fewer channels (VGG conv 1..8, fc 64)
 SIZES = ((27, 41), (50, 33))  # two sizes, neither the tracing size

@@ -11,10 +11,10 @@ from PIL import Image
 
 import caffeio
 import torchcaffe
+import zoo
 from layers.synth import make_voc
-from netspec import zoo
 from solvers import infer
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTH = 1 / 32

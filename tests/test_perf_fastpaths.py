@@ -17,7 +17,7 @@ import torchcaffe as caffe
 from bench import fixtures as fx
 from torchcaffe import constregion as cr
 
-zoo = pytest.importorskip("netspec.zoo")
+zoo = pytest.importorskip("zoo")
 torch.set_num_threads(1)
 
 

@@ -8,7 +8,7 @@ import torchcaffe as caffe
 from bench import fixtures as fx
 from solvers.tiled import TilingError, receptive_field, tiled_forward, tiling_geometry
 
-zoo = pytest.importorskip("netspec.zoo")
+zoo = pytest.importorskip("zoo")
 torch.set_num_threads(1)
 
 

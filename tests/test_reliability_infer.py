@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 import caffeio
-from netspec import zoo
+import zoo
 from solvers import infer
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 WIDTH = 1 / 32
 

@@ -417,7 +417,7 @@ def test_netspec_shapes_input_must_be_positive(tmp_path, size):
 @pytest.mark.parametrize("width", ["nan", "inf", "0", "-1", "x"])
 def test_width_flags_refuse_non_positive_or_non_finite(tmp_path, width):
     for args in (
-        ("netspec", "make", "voc-fcn32s", "--out-dir", str(tmp_path)),
+        ("zoo", "make", "voc-fcn32s", "--out-dir", str(tmp_path)),
         ("surgery", "stage", "--from", "x.caffemodel", "--to", "voc-fcn32s"),
     ):
         r = _run(*args, f"--width={width}")
@@ -526,8 +526,8 @@ def test_plotlog_and_export_do_not_follow_planted_temp_names(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
 
 
-def test_netspec_make_into_an_unwritable_place_is_one_line(tmp_path):
+def test_zoo_make_into_an_unwritable_place_is_one_line(tmp_path):
     (tmp_path / "afile").write_text("")
-    r = _run("netspec", "make", "voc-fcn32s", "--out-dir", str(tmp_path / "afile" / "models"))
+    r = _run("zoo", "make", "voc-fcn32s", "--out-dir", str(tmp_path / "afile" / "models"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: {tmp_path / 'afile'}") and "--out-dir" in r.stderr

@@ -60,7 +60,7 @@ def make_easy_voc(root, n_train=16, n_val=6, size=SIZE, classes=(1, 2, 3), seed=
 def world(tmp_path_factory):
     """Synthetic data + a random width-1/16 fcnized VGG-16 under <runs>/ilsvrc-nets/."""
     from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
+    from zoo.classifiers import write_classifier
 
     base = tmp_path_factory.mktemp("e2e")
     make_easy_voc(str(base / "data"))

@@ -53,7 +53,7 @@ def test_torchvision_recipe_trains_with_its_auxiliary_loss(city, tmp_path):
     from train_files import zoo_train_solver
 
     import torchcaffe
-    from netspec import zoo
+    import zoo
 
     model = "cityscapes-fcn-resnet101"
     spath = zoo_train_solver(model, tmp_path, 1 / 32, city, base_lr=1e-4)

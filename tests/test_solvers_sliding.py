@@ -16,9 +16,8 @@ from PIL import Image
 
 import caffeio
 import engine
+import zoo
 from layers.synth import make_cityscapes
-from netspec import zoo
-from solvers.recipes import recipe
 from solvers.score import (
     Evaluation,
     eval_net_parts,
@@ -28,14 +27,14 @@ from solvers.score import (
     seg_tests_split,
 )
 from solvers.sliding import SlidingError, sliding_forward, window_starts
-from surgery.testnets import random_weights
+from zoo.classifiers import random_weights
 
 torch.set_num_threads(1)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "cityscapes-fcn-resnet101"
 WIDTH = 1 / 64
-HEADS = recipe(MODEL).heads
+HEADS = zoo.record(MODEL).heads
 BGR_MEAN = np.array((104.00699, 116.66877, 122.67892))
 # label id -> train id, written out (docs/datasets.md); everything else is ignored
 TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,

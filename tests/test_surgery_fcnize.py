@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 import caffeio
-import surgery.testnets as testnets
 from surgery import SurgeryError, param_shapes
 from surgery.__main__ import main
 from surgery.fcnize import fcnize, fcnize_params, fully_conv_definition
+from tests import fixtures_ilsvrc as testnets
 from tests.fixtures_ilsvrc import forward
+from zoo.classifiers import random_weights
 
 VGG_W, ALEX_W = 1 / 16, 1 / 8
 
@@ -80,10 +81,10 @@ def test_padding_free_fcn_contains_the_classifier_scores_of_every_crop(tmp_path,
     # With no zero padding inside the trunk, the FCN's score at (i, j) on a larger image is
     # exactly the classifier's score on the crop at (32 i, 32 j): section 3.1 in full.
     if arch == "vgg16":
-        net = testnets.vgg16_classifier(VGG_W, num_classes=10, size=size, pad=0)
+        net = testnets.classifier_net("vgg16", VGG_W, num_classes=10, size=size, pad=False)
     else:
-        net = testnets.alexnet_classifier(ALEX_W, num_classes=10, size=size, pad=False)
-    params = testnets.random_weights(net, seed=3)
+        net = testnets.classifier_net("alexnet", ALEX_W, num_classes=10, size=size, pad=False)
+    params = random_weights(net, seed=3)
     fc_def, fc_params, _ = fcnized(net, _pset(params, net))
     big = image(size + 64, seed=2)
     score = forward(fc_def, fc_params, {"data": big})["fc8"]
@@ -130,7 +131,7 @@ def test_fcnized_caffemodel_holds_the_fully_conv_net(classifiers, tmp_path):
 
 
 def test_netspec_fully_conv_twin_has_the_same_param_shapes():
-    ilsvrc = pytest.importorskip("netspec.ilsvrc")
+    ilsvrc = pytest.importorskip("zoo.ilsvrc")
     for build, w in ((ilsvrc.vgg16, VGG_W), (ilsvrc.alexnet, ALEX_W)):
         ours, _, _ = fully_conv_definition(build(width=w))
         assert param_shapes(ours) == param_shapes(build(width=w, fully_conv=True))
@@ -160,11 +161,11 @@ def test_weights_of_another_net_are_refused(classifiers, tmp_path):
 
 def test_train_val_net_takes_the_native_size_from_arch():
     # a prototxt that states no input shape (Data layers): --arch or --size gives it
-    deploy = testnets.vgg16_classifier(VGG_W)
-    net = testnets.vgg16_classifier(VGG_W)
+    deploy = testnets.classifier_net("vgg16", VGG_W)
+    net = testnets.classifier_net("vgg16", VGG_W)
     net.layer[0].type = "Data"
     net.layer[0].ClearField("input_param")
-    params = _pset(testnets.random_weights(deploy), deploy)
+    params = _pset(random_weights(deploy), deploy)
     with pytest.raises(SurgeryError, match="--size"):
         fcnize_params(net, params, verbose=False)
     for kw in (dict(arch="vgg16"), dict(size=224)):

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 import caffeio
-import surgery.testnets as testnets
 from surgery import ParamSet, SurgeryError
 from surgery.__main__ import main
 from surgery.fcnize import fcnize, fcnize_params
+from tests import fixtures_ilsvrc as testnets
 from tests.fixtures_ilsvrc import forward
+from zoo.classifiers import random_weights
 
 W = 1 / 16
 # name -> (arch, builder options, legacy, score top, trunk top before the final pool, kernel)
@@ -110,10 +111,9 @@ def test_score_map_is_the_head_on_each_window_of_the_last_map(written, name):
 
 @pytest.mark.parametrize("arch, size", [("vgg16", 212), ("alexnet", 227)])
 def test_padding_free_score_cells_are_the_classifier_on_crops(arch, size):
-    build = testnets.builders()[arch]
-    pad = 0 if arch == "vgg16" else False
-    net = build(width=W if arch == "vgg16" else 1 / 8, num_classes=10, size=size, pad=pad)
-    params = testnets.random_weights(net, seed=3)
+    width = W if arch == "vgg16" else 1 / 8
+    net = testnets.classifier_net(arch, width, num_classes=10, size=size, pad=False)
+    params = random_weights(net, seed=3)
     pset, fc_def, _ = fcnize_params(net, ParamSet(params, net), verbose=False)
     big = image(size + 64, seed=4)
     score = forward(fc_def, pset.arrays(), {"data": big})["fc8"]
@@ -125,7 +125,8 @@ def test_padding_free_score_cells_are_the_classifier_on_crops(arch, size):
 
 
 # Written by the dedicated VGG-16 / AlexNet fcnize of commit 30d5df6 for
-# testnets.write_classifier(arch, 1/16 or 1/8, 1000 classes, seed 0): (caffemodel, prototxt).
+# zoo.classifiers.write_classifier(arch, 1/16 or 1/8, 1000 classes, seed 0): (caffemodel,
+# prototxt).
 DEDICATED = {
     ("vgg16", False): (
         "784548f4391e11155685d87f8024b82cd26d40c1799c772824ff0d6254dc28db",
@@ -178,7 +179,7 @@ def test_resnet_has_no_v1_form(tmp_path):
 
 
 def test_resnet_layout():
-    net = testnets.builders()["resnet101"](width=W, size=64)
+    net = testnets.classifier_net("resnet101", width=W, size=64)
     names = [layer.name for layer in net.layer]
     assert "res4b22" in names and "res4b23" not in names and "res3b3" in names
     by = {layer.name: layer for layer in net.layer}
@@ -186,7 +187,7 @@ def test_resnet_layout():
     assert not by["res3a_branch2b"].convolution_param.stride
     assert by["bn3a_branch2a"].top == by["bn3a_branch2a"].bottom  # in place
     assert by["scale3a_branch2a"].scale_param.bias_term
-    params = testnets.random_weights(net)
+    params = random_weights(net)
     assert [a.shape for a in params["bn_conv1"]] == [(4,), (4,), (1,)]
 
 

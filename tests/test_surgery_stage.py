@@ -5,11 +5,11 @@ import pytest
 
 import caffeio
 import surgery
-import surgery.testnets as testnets
 from surgery import SurgeryError
 from surgery.__main__ import main
 from surgery.fcnize import fcnize
-from surgery.stage import SOURCES, model_nets, staged_init
+from surgery.stage import init_source, is_ilsvrc, model_nets, staged_init
+from zoo import classifiers as testnets
 
 W = 1 / 16
 
@@ -65,10 +65,42 @@ def _perturb_scores(path):
     return caffeio.load_params(path)
 
 
-def test_every_model_has_a_stage():
-    from netspec import zoo
+# The release's staged inits (and the backbones'), as surgery's table said before the zoo's
+# records held them.
+STAGES = {
+    "voc-fcn32s": "vgg16-fcn",
+    "voc-fcn16s": "voc-fcn32s",
+    "voc-fcn8s": "voc-fcn16s",
+    "voc-fcn8s-atonce": "vgg16-fcn",
+    "voc-fcn-alexnet": "alexnet-fcn",
+    "nyud-fcn32s-color": "vgg16-fcn",
+    "nyud-fcn32s-hha": "vgg16-fcn",
+    "nyud-fcn32s-color-d": "vgg16-fcn",
+    "nyud-fcn32s-color-hha": ("late", {"color": "nyud-fcn32s-color", "hha": "nyud-fcn32s-hha"}),
+    "siftflow-fcn32s": "vgg16-fcn",
+    "siftflow-fcn16s": "siftflow-fcn32s",
+    "siftflow-fcn8s": "siftflow-fcn16s",
+    "pascalcontext-fcn32s": "vgg16-fcn",
+    "pascalcontext-fcn16s": "pascalcontext-fcn32s",
+    "pascalcontext-fcn8s": "pascalcontext-fcn16s",
+    "voc-fcn-googlenet": "googlenet-fcn",
+    "voc-fcn-resnet50": "resnet50-fcn",
+    "voc-fcn-resnet101": "resnet101-fcn",
+    "voc-fcn-resnet152": "resnet152-fcn",
+    "cityscapes-fcn-resnet101": "resnet101-fcn",
+}
 
-    assert set(SOURCES) == set(zoo.ALL_MODELS)
+
+def test_every_model_has_a_stage():
+    import zoo
+
+    assert {m: init_source(m) for m in zoo.ALL_MODELS} == STAGES
+    for m in zoo.ALL_MODELS:
+        src = init_source(m)
+        if isinstance(src, str) and not is_ilsvrc(src):
+            assert zoo.ALL_MODELS.index(src) < zoo.ALL_MODELS.index(m)  # an earlier stage
+    assert init_source("some-folder") == "vgg16-fcn"  # a folder that is no zoo model
+    assert not is_ilsvrc("voc-fcn32s") and is_ilsvrc("resnet152-fcn")
 
 
 @pytest.mark.parametrize("family", ["voc", "siftflow", "pascalcontext"])
@@ -149,7 +181,7 @@ def test_nyud_color_d_and_late_fusion(base, tmp_path):
 
 
 def test_model_folder_and_default_out(base, tmp_path, capsys):
-    from netspec import zoo
+    import zoo
 
     folder = tmp_path / "voc-fcn32s"
     zoo.write("voc-fcn32s", str(folder), width=W)

@@ -5,9 +5,9 @@ import pytest
 
 import caffeio
 import surgery
-import surgery.testnets as testnets
 from surgery.fcnize import fcnize, fcnize_params
 from surgery.stage import model_nets, staged_init
+from zoo import classifiers as testnets
 
 caffe = pytest.importorskip("torchcaffe")
 

@@ -52,7 +52,7 @@ def test_device_functions():
 
 @cuda
 def test_cpu_and_gpu_agree():
-    zoo = pytest.importorskip("netspec.zoo")
+    zoo = pytest.importorskip("zoo")
     from test_torchcaffe_trainnets import fill_inputs, randomize, stand_in
 
     param = stand_in(zoo.build("voc-fcn8s", "train", width=1 / 16), 20, 24)
@@ -79,7 +79,7 @@ def test_cpu_and_gpu_agree():
 
 
 def test_inference_records_nothing_and_bf16_autocast_is_opt_in():
-    zoo = pytest.importorskip("netspec.zoo")
+    zoo = pytest.importorskip("zoo")
     from test_torchcaffe_opencv import randomize
 
     param = zoo.build("voc-fcn16s", "deploy", width=1 / 16)
@@ -155,7 +155,7 @@ def test_gpu_mode_convolutions_are_float32_not_tf32():
 def test_cpu_nets_skip_constant_areas_and_use_winograd_by_default(monkeypatch):
     """The CPU's FLOP-saving defaults (constant-area skipping, Winograd F(2x2)); the environment
     decides for both devices when set."""
-    zoo = pytest.importorskip("netspec.zoo")
+    zoo = pytest.importorskip("zoo")
     param = zoo.build("voc-fcn32s", "deploy", width=1 / 16)
     monkeypatch.delenv("TORCHCAFFE_SKIP_CONST", raising=False)
     monkeypatch.delenv("TORCHCAFFE_WINOGRAD", raising=False)
@@ -172,7 +172,7 @@ def test_cuda_nets_run_cudnn_directly_by_default(monkeypatch):
     """On CUDA the constant-area pieces and Winograd's small kernels cost more than they save
     (H100: FCN-8s forward 49 ms with them, 16 ms without): both off unless the environment
     asks, and the outputs match the CPU's."""
-    zoo = pytest.importorskip("netspec.zoo")
+    zoo = pytest.importorskip("zoo")
     from test_torchcaffe_opencv import randomize
 
     monkeypatch.delenv("TORCHCAFFE_SKIP_CONST", raising=False)

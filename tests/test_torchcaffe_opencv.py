@@ -18,7 +18,7 @@ import caffeio
 import torchcaffe as caffe
 
 cv2 = opencv_with_caffe(module_level=True)
-zoo = pytest.importorskip("netspec.zoo")
+zoo = pytest.importorskip("zoo")
 torch.set_num_threads(1)
 
 SIZES = [(13, 17), (30, 22)]  # odd and even, H != W: exercises ceil pooling and crop offsets

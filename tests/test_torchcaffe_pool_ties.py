@@ -61,7 +61,7 @@ def test_bit_equal_ties_go_to_the_first_maximum(k, s, p, hw, channels_last, phas
 
 
 def test_tie_dependent_blobs_are_those_below_a_max_pooling():
-    from netspec import zoo
+    import zoo
 
     param = zoo.build("voc-fcn8s", "train", width=1 / 16)
     tied = tie_dependent_blobs(param)

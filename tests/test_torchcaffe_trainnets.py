@@ -10,7 +10,7 @@ from test_torchcaffe_ref import np_run_net
 import torchcaffe as caffe
 from caffeio import caffe_pb2
 
-zoo = pytest.importorskip("netspec.zoo")
+zoo = pytest.importorskip("zoo")
 torch.set_num_threads(1)
 
 LABEL_TOPS = {"label", "sem", "geo"}

@@ -15,6 +15,7 @@ from http_server import Route, serve
 from release_layout import check_release_layout_scores
 
 import caffeio
+import zoo
 from solvers import weights
 from zoo import catalog, download
 from zoo.catalog import CATALOG, ILSVRC, RELEASE, Published
@@ -56,30 +57,29 @@ def test_release_weights_go_where_the_scripts_look():
     for rec in RELEASE:
         assert rec.dest == f"models/{rec.name}/{rec.name}.caffemodel"
         assert rec.urls[0].startswith("http://dl.caffe.berkeleyvision.org/")
-    from surgery.stage import SOURCES
+    from surgery.stage import init_source
 
+    sources = {m: init_source(m) for m in zoo.ALL_MODELS}
     for rec in RELEASE:  # used by itself and by the models staged from it
-        later = {m for m, s in SOURCES.items() if s == rec.name}
-        if isinstance(SOURCES.get("nyud-fcn32s-color-hha"), tuple):
-            late = SOURCES["nyud-fcn32s-color-hha"][1].values()
-            later |= {"nyud-fcn32s-color-hha"} if rec.name in late else set()
+        later = {m for m, s in sources.items() if s == rec.name}
+        later |= {
+            m for m, s in sources.items() if isinstance(s, tuple) and rec.name in s[1].values()
+        }
         assert set(rec.used_by) == {rec.name} | later, rec.name
 
 
 def test_classifiers_match_the_staged_inits():
-    """Each classifier's fcnized base is the one surgery.stage / solvers.run expect, under the
-    file names solvers.run's message names, used by the models that start from it."""
-    from solvers.run import CLASSIFIER_FILES
-    from surgery.stage import ILSVRC as BASES
-    from surgery.stage import SOURCES
+    """Each classifier's fcnized base is the one the zoo's backbone records name, under their
+    file names (as the model-zoo pages name them), used by the models that start from it."""
+    from surgery.stage import init_source
 
     classifiers = [r for r in ILSVRC if r.fcnized]
-    assert {r.fcnized for r in classifiers} == set(BASES)
+    assert {r.fcnized for r in classifiers} == {b.fcnized for b in zoo.backbones()}
     for rec in classifiers:
-        proto, model = CLASSIFIER_FILES[rec.fcnized]
+        proto, model = zoo.backbone(rec.fcnized).files
         assert rec.filename == model and CATALOG[rec.deploy].filename == proto
         assert rec.dest.startswith("models/ilsvrc-nets/")
-        assert set(rec.used_by) == {m for m, s in SOURCES.items() if s == rec.fcnized}
+        assert set(rec.used_by) == {m for m in zoo.ALL_MODELS if init_source(m) == rec.fcnized}
         assert rec.size and rec.checksums  # every classifier has a published size and digest
         assert rec.name == rec.fcnized[: -len("-fcn")]  # solvers.run's message names it so
 

@@ -25,7 +25,7 @@ def make_world(base):
     from test_solvers_e2e import make_easy_voc
 
     from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
+    from zoo.classifiers import write_classifier
 
     make_easy_voc(os.path.join(base, "data"), n_train=4, n_val=2, size=SIZE)
     proto, weights = write_classifier(os.path.join(base, "cls"), "vgg16", width=float(WIDTH))

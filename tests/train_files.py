@@ -4,7 +4,7 @@ one layer left out."""
 import os
 
 import caffeio
-from netspec import zoo
+import zoo
 
 
 def zoo_train_solver(model, folder, width, data_root=None, crop=None, **fields):
@@ -15,7 +15,7 @@ def zoo_train_solver(model, folder, width, data_root=None, crop=None, **fields):
     train = os.path.join(folder, "train.prototxt")
     kw = {}
     if crop is not None and zoo.has_recipe(model):
-        from netspec.recipe import with_crop
+        from zoo.recipe import with_crop
 
         kw = dict(recipe=with_crop("caffe", crop))
     net = zoo.build(model, zoo.net_files(model)[0], width=width, data_root=data_root, **kw)

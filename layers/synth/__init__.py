@@ -8,21 +8,25 @@
     make_voc_family(root, n)    root/pascal/VOC2011 + root/sbdd/dataset + seg11valid
     make_voc12_family(root, n)  root/pascal/VOC2012 + root/sbdd/dataset + trainaug (SBD and VOC
                                 lists overlapping in every way; not part of make_data_root)
-    make_data_root(root, n)     all of the above under one data root (netspec data_root)
+    make_data_root(root, n)     all of the above under one data root (the nets' data_root)
     make_cityscapes(dir, n)     dir = cityscapes/ (leftImg8bit + gtFine label ids, train/val;
                                 not part of make_data_root; see cityscapes.py)
+    write_twin(dataset, root)   the twin a zoo DatasetRecord names (any registered dataset),
+                                under data root `root` where its nets read it
 
 Images vary in size (60..120 px a side) unless `size=(h, w)`; scenes are coloured shapes whose
 class is fixed by colour and shape (see scenes.py), so small nets can learn them.
 """
 
+import importlib
 import os
 
 import numpy as np
 import scipy.io
 from PIL import Image
 
-from ..classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
+from zoo.classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
+
 from .cityscapes import make_cityscapes
 from .context_names import full_names
 from .scenes import class_colour, scene, sizes
@@ -374,6 +378,23 @@ def make_data_root(root, n=8, size=None, seed=0):
     return out
 
 
+def write_twin(dataset, root, n=8, size=None, seed=0):
+    """Write the synthetic twin of `dataset` (a zoo DatasetRecord or a registered dataset's
+    name) under the data root `root`, where its nets read it (data_root=root): the record's
+    `synth` writer ('module:function') called on its synth_dir. Returns the writer's result."""
+    import zoo
+
+    rec = zoo.dataset(dataset) if isinstance(dataset, str) else dataset
+    if not rec.synth or ":" not in rec.synth:
+        raise ValueError(
+            f"dataset '{rec.name}' names no synthetic twin writer (DatasetRecord.synth "
+            f"'module:function', got {rec.synth!r})"
+        )
+    module, function = rec.synth.split(":", 1)
+    writer = getattr(importlib.import_module(module), function)
+    return writer(rec.synth_dir.format(root=root), n=n, size=size, seed=seed)
+
+
 __all__ = [
     "class_colour",
     "make_cityscapes",
@@ -386,4 +407,5 @@ __all__ = [
     "make_voc_family",
     "make_voc12_family",
     "voc_palette",
+    "write_twin",
 ]

@@ -5,7 +5,7 @@ public list (not authoritative; order alphabetical) padded with clearly marked p
 459 entries, so that synthetic LabelMaps use full-list indices the way the real ones do.
 """
 
-from ..classes import CONTEXT59_CLASSES, RENAMED
+from zoo.classes import CONTEXT59_CLASSES, RENAMED
 
 FULL_LIST_SIZE = 459
 _RECALLED = """accordion aeroplane air_conditioner antenna artillery ashtray atrium baby_carriage

@@ -59,7 +59,7 @@ def world(tmp_path_factory):
     from test_solvers_e2e import make_easy_voc
 
     from surgery.fcnize import fcnize
-    from surgery.testnets import write_classifier
+    from zoo.classifiers import write_classifier
 
     base = tmp_path_factory.mktemp("pycaffe")
     make_easy_voc(str(base / "data"))

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, WIDTH, run, share_base, solve
 
 import caffeio
-from netspec import zoo
-from surgery.testnets import random_weights
+import zoo
+from zoo.classifiers import random_weights
 
 
 def rel(a, b):
@@ -52,17 +52,17 @@ def test_backbone_trains_from_fcnized_classifier(world, model, arch, engine):
     """surgery fcnize of the classifier -> solve.py (staged init, interp) -> score.py, on each
     engine."""
     from surgery.fcnize import fcnize
-    from surgery.stage import SOURCES
-    from surgery.testnets import write_classifier
+    from surgery.stage import init_source
+    from zoo.classifiers import write_classifier
 
     runs = f"runs-{arch}-{engine}"
     share_base(world, runs)
-    base_net = world / "runs" / "ilsvrc-nets" / f"{SOURCES[model]}.caffemodel"
+    base_net = world / "runs" / "ilsvrc-nets" / f"{init_source(model)}.caffemodel"
     if not base_net.exists():
         proto, weights = write_classifier(str(world / "cls" / arch), arch, width=float(WIDTH))
         fcnize(proto, weights, str(base_net), verbose=False)
     data = ["--data-root", str(world / "data")]
-    if arch == "resnet50":  # VOC 2012 trainaug -> val (netspec.recipe), small crops
+    if arch == "resnet50":  # VOC 2012 trainaug -> val (zoo.recipe), small crops
         from layers.synth import make_voc12_family
 
         if not (world / "data12").exists():

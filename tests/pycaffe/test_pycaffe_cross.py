@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, WIDTH, run, solve
 
 import caffeio
-from netspec import zoo
+import zoo
 
 
 def rel(a, b):
@@ -396,7 +396,7 @@ def test_recipe_augmentation_agrees(model, caffe, torchcaffe, tmp_path):
     trainaug or Cityscapes) serves the same batches bit for bit inside real Caffe and inside
     torchcaffe; the torchvision recipe's auxiliary res4 loss runs in real Caffe."""
     from layers.synth import make_cityscapes, make_voc12_family
-    from netspec.recipe import RECIPES, with_crop
+    from zoo.recipe import RECIPES, with_crop
 
     root = str(tmp_path / "data")
     make_voc12_family(root, n=6, size=(40, 56), seed=2)

@@ -1,15 +1,22 @@
 """VGG-16 and AlexNet (CaffeNet) trunks and the FCN heads, in the release's layer names.
 
 Every builder writes into a NetSpec `n` and returns the top it ended with. `width` scales the
-channel counts of the trunk (see `channels`); class counts never change.
+channel counts of the trunk (see `channels`); class counts never change. The feature builders
+take the convolution style as `conv`: conv_relu (the FCNs': stride and pad always written, the
+release's lr/decay multipliers) or classifier_conv (the ILSVRC deploy files': defaults left
+out, multipliers and fillers as the classifiers were trained with).
 """
 
-from .builder import L, P
-from .coord import crop
+from netspec.builder import L, P
+from netspec.coord import crop
 
 # Release convention: weights learn at 1x with decay, biases at 2x without decay.
 CONV_PARAMS = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]
 FROZEN = [dict(lr_mult=0)]
+# The ILSVRC classifiers' fillers (what their training started from).
+LEARNED_FILLERS = dict(
+    weight_filler=dict(type="gaussian", std=0.01), bias_filler=dict(type="constant")
+)
 
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -34,12 +41,31 @@ def conv_relu(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1, 
     return n[name]
 
 
+def classifier_conv(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1,
+                    params=True):  # fmt: skip
+    """conv_relu as the ILSVRC classifiers write it: stride 1, pad 0 and group 1 left out;
+    lr 1/decay 1 weights, lr 2/decay 0 biases, gaussian (std 0.01) weights, constant biases."""
+    kw = dict(num_output=nout, kernel_size=ks)
+    if stride != 1:
+        kw["stride"] = stride
+    if pad:
+        kw["pad"] = pad
+    if group != 1:
+        kw["group"] = group
+    if params:
+        kw.update(param=CONV_PARAMS, **LEARNED_FILLERS)
+    n[name] = L.Convolution(bottom, **kw)
+    n[relu_name] = L.ReLU(n[name], in_place=True)
+    return n[name]
+
+
 def max_pool(bottom, ks=2, stride=2):
     """MAX Pooling (Caffe's default ceil rounding)."""
     return L.Pooling(bottom, pool=P.Pooling.MAX, kernel_size=ks, stride=stride)
 
 
-def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, params=True):
+def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, params=True,
+                   conv=conv_relu):  # fmt: skip
     """conv1_1 .. pool5 of VGG-16 (conv1_1 padded by `pad`: 100 in FCNs); returns pool5.
 
     Layer names get `suffix` appended verbatim ('conv1_1' + 'color' -> 'conv1_1color', as in the
@@ -52,7 +78,7 @@ def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, pa
             if b == 1 and i == 1 and conv1_name:
                 name = conv1_name
             p = pad if (b, i) == (1, 1) else 1
-            top = conv_relu(
+            top = conv(
                 n, name, f"relu{b}_{i}{suffix}", top, channels(c, width), pad=p, params=params
             )
         n[f"pool{b}{suffix}"] = max_pool(top)
@@ -80,8 +106,10 @@ def fc_convs(n, bottom, width=1.0, ks=7, suffix="", dropout=True, params=True):
     return top
 
 
-def vgg16_trunk(n, bottom, width=1.0, suffix="", conv1_name=None, dropout=True):
-    """The FCN VGG-16 trunk: conv1_1 (pad 100) .. pool5, fc6 7x7, fc7; returns fc7's last top."""
+def vgg16_trunk(n, bottom, width=1.0, dropout=True, taps=None, suffix="", conv1_name=None):
+    """The FCN VGG-16 trunk: conv1_1 (pad 100) .. pool5, fc6 7x7, fc7; returns fc7's last top.
+
+    taps: unused (the skip heads find pool3/pool4 by name)."""
     pool5 = vgg16_features(n, bottom, width, pad=100, suffix=suffix, conv1_name=conv1_name)
     return fc_convs(n, pool5, width, ks=7, suffix=suffix, dropout=dropout)
 
@@ -96,7 +124,7 @@ ALEXNET_CONVS = (
 )
 
 
-def alexnet_features(n, bottom, width=1.0, pad=100, params=True):
+def alexnet_features(n, bottom, width=1.0, pad=100, params=True, conv=conv_relu):
     """CaffeNet conv1 .. pool5 (pool before LRN; groups 2 on conv2/4/5); returns pool5.
 
     conv1 is padded by `pad` (100 in the FCN, 0 in the classifier). With width != 1 every conv
@@ -106,7 +134,7 @@ def alexnet_features(n, bottom, width=1.0, pad=100, params=True):
     for name, c, k, s, p, g in ALEXNET_CONVS:
         i = name[-1]
         nout = channels(c, width, multiple=2)
-        top = conv_relu(
+        top = conv(
             n,
             name,
             f"relu{i}",
@@ -126,7 +154,7 @@ def alexnet_features(n, bottom, width=1.0, pad=100, params=True):
     return n.pool5
 
 
-def alexnet_trunk(n, bottom, width=1.0, dropout=True):
+def alexnet_trunk(n, bottom, width=1.0, dropout=True, taps=None):
     """The FCN-AlexNet trunk: conv1 (pad 100) .. pool5, fc6 6x6 conv, fc7; returns the last top.
 
     Unlike the VGG trunk, these layers carry no `param` blocks, as in the release: Caffe's
@@ -209,9 +237,6 @@ def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
     n[f"upscore8{suffix}"] = upsample(fuse3, num_classes, 8)
     n[f"score{suffix}"] = crop(n[f"upscore8{suffix}"], image)
     return n[f"score{suffix}"]
-
-
-HEADS = {"32s": fcn32s_head, "16s": fcn16s_head, "8s": fcn8s_head}
 
 
 def softmax_loss(score, label, normalize=False, loss_weight=None):

@@ -11,7 +11,8 @@ sits on whole pixels and the upsampling kernel is 63 (2 * 32 - 1, as voc-fcn-ale
 integer crop offset (1).
 """
 
-from .builder import L, P
+from netspec.builder import L, P
+
 from .trunks import channels, conv_relu
 
 # inception module -> (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), bvlc_googlenet
@@ -41,39 +42,39 @@ def _lrn(bottom):
     return L.LRN(bottom, local_size=5, alpha=1e-4, beta=0.75)
 
 
-def inception(n, name, bottom, widths, width=1.0):
+def inception(n, name, bottom, widths, width=1.0, conv=conv_relu):
     """Module `name` (e.g. 'inception_3a'): four branches concatenated into <name>/output.
 
-    Channels out = 1x1 + 3x3 + 5x5 + pool_proj (x width); H and W unchanged.
+    Channels out = 1x1 + 3x3 + 5x5 + pool_proj (x width); H and W unchanged. conv: the
+    convolution style (zoo.trunks.conv_relu or classifier_conv).
     """
     c1, r3, c3, r5, c5, pp = (channels(c, width) for c in widths)
     outs = []
     for branch, reduce_, nout, k in (("1x1", None, c1, 1), ("3x3", r3, c3, 3), ("5x5", r5, c5, 5)):
         x = bottom
         if reduce_:
-            x = conv_relu(
+            x = conv(
                 n, f"{name}/{branch}_reduce", f"{name}/relu_{branch}_reduce", x, reduce_, 1, pad=0
             )
-        outs.append(
-            conv_relu(n, f"{name}/{branch}", f"{name}/relu_{branch}", x, nout, k, pad=k // 2)
-        )
+        outs.append(conv(n, f"{name}/{branch}", f"{name}/relu_{branch}", x, nout, k, pad=k // 2))
     n[f"{name}/pool"] = _pool(bottom, 3, 1, pad=1)
     outs.append(
-        conv_relu(n, f"{name}/pool_proj", f"{name}/relu_pool_proj", n[f"{name}/pool"], pp, 1, pad=0)
+        conv(n, f"{name}/pool_proj", f"{name}/relu_pool_proj", n[f"{name}/pool"], pp, 1, pad=0)
     )
     n[f"{name}/output"] = L.Concat(*outs)
     return n[f"{name}/output"]
 
 
-def googlenet_trunk(n, bottom, width=1.0, dropout=True):
+def googlenet_trunk(n, bottom, width=1.0, dropout=True, taps=None, conv=conv_relu):
     """conv1/7x7_s2 .. inception_5b/output: 1 x 1024*width x ~H/32 x ~W/32; returns its top.
 
-    dropout=True adds Dropout 0.4 on inception_5b/output (train/val nets).
+    dropout=True adds Dropout 0.4 on inception_5b/output (train/val nets). taps: unused.
+    conv: the convolution style (zoo.trunks.conv_relu or classifier_conv).
     """
-    x = conv_relu(n, "conv1/7x7_s2", "conv1/relu_7x7", bottom, channels(64, width), 7, 2, 3)
+    x = conv(n, "conv1/7x7_s2", "conv1/relu_7x7", bottom, channels(64, width), 7, 2, 3)
     n["pool1/3x3_s2"] = _pool(x, 3, 2)
     n["pool1/norm1"] = _lrn(n["pool1/3x3_s2"])
-    x = conv_relu(
+    x = conv(
         n,
         "conv2/3x3_reduce",
         "conv2/relu_3x3_reduce",
@@ -82,12 +83,12 @@ def googlenet_trunk(n, bottom, width=1.0, dropout=True):
         1,
         pad=0,
     )
-    x = conv_relu(n, "conv2/3x3", "conv2/relu_3x3", x, channels(192, width), 3, pad=1)
+    x = conv(n, "conv2/3x3", "conv2/relu_3x3", x, channels(192, width), 3, pad=1)
     n["conv2/norm2"] = _lrn(x)
     n["pool2/3x3_s2"] = _pool(n["conv2/norm2"], 3, 2)
     x = n["pool2/3x3_s2"]
     for module, widths in INCEPTION:
-        x = inception(n, f"inception_{module}", x, widths, width)
+        x = inception(n, f"inception_{module}", x, widths, width, conv)
         pool = STAGE_POOL.get(module)
         if pool:
             n[pool] = _pool(x, 3, 2)

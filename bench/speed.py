@@ -1,7 +1,9 @@
 """Measured forward speed of a deploy net under torchcaffe (CPU, and CUDA where torch sees one).
 
+    from bench import speed
     speed.forward_speed(net_param, (500, 500))            # {"seconds": .., "images_per_s": ..}
     speed.forward_speed(net_param, (500, 500), "cuda")
+    speed.measure(net_param, (500, 500))                  # {"cpu": {..}, "cuda": {..}}
 
 Random weights (He-scaled kernels, small biases, BatchNorm at mean 0 / variance 1), one
 warm-up forward, then the best of `reps` timed forwards of one image. torchcaffe's defaults
@@ -85,3 +87,14 @@ def forward_speed(net_param, image_size, device="cpu", reps=3):
         images_per_s=1.0 / best,
         times=times,
     )
+
+
+def measure(net_param, image_size):
+    """{"cpu": forward_speed, "cuda": forward_speed or {"skipped": why}}: what
+    `python -m bench.profile` prints with each profile."""
+    out = {"cpu": forward_speed(net_param, image_size, "cpu")}
+    if cuda_available():
+        out["cuda"] = forward_speed(net_param, image_size, "cuda")
+    else:
+        out["cuda"] = {"skipped": "torch sees no GPU"}
+    return out

@@ -1,6 +1,6 @@
 """Training recipes of the FCN-ResNets (docs/recipes.md): augmentation, batch, schedule, heads.
 
-    from netspec.recipe import RECIPES, augment_params
+    from zoo.recipe import RECIPES, augment_params
     RECIPES["caffe"]         # DeepLab-v2's Caffe recipe: the default of the ResNet models
     RECIPES["torchvision"]   # torchvision's reference recipe for its FCN-ResNet
 
@@ -16,10 +16,7 @@ CPU make batch statistics noisy.
 import math
 from dataclasses import dataclass, replace
 
-from .errors import NetSpecError
-
-# Training images per dataset (docs/datasets.md): VOC 2012 trainaug, Cityscapes train (fine).
-TRAIN_SIZE = {"voc": 10582, "cityscapes": 2975}
+from netspec.errors import NetSpecError
 
 
 @dataclass(frozen=True)
@@ -42,11 +39,12 @@ class TrainRecipe:
     aux_lr: int = 10
     source: str = ""
 
-    def iterations(self, family):
-        """Solver max_iter for dataset family 'voc' or 'cityscapes'."""
+    def iterations(self, train_size):
+        """Solver max_iter on a training set of `train_size` images (a DatasetRecord's
+        train_size: VOC 2012 trainaug 10,582, Cityscapes train 2,975)."""
         if self.max_iter:
             return self.max_iter
-        return math.ceil(self.epochs * TRAIN_SIZE[family] / self.batch)
+        return math.ceil(self.epochs * train_size / self.batch)
 
 
 RECIPES = {
@@ -129,8 +127,9 @@ def augment_params(recipe, batch_size=1):
     )
 
 
-def solver_settings(recipe, family, batch_size=None):
-    """zoo solver keyword arguments (base_lr, momentum, weight_decay, poly, iter_size, max_iter)."""
+def solver_settings(recipe, train_size, batch_size=None):
+    """zoo solver keyword arguments (base_lr, momentum, weight_decay, poly, iter_size, max_iter)
+    for a training set of `train_size` images."""
     _, iter_size = split_batch(recipe, batch_size)
     return dict(
         base_lr=recipe.base_lr,
@@ -139,5 +138,5 @@ def solver_settings(recipe, family, batch_size=None):
         lr_policy="poly",
         power=recipe.power,
         iter_size=iter_size,
-        max_iter=recipe.iterations(family),
+        max_iter=recipe.iterations(train_size),
     )

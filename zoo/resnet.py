@@ -8,15 +8,15 @@ res4 and res5 keep stride 1 and dilate their 3x3 convolutions by 2 and 4 (DeepLa
 stride 8. Every BatchNorm uses global statistics and, with its Scale, never learns (lr_mult 0):
 batches of one image make batch statistics useless.
 
-Head (new layers at 10x the trunk's rate): head (3x3, 512, no bias), head_bn + head_scale,
-head_relu, head_drop (0.1, train/val), score_fr (1x1 -> classes, zero init), upscore (fixed
-bilinear Deconvolution, kernel 15 = 2 * 8 - 1: the stride-2 windows have odd kernels, so only
-an odd kernel lands on whole pixels), score (Crop at the computed offset, 5).
+Head (new layers at 10x the trunk's rate; zoo.heads 'dilated8s'): head (3x3, 512, no bias),
+head_bn + head_scale, head_relu, head_drop (0.1, train/val), score_fr (1x1 -> classes, zero
+init), upscore (fixed bilinear Deconvolution, kernel 15 = 2 * 8 - 1: the stride-2 windows have
+odd kernels, so only an odd kernel lands on whole pixels), score (Crop at the computed offset, 5).
 """
 
-from .builder import L, P
-from .coord import crop
-from .trunks import channels, upsample
+from netspec.builder import L, P
+
+from .trunks import channels
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 DILATION = {2: 1, 3: 1, 4: 2, 5: 4}  # stage -> 3x3 dilation (stride 2 kept only on res3a)
@@ -38,9 +38,10 @@ def block_names(stage, count, depth):
 
 
 def conv_bn(n, conv, bn, scale, bottom, nout, ks, stride=1, pad=0, dilation=1, bias=False,
-            conv_params=None, affine_params=None, weight_filler=None):  # fmt: skip
+            conv_params=None, affine_params=None, weight_filler=None, params=True):  # fmt: skip
     """Convolution `conv` + in-place BatchNorm `bn` (global stats, frozen) + Scale `scale`
-    (bias); returns the conv's top (N x nout x H' x W')."""
+    (bias); returns the conv's top (N x nout x H' x W'). params=False: no `param` blocks (the
+    classifier's deploy net)."""
     kw = dict(num_output=nout, kernel_size=ks)
     if pad:
         kw["pad"] = pad
@@ -53,19 +54,23 @@ def conv_bn(n, conv, bn, scale, bottom, nout, ks, stride=1, pad=0, dilation=1, b
     if weight_filler:
         kw["weight_filler"] = weight_filler
     default = TRUNK_CONV_BIAS if bias else TRUNK_CONV
-    n[conv] = L.Convolution(bottom, param=conv_params or default, **kw)
-    n[bn] = L.BatchNorm(n[conv], use_global_stats=True, param=STATS, in_place=True)
-    n[scale] = L.Scale(n[bn], bias_term=True, param=affine_params or AFFINE_FROZEN, in_place=True)
+    conv_p, stats_p, affine_p = [
+        dict(param=p) if params else {}
+        for p in (conv_params or default, STATS, affine_params or AFFINE_FROZEN)
+    ]
+    n[conv] = L.Convolution(bottom, **conv_p, **kw)
+    n[bn] = L.BatchNorm(n[conv], use_global_stats=True, **stats_p, in_place=True)
+    n[scale] = L.Scale(n[bn], bias_term=True, **affine_p, in_place=True)
     return n[conv]
 
 
-def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False):
+def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False, params=True):
     """Block res<name>: 1x1 (stride) -> 3x3 (dilation) -> 1x1 (4 * nout) + shortcut, ReLU."""
 
     def unit(branch, x, c, ks, s=1, pad=0, d=1, relu=True):
         top = conv_bn(
             n, f"res{name}_{branch}", f"bn{name}_{branch}", f"scale{name}_{branch}", x, c, ks,
-            s, pad, d,
+            s, pad, d, params=params,
         )  # fmt: skip
         if relu:
             n[f"res{name}_{branch}_relu"] = L.ReLU(top, in_place=True)
@@ -80,12 +85,14 @@ def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False):
     return n[f"res{name}"]
 
 
-def resnet_trunk(n, bottom, depth, width=1.0, taps=None):
+def resnet_trunk(n, bottom, depth, width=1.0, taps=None, dilated=True, params=True):
     """conv1 .. res5c (dilated): 1 x 2048*width x ~H/8 x ~W/8; returns the last block's top.
 
-    taps: a dict that receives each stage's last top by stage number (2..5), when given."""
+    taps: a dict that receives each stage's last top by stage number (2..5), when given.
+    dilated=False: the classifier's trunk (stride 2 on res3a, res4a and res5a, no dilation,
+    ~H/32); params=False: no `param` blocks (the classifier's deploy net)."""
     c1 = conv_bn(n, "conv1", "bn_conv1", "scale_conv1", bottom, channels(64, width), 7, 2, 3,
-                 bias=depth == 50)  # fmt: skip
+                 bias=depth == 50, params=params)  # fmt: skip
     n.conv1_relu = L.ReLU(c1, in_place=True)
     n.pool1 = L.Pooling(c1, pool=P.Pooling.MAX, kernel_size=3, stride=2)  # ceil rule
     x = n.pool1
@@ -93,8 +100,9 @@ def resnet_trunk(n, bottom, depth, width=1.0, taps=None):
         stage = i + 2
         nout = channels(64 * 2**i, width)
         for j, block in enumerate(block_names(stage, count, depth)):
-            stride = 2 if j == 0 and stage == 3 else 1
-            x = bottleneck(n, block, x, nout, stride, DILATION[stage], project=j == 0)
+            first = j == 0 and (stage == 3 if dilated else stage > 2)
+            dilation = DILATION[stage] if dilated else 1
+            x = bottleneck(n, block, x, nout, 2 if first else 1, dilation, j == 0, params)
         if taps is not None:
             taps[stage] = x
     return x
@@ -123,20 +131,12 @@ def simple_head(n, bottom, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR
     return n[score]
 
 
-def fcn_resnet(n, data, depth, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR, aux_lr=0):
-    """Trunk + simple head + upscore (k15 s8, fixed) + score (crop to `data`); returns score.
+def trunk(depth):
+    """The Backbone.trunk of ResNet-`depth`: (n, bottom, width, dropout, taps) -> res5c's top
+    (dilated; dropout is the head's)."""
 
-    aux_lr > 0 adds torchvision's auxiliary head on res4 at that rate multiplier: head_aux
-    (3x3, 256) + BatchNorm/Scale + ReLU + Dropout, score_aux_fr, upscore_aux, score_aux (the
-    caller adds its loss); the head and score names keep surgery's "new layer" prefixes."""
-    taps = {}
-    top = resnet_trunk(n, data, depth, width, taps)
-    fr = simple_head(n, top, num_classes, width, dropout, head_lr)
-    n.upscore = upsample(fr, num_classes, 8, UPSCORE_KERNEL)
-    n.score = crop(n.upscore, data)
-    if aux_lr:
-        aux = simple_head(n, taps[4], num_classes, width, dropout, aux_lr, "head_aux", 256,
-                          "score_aux_fr")  # fmt: skip
-        n.upscore_aux = upsample(aux, num_classes, 8, UPSCORE_KERNEL)
-        n.score_aux = crop(n.upscore_aux, data)
-    return n.score
+    def resnet(n, bottom, width=1.0, dropout=True, taps=None):
+        return resnet_trunk(n, bottom, depth, width, taps)
+
+    resnet.__name__ = f"resnet{depth}_trunk"
+    return resnet

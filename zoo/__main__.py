@@ -1,0 +1,159 @@
+"""Command line of the model zoo: write a model's prototxt, list the models, show a model's
+blob shapes and crop offsets, profile its deploy net.
+
+python -m zoo make voc-fcn8s [more models | all] [--out-dir models] [--width 1]
+python -m zoo make voc-fcn-resnet101 --recipe torchvision [--batch 2] --out-dir runs
+python -m zoo list [--names]
+python -m zoo shapes voc-fcn8s [--net val] --input 500x500      (or a prototxt file)
+python -m zoo profile voc-fcn8s [more models] --input 500x500 [--width 1] [--per-layer]
+    [--json out.json]
+
+Measured forward speed with the profile: python -m bench.profile (same arguments; torchcaffe).
+"""
+
+import argparse
+import os
+import sys
+
+import caffeio
+from netspec import profile_report
+from netspec.argtypes import image_size, positive_width
+from netspec.errors import NetSpecError, ShapeError
+from netspec.explain import explain
+
+from . import netfiles, recipe, registry
+
+# The repository root: a model folder two levels below it (models/<model>) gets solve.py and
+# score.py too (their sys.path entry is "../..").
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _check(models):
+    for m in models:
+        registry.record(m)  # NetSpecError naming the known models
+
+
+def cmd_make(args, out):
+    models = list(registry.names()) if args.models == ["all"] else args.models
+    _check(models)
+    for m in models:
+        folder = os.path.join(args.out_dir, m)
+        scripts = os.path.abspath(os.path.join(folder, "..", "..")) == ROOT
+        paths = netfiles.write(
+            m, folder, width=args.width, data_root=args.data_root, recipe=args.recipe,
+            batch_size=args.batch, scripts=scripts,
+        )  # fmt: skip
+        print(f"{m}: wrote {', '.join(paths)}", file=out)
+
+
+def cmd_list(args, out):
+    for m in registry.names():
+        if args.names:
+            print(m, file=out)
+        else:
+            print(f"{m:<24} {', '.join(netfiles.net_files(m))}, solver", file=out)
+
+
+def cmd_shapes(args, out):
+    if os.path.exists(args.model) or args.model.endswith(".prototxt"):
+        net, what = caffeio.read_net(args.model), args.model
+    else:
+        _check([args.model])
+        net = netfiles.build(args.model, args.net, width=args.width)
+        what = f"{args.model} {args.net} net"
+    size = f" at input {args.input[0]}x{args.input[1]}" if args.input else ""
+    print(what + size, file=out)
+    try:
+        explain(net, image_size=args.input, out=out)
+    except ShapeError as e:
+        about_size = "too small" in str(e) or "out of range" in str(e)
+        hint = " (give the image size with --input HxW)" if about_size and not args.input else ""
+        raise ShapeError(f"{what}: {e}{hint}") from None
+
+
+def profile_models(models: list, size: tuple, width: float = 1.0, out=sys.stdout,
+                   per_layer: bool = False, json_path: str | None = None,
+                   measure=None) -> list:  # fmt: skip
+    """Print (and return) the profile of each model's deploy net at `size` (H, W) and `width`;
+    measure: see netspec.profile_report.report (bench.profile passes torchcaffe's timing)."""
+    _check(models)
+    nets = [(m, netfiles.build(m, "deploy", width=width), width) for m in models]
+    return profile_report.report(nets, size, out, per_layer, json_path, measure)
+
+
+def profile_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The `profile` arguments (models, --input, --width, --per-layer, --json)."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc)
+    _profile_args(ap)
+    return ap
+
+
+def _profile_args(pr):
+    pr.add_argument("models", nargs="+", help="model names")
+    pr.add_argument("--input", type=image_size, required=True, help="image size HxW")
+    pr.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
+    )
+    pr.add_argument("--per-layer", action="store_true", help="print every layer's counts")
+    pr.add_argument("--json", default=None, help="also write the profiles to this JSON file")
+
+
+def run(call) -> int:
+    """Run call(); NetSpecError, format and file errors -> one line on stderr and status 1."""
+    try:
+        call()
+    except (NetSpecError, caffeio.CaffeFormatError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a folder that cannot be created (a file in the way, no permission)
+        print(
+            f"error: {e.filename or ''}: {e.strerror or e}: choose another --out-dir "
+            "(or fix that path's permissions)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv=None, out=sys.stdout) -> int:
+    """Entry point; returns the exit status (errors print one clear line to stderr, status 1)."""
+    ap = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make", help="write models/<model>/*.prototxt")
+    mk.add_argument("models", nargs="+", help="model names, or 'all'")
+    mk.add_argument("--out-dir", default="models", help="parent folder (default: models)")
+    mk.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
+    )
+    mk.add_argument("--data-root", default=None, help="dataset root (default ../../data)")
+    mk.add_argument(
+        "--recipe", choices=sorted(recipe.RECIPES), help="FCN-ResNets: training recipe (caffe)"
+    )
+    mk.add_argument("--batch", type=int, help="FCN-ResNets: images per forward of the train net")
+    ls = sub.add_parser("list", help="list the models")
+    ls.add_argument("--names", action="store_true", help="names only, one a line")
+    sh = sub.add_parser("shapes", help="print a model's blob shapes and explain crop offsets")
+    sh.add_argument("model", help="a model name (or a net prototxt)")
+    sh.add_argument("--net", default="deploy", help="which of the model's nets (default deploy)")
+    sh.add_argument("--input", type=image_size, default=None, help="image size HxW (e.g. 500x500)")
+    sh.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel multiplier > 0 (default 1)"
+    )
+    pr = sub.add_parser(
+        "profile", help="parameters, MACs, FLOPs, receptive field, stride of the deploy net"
+    )
+    _profile_args(pr)
+    args = ap.parse_args(argv)
+    if args.cmd == "make":
+        return run(lambda: cmd_make(args, out))
+    if args.cmd == "list":
+        return run(lambda: cmd_list(args, out))
+    if args.cmd == "shapes":
+        return run(lambda: cmd_shapes(args, out))
+    return run(
+        lambda: profile_models(args.models, args.input, args.width, out, args.per_layer, args.json)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
