@@ -91,7 +91,7 @@ def forward_speed(net_param, image_size, device="cpu", reps=3):
 
 def measure(net_param, image_size):
     """{"cpu": forward_speed, "cuda": forward_speed or {"skipped": why}}: what
-    `python -m bench.profile` prints with each profile."""
+    `python -m bench.timed_profile` prints with each profile."""
     out = {"cpu": forward_speed(net_param, image_size, "cpu")}
     if cuda_available():
         out["cuda"] = forward_speed(net_param, image_size, "cuda")

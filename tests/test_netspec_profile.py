@@ -1,6 +1,6 @@
 """netspec.profile: parameter, MAC and FLOP counts against hand formulas, receptive fields and
 strides against the paper's Table 1, and the output of `python -m zoo profile`, `python -m
-bench.profile` (with measured speed) and `python -m netspec profile` (prototxt files)."""
+bench.timed_profile` (with measured speed) and `python -m netspec profile` (prototxt files)."""
 
 import io
 import json
@@ -10,7 +10,7 @@ import pytest
 
 import caffeio
 import zoo
-from bench.profile import main as bench_main
+from bench.timed_profile import main as bench_main
 from caffeio import caffe_pb2
 from netspec import L, NetSpec, P, profile, shapes
 from netspec.__main__ import main as netspec_main

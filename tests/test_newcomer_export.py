@@ -124,10 +124,7 @@ def test_state_dict_reloads_into_plain_modules(tmp_path, suffix):
     with torch.no_grad():
         assert rel_err(generic.eval()(x).numpy(), ref) < TOL
     # 2) an independent hand-written FCN-8s (bench/eager_fcn8s.py) fed the same tensors
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-    from eager_fcn8s import EagerFCN8s
+    from bench.eager_fcn8s import EagerFCN8s
 
     eager = EagerFCN8s(num_classes=21, width=width)
     layers = {key.rsplit(".", 1)[0] for key in state}

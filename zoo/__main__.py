@@ -8,7 +8,7 @@ python -m zoo shapes voc-fcn8s [--net val] --input 500x500      (or a prototxt f
 python -m zoo profile voc-fcn8s [more models] --input 500x500 [--width 1] [--per-layer]
     [--json out.json]
 
-Measured forward speed with the profile: python -m bench.profile (same arguments; torchcaffe).
+Measured forward speed with the profile: python -m bench.timed_profile (same arguments; torchcaffe).
 """
 
 import argparse
@@ -75,7 +75,7 @@ def profile_models(models: list, size: tuple, width: float = 1.0, out=sys.stdout
                    per_layer: bool = False, json_path: str | None = None,
                    measure=None) -> list:  # fmt: skip
     """Print (and return) the profile of each model's deploy net at `size` (H, W) and `width`;
-    measure: see netspec.profile_report.report (bench.profile passes torchcaffe's timing)."""
+    measure: see netspec.profile_report.report (bench.timed_profile passes torchcaffe's timing)."""
     _check(models)
     nets = [(m, netfiles.build(m, "deploy", width=width), width) for m in models]
     return profile_report.report(nets, size, out, per_layer, json_path, measure)
