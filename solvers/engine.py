@@ -113,10 +113,11 @@ def announce(stream=None):
 def use_fast_mode(stream=None):
     """--fast: torchcaffe's fastest exact-enough inference (channels_last + Winograd 3x3
     convolutions; outputs differ from the exact mode by ~1e-5 of their range, see bench/README.md).
-    Sets TORCHCAFFE_FAST=1 for the nets built afterwards; says so (or that pycaffe ignores it)."""
+    Makes it the default of the nets built afterwards (torchcaffe.options.set_defaults); says so
+    (or that pycaffe ignores it)."""
     if name != "torch":
         print("--fast: applies to torchcaffe only; BVLC pycaffe runs as usual", file=stream)
         return False
-    os.environ["TORCHCAFFE_FAST"] = "1"
+    caffe.options.set_defaults(fast=True)
     print("fast mode: channels_last + Winograd convolutions (not bit-exact)", file=stream)
     return True
