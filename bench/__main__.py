@@ -551,7 +551,7 @@ def main(argv=None):
     ap.add_argument(
         "--policies", default="",
         help="shared: compare these OpenMP wait policies ('all' or a comma list of "
-        "libgomp,spin100k,spin10k,spin1k,passive), each over --rounds rounds",
+        "libgomp,spin100k,spin10k,spin1k,passive or spin<N>[k]), each over --rounds rounds",
     )  # fmt: skip
     ap.add_argument("--shared-width", type=float, help="shared: width (default --width)")
     ap.add_argument("--shared-size", type=int, help="shared: input side (default --size)")

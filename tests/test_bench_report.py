@@ -188,6 +188,8 @@ def test_variants_and_wait_policy_environments():
     }  # fmt: skip
     with pytest.raises(ValueError, match="use one of libgomp, spin100k"):
         startup.policy_env("sleepy")
+    assert startup.policy_env("spin3k")["GOMP_SPINCOUNT"] == "3000"
+    assert startup.policy_env("spin250")["GOMP_SPINCOUNT"] == "250"
 
 
 def test_emulated_bench_reexecs_itself_with_the_variables(tmp_path):

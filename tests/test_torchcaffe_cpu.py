@@ -286,10 +286,16 @@ def test_wait_policy_is_set_before_torch_loads():
     first = "import torchcaffe; print(torchcaffe.describe_device())"
     out, spin = _python(first, {})
     assert spin == "10000" and "wait spin10k;" in out
+    out, _ = _python("import runpy; runpy.run_module('torchcaffe', run_name='__main__')", {})
+    assert re.search(r"GOMP_SPINCOUNT +'10000' \(torchcaffe's\)", out), out
+    assert re.search(r"TORCHCAFFE_BAND_MB +\(unset\)", out) and "engine: torchcaffe (cpu: " in out
     out, spin = _python(first, {"TORCHCAFFE_WAIT_POLICY": "passive"})
     assert spin == "0" and "wait passive (TORCHCAFFE_WAIT_POLICY)" in out
     out, spin = _python(first, {"GOMP_SPINCOUNT": "777", "TORCHCAFFE_WAIT_POLICY": "spin1k"})
     assert spin == "777" and "GOMP_SPINCOUNT=777 (user)" in out
+    out, _ = _python("import runpy; runpy.run_module('torchcaffe', run_name='__main__')",
+                     {"GOMP_SPINCOUNT": "777"})  # fmt: skip
+    assert re.search(r"GOMP_SPINCOUNT +'777' +libgomp", out), out
     out, spin = _python("import torch\n" + first, {})
     assert spin == "300000" and "wait libgomp (torch loaded before torchcaffe)" in out
 

@@ -14,7 +14,7 @@ kind today), so that jobs sharing the cores do not collapse, and transparent hug
 torch's large CPU allocations (THP_MEM_ALLOC_ENABLE=1: FCN's 100-250 MB feature maps are then
 faulted in 2 MB pages instead of 4 KB ones; conv1_1's forward at 500x500: 0.08 s -> 0.03 s).
 Variables the user set are kept. Every option torchcaffe reads is in torchcaffe.options
-(`python -m torchcaffe.options` lists them).
+(`python -m torchcaffe` lists them).
 """
 
 from . import startup as _startup

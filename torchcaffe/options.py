@@ -9,7 +9,7 @@ parsed once and again only when one of its variables changes (tests and scripts 
 variable between nets see it), with `set_defaults` applied on top. Torch-free: torchcaffe reads
 it before torch loads (torchcaffe.startup).
 
-    python -m torchcaffe.options      # every variable, its value here and what it does
+    python -m torchcaffe      # every variable, its value here and what it does; the host's choices
 
 Variables read by the libraries themselves (torch, libgomp, oneDNN, MKL, OpenBLAS, cuBLAS) are
 listed too: torchcaffe reads them to know what those libraries will do (the ISA they run, the
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -102,8 +101,12 @@ def _wait_policy(name, value):
     from . import startup
 
     v = value.strip().lower()
-    if v not in startup.WAIT_POLICIES:
-        raise ValueError(f"{name}={value!r}: use one of {', '.join(startup.WAIT_POLICIES)}")
+    try:
+        startup.policy_env(v)
+    except ValueError:
+        raise ValueError(
+            f"{name}={value!r}: use one of {', '.join(startup.WAIT_POLICIES)} or spin<N>[k]"
+        ) from None
     return v
 
 
@@ -122,7 +125,7 @@ class Var:
     doc: str
 
 
-# Every variable torchcaffe reads, in the order `python -m torchcaffe.options` lists them.
+# Every variable torchcaffe reads, in the order `python -m torchcaffe` lists them.
 VARIABLES = (
     Var("TORCHCAFFE_FAST", "fast", _flag,
         "1: the fastest exact-enough inference (Winograd F(4x4) and F(2x2, 7x7), channels_last)"),
@@ -277,21 +280,15 @@ def reset_defaults(previous=None) -> None:
     _code_defaults.update(previous or {})
 
 
-def _main(argv=None):
-    """Print every variable, its value in this environment and what it does, then the host's
-    choices (torchcaffe.tuning)."""
-    opts = current()
+def report(set_by_torchcaffe=()) -> list:
+    """Lines: every variable, its value in this environment and what it does (the values
+    torchcaffe set itself, `set_by_torchcaffe`, are marked)."""
     width = max(len(v.name) for v in VARIABLES)
+    lines = []
     for v in VARIABLES:
         value = os.environ.get(v.name)
         shown = "(unset)" if value is None else repr(value)
-        print(f"{v.name:<{width}}  {shown:<10}  {v.doc}")
-    from . import tuning
-
-    print()
-    print(f"host: {tuning.describe(tuning.current())}")
-    return opts
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
+        if v.name in set_by_torchcaffe:
+            shown += " (torchcaffe's)"
+        lines.append(f"{v.name:<{width}}  {shown:<22}  {v.doc}")
+    return lines

@@ -25,6 +25,7 @@ training and inference loops make none (torch does their GEMMs), so it is left a
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from . import options
@@ -45,12 +46,19 @@ _state: dict = {}
 
 
 def policy_env(name: str) -> dict:
-    """The variables of wait policy `name`, with None for the libgomp variables it leaves
-    unset (a child's environment must drop them: env = {k: v for ... if v is not None})."""
-    if name not in WAIT_POLICIES:
-        raise ValueError(f"wait policy {name!r}: use one of {', '.join(WAIT_POLICIES)}")
+    """The variables of wait policy `name` (a WAIT_POLICIES key, or spin<N> / spin<N>k for any
+    spin count), with None for the libgomp variables it leaves unset (a child's environment
+    must drop them: child_env)."""
     env = dict.fromkeys(_LIBGOMP_VARS)
-    env.update(WAIT_POLICIES[name])
+    if name in WAIT_POLICIES:
+        env.update(WAIT_POLICIES[name])
+        return env
+    m = re.fullmatch(r"spin(\d+)(k?)", name)
+    if not m:
+        raise ValueError(
+            f"wait policy {name!r}: use one of {', '.join(WAIT_POLICIES)} or spin<N>[k]"
+        )
+    env["GOMP_SPINCOUNT"] = str(int(m.group(1)) * (1000 if m.group(2) else 1))
     return env
 
 
@@ -94,13 +102,16 @@ def before_torch(environ=None) -> dict:
 
         choice = tuning.choose(opts=opts)
         name = choice.wait_policy
+        set_here = []
         for k, v in policy_env(name).items():
             if v is not None:
                 environ[k] = v
+                set_here.append(k)
         source = "TORCHCAFFE_WAIT_POLICY" if opts.wait_policy else f"{choice.rules.key} table"
-        state = {"policy": name, "source": source}
-    if not loaded:
-        environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+        state = {"policy": name, "source": source, "set": set_here}
+    if not loaded and "THP_MEM_ALLOC_ENABLE" not in environ:
+        environ["THP_MEM_ALLOC_ENABLE"] = "1"
+        state.setdefault("set", []).append("THP_MEM_ALLOC_ENABLE")
     if environ is os.environ:
         _state.clear()
         _state.update(state)
@@ -115,6 +126,11 @@ def wait_state() -> str:
         return "unknown"
     src = _state["source"]
     return _state["policy"] + ("" if src.endswith(" table") else f" ({src})")
+
+
+def set_by_torchcaffe() -> tuple:
+    """The variables before_torch set in this process (not the user's)."""
+    return tuple(_state.get("set", ()))
 
 
 def after_torch(torch) -> None:
