@@ -172,12 +172,14 @@ def test_overrides_win_over_the_table():
     env = {
         "TORCHCAFFE_TUNING": "avx2",
         "TORCHCAFFE_BAND_MB": "2.5",
+        "TORCHCAFFE_WINOGRAD_BAND_MB": "1",
         "TORCHCAFFE_CHANNELS_LAST": "0",
         "TORCHCAFFE_THREADS": "3",
         "TORCHCAFFE_WAIT_POLICY": "passive",
     }
     c = tuning.choose(cpu, options.from_env(env))
     assert c.rules.key == "avx2" and c.band_bytes == int(2.5 * (1 << 20))
+    assert c.winograd_band_bytes == 1 << 20
     assert (c.channels_last, c.threads, c.wait_policy) == (False, 3, "passive")
     assert set(c.overridden) == set(env)
     line = tuning.describe(c)

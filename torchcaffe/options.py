@@ -141,6 +141,8 @@ VARIABLES = (
         "smallest map kept in a persistent buffer, MB (default 4)"),
     Var("TORCHCAFFE_BAND_MB", "band_mb", _megabytes,
         "output bytes of one row band of a large convolution, MB (default: the host table's)"),
+    Var("TORCHCAFFE_WINOGRAD_BAND_MB", "winograd_band_mb", _megabytes,
+        "transformed tiles per band of a Winograd call, MB (default: the host table's)"),
     Var("TORCHCAFFE_TUNING", "tuning", _tuning_key,
         "use another host kind's row of torchcaffe.tuning's table (Winograd rules, bands, ...)"),
     Var("TORCHCAFFE_THREADS", "threads", _positive_int,
@@ -186,6 +188,7 @@ class Options:
     buffers: bool = True  # TORCHCAFFE_BUFFERS (Net(buffers=))
     buffers_min_mb: float = 4.0  # TORCHCAFFE_BUFFERS_MIN_MB (Net(buffers_min_mb=))
     band_mb: float | None = None  # TORCHCAFFE_BAND_MB (Net(band_mb=)); None: host table
+    winograd_band_mb: float | None = None  # TORCHCAFFE_WINOGRAD_BAND_MB; None: host table
     tuning: str | None = None  # TORCHCAFFE_TUNING: a torchcaffe.tuning.TABLE key
     threads: int | None = None  # TORCHCAFFE_THREADS: torch.set_num_threads at import
     wait_policy: str | None = None  # TORCHCAFFE_WAIT_POLICY: a startup.WAIT_POLICIES key

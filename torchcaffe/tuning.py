@@ -7,8 +7,9 @@ rules (when F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 7x7) beat the direct convolution
 sizes, channels_last, the thread count and the OpenMP wait policy, each saying where and when it
 was measured. `current()` picks the row for this host (torchcaffe.cpuinfo.host(), which follows
 the emulation variables) and applies the user's overrides (torchcaffe.options):
-TORCHCAFFE_TUNING picks another row, TORCHCAFFE_BAND_MB, TORCHCAFFE_CHANNELS_LAST,
-TORCHCAFFE_THREADS and TORCHCAFFE_WAIT_POLICY replace single entries. Torch-free.
+TORCHCAFFE_TUNING picks another row, TORCHCAFFE_BAND_MB, TORCHCAFFE_WINOGRAD_BAND_MB,
+TORCHCAFFE_CHANNELS_LAST, TORCHCAFFE_THREADS and TORCHCAFFE_WAIT_POLICY replace single entries.
+Torch-free.
 
 Re-measuring a row: `python -m bench.winograd_micro` (Winograd rules; `--emulate avx2` for the
 AVX2 row on an AVX-512 host), `python -m bench --only train --variant TORCHCAFFE_BAND_MB=4 ...`
@@ -215,6 +216,10 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
     if opts.band_mb is not None:
         band = opts.band_mb
         over.append("TORCHCAFFE_BAND_MB")
+    wband = rules.winograd_band_mb
+    if opts.winograd_band_mb is not None:
+        wband = opts.winograd_band_mb
+        over.append("TORCHCAFFE_WINOGRAD_BAND_MB")
     cl = rules.channels_last
     if opts.channels_last is not None:
         cl = opts.channels_last
@@ -231,7 +236,7 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
         cpu=cpu,
         rules=rules,
         band_bytes=int(band * (1 << 20)),
-        winograd_band_bytes=int(rules.winograd_band_mb * (1 << 20)),
+        winograd_band_bytes=max(1, int(wband * (1 << 20))),
         channels_last=bool(cl),
         threads=threads,
         wait_policy=wait,
@@ -246,7 +251,8 @@ def current() -> Choice:
     """choose() for this host and the current options (kept until either changes)."""
     opts = options.current()
     cpu = cpuinfo.host(opts.isa_caps)
-    key = (cpu, opts.tuning, opts.band_mb, opts.channels_last, opts.threads, opts.wait_policy)
+    key = (cpu, opts.tuning, opts.band_mb, opts.winograd_band_mb, opts.channels_last,
+           opts.threads, opts.wait_policy)  # fmt: skip
     if not _last or _last[0] != key:
         _last[:] = [key, choose(cpu, opts)]
     return _last[1]
