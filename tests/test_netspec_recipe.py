@@ -30,8 +30,8 @@ def test_recipe_models():
 
 @pytest.mark.parametrize("model", RESNETS)
 def test_caffe_recipe_is_the_default(model):
-    """docs/recipes.md (DeepLab-v2): 321 crops, scale 0.5-1.5, mirror, batch 10 by iter_size, poly 2.5e-4,
-    momentum 0.9, wd 5e-4, 20k iterations, head at 10x, every BatchNorm frozen."""
+    """docs/recipes.md (DeepLab-v2): 321 crops, scale 0.5-1.5, mirror, batch 10 by iter_size,
+    poly 2.5e-4, momentum 0.9, wd 5e-4, 20k iterations, head at 10x, every BatchNorm frozen."""
     assert zoo.texts(model) == zoo.texts(model, recipe="caffe")
     net = zoo.build(model, "train", data_root="/d")
     p = _params(net.layer[0])
