@@ -300,6 +300,14 @@ def test_wait_policy_is_set_before_torch_loads():
     assert re.search(r"GOMP_SPINCOUNT +'777' +libgomp", out), out
     out, spin = _python("import torch\n" + first, {})
     assert spin == "300000" and "wait libgomp (torch loaded before torchcaffe)" in out
+    # another library's OpenMP runtime (here torch's own libgomp, loaded without torch) counts
+    gomp_first = (
+        "import ctypes, importlib.util, os\n"
+        "lib = os.path.dirname(importlib.util.find_spec('torch').origin)\n"
+        "ctypes.CDLL(os.path.join(lib, 'lib', 'libgomp.so.1'))\n"
+    )
+    out, spin = _python(gomp_first + first, {})
+    assert spin == "300000" and "wait libgomp (libgomp loaded before torchcaffe)" in out
 
 
 def test_entry_points_load_torch_after_torchcaffe():

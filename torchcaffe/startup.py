@@ -88,13 +88,12 @@ def before_torch(environ=None) -> dict:
     Returns the state ({"policy", "source"}), also kept for wait_state()."""
     environ = os.environ if environ is None else environ
     opts = options.from_env(environ) if environ is not os.environ else options.current()
-    loaded = "torch" in sys.modules or libgomp_loaded()
+    torch_first = "torch" in sys.modules
+    loaded = torch_first or libgomp_loaded()
     user = opts.user_wait_policy()
-    if loaded:
-        state = {
-            "policy": user or "libgomp",
-            "source": "torch loaded before torchcaffe",
-        }
+    if loaded:  # libgomp has read its variables already: nothing set here changes them
+        first = "torch" if torch_first else "libgomp"
+        state = {"policy": user or "libgomp", "source": f"{first} loaded before torchcaffe"}
     elif user:
         state = {"policy": user, "source": "user"}
     else:
