@@ -2,13 +2,21 @@
 
     python -m bench [--quick] [--only forward,train,memory,shared,layers,modes,data,score,cuda]
                     [--size 500] [--width 1] [--reps 3] [--rounds 5] [--threads 2] [--no-write]
+                    [--emulate avx2] [--variant VAR=VALUE[,VAR=VALUE]]...
+                    [--policies all|libgomp,spin10k,...] [--shared-width W] [--shared-size S]
+                    [--shared-reps N]
 
 With BVLC pycaffe importable (make pycaffe), Caffe itself is a row of the forward and training
 tables (bench.child_caffe, no torch in that process), so ratios can be read against Caffe.
 
 Every speed/memory number comes from a fresh child process (bench.child), so peak RSS is the
-high-water mark of that measurement alone. Results go to bench/results/<date>-<machine>.json and
-the table in bench/README.md (between the RESULTS markers). --quick = 250x250, width 0.5, 2 reps.
+high-water mark of that measurement alone. Results go to bench/results/<date>-<host>.json (host:
+the kind of CPU, e.g. epyc-avx512, epyc-avx2emu; bench.host records it) and the table in
+bench/README.md (between the RESULTS markers). --quick = 250x250, width 0.5, 2 reps.
+--emulate avx2 runs everything as on an AVX2-only host (bench.host). --variant adds torchcaffe
+rows to the forward and training tables with those variables set (e.g. TORCHCAFFE_BAND_MB=4,
+TORCHCAFFE_CHANNELS_LAST=0, GOMP_SPINCOUNT=1000). --policies: the OpenMP wait policies the
+shared section compares (torchcaffe.startup.WAIT_POLICIES; default: the one chosen here).
 """
 
 import argparse
@@ -25,6 +33,10 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The environment this command started with: children start from it, not from os.environ, which
+# `import torchcaffe` in this process may have added its own settings to.
+BASE_ENV = dict(os.environ)
+_LIBGOMP = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 SECTIONS = ("forward", "train", "memory", "shared", "layers", "modes", "data", "score", "cuda")
 BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
 
@@ -39,7 +51,7 @@ def loadavg():
 
 def pycaffe_available():
     """Whether BVLC pycaffe imports in a fresh interpreter (then Caffe is a row of every table)."""
-    env = dict(os.environ, GLOG_minloglevel="2")
+    env = dict(BASE_ENV, GLOG_minloglevel="2")
     code = "import caffe; caffe.Net"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env)
     return p.returncode == 0
@@ -47,8 +59,13 @@ def pycaffe_available():
 
 def child(spec, env_extra=None):
     """Run bench.child (bench.child_caffe for engine 'caffe') with `spec` in a fresh
-    interpreter; returns its result dict."""
-    env = dict(os.environ, **(env_extra or {}))
+    interpreter; returns its result dict. `env_extra`: variables to set (None: to remove)."""
+    env = dict(BASE_ENV)
+    for k, v in (env_extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     module = "bench.child"
     if spec.get("engine") == "caffe":
         module = "bench.child_caffe"
@@ -90,7 +107,33 @@ def native_bf16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def speed(args, what, engine, mode="exact", save=None):
+def torchcaffe_env(policy=None):
+    """What `import torchcaffe` first would set for a torchcaffe child (bench.child imports
+    torch first, so it is passed): huge pages, and the wait policy `policy` (default: this
+    host's choice, or the libgomp variables this command was started with)."""
+    from torchcaffe import startup, tuning
+
+    env = {"THP_MEM_ALLOC_ENABLE": "1"}
+    if policy is None and any(k in BASE_ENV for k in _LIBGOMP):
+        return env  # the user's own
+    env.update(startup.policy_env(policy or tuning.current().wait_policy))
+    return env
+
+
+def parse_variant(text):
+    """'A=1,B=2' -> {'A': '1', 'B': '2'}; SystemExit naming the bad part."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        k, sep, v = part.partition("=")
+        if not sep or not k.strip():
+            raise SystemExit(f"--variant {text!r}: {part!r} is not VAR=VALUE")
+        out[k.strip()] = v.strip()
+    if not out:
+        raise SystemExit(f"--variant {text!r}: give VAR=VALUE[,VAR=VALUE]")
+    return out
+
+
+def speed(args, what, engine, mode="exact", save=None, env=None):
     if mode == "bf16" and not native_bf16():
         msg = "skipped: this CPU has no bf16 arithmetic (no AVX512-BF16/AMX); bf16 is emulated"
         print(f"  {what} {engine} {mode}: {msg}", flush=True)
@@ -111,11 +154,13 @@ def speed(args, what, engine, mode="exact", save=None):
     # huge pages too ("thp") to show what that setting alone gives; torchcaffe's training
     # once without them ("nothp")
     thp = (engine == "torchcaffe" and mode != "nothp") or mode == "thp"
-    extra = {"THP_MEM_ALLOC_ENABLE": "1" if thp else "0"}
-    if engine == "torchcaffe" and "GOMP_SPINCOUNT" not in os.environ:
-        extra["GOMP_SPINCOUNT"] = "10000"  # what `import torchcaffe` first would set
+    extra = torchcaffe_env() if engine == "torchcaffe" else {}
+    extra["THP_MEM_ALLOC_ENABLE"] = "1" if thp else "0"
+    extra.update(env or {})
     r = child(spec, extra)
-    tag = f"{what} {engine} {mode}"
+    if env:
+        r["spec"]["env"] = env
+    tag = f"{what} {engine} {mode}" + (f" [{_variant_name(env)}]" if env else "")
     if "error" in r:
         print(f"  {tag}: FAILED\n{r['error']}", flush=True)
     else:
@@ -127,15 +172,20 @@ def speed(args, what, engine, mode="exact", save=None):
     return r
 
 
+def _variant_name(env):
+    return ",".join(f"{k}={v}" for k, v in env.items() if v is not None) or "libgomp's own"
+
+
 def interleaved(args, configs):
-    """Run every (key, what, engine, mode, save) config once per round, rounds interleaved so
+    """Run every (key, what, engine, mode, save[, env]) config once per round, rounds interleaved so
     that each engine sees the same share of a busy machine; times of all rounds are kept (the
     tables show the best), peak RSS is the largest (each round's in `peak_rss_rounds_mb`), the
     load before each run is listed."""
     out = {}
     for rnd in range(args.rounds):
-        for key, what, engine, mode, save in configs:
-            r = speed(args, what, engine, mode, save=save if rnd == 0 else None)
+        for key, what, engine, mode, save, *env in configs:
+            env = env[0] if env else None
+            r = speed(args, what, engine, mode, save=save if rnd == 0 else None, env=env)
             if key not in out:
                 out[key] = r
                 r["spec"]["loadavg_before"] = [r["spec"].get("loadavg_before")]
@@ -151,33 +201,93 @@ def interleaved(args, configs):
     return out
 
 
-def two_at_once(args):
-    """Wall time of two torchcaffe training runs started together against the same two run one
-    after the other (a shared machine: data preparation, scoring, a second training)."""
-    spec = dict(
-        what="train", engine="torchcaffe", mode="exact", size=args.size, width=args.width,
-        reps=args.reps, threads=args.threads,
+def _shared_spec(args):
+    return dict(
+        what="train", engine="torchcaffe", mode="exact",
+        size=args.shared_size or args.size, width=args.shared_width or args.width,
+        reps=args.shared_reps or args.reps, threads=args.threads,
     )  # fmt: skip
+
+
+def _timed_children(spec, env, together):
+    """Wall time of two bench.child runs of `spec` (started together, or one after the other)
+    and each one's own wall time and step times."""
     cmd = [sys.executable, "-m", "bench.child", json.dumps(spec)]
     cwd = os.path.dirname(HERE)
-    env = dict(os.environ, THP_MEM_ALLOC_ENABLE="1")
-    env.setdefault("GOMP_SPINCOUNT", "10000")  # torchcaffe's own setting (bench.child imports
-    # torch first, so it is passed here)
+    jobs = []
     t0 = time.perf_counter()
-    for _ in range(2):
-        subprocess.run(cmd, capture_output=True, cwd=cwd, check=True, env=env)
-    sequential = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=cwd, env=env) for _ in range(2)]
-    for p in procs:
-        p.communicate()
-    together = time.perf_counter() - t0
-    out = {"sequential_s": sequential, "together_s": together, "ratio": together / sequential}
+    if together:
+        procs = [
+            (time.perf_counter(), subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=cwd, env=env))
+            for _ in range(2)
+        ]
+        for start, p in procs:
+            out, _ = p.communicate()
+            jobs.append((time.perf_counter() - start, p.returncode, out))
+    else:
+        for _ in range(2):
+            start = time.perf_counter()
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, cwd=cwd, env=env)
+            jobs.append((time.perf_counter() - start, p.returncode, p.stdout))
+    wall = time.perf_counter() - t0
+    job_s, steps = [], []
+    for secs, rc, out in jobs:
+        if rc != 0:
+            raise SystemExit(f"bench.child {json.dumps(spec)} failed (exit {rc})")
+        job_s.append(secs)
+        for line in out.decode().splitlines():
+            if line.startswith("BENCH-RESULT "):
+                steps.append(json.loads(line[len("BENCH-RESULT ") :]).get("times"))
+    return wall, job_s, steps
+
+
+def two_at_once(args, policy=None):
+    """Wall time of two torchcaffe training runs started together against the same two run one
+    after the other (a shared machine: data preparation, scoring, a second training), with
+    OpenMP wait policy `policy` (torchcaffe.startup.WAIT_POLICIES; default: what torchcaffe
+    chooses here). `alone_s`: each job's own wall time when it ran alone."""
+    from torchcaffe import startup
+
+    spec = _shared_spec(args)
+    env = startup.child_env(policy, BASE_ENV) if policy else dict(BASE_ENV)
+    env.update({k: v for k, v in torchcaffe_env(policy).items() if v is not None})
+    sequential, alone, alone_steps = _timed_children(spec, env, together=False)
+    together, jobs, steps = _timed_children(spec, env, together=True)
+    out = {
+        "policy": policy or "default",
+        "policy_env": {k: env.get(k) for k in _LIBGOMP},
+        "spec": spec,
+        "sequential_s": sequential,
+        "together_s": together,
+        "ratio": together / sequential,
+        "alone_s": alone,
+        "together_job_s": jobs,
+        "alone_step_s": alone_steps,
+        "together_step_s": steps,
+        "loadavg_before": loadavg(),
+    }
     print(
-        f"  two trainings: one after the other {sequential:.1f} s, together {together:.1f} s "
-        f"({out['ratio']:.2f}x)",
+        f"  two trainings ({out['policy']}: {_variant_name(out['policy_env'])}): one after the "
+        f"other {sequential:.1f} s (alone {alone[0]:.1f}, {alone[1]:.1f} s), together "
+        f"{together:.1f} s ({out['ratio']:.2f}x)",
         flush=True,
     )
+    return out
+
+
+def shared_policies(args):
+    """two_at_once for each wait policy of --policies ('all': every candidate), interleaved
+    over --rounds rounds when more than one; returns {policy: [run per round]}."""
+    from torchcaffe import startup
+
+    names = list(startup.WAIT_POLICIES) if args.policies == "all" else args.policies.split(",")
+    for n in names:
+        startup.policy_env(n)  # ValueError naming the candidates
+    rounds = args.rounds if len(names) > 1 else 1
+    out = {n: [] for n in names}
+    for _ in range(rounds):
+        for n in names:
+            out[n].append(two_at_once(args, n))
     return out
 
 
@@ -288,12 +398,16 @@ def cuda_section(args):
 def environment(args):
     import torch
 
+    from bench import host
+
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": socket.gethostname(),
         "cpu": platform.processor() or platform.machine(),
         "cpu_model": _cpu_model(),
         "cores": os.cpu_count(),
+        "host": host.record(),
+        "variants": args.variant,
         "torch": torch.__version__,
         "threads": args.threads,
         "size": args.size,
@@ -335,6 +449,9 @@ def run(args):
         ]
         if caffe:
             configs.append(("caffe", "forward", "caffe", "exact", f"{tmp}/caffe.npy"))
+        for v in args.variant:
+            env = parse_variant(v)
+            configs.append((f"torchcaffe [{v}]", "forward", "torchcaffe", "exact", None, env))
         if "modes" in only:
             for mode in ("noskip", "channels_last", "winograd", "fast", "bf16"):
                 configs.append(
@@ -375,10 +492,16 @@ def run(args):
         ]
         if caffe:
             configs.append(("caffe", "train", "caffe", "exact", None))
+        for v in args.variant:
+            env = parse_variant(v)
+            configs.append((f"torchcaffe [{v}]", "train", "torchcaffe", "exact", None, env))
         res["train"] = interleaved(args, configs)
     if "shared" in only:
         print("two trainings at once on the same cores", flush=True)
-        res["shared"] = two_at_once(args)
+        if args.policies:
+            res["shared_policies"] = shared_policies(args)
+        else:
+            res["shared"] = two_at_once(args)
     if "layers" in only:
         print("per-layer breakdown (torchcaffe)", flush=True)
         r = child(
@@ -420,7 +543,25 @@ def main(argv=None):
         "--rounds", type=int, default=None, help="interleaved rounds of speed runs (default 5)"
     )
     ap.add_argument("--no-write", action="store_true", help="print only; no results file")
+    ap.add_argument("--emulate", choices=("avx2",), help="run as on an AVX2-only host")
+    ap.add_argument(
+        "--variant", action="append", default=[],
+        help="extra torchcaffe rows with these variables set: VAR=VALUE[,VAR=VALUE] (repeat)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--policies", default="",
+        help="shared: compare these OpenMP wait policies ('all' or a comma list of "
+        "libgomp,spin100k,spin10k,spin1k,passive or spin<N>[k]), each over --rounds rounds",
+    )  # fmt: skip
+    ap.add_argument("--shared-width", type=float, help="shared: width (default --width)")
+    ap.add_argument("--shared-size", type=int, help="shared: input side (default --size)")
+    ap.add_argument("--shared-reps", type=int, help="shared: steps per job (default --reps)")
     args = ap.parse_args(argv)
+    from bench.host import reexec_emulated
+
+    reexec_emulated(args.emulate, "bench", sys.argv[1:] if argv is None else list(argv))
+    for v in args.variant:
+        parse_variant(v)
     q = args.quick
     args.size = args.size or (250 if q else 500)
     args.width = args.width or (0.5 if q else 1.0)

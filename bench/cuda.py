@@ -63,7 +63,7 @@ def _row(torch, engine, pass_, precision, s, **extra):
 def _set_tf32(precision):
     import torchcaffe
 
-    os.environ["TORCHCAFFE_TF32"] = "1" if precision == "tf32" else "0"
+    torchcaffe.options.set_defaults(tf32=precision == "tf32")
     return torchcaffe.device.cuda_math()
 
 

@@ -20,13 +20,12 @@ import numpy as np
 
 def _score(demo_dir, mode, out):
     from solvers import demo, score_cli
-    from torchcaffe import winograd
+    from torchcaffe import options, winograd
 
-    os.environ["TORCHCAFFE_FAST"] = "1" if mode == "fast" else "0"
-    os.environ["TORCHCAFFE_WINOGRAD"] = "0" if mode == "direct" else "2"
+    before = options.set_defaults(fast=mode == "fast", winograd=0 if mode == "direct" else 2)
     saved = winograd.winograd_tile
     if mode == "fast":
-        winograd.winograd_tile = lambda cin, cout, h, w, k=3: 4 if k == 3 else 2
+        winograd.winograd_tile = lambda *a, k=3, rules=None: 4 if k == 3 else 2
     try:
         runs = os.path.join(demo_dir, "runs")
         weights = os.path.join(runs, demo.MODEL, f"{demo.MODEL}.caffemodel")
@@ -41,6 +40,7 @@ def _score(demo_dir, mode, out):
         return demo._in_dir(score_cli.main, demo.MODEL, argv)["score"]
     finally:
         winograd.winograd_tile = saved
+        options.reset_defaults(before)
 
 
 def _labels(folder):

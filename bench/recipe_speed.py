@@ -64,7 +64,7 @@ def child(spec):
         import torchcaffe
 
         if spec["row"] == "tf32":  # float32 with TF32 convolutions (CUDA only)
-            os.environ["TORCHCAFFE_TF32"] = "1"
+            torchcaffe.options.set_defaults(tf32=True)
         if spec.get("gpu"):
             torchcaffe.set_mode_gpu()
         else:

@@ -1,8 +1,19 @@
-"""Write a bench run: bench/results/<date>-<machine>.json and the table in bench/README.md."""
+"""Write a bench run: bench/results/<date>-<host>.json and the table in bench/README.md.
 
+    python -m bench.report [RESULTS.json ...]   # the Caffe-ratio rows, one set per kind of host
+
+`host_rows` renders, from results files (default: every bench/results/*.json), one set of rows
+per kind of host (bench.host.tag: 'epyc-avx512', 'epyc-avx2emu', ...), each from that host's
+latest run with Caffe rows: the README's performance table.
+"""
+
+import glob
 import json
 import math
 import os
+import sys
+
+from bench import host as _host
 
 BEGIN, END = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
 
@@ -59,6 +70,8 @@ def table(res):
         f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.",
         "",
     ]
+    if env.get("host"):
+        lines[0:0] = [f"Host `{_host.tag(env['host'])}`: {_host.line(env['host'])}.", ""]
     fwd = res.get("forward", {})
     if fwd:
         base = _t(fwd.get("eager"))
@@ -107,6 +120,8 @@ def table(res):
             f"{shared['sequential_s']:.1f} s one after the other ({shared['ratio']:.2f}x)."
         )
         lines.append("")
+    if res.get("shared_policies"):
+        lines += policy_table(res["shared_policies"])
     miu = res.get("mean_iu")
     if miu:
         lines += [
@@ -149,15 +164,53 @@ def table(res):
     return "\n".join(lines)
 
 
-def write_report(res, bench_dir):
-    """Write the JSON results file and replace the RESULTS block of bench/README.md; returns
-    the JSON path."""
-    env = res["env"]
-    os.makedirs(os.path.join(bench_dir, "results"), exist_ok=True)
-    stem = f"{env['date'][:10]}-{env['machine']}"
+def policy_table(runs):
+    """Lines of the wait-policy comparison: per policy (its variables), the rounds' ratios of two
+    trainings together to the two one after the other, and one job's time alone."""
+    out = [
+        "| wait policy | variables | together / one after the other, per round | best | "
+        "one job alone (s), min / max |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rounds in runs.items():
+        if not rounds:
+            continue
+        env = rounds[0].get("policy_env") or {}
+        var = " ".join(f"{k}={v}" for k, v in env.items() if v is not None) or "(none)"
+        ratios = [r["ratio"] for r in rounds]
+        alone = [t for r in rounds for t in r.get("alone_s", [])]
+        alone_s = f"{_fmt(min(alone), 1)} / {_fmt(max(alone), 1)}" if alone else "n/a"
+        out.append(
+            f"| {name} | {var} | {', '.join(_fmt(x) for x in ratios)} | {_fmt(min(ratios))} | "
+            f"{alone_s} |"
+        )
+    return out + [""]
+
+
+def results_name(env):
+    """'<date>-<host tag>[-<size>px-w<width>]' of a run's env."""
+    stem = f"{env['date'][:10]}-{_host.tag(env.get('host') or env)}"
     if env["size"] != 500 or env["width"] != 1.0:
         stem += f"-{env['size']}px-w{env['width']:g}"
+    return stem
+
+
+def write_report(res, bench_dir):
+    """Write the JSON results file (never over an earlier one: a second run of the day gets
+    its time appended) and replace the RESULTS block of bench/README.md; returns the JSON
+    path."""
+    env = res["env"]
+    os.makedirs(os.path.join(bench_dir, "results"), exist_ok=True)
+    stem = results_name(env)
     path = os.path.join(bench_dir, "results", stem + ".json")
+    if os.path.exists(path):
+        path = os.path.join(
+            bench_dir, "results", f"{stem}-{env['date'][11:16].replace(':', '')}.json"
+        )
+    n = 2
+    while os.path.exists(path):
+        path = os.path.join(bench_dir, "results", f"{stem}-{n}.json")
+        n += 1
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
     readme = os.path.join(bench_dir, "README.md")
@@ -180,3 +233,114 @@ def _rss_rounds(r):
         return "-"
     mid = rounds[len(rounds) // 2]
     return f"{rounds[0]:.0f} / {mid:.0f} / {rounds[-1]:.0f}"
+
+
+# The speed issue's targets: torchcaffe / BVLC Caffe (both on the same host, same run).
+TARGETS = {
+    "exact forward": 0.45,
+    "fast mode forward": 0.35,
+    "training iteration": 0.6,
+    "peak training memory": 0.5,
+    "two trainings at once vs one after the other": 1.1,
+}
+
+
+def _ratio_row(name, rows, key, reps):
+    """(name, torchcaffe best, Caffe best, 'best (per-round lo-hi)') of a timed row vs Caffe."""
+    r, c = rows.get(key), rows.get("caffe")
+    if not r or not c or not r.get("times") or not c.get("times"):
+        return None
+    per = [a / b for a, b in zip(round_bests(r, reps), round_bests(c, reps))]
+    span = f" ({_fmt(min(per))}-{_fmt(max(per))} per round)" if len(per) > 1 else ""
+    return name, f"{_t(r):.2f} s", f"{_t(c):.2f} s", f"{_fmt(_t(r) / _t(c))}x{span}"
+
+
+def host_summary(res):
+    """The Caffe-ratio rows of one run: [(what, torchcaffe, Caffe, ratio, target)]."""
+    reps = res["env"]["reps"]
+    fwd, tr = res.get("forward", {}), res.get("train", {})
+    rows = [
+        _ratio_row("exact forward", fwd, "torchcaffe", reps),
+        _ratio_row("fast mode forward", fwd, "torchcaffe fast", reps),
+        _ratio_row("training iteration", tr, "torchcaffe", reps),
+    ]
+    t, c = tr.get("torchcaffe") or {}, tr.get("caffe") or {}
+    if t.get("peak_rss_mb") and c.get("peak_rss_mb"):
+        rows.append((
+            "peak training memory", f"{t['peak_rss_mb'] / 1000:.2f} GB",
+            f"{c['peak_rss_mb'] / 1000:.2f} GB", f"{_fmt(t['peak_rss_mb'] / c['peak_rss_mb'])}x",
+        ))  # fmt: skip
+    runs = [res["shared"]] if res.get("shared") else []
+    if not runs and res.get("shared_policies"):  # the policy chosen for this host
+        chosen = (res["env"].get("host") or {}).get("wait_policy")
+        runs = res["shared_policies"].get(chosen) or []
+    if runs:
+        best = min(runs, key=lambda r: r["ratio"])
+        ratios = [r["ratio"] for r in runs]
+        span = f" ({_fmt(min(ratios))}-{_fmt(max(ratios))} per round)" if len(runs) > 1 else ""
+        rows.append((
+            "two trainings at once vs one after the other",
+            f"{best['together_s']:.1f} s", f"{best['sequential_s']:.1f} s",
+            f"{_fmt(best['ratio'])}x{span}",
+        ))  # fmt: skip
+    out = []
+    for row in filter(None, rows):
+        goal = TARGETS[row[0]]
+        out.append((*row, f"<= {goal}x"))
+    return out
+
+
+def load_results(paths):
+    """[(path, results)] of the JSON files that parse and have an env."""
+    out = []
+    for p in paths:
+        try:
+            with open(p) as f:
+                res = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(res, dict) and isinstance(res.get("env"), dict):
+            out.append((p, res))
+    return out
+
+
+def host_rows(results):
+    """Markdown lines: one set of Caffe-ratio rows per kind of host, each from that host's
+    latest run that has Caffe rows (`results`: [(path, results)], load_results' answer)."""
+    latest = {}
+    for path, res in results:
+        if not host_summary(res):
+            continue
+        env = res["env"]
+        kind = _host.tag(env.get("host") or env)
+        if kind not in latest or env["date"] > latest[kind][1]["env"]["date"]:
+            latest[kind] = (path, res)
+    lines = [
+        "| host | | torchcaffe | BVLC Caffe | ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in sorted(latest):
+        path, res = latest[kind]
+        env = res["env"]
+        where = _host.line(env["host"]) if env.get("host") else env.get("cpu_model", "?")
+        lines.append(
+            f"| **{kind}** | {where}; {env['date'][:16]}, `{os.path.basename(path)}` | | | | |"
+        )
+        for what, mine, caffe, ratio, goal in host_summary(res):
+            lines.append(f"| | {what} | {mine} | {caffe} | {ratio} | {goal} |")
+    return lines
+
+
+def main(argv=None):
+    """Print host_rows for the given results files (default: bench/results/*.json)."""
+    paths = list(argv if argv is not None else sys.argv[1:])
+    if not paths:
+        here = os.path.dirname(os.path.abspath(__file__))
+        paths = sorted(glob.glob(os.path.join(here, "results", "*.json")))
+    lines = host_rows(load_results(paths))
+    print("\n".join(lines))
+    return lines
+
+
+if __name__ == "__main__":
+    main()

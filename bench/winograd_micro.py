@@ -1,7 +1,10 @@
 """Micro-benchmark: Winograd 3x3 / 7x7 convolution vs direct F.conv2d on FCN-8s (500x500) shapes.
 
 Run: .venv/bin/python -m bench.winograd_micro [--shapes all|big|none|CIN,COUT,HW;...] [--reps 3]
-     [--fc6 main|all|none|CIN,COUT,HW;...]
+     [--fc6 main|all|none|CIN,COUT,HW;...] [--emulate avx2]
+The first line names the host (bench.host) and the torchcaffe.tuning row whose rules the
+"winograd_tile / exact_tile" lines show; the timings are what that row is re-measured from
+(--emulate avx2: as on an AVX2-only host).
 For each 3x3 shape: direct NCHW, direct channels_last, winograd tile 4 and tile 2 (channels_last
 in and out), best of --reps after one warm-up; GFLOP/s counts the direct algorithm's
 2*9*Cin*Cout*H*W flops (so Winograd shows as "equivalent" GFLOP/s); err is max|y - y64| / max|y64|
@@ -17,12 +20,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-from torchcaffe.winograd import clear_cache, use_winograd, winograd_conv2d, winograd_tile
+from torchcaffe.winograd import (
+    clear_cache,
+    exact_tile,
+    use_winograd,
+    winograd_conv2d,
+    winograd_tile,
+)
 
 # (Cin, Cout, H=W) of FCN-8s at 500x500 (pad 100 on conv1_1), direct channels_last times quoted
 # in the task at low load: 0.20, 0.05, 0.21, 0.10, 0.22, 0.11, 0.11, 0.24 s.
@@ -96,7 +106,8 @@ def _one_shape(cin, cout, hw, args):
         speedup = direct_cl / sec if name.startswith("wino") else None
         _row(cin, cout, hw, name, sec, flop, speedup, err)
     use, tile = use_winograd(cin, cout, hw, hw), winograd_tile(cin, cout, hw, hw)
-    pick = f"use_winograd -> {use}, winograd_tile -> {tile}"
+    exact = exact_tile(cin, cout, hw, hw)
+    pick = f"use_winograd -> {use}, winograd_tile -> {tile}, exact_tile -> {exact}"
     print(f"{'':>15}| {pick}", flush=True)
 
 
@@ -141,8 +152,16 @@ def main(argv=None):
     ap.add_argument("--fc6", default="main", help="7x7 pad 0 shapes (HW: the input map)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-tile2", action="store_true", help="skip the F(2x2, 3x3) column")
+    ap.add_argument("--emulate", choices=("avx2",), help="run as on an AVX2-only host")
     args = ap.parse_args(argv)
+    from bench import host
+
+    host.reexec_emulated(
+        args.emulate, "bench.winograd_micro", sys.argv[1:] if argv is None else list(argv)
+    )
     torch.manual_seed(0)
+    rec = host.record()
+    print(f"host {host.tag(rec)}: {host.line(rec)}")
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"load average {os.getloadavg()[0]:.2f} at start"

@@ -1,6 +1,5 @@
 """What a command does with its engine at start: say which it is, pick the device, fast mode."""
 
-import os
 import sys
 
 from .choice import adapter, current, current_name
@@ -29,11 +28,11 @@ def set_device(gpu: int | None = None) -> str:
 def use_fast_mode(stream=None) -> bool:
     """--fast: torchcaffe's fastest exact-enough inference (channels_last + Winograd 3x3
     convolutions; outputs differ from the exact mode by ~1e-5 of their range, see bench/README.md).
-    Sets TORCHCAFFE_FAST=1 for the nets built afterwards; says so (or that pycaffe ignores it).
-    Returns whether fast mode is on."""
+    Makes it the default of the nets built afterwards (torchcaffe.options.set_defaults, not the
+    environment); says so (or that pycaffe ignores it). Returns whether fast mode is on."""
     if current_name() != "torch":
         print("--fast: applies to torchcaffe only; BVLC pycaffe runs as usual", file=stream)
         return False
-    os.environ["TORCHCAFFE_FAST"] = "1"
+    current().options.set_defaults(fast=True)
     print("fast mode: channels_last + Winograd convolutions (not bit-exact)", file=stream)
     return True

@@ -1,6 +1,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -31,3 +33,13 @@ try:
     torch.set_num_threads(1)
 except ImportError:
     pass
+
+
+@pytest.fixture(autouse=True)
+def _torchcaffe_code_defaults():
+    """torchcaffe.options.set_defaults (what --fast calls) lasts for the process: undone after
+    every test, as monkeypatch undoes the environment."""
+    yield
+    options = sys.modules.get("torchcaffe.options")
+    if options is not None:
+        options.reset_defaults()

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench import peak, report
 
 
@@ -68,3 +70,154 @@ def test_child_peak_is_its_own_not_the_parents():
         timeout=120,
     )
     assert float(out.stdout.strip()) < 200
+
+
+HOST = {
+    "vendor": "amd", "model": "AMD EPYC", "native_isa": "avx512", "isa": "avx2",
+    "emulated_by": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "cores": 2, "physical_cores": 2, "torch": "2.13.0+cpu", "tuning": "avx2",
+    "wait_policy": "spin10k", "tag": "epyc-avx2emu",
+}  # fmt: skip
+
+
+def _caffe_run(date, host=None, scale=1.0):
+    """A run with Caffe rows: torchcaffe's times `scale` x the base ones."""
+    res = _res()
+    res["env"]["date"] = date
+    if host is not None:
+        res["env"]["host"] = host
+    spec = {"loadavg_before": [None, None]}
+    res["forward"] = {
+        "torchcaffe": {"times": [1.2, 1.1, 1.3, 1.0, 1.4, 1.5], "spec": spec},
+        "torchcaffe fast": {"times": [0.9, 0.95, 1.0, 0.9, 1.0, 1.1], "spec": spec},
+        "caffe": {"times": [2.8, 2.9, 3.0, 2.5, 2.6, 2.7], "spec": spec},
+    }
+    for r in res["forward"].values():
+        if r is not res["forward"]["caffe"]:
+            r["times"] = [t * scale for t in r["times"]]
+    res["shared"] = {"together_s": 45.0, "sequential_s": 50.0, "ratio": 0.9}
+    return res
+
+
+def test_results_file_is_named_for_the_host_and_never_overwritten(tmp_path):
+    res = _caffe_run("2026-12-06T10:15:00", HOST)
+    first = report.write_report(res, str(tmp_path))
+    assert os.path.basename(first) == "2026-12-06-epyc-avx2emu.json"
+    second = report.write_report(res, str(tmp_path))
+    assert os.path.basename(second) == "2026-12-06-epyc-avx2emu-1015.json"
+    third = report.write_report(res, str(tmp_path))
+    assert os.path.basename(third) == "2026-12-06-epyc-avx2emu-2.json"
+    assert (
+        "Host `epyc-avx2emu`: AMD EPYC (amd), avx2 emulated on avx512 by "
+        in (tmp_path / "README.md").read_text()
+    )
+    res["env"].pop("host")  # a run from before the host was recorded
+    assert report.results_name(res["env"]).endswith("-unrecorded")
+
+
+def test_table_names_the_host_and_how_its_isa_was_emulated():
+    text = report.table(_caffe_run("2026-12-06T10:15:00", HOST))
+    assert text.startswith("Host `epyc-avx2emu`: AMD EPYC (amd), avx2 emulated on avx512 by "
+                           "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2, 2 cores")  # fmt: skip
+    native = dict(HOST, isa="avx512", emulated_by={}, tag="epyc-avx512")
+    assert "avx512 native" in report.table(_caffe_run("2026-12-06T10:15:00", native))
+
+
+def test_host_rows_give_each_kind_of_host_its_latest_run():
+    native = dict(HOST, isa="avx512", emulated_by={}, tag="epyc-avx512")
+    runs = [
+        ("a.json", _caffe_run("2026-12-05T10:00:00", HOST, scale=2.0)),  # older: not shown
+        ("b.json", _caffe_run("2026-12-06T10:00:00", HOST)),
+        ("c.json", _caffe_run("2026-12-06T11:00:00", native, scale=0.5)),
+        ("d.json", _res()),  # no Caffe forward rows, no shared row: nothing to show
+    ]
+    runs[3][1]["train"].pop("caffe")
+    lines = report.host_rows(runs)
+    text = "\n".join(lines)
+    assert text.index("**epyc-avx2emu**") < text.index("**epyc-avx512**")
+    assert "a.json" not in text and "`b.json`" in text and "`c.json`" in text
+    # best 1.0 s vs Caffe's best 2.5 s; per round: 1.1 / 2.8 and 1.0 / 2.5
+    assert "| | exact forward | 1.00 s | 2.50 s | 0.40x (0.39-0.40 per round) | <= 0.45x |" in text
+    assert "| | exact forward | 0.50 s | 2.50 s | 0.20x (0.20-0.20 per round) | <= 0.45x |" in text
+    assert "| | training iteration | 4.00 s | 8.00 s | 0.50x (0.50-0.50 per round) | <= 0.6x |" in (
+        text
+    )
+    assert "| | peak training memory | 3.00 GB | 6.00 GB | 0.50x | <= 0.5x |" in text
+    assert "| | two trainings at once vs one after the other | 45.0 s | 50.0 s | 0.90x |" in text
+
+
+def test_wait_policy_comparison_table():
+    res = _res()
+    spin = {"GOMP_SPINCOUNT": "10000", "OMP_WAIT_POLICY": None}
+    res["shared_policies"] = {
+        "spin10k": [
+            {"ratio": 1.3, "together_s": 26.0, "sequential_s": 20.0, "alone_s": [10.0, 11.0],
+             "policy_env": spin},
+            {"ratio": 1.2, "together_s": 24.0, "sequential_s": 20.0, "alone_s": [10.5, 10.2],
+             "policy_env": spin},
+        ],
+        "libgomp": [{"ratio": 1.6, "alone_s": [9.0, 9.5], "policy_env": {}}],
+    }  # fmt: skip
+    text = report.table(res)
+    assert "| spin10k | GOMP_SPINCOUNT=10000 | 1.30, 1.20 | 1.20 | 10.0 / 11.0 |" in text
+    assert "| libgomp | (none) | 1.60 | 1.60 | 9.0 / 9.5 |" in text
+    res["env"]["host"] = dict(HOST, wait_policy="spin10k")
+    rows = report.host_summary(res)
+    assert rows[-1] == (
+        "two trainings at once vs one after the other", "24.0 s", "20.0 s",
+        "1.20x (1.20-1.30 per round)", "<= 1.1x",
+    )  # fmt: skip
+
+
+def test_variants_and_wait_policy_environments():
+    import bench.__main__ as bm
+    from torchcaffe import startup
+
+    assert bm.parse_variant("TORCHCAFFE_BAND_MB=4, GOMP_SPINCOUNT=1000") == {
+        "TORCHCAFFE_BAND_MB": "4",
+        "GOMP_SPINCOUNT": "1000",
+    }
+    for bad in ("TORCHCAFFE_BAND_MB", "=4", ","):
+        with pytest.raises(SystemExit, match="--variant"):
+            bm.parse_variant(bad)
+    env = startup.child_env("passive", {"GOMP_SPINCOUNT": "5", "PATH": "/bin"})
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/bin"}
+    assert startup.child_env("libgomp", {"GOMP_SPINCOUNT": "5"}) == {}
+    assert bm.torchcaffe_env("spin1k") == {
+        "THP_MEM_ALLOC_ENABLE": "1", "GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="use one of libgomp, spin100k"):
+        startup.policy_env("sleepy")
+    assert startup.policy_env("spin3k")["GOMP_SPINCOUNT"] == "3000"
+    assert startup.policy_env("spin250")["GOMP_SPINCOUNT"] == "250"
+
+
+def test_emulated_bench_reexecs_itself_with_the_variables(tmp_path):
+    """--emulate avx2: the command runs again with every emulation variable set, so the
+    children and the recorded host say avx2."""
+    from torchcaffe.cpuinfo import AVX2_EMULATION
+
+    code = (
+        "import os, sys\n"
+        "from bench import host\n"
+        "host.reexec_emulated('avx2', 'bench.host_probe_env', [])\n"
+    )
+    probe = tmp_path / "bench_probe"
+    probe.mkdir()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in AVX2_EMULATION}
+    env["PYTHONPATH"] = repo
+    p = subprocess.run(
+        [sys.executable, "-c", code + "print('not re-executed')"],
+        capture_output=True, text=True, cwd=repo, env=env, timeout=300,
+    )  # fmt: skip
+    # re-executed as `python -m bench.host_probe_env`, which does not exist: its error proves
+    # the exec happened (and with which module)
+    assert "not re-executed" not in p.stdout
+    assert "No module named bench.host_probe_env" in p.stderr
+    env.update(AVX2_EMULATION)
+    p = subprocess.run(
+        [sys.executable, "-c", code + "print('not re-executed')"],
+        capture_output=True, text=True, cwd=repo, env=env, timeout=300,
+    )  # fmt: skip
+    assert p.stdout.strip() == "not re-executed"

@@ -2,6 +2,8 @@
 `--fast` in solvers.infer / score): channels_last + Winograd 3x3 convolutions, close to the
 exact outputs, and training untouched."""
 
+import os
+
 import exactness as exact
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ def always_winograd(monkeypatch):
     the few-channel layers of these reduced-width test nets)."""
     calls = []
 
-    def tile(cin, cout, h, w, k=3):
+    def tile(cin, cout, h, w, k=3, rules=None):
         calls.append((cin, cout, h, w, k))
         return 4 if k == 3 else 2
 
@@ -71,15 +73,19 @@ def test_fast_mode_leaves_training_exact(always_winograd):
 
 
 def test_fast_flag_sets_the_mode(monkeypatch, capsys):
+    """--fast makes the fast mode the default of later nets by a call, not through the
+    environment (conftest undoes set_defaults after each test)."""
     import engine
     from engine import startup
+    from torchcaffe import options
 
-    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so the "1" set below is undone
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # the flag beats the environment
     engine.use("torch")
+    assert not options.current().fast
     assert engine.use_fast_mode() is True
-    import os
-
-    assert os.environ["TORCHCAFFE_FAST"] == "1"
+    assert options.current().fast and os.environ["TORCHCAFFE_FAST"] == "0"
+    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
+    assert net.winograd == 4 and net.channels_last
     monkeypatch.setattr(startup, "current_name", lambda: "caffe")
     assert engine.use_fast_mode() is False
     assert "torchcaffe only" in capsys.readouterr().out
@@ -97,7 +103,7 @@ def always_exact_winograd(monkeypatch):
     from 256 channels)."""
     calls = []
 
-    def tile(cin, cout, h, w):
+    def tile(cin, cout, h, w, rules=None):
         calls.append((cin, cout, h, w))
         return 2
 

@@ -131,13 +131,15 @@ def test_infer_fast_mode(setup, monkeypatch):
     """--fast (Winograd forced onto these narrow layers) labels as the exact mode does."""
     from torchcaffe import winograd
 
-    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so --fast's "1" is undone after
-    monkeypatch.setattr(winograd, "winograd_tile", lambda ci, co, h, w, k=3: 4 if k == 3 else 2)
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # --fast beats it (set_defaults, undone after)
+    monkeypatch.setattr(winograd, "winograd_tile", lambda *a, k=3, rules=None: 4 if k == 3 else 2)
     tmp, folder, proto, weights = setup
     out = str(tmp / "preds-fast")
     args = [folder, "--weights", weights, "--width", str(WIDTH), "--out", out, "--quiet"]
     rows = infer.main(args + ["--fast"])
-    assert os.environ["TORCHCAFFE_FAST"] == "1"
+    from torchcaffe import options
+
+    assert options.current().fast and os.environ["TORCHCAFFE_FAST"] == "0"
     for row in rows:
         lab = np.asarray(Image.open(row["label"]))
         ref = reference_label(proto, weights, row["image"])

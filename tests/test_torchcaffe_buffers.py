@@ -334,7 +334,7 @@ def test_winograd_bottom_diff_equals_autograd(monkeypatch, p, nhwc, pooled):
     from torchcaffe.ops.vision import Convolution
 
     calls = []
-    monkeypatch.setattr(winograd, "exact_tile", lambda *a: calls.append(a) or 2)
+    monkeypatch.setattr(winograd, "exact_tile", lambda *a, **kw: calls.append(a) or 2)
     lp = caffe_pb2.LayerParameter(name="c", type="Convolution", bottom=["x"], top=["y"])
     cp = lp.convolution_param
     cp.num_output, cp.kernel_size[:], cp.pad[:] = 12, [3], [p]

@@ -232,10 +232,11 @@ def test_heuristic_per_isa(monkeypatch):
     """The measured rules of each ISA: AVX2 (old separable transforms, EPYC) F(4x4) from 128
     channels on large maps; AVX-512 (GEMM transforms, Xeon) F(4x4) from 128 channels once the
     work is 2**25, F(2x2) for 256+ channels on small pieces, and direct for thin strips."""
-    monkeypatch.setattr(wg, "_avx512", lambda: False)
+    monkeypatch.setenv("TORCHCAFFE_TUNING", "avx2")  # torchcaffe.tuning's AVX2 row
     assert wg.winograd_tile(128, 128, 349, 349) == 4 and wg.winograd_tile(128, 256, 175, 175) == 4
     assert wg.winograd_tile(256, 256, 4, 1) == 2 and wg.exact_tile(256, 256, 4, 4) == 2
-    monkeypatch.setattr(wg, "_avx512", lambda: True)
+    assert wg.winograd_tile(128, 128, 44, 44) == 0 and wg.exact_tile(256, 256, 3, 5) == 0
+    monkeypatch.setenv("TORCHCAFFE_TUNING", "avx512-intel")
     assert wg.winograd_tile(128, 128, 63, 257) == 4 and wg.winograd_tile(128, 256, 62, 131) == 4
     assert wg.winograd_tile(64, 128, 64, 255) == 0 and wg.winograd_tile(128, 128, 22, 22) == 0
     assert wg.winograd_tile(256, 256, 175, 175) == 4 and wg.winograd_tile(512, 512, 12, 12) == 4

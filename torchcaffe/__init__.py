@@ -8,39 +8,34 @@
 `NetSpec`, `layers`, `params` and `to_proto` come from netspec.builder on first use, so
 `from caffe import layers as L` scripts run unchanged under FCN_ENGINE=torch.
 
-Importing torchcaffe before torch turns on transparent huge pages for torch's large CPU
-allocations (THP_MEM_ALLOC_ENABLE=1, read once by torch at its first allocation; an explicit
-THP_MEM_ALLOC_ENABLE=0 is kept): FCN's 100-250 MB feature maps are then faulted in 2 MB pages
-instead of 4 KB ones (conv1_1's forward at 500x500: 0.08 s -> 0.03 s). It also shortens the
-OpenMP spin-wait (GOMP_SPINCOUNT=10000, see below) so jobs sharing the cores do not collapse.
+Importing torchcaffe before torch sets what torch reads only when it loads (torchcaffe.startup):
+the OpenMP wait policy of this kind of host (torchcaffe.tuning; GOMP_SPINCOUNT=10000 on every
+kind today), so that jobs sharing the cores do not collapse, and transparent huge pages for
+torch's large CPU allocations (THP_MEM_ALLOC_ENABLE=1: FCN's 100-250 MB feature maps are then
+faulted in 2 MB pages instead of 4 KB ones; conv1_1's forward at 500x500: 0.08 s -> 0.03 s).
+Variables the user set are kept. Every option torchcaffe reads is in torchcaffe.options
+(`python -m torchcaffe` lists them).
 """
 
-import os as _os
-import sys as _sys
+from . import startup as _startup
 
-# Spin-wait of torch's OpenMP threads (libgomp, read when torch loads it): 10000 spins, then
-# sleep, instead of libgomp's 300000. Measured (FCN-8s training, 500x500, 2 cores): two
-# trainings at once took 3.5x the time of running them one after the other at width 1/16
-# (threads spinning away each other's cores), 0.91-0.94x with this; one training alone changed
-# within the noise (width 1: 4.2-4.6 s vs 4.4-5.0 s per step; width 1/16: +0-10%). An explicit
-# GOMP_SPINCOUNT or OMP_WAIT_POLICY is kept.
-if "torch" not in _sys.modules:
-    _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
-        _os.environ["GOMP_SPINCOUNT"] = "10000"
+_startup.before_torch()
 
-from .blob import Blob  # noqa: E402 - after the allocator setting above
-from .device import (
+import torch as _torch  # noqa: E402 - after the settings above
+
+from . import options  # noqa: E402
+from .blob import Blob  # noqa: E402
+from .device import (  # noqa: E402
     describe_device,
     set_device,
     set_mode_cpu,
     set_mode_gpu,
     set_random_seed,
 )
-from .errors import NetError
-from .layer import Layer
-from .net import TEST, TRAIN, Net, layer_type_list
-from .solver import (  # noqa: F401 - pycaffe exposes the solver classes at top level
+from .errors import NetError  # noqa: E402
+from .layer import Layer  # noqa: E402
+from .net import TEST, TRAIN, Net, layer_type_list  # noqa: E402
+from .solver import (  # noqa: E402, F401 - pycaffe exposes the solver classes at top level
     AdaDeltaSolver,
     AdaGradSolver,
     AdamSolver,
@@ -49,6 +44,8 @@ from .solver import (  # noqa: F401 - pycaffe exposes the solver classes at top 
     SGDSolver,
     get_solver,
 )
+
+_startup.after_torch(_torch)
 
 __all__ = [
     "Net",
@@ -67,6 +64,7 @@ __all__ = [
     "layers",
     "params",
     "to_proto",
+    "options",
 ]
 
 _NETSPEC = {"NetSpec": "NetSpec", "layers": "L", "params": "P", "to_proto": "to_proto"}

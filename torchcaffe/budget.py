@@ -10,10 +10,9 @@ TORCHCAFFE_MEMORY_LIMIT=<bytes> caps one allocation at that many bytes instead; 
 check off.
 """
 
-import os
-
 import torch
 
+from . import options as _options
 from .errors import MemoryBudgetError
 
 ENV = "TORCHCAFFE_MEMORY_LIMIT"
@@ -68,11 +67,9 @@ def _cgroup_free():
 
 def free_bytes(device):
     """Bytes that can still be allocated on `device` (torch.device), or None when unknown."""
-    env = os.environ.get(ENV, "").strip()
-    if env:
-        if not env.isdigit():
-            raise ValueError(f"{ENV}={env!r}: use a byte count (0 turns the check off)")
-        return int(env) or None
+    limit = _options.current().memory_limit
+    if limit is not None:
+        return limit or None
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)

@@ -21,27 +21,32 @@ itself:
 
 CPU nets use it by default (inference nets for their convolutions by regions, NCHW or
 channels_last); `Net(buffers=False)` or TORCHCAFFE_BUFFERS=0 turns both off.
-TORCHCAFFE_BAND_MB (default 8) sets the bytes of a band's output, TORCHCAFFE_BUFFERS_MIN_MB
-(default 4) the size from which a map is pooled.
+`Net(band_mb=)` / TORCHCAFFE_BAND_MB (default: the host table's, torchcaffe.tuning: 8 MB) sets
+the bytes of a band's output, `Net(buffers_min_mb=)` / TORCHCAFFE_BUFFERS_MIN_MB (default 4)
+the size from which a map is pooled.
 """
-
-import os
 
 import torch
 
-# Maps from 4 MB: above glibc's mmap threshold (32 MB) they would be mapped afresh; from 4 MB
-# up the pooled maps also stop fragmenting the heap (FCN-8s's conv3 maps and diffs are ~30 MB).
-# Measured, 500x500 training: peak RSS 3.02-3.05 GB with 4 MB, 3.09-3.26 GB with 32 MB.
-MIN_BYTES = 4 << 20
+from . import options as _options
+
+# Maps from 4 MB (options.Options.buffers_min_mb's default): above glibc's mmap threshold (32 MB)
+# they would be mapped afresh; from 4 MB up the pooled maps also stop fragmenting the heap
+# (FCN-8s's conv3 maps and diffs are ~30 MB).
+# Measured, 500x500 training (2-core Xeon VM, 2026-11-25): peak RSS 3.02-3.05 GB with 4 MB,
+# 3.09-3.26 GB with 32 MB.
 
 
 def band_bytes():
-    """Bytes of one band's output (TORCHCAFFE_BAND_MB, default 8 MB)."""
-    return int(float(os.environ.get("TORCHCAFFE_BAND_MB", "8")) * (1 << 20))
+    """Bytes of one band's output: TORCHCAFFE_BAND_MB, else the host table's (8 MB)."""
+    from . import tuning
+
+    return tuning.current().band_bytes
 
 
 def enabled_from_env():
-    return os.environ.get("TORCHCAFFE_BUFFERS", "1") != "0"
+    """Whether nets keep persistent buffers unless told (TORCHCAFFE_BUFFERS, default on)."""
+    return _options.current().buffers
 
 
 class BufferPool:
@@ -49,8 +54,7 @@ class BufferPool:
 
     def __init__(self, min_bytes=None):
         if min_bytes is None:
-            mb = os.environ.get("TORCHCAFFE_BUFFERS_MIN_MB")
-            min_bytes = MIN_BYTES if mb is None else int(float(mb) * (1 << 20))
+            min_bytes = int(_options.current().buffers_min_mb * (1 << 20))
         self.min_bytes = min_bytes
         self._bufs = {}
         self.grows = 0

@@ -4,6 +4,8 @@ import os
 
 import torch
 
+from . import options as _options
+
 _state = {"mode": "cpu", "device_id": 0, "seed": None}
 _generators = {}
 
@@ -35,16 +37,13 @@ def cuda_math():
     convolutions and matrix products unless the environment says TORCHCAFFE_TF32=1 (faster,
     relative error ~1e-3 instead of ~1e-6; the mixed precisions bf16/fp16 are the faster choice).
     """
-    tf32 = _env_on("TORCHCAFFE_TF32")
+    opts = _options.current()
+    tf32 = opts.tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
-    if _env_on("TORCHCAFFE_DETERMINISTIC"):
+    if opts.deterministic:
         deterministic_cuda()
     return tf32
-
-
-def _env_on(name):
-    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def deterministic_cuda():
@@ -53,7 +52,7 @@ def deterministic_cuda():
     or a run and its resume, differ in the last bits) and torch's deterministic mode (warning,
     not failing, where an op has no deterministic CUDA kernel). Slower; CPU runs are
     deterministic already."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read by cuBLAS itself
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -98,9 +97,17 @@ def generator(device):
 
 
 def describe_device():
-    """One line naming the device nets run on, e.g. 'cpu, 8 threads' or 'cuda:0 NVIDIA H100'."""
+    """One line naming the device nets run on: on the CPU its model, the ISA torch's kernels
+    run at and the choices made for it (torchcaffe.tuning), e.g. 'cpu: AMD EPYC, avx512, 2
+    cores; winograd F2 from 256 ch, channels_last, band 8 MB, 2 threads, wait spin10k; torch
+    2.13.0+cpu'; on CUDA 'cuda:0 NVIDIA H100 ...'."""
     dev = current_device()
     if dev.type == "cuda":
         tf32 = "TF32 on" if torch.backends.cudnn.allow_tf32 else "float32 (TF32 off)"
         return f"{dev} {torch.cuda.get_device_name(dev)}, {tf32}, torch {torch.__version__}"
-    return f"cpu, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    from . import startup, tuning
+
+    cpu = tuning.describe(
+        tuning.current(), threads=torch.get_num_threads(), wait=startup.wait_state()
+    )
+    return f"cpu: {cpu}; torch {torch.__version__}"

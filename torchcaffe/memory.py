@@ -15,21 +15,17 @@ leanest peak).
 
 import ctypes
 import ctypes.util
-import os
+
+from . import options as _options
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-THRESHOLD = 32 << 20  # glibc refuses mmap thresholds above HEAP_MAX_SIZE / 2 (32 MB on 64-bit)
+THRESHOLD = _options.MALLOPT_DEFAULT  # glibc refuses mmap thresholds above 32 MB on 64-bit
 _done = []
 
 
 def threshold_from_env(value):
-    """Bytes for a TORCHCAFFE_MALLOPT value: "1" (or unset) = 32 MB, N > 1 = N bytes."""
-    if not value.strip().isdigit():
-        raise ValueError(
-            f"TORCHCAFFE_MALLOPT={value!r}: use 0 (glibc defaults), 1 (32 MB) or a byte count"
-        )
-    n = int(value)
-    return THRESHOLD if n <= 1 else n
+    """Bytes for a TORCHCAFFE_MALLOPT value: "1" = 32 MB, N > 1 = N bytes (0: glibc's own)."""
+    return _options.VARS["TORCHCAFFE_MALLOPT"].parse("TORCHCAFFE_MALLOPT", value) or THRESHOLD
 
 
 def fix_malloc_thresholds(threshold=None):
@@ -39,10 +35,10 @@ def fix_malloc_thresholds(threshold=None):
     if _done:
         return _done[0]
     ok = False
-    env = os.environ.get("TORCHCAFFE_MALLOPT", "1")
-    if env != "0":
+    setting = _options.current().mallopt
+    if setting:
         if threshold is None:
-            threshold = threshold_from_env(env)
+            threshold = setting
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt

@@ -26,6 +26,8 @@ from . import bufpool as _bufpool
 from . import constregion as _cr
 from . import device as _device
 from . import memory as _memory
+from . import options as _options
+from . import tuning as _tuning
 from .blob import Blob
 from .errors import MemoryBudgetError, NetError, WeightsError
 from .fillers import fill
@@ -112,7 +114,12 @@ class Net:
     `buffers` (default True; env TORCHCAFFE_BUFFERS=0 turns it off): a CPU net keeps its large
     convolution maps (and, training, bottom diffs and pooled maps) in persistent grow-only
     buffers and computes large convolutions in row bands (torchcaffe.bufpool), so no iteration
-    maps fresh pages for them.
+    maps fresh pages for them. `band_mb` (env TORCHCAFFE_BAND_MB; default: the host table's)
+    is a band's output size in MB, `buffers_min_mb` (env TORCHCAFFE_BUFFERS_MIN_MB, default 4)
+    the smallest map kept in a buffer.
+    Every default above comes from torchcaffe.options (the environment, or set_defaults) and
+    the host's row of torchcaffe.tuning (the Winograd rules, channels_last, band size for the
+    CPU's instruction set); a keyword argument beats both.
     Parameters, blobs and the tops of size-changing layers of 64 MB or more are checked against
     the free memory before they are allocated (torchcaffe.budget, TORCHCAFFE_MEMORY_LIMIT):
     MemoryBudgetError names the layer/blob, its shape and size.
@@ -130,6 +137,8 @@ class Net:
         winograd=None,
         fast=None,
         buffers=None,
+        band_mb=None,
+        buffers_min_mb=None,
         **kwargs,
     ):
         phase, weights = _parse_args(args, kwargs)
@@ -150,20 +159,29 @@ class Net:
         self.device = _device.current_device()
         self.autocast = autocast
         self.autocast_fp32_types = frozenset()  # layer types kept fp32 under autocast (mixed.py)
+        opts = _options.current()
+        cpu = self.device.type == "cpu"
+        # the host's row (Winograd rules, band size, channels_last) with the user's overrides
+        self.tuning = _tuning.current() if cpu else None
         if skip_const is None:  # CPU: fewer FLOPs pay; CUDA: the extra small kernels cost more
-            env = os.environ.get("TORCHCAFFE_SKIP_CONST", "").strip()
-            skip_const = env != "0" if env else self.device.type == "cpu"
+            skip_const = cpu if opts.skip_const is None else opts.skip_const
         self.skip_const = bool(skip_const)
         if fast is None:
-            fast = os.environ.get("TORCHCAFFE_FAST", "0") not in ("", "0")
+            fast = opts.fast
         if winograd is None:  # CPU only by default: on CUDA its many small kernels cost more
-            cpu = self.device.type == "cpu"
-            env = os.environ.get("TORCHCAFFE_WINOGRAD", "").strip()
-            winograd = (4 if cpu else 0) if fast else (env or (2 if cpu else 0))
+            if fast:
+                winograd = 4 if cpu else 0
+            else:
+                winograd = opts.winograd if opts.winograd is not None else (2 if cpu else 0)
         winograd = {True: 4, False: 0}.get(winograd, winograd)
         if str(winograd) not in ("0", "2", "4"):
             raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
         self.winograd = int(winograd)
+        if band_mb is not None:
+            band_mb = _options.VARS["TORCHCAFFE_BAND_MB"].parse("Net: band_mb", str(band_mb))
+            self.band_bytes = int(band_mb * (1 << 20))
+        else:
+            self.band_bytes = self.tuning.band_bytes if cpu else None
         self.channels_last = channels_last  # None: decided once the net is built (below)
         self._cinfo = {}
         self._cinfo_in = None
@@ -176,21 +194,26 @@ class Net:
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
-        if self.channels_last is None:  # NHWC pays on the CPU, inference and training
-            env = os.environ.get("TORCHCAFFE_CHANNELS_LAST", "").strip()
-            wanted = env != "0" if env else (self.device.type == "cpu" or fast)
-            self.channels_last = wanted
+        if self.channels_last is None:  # NHWC pays on the CPU (the host table's), inference
+            # and training; on CUDA only in the fast mode, unless the environment says
+            if cpu:
+                self.channels_last = self.tuning.channels_last
+            else:
+                env = opts.channels_last
+                self.channels_last = env if env is not None else bool(fast)
         self.channels_last = bool(self.channels_last)
         self._outputs_set = frozenset(self.outputs)
-        cpu = self.device.type == "cpu"  # CUDA's caching allocator reuses memory already
-        if cpu or self.record_grad:
+        if cpu or self.record_grad:  # CUDA's caching allocator reuses memory already
             _memory.fix_malloc_thresholds()
         if buffers is None:
-            buffers = _bufpool.enabled_from_env()
+            buffers = opts.buffers
         # persistent large maps and banded convolutions (torchcaffe.bufpool); at inference they
         # hold the convolutions computed by regions (FCN-8s 500x500: kernel time per forward
         # 0.36 -> 0.12 s, minor faults 9,300 -> 5,700)
-        self.bufpool = _bufpool.BufferPool() if buffers and cpu else None
+        if buffers_min_mb is None:
+            buffers_min_mb = opts.buffers_min_mb
+        min_bytes = int(float(buffers_min_mb) * (1 << 20))
+        self.bufpool = _bufpool.BufferPool(min_bytes) if buffers and cpu else None
         if weights is not None:
             self.copy_from(weights)
 
@@ -720,16 +743,21 @@ class Net:
             impl._wg_stamp = stamp
         r = kernel[0]
 
+        rules = self.tuning.rules if self.tuning is not None else None
+        band = self.tuning.winograd_band_bytes if self.tuning is not None else None
+
         def pick(cin, cout, h, wd):
             if self.winograd == 4 and not train:
-                return _wg.winograd_tile(cin, cout, h, wd, k=r)
-            return _wg.exact_tile(cin, cout, h, wd)
+                return _wg.winograd_tile(cin, cout, h, wd, k=r, rules=rules)
+            return _wg.exact_tile(cin, cout, h, wd, rules=rules)
 
         def conv(x, weight, bias, stride_, padding, dilation, groups, otherwise=None):
             h, wd = x.shape[2] + 2 * padding[0] - r + 1, x.shape[3] + 2 * padding[1] - r + 1
             tile = pick(w.shape[1], w.shape[0], h, wd)
             if tile:
-                return _wg.winograd_conv2d(x, weight, bias, padding=tuple(padding), tile=tile)
+                return _wg.winograd_conv2d(
+                    x, weight, bias, padding=tuple(padding), tile=tile, band_bytes=band
+                )
             if otherwise is not None:  # the layer's own path (im2col + GEMM for fc6-like ones)
                 return otherwise()
             return F.conv2d(x, weight, bias, stride_, padding, dilation, groups)
@@ -754,7 +782,7 @@ class Net:
         def alloc(shape, dtype=torch.float32, part=0, memory_format=torch.contiguous_format):
             return pool.empty((i, role, part), shape, dtype, self.device, memory_format)
 
-        return alloc, _bufpool.band_bytes()
+        return alloc, self.band_bytes
 
     def _pool_manual(self, i, impl, xs, ws):
         """Training MAX pooling into the BufferPool (recorded for backward_manual with its

@@ -30,6 +30,7 @@ from caffeio import caffe_pb2
 from caffeio.atomic import atomic_path
 
 from . import mixed as _mixed
+from . import options as _options
 from . import rngstate as _rng
 from . import solver_updates as upd
 from .lr_policy import SolverConfigError, check_policy, learning_rate
@@ -93,14 +94,16 @@ class SGDSolver:
 
     `path`: solver prototxt (or a caffe_pb2.SolverParameter). `log`: a SolverLog (default:
     glog-format lines to stderr; non-root ranks silent). `net_factory(path, phase, **state)`
-    builds the nets (default: torchcaffe.Net). Attributes: `net`, `test_nets`, `iter`,
-    `param`, `history` (torch tensors, Caffe's solverstate order), `learnable` (LearnableParam).
+    builds the nets (default: torchcaffe.Net). `fuse_sgd`: SGD accumulates gradients straight
+    into the momentum history (default: torchcaffe.options, TORCHCAFFE_FUSED_SGD, on). Attributes:
+    `net`, `test_nets`, `iter`, `param`, `history` (torch tensors, Caffe's solverstate order),
+    `learnable` (LearnableParam).
     """
 
     type_name = "SGD"
     blocks = 1
 
-    def __init__(self, path, log=None, net_factory=None):
+    def __init__(self, path, log=None, net_factory=None, fuse_sgd=None):
         self._net_factory = net_factory
         if isinstance(path, caffe_pb2.SolverParameter):
             self.param, self.path = path, "<SolverParameter>"
@@ -120,7 +123,7 @@ class SGDSolver:
         self.action = None  # callable -> None | "snapshot" | "stop", checked every iteration
         self.requested_early_exit = False
         # SGD accumulates gradients straight into the momentum history (see _fusable)
-        self.fuse_sgd = os.environ.get("TORCHCAFFE_FUSED_SGD", "1") != "0"
+        self.fuse_sgd = _options.current().fused_sgd if fuse_sgd is None else bool(fuse_sgd)
         self._fused = {}
         self.losses, self.smoothed_loss = [], 0.0
         self.last_loss = float("nan")
@@ -849,11 +852,13 @@ SOLVERS = {
 }
 
 
-def get_solver(path, log=None, net_factory=None, precision=None):
+def get_solver(path, log=None, net_factory=None, precision=None, fuse_sgd=None):
     """The solver class named by the prototxt's `type` (or legacy solver_type), constructed;
-    `precision` 'bf16'/'fp16' calls its set_precision (None/'fp32': Caffe's exact path)."""
+    `precision` 'bf16'/'fp16' calls its set_precision (None/'fp32': Caffe's exact path);
+    `fuse_sgd` as SGDSolver's."""
     param = caffeio.read_solver(str(path))
-    solver = SOLVERS[solver_type(param, str(path))](str(path), log=log, net_factory=net_factory)
+    cls = SOLVERS[solver_type(param, str(path))]
+    solver = cls(str(path), log=log, net_factory=net_factory, fuse_sgd=fuse_sgd)
     if _mixed.parse(precision) != "fp32":
         solver.set_precision(precision)
     return solver

@@ -26,13 +26,14 @@ result tensor, whose memory format follows the input.
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 from fractions import Fraction
 
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
+
+from . import tuning as _tuning
 
 __all__ = [
     "winograd_conv2d",
@@ -202,12 +203,14 @@ def _filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
 
 
 # Bytes of V (or M) per band of tile rows: bands keep the transformed tiles in cache-sized pieces
-# and bound the scratch memory, instead of streaming 2.25-4x the whole map through DRAM. 8 MB was
-# best on the 2-core Xeon with the GEMM transforms (F(4x4) 512x512@56x72: 4 MB 25.2, 8 MB 25.9,
-# 16 MB 27.9, 32 MB 28.1 ms; 256x512@58x70 14.1 ms at 8 MB, 15.0-16.7 otherwise). Each band
-# re-reads U: for 7x7 (fc6, U = 537 MB, far larger than its map) a band is at least twice U (fc6
-# at 500x500: 107 ms in one band, 268-450 ms in 8-16 MB bands); for 3x3 that floor cost 5-15%.
-BAND_BYTES = 8 << 20
+# and bound the scratch memory, instead of streaming 2.25-4x the whole map through DRAM. The
+# size is the host table's (torchcaffe.tuning: 8 MB, best on the 2-core Xeon with the GEMM
+# transforms: F(4x4) 512x512@56x72: 4 MB 25.2, 8 MB 25.9, 16 MB 27.9, 32 MB 28.1 ms;
+# 256x512@58x70 14.1 ms at 8 MB, 15.0-16.7 otherwise); BAND_BYTES, when set, replaces it. Each
+# band re-reads U: for 7x7 (fc6, U = 537 MB, far larger than its map) a band is at least twice
+# U (fc6 at 500x500: 107 ms in one band, 268-450 ms in 8-16 MB bands); for 3x3 that floor cost
+# 5-15%.
+BAND_BYTES = None
 _DTYPES = (torch.float32, torch.float64)
 
 
@@ -280,6 +283,7 @@ def winograd_conv2d(
     dilation=1,
     groups: int = 1,
     out: torch.Tensor | None = None,
+    band_bytes: int | None = None,
 ) -> torch.Tensor:
     """F.conv2d(x, weight, bias, stride=1, padding=padding) for r x r kernels, r = 3 or 7, by
     Winograd F(m, r).
@@ -294,6 +298,8 @@ def winograd_conv2d(
     The filter transform is cached per weight tensor (see _filter_transform).
     out: optional result memory [N, Cout, Ho, Wo] (x's dtype and device), written and returned;
     channels_last memory is written in place, any other through one copy.
+    band_bytes: bytes of the transformed tiles per band (default: BAND_BYTES when set, else the
+    host table's, torchcaffe.tuning).
     """
     tile, r, ph, pw = _check(x, weight, bias, padding, stride, dilation, groups, tile)
     t = _TRANSFORMS[tile, r]
@@ -329,7 +335,12 @@ def winograd_conv2d(
     wp = m * tw + r - 1
     xh = x.permute(0, 2, 3, 1)
     per_row = n * n * nb * tw * max(c, cout) * x.element_size()
-    band_bytes = BAND_BYTES if r == 3 else max(BAND_BYTES, 2 * u.numel() * u.element_size())
+    if BAND_BYTES is not None:
+        band_bytes = BAND_BYTES
+    elif band_bytes is None:
+        band_bytes = _tuning.current().winograd_band_bytes
+    if r != 3:
+        band_bytes = max(band_bytes, 2 * u.numel() * u.element_size())
     tb = max(1, min(th, band_bytes // per_row))
 
     xb = x.new_zeros((nb, m * tb + r - 1, wp, c))  # padded band: the border columns stay zero
@@ -388,61 +399,24 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return y if channels_last else y.contiguous()
 
 
-def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3) -> int:
+def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3, rules=None) -> int:
     """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither: the fast
     mode's choice. h, w: the output map (or the piece of it computed in one call).
 
-    k: the kernel size, 3 (the measurements below) or 7 (see _tile_7x7; 0 for any other k).
-
-    AVX-512 (2-core Xeon with AMX, `python -m bench.winograd_micro`, the GEMM transforms, against
-    oneDNN's channels_last direct convolution, pad-0 pieces as constant-area skipping gives):
-    F(4x4) from 128 channels once Cin*Cout*H*W >= 2**25 and both sides >= 8 (128x128@63x257
-    1.24x, 128x256@62x131 1.36x, 256x256@61x133 1.61x, 512x512@56x72 2.21x, 512x512@12x12 1.55x;
-    256x256@22x22 1.08x, 128x128@22x22 0.58x, 64x128@64x255 0.88x, 64x64@65x504 0.68x); below
-    that F(2x2) from 256 channels once Cin*Cout*H*W >= 2**23 (512x512@6x6 1.11x, 5x5 1.00x;
-    256x256@4x4 0.44x, 512x512@6x1 0.63x: a call costs ~0.35 ms of fixed work).
-
-    AVX2 (2-core EPYC, the earlier separable transforms, against channels_last mkldnn): F(4x4)
-    from ~2**26 Cin*Cout*H*W with Cin, Cout >= 128 (128x128@88: 1.2x, 256x256@44: 1.4x,
-    256x256@175: 1.9x, 512x512@88: 2.2x; 128x128@44 and 256x256@22: 0.6-0.7x); up to 24x24,
-    F(2x2) for 256x256 and up (512x512@7: 1.4x, @22: 1.7x; 256x256@22: 1.2x); 64 input channels
-    lose (64x64@698 0.94x, 64x128@175 0.85x).
+    k: the kernel size, 3 or 7 (0 for any other k). `rules`: a torchcaffe.tuning.Rules row
+    (default: this host's, tuning.current()); its `fast` clauses for 3x3, `fc6` for 7x7. The
+    rows hold the measurements: AVX-512 (2-core Xeon with AMX, GEMM transforms, against oneDNN's
+    channels_last direct convolution) F(4x4) from 128 channels once Cin*Cout*H*W >= 2**25 and
+    both sides >= 8, below that F(2x2) from 256 channels once Cin*Cout*H*W >= 2**23; AVX2
+    (2-core EPYC, the earlier separable transforms) F(4x4) from 2**26 with Cin, Cout >= 128, up
+    to 24x24 F(2x2) for 256x256 and up; 7x7: F(2x2, 7x7) from 256 channels and 2**27.
     """
+    rules = _tuning.current().rules if rules is None else rules
     if k == 7:
-        return _tile_7x7(cin, cout, h, w)
+        return _tuning.pick(rules.fc6, cin, cout, h, w)
     if k != 3:
         return 0
-    work = cin * cout * h * w
-    if _avx512():
-        if min(cin, cout) >= 128 and min(h, w) >= 8 and work >= 1 << 25:
-            return 4
-        return 2 if min(cin, cout) >= 256 and work >= 1 << 23 else 0
-    if min(cin, cout) < 128:
-        return 0
-    if h * w <= 24 * 24:
-        return 2 if cin * cout >= 256 * 256 else 0
-    return 4 if work >= 1 << 26 else 0
-
-
-def _tile_7x7(cin: int, cout: int, h: int, w: int) -> int:
-    """2 where F(2x2, 7x7) beats unfold + one GEMM (torchcaffe's fc6 path) here, else 0; h, w: the
-    output map. Pad 0, 2 threads, best of 6-8 alternated runs (load average): 512x4096 out 16x16
-    (fc6 at 500x500) 0.156 vs 0.320 s, 2.05x (1.9); out 10x10 1.9x (1.6, best of 3); out 7x7 1.01x
-    (2.4) and 6x6 1.07x (2.5), not taken: reading U (537 MB) costs as much as the GEMMs it
-    saves; out 4x4 0.54-0.72x. 256x2048 out 16x16 1.88x (2.2, best of 3) / 1.07x (2.6); out 12x12
-    0.90x and 10x10 0.82x (2.5). Winograd's margin shrinks more than the GEMM's on a busy machine.
-    """
-    return 2 if min(cin, cout) >= 256 and cin * cout * h * w >= 1 << 27 else 0
-
-
-@functools.lru_cache(maxsize=1)
-def _avx512():
-    """Whether torch's CPU kernels here use AVX-512 (oneDNN's direct convolutions then win
-    over Winograd on narrower layers than with AVX2)."""
-    try:
-        return "AVX512" in str(torch.backends.cpu.get_cpu_capability())
-    except (AttributeError, RuntimeError):
-        return False
+    return _tuning.pick(rules.fast, cin, cout, h, w)
 
 
 def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
@@ -450,20 +424,12 @@ def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
     return winograd_tile(cin, cout, h, w, k) != 0
 
 
-def exact_tile(cin: int, cout: int, h: int, w: int) -> int:
+def exact_tile(cin: int, cout: int, h: int, w: int, rules=None) -> int:
     """2 where F(2x2, 3x3) beats the direct convolution here, else 0: torchcaffe's default (exact)
     mode. F(2x2)'s error against a float64 convolution is 3-7e-7 of max|y| on VGG's layers, below
     direct float32's own 1-4e-6, so it changes nothing beyond float rounding. h, w: the output
-    map (or the piece of it computed in one call).
-
-    AVX-512 (2-core Xeon, GEMM transforms, against channels_last direct): from 256 channels once
-    Cin*Cout*H*W >= 2**23: 256x256@61x133 1.20x, 256x512@58x70 1.50x, 512x512@56x72 1.54x,
-    256x256@22x22 1.06x, 512x512@6x6 1.11x; 128x256@62x131 1.06x (not taken), 256x256@4x4 0.44x.
-    AVX2 (2-core EPYC, against NCHW mkldnn, pad 0 pieces): 512x512@44 2.0x, 512x512@74 1.6x,
-    256x512@70 1.65x, 256x256@135 1.35x; 128x256@131 1.03x and 128x128@257 1.0x (not taken),
-    64x64@504 0.76x."""
-    if min(cin, cout) < 256:
-        return 0
-    if _avx512():
-        return 2 if cin * cout * h * w >= 1 << 23 else 0
-    return 2 if h * w >= 16 else 0
+    map (or the piece of it computed in one call). `rules`: a torchcaffe.tuning.Rules row
+    (default: this host's); its `exact` clauses (AVX-512: from 256 channels once
+    Cin*Cout*H*W >= 2**23; AVX2: from 256 channels on pieces of 16+ outputs)."""
+    rules = _tuning.current().rules if rules is None else rules
+    return _tuning.pick(rules.exact, cin, cout, h, w)
