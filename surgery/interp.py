@@ -13,11 +13,13 @@ from .report import Report
 def upsample_filt(size):
     """(size, size) float32 bilinear kernel for upsampling by factor ceil(size / 2).
 
-    Triangle of half-width f = (size + 1) // 2 centred on the kernel: the centre is f - 0.5 for
-    even sizes (size 2f: stride f, as FCN's upscore k64 s32) and (size - 1) / 2 for odd sizes
-    (2f - 1: AlexNet's k63 s32). It equals Caffe's "bilinear" filler whenever size = 2f - f % 2
-    (FCN's k4, k16, k32, k64); elsewhere Caffe's filler is centred differently (for k63 it is
-    centred at 31.5 and its stride-32 shifts no longer sum to one; these always do).
+    Triangle of half-width f = (size + 1) // 2 centred on the kernel's middle, (size - 1) / 2:
+    f - 0.5 for even sizes (size 2f: stride f, as FCN's upscore k64 s32), f - 1 for odd sizes
+    (2f - 1: AlexNet's k63 s32), so the stride-f shifts always sum to one. It is BVLC master's
+    "bilinear" filler for every size (centre (size - 1) / (2f) in units of f, since Caffe commit
+    888597e, October 2017). The filler before that commit agreed only for sizes 4n and 4n + 1
+    (FCN's k4, k16, k32, k64) and was centred half a pixel off otherwise (k63 at 31.5, the
+    ResNet FCNs' k15 at 7.5: their stride-f shifts do not sum to one).
     """
     size = int(size)
     if size < 1:

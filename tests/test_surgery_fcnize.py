@@ -143,7 +143,7 @@ def test_cli_prints_and_never_overwrites(classifiers, tmp_path, capsys):
     args = ["fcnize", "--proto", proto, "--weights", weights, "--out", out]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "fcnize (AlexNet)" in printed and "reshaped: fc6" in printed and out in printed
+    assert "fcnize (CaffeNet)" in printed and "reshaped: fc6" in printed and out in printed
     assert "fc6: InnerProduct over 32x6x6 -> Convolution 6x6" in printed
     before = open(out, "rb").read()
     assert main(args) == 2

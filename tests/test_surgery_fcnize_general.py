@@ -136,13 +136,15 @@ DEDICATED = {
         "53bca71fb409669358068dd7078011aad4539121b88a67be39b57049afa99964",
         "24bbdfba69ec0900d5c8d89643cef61f631962b56e087cd8038f306f26860d02",
     ),
+    # the net named "CaffeNet" (it was "AlexNet": with that name the files are the former
+    # command's d747f456../209d370d.. and c9614be9../3a0565b0.., byte for byte)
     ("alexnet", False): (
-        "d747f4566508ed064f2b393301483c49b533f37b75997ff8cc83e5a60ebb92dc",
-        "209d370d507b134144863e47a1a4e9fa89e7b0ed75ecfa18b0beb782b1a93258",
+        "0a8154aa387856a95461a7005738f9b623b65ca85abccc25d97b50815b98c84a",
+        "db82d66fe66e4fbae0986321a188211d1ff947ecdc954e83dcddf15f0077d01a",
     ),
     ("alexnet", True): (
-        "c9614be958f8c5eabb1871ee768cb23c5f52c1460ef080b6654536f7031d7810",
-        "3a0565b0e1c3e8e3f828531b6bcb805c15f1670065359bbd224ff780fa7bdaea",
+        "f296d79f27b44b42e96fe024248a267cb58ce8620f6bcdc86d74caaa3a689ca3",
+        "7f6cadd8214981aaf0eff51b6c48e1d123a2bae0aabb90b663740f2e79ea6fe1",
     ),
 }
 

@@ -9,25 +9,33 @@ import surgery
 from surgery import ParamSet, SurgeryError
 
 
-def caffe_bilinear_filler(k):
-    """Caffe's BilinearFiller formula, written here from docs/layers.md as an oracle."""
+def caffe_bilinear_filler(k, before_888597e=False):
+    """BVLC Caffe's BilinearFiller formula (include/caffe/filler.hpp), written here from
+    docs/layers.md as an oracle: master's centre c = (k - 1) / (2f), or the one before commit
+    888597e (October 2017), c = (2f - 1 - f % 2) / (2f)."""
     f = np.ceil(k / 2.0)
-    c = (2 * f - 1 - f % 2) / (2.0 * f)
+    c = (2 * f - 1 - f % 2) / (2.0 * f) if before_888597e else (k - 1) / (2.0 * f)
     w = 1 - np.abs(np.arange(k) / f - c)
     return np.outer(w, w)
 
 
-@pytest.mark.parametrize("k", [4, 16, 32, 64, 5, 63, 3, 1])
+@pytest.mark.parametrize("k", [4, 16, 32, 64, 5, 63, 3, 1, 2, 6, 7, 15, 31])
 def test_upsample_filt_shape_symmetry_and_caffe_filler(k):
+    """Our kernel is BVLC master's bilinear filler for every size (the pycaffe tier checks the
+    real filler); the older filler agrees only for k = 2f - f % 2, i.e. k = 4n or 4n + 1."""
     f = surgery.upsample_filt(k)
     assert f.shape == (k, k) and f.dtype == np.float32
     np.testing.assert_array_equal(f, f[::-1, ::-1])
     np.testing.assert_array_equal(f, f.T)
+    np.testing.assert_allclose(f, caffe_bilinear_filler(k), rtol=0, atol=1e-7)
     factor = (k + 1) // 2
-    if k == 2 * factor - factor % 2:
-        np.testing.assert_allclose(f, caffe_bilinear_filler(k), rtol=0, atol=1e-7)
-    if k == 63:  # Caffe's filler is centred at 31.5 for k63; ours at the middle tap
-        assert f[31, 31] == 1.0 and not np.allclose(f, caffe_bilinear_filler(63))
+    same_before = k == 2 * factor - factor % 2
+    assert same_before == (k % 4 in (0, 1))
+    assert np.allclose(f, caffe_bilinear_filler(k, before_888597e=True)) == same_before
+    if k == 63:  # master centres it on the middle tap (31); the older filler at 31.5
+        assert f[31, 31] == 1.0 and f.max() == 1.0
+        old = caffe_bilinear_filler(63, before_888597e=True)
+        assert old[31, 31] == old[32, 32] < 1
 
 
 @pytest.mark.parametrize("k, s", [(4, 2), (16, 8), (32, 16), (64, 32), (63, 32)])

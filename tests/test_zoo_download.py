@@ -36,11 +36,9 @@ def record(server, name="w", size=300_000, checksums=None, urls=("/w.caffemodel"
         checksums = (Checksum("sha256", SHA256, "test"), Checksum("sha1", SHA1, "test"))
     return Published(
         name=name,
-        urls=tuple(server.url + u for u in urls),
-        dest=f"models/{name}/{name}.caffemodel",
+        urls=tuple(server.url + u for u in urls),  # installed at models/<name>/<name>.caffemodel
         what="test file",
         source="test server",
-        used_by=(name,),
         size=size,
         size_source="test" if size else None,
         checksums=checksums,
@@ -183,10 +181,8 @@ def test_connection_refused(tmp_path):
     rec = Published(
         name="w",
         urls=(f"http://127.0.0.1:{port}/w.caffemodel",),
-        dest="models/w/w.caffemodel",
         what="",
         source="",
-        used_by=(),
     )
     with pytest.raises(dl.ConnectionFailed) as e:
         get(rec, tmp_path)

@@ -8,6 +8,7 @@ catalog entries added for the test; nothing leaves the machine.
 import json
 import os
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -35,10 +36,22 @@ def test_records_are_well_formed():
         for c in rec.checksums:
             assert len(c.value) == HEX[c.kind] and re.fullmatch("[0-9a-f]+", c.value), rec.name
             assert c.source, rec.name
+        assert rec.used_by, rec.name  # every published file is read by some zoo model
         assert all(os.path.isdir(os.path.join(ROOT, "models", m)) for m in rec.used_by), rec.name
         if rec.deploy:
             assert CATALOG[rec.deploy].dest.endswith(".prototxt")
     assert len({r.dest for r in CATALOG.values()}) == len(CATALOG)
+
+
+def test_model_init_sources_are_the_staged_inits():
+    """ModelRecord.init_sources (what the catalog's used_by reads) names what surgery's staged
+    init starts from, for every zoo model."""
+    from surgery.stage import init_source
+
+    for m in zoo.ALL_MODELS:
+        src = init_source(m)
+        want = tuple(src[1].values()) if isinstance(src, tuple) else (src,)
+        assert zoo.record(m).init_sources == want, m
 
 
 def test_release_weights_go_where_the_scripts_look():
@@ -55,6 +68,7 @@ def test_release_weights_go_where_the_scripts_look():
     }
     assert {r.name for r in RELEASE} == folders - without
     for rec in RELEASE:
+        assert rec.kind == "trained" and rec.backbone is None
         assert rec.dest == f"models/{rec.name}/{rec.name}.caffemodel"
         assert rec.urls[0].startswith("http://dl.caffe.berkeleyvision.org/")
     from surgery.stage import init_source
@@ -66,22 +80,66 @@ def test_release_weights_go_where_the_scripts_look():
             m for m, s in sources.items() if isinstance(s, tuple) and rec.name in s[1].values()
         }
         assert set(rec.used_by) == {rec.name} | later, rec.name
+    assert catalog.get("voc-fcn32s").used_by == ("voc-fcn32s", "voc-fcn16s")
+    assert catalog.get("nyud-fcn32s-hha").used_by == ("nyud-fcn32s-hha", "nyud-fcn32s-color-hha")
 
 
 def test_classifiers_match_the_staged_inits():
-    """Each classifier's fcnized base is the one the zoo's backbone records name, under their
-    file names (as the model-zoo pages name them), used by the models that start from it."""
+    """Each backbone has one classifier caffemodel and one deploy prototxt in the catalog,
+    installed under the file names of its backbone record (as the model-zoo pages name them),
+    used by the models that start from its fcnized form."""
     from surgery.stage import init_source
 
-    classifiers = [r for r in ILSVRC if r.fcnized]
-    assert {r.fcnized for r in classifiers} == {b.fcnized for b in zoo.backbones()}
+    classifiers = [r for r in ILSVRC if r.kind == "classifier"]
+    deploys = [r for r in ILSVRC if r.kind == "deploy"]
+    assert len(classifiers) + len(deploys) == len(ILSVRC)
+    assert sorted(r.backbone for r in classifiers) == sorted(b.name for b in zoo.backbones())
+    assert sorted(r.backbone for r in deploys) == sorted(b.name for b in zoo.backbones())
     for rec in classifiers:
-        proto, model = zoo.backbone(rec.fcnized).files
-        assert rec.filename == model and CATALOG[rec.deploy].filename == proto
-        assert rec.dest.startswith("models/ilsvrc-nets/")
+        b = zoo.backbone(rec.backbone)
+        proto, model = b.files
+        assert rec.dest == f"models/ilsvrc-nets/{model}"
+        assert CATALOG[rec.deploy].dest == f"models/ilsvrc-nets/{proto}"
+        assert rec.fcnized == b.fcnized
         assert set(rec.used_by) == {m for m in zoo.ALL_MODELS if init_source(m) == rec.fcnized}
+        assert rec.used_by and CATALOG[rec.deploy].used_by == rec.used_by
         assert rec.size and rec.checksums  # every classifier has a published size and digest
-        assert rec.name == rec.fcnized[: -len("-fcn")]  # solvers.run's message names it so
+        assert rec.name == b.name  # solvers.run's message names it so (<x>-fcn -> <x>)
+
+
+CAFFENET_ORDER = [  # BVLC models/bvlc_reference_caffenet/deploy.prototxt, layer by layer
+    "data", "conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2", "norm2", "conv3",
+    "relu3", "conv4", "relu4", "conv5", "relu5", "pool5", "fc6", "relu6", "drop6", "fc7",
+    "relu7", "drop7", "fc8", "prob",
+]  # fmt: skip
+
+
+def test_fcn_alexnet_starts_from_caffenet():
+    """The release's voc-fcn-alexnet pools before LRN, as CaffeNet (bvlc_reference_caffenet),
+    the base net its ilsvrc-nets/README.md names: the backbone's files, the catalog's URL and
+    digest, the classifier builder and the FCN trunk all follow CaffeNet."""
+    from zoo import ilsvrc
+
+    b = zoo.backbone("alexnet")
+    assert b.files == (
+        "bvlc_reference_caffenet_deploy.prototxt",
+        "bvlc_reference_caffenet.caffemodel",
+    )
+    rec = catalog.get("alexnet")
+    assert rec.urls[0] == "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel"
+    sha1 = {c.kind: c.value for c in rec.checksums}["sha1"]
+    assert sha1 == "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"  # its readme.md's sha1 field
+    assert "bvlc_reference_caffenet/deploy.prototxt" in catalog.get("alexnet-deploy").urls[0]
+    net = ilsvrc.alexnet()
+    assert net.name == "CaffeNet" and [x.name for x in net.layer] == CAFFENET_ORDER
+    assert ilsvrc.alexnet(fully_conv=True).name == "CaffeNet_fullconv"
+    types = {x.name: x.type for x in net.layer}
+    assert [types[n] for n in ("pool1", "norm1", "pool2", "norm2")] == ["Pooling", "LRN"] * 2
+    layers = {x.name: x for x in net.layer}
+    assert layers["norm1"].bottom == ["pool1"] and layers["conv2"].bottom == ["norm1"]
+    fcn = zoo.build("voc-fcn-alexnet", "deploy")
+    trunk = [x.name for x in fcn.layer if x.name in CAFFENET_ORDER[1:16]]
+    assert trunk == CAFFENET_ORDER[1:16]
 
 
 def test_missing_base_says_how_to_fetch_it(tmp_path, monkeypatch):
@@ -173,35 +231,77 @@ def server():
 
 
 @pytest.fixture
-def tiny_catalog(server, monkeypatch):
+def tiny_backbone():
+    """A backbone 'tiny' (VGG-16's builders, its own file names) registered for the test."""
+    b = replace(zoo.backbone("vgg16"), name="tiny", title="tiny",
+                files=("tiny_deploy.prototxt", "tiny.caffemodel"))  # fmt: skip
+    zoo.register(b)
+    yield b
+    zoo.unregister("tiny")
+
+
+@pytest.fixture
+def tiny_catalog(server, monkeypatch, tiny_backbone):
     proto, model, params = tiny_classifier()
     server.routes["/tiny.caffemodel"] = Route(model)
     server.routes["/tiny_deploy.prototxt"] = Route(proto)
-    common = dict(source="test server", used_by=("voc-fcn32s",))
     recs = [
         Published(
             name="tiny",
             urls=(server.url + "/tiny.caffemodel",),
-            dest="models/ilsvrc-nets/tiny.caffemodel",
             what="a tiny classifier",
+            source="test server",
             size=len(model),
             size_source="test",
             checksums=(catalog.Checksum("sha256", _sha256(model), "test"),),
-            deploy="tiny-deploy",
-            fcnized="tiny-fcn",
-            **common,
+            backbone="tiny",
         ),
         Published(
             name="tiny-deploy",
             urls=(server.url + "/tiny_deploy.prototxt",),
-            dest="models/ilsvrc-nets/tiny_deploy.prototxt",
             what="its deploy prototxt",
-            **common,  # nothing published: recorded at first download
+            source="test server",  # nothing published: recorded at first download
+            backbone="tiny",
+            deploy_prototxt=True,
         ),
     ]
     for r in recs:
         monkeypatch.setitem(CATALOG, r.name, r)
     return server, params
+
+
+def test_a_new_backbone_and_model_need_one_catalog_entry_each(tiny_catalog, monkeypatch):
+    """Where a file goes and who reads it come from the registry: a backbone and two models
+    registered at run time get their catalog records' paths, users and fcnized name."""
+    tiny, first = zoo.backbone("tiny"), zoo.record("voc-fcn32s")
+    models = (
+        replace(first, name="tiny-fcn32s", backbone=tiny, release=False),
+        replace(zoo.record("voc-fcn16s"), name="tiny-fcn16s", backbone=tiny, release=False,
+                init=zoo.Init(model="tiny-fcn32s")),
+    )  # fmt: skip
+    zoo.register(*models)
+    try:
+        trained = Published(name="tiny-fcn32s", urls=("http://x/t",), what="t", source="t")
+        monkeypatch.setitem(CATALOG, trained.name, trained)
+        rec, deploy = catalog.get("tiny"), catalog.get("tiny-deploy")
+        assert rec.dest == "models/ilsvrc-nets/tiny.caffemodel"
+        assert deploy.dest == "models/ilsvrc-nets/tiny_deploy.prototxt"
+        assert (rec.deploy, rec.fcnized, deploy.deploy, deploy.fcnized) == (
+            "tiny-deploy", "tiny-fcn", None, None
+        )  # fmt: skip
+        assert rec.used_by == deploy.used_by == ("tiny-fcn32s",)
+        assert trained.dest == "models/tiny-fcn32s/tiny-fcn32s.caffemodel"
+        assert trained.used_by == ("tiny-fcn32s", "tiny-fcn16s")
+        assert [r.name for r in catalog.for_model("tiny-fcn16s")] == ["tiny-fcn32s"]
+        assert [r.name for r in catalog.for_model("tiny-fcn32s")] == [
+            "tiny", "tiny-deploy", "tiny-fcn32s"
+        ]  # fmt: skip
+        row = next(r for r in weights.rows() if r[0] == "tiny")
+        assert row[3:] == ("models/ilsvrc-nets/tiny.caffemodel", "tiny-fcn32s")
+    finally:
+        for m in models:
+            zoo.unregister(m.name)
+    assert catalog.get("tiny").used_by == ()
 
 
 def test_fetch_classifier_makes_the_fcnized_base(tiny_catalog, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The ILSVRC backbones of the zoo: VGG-16, AlexNet, GoogLeNet, ResNet-50/101/152.
+"""The ILSVRC backbones of the zoo: VGG-16, AlexNet (CaffeNet), GoogLeNet, ResNet-50/101/152.
 
 Each Backbone names its FCN trunk builder, its classifier builder (zoo.ilsvrc), the classifier
 files as the model-zoo pages name them (deploy prototxt, caffemodel: python -m surgery fcnize
@@ -16,10 +16,14 @@ VGG16 = Backbone(
     "vgg16", "VGG-16", vgg16_trunk, ilsvrc.vgg16,
     ("VGG_ILSVRC_16_layers_deploy.prototxt", "VGG_ILSVRC_16_layers.caffemodel"), "fc8", 224,
 )  # fmt: skip
-# odd 3x3 pooling windows put the stride-32 grid on whole pixels: kernel 63 = 2 * 32 - 1
+# FCN-AlexNet's base is CaffeNet (bvlc_reference_caffenet: pooling before LRN), as the FCN
+# release's ilsvrc-nets/README.md names it and its voc-fcn-alexnet net is ordered; bvlc_alexnet
+# (LRN before pooling) has the same parameter shapes but was trained for the other order.
+# Odd 3x3 pooling windows put the stride-32 grid on whole pixels: kernel 63 = 2 * 32 - 1.
 ALEXNET = Backbone(
-    "alexnet", "AlexNet", alexnet_trunk, ilsvrc.alexnet,
-    ("bvlc_alexnet_deploy.prototxt", "bvlc_alexnet.caffemodel"), "fc8", 227, 63,
+    "alexnet", "AlexNet (CaffeNet)", alexnet_trunk, ilsvrc.alexnet,
+    ("bvlc_reference_caffenet_deploy.prototxt", "bvlc_reference_caffenet.caffemodel"), "fc8",
+    227, 63,
 )  # fmt: skip
 GOOGLENET = Backbone(
     "googlenet", "GoogLeNet (bvlc_googlenet)", googlenet_trunk, ilsvrc.googlenet,

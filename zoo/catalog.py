@@ -1,27 +1,38 @@
-"""The published weights the zoo uses: one record per file, with where each fact comes from.
+"""The published weights the zoo uses: one record per published file, with where each fact
+comes from.
 
     from zoo.catalog import CATALOG, get
     rec = get("voc-fcn8s")      # rec.urls, rec.size, rec.checksums, rec.dest, rec.used_by
 
-Two kinds of files:
-- the FCN release's trained models (fcn.berkeleyvision.org: the `caffemodel-url` file in each
-  model folder of shelhamer/fcn.berkeleyvision.org), installed where the zoo's scripts look for
-  a model's trained weights: models/<m>/<m>.caffemodel (what solve.py writes, what the next
-  stage's staged init and infer.py read; pass it to score.py --weights);
-- the ILSVRC classifiers the staged inits start from (VGG-16, AlexNet, GoogLeNet, ResNet-50/101/
-  152), each a caffemodel plus its deploy prototxt, installed in models/ilsvrc-nets/ and made
-  fully convolutional there as <x>-fcn.caffemodel (solvers/run.py's base weights).
+A record holds what only the publisher knows: URLs (the publisher's first, then mirrors),
+published sizes and checksums with their sources, a line on what the file is, and its catalog
+name (`python -m solvers.weights fetch NAME`). Where a file goes and who reads it come from the
+zoo registry (zoo.records, zoo.backbones), read when asked, so records registered at run time
+(zoo.register) count too:
+- a release model's trained weights (catalog name = the zoo model) go where the zoo's scripts
+  look for them, models/<m>/<m>.caffemodel (what solve.py writes, what the next stage's staged
+  init and infer.py read; pass it to score.py --weights), and are used by that model and by
+  the models whose init starts from it (ModelRecord.init_sources);
+- an ILSVRC classifier (`backbone`: the zoo backbone whose caffemodel it is; its catalog name
+  is the backbone's) and its deploy prototxt (`<backbone>-deploy`) go to models/ilsvrc-nets/
+  under the backbone record's file names (Backbone.files), where `fetch` makes them fully
+  convolutional as <backbone>-fcn.caffemodel (Backbone.fcnized: solvers/run.py's base
+  weights); they are used by the models whose init starts from that fcnized classifier.
 
+A new model or backbone thus needs a catalog entry only for its URLs and published facts.
 Sizes and checksums are only those published (each with its `source`); no checksum is made up.
 A file with none is checked by size only when that is published, and its SHA-256 is recorded at
 first download beside it (<file>.download.json, zoo.download) and checked afterwards.
-Paths are relative to the project root. This module holds data only: no imports from the rest
-of the zoo.
+Paths are relative to the project root.
 """
 
 from dataclasses import dataclass
 
+from . import registry
+
 __all__ = ["Checksum", "Published", "CATALOG", "NAMES", "get", "for_model", "RELEASE", "ILSVRC"]
+
+ILSVRC_DIR = "models/ilsvrc-nets"
 
 
 @dataclass(frozen=True)
@@ -37,30 +48,72 @@ class Checksum:
 class Published:
     """One published file.
 
-    name: catalog name (`python -m solvers.weights fetch NAME`); urls: the publisher's first,
-    then mirrors; dest: install path relative to the project root; size: bytes or None when
-    not published (size_source says where it is published); checksums: published digests,
-    all checked; source: where the URL is published; what: a line on what it is; used_by: the
-    zoo models that read it (directly or as their staged init's source); deploy: for a
-    classifier caffemodel, the catalog name of its deploy prototxt; fcnized: for a classifier,
-    the fully convolutional base written beside it (surgery fcnize), as solvers/run.py names it.
+    name: catalog name; urls: the publisher's first, then mirrors; what: a line on what it is;
+    source: where the URL is published; size: bytes or None when not published (size_source
+    says where it is published); checksums: published digests, all checked. backbone: None for
+    the trained weights of the zoo model called `name`; else the zoo backbone whose classifier
+    caffemodel this is, or (deploy_prototxt=True) whose deploy prototxt.
+    Derived from the registry: dest, used_by, deploy, fcnized.
     """
 
     name: str
     urls: tuple
-    dest: str
     what: str
     source: str
-    used_by: tuple
     size: int | None = None
     size_source: str | None = None
     checksums: tuple = ()
-    deploy: str | None = None
-    fcnized: str | None = None
+    backbone: str | None = None
+    deploy_prototxt: bool = False
+
+    @property
+    def kind(self) -> str:
+        """'trained' (a zoo model's weights), 'classifier' (a caffemodel) or 'deploy'."""
+        if self.backbone is None:
+            return "trained"
+        return "deploy" if self.deploy_prototxt else "classifier"
+
+    @property
+    def dest(self) -> str:
+        """Install path relative to the project root."""
+        if self.backbone is None:
+            return f"models/{self.name}/{self.name}.caffemodel"
+        proto, caffemodel = registry.backbone(self.backbone).files
+        return f"{ILSVRC_DIR}/{proto if self.deploy_prototxt else caffemodel}"
 
     @property
     def filename(self) -> str:
         return self.dest.rsplit("/", 1)[-1]
+
+    @property
+    def fcnized(self) -> str | None:
+        """For a classifier caffemodel: its fully convolutional base's name ('vgg16-fcn'),
+        written beside it by `fetch` (surgery fcnize), as solvers/run.py names it."""
+        if self.kind != "classifier":
+            return None
+        return registry.backbone(self.backbone).fcnized
+
+    @property
+    def deploy(self) -> str | None:
+        """For a classifier caffemodel: the catalog name of its deploy prototxt."""
+        if self.kind != "classifier":
+            return None
+        for rec in CATALOG.values():
+            if rec.kind == "deploy" and rec.backbone == self.backbone:
+                return rec.name
+        return None
+
+    @property
+    def used_by(self) -> tuple:
+        """The zoo models that read it: a model's trained weights are read by the model itself
+        and by the models staged from it; a classifier's files by the models that start from
+        its fcnized form. In registration order."""
+        if self.backbone is None:
+            start, own = self.name, (self.name,) if registry.is_model(self.name) else ()
+        else:
+            start, own = registry.backbone(self.backbone).fcnized, ()
+        later = tuple(m for m in registry.names() if start in registry.record(m).init_sources)
+        return own + later
 
 
 _RELEASE_REPO = "shelhamer/fcn.berkeleyvision.org"
@@ -85,14 +138,12 @@ _KH_COMMIT = "a7026cb6d478e131b765b898c312e25f9f6dc031"
 _KH_ONEDRIVE = "https://onedrive.live.com/download?cid=4006CBB8476FF777&resid=4006CBB8476FF777%21{}&authkey=AAFW2-FVoxeVRck"
 
 
-def _release(model, filename, what, also=(), size=None, size_source=None, checksums=()):
+def _release(model, filename, what, size=None, size_source=None, checksums=()):
     return Published(
         name=model,
         urls=(_DL + filename,),
-        dest=f"models/{model}/{model}.caffemodel",
         what=what,
         source=f"FCN release, {_RELEASE_REPO} {model}/caffemodel-url ({filename})",
-        used_by=(model, *also),
         size=size,
         size_source=size_source,
         checksums=checksums,
@@ -104,15 +155,9 @@ RELEASE = (
         "voc-fcn32s",
         "fcn32s-heavy-pascal.caffemodel",
         "FCN-32s, PASCAL VOC (SBD train), 63.6 mean IU on seg11valid",
-        also=("voc-fcn16s",),
         checksums=(Checksum("sha1", "05eb922d7829c39448f57e5ab9d8cd75d6c0be6d", _OPENCV_OLD),),
     ),
-    _release(
-        "voc-fcn16s",
-        "fcn16s-heavy-pascal.caffemodel",
-        "FCN-16s, PASCAL VOC, 65.0 mean IU",
-        also=("voc-fcn8s",),
-    ),
+    _release("voc-fcn16s", "fcn16s-heavy-pascal.caffemodel", "FCN-16s, PASCAL VOC, 65.0 mean IU"),
     _release(
         "voc-fcn8s",
         "fcn8s-heavy-pascal.caffemodel",
@@ -125,21 +170,13 @@ RELEASE = (
         "FCN-8s trained all at once, PASCAL VOC, 65.4 mean IU",
     ),
     _release(
-        "voc-fcn-alexnet",
-        "fcn-alexnet-pascal.caffemodel",
-        "FCN-AlexNet, PASCAL VOC, 48.0 mean IU",
+        "voc-fcn-alexnet", "fcn-alexnet-pascal.caffemodel", "FCN-AlexNet, PASCAL VOC, 48.0 mean IU"
     ),
-    _release(
-        "nyud-fcn32s-color",
-        "nyud-fcn32s-color-heavy.caffemodel",
-        "FCN-32s, NYUDv2 colour",
-        also=("nyud-fcn32s-color-hha",),
-    ),
+    _release("nyud-fcn32s-color", "nyud-fcn32s-color-heavy.caffemodel", "FCN-32s, NYUDv2 colour"),
     _release(
         "nyud-fcn32s-hha",
         "nyud-fcn32s-hha-heavy.caffemodel",
         "FCN-32s, NYUDv2 HHA (layers.hha makes HHA from depth)",
-        also=("nyud-fcn32s-color-hha",),
     ),
     _release(
         "nyud-fcn32s-color-hha",
@@ -150,224 +187,215 @@ RELEASE = (
         "siftflow-fcn32s",
         "siftflow-fcn32s-heavy.caffemodel",
         "FCN-32s, SIFT Flow (semantic + geometric)",
-        also=("siftflow-fcn16s",),
     ),
     _release(
         "siftflow-fcn16s",
         "siftflow-fcn16s-heavy.caffemodel",
         "FCN-16s, SIFT Flow, 39.5 semantic mean IU",
-        also=("siftflow-fcn8s",),
     ),
     _release("siftflow-fcn8s", "siftflow-fcn8s-heavy.caffemodel", "FCN-8s, SIFT Flow"),
     _release(
         "pascalcontext-fcn32s",
         "pascalcontext-fcn32s-heavy.caffemodel",
         "FCN-32s, PASCAL-Context (59 classes + background)",
-        also=("pascalcontext-fcn16s",),
     ),
     _release(
-        "pascalcontext-fcn16s",
-        "pascalcontext-fcn16s-heavy.caffemodel",
-        "FCN-16s, PASCAL-Context",
-        also=("pascalcontext-fcn8s",),
+        "pascalcontext-fcn16s", "pascalcontext-fcn16s-heavy.caffemodel", "FCN-16s, PASCAL-Context"
     ),
     _release(
-        "pascalcontext-fcn8s",
-        "pascalcontext-fcn8s-heavy.caffemodel",
-        "FCN-8s, PASCAL-Context",
+        "pascalcontext-fcn8s", "pascalcontext-fcn8s-heavy.caffemodel", "FCN-8s, PASCAL-Context"
     ),
 )
 
-_VGG_MODELS = (
-    "voc-fcn32s",
-    "voc-fcn8s-atonce",
-    "nyud-fcn32s-color",
-    "nyud-fcn32s-hha",
-    "nyud-fcn32s-color-d",
-    "siftflow-fcn32s",
-    "pascalcontext-fcn32s",
-)
-_RESNET101_MODELS = ("voc-fcn-resnet101", "cityscapes-fcn-resnet101")
+
+def _classifier(backbone, caffemodel, deploy):
+    """The catalog records of a zoo backbone's classifier: its caffemodel (catalog name: the
+    backbone's) and its deploy prototxt ('<backbone>-deploy'); each a dict of Published fields."""
+    return (
+        Published(name=backbone, backbone=backbone, **caffemodel),
+        Published(name=f"{backbone}-deploy", backbone=backbone, deploy_prototxt=True, **deploy),
+    )
 
 
-def _bvlc_deploy(model):
-    return f"https://raw.githubusercontent.com/BVLC/caffe/{{}}/models/{model}/deploy.prototxt"
+def _bvlc_deploy(model, *commits):
+    return tuple(
+        f"https://raw.githubusercontent.com/BVLC/caffe/{c}/models/{model}/deploy.prototxt"
+        for c in commits
+    )
 
 
 def _resnet(depth, model_id, proto_id, size, sha256, proto_size, proto_sha256, omz_commit,
-            more=(), checksums=(), used_by=None):  # fmt: skip
+            more=(), checksums=()):  # fmt: skip
     omz = _OMZ_RESNET.format(f"resnet-{depth}", omz_commit)
-    caffemodel = Published(
-        name=f"resnet{depth}",
-        urls=(_KH_ONEDRIVE.format(model_id), _MXNET + f"ResNet-{depth}-model.caffemodel", *more),
-        dest=f"models/ilsvrc-nets/ResNet-{depth}-model.caffemodel",
-        what=f"ResNet-{depth} ILSVRC-2012 classifier (Kaiming He et al., Caffe release)",
-        source=(
-            f"{_KH} README (its OneDrive folder); the file's direct link as in "
-            + omz.split(" (")[0]
-            + f"; mirrors: {_MXNET_SOURCE}"
-            + (", OpenCV (dl.opencv.org, in " + _OPENCV_NOW.split(": ")[1] + ")" if more else "")
+    opencv = ", OpenCV (dl.opencv.org, in " + _OPENCV_NOW.split(": ")[1] + ")" if more else ""
+    mirrors = "mirrors: OneDrive, data.mxnet.io"
+    return _classifier(
+        f"resnet{depth}",
+        caffemodel=dict(
+            urls=(
+                _KH_ONEDRIVE.format(model_id),
+                _MXNET + f"ResNet-{depth}-model.caffemodel",
+                *more,
+            ),
+            what=f"ResNet-{depth} ILSVRC-2012 classifier (Kaiming He et al., Caffe release)",
+            source=(
+                f"{_KH} README (its OneDrive folder); the file's direct link as in "
+                + omz.split(" (")[0]
+                + f"; mirrors: {_MXNET_SOURCE}"
+                + opencv
+            ),
+            size=size,
+            size_source=omz,
+            checksums=(Checksum("sha256", sha256, omz), *checksums),
         ),
-        used_by=used_by or (f"voc-fcn-resnet{depth}",),
-        size=size,
-        size_source=omz,
-        checksums=(Checksum("sha256", sha256, omz), *checksums),
-        deploy=f"resnet{depth}-deploy",
-        fcnized=f"resnet{depth}-fcn",
-    )
-    deploy = Published(
-        name=f"resnet{depth}-deploy",
-        urls=(
-            f"https://raw.githubusercontent.com/{_KH}/{_KH_COMMIT}/prototxt/"
-            f"ResNet-{depth}-deploy.prototxt",
-            _KH_ONEDRIVE.format(proto_id),
-            _MXNET + f"ResNet-{depth}-deploy.prototxt",
+        deploy=dict(
+            urls=(
+                f"https://raw.githubusercontent.com/{_KH}/{_KH_COMMIT}/prototxt/"
+                f"ResNet-{depth}-deploy.prototxt",
+                _KH_ONEDRIVE.format(proto_id),
+                _MXNET + f"ResNet-{depth}-deploy.prototxt",
+            ),
+            what=f"ResNet-{depth} deploy prototxt",
+            source=f"{_KH} prototxt/ResNet-{depth}-deploy.prototxt; {mirrors}",
+            size=proto_size,
+            size_source=omz,
+            checksums=(Checksum("sha256", proto_sha256, omz),),
         ),
-        dest=f"models/ilsvrc-nets/ResNet-{depth}-deploy.prototxt",
-        what=f"ResNet-{depth} deploy prototxt",
-        source=f"{_KH} prototxt/ResNet-{depth}-deploy.prototxt; mirrors: OneDrive, data.mxnet.io",
-        used_by=caffemodel.used_by,
-        size=proto_size,
-        size_source=omz,
-        checksums=(Checksum("sha256", proto_sha256, omz),),
     )
-    return caffemodel, deploy
 
 
 ILSVRC = (
-    Published(
-        name="vgg16",
-        urls=(
-            "http://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/"
-            "VGG_ILSVRC_16_layers.caffemodel",
-            _MXNET + "VGG_ILSVRC_16_layers.caffemodel",
-        ),
-        dest="models/ilsvrc-nets/VGG_ILSVRC_16_layers.caffemodel",
-        what="VGG-16 ILSVRC-2014 classifier (Simonyan & Zisserman, configuration D)",
-        source=(
-            "VGG group's Caffe model-zoo gist ksimonyan/211839e770f7b538e2d8 (caffemodel_url); "
-            f"mirror: {_MXNET_SOURCE}"
-        ),
-        used_by=_VGG_MODELS,
-        size=553432081,
-        size_source=_OMZ_CAFFE.format("vgg16"),
-        checksums=(
-            Checksum(
-                "sha256",
-                "a6196bc498e45ea4cb2637114ae8db9410cf1556fd60a55ae93272371beba197",
-                _OMZ_CAFFE.format("vgg16"),
+    *_classifier(
+        "vgg16",
+        caffemodel=dict(
+            urls=(
+                "http://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/"
+                "VGG_ILSVRC_16_layers.caffemodel",
+                _MXNET + "VGG_ILSVRC_16_layers.caffemodel",
             ),
-            Checksum("sha1", "9363e1f6d65f7dba68c4f27a1e62105cdf6c4e24", _OPENCV_OLD),
-            Checksum(
-                "md5",
-                "441315b0ff6932dbfde97731be7ca852",
-                "ry/tensorflow-vgg16 README.md (MD5 of the file it converts)",
+            what="VGG-16 ILSVRC-2014 classifier (Simonyan & Zisserman, configuration D)",
+            source=(
+                "VGG group's Caffe model-zoo gist ksimonyan/211839e770f7b538e2d8 "
+                f"(caffemodel_url); mirror: {_MXNET_SOURCE}"
+            ),
+            size=553432081,
+            size_source=_OMZ_CAFFE.format("vgg16"),
+            checksums=(
+                Checksum(
+                    "sha256",
+                    "a6196bc498e45ea4cb2637114ae8db9410cf1556fd60a55ae93272371beba197",
+                    _OMZ_CAFFE.format("vgg16"),
+                ),
+                Checksum("sha1", "9363e1f6d65f7dba68c4f27a1e62105cdf6c4e24", _OPENCV_OLD),
+                Checksum(
+                    "md5",
+                    "441315b0ff6932dbfde97731be7ca852",
+                    "ry/tensorflow-vgg16 README.md (MD5 of the file it converts)",
+                ),
             ),
         ),
-        deploy="vgg16-deploy",
-        fcnized="vgg16-fcn",
-    ),
-    Published(
-        name="vgg16-deploy",
-        urls=(
-            "https://gist.githubusercontent.com/ksimonyan/211839e770f7b538e2d8/raw/"
-            "0067c9b32f60362c74f4c445a080beed06b07eb3/VGG_ILSVRC_16_layers_deploy.prototxt",
-        ),
-        dest="models/ilsvrc-nets/VGG_ILSVRC_16_layers_deploy.prototxt",
-        what="VGG-16 deploy prototxt (V1 format)",
-        source="gist ksimonyan/211839e770f7b538e2d8, revision 0067c9b",
-        used_by=_VGG_MODELS,
-        size=4776,
-        size_source=_OMZ_CAFFE.format("vgg16"),
-        checksums=(
-            Checksum(
-                "sha256",
-                "9fdb04e3f5b9224af473e82441b05b76368dfa6dc841e80655303823e9770962",
-                _OMZ_CAFFE.format("vgg16"),
+        deploy=dict(
+            urls=(
+                "https://gist.githubusercontent.com/ksimonyan/211839e770f7b538e2d8/raw/"
+                "0067c9b32f60362c74f4c445a080beed06b07eb3/VGG_ILSVRC_16_layers_deploy.prototxt",
+            ),
+            what="VGG-16 deploy prototxt (V1 format)",
+            source="gist ksimonyan/211839e770f7b538e2d8, revision 0067c9b",
+            size=4776,
+            size_source=_OMZ_CAFFE.format("vgg16"),
+            checksums=(
+                Checksum(
+                    "sha256",
+                    "9fdb04e3f5b9224af473e82441b05b76368dfa6dc841e80655303823e9770962",
+                    _OMZ_CAFFE.format("vgg16"),
+                ),
             ),
         ),
     ),
-    Published(
-        name="alexnet",
-        urls=(_DL + "bvlc_alexnet.caffemodel",),
-        dest="models/ilsvrc-nets/bvlc_alexnet.caffemodel",
-        what="BVLC AlexNet ILSVRC-2012 classifier (bvlc_alexnet)",
-        source="BVLC/caffe models/bvlc_alexnet/readme.md (caffemodel_url)",
-        used_by=("voc-fcn-alexnet",),
-        size=243862414,
-        size_source=_OMZ_CAFFE.format("alexnet"),
-        checksums=(
-            Checksum(
-                "sha1", "9116a64c0fbe4459d18f4bb6b56d647b63920377", _BVLC.format("bvlc_alexnet")
+    # FCN-AlexNet's base is CaffeNet: the release's ilsvrc-nets/README.md names it, and its
+    # voc-fcn-alexnet net pools before LRN as CaffeNet does (bvlc_alexnet normalises first).
+    *_classifier(
+        "alexnet",
+        caffemodel=dict(
+            urls=(_DL + "bvlc_reference_caffenet.caffemodel",),
+            what=(
+                "CaffeNet ILSVRC-2012 classifier (bvlc_reference_caffenet: BVLC's AlexNet "
+                "replication, pooling before LRN)"
             ),
-            Checksum(
-                "sha256",
-                "4bff209a9837298157915ef50a4831a59636a6ca1a6b8ebacd990c3a5f3053e0",
-                _OMZ_CAFFE.format("alexnet"),
+            source=(
+                "BVLC/caffe models/bvlc_reference_caffenet/readme.md (caffemodel_url), the "
+                f"base net {_RELEASE_REPO} ilsvrc-nets/README.md names for FCN-AlexNet"
+            ),
+            size=243862418,
+            size_source=_OMZ_CAFFE.format("caffenet"),
+            checksums=(
+                Checksum(
+                    "sha1",
+                    "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46",
+                    _BVLC.format("bvlc_reference_caffenet"),
+                ),
+                Checksum(
+                    "sha256",
+                    "472d4a06035497b180636d8a82667129960371375bd10fcb6df5c6c7631f25e0",
+                    _OMZ_CAFFE.format("caffenet"),
+                ),
             ),
         ),
-        deploy="alexnet-deploy",
-        fcnized="alexnet-fcn",
+        deploy=dict(
+            urls=_bvlc_deploy(
+                "bvlc_reference_caffenet", _BVLC_COMMIT, "2cc3844cb2a4a72de10d321781dc8f994bef95c7"
+            ),
+            what="CaffeNet deploy prototxt",
+            source=(
+                "BVLC/caffe models/bvlc_reference_caffenet/deploy.prototxt (last changed in "
+                "2cc3844; identical at both commits)"
+            ),
+            size=2878,
+            size_source=_OMZ_CAFFE.format("caffenet"),
+            checksums=(
+                Checksum(
+                    "sha256",
+                    "922248a4d2f6aac1cc8e7e5dbd996cc2ecd3356480d67c198f6cf96b12311a04",
+                    _OMZ_CAFFE.format("caffenet"),
+                ),
+            ),
+        ),
     ),
-    Published(
-        name="alexnet-deploy",
-        urls=(
-            _bvlc_deploy("bvlc_alexnet").format(_BVLC_COMMIT),
-            _bvlc_deploy("bvlc_alexnet").format("88c96189bcbf3853b93e2b65c7b5e4948f9d5f67"),
-        ),
-        dest="models/ilsvrc-nets/bvlc_alexnet_deploy.prototxt",
-        what="AlexNet deploy prototxt",
-        source="BVLC/caffe models/bvlc_alexnet/deploy.prototxt (identical at both commits)",
-        used_by=("voc-fcn-alexnet",),
-        size=3629,
-        size_source=_OMZ_CAFFE.format("alexnet"),
-        checksums=(
-            Checksum(
-                "sha256",
-                "b564ba76416b4ac1e062c6621cbd80d9c19304ba152d9d791c75870f3182c4fa",
-                _OMZ_CAFFE.format("alexnet"),
+    *_classifier(
+        "googlenet",
+        caffemodel=dict(
+            urls=(_DL + "bvlc_googlenet.caffemodel",),
+            what="BVLC GoogLeNet ILSVRC-2014 classifier (bvlc_googlenet)",
+            source="BVLC/caffe models/bvlc_googlenet/readme.md (caffemodel_url)",
+            size=53533754,
+            size_source=_OMZ_CAFFE.format("googlenet-v1"),
+            checksums=(
+                Checksum(
+                    "sha1",
+                    "405fc5acd08a3bb12de8ee5e23a96bec22f08204",
+                    _BVLC.format("bvlc_googlenet"),
+                ),
+                Checksum(
+                    "sha256",
+                    "6f7101e3a2183738a7125a0c5021ba82a1feb4228c5ca0924d991b6daf6f6fad",
+                    _OMZ_CAFFE.format("googlenet-v1"),
+                ),
             ),
         ),
-    ),
-    Published(
-        name="googlenet",
-        urls=(_DL + "bvlc_googlenet.caffemodel",),
-        dest="models/ilsvrc-nets/bvlc_googlenet.caffemodel",
-        what="BVLC GoogLeNet ILSVRC-2014 classifier (bvlc_googlenet)",
-        source="BVLC/caffe models/bvlc_googlenet/readme.md (caffemodel_url)",
-        used_by=("voc-fcn-googlenet",),
-        size=53533754,
-        size_source=_OMZ_CAFFE.format("googlenet-v1"),
-        checksums=(
-            Checksum(
-                "sha1", "405fc5acd08a3bb12de8ee5e23a96bec22f08204", _BVLC.format("bvlc_googlenet")
+        deploy=dict(
+            urls=_bvlc_deploy(
+                "bvlc_googlenet", _BVLC_COMMIT, "88c96189bcbf3853b93e2b65c7b5e4948f9d5f67"
             ),
-            Checksum(
-                "sha256",
-                "6f7101e3a2183738a7125a0c5021ba82a1feb4228c5ca0924d991b6daf6f6fad",
-                _OMZ_CAFFE.format("googlenet-v1"),
-            ),
-        ),
-        deploy="googlenet-deploy",
-        fcnized="googlenet-fcn",
-    ),
-    Published(
-        name="googlenet-deploy",
-        urls=(
-            _bvlc_deploy("bvlc_googlenet").format(_BVLC_COMMIT),
-            _bvlc_deploy("bvlc_googlenet").format("88c96189bcbf3853b93e2b65c7b5e4948f9d5f67"),
-        ),
-        dest="models/ilsvrc-nets/bvlc_googlenet_deploy.prototxt",
-        what="GoogLeNet deploy prototxt",
-        source="BVLC/caffe models/bvlc_googlenet/deploy.prototxt (identical at both commits)",
-        used_by=("voc-fcn-googlenet",),
-        size=35862,
-        size_source=_OMZ_CAFFE.format("googlenet-v1"),
-        checksums=(
-            Checksum(
-                "sha256",
-                "fa36cd4112a3240a29600a5aa35333f31bec33daa1a6085b0af308a9f50f0c50",
-                _OMZ_CAFFE.format("googlenet-v1"),
+            what="GoogLeNet deploy prototxt",
+            source="BVLC/caffe models/bvlc_googlenet/deploy.prototxt (identical at both commits)",
+            size=35862,
+            size_source=_OMZ_CAFFE.format("googlenet-v1"),
+            checksums=(
+                Checksum(
+                    "sha256",
+                    "fa36cd4112a3240a29600a5aa35333f31bec33daa1a6085b0af308a9f50f0c50",
+                    _OMZ_CAFFE.format("googlenet-v1"),
+                ),
             ),
         ),
     ),
@@ -392,7 +420,6 @@ ILSVRC = (
         65439,
         "5df4375748076544e6cc4bfde7885e633312b5ed529d65cc2ff6573a819ea972",
         "6eb7b04f",
-        used_by=_RESNET101_MODELS,
     ),
     *_resnet(
         152,

@@ -2,17 +2,19 @@
 
     vgg16()                  VGG-16 deploy: Input 1x3x224x224, InnerProduct fc6/fc7/fc8, prob
     vgg16(fully_conv=True)   fc6 as a 7x7 conv, fc7/fc8 as 1x1 convs (same layer names)
-    alexnet()                CaffeNet/AlexNet deploy: Input 1x3x227x227 (pool before LRN)
+    alexnet()                CaffeNet deploy (bvlc_reference_caffenet, FCN-AlexNet's base):
+                             Input 1x3x227x227, pool1/pool2 before norm1/norm2
     alexnet(fully_conv=True) fc6 as a 6x6 conv
     googlenet()              bvlc_googlenet deploy: 9 inception modules, pool5/7x7_s1 (AVE over
                              the last map), pool5/drop_7x7_s1, loss3/classifier, prob
     resnet(50 | 101 | 152)   Kaiming He's ResNet deploy: bottleneck blocks with in-place
                              BatchNorm (global statistics) + Scale, pool5 (AVE), fc1000, prob
 
-Names follow the released deploy files (conv1_1 .. conv5_3, pool1..5, fc6, relu6, drop6, fc7,
-relu7, drop7, fc8, prob; GoogLeNet's with slashes; ResNet's res<S><B>_branch2a, ...). The fully
-convolutional twin keeps every name, so parameters move by name: fc6 InnerProduct (4096,
-25088) -> fc6 Convolution (4096, 512, 7, 7), same values. `width` scales every channel count;
+Names and layer order follow the released deploy files (conv1_1 .. conv5_3, pool1..5, fc6,
+relu6, drop6, fc7, relu7, drop7, fc8, prob; CaffeNet's conv1, relu1, pool1, norm1, ...;
+GoogLeNet's with slashes; ResNet's res<S><B>_branch2a, ...). The fully convolutional twin
+keeps every name, so parameters move by name: fc6 InnerProduct (4096, 25088) -> fc6
+Convolution (4096, 512, 7, 7), same values. `width` scales every channel count;
 learned layers carry the multipliers and fillers the classifiers were trained with (ResNet's:
 none, as its deploy files). The trunks are the FCN trunks' own builders (zoo.trunks,
 zoo.googlenet, zoo.resnet), so the names an FCN transplants by are the same by construction.
@@ -77,7 +79,12 @@ def vgg16(width: float = 1.0, fully_conv: bool = False, num_classes: int = 1000,
 
 def alexnet(width: float = 1.0, fully_conv: bool = False, num_classes: int = 1000,
             input_size: int | tuple = 227) -> caffe_pb2.NetParameter:  # fmt: skip
-    """AlexNet/CaffeNet classifier (fully_conv: fc6 6x6 conv, fc7/fc8 1x1) -> NetParameter.
+    """CaffeNet classifier (fully_conv: fc6 6x6 conv, fc7/fc8 1x1) -> NetParameter named
+    "CaffeNet" ("CaffeNet_fullconv"), in the layer order and names of BVLC's
+    bvlc_reference_caffenet deploy.prototxt: conv1, relu1, pool1, norm1, conv2, relu2, pool2,
+    norm2, conv3 .. relu5, pool5, fc6, relu6, drop6, fc7, relu7, drop7, fc8, prob. FCN-AlexNet
+    starts from this net (the FCN release's ilsvrc-nets/README.md); BVLC's bvlc_alexnet puts
+    each LRN before its pooling instead (same parameter shapes, weights for the other order).
 
     With width != 1 the conv channel counts stay even (groups of 2).
     """
@@ -85,7 +92,7 @@ def alexnet(width: float = 1.0, fully_conv: bool = False, num_classes: int = 100
     data = _input(n, input_size or 227)
     pool5 = alexnet_features(n, data, width, pad=0, conv=classifier_conv)
     _classifier(n, pool5, width, 6, num_classes, fully_conv)
-    return n.to_proto(name="AlexNet" + ("_fullconv" if fully_conv else ""))
+    return n.to_proto(name="CaffeNet" + ("_fullconv" if fully_conv else ""))
 
 
 caffenet = alexnet

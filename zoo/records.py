@@ -298,3 +298,13 @@ class ModelRecord:
     def classifier_files(self) -> tuple:
         """(deploy prototxt, caffemodel) of the ILSVRC classifier its trunk comes from."""
         return self.backbone.files
+
+    @property
+    def init_sources(self) -> tuple:
+        """What its training starts from, by name: (fcnized classifier,) as 'vgg16-fcn',
+        (trained model,) for 16s from 32s, or the late-fused models in `init.late` order."""
+        if self.init.kind == "late":
+            return tuple(model for _, model in self.init.late)
+        if self.init.kind == "model":
+            return (self.init.model,)
+        return (self.init.ilsvrc or self.backbone.fcnized,)
