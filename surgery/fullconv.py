@@ -9,8 +9,12 @@ Shapes at the classifier's native input size decide each conversion:
   stride 1; a declared stride > 1 is kept, as it sets the FCN's output stride).
 - Flatten (and a Reshape to (0, -1)) is removed: its InnerProduct reads the map itself.
 - Loss and accuracy layers are dropped; everything that works position by position or on local
-  windows (convolution, BatchNorm + Scale, Concat, Eltwise, LRN, ReLU, Dropout, Softmax over
-  channels, windowed pooling) is kept as it is. Anything else stops with SurgeryError.
+  windows (convolution, grouped or depthwise, BatchNorm + Scale, Concat, Eltwise, LRN, ReLU,
+  PReLU, Dropout, Softmax over channels, windowed pooling) is kept as it is. A BatchNorm that
+  leaves use_global_stats to the phase gets it written true (its stored statistics in a
+  training net too). Anything else stops with SurgeryError naming the layer and saying why.
+- A train_val net's data layers (one per phase, no input shape: `size` gives it) become one
+  Input layer of the native size; their label tops go with the loss and accuracy layers.
 """
 
 from caffeio import caffe_pb2

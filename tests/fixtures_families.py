@@ -23,10 +23,12 @@ tops), at channel width `width` (every count scaled, class count kept) and input
                   The release is a train_val net; this is its deploy form (Input, prob).
     bn_inception  BN-Inception (Ioffe & Szegedy; the Caffe release used by TSN, Xiong et al.):
                   10 inception modules with 1x1, 3x3 and double-3x3 branches and AVE/MAX pool
-                  branches, 3c and 4e reducing with stride 2; every convolution followed by its
-                  batch normalisation and ReLU; global_pool AVE 7x7 stride 1; fc InnerProduct.
-                  The release's fused BN layer (a fork's type) is written as BVLC BatchNorm
-                  `<conv>_bn` + Scale `<conv>_scale`.
+                  branches, 3c and 4e reducing with stride 2; every convolution (with bias)
+                  followed by its batch normalisation (top `<conv>_bn`) and an in-place ReLU;
+                  global_pool AVE 7x7 stride 1, dropout 0.8, fc InnerProduct. The release's
+                  fused, frozen BN layer (the type "BN" of its Caffe fork) is written as BVLC
+                  BatchNorm `<conv>_bn` (global statistics) + in-place Scale `<conv>_scale`.
+                  Input by `input`/`input_dim`, as published.
     prelu_vgg16   VGG-16 (the ILSVRC deploy layout of zoo.classifiers) with PReLU activations
                   (He et al., "Delving deep into rectifiers"): every ReLU replaced by a channel-wise
                   PReLU of the same name, relu7 channel-shared (one slope); fc6..fc8 InnerProduct.
@@ -340,10 +342,10 @@ BN_INCEPTION = (
 def _conv_bn(s, conv, relu, bottom, nout, ks, stride=1, pad=0):
     kw = dict(stride=stride) if stride != 1 else {}
     s.add("Convolution", conv, bottom, num_output=nout, kernel_size=ks, **kw, **_pads(True, pad))
-    s.add("BatchNorm", conv + "_bn", conv, conv, use_global_stats=True)
-    s.add("Scale", conv + "_scale", conv, conv, bias_term=True)
-    s.add("ReLU", relu, conv, conv)
-    return conv
+    top = s.add("BatchNorm", conv + "_bn", conv, use_global_stats=True)
+    s.add("Scale", conv + "_scale", top, top, bias_term=True)
+    s.add("ReLU", relu, top, top)
+    return top
 
 
 def bn_inception(width=1.0, num_classes=1000, size=None, pad=True):
@@ -377,6 +379,7 @@ def bn_inception(width=1.0, num_classes=1000, size=None, pad=True):
     top = s.add(
         "Pooling", "global_pool", top, pool="AVE", kernel_size=_last_side(s.net, top), stride=1
     )
+    s.add("Dropout", "dropout", top, top, dropout_ratio=0.8)
     s.add("InnerProduct", "fc", top, num_output=num_classes)
     return s.net
 
@@ -435,7 +438,9 @@ FAMILIES = {
         Family("mobilenet", mobilenet, 224, 32, "fc7", "fc7", "conv6/sep/bn", False, True, 347),
         Family("densenet121", densenet121, 224, 32, "fc6", "fc6", "conv5_blk/bn", False, True),
         Family("nin", nin, 224, 32, "pool4", "prob", "cccp8", True, False, 227),
-        Family("bn_inception", bn_inception, 224, 32, "fc", "fc", "inception_5b/output", False),
+        Family(
+            "bn_inception", bn_inception, 224, 32, "fc", "fc", "inception_5b/output", False, True
+        ),
         Family("prelu_vgg16", prelu_vgg16, 224, 32, "fc8", "prob", "pool5", False, False, 244),
     )
 }

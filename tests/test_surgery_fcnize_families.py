@@ -321,3 +321,15 @@ def test_prelu_slopes_move_with_their_shapes(written, tmp_path):
     model = caffeio.read_caffemodel(str(out))
     shared = next(x for x in model.layer if x.name == "relu7").blobs[0]
     assert not shared.HasField("shape") and len(shared.data) == 1
+
+
+def test_zero_axis_blob_is_written_as_caffe_writes_it():
+    # Caffe stores a 0-axis blob (PReLU channel_shared) as one value without a shape; numpy's
+    # ascontiguousarray once turned it into shape (1,), which Caffe refuses to load
+    from caffeio.blobs import array_to_blob, blob_to_array, shapes_match
+
+    for scalar in (np.float32(0.25), np.array(0.25, np.float32)):
+        blob = array_to_blob(scalar)
+        assert not blob.HasField("shape") and list(blob.data) == [0.25]
+        assert shapes_match(blob_to_array(blob).shape, ())
+    assert ParamSet({"p": [np.array(0.5, np.float32)]}).params["p"][0].shape == ()
