@@ -62,7 +62,15 @@ def fill_blob(blob, arr, legacy=False, diff=None):
     Use this on `layer.blobs.add()` for big arrays: it avoids the copy that
     `layer.blobs.add().CopyFrom(array_to_blob(arr))` makes.
     """
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim == 0 and not legacy:
+        # a 0-axis blob (a channel-shared PReLU slope): Caffe writes its one value and no shape
+        # (a `shape { dim: 1 }` would not match the layer's blob when Caffe loads the file)
+        _merge_packed_floats(blob, 5, arr.reshape(1))
+        if diff is not None:
+            _merge_packed_floats(blob, 6, np.asarray(diff, dtype=np.float32).reshape(1))
+        return blob
+    arr = np.ascontiguousarray(arr)
     if legacy:
         if arr.ndim > 4:
             raise ValueError(f"a legacy blob holds at most 4 dims, got shape {arr.shape}")

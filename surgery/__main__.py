@@ -28,10 +28,15 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser(
         "fcnize",
-        help="any Caffe classifier (VGG, AlexNet, GoogLeNet, ResNet, ...) caffemodel -> fully "
+        help="any Caffe classifier (VGG, AlexNet, GoogLeNet, ResNet, SqueezeNet, MobileNet, "
+        "DenseNet, NiN, BN-Inception, PReLU nets, ...) caffemodel -> fully "
         "convolutional caffemodel (FCN init)",
     )
-    f.add_argument("--proto", required=True, help="classifier deploy prototxt (V1 or current)")
+    f.add_argument(
+        "--proto",
+        required=True,
+        help="classifier deploy prototxt (V1 or current; a train_val net needs --size)",
+    )
     f.add_argument("--weights", required=True, help="classifier caffemodel (V1 or current)")
     f.add_argument("--out", required=True, help="caffemodel to write")
     f.add_argument(

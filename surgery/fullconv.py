@@ -9,8 +9,12 @@ Shapes at the classifier's native input size decide each conversion:
   stride 1; a declared stride > 1 is kept, as it sets the FCN's output stride).
 - Flatten (and a Reshape to (0, -1)) is removed: its InnerProduct reads the map itself.
 - Loss and accuracy layers are dropped; everything that works position by position or on local
-  windows (convolution, BatchNorm + Scale, Concat, Eltwise, LRN, ReLU, Dropout, Softmax over
-  channels, windowed pooling) is kept as it is. Anything else stops with SurgeryError.
+  windows (convolution, grouped or depthwise, BatchNorm + Scale, Concat, Eltwise, LRN, ReLU,
+  PReLU, Dropout, Softmax over channels, windowed pooling) is kept as it is. A BatchNorm that
+  leaves use_global_stats to the phase gets it written true (its stored statistics in a
+  training net too). Anything else stops with SurgeryError naming the layer and saying why.
+- A train_val net's data layers (one per phase, no input shape: `size` gives it) become one
+  Input layer of the native size; their label tops go with the loss and accuracy layers.
 """
 
 from caffeio import caffe_pb2
@@ -87,17 +91,48 @@ def _flatten_like(layer):
     return layer.type == "Reshape" and list(p.shape.dim) == [0, -1] and p.axis == 0
 
 
+# Why a layer type has no fully convolutional form (what it does to positions), and what to do.
+_WHY = {
+    "SPP": "it pools the whole map into a fixed pyramid of bins at any input size (its windows "
+    "grow with the map), so no window slides; fcnize a classifier whose last pooling has a "
+    "fixed window instead",
+    "MVN": "it normalises each map by that map's own mean (and variance), which a larger input "
+    "changes at every position",
+    "BatchNorm": "with use_global_stats: false it normalises by the statistics of the batch and "
+    "every position, which a larger input changes; write use_global_stats: true (the stored "
+    "mean and variance) in the classifier's deploy prototxt",
+    "Softmax": "it normalises across positions (a spatial axis); only a Softmax over the "
+    "channels (axis 1) has a fully convolutional form",
+    "ArgMax": "without axis: 1 it ranks all of C x H x W at once; give axis: 1 for a "
+    "per-position arg max",
+    "Reduction": "it sums over every axis from `axis` on, positions included",
+    "Crop": "it cuts to another blob's size, which a larger input changes",
+}
+
+
+def _why(layer, kind):
+    """One sentence: why `layer` of spatial kind `kind` has no fully convolutional form."""
+    if kind is None:
+        return (
+            f"'{layer.type}' is not a layer type of BVLC Caffe (a fork's layer?), so fcnize "
+            "cannot tell what it does to positions; write it with BVLC types (a fused batch "
+            "norm as BatchNorm + Scale, a depthwise convolution as Convolution with group = "
+            "channels)"
+        )
+    if layer.type in _WHY:
+        return _WHY[layer.type]
+    return (
+        f"its spatial kind is {kind}, not one that acts per position or on local windows; "
+        f"fcnize keeps only those ({', '.join(sorted(_KEPT_NAMES))})"
+    )
+
+
 def _check(layer, kinds, shapes):
     """Raise unless `layer` has a fully convolutional form; kinds: {blob: 'map'|'vector'|...}."""
     ndim = len(shapes.get(layer.bottom[0]) or (0, 0, 0, 0))
     if not _keeps(layer, ndim):
         kind = lt.spatial_kind(layer, ndim)
-        raise SurgeryError(
-            f"{_where(layer)}: no fully convolutional form for this layer "
-            f"({'a type Caffe does not register' if kind is None else f'spatial kind {kind}'}; "
-            "fcnize keeps the layers that act per position or on local windows: "
-            f"{', '.join(sorted(_KEPT_NAMES))})"
-        )
+        raise SurgeryError(f"{_where(layer)}: no fully convolutional form: {_why(layer, kind)}")
     for b in layer.bottom:
         kind = kinds.get(b)
         if kind == "flat" and layer.type != "InnerProduct":
@@ -195,27 +230,79 @@ def _slide_pool(new, shape):
     return f"{new.name}: {method} {h}x{w} covers the {h}x{w} map; keeps its stride {stride}"
 
 
+def _add_source(out, layer, input_shapes, kinds, notes):
+    """Copy data layer `layer` into `out`; one whose image top got its shape from `size` (a
+    train_val net's phase-split Data / Python layers) becomes one Input layer of that shape,
+    its other tops (labels) going with the layers that needed them."""
+    image = [t for t in layer.top if t in input_shapes]
+    if not image:
+        out.layer.add().CopyFrom(layer)
+        kinds.update((t, "map") for t in layer.top)
+        return
+    if image[0] in kinds:  # the same top from the data layer of the other phase
+        notes.append(f"{layer.name}: {layer.type} of another phase dropped (one Input)")
+        return
+    shape = input_shapes[image[0]]
+    new = out.layer.add(name=layer.name, type="Input", top=image[:1])
+    new.input_param.shape.add().dim.extend(shape)
+    kinds[image[0]] = "map"
+    notes.append(
+        f"{layer.name}: {layer.type} -> Input {'x'.join(map(str, shape))} (the deploy input)"
+    )
+
+
+def _convert(new, layer, kind, shapes, renamed):
+    """Rewrite the copy `new` of kept `layer` into its fully convolutional form in place ->
+    (kind of its tops, note or None)."""
+    if layer.type == "InnerProduct":
+        src = renamed.get(layer.bottom[0], layer.bottom[0])
+        return "vector", _to_conv(new, layer, shapes.get(src), kind)
+    if layer.type == "Pooling" and shapes.get(layer.bottom[0]):
+        return kind, _slide_pool(new, shapes[layer.bottom[0]])
+    if layer.type == "BatchNorm" and not layer.batch_norm_param.HasField("use_global_stats"):
+        # Caffe's default (TEST: the stored statistics, TRAIN: the batch's) made explicit, so the
+        # fully convolutional net keeps the classifier's statistics in a training net too
+        new.batch_norm_param.use_global_stats = True
+        return kind, None
+    if (_axis(layer) or 0) < 0:  # -1 meant the channels of a vector; a map's are at 1
+        getattr(new, _axis_field(layer)).axis = 1
+    return kind, None
+
+
+def _bottoms_check(out):
+    """Every bottom of the fully conv net has a producer (else a dropped data top is read)."""
+    made = set()
+    for layer in out.layer:
+        for b in layer.bottom:
+            if b not in made:
+                raise SurgeryError(
+                    f"{_where(layer)}: reads '{b}', a top of a data layer that the fully "
+                    "convolutional net replaces by its image Input; give a deploy prototxt"
+                )
+        made.update(layer.top)
+
+
 def fully_conv_definition(net, size=None):
     """Classifier NetParameter (current format) -> (fully conv NetParameter, input_shapes, notes).
 
     size: (H, W) native input size, used only where the definition states no input shape
-    (a train/val net's Data layers). input_shapes: {top: (1, 3, H, W)} that filled in; notes:
-    one line per converted or dropped layer. Raises SurgeryError naming any layer that has no
-    fully convolutional form.
+    (a train/val net's Data layers, which become one Input layer of that size).
+    input_shapes: {top: (1, 3, H, W)} that filled in; notes: one line per converted or dropped
+    layer. BatchNorm layers that leave use_global_stats to the phase get it written true.
+    Raises SurgeryError naming any layer that has no fully convolutional form.
     """
     shapes, input_shapes = _native_shapes(net, size)
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
     out.ClearField("layer")
     out.name = (net.name or "net") + "-fcn"
-    renamed, kinds, notes = {}, {}, []
+    renamed, kinds, notes, stats = {}, {}, [], []
     for layer in net.layer:
         if _dropped(layer):
             notes.append(f"{layer.name}: {layer.type} dropped (needs labels / not a score)")
             continue
-        if not layer.bottom:  # data layers stay
-            out.layer.add().CopyFrom(layer)
-            kinds.update((t, "map") for t in layer.top)
+        if not layer.bottom:
+            _add_source(out, layer, input_shapes, kinds, notes)
             continue
         _check(layer, kinds, shapes)
         new = out.layer.add()
@@ -229,15 +316,16 @@ def fully_conv_definition(net, size=None):
             notes.append(f"{layer.name}: {layer.type} removed (its InnerProduct reads the map)")
             del out.layer[-1]
             continue
-        if layer.type == "InnerProduct":
-            src = renamed.get(layer.bottom[0], layer.bottom[0])
-            notes.append(_to_conv(new, layer, shapes.get(src), kind))
-            kind = "vector"
-        elif layer.type == "Pooling" and shapes.get(layer.bottom[0]):
-            note = _slide_pool(new, shapes[layer.bottom[0]])
-            if note:
-                notes.append(note)
-        elif (_axis(layer) or 0) < 0:  # -1 meant the channels of a vector; a map's are at 1
-            getattr(new, _axis_field(layer)).axis = 1
+        kind, note = _convert(new, layer, kind, shapes, renamed)
+        if note:
+            notes.append(note)
+        if layer.type == "BatchNorm" and not layer.batch_norm_param.HasField("use_global_stats"):
+            stats.append(layer.name)
         kinds.update((t, kind) for t in layer.top)
+    if stats:
+        notes.append(
+            f"{len(stats)} BatchNorm layer(s) ({stats[0]}, ...): use_global_stats: true written "
+            "(the stored statistics in every phase, as in Caffe's TEST phase)"
+        )
+    _bottoms_check(out)
     return out, input_shapes, notes

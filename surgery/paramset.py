@@ -47,7 +47,8 @@ class ParamBlob:
     """One parameter blob: `.data` is a float32 ndarray, modified in place by surgery."""
 
     def __init__(self, data):
-        self.data = np.ascontiguousarray(data, dtype=np.float32)
+        arr = np.asarray(data, dtype=np.float32)  # a 0-axis blob (shared PReLU slope) stays ()
+        self.data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
     @property
     def shape(self):

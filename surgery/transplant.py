@@ -10,8 +10,10 @@ from .report import Report
 
 
 def _strip(shape):
+    # leading 1s dropped: legacy 4-D padding; a one-value blob (a shared PReLU slope stored as
+    # (1,) or 1x1x1x1) matches the 0-axis shape () of its layer
     s = list(shape)
-    while len(s) > 1 and s[0] == 1:
+    while s and s[0] == 1:
         s.pop(0)
     return tuple(s)
 

@@ -14,9 +14,10 @@ from zoo import classifiers
 def forward(net, params, inputs, dtype=torch.float64):
     """Run deploy NetParameter `net` with {layer: [ndarray]} `params` on {top: ndarray} inputs.
 
-    Supports the classifier / FCN trunk layer types (Input, Convolution, ReLU, Pooling MAX/AVE
-    (Caffe ceil rounding, padding, global), LRN, Dropout (identity), InnerProduct, Softmax,
-    Deconvolution, BatchNorm (global stats), Scale, Concat, Eltwise SUM, Flatten).
+    Supports the classifier / FCN trunk layer types (Input, Convolution (grouped), ReLU, PReLU,
+    Pooling MAX/AVE (Caffe ceil or floor rounding, padding, global), LRN, Dropout (identity),
+    InnerProduct, Softmax, Deconvolution, BatchNorm (global stats), Scale, Concat, Eltwise SUM,
+    Flatten).
     Returns {top: ndarray} for every top.
     """
     blobs = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in inputs.items()}
@@ -35,6 +36,9 @@ def forward(net, params, inputs, dtype=torch.float64):
             y = op(x, w[0], b, groups=p.group, **kw)
         elif t == "ReLU":
             y = F.relu(x)
+        elif t == "PReLU":
+            slope = w[0].reshape((1, -1) + (1,) * (x.dim() - 2)) if w[0].dim() else w[0]
+            y = F.relu(x) - slope * F.relu(-x)
         elif t == "Dropout":
             y = x
         elif t == "Pooling":
@@ -67,16 +71,18 @@ def forward(net, params, inputs, dtype=torch.float64):
 
 
 def _pool(pp, x):
-    """Caffe pooling (ceil rule; AVE divides by the window clipped to the padded map)."""
+    """Caffe pooling (ceil rule unless round_mode FLOOR; AVE divides by the window clipped to
+    the padded map)."""
     if pp.global_pooling:
         k = tuple(x.shape[2:])
     else:
         k = (pp.kernel_h, pp.kernel_w) if pp.HasField("kernel_h") else (pp.kernel_size,) * 2
     s = (pp.stride_h, pp.stride_w) if pp.HasField("stride_h") else (pp.stride,) * 2
     p = (pp.pad_h, pp.pad_w) if pp.HasField("pad_h") else (pp.pad,) * 2
+    ceil = pp.round_mode == pp.CEIL
     if pp.pool == 0:
-        return F.max_pool2d(x, k, s, p, ceil_mode=True)
-    return F.avg_pool2d(x, k, s, p, ceil_mode=True, count_include_pad=True)
+        return F.max_pool2d(x, k, s, p, ceil_mode=ceil)
+    return F.avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=True)
 
 
 # ---------------------------------------------------------------- classifier fixtures on disk

@@ -24,7 +24,8 @@ from . import registry
 def random_weights(net, seed: int = 0, scale: float | None = None) -> dict:
     """{layer: [ndarray]} random weights for every learnable layer of `net` (He-scaled normal
     weights, small normal biases, float32) so activations stay O(1) through deep nets.
-    BatchNorm: mean N(0, 0.1), variance U(0.5, 2), factor 1; Scale: gamma 1 + N(0, 0.1)."""
+    BatchNorm: mean N(0, 0.1), variance U(0.5, 2), factor 1; Scale: gamma 1 + N(0, 0.1);
+    PReLU: slopes 0.25 + N(0, 0.05) (its initial value, He et al. 2015)."""
     rng = np.random.default_rng(seed)
     types = {layer.name: layer.type for layer in net.layer}
     out = {}
@@ -32,6 +33,9 @@ def random_weights(net, seed: int = 0, scale: float | None = None) -> dict:
         w_shape = blob_shapes[0]
         if types[name] in ("BatchNorm", "Scale"):
             out[name] = _norm_blobs(rng, types[name], blob_shapes)
+            continue
+        if types[name] == "PReLU":
+            out[name] = [(0.25 + rng.standard_normal(w_shape) * 0.05).astype(np.float32)]
             continue
         fan_in = int(np.prod(w_shape[1:]))
         std = scale if scale is not None else np.sqrt(2.0 / fan_in)
