@@ -27,5 +27,7 @@ setup(
         "torch": ["torch>=2.1"],
         "lmdb": ["lmdb>=1.4"],
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # torchcaffe.draw (pycaffe's caffe.draw); PNG/SVG also need Graphviz's `dot` program
+        "draw": ["pydot>=1.4"],
     },
 )

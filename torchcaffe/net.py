@@ -278,8 +278,13 @@ class Net(NetAPI):
                 ) from e
             if hasattr(impl, "param_blobs"):  # a Python layer's blobs: its parameters
                 self._adopt_params(impl, lp, owners)
-        used = {b for ids in self._bottom_ids for b in ids}
-        self.outputs = sorted(t for t in self.blobs if t not in used)
+        # Caffe's net outputs: blobs still available at the end (a bottom is consumed, a top
+        # made available again, so an in-place layer's top is an output), in name order
+        available = set()
+        for bids, tids in zip(self._bottom_ids, self._top_ids):
+            available.difference_update(bids)
+            available.update(tids)
+        self.outputs = sorted(available)
         self.inputs = [
             t for impl, ids in zip(self._impls, self._top_ids) if impl.type == "Input" for t in ids
         ]
