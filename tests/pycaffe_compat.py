@@ -31,6 +31,8 @@ KNOWN_FAILURES = {
         "removed in numpy 2 (AttributeError); datum_to_array's np.fromstring binary mode too",
         "test_io_load_image": "pycaffe passes as_grey= to skimage.io.imread, which "
         "scikit-image >= 0.16 no longer accepts (TypeError)",
+        "test_detector_context_crop": "pycaffe's Detector.crop slices the image with float "
+        "indices when context_pad is set (TypeError in Python 3's numpy)",
     }
 }
 
@@ -1293,6 +1295,22 @@ def test_detector_crop_and_dims(caffe, tmp_path):
     assert list(det.crop_dims) == [4, 4, 2] and not det.context_pad
     im = np.arange(2 * 10 * 12, dtype=np.float32).reshape(10, 12, 2)
     np.testing.assert_array_equal(det.crop(im, np.array([2, 3, 7, 9])), im[2:7, 3:9])
+
+
+def test_detector_context_crop(caffe, tmp_path):
+    """With context_pad, a window at the image's corner: the context outside the image is
+    the mean, the window itself lands inside the border of context_pad input pixels."""
+    proto = write(tmp_path, "cls.prototxt", CLASSIFIER)
+    weights = str(tmp_path / "cls.caffemodel")
+    caffe.Net(proto, caffe.TEST).save(weights)
+    det = caffe.Detector(proto, weights, mean=np.array([0.25, 0.75]), context_pad=1)
+    assert det.context_pad == 1 and det.crop_mean.shape == (1, 1, 2)
+    im = np.random.default_rng(16).uniform(size=(10, 12, 2)).astype(np.float32)
+    crop = det.crop(im, np.array([0, 0, 5, 5]))
+    assert crop.shape == (4, 4, 2)
+    np.testing.assert_allclose(crop[0, :, 0], 0.25)  # the row above the image: mean
+    np.testing.assert_allclose(crop[:, 0, 1], 0.75)  # the column left of it
+    assert 0 <= crop[1:, 1:].min() and crop[1:, 1:].max() <= 1
 
 
 # ============================================================================ caffe.draw
