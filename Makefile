@@ -34,6 +34,7 @@ setup: $(STAMP)
 # this Python and numpy (in ~/.cache/fcn-toolkit) is linked into a fresh venv first.
 test: $(STAMP)
 	@bash scripts/build_pycaffe.sh link $(PY)
+	@bash scripts/install_graphviz.sh
 	FCN_ENGINE=torch $(PY) -m pytest -q -n $(JOBS) --dist loadfile --max-worker-restart 0 --durations=15 tests
 	@$(MAKE) --no-print-directory test-pycaffe
 

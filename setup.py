@@ -29,5 +29,7 @@ setup(
         "leveldb": ["plyvel>=1.5"],  # torchcaffe's Data layer with backend: LEVELDB
         "hdf5": ["h5py>=3.8"],  # torchcaffe's HDF5Data and HDF5Output layers
         "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # torchcaffe.draw (pycaffe's caffe.draw); PNG/SVG also need Graphviz's `dot` program
+        "draw": ["pydot>=1.4"],
     },
 )

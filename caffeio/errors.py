@@ -11,3 +11,13 @@ class CaffeWriteError(CaffeFormatError, OSError):
 
     def __str__(self):
         return self.args[0] if self.args else ""
+
+
+def add_note(e: BaseException, note: str) -> BaseException:
+    """Attach `note` to exception `e` (PEP 678: shown under the traceback, not in str(e));
+    Python 3.10, without BaseException.add_note, gets `__notes__` set by hand. Returns e."""
+    if hasattr(e, "add_note"):
+        e.add_note(note)
+    else:
+        e.__notes__ = [*getattr(e, "__notes__", ()), note]
+    return e

@@ -20,8 +20,9 @@ from collections import Counter, OrderedDict
 from google.protobuf.descriptor import FieldDescriptor
 
 from caffeio import caffe_pb2, is_repeated
+from caffeio.errors import add_note
 
-from .errors import NetSpecError
+from .errors import NetSpecError, NetSpecTypeError
 
 __all__ = ["NetSpec", "L", "P", "Top", "Function", "to_proto", "param_field_for", "layer_proto"]
 
@@ -130,9 +131,11 @@ class Function:
         self.type_name = type_name
         for i, inp in enumerate(inputs):
             if not isinstance(inp, Top):
-                raise NetSpecError(
-                    f"L.{type_name}: bottom {i} is {inp!r}, not a layer output (Top); "
-                    "pass blobs made by L.* (e.g. n.data), or several with ntop>1 unpacked"
+                e = NetSpecTypeError(f"{type_name} input {i} is not a Top (type is {type(inp)})")
+                raise add_note(
+                    e,
+                    f"L.{type_name}: bottom {i} is {inp!r}, not a layer output (Top); pass blobs "
+                    "made by L.* (e.g. n.data), or several with ntop>1 unpacked (*tops)",
                 )
         self.inputs = inputs
         self.params = dict(params)
@@ -213,12 +216,18 @@ def layer_proto(type_name, **params):
     return Function(type_name, (), dict(params, ntop=0)).layer()
 
 
+def _layer_of(value):
+    """The Function behind a Top, or a top-less Function (ntop=0) itself."""
+    return value if isinstance(value, Function) else value.fn
+
+
 def to_proto(*tops):
-    """NetParameter for the given Tops and all their ancestors (unnamed tops get auto names)."""
+    """NetParameter for the given Tops (or top-less layers, ntop=0) and all their ancestors
+    (unnamed tops get auto names)."""
     layers = OrderedDict()
     autonames = Counter()
     for top in tops:
-        top.fn._to_proto(layers, {}, autonames)
+        _layer_of(top)._to_proto(layers, {}, autonames)
     net = caffe_pb2.NetParameter()
     net.layer.extend(layers.values())
     return net
@@ -234,10 +243,13 @@ class NetSpec:
         super().__setattr__("tops", OrderedDict())
 
     def __setattr__(self, name, value):
+        if isinstance(value, Function) and value.ntop == 0:  # a layer without tops: Silence
+            self.tops[name] = value  # the name names the layer
+            return
         if not isinstance(value, Top):
             raise NetSpecError(
-                f"NetSpec.{name} = {value!r}: only layer outputs (Tops) can be assigned; "
-                "for ntop>1 unpack them: n.a, n.b = L.X(..., ntop=2)"
+                f"NetSpec.{name} = {value!r}: only layer outputs (Tops), or layers made with "
+                "ntop=0, can be assigned; for ntop>1 unpack them: n.a, n.b = L.X(..., ntop=2)"
             )
         if value.hint is None:
             value.hint = name
@@ -267,7 +279,7 @@ class NetSpec:
         autonames = Counter()
         layers = OrderedDict()
         for top in self.tops.values():
-            top.fn._to_proto(layers, names, autonames)
+            _layer_of(top)._to_proto(layers, names, autonames)
         net = caffe_pb2.NetParameter()
         if name:
             net.name = name

@@ -22,3 +22,24 @@ def opencv_with_caffe(module_level=False):
 def lmdb():
     """The lmdb module, else skip (the [lmdb] extra: pip install -e '.[lmdb]')."""
     return pytest.importorskip("lmdb", reason="needs the [lmdb] extra (pip install lmdb)")
+
+
+def pydot():
+    """The pydot module, else skip (torchcaffe.draw's dependency: the [draw] extra)."""
+    return pytest.importorskip("pydot", reason="needs pydot (the [draw] extra: pip install pydot)")
+
+
+def graphviz_dot():
+    """Path of Graphviz's `dot` program, else skip (make test installs the Debian package:
+    scripts/install_graphviz.sh)."""
+    import shutil
+
+    dot = shutil.which("dot")
+    if dot is None:
+        pytest.skip("needs Graphviz's dot program to render diagrams (apt-get install graphviz)")
+    return dot
+
+
+def h5py():
+    """The h5py module, else skip (HDF5 weights: pip install h5py)."""
+    return pytest.importorskip("h5py", reason="needs h5py (pip install h5py)")

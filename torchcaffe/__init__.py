@@ -6,7 +6,9 @@
     score = net.forward()["score"]
 
 `NetSpec`, `layers`, `params` and `to_proto` come from netspec.builder on first use, so
-`from caffe import layers as L` scripts run unchanged under FCN_ENGINE=torch.
+`from caffe import layers as L` scripts run unchanged under FCN_ENGINE=torch. Every other
+name of pycaffe's top level is here too (caffe.io, caffe.net_spec, caffe.coord_map,
+caffe.draw, caffe.proto.caffe_pb2, Classifier, Detector, Timer, ...; docs/pycaffe.md).
 
 Importing torchcaffe before torch sets what torch reads only when it loads (torchcaffe.startup):
 the OpenMP wait policy of this kind of host (torchcaffe.tuning; GOMP_SPINCOUNT=10000 on every
@@ -69,8 +71,58 @@ __all__ = [
 
 _NETSPEC = {"NetSpec": "NetSpec", "layers": "L", "params": "P", "to_proto": "to_proto"}
 
+# The rest of pycaffe's top level (BVLC python/caffe/__init__.py): the names are pycaffe's;
+# README "pycaffe API" says where torchcaffe differs (NCCL: multi-GPU is torch DDP).
+from .glog import init_log, log  # noqa: E402
+from .parallel import (  # noqa: E402
+    NCCL,
+    has_nccl,
+    set_multiprocess,
+    set_solver_count,
+    set_solver_rank,
+    solver_count,
+    solver_rank,
+)
+from .timer import Timer  # noqa: E402
+
+__version__ = "1.0.0"  # the BVLC Caffe release whose pycaffe API this is (caffe.__version__)
+
+# submodules and classes loaded on first use (pycaffe's names: caffe.io, caffe.draw, ...)
+_SUBMODULES = ("io", "net_spec", "coord_map", "draw", "classifier", "detector", "proto")
+_LAZY = {"Classifier": "classifier", "Detector": "detector"}
+
+__all__ += [
+    "SGDSolver",
+    "NesterovSolver",
+    "AdaGradSolver",
+    "RMSPropSolver",
+    "AdaDeltaSolver",
+    "AdamSolver",
+    "get_solver",
+    "NCCL",
+    "Timer",
+    "init_log",
+    "log",
+    "has_nccl",
+    "solver_count",
+    "set_solver_count",
+    "solver_rank",
+    "set_solver_rank",
+    "set_multiprocess",
+    "Classifier",
+    "Detector",
+    "io",
+]
+
 
 def __getattr__(name):
+    if name in _SUBMODULES or name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY.get(name, name)}", __name__)
+        value = getattr(module, name) if name in _LAZY else module
+        globals()[name] = value
+        return value
     if name in _NETSPEC:
         try:
             from netspec import builder

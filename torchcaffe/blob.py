@@ -215,3 +215,26 @@ class Blob:
 
     def __repr__(self):
         return f"<Blob {self.name!r} {self.shape}>"
+
+
+class BlobVec(list):
+    """A layer's parameter Blobs, as pycaffe's BlobVec: a list (len, [i], iteration) with
+    `add_blob(*shape)`, which appends a zero-filled float32 Blob of that shape. A Python
+    layer's `self.blobs` is one: the blobs it adds in setup are its parameters (net.params,
+    the solver's update, caffemodels)."""
+
+    def __init__(self, blobs=(), device="cpu", name=""):
+        super().__init__(blobs)
+        self.device = torch.device(device)
+        self.name = name  # the layer's name: blob k is called '<name>[k]'
+
+    def add_blob(self, *shape, **kwargs):
+        """Append a zero-filled Blob of `shape` (ints, pycaffe's raw-argument form)."""
+        if kwargs:
+            raise RuntimeError("BlobVec.add_blob takes no kwargs")
+        dims = tuple(int(d) for d in shape)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"BlobVec.add_blob{dims}: negative dimension")
+        blob = Blob(dims, self.device, f"{self.name}[{len(self)}]")
+        blob.data_tensor = torch.zeros(dims, device=self.device)
+        self.append(blob)

@@ -25,12 +25,14 @@ from . import budget as _budget
 from . import bufpool as _bufpool
 from . import constregion as _cr
 from . import device as _device
+from . import hdf5 as _hdf5
 from . import memory as _memory
 from . import options as _options
 from . import tuning as _tuning
-from .blob import Blob
+from .blob import Blob, BlobVec
 from .errors import MemoryBudgetError, NetError, WeightsError
 from .fillers import fill
+from .netapi import NetAPI
 from .netstate import filter_net, insert_splits
 from .ops import REGISTRY, Context
 
@@ -85,7 +87,7 @@ def _parse_args(args, kwargs):
     return phase, weights
 
 
-class Net:
+class Net(NetAPI):
     """A Caffe net run by PyTorch.
 
     Net(prototxt, phase, weights=None, level=0, stages=()) or legacy Net(prototxt, weights,
@@ -293,12 +295,21 @@ class Net:
             except NetError:
                 raise
             except (RuntimeError, ValueError, IndexError, ArithmeticError) as e:
+                if impl.type == "Python":  # the layer's own exception, noted (ops.python)
+                    raise
                 raise NetError(
                     f"{impl.where}: setup failed with bottoms "
                     f"{[tuple(b.shape) for b in bottoms]}: {e}"
                 ) from e
-        used = {b for ids in self._bottom_ids for b in ids}
-        self.outputs = sorted(t for t in self.blobs if t not in used)
+            if hasattr(impl, "param_blobs"):  # a Python layer's blobs: its parameters
+                self._adopt_params(impl, lp, owners)
+        # Caffe's net outputs: blobs still available at the end (a bottom is consumed, a top
+        # made available again, so an in-place layer's top is an output), in name order
+        available = set()
+        for bids, tids in zip(self._bottom_ids, self._top_ids):
+            available.difference_update(bids)
+            available.update(tids)
+        self.outputs = sorted(available)
         self.inputs = [
             t for impl, ids in zip(self._impls, self._top_ids) if impl.type == "Input" for t in ids
         ]
@@ -315,19 +326,12 @@ class Net:
     def _setup_params(self, impl, lp, bottoms, owners):
         shapes = impl.param_shapes([b.shape for b in bottoms]) if not impl.acts_on_blobs else []
         specs = []
-        impl.blobs = []
+        impl.blobs = BlobVec((), self.device, lp.name)
         for k, (shape, filler) in enumerate(shapes):
             spec = lp.param[k] if k < len(lp.param) else caffe_pb2.ParamSpec()
             lr = 0.0 if impl.type == "BatchNorm" else spec.lr_mult
-            shared = spec.name and spec.name in owners
-            if shared:
-                blob, owner = owners[spec.name]
-                strict = spec.share_mode != caffe_pb2.ParamSpec.PERMISSIVE
-                if (strict and blob.shape != tuple(shape)) or blob.count != int(np.prod(shape)):
-                    raise NetError(
-                        f"{impl.where}: shared param '{spec.name}' (blob {k}) has shape "
-                        f"{tuple(shape)} here but {blob.shape} in owner layer '{owner}'"
-                    )
+            blob = self._shared_param(impl, k, spec, shape, owners)
+            if blob is not None:
                 impl.blobs.append(blob)
                 specs.append((lr, spec.decay_mult, False))
                 continue
@@ -346,6 +350,42 @@ class Net:
             specs.append((lr, spec.decay_mult, True))
             self.learnable_params_info.append(LearnableParam(lp.name, k, blob, lr, spec.decay_mult))
         self._param_specs.append(specs)
+
+    def _shared_param(self, impl, k, spec, shape, owners):
+        """The owner's Blob when ParamSpec `spec` (blob k) names a param an earlier layer owns
+        (Caffe's sharing by name; shapes must agree, or counts in PERMISSIVE mode), else None."""
+        if not (spec.name and spec.name in owners):
+            return None
+        blob, owner = owners[spec.name]
+        strict = spec.share_mode != caffe_pb2.ParamSpec.PERMISSIVE
+        if (strict and blob.shape != tuple(shape)) or blob.count != int(np.prod(shape)):
+            raise NetError(
+                f"{impl.where}: shared param '{spec.name}' (blob {k}) has shape "
+                f"{tuple(shape)} here but {blob.shape} in owner layer '{owner}'"
+            )
+        return blob
+
+    def _adopt_params(self, impl, lp, owners):
+        """A Python layer's blobs (added by its setup) become its parameters, as Caffe's
+        AppendParam makes them after SetUp: lr_mult/decay_mult from the layer's `param` specs
+        (default 1), shared by ParamSpec name like any layer's."""
+        blobs = impl.param_blobs()
+        specs = []
+        for k, blob in enumerate(blobs):
+            spec = lp.param[k] if k < len(lp.param) else caffe_pb2.ParamSpec()
+            owned = self._shared_param(impl, k, spec, blob.shape, owners)
+            if owned is not None:
+                blobs[k] = owned
+                specs.append((spec.lr_mult, spec.decay_mult, False))
+                continue
+            blob.name = f"{lp.name}[{k}]"
+            if spec.name:
+                owners[spec.name] = (blob, lp.name)
+            specs.append((spec.lr_mult, spec.decay_mult, True))
+            info = LearnableParam(lp.name, k, blob, spec.lr_mult, spec.decay_mult)
+            self.learnable_params_info.append(info)
+        impl.blobs = blobs
+        self._param_specs[-1] = specs
 
     def _analyse_backward(self):
         """Caffe's Net::Init need-backward analysis (params with lr_mult != 0, blobs under a
@@ -503,9 +543,15 @@ class Net:
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """Run layers start..end (names, inclusive; default all). kwargs set input blobs
-        (arrays; a different shape reshapes the blob). Returns {output or requested blob: data}.
-        """
-        outputs = list(self.outputs) + [b for b in (blobs or []) if b not in self.outputs]
+        (arrays; a different shape reshapes the blob). Returns {blob: data} for the net's
+        outputs, or the tops of layer `end` when it is given, plus the blobs named in `blobs`
+        (pycaffe's rule)."""
+        first, last = self._index(start, 0), self._index(end, len(self._impls) - 1)
+        ends = self._top_ids[last] if end is not None else self.outputs
+        outputs = list(ends) + [b for b in (blobs or []) if b not in ends]
+        for name in outputs:
+            if name not in self.blobs:
+                raise KeyError(f"{self._where}: forward(blobs=...) names '{name}', not a blob")
         for name in kwargs:
             if name not in self.blobs:
                 raise NetError(f"{self._where}: forward() got '{name}', which is not a blob")
@@ -514,25 +560,37 @@ class Net:
             if arr.shape != self.blobs[name].shape:
                 self.blobs[name].reshape(arr.shape)
             self.blobs[name].data[...] = arr
-        self._forward(self._index(start, 0), self._index(end, len(self._impls) - 1))
+        self._forward(first, last)
         return OrderedDict((o, self.blobs[o].data) for o in outputs)
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
         """Backpropagate layers start..end (names; default last..first). kwargs set top diffs.
-        Returns {input or requested blob: diff}."""
-        outputs = list(self.inputs) + [d for d in (diffs or []) if d not in self.inputs]
+        Returns {blob: diff} for the net's inputs, or the bottoms of layer `end` when it is
+        given, plus the blobs named in `diffs` (pycaffe's rule). Layers not run forward since
+        their last backward compute from their blobs' current contents, as in Caffe."""
+        first, last = self._index(start, len(self._impls) - 1), self._index(end, 0)
+        ends = self._bottom_ids[last] if end is not None else self.inputs
+        outputs = list(ends) + [d for d in (diffs or []) if d not in ends]
+        for name in outputs:
+            if name not in self.blobs:
+                raise KeyError(f"{self._where}: backward(diffs=...) names '{name}', not a blob")
         for name, arr in kwargs.items():
             if name not in self.blobs:
                 raise NetError(f"{self._where}: backward() got '{name}', which is not a blob")
             self.blobs[name].diff[...] = arr
-        self._backward(self._index(start, len(self._impls) - 1), self._index(end, 0))
+        self._backward(first, last)
         return OrderedDict((o, self.blobs[o].diff) for o in outputs)
 
     def _forward(self, start, end):
         loss = None
         self._cinfo = {}
+        hooks = self._callbacks
         for i in range(start, end + 1):
+            if hooks:
+                hooks.run("before_forward", i)
             self._forward_layer(i)
+            if hooks:
+                hooks.run("after_forward", i)
             for t in self._top_ids[i]:
                 w = self._blob_loss.get(t)
                 if w:
@@ -802,9 +860,14 @@ class Net:
         return torch.autocast(self.device.type, dtype=self.autocast)
 
     def _backward(self, start, end):
+        hooks = self._callbacks
         for i in range(start, end - 1, -1):
+            if hooks:
+                hooks.run("before_backward", i)
             if self._layer_need[i]:
                 self._backward_layer(i)
+            if hooks:
+                hooks.run("after_backward", i)
 
     def _backward_layer(self, i):
         impl = self._impls[i]
@@ -843,12 +906,8 @@ class Net:
                 if n:
                     b.diff_tensor = g
             return
-        if rec is None:
-            raise NetError(
-                f"{impl.where}: nothing recorded to backpropagate. Call net.forward() before "
-                "each net.backward(); a TEST-phase net records only with force_backward: true "
-                "in the prototxt or net.record_grad = True set before forward"
-            )
+        if rec is None:  # no forward since the last backward: from the blobs as they are
+            rec = self._record_layer(i)
         xs, ws, outs = rec[:3]
         top_diffs = [t.diff_tensor for t in tops]
         try:
@@ -882,6 +941,26 @@ class Net:
         for p, g, n in zip(impl.blobs, gw, self._param_need[i]):
             if n and g is not None:
                 p.diff_tensor.add_(g)
+
+    def _record_layer(self, i):
+        """Layer i's forward recorded again from its bottoms' and parameters' current data (its
+        tops left as they are): what a backward reads when no forward ran since the last one,
+        since Caffe's backward computes from the blobs' current contents. Exact for layers
+        whose backward reads only the bottoms; in a TRAIN net Dropout draws a new mask, and an
+        in-place layer other than ReLU sees its top as its bottom."""
+        impl = self._impls[i]
+        bottoms = [self.blobs[b] for b in self._bottom_ids[i]]
+        need = zip(bottoms + list(impl.blobs), self._bottom_need[i] + self._param_need[i])
+        leaves = [b.data_tensor.detach().requires_grad_(n) for b, n in need]
+        xs, ws = leaves[: len(bottoms)], leaves[len(bottoms) :]
+        try:
+            with torch.enable_grad(), self._autocast(impl):
+                outs = impl.forward(xs, ws)
+        except NetError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as e:
+            raise self._fail(i, "backward", e) from e
+        return xs, ws, outs
 
     def reshape(self):
         """Propagate shapes through every layer (after script-side blob reshapes)."""
@@ -918,6 +997,8 @@ class Net:
         they are named in a warning on stderr and in `self.layers_without_weights`. Returns
         the list of layers this file left without weights."""
         path = os.fspath(path)
+        if _hdf5.is_hdf5(path):  # Caffe's CopyTrainedLayersFrom: an HDF5 file by its signature
+            return self.load_hdf5(path)
         src = caffeio.read_caffemodel(path)
         index = {name: i for i, name in enumerate(self._layer_names)}
         shapes = {
@@ -953,19 +1034,6 @@ class Net:
                 file=sys.stderr,
             )
         return missing
-
-    def set_input_arrays(self, data, labels):
-        """pycaffe's set_input_arrays: float32 C-contiguous data (N x C x H x W) and labels (N,
-        or N x 1 x 1 x 1) for the MemoryData layer that must be the net's first layer; N a
-        multiple of its batch_size. The arrays are used in place (keep them unchanged)."""
-        impl = self._impls[0] if self._impls else None
-        if impl is None or impl.type != "MemoryData":
-            raise RuntimeError(
-                "set_input_arrays may only be called if the first layer is a MemoryDataLayer"
-            )
-        if isinstance(labels, np.ndarray) and labels.ndim == 1:
-            labels = np.ascontiguousarray(labels[:, None, None, None])
-        impl.set_input_arrays(data, labels)
 
     @property
     def layers_without_weights(self):

@@ -291,6 +291,8 @@ class SGDSolver:
                 and self.rank == 0
             ):
                 self.test_all()
+            for on_start, _ in self._callbacks:
+                on_start()
             display = bool(p.display) and self.iter % p.display == 0
             loss = 0.0
             try:
@@ -312,6 +314,8 @@ class SGDSolver:
                 self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
             if display:
                 self._display()
+            for _, on_gradients_ready in self._callbacks:
+                on_gradients_ready()
             if skipped:
                 self.last_rate = None  # no rate was applied (the driver logs lr: null)
             else:
@@ -709,6 +713,25 @@ class SGDSolver:
             self.log("multistep", f"MultiStep Status: Iteration {self.iter}, step = {step}")
         self.current_step = step
         return rate
+
+    @property
+    def lr(self):
+        """The learning rate of the current iteration (pycaffe's SGDSolver.lr; no side effect)."""
+        return learning_rate(self.param, self.iter, self.current_step)[0]
+
+    _callbacks = ()  # (on_start, on_gradients_ready) pairs, in the order added
+
+    def add_callback(self, on_start, on_gradients_ready):
+        """Call on_start() at the start of every iteration (after testing, before the forward
+        passes) and on_gradients_ready() before every update, as pycaffe's add_callback."""
+        if not (callable(on_start) and callable(on_gradients_ready)):
+            raise TypeError("add_callback(on_start, on_gradients_ready) takes two callables")
+        self._callbacks = (*self._callbacks, (on_start, on_gradients_ready))
+
+    def share_weights(self, net):
+        """Make `net` use this solver's training weights (its layers of the same names), as
+        pycaffe's share_weights (Net::ShareTrainedLayersWith)."""
+        net.share_with(self.net)
 
     def apply_update(self):
         """Caffe's ApplyUpdate on the accumulated diffs, then data -= diff."""

@@ -1,10 +1,18 @@
-"""The Python layer: a user class imported from python_param.module, driven as pycaffe does."""
+"""The Python layer: a user class imported from python_param.module, driven as pycaffe does.
+
+Its `self.blobs` is a BlobVec bound to the net's device: blobs added with `add_blob` in setup
+become the layer's parameters (the Net adopts them after setup). An exception the layer raises
+reaches the caller unchanged, with a note (PEP 678) naming the layer and the call.
+"""
 
 import importlib
 import inspect
 import os
 import sys
 
+from caffeio.errors import add_note
+
+from ..blob import BlobVec
 from ..errors import NetError
 from ..layer import Layer
 from .base import BaseLayer, register
@@ -92,11 +100,10 @@ class Python(BaseLayer):
         self.obj = _construct(cls, lp)
         self.obj.param_str = p.param_str
         self.obj.phase = self.phase
-        if not hasattr(self.obj, "blobs") or self.obj.blobs is None:
-            try:
-                self.obj.blobs = []
-            except AttributeError:
-                pass
+        try:
+            self.obj.blobs = BlobVec(getattr(self.obj, "blobs", None) or (), ctx.device, lp.name)
+        except AttributeError:  # a class that forbids the attribute: it has no parameters
+            pass
         try:
             self.obj.type = "Python"
         except AttributeError:
@@ -105,13 +112,20 @@ class Python(BaseLayer):
     def _call(self, what, *args):
         try:
             return getattr(self.obj, what)(*args)
-        except NetError:
-            raise
-        except Exception as e:
+        except Exception as e:  # the layer's own exception, as pycaffe passes it on
             p = self.lp.python_param
-            raise NetError(
-                f"{self.where}: {p.module}.{p.layer}.{what}() raised {type(e).__name__}: {e}"
-            ) from e
+            add_note(e, f"raised in {p.module}.{p.layer}.{what}() of {self.where}")
+            raise
+
+    def param_blobs(self):
+        """The layer's parameter Blobs after setup: its `self.blobs` (a BlobVec)."""
+        blobs = getattr(self.obj, "blobs", None)
+        if blobs is None:
+            return BlobVec((), self.ctx.device, self.name)
+        if not isinstance(blobs, BlobVec):
+            blobs = BlobVec(blobs, self.ctx.device, self.name)
+            self.obj.blobs = blobs
+        return blobs
 
     def setup_blobs(self, bottom, top):
         bottom, top = BlobVector(bottom), BlobVector(top)
