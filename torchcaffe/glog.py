@@ -5,20 +5,18 @@
 The `stderr` flag of init_log is accepted: torchcaffe logs to stderr only (no log files).
 """
 
-import os
 import sys
 
 from caffeio.glog import glog_prefix
+
+from . import options
 
 _state = {"minloglevel": None, "stderr": True}
 
 
 def _level():
     if _state["minloglevel"] is None:
-        try:
-            return int(os.environ.get("GLOG_minloglevel", "0"))
-        except ValueError:
-            return 0
+        return options.current().glog_minloglevel
     return _state["minloglevel"]
 
 

@@ -62,6 +62,13 @@ def _positive_int(name, value):
     return int(v)
 
 
+def _log_level(name, value):
+    v = value.strip()
+    if v not in ("0", "1", "2", "3"):
+        raise ValueError(f"{name}={value!r}: use 0 (INFO), 1 (WARNING), 2 (ERROR) or 3 (FATAL)")
+    return int(v)
+
+
 def _winograd(name, value):
     v = value.strip()
     if v not in ("0", "2", "4"):
@@ -165,6 +172,8 @@ VARIABLES = (
         "libgomp (torch's OpenMP): spins before a waiting thread sleeps; yours is kept"),
     Var("OMP_WAIT_POLICY", "omp_wait_policy", _text,
         "libgomp: ACTIVE (spin) or PASSIVE (sleep at once); yours is kept"),
+    Var("GLOG_minloglevel", "glog_minloglevel", _log_level,
+        "least severity torchcaffe.log writes (glog's: 0 INFO .. 3 FATAL; default 0)"),
     Var("OMP_NUM_THREADS", None, _text, "libgomp and torch: threads per process"),
     Var("CUBLAS_WORKSPACE_CONFIG", None, _text,
         "cuBLAS: set to :4096:8 by TORCHCAFFE_DETERMINISTIC=1 when unset"),
@@ -200,6 +209,7 @@ class Options:
     thp: bool | None = None  # THP_MEM_ALLOC_ENABLE as the user set it (None: unset)
     gomp_spincount: str | None = None  # GOMP_SPINCOUNT as the user set it
     omp_wait_policy: str | None = None  # OMP_WAIT_POLICY as the user set it
+    glog_minloglevel: int = 0  # GLOG_minloglevel: torchcaffe.log's threshold (init_log wins)
     isa_caps: dict = field(default_factory=dict)  # ISA_VARIABLES that are set -> their values
     set_by: tuple = ()  # names of the variables (and "code") that set fields above
 
