@@ -60,6 +60,7 @@ def _rank(rank, world, folder, kind):
         np.savez(os.path.join(folder, f"weights{rank}.npz"), *weights)
         if rank == 0:
             solver.snapshot()
+        torch.distributed.barrier()  # both ranks done before either tears the group down
     finally:
         torch.distributed.destroy_process_group()
 
