@@ -1,6 +1,6 @@
 """torchcaffe's fastest exact-enough inference mode (`Net(fast=True)`, TORCHCAFFE_FAST=1,
-`--fast` in solvers.infer / score): channels_last + Winograd 3x3 convolutions, close to the
-exact outputs, and training untouched."""
+`--fast` of python -m solvers.infer and score.py): channels_last + Winograd 3x3 convolutions,
+close to the exact outputs, and training untouched."""
 
 import exactness as exact
 import numpy as np
@@ -70,18 +70,26 @@ def test_fast_mode_leaves_training_exact(always_winograd):
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
-def test_fast_flag_sets_the_mode(monkeypatch, capsys):
+def test_fast_flag_is_a_net_parameter(monkeypatch, capsys, tmp_path):
+    """--fast reaches the nets as open_net(..., fast=True) (Net(fast=True)), not through the
+    environment: TORCHCAFFE_FAST stays the user's, and nets opened without it stay exact."""
+    import os
+
+    import caffeio
     import engine
     from engine import startup
 
-    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # recorded, so the "1" set below is undone
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")
     engine.use("torch")
-    assert engine.use_fast_mode() is True
-    import os
-
-    assert os.environ["TORCHCAFFE_FAST"] == "1"
+    assert engine.fast_mode() is True
+    assert os.environ["TORCHCAFFE_FAST"] == "0"
+    path = str(tmp_path / "deploy.prototxt")
+    caffeio.write_net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), path)
+    fast = engine.open_net(path, caffe.TEST, fast=True)
+    assert fast.winograd == 4 and fast.channels_last
+    assert engine.open_net(path, caffe.TEST).winograd == 2  # the exact default
     monkeypatch.setattr(startup, "current_name", lambda: "caffe")
-    assert engine.use_fast_mode() is False
+    assert engine.fast_mode() is False
     assert "torchcaffe only" in capsys.readouterr().out
 
 

@@ -16,7 +16,7 @@ from release_layout import check_release_layout_scores
 
 import caffeio
 import zoo
-from solvers import weights
+from solvers.weights import cli as weights
 from zoo import catalog, download
 from zoo.catalog import CATALOG, ILSVRC, RELEASE, Published
 
@@ -81,11 +81,11 @@ def test_classifiers_match_the_staged_inits():
         assert rec.dest.startswith("models/ilsvrc-nets/")
         assert set(rec.used_by) == {m for m in zoo.ALL_MODELS if init_source(m) == rec.fcnized}
         assert rec.size and rec.checksums  # every classifier has a published size and digest
-        assert rec.name == rec.fcnized[: -len("-fcn")]  # solvers.run's message names it so
+        assert rec.name == rec.fcnized[: -len("-fcn")]  # solvers.runs' message names it so
 
 
 def test_missing_base_says_how_to_fetch_it(tmp_path, monkeypatch):
-    import solvers.run as run
+    import solvers.runs.base_weights as run
 
     monkeypatch.setattr(run, "MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(run.RunSetupError) as e:

@@ -22,26 +22,29 @@ images and crops (96 px instead of 321), a higher rate for a random trunk, a few
 iterations. `python models/cityscapes-fcn-resnet101/solve.py` is the full recipe.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import shutil
 import sys
 import time
+from typing import Any
 
 import engine
+from solvers.runs.folder import ROOT
 
-from .demo import _in_dir, demo_folders
-from .demo import make_base as _make_base
+from .common import demo_folders
+from .common import make_base as _make_base
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "cityscapes-fcn-resnet101"
 # label ids of the demo's object classes: building, vegetation, person, car (+ sky and road)
 OBJECTS = (11, 21, 24, 26)
 DEFAULTS = dict(width=0.0625, iters=400, lr=0.003, batch=10, crop=96, n=48, size=(96, 192))
 
 
-def parse_args(argv):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m solvers.demo --recipe resnet", description=__doc__.split("\n")[0]
     )
@@ -64,11 +67,11 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def say(text):
+def say(text: str) -> None:
     print(f"[demo resnet] {text}", file=sys.stderr, flush=True)
 
 
-def make_data(root, n, size):
+def make_data(root: str, n: int, size: tuple[int, int]) -> dict:
     """Synthetic Cityscapes twin under root/cityscapes (about 3/4 train, 1/4 val) with the
     demo's object classes; root/.complete is written last. Returns {split: ids}."""
     from layers.synth.cityscapes import make_cityscapes
@@ -84,61 +87,66 @@ def make_data(root, n, size):
     return ids
 
 
-def make_base(runs, width, seed=0):
+def make_base(runs: str, width: float, seed: int = 0) -> str:
     """<runs>/ilsvrc-nets/resnet101-fcn.caffemodel from a random-weight ResNet-101 classifier."""
     return _make_base(runs, width, seed, arch="resnet101")
 
 
-def calibrate_batchnorm(folder, weights, out):
+def calibrate_batchnorm(folder: str, weights: str, out: str) -> str:
     """Re-estimate every BatchNorm's global statistics (mean, variance; factor 1) of the train
     net in run folder `folder` on one batch of its own training crops, layer by layer in net
-    order, starting from `weights`; write the result to `out`.
+    order, starting from `weights`; write the result to `out` (and the train net it ran, data
+    paths resolved against the run folder, beside it as <out>.prototxt).
 
     A random-weight trunk with made-up statistics multiplies activations through 33 residual
     blocks (res5 reached 1e6 here and the first steps diverged); an ImageNet trunk comes with
     calibrated statistics, which this stands in for. Works on either engine."""
     import numpy as np
 
-    cwd = os.getcwd()
-    os.chdir(folder)  # the data layer's paths are relative to the run folder
-    try:
-        net = engine.open_net("train.prototxt", engine.current().TRAIN, weights=weights)
-        names = list(net._layer_names)
-        types = [layer.type for layer in net.layers]
-        bottoms = net.bottom_names
-        pos = 0
-        for i, (name, kind) in enumerate(zip(names, types)):
-            if kind != "BatchNorm":
-                continue
-            net.forward(start=names[pos], end=names[i - 1])
-            x = net.blobs[bottoms[name][0]].data.astype(np.float64)
-            mean, var, factor = net.params[name]
-            mean.data[...] = x.mean(axis=(0, 2, 3))
-            var.data[...] = x.var(axis=(0, 2, 3))
-            factor.data[...] = 1
-            pos = i
-        net.save(out)
-    finally:
-        os.chdir(cwd)
+    from solvers.runs.folder import stems
+    from solvers.runs.paths import run_net
+
+    train, _ = stems(folder)
+    net_file = run_net(train, folder, os.path.splitext(out)[0] + ".prototxt")
+    net = engine.open_net(net_file, engine.current().TRAIN, weights=weights)
+    names = list(net._layer_names)
+    types = [layer.type for layer in net.layers]
+    bottoms = net.bottom_names
+    pos = 0
+    for i, (name, kind) in enumerate(zip(names, types)):
+        if kind != "BatchNorm":
+            continue
+        net.forward(start=names[pos], end=names[i - 1])
+        x = net.blobs[bottoms[name][0]].data.astype(np.float64)
+        mean, var, factor = net.params[name]
+        mean.data[...] = x.mean(axis=(0, 2, 3))
+        var.data[...] = x.var(axis=(0, 2, 3))
+        factor.data[...] = 1
+        pos = i
+    net.save(out)
     return out
 
 
-def _recipe_flags(args):
-    return ["--recipe", "caffe", "--batch", str(args.batch), "--crop", str(args.crop)]
+def _run_folder(args: argparse.Namespace, runs: str, data_root: str) -> dict[str, Any]:
+    """The run folder settings shared by training and scoring (the Caffe recipe)."""
+    return dict(
+        runs=runs, width=args.width, data_root=data_root, recipe="caffe", batch=args.batch,
+        crop=args.crop,
+    )  # fmt: skip
 
 
-def train(args, runs, data_root):
-    """Train with the driver (solvers/train.py); reuse final weights when present."""
-    from solvers import train as driver
+def train(args: argparse.Namespace, runs: str, data_root: str) -> str:
+    """Train with the driver (solvers.training); reuse final weights when present."""
+    from solvers.training import TrainOptions
+    from solvers.training import train as train_model
 
     final = os.path.join(runs, MODEL, f"{MODEL}.caffemodel")
     if os.path.exists(final):
         say(f"    reusing {final} (--fresh to retrain)")
         return final
     shutil.rmtree(os.path.join(runs, MODEL, "snapshot"), ignore_errors=True)
+    from solvers.runs.folder import run_dir
     from surgery.stage import staged_init
-
-    from .run import run_dir
 
     folder = run_dir(MODEL, runs, args.width, data_root, False, "caffe", args.batch, args.crop)
     init = os.path.join(runs, "ilsvrc-nets", "staged-init.caffemodel")
@@ -147,45 +155,33 @@ def train(args, runs, data_root):
     calibrated = os.path.join(runs, "ilsvrc-nets", "init-bn-calibrated.caffemodel")
     calibrate_batchnorm(folder, init, calibrated)
     say(f"    BatchNorm statistics re-estimated on training crops -> {calibrated}")
-    argv = [
-        "--weights", calibrated,
-        "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
-        "--lr", f"{args.lr:g}", "--iters", str(args.iters), "--max-iter", str(args.iters),
-        "--score-every", str(max(1, args.iters // 4)), "--snapshot-every", str(args.iters),
-        "--display", "20", "--gpu", str(args.gpu), "--seed", "0",
-        "--engine", engine.requested(), *_recipe_flags(args),
-    ]  # fmt: skip
-    if args.precision:
-        argv += ["--precision", args.precision]
-    if args.no_progress:
-        argv.append("--no-progress")
-    _in_dir(driver.main, MODEL, argv)
+    options = TrainOptions(
+        weights=calibrated, lr=args.lr, iters=args.iters, max_iter=args.iters,
+        score_every=max(1, args.iters // 4), snapshot_every=args.iters, display=20,
+        gpu=args.gpu, seed=0, precision=args.precision or "fp32",
+        progress=not args.no_progress, **_run_folder(args, runs, data_root),
+    )  # fmt: skip
+    train_model(MODEL, options)
     if not os.path.exists(final):
         raise SystemExit(f"error: training {MODEL} ended without writing {final}")
     return final
 
 
-def score(args, runs, data_root, weights, out):
-    """Score the val split with the scoring command -> the score head's metrics."""
-    from solvers import score_cli
+def score(args: argparse.Namespace, runs: str, data_root: str, weights: str, out: str) -> dict:
+    """Score the val split as score.py does -> the score head's metrics."""
+    from solvers.evaluation.score_model import ScoreOptions, score_model
 
-    argv = [
-        "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
-        "--data-root", data_root, "--out", out, "--png", "--gpu", str(args.gpu),
-        "--engine", engine.requested(),
-        *_recipe_flags(args),
-    ]  # fmt: skip
-    return _in_dir(score_cli.main, MODEL, argv)["score"]
+    options = ScoreOptions(out=out, png=True, gpu=args.gpu, **_run_folder(args, runs, data_root))
+    return score_model(MODEL, weights, options)["score"]
 
 
-def majority_baseline(cs_dir, ids):
+def majority_baseline(cs_dir: str, ids: list[str]) -> float:
     """Mean IoU (19 classes) of predicting each val image's most frequent train id everywhere:
     the bar a net must clear to show it learned more than the scene's layout prior."""
     import numpy as np
 
     from layers.cityscapes import load_cityscapes_label
-
-    from .metrics import fast_hist, scores
+    from solvers.evaluation.metrics import fast_hist, scores
 
     hist = np.zeros((19, 19), np.int64)
     labels = [load_cityscapes_label(cs_dir, "val", i)[0].astype(np.int64) for i in ids]
@@ -195,15 +191,14 @@ def majority_baseline(cs_dir, ids):
     return scores(hist)["mean_iu"]
 
 
-def draw_overlays(cs_dir, ids, pred_dir, out_dir, n):
+def draw_overlays(cs_dir: str, ids: list[str], pred_dir: str, out_dir: str, n: int) -> list[str]:
     """image | ground truth | prediction | overlay panels for the first n val ids -> paths."""
     import numpy as np
     from PIL import Image
 
     from layers.cityscapes import cityscapes_paths, load_cityscapes_label
     from layers.io import read_rgb
-
-    from .viz import overlay, save_panels
+    from solvers.pictures.labels import overlay, save_panels
 
     paths = []
     for idx in ids[:n]:
@@ -218,7 +213,7 @@ def draw_overlays(cs_dir, ids, pred_dir, out_dir, n):
     return paths
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the ResNet recipe demo; returns the score head's metrics dict."""
     args = parse_args(argv)
     engine.use(args.engine)
@@ -245,7 +240,7 @@ def main(argv=None):
     cs_dir = os.path.join(data_root, "cityscapes")
     overlays = draw_overlays(cs_dir, ids["val"], score_dir, os.path.join(out, "overlays"),
                              args.overlays)  # fmt: skip
-    from . import plotlog
+    from solvers.pictures import plotlog
 
     log = os.path.join(runs, MODEL, "snapshot", "train.jsonl")
     title = "ResNet recipe demo: training loss and validation mean IoU"
@@ -272,7 +267,3 @@ def main(argv=None):
     )
     results["majority_baseline"] = chance
     return results
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,7 @@
 
     python -m solvers.demo            # or: make demo      (outputs in demo/)
     python -m solvers.demo --fresh    # start again from nothing
-    python -m solvers.demo --recipe resnet   # the FCN-ResNet recipe (solvers/demo_resnet.py)
+    python -m solvers.demo --recipe resnet   # the FCN-ResNet recipe (solvers/demos/resnet.py)
 
 Steps (each is skipped when its output already exists, so a second run only re-prints):
 1. a synthetic dataset in the real VOC/SBD layout (demo/data/pascal/VOC2011, demo/data/sbdd):
@@ -10,7 +10,7 @@ Steps (each is skipped when its output already exists, so a second run only re-p
 2. the base weights: a *random-weight* VGG-16 classifier stands in for the ILSVRC model (no
    ImageNet weights exist here), turned fully convolutional by surgery (python -m surgery fcnize);
 3. the zoo writes a reduced-width voc-fcn8s pipeline (the same graph, fewer channels) and the
-   training driver (solvers/train.py) trains it, with a progress bar;
+   training driver (solvers.training) trains it, with a progress bar;
 4. the scoring command scores it; overlays (image | ground truth | prediction), loss and mean-IU
    curves and the metrics JSON land in demo/.
 
@@ -28,16 +28,21 @@ Synthetic classes: five VOC classes (aeroplane, bicycle, bird, boat, bottle) eac
 colour and shape, so a few hundred iterations can learn them; the net still has all 21 outputs.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import shutil
 import sys
 import time
+from typing import Any
 
 import engine
+from solvers.runs.folder import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .common import demo_folders, make_base
+
 MODEL = "voc-fcn8s"
 STAGES = ("voc-fcn32s", "voc-fcn16s", "voc-fcn8s")
 CLASSES = (1, 2, 3, 4, 5)
@@ -45,7 +50,7 @@ DEFAULTS = dict(width=0.0625, iters=(1200, 600, 600), lr=5e-5, n_train=80, n_val
 SIZE_RANGE = (112, 160)
 
 
-def parse_args(argv):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m solvers.demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=os.path.join(ROOT, "demo"), help="demo folder (demo/)")
     p.add_argument("--fresh", action="store_true", help="delete the demo folder first")
@@ -71,12 +76,14 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def say(text):
+def say(text: str) -> None:
     print(f"[demo] {text}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ 1. data
-def make_data(root, n_train, n_val, size=None, seed=0):
+def make_data(
+    root: str, n_train: int, n_val: int, size: tuple[int, int] | None = None, seed: int = 0
+) -> dict:
     """Synthetic VOC2011 + SBD under `root` (the nets' data_root): SBD train = n_train ids,
     VOC val = n_val ids = seg11valid. Objects from CLASSES. Returns {'voc_dir', 'sbdd_dir',
     'val'} and writes root/.complete last (a half-written dataset is rewritten)."""
@@ -117,47 +124,13 @@ def make_data(root, n_train, n_val, size=None, seed=0):
     return info
 
 
-# ------------------------------------------------------------------ 2. base weights
-def make_base(runs, width, seed=0, arch="vgg16"):
-    """<runs>/ilsvrc-nets/<arch>-fcn.caffemodel from a random-weight classifier (arch of
-    zoo.classifiers: vgg16, resnet101, ...) at `width`, fcnized. Returns the path."""
-    from surgery.fcnize import fcnize
-    from zoo.classifiers import write_classifier
-
-    out = os.path.join(runs, "ilsvrc-nets", f"{arch}-fcn.caffemodel")
-    if os.path.exists(out):
-        return out
-    cls_dir = os.path.join(runs, "ilsvrc-nets", "random-classifier")
-    proto, weights = write_classifier(cls_dir, arch, width=width, seed=seed)
-    fcnize(proto, weights, out, force=True, verbose=False)
-    return out
-
-
-def demo_folders(out, fresh=False):
-    """(demo folder, its data root, its runs folder), absolute; the folder is emptied first
-    when `fresh` and created when missing."""
-    out = os.path.abspath(out)
-    if fresh and os.path.isdir(out):
-        shutil.rmtree(out)
-    os.makedirs(out, exist_ok=True)
-    return out, os.path.join(out, "data"), os.path.join(out, "runs")
-
-
 # ------------------------------------------------------------------ 3./4. train and score
-def _in_dir(fn, *args):
-    """Run fn(*args) and come back to the current folder (the drivers chdir into the run)."""
-    cwd = os.getcwd()
-    try:
-        return fn(*args)
-    finally:
-        os.chdir(cwd)
-
-
-def train(args, runs, data_root):
-    """Train the stages with solvers/train.py (each from the previous stage's weights, the
+def train(args: argparse.Namespace, runs: str, data_root: str) -> dict[str, str]:
+    """Train the stages with solvers.training (each from the previous stage's weights, the
     first from <runs>/ilsvrc-nets/vgg16-fcn.caffemodel); a stage whose final weights exist is
     reused. Returns {model: weights path}."""
-    from solvers import train as driver
+    from solvers.training import TrainOptions
+    from solvers.training import train as train_model
 
     weights = {}
     for model, iters in zip(STAGES, args.iters):
@@ -169,56 +142,49 @@ def train(args, runs, data_root):
             continue
         say(f"    {model}: {iters} iterations")
         shutil.rmtree(os.path.join(folder, "snapshot"), ignore_errors=True)  # a clean log
-        argv = [
-            "--runs", runs, "--width", f"{args.width:g}", "--data-root", data_root,
-            "--lr", f"{args.lr:g}", "--normalize", "--iters", str(iters),
-            "--score-every", str(max(1, iters // 3)), "--snapshot-every", str(iters),
-            "--display", "50", "--gpu", str(args.gpu), "--seed", "0",
-            "--engine", engine.requested(),
-        ]  # fmt: skip
-        if args.no_progress:
-            argv.append("--no-progress")
-        _in_dir(driver.main, model, argv)
+        options = TrainOptions(
+            runs=runs, width=args.width, data_root=data_root, lr=args.lr, normalize=True,
+            iters=iters, score_every=max(1, iters // 3), snapshot_every=iters, display=50,
+            gpu=args.gpu, seed=0, progress=not args.no_progress,
+        )  # fmt: skip
+        train_model(model, options)
         if not os.path.exists(final):
             raise SystemExit(f"error: training {model} ended without writing {final}")
     return weights
 
 
-def stage_scores(runs):
+def stage_scores(runs: str) -> dict[str, float]:
     """{model: last validation mean IU logged while training} for the stages that have one."""
     out = {}
+    from solvers.training.runlog import read_rows
+
     for model in STAGES:
-        log = os.path.join(runs, model, "snapshot", "train.jsonl")
-        if not os.path.exists(log):
-            continue
-        with open(log) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+        rows = read_rows(os.path.join(runs, model, "snapshot", "train.jsonl"))
         scored = [r for r in rows if "scores" in r]
         if scored:
             out[model] = scored[-1]["scores"]["score"]["mean_iu"]
     return out
 
 
-def score(args, runs, data_root, weights, out):
-    """Score on seg11valid with the scoring command (writes out/scores.json and predictions)."""
-    from solvers import score_cli
+def score(args: argparse.Namespace, runs: str, data_root: str, weights: str, out: str) -> dict:
+    """Score on seg11valid as models/voc-fcn8s/score.py does (writes out/scores.json and
+    predictions)."""
+    from solvers.evaluation.score_model import ScoreOptions, score_model
 
-    argv = [
-        "--weights", weights, "--runs", runs, "--width", f"{args.width:g}",
-        "--data-root", data_root, "--out", out, "--png", "--normalize", "--gpu", str(args.gpu),
-        "--engine", engine.requested(),
-    ]  # fmt: skip
-    return _in_dir(score_cli.main, MODEL, argv)
+    options = ScoreOptions(
+        runs=runs, width=args.width, data_root=data_root, out=out, png=True, normalize=True,
+        gpu=args.gpu,
+    )  # fmt: skip
+    return score_model(MODEL, weights, options)
 
 
-def draw_overlays(data, pred_dir, out_dir, n):
+def draw_overlays(data: dict, pred_dir: str, out_dir: str, n: int) -> list[str]:
     """image | ground truth | prediction panels for the first n validation ids -> paths."""
     import numpy as np
     from PIL import Image
 
     from layers.io import read_rgb
-
-    from .viz import overlay, save_panels
+    from solvers.pictures.labels import overlay, save_panels
 
     paths = []
     for idx in data["val"][:n]:
@@ -234,13 +200,13 @@ def draw_overlays(data, pred_dir, out_dir, n):
     return paths
 
 
-def background_baseline(data):
+def background_baseline(data: dict) -> float:
     """Mean IU of predicting background everywhere on the validation labels (the bar a net
     must clear to show learning): background IU = its pixel share, every object class 0."""
     import numpy as np
     from PIL import Image
 
-    from .metrics import fast_hist, scores
+    from solvers.evaluation.metrics import fast_hist, scores
 
     hist = np.zeros((21, 21), np.int64)
     for idx in data["val"]:
@@ -251,13 +217,8 @@ def background_baseline(data):
     return scores(hist)["mean_iu"]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the metrics dict of the score head."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a == "--recipe" or a.startswith("--recipe=") for a in argv):
-        from .demo_resnet import main as recipe_demo
-
-        return recipe_demo(argv)
     args = parse_args(argv)
     engine.use(args.engine)
     t0 = time.time()
@@ -276,7 +237,7 @@ def main(argv=None):
     results = score(args, runs, data_root, weights, score_dir)["score"]
     say("5/5 pictures: overlays and curves")
     overlays = draw_overlays(data, score_dir, os.path.join(out, "overlays"), args.overlays)
-    from . import plotlog
+    from solvers.pictures import plotlog
 
     logs = [os.path.join(runs, m, "snapshot", "train.jsonl") for m in STAGES]
     curves = plotlog.plot([plotlog.parse_log(log) for log in logs],
@@ -304,7 +265,3 @@ def main(argv=None):
         f"{weights} {data['voc_dir']}/JPEGImages --out {out}/infer"
     )
     return results
-
-
-if __name__ == "__main__":
-    main()

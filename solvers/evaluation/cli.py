@@ -1,4 +1,4 @@
-"""The scoring command behind every models/<m>/score.py.
+"""The command line of every models/<m>/score.py: flags -> ScoreOptions -> one score_model call.
 
     python models/voc-fcn8s/score.py --weights voc-fcn8s.caffemodel [--split seg11valid]
         [--out DIR] [--png] [--n N] [--width W --data-root D --runs R] [--voc-dir DIR]
@@ -11,18 +11,19 @@ image (memory of one tile; same scores) or sliding windows of the training crop 
 where windows overlap); the last two split the eval net into its data layer and the rest.
 """
 
+from __future__ import annotations
+
 import argparse
-import os
-import sys
-from dataclasses import asdict
 from fractions import Fraction
 
 from netspec.argtypes import positive_int, positive_width
 
-from .score import EVAL_MODES  # numpy and PIL only: no engine is imported here
+from .score_model import ScoreOptions, score_model
+from .splitnet import EVAL_MODES, Evaluation  # numpy only: no engine is imported here
 
 
-def parse_args(model, argv):
+def parser(model: str) -> argparse.ArgumentParser:
+    """The flags of models/<model>/score.py."""
     p = argparse.ArgumentParser(prog=f"models/{model}/score.py", description=f"Score {model}.")
     p.add_argument("--weights", required=True, help="caffemodel to score")
     p.add_argument("--split", help="evaluation split (default: the eval net's)")
@@ -65,6 +66,12 @@ def parse_args(model, argv):
         action="store_true",
         help="sliding: images smaller than the window run at their size (default: padded with 0)",
     )
+    return p
+
+
+def parse_args(model: str, argv: list[str] | None) -> argparse.Namespace:
+    """The flags of models/<model>/score.py (see --help), checked."""
+    p = parser(model)
     args = p.parse_args(argv)
     if args.eval != "sliding" and (args.no_pad or args.overlap != 1 / 3 or args.window != 321):
         p.error("--window, --overlap and --no-pad apply to --eval sliding")
@@ -73,7 +80,18 @@ def parse_args(model, argv):
     return args
 
 
-def _fraction(text):
+def options(args: argparse.Namespace) -> ScoreOptions:
+    """ScoreOptions of parsed flags."""
+    a = args
+    return ScoreOptions(
+        split=a.split, out=a.out, png=a.png, n=a.n, engine=a.engine, gpu=a.gpu, fast=a.fast,
+        width=a.width, data_root=a.data_root, recipe=a.recipe, batch=a.batch, crop=a.crop,
+        runs=a.runs, normalize=a.normalize, voc_dir=a.voc_dir,
+        evaluation=Evaluation(a.eval, a.tile, a.window, a.overlap, not a.no_pad),
+    )  # fmt: skip
+
+
+def _fraction(text: str) -> float:
     try:
         f = float(Fraction(text))
     except (ValueError, ZeroDivisionError):
@@ -83,108 +101,7 @@ def _fraction(text):
     return f
 
 
-def main(model, argv=None):
-    """Score `model` with --weights on its eval split -> results dict (also printed/written)."""
+def main(model: str, argv: list[str] | None = None) -> dict:
+    """models/<model>/score.py: score --weights on the eval split -> {head: metrics}."""
     args = parse_args(model, argv)
-    import caffeio
-    import engine
-    from zoo import record as model_record
-
-    from .run import RunSetupError, run_dir, stems, with_python_params
-    from .score import (
-        Evaluation,
-        image_count,
-        open_eval_nets,
-        report,
-        seg_tests,
-        seg_tests_split,
-        to_json,
-    )
-
-    caffe = engine.use(args.engine)
-    engine.announce()
-    if args.fast:
-        engine.use_fast_mode(sys.stderr)
-    engine.set_device(args.gpu)
-    weights = os.path.abspath(args.weights)
-    voc_dir = os.path.abspath(args.voc_dir) if args.voc_dir else None
-    evaluation = Evaluation(args.eval, args.tile, args.window, args.overlap, not args.no_pad)
-    if not os.path.exists(weights):
-        raise RunSetupError(f"--weights {args.weights}: no such file")
-    out = os.path.abspath(args.out) if args.out else None
-    folder = run_dir(
-        model,
-        os.path.abspath(args.runs) if args.runs else None,
-        args.width,
-        args.data_root,
-        args.normalize,
-        args.recipe,
-        args.batch,
-        args.crop,
-    )
-    os.chdir(folder)
-    _, eval_file = stems(folder)
-    net_param = caffeio.read_net(eval_file)
-    if args.split:
-        net_param = with_python_params(net_param, split=args.split, randomize=False)
-    if voc_dir:
-        net_param = _with_voc_dir(net_param, voc_dir, model)
-    split = args.split or _split_of(net_param) or "eval"
-    out = out or os.path.join(folder, f"score-{split}")
-    os.makedirs(out, exist_ok=True)
-    net_file = os.path.join(out, "eval.prototxt")
-    caffeio.write_net(net_param, net_file)
-    rec = model_record(model)  # the zoo record: heads scored
-    png_dir = out if args.png else None
-    if evaluation.mode == "whole":
-        net = engine.open_net(net_file, caffe.TEST, weights=weights, require_weights=True)
-        n = min(image_count(net), args.n or image_count(net))
-        results = seg_tests(net, n, rec.heads, png_dir=png_dir, confusion=True)
-    else:
-        try:
-            data_net, net, param = open_eval_nets(net_file, weights, rec.heads, out)
-        except ValueError as e:
-            raise RunSetupError(f"--eval {evaluation.mode}: {e}") from None
-        n = min(image_count(data_net), args.n or image_count(data_net))
-        results = seg_tests_split(
-            data_net, net, n, rec.heads, evaluation, param, png_dir=png_dir, confusion=True
-        )
-    print(f"{model}: {weights} on {split} ({n} images, {evaluation.describe()})")
-    report(results, file=sys.stdout)
-    to_json(
-        results,
-        os.path.join(out, "scores.json"),
-        model=model,
-        weights=weights,
-        split=split,
-        evaluation=asdict(evaluation),
-    )
-    print(f"wrote {os.path.join(out, 'scores.json')}")
-    return results
-
-
-def _with_voc_dir(net_param, voc_dir, model):
-    """The eval net reading `voc_dir` (VOC 2012, say) in place of its own VOC folder."""
-    import ast
-
-    from .run import RunSetupError, with_python_params
-
-    keys = []
-    for layer in net_param.layer:
-        if layer.type == "Python" and layer.python_param.param_str:
-            keys += list(ast.literal_eval(layer.python_param.param_str))
-    if "voc_dir" not in keys or "context_dir" in keys:
-        raise RunSetupError(
-            f"--voc-dir: the eval net of {model} reads no PASCAL VOC segmentation folder "
-            "(its data layer has no voc_dir); use it with the voc-* models"
-        )
-    return with_python_params(net_param, voc_dir=voc_dir)
-
-
-def _split_of(net_param):
-    import ast
-
-    for layer in net_param.layer:
-        if layer.type == "Python" and layer.python_param.param_str:
-            return ast.literal_eval(layer.python_param.param_str).get("split")
-    return None
+    return score_model(model, args.weights, options(args))

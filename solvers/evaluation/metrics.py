@@ -5,10 +5,14 @@ hist[i, j] = number of pixels of ground-truth class i predicted as j, counted ov
 and never predicted get NaN accuracy / IU and are left out of the means (nanmean), silently.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 
-def fast_hist(gt, pred, n):
+def fast_hist(gt: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     """Confusion matrix (n, n) int64 of integer label arrays `gt` and `pred` (any equal shape)."""
     gt = np.asarray(gt).ravel()
     pred = np.asarray(pred).ravel()
@@ -21,7 +25,7 @@ def fast_hist(gt, pred, n):
     return np.bincount(n * gt[k].astype(np.int64) + pred_k, minlength=n * n).reshape(n, n)
 
 
-def scores(hist, exclude=()):
+def scores(hist: np.ndarray, exclude: Sequence[int] = ()) -> dict:
     """Metrics of a confusion matrix -> dict.
 
     overall_acc = trace / sum; per_class_acc = diag / rowsum; per_class_iu =
@@ -58,7 +62,7 @@ def scores(hist, exclude=()):
     }
 
 
-def table(result, names=None, title=None):
+def table(result: dict, names: Sequence[str] | None = None, title: str | None = None) -> str:
     """Printable per-class table (class, IU %, acc %, note) plus the summary lines."""
     n = len(result["per_class_iu"])
     names = list(names) if names is not None else [str(i) for i in range(n)]

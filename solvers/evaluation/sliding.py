@@ -1,6 +1,6 @@
 """Sliding-window evaluation, as the crop-trained ResNet FCNs are evaluated on large images.
 
-    from solvers.sliding import sliding_forward
+    from solvers.evaluation.sliding import sliding_forward
     scores = sliding_forward(net, image, window=321, overlap=1/3)   # C x H x W -> K x H x W
 
 The net (pycaffe API on either engine: net.blobs[...].reshape, .data, net.forward(); a net
@@ -13,11 +13,16 @@ the mean colour) at the bottom/right, as at training time, and the output croppe
 pad=False runs a smaller window there instead (with a window at least the image's size that is
 exactly the whole-image forward).
 
-Unlike solvers.tiled (exact: tiles plus the receptive-field margin reproduce the whole-image
-output), this changes the result: each window sees only its own context, as during training.
+Unlike solvers.evaluation.tiled (exact: tiles plus the receptive-field margin reproduce the
+whole-image output), this changes the result: each window sees only its own context, as during
+training.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +39,7 @@ def _pair(value, what):
     return h, w
 
 
-def window_starts(length, window, stride):
+def window_starts(length: int, window: int, stride: int) -> list[int]:
     """Start offsets of windows of size `window` every `stride` pixels covering 0..length-1;
     the last one ends at `length` (one window at 0 when the image is no longer than it)."""
     if length <= window:
@@ -43,7 +48,7 @@ def window_starts(length, window, stride):
     return sorted({min(i * stride, length - window) for i in range(n)})
 
 
-def window_stride(window, overlap):
+def window_stride(window: int, overlap: float) -> int:
     """Stride between window starts for an overlap fraction 0 <= overlap < 1 (at least 1)."""
     if not 0 <= overlap < 1:
         raise SlidingError(f"overlap must be in [0, 1), got {overlap!r}")
@@ -51,8 +56,14 @@ def window_stride(window, overlap):
 
 
 def sliding_forward(
-    net, image, window=321, overlap=1 / 3, input_blob="data", output_blob="score", pad=True
-):
+    net: Any,
+    image: np.ndarray,
+    window: int | tuple[int, int] = 321,
+    overlap: float = 1 / 3,
+    input_blob: str = "data",
+    output_blob: str | Sequence[str] = "score",
+    pad: bool = True,
+) -> np.ndarray | list[np.ndarray]:
     """Scores of `image` (C x H x W float32, preprocessed) averaged over sliding windows.
 
     window: side (int) or (h, w) of each window, e.g. the training crop (321); overlap: the

@@ -1,6 +1,6 @@
 """Inference on images larger than memory allows in one pass: overlapping tiles, exact interior.
 
-    from solvers.tiled import tiled_forward
+    from solvers.evaluation.tiled import tiled_forward
     scores = tiled_forward(net, image, tile=512)   # image C x H x W -> scores K x H x W
 
 An FCN's output pixel y depends only on the input within its receptive field [y + lo, y + hi]
@@ -13,9 +13,12 @@ the interior but also at the image's own borders (a tile touching the border see
 padding). Peak memory is that of one (tile + 2 margin) pass.
 """
 
+from __future__ import annotations
+
 import math
 import os
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +41,7 @@ def _square(lp):
     return h.kernel, h.pad, h.stride, h.dilation
 
 
-def receptive_field(net_param, input_blob="data"):
+def receptive_field(net_param: Any, input_blob: str = "data") -> dict:
     """{blob: (jump, lo, hi)} for a caffe_pb2.NetParameter: pixel y of the blob depends on input
     pixels [jump*y + lo, jump*y + hi] (bounds, Fractions) along each spatial axis.
 
@@ -89,7 +92,9 @@ def receptive_field(net_param, input_blob="data"):
     return rf
 
 
-def tiling_geometry(net_param, input_blob="data", output_blob="score"):
+def tiling_geometry(
+    net_param: Any, input_blob: str = "data", output_blob: str = "score"
+) -> tuple[int, int]:
     """(margin, align) in input pixels: the receptive-field radius of the output (rounded up to
     a multiple of align) and the period of the net's pooling grids (lcm of integer jumps)."""
     rf = receptive_field(net_param, input_blob)
@@ -108,15 +113,15 @@ def tiling_geometry(net_param, input_blob="data", output_blob="score"):
 
 
 def tiled_forward(
-    net,
-    image,
-    tile=512,
-    margin=None,
-    input_blob="data",
-    output_blob="score",
-    labels=False,
-    net_param=None,
-):
+    net: Any,
+    image: Any,
+    tile: int = 512,
+    margin: int | None = None,
+    input_blob: str = "data",
+    output_blob: str = "score",
+    labels: bool = False,
+    net_param: Any = None,
+) -> np.ndarray:
     """Run `net` (deploy, TEST phase) on `image` (C x H x W float32, preprocessed) tile by tile.
 
     `image` may also be an object with `.shape` (C, H, W), `.ndim` and `.window(y0, y1, x0, x1)`

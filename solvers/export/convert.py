@@ -1,7 +1,10 @@
 """Conversion out of Caffe: ONNX (dynamic height/width) and PyTorch state_dict / safetensors.
 
-    python -m solvers.export --proto models/voc-fcn8s/deploy.prototxt --weights W.caffemodel \\
-        --onnx voc-fcn8s.onnx --state-dict voc-fcn8s.safetensors      # or .pt
+    from solvers.export import CaffeModule, export_onnx
+    module = CaffeModule.from_files("deploy.prototxt", "W.caffemodel")   # eval mode
+    export_onnx(module, "net.onnx")
+
+The command is `python -m solvers.export` (solvers.export.cli).
 
 No Caffe is needed. `CaffeModule` is a plain `torch.nn.Module` built from a deploy prototxt whose
 layers are torchcaffe's own implementations (torchcaffe.ops, TEST phase): what it computes is
@@ -16,16 +19,18 @@ order, **0..255** pixel scale, **minus the per-channel mean** (VOC: B 104.00699,
 R 122.67892); any H x W (FCNs pad conv1_1 by 100). Output: N x C x H x W class scores (argmax
 over C is the label map).
 
-After exporting, the ONNX file is checked with onnxruntime at two input sizes against
-torchcaffe (max |diff| / max |score| must stay below 1e-4) unless --no-check.
+check_onnx runs an ONNX file in onnxruntime against torchcaffe (max |diff| / max |score| must
+stay below 1e-4).
 """
 
-import argparse
+from __future__ import annotations
+
 import math
 import os
-import sys
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +56,7 @@ class ExportError(ValueError):
     """A net or file that cannot be converted; the message names the file/layer and the fix."""
 
 
-def blob_name(layer_type, index):
+def blob_name(layer_type: str, index: int) -> str:
     """Name of parameter blob `index` of a Caffe layer in a state_dict: 'weight', 'bias', ..."""
     names = _BLOB_NAMES.get(layer_type, ("weight", "bias"))
     return names[index] if index < len(names) else f"blob{index}"
@@ -83,7 +88,7 @@ class _Params(nn.Module):
         return [getattr(self, n) for n in self.names]
 
 
-def exportable_types():
+def exportable_types() -> list[str]:
     """Layer types CaffeModule takes: Input, and every type torchcaffe implements as an op on
     tensors (not data, loss, metric or Python layers)."""
     return sorted(
@@ -123,7 +128,7 @@ class CaffeModule(nn.Module):
     stored statistics, Dropout the identity, as Caffe's TEST phase).
     """
 
-    def __init__(self, net, param_shapes=None):
+    def __init__(self, net: Any, param_shapes: dict | None = None) -> None:
         super().__init__()
         path = None
         if not isinstance(net, caffe_pb2.NetParameter):
@@ -227,7 +232,7 @@ class CaffeModule(nn.Module):
         outs = tuple(env[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
-    def load_caffe_params(self, params, strict=True):
+    def load_caffe_params(self, params: dict, strict: bool = True) -> CaffeModule:
         """Copy {layer: [ndarray, ...]} (caffeio.load_params) into the module; shapes must match
         up to Caffe's legacy right-aligned 4-D shapes. strict: every module layer must be there."""
         with torch.no_grad():
@@ -257,19 +262,20 @@ class CaffeModule(nn.Module):
         return self
 
     @classmethod
-    def from_files(cls, proto, weights):
+    def from_files(cls, proto: str, weights: str) -> CaffeModule:
         """CaffeModule of a deploy prototxt with a caffemodel's weights, in eval mode."""
-        return cls(proto).load_caffe_params(_load_params(weights)).eval()
+        return cls(proto).load_caffe_params(load_caffe_params(weights)).eval()
 
 
-def _load_params(weights):
+def load_caffe_params(weights: str) -> dict:
+    """{layer: [ndarray, ...]} of a caffemodel; ExportError when the file is missing."""
     if not os.path.isfile(weights):
         raise ExportError(f"--weights {weights}: no such file (a .caffemodel is needed)")
     return caffeio.load_params(weights)
 
 
 # ------------------------------------------------------------------ state_dict / safetensors
-def state_dict_from_caffemodel(weights):
+def state_dict_from_caffemodel(weights: Any) -> OrderedDict:
     """OrderedDict '<layer>.weight' / '<layer>.bias' (/ '.blob<k>') -> float32 torch tensor, in
     the caffemodel's layer order and Caffe shapes (e.g. conv1_1.weight: 64 x 3 x 3 x 3)."""
     model = caffeio.read_caffemodel(weights) if isinstance(weights, str) else weights
@@ -283,7 +289,7 @@ def state_dict_from_caffemodel(weights):
     return out
 
 
-def save_state_dict(state, path, source=""):
+def save_state_dict(state: dict, path: str, source: str = "") -> str:
     """Write a state_dict as .pt (torch.save) or .safetensors (with the input convention in its
     metadata), atomically. Returns the path."""
     if not path.endswith((".safetensors", ".pt", ".pth")):
@@ -299,7 +305,7 @@ def save_state_dict(state, path, source=""):
     return path
 
 
-def load_state_dict_file(path):
+def load_state_dict_file(path: str) -> dict:
     """Read a .pt/.pth or .safetensors state_dict -> dict name -> tensor."""
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
@@ -308,7 +314,7 @@ def load_state_dict_file(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_into_module(module, state):
+def load_into_module(module: CaffeModule, state: dict) -> CaffeModule:
     """Load a Caffe-named state_dict into a CaffeModule, reshaping legacy 4-D Caffe shapes."""
     own = module.state_dict()
     fixed = OrderedDict()
@@ -326,7 +332,9 @@ def load_into_module(module, state):
 
 
 # ------------------------------------------------------------------ ONNX
-def export_onnx(module, path, sizes=((64, 64),), opset=17):
+def export_onnx(
+    module: CaffeModule, path: str, sizes: Sequence[tuple[int, int]] = ((64, 64),), opset: int = 17
+) -> str:
     """Trace `module` (a CaffeModule) to ONNX at `path` with N, H, W dynamic on every input and
     output. sizes[0] is the tracing size (any works). Returns the path."""
     examples = tuple(_example(module, i, sizes[0]) for i in range(len(module.inputs)))
@@ -353,7 +361,13 @@ def _example(module, i, size, batch=1, seed=0):
     return torch.rand((batch, channels, *size), generator=g) * 255 - 128
 
 
-def check_onnx(onnx_path, proto, weights, sizes=((64, 80), (97, 71)), tol=TOLERANCE):
+def check_onnx(
+    onnx_path: str,
+    proto: str,
+    weights: str,
+    sizes: Sequence[tuple[int, int]] = ((64, 80), (97, 71)),
+    tol: float = TOLERANCE,
+) -> list[tuple[tuple[int, int], str, float]]:
     """Run the ONNX file in onnxruntime at each size and compare with torchcaffe on the same
     input. Returns [(size, output, rel_err)]; raises ExportError when rel_err >= tol, where
     rel_err = max |onnx - torchcaffe| / max |torchcaffe|."""
@@ -388,72 +402,3 @@ def check_onnx(onnx_path, proto, weights, sizes=((64, 80), (97, 71)), tol=TOLERA
                 )
             report.append((size, name, err))
     return report
-
-
-# ------------------------------------------------------------------ CLI
-def parse_args(argv):
-    p = argparse.ArgumentParser(
-        prog="python -m solvers.export",
-        description="Convert a Caffe deploy net + caffemodel to ONNX and/or a PyTorch state_dict.",
-        epilog=f"Input convention of every output: {INPUT_CONVENTION}.",
-    )
-    p.add_argument("--proto", required=True, help="deploy prototxt (Input layer, no loss)")
-    p.add_argument("--weights", required=True, help="caffemodel")
-    p.add_argument("--onnx", help="output .onnx (dynamic batch, height, width)")
-    p.add_argument("--state-dict", help="output .pt/.pth or .safetensors (Caffe layer names)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime check")
-    p.add_argument(
-        "--check-sizes", default="64x80,97x71", help="HxW,HxW sizes for the onnxruntime check"
-    )
-    return p.parse_args(argv)
-
-
-def _sizes(text):
-    out = []
-    for part in text.split(","):
-        try:
-            h, w = (int(v) for v in part.lower().split("x"))
-        except ValueError:
-            raise ExportError(f"--check-sizes: '{part}' is not HxW (e.g. 64x80)") from None
-        out.append((h, w))
-    return out
-
-
-def main(argv=None):
-    """CLI entry; returns 0 on success (errors print one line and exit 1)."""
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
-    args = parse_args(argv)
-    try:
-        if not args.onnx and not args.state_dict:
-            raise ExportError("nothing to do: give --onnx and/or --state-dict")
-        if not os.path.isfile(args.proto):
-            raise ExportError(f"--proto {args.proto}: no such file")
-        params = _load_params(args.weights)
-        module = CaffeModule(args.proto).load_caffe_params(params).eval()
-        print(f"{args.proto}: inputs {module.inputs} -> outputs {module.outputs}")
-        if args.state_dict:
-            state = state_dict_from_caffemodel(args.weights)
-            load_into_module(CaffeModule(args.proto), state)  # proves it reloads
-            save_state_dict(state, args.state_dict, source=os.path.basename(args.weights))
-            print(f"wrote {args.state_dict} ({len(state)} tensors, Caffe layer names)")
-        if args.onnx:
-            export_onnx(module, args.onnx, opset=args.opset)
-            print(f"wrote {args.onnx} (dynamic batch, height, width; opset {args.opset})")
-            if not args.no_check:
-                for size, name, err in check_onnx(
-                    args.onnx, args.proto, args.weights, _sizes(args.check_sizes)
-                ):
-                    print(
-                        f"  onnxruntime vs torchcaffe at {size[0]}x{size[1]}: {name} "
-                        f"max|diff|/max|score| = {err:.2e}"
-                    )
-        print(f"input convention: {INPUT_CONVENTION}")
-    except (ExportError, caffeio.CaffeFormatError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

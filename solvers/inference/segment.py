@@ -1,8 +1,9 @@
 """Inference on your own pictures: label PNGs (VOC palette) and overlays, any image size.
 
-    python -m solvers.infer --model voc-fcn8s --weights voc-fcn8s.caffemodel photo.jpg
-    python -m solvers.infer --model voc-fcn8s --weights W img1.jpg img2.png folder/ --out preds/
-    python -m solvers.infer --proto my_deploy.prototxt --weights W --mean 104,117,123 x.jpg
+    from solvers.inference.segment import run
+    rows = run(["photo.jpg", "folder/"], "voc-fcn8s.caffemodel", model="voc-fcn8s")
+
+The command line is `python -m solvers.infer` (solvers.inference.cli).
 
 For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
 coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
@@ -15,9 +16,12 @@ scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is 
 (engine.use: --engine, else FCN_ENGINE, else real pycaffe if importable, else torchcaffe).
 """
 
-import argparse
+from __future__ import annotations
+
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,11 +33,11 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 class InferError(SystemExit):
     """Bad command-line input; the message names the file and what to do."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(f"error: {message}")
 
 
-def model_info(model):
+def model_info(model: str) -> tuple[np.ndarray, bool, tuple, list[tuple[str, str]]]:
     """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model,
     from its record (zoo.record): its input's mean and channel order, its heads' classes."""
     import zoo
@@ -53,7 +57,7 @@ def model_info(model):
     return image.mean_array(), image.bgr, names, [(h.name, h.score) for h in rec.heads]
 
 
-def preprocess(rgb, mean, swap=True):
+def preprocess(rgb: np.ndarray, mean: Any, swap: bool = True) -> np.ndarray:
     """H x W x 3 uint8 RGB -> 3 x H x W float32: BGR (if swap), 0..255, minus mean (BGR)."""
     from layers.io import bgr_minus_mean
 
@@ -63,7 +67,9 @@ def preprocess(rgb, mean, swap=True):
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def predict(net, image, score_blobs=("score",), input_blob="data"):
+def predict(
+    net: Any, image: np.ndarray, score_blobs: Sequence[str] = ("score",), input_blob: str = "data"
+) -> list[np.ndarray]:
     """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
     score blob (argmax over channels). The input blob is reshaped to this image's size."""
     net.blobs[input_blob].reshape(1, *image.shape)
@@ -77,7 +83,7 @@ def predict(net, image, score_blobs=("score",), input_blob="data"):
     return out
 
 
-def find_images(paths):
+def find_images(paths: Sequence[str]) -> list[str]:
     """Expand files and folders (sorted, non-recursive) -> list of image paths; missing paths
     and folders without images raise InferError."""
     out = []
@@ -98,7 +104,9 @@ def find_images(paths):
     return out
 
 
-def output_ids(paths, out_dir, extra_heads=(), overlay=True):
+def output_ids(
+    paths: Sequence[str], out_dir: str, extra_heads: Sequence[str] = (), overlay: bool = True
+) -> list[str]:
     """One output id per input image, so that no two outputs share a file and no output is an
     input: `<out>/<id>.png`, `<id>_overlay.png` and `<id>_<head>.png` for `extra_heads`.
 
@@ -151,12 +159,11 @@ class _Preprocessed:
 OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
 
 
-def deploy_file(model, width, out_dir):
+def deploy_file(model: str, width: float, out_dir: str) -> str:
     """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
     else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
     import zoo
-
-    from .run import MODELS_DIR
+    from solvers.runs.folder import MODELS_DIR
 
     if not zoo.is_model(model):
         raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.names())}")
@@ -171,98 +178,121 @@ def deploy_file(model, width, out_dir):
     return path
 
 
-def run(
-    images,
-    weights,
-    model="voc-fcn8s",
-    proto=None,
-    out_dir="predictions",
-    width=1.0,
-    mean=None,
-    overlay=True,
-    progress=True,
-    tile=None,
-):
-    """Segment `images` (paths, files or folders) and write PNGs into out_dir.
+def _open(weights, model, proto, out_dir, width, mean, fast):
+    """The net and what to read from it -> (net, input blob, prototxt, heads [(name, score
+    blob)], mean, swap RGB->BGR, class names)."""
+    if proto:
+        if not os.path.isfile(proto):
+            raise InferError(f"--proto {proto}: no such file")
+        if mean is None:
+            raise InferError("--proto needs --mean B,G,R (the training mean, BGR order)")
+        heads, swap, names = [("score", None)], True, None
+    else:
+        base_mean, swap, names, heads = model_info(model)
+        mean = base_mean if mean is None else mean
+        proto = deploy_file(model, width, out_dir)
+    test = engine.current().TEST
+    net = engine.open_net(proto, test, weights=weights, require_weights=True, fast=fast)
+    if len(net.inputs) != 1:
+        raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
+    if heads[0][1] is None:
+        heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
+    return net, net.inputs[0], proto, heads, mean, swap, names
 
-    tile: run each image in tiles of this many output pixels per side (solvers.tiled; the
-    geometry comes from the prototxt, so both engines tile) with a margin of the net's
-    receptive-field radius, so the labels equal the whole-image ones while memory stays that of
-    one tile: for images too large for one pass.
+
+def _read(path):
+    from layers.errors import LAYOUT_HINT
+    from layers.io import read_rgb
+
+    try:
+        return read_rgb(path)
+    except Exception as e:
+        why = str(e).replace(f"; {LAYOUT_HINT}", "")
+        raise InferError(
+            f"{path}: cannot read the image ({why}); give a JPEG/PNG/BMP/TIFF/WebP picture"
+        ) from None
+
+
+def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
+    """[H x W labels] of each head for one picture: whole, or in exact tiles."""
+    if not tile:
+        return predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
+    from solvers.evaluation.tiled import tiled_forward
+
+    x = _Preprocessed(rgb, mean, swap)
+    return [
+        tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True,
+                      net_param=proto)
+        for _, b in heads
+    ]  # fmt: skip
+
+
+def _write(out_dir, idx, path, rgb, labels, heads, overlay):
+    """Write one picture's label PNGs (and overlay) -> its result row."""
+    from solvers.pictures.labels import colorize, save_label_png, save_panels
+    from solvers.pictures.labels import overlay as blend
+
+    label_path = os.path.join(out_dir, f"{idx}.png")
+    save_label_png(labels[0], label_path)
+    for (head, _), lab in zip(heads[1:], labels[1:]):
+        save_label_png(lab, os.path.join(out_dir, f"{idx}_{head}.png"))
+    row = {
+        "image": path,
+        "label": label_path,
+        "size": rgb.shape[:2],
+        "classes": sorted(int(c) for c in np.unique(labels[0])),
+    }
+    if overlay:
+        row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
+        step = -(-max(rgb.shape[:2]) // OVERLAY_MAX_SIDE)  # >1 only for huge images
+        small, lab = rgb[::step, ::step], labels[0][::step, ::step]
+        pics = [small, colorize(lab), blend(small, lab)]
+        save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
+    return row
+
+
+def run(
+    images: Sequence[str],
+    weights: str,
+    model: str = "voc-fcn8s",
+    proto: str | None = None,
+    out_dir: str = "predictions",
+    width: float = 1.0,
+    mean: Any = None,
+    overlay: bool = True,
+    progress: bool = True,
+    tile: int | None = None,
+    fast: bool = False,
+) -> list[dict]:
+    """Segment `images` (paths, files or folders) with the program's engine and write PNGs
+    into out_dir.
+
+    tile: run each image in tiles of this many output pixels per side
+    (solvers.evaluation.tiled; the geometry comes from the prototxt, so both engines tile) with
+    a margin of the net's receptive-field radius, so the labels equal the whole-image ones while
+    memory stays that of one tile: for images too large for one pass. fast: torchcaffe's fast
+    inference mode (engine.fast_mode).
 
     Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
-    indices present in the prediction of the first head).
+    indices present in the prediction of the first head; 'class_names' for zoo models).
     """
-    from .viz import colorize, save_label_png, save_panels
-    from .viz import overlay as blend
-
     if not os.path.isfile(weights):
         raise InferError(
             f"--weights {weights}: no such file (train one with models/{model}/solve.py or "
             "`make demo`, or convert the release's caffemodel)"
         )
     paths = find_images(images)
-    if proto:
-        if not os.path.isfile(proto):
-            raise InferError(f"--proto {proto}: no such file")
-        heads = [("score", None)]
-        swap, names = True, None
-        if mean is None:
-            raise InferError("--proto needs --mean B,G,R (the training mean, BGR order)")
-    else:
-        base_mean, swap, names, heads = model_info(model)
-        mean = base_mean if mean is None else mean
-        proto = deploy_file(model, width, out_dir)
-    net = engine.open_net(proto, engine.current().TEST, weights=weights, require_weights=True)
-    input_blob = net.inputs[0] if len(net.inputs) == 1 else None
-    if input_blob is None:
-        raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
-    if heads[0][1] is None:
-        heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
+    net, input_blob, proto, heads, mean, swap, names = _open(
+        weights, model, proto, out_dir, width, mean, fast
+    )
     os.makedirs(out_dir, exist_ok=True)
-    from layers.errors import LAYOUT_HINT
-    from layers.io import read_rgb
-
     bar = _bar(len(paths), progress)
     results = []
     ids = output_ids(paths, out_dir, [h for h, _ in heads[1:]], overlay)
     for path, idx in zip(paths, ids):
-        try:
-            rgb = read_rgb(path)
-        except Exception as e:
-            why = str(e).replace(f"; {LAYOUT_HINT}", "")
-            raise InferError(
-                f"{path}: cannot read the image ({why}); give a JPEG/PNG/BMP/TIFF/WebP picture"
-            ) from None
-        if tile:
-            from .tiled import tiled_forward
-
-            x = _Preprocessed(rgb, mean, swap)
-            labels = [
-                tiled_forward(
-                    net, x, tile, input_blob=input_blob, output_blob=b, labels=True, net_param=proto
-                )
-                for _, b in heads
-            ]
-        else:
-            labels = predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
-        label_path = os.path.join(out_dir, f"{idx}.png")
-        save_label_png(labels[0], label_path)
-        for (head, _), lab in zip(heads[1:], labels[1:]):
-            save_label_png(lab, os.path.join(out_dir, f"{idx}_{head}.png"))
-        row = {
-            "image": path,
-            "label": label_path,
-            "size": rgb.shape[:2],
-            "classes": sorted(int(c) for c in np.unique(labels[0])),
-        }
-        if overlay:
-            row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
-            step = -(-max(rgb.shape[:2]) // OVERLAY_MAX_SIDE)  # >1 only for huge images
-            small, lab = rgb[::step, ::step], labels[0][::step, ::step]
-            pics = [small, colorize(lab), blend(small, lab)]
-            save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
-        results.append(row)
+        rgb = _read(path)
+        labels = _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+        results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay))
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -273,15 +303,8 @@ def run(
     return results
 
 
-def _bar(total, enabled):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
-
-
-def _mean(text):
+def parse_mean(text: str) -> np.ndarray:
+    """'B,G,R' -> float32 array (3,); InferError otherwise."""
     try:
         vals = [float(v) for v in text.split(",")]
     except ValueError:
@@ -291,67 +314,9 @@ def _mean(text):
     return np.array(vals, np.float32)
 
 
-def main(argv=None):
-    """Command line (see the module docstring); returns the per-image results."""
-    from netspec.argtypes import positive_int, positive_width
+def _bar(total, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
 
-    p = argparse.ArgumentParser(
-        prog="python -m solvers.infer",
-        description="Segment images with a trained FCN; writes <id>.png and <id>_overlay.png.",
-        epilog="Input convention: RGB file -> BGR float 0..255 minus the mean, net reshaped "
-        "per image (any size).",
-    )
-    p.add_argument("images", nargs="+", help="image files and/or folders of images")
-    p.add_argument("--model", default="voc-fcn8s", help="zoo model name (default voc-fcn8s)")
-    p.add_argument("--weights", required=True, help="trained caffemodel")
-    p.add_argument("--proto", help="deploy prototxt instead of the zoo model's")
-    p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
-    p.add_argument(
-        "--width", type=positive_width, default=1.0, help="channel width the net was built at"
-    )
-    p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
-    p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
-    p.add_argument("--gpu", type=int, default=None, help="GPU id (-1 or absent: CPU)")
-    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    p.add_argument(
-        "--tile",
-        type=positive_int,
-        help="tile side in px for images too large for one pass (exact)",
-    )
-    p.add_argument(
-        "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"
-    )
-    args = p.parse_args(argv)
-    caffe = engine.use(args.engine)
-    if not args.quiet:
-        engine.announce()
-    if args.fast:
-        engine.use_fast_mode(sys.stderr)
-    if args.gpu is not None and args.gpu >= 0:
-        caffe.set_device(args.gpu)
-        caffe.set_mode_gpu()
-    results = run(
-        args.images,
-        args.weights,
-        model=args.model,
-        proto=args.proto,
-        out_dir=args.out,
-        width=args.width,
-        mean=_mean(args.mean) if args.mean else None,
-        overlay=not args.no_overlay,
-        progress=not args.quiet,
-        tile=args.tile,
-    )
-    if not args.quiet:
-        for r in results:
-            what = ", ".join(r.get("class_names", map(str, r["classes"])))
-            print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}: {what}")
-    return results
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)

@@ -1,21 +1,23 @@
-"""Pictures of segmentations: the VOC palette, colourised labels, overlays and panels.
+"""Pictures of segmentations: the VOC palette, label PNGs, colourised labels, overlays, panels.
 
-    from solvers.viz import make_palette, colorize, overlay, panels, save_panels
+    from solvers.pictures import make_palette, colorize, overlay, panels, save_panels
     pal = make_palette(256)                  # (256, 3) uint8, class 1 = (128, 0, 0)
     rgb = colorize(label)                    # H x W int labels -> H x W x 3 uint8
+    save_label_png(label, "x.png")           # palette PNG: pixel value = class index
     save_panels("x.png", [image, colorize(gt), colorize(pred)], ["image", "truth", "pred"])
 
 Every function works on uint8 RGB arrays (H x W x 3) and integer label maps (H x W, 255 =
-void). Label PNGs are palette-mode files (the VOC convention: pixel value = class index), written
-by solvers.vis.save_label_png, which this module re-exports.
+void). Label PNGs are palette-mode files (the VOC convention: pixel value = class index).
+Files are written atomically (caffeio.atomic).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-from .vis import save_label_png, voc_palette
 
 __all__ = [
     "make_palette",
@@ -31,7 +33,7 @@ __all__ = [
 VOID = 255
 
 
-def make_palette(n=256):
+def make_palette(n: int = 256) -> np.ndarray:
     """The VOC bit-interleaved colour map: (n, 3) uint8, row i = RGB of class i.
 
     Bits 0/1/2 of the class index go to the top bits of R/G/B, the next three bits to the next
@@ -39,10 +41,36 @@ def make_palette(n=256):
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"make_palette: n must be a positive int, got {n!r}")
-    return voc_palette(int(n))
+    pal = np.zeros((int(n), 3), np.uint8)
+    for i in range(int(n)):
+        c, rgb = i, [0, 0, 0]
+        for j in range(8):
+            for k in range(3):
+                rgb[k] |= ((c >> k) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = rgb
+    return pal
 
 
-def colorize(label, palette=None):
+def save_label_png(label: np.ndarray, path: str) -> None:
+    """Write an (H, W) integer label map as a palette PNG (values 0..255; 255 = void)."""
+    arr = np.asarray(label)
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: a label image must be H x W, got shape {arr.shape}")
+    img = Image.fromarray(arr.astype(np.uint8), mode="P")
+    img.putpalette(make_palette().ravel().tolist())
+    _save_atomic(img, path)
+
+
+def _save_atomic(img: Image.Image, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    from caffeio.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # unpredictable temp name, umask-honouring mode
+        img.save(tmp, format="PNG")
+
+
+def colorize(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     """H x W integer label map -> H x W x 3 uint8 RGB through `palette` (default VOC, 256).
 
     Values outside 0..len(palette)-1 raise ValueError (labels are class indices, 255 = void).
@@ -61,7 +89,7 @@ def colorize(label, palette=None):
     return pal[label.astype(np.int64)]
 
 
-def to_rgb(image, mean=None):
+def to_rgb(image: np.ndarray, mean: Sequence[float] | None = None) -> np.ndarray:
     """A net input back to a picture: 3 x H x W float BGR (minus `mean`, BGR order) ->
     H x W x 3 uint8 RGB. An H x W x 3 uint8 array is returned unchanged (already RGB)."""
     x = np.asarray(image)
@@ -77,7 +105,13 @@ def to_rgb(image, mean=None):
     return np.clip(np.rint(x[::-1].transpose(1, 2, 0)), 0, 255).astype(np.uint8)
 
 
-def overlay(image, label, alpha=0.5, palette=None, skip=(0,)):
+def overlay(
+    image: np.ndarray,
+    label: np.ndarray,
+    alpha: float = 0.5,
+    palette: np.ndarray | None = None,
+    skip: Sequence[int] = (0,),
+) -> np.ndarray:
     """Class colours blended over an RGB image: H x W x 3 uint8.
 
     Pixels whose class is in `skip` (default: background 0) keep the image; void (255) pixels
@@ -96,7 +130,12 @@ def overlay(image, label, alpha=0.5, palette=None, skip=(0,)):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def panels(images, titles=None, gap=4, background=255):
+def panels(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    gap: int = 4,
+    background: int = 255,
+) -> np.ndarray:
     """Images side by side -> one H x W x 3 uint8 array (heights padded to the tallest).
 
     images: H x W x 3 uint8 arrays (or H x W label maps, colourised with the VOC palette);
@@ -126,22 +165,22 @@ def panels(images, titles=None, gap=4, background=255):
     return canvas
 
 
-def save_panels(path, images, titles=None, scale=1):
+def save_panels(
+    path: str, images: Sequence[np.ndarray], titles: Sequence[str] | None = None, scale: int = 1
+) -> str:
     """Write panels(images, titles) as an RGB PNG at `path` (atomically); scale: integer
     nearest-neighbour magnification for small images. Returns the path."""
     arr = panels(images, titles)
     im = Image.fromarray(arr, "RGB")
     if scale != 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    from caffeio.atomic import atomic_path
-
-    with atomic_path(path) as tmp:  # unpredictable temp name, umask-honouring mode
-        im.save(tmp, format="PNG")
+    _save_atomic(im, path)
     return path
 
 
-def label_legend(labels, class_names, palette=None):
+def label_legend(
+    labels: Sequence[np.ndarray], class_names: Sequence[str], palette: np.ndarray | None = None
+) -> list[tuple[int, str, tuple[int, int, int]]]:
     """[(class index, name, (r, g, b))] for the classes present in any of `labels` (void
     excluded): what a caption needs to say which colour is which class."""
     pal = make_palette(256) if palette is None else np.asarray(palette, np.uint8)

@@ -13,6 +13,8 @@ Reads three kinds of log (detected per file):
   and our driver's `>>> iteration N` followed by `... mean IU 0.6312 ...`).
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import math
@@ -42,7 +44,7 @@ def _float(text):
         return math.nan
 
 
-def parse_log(path):
+def parse_log(path: str) -> dict:
     """Read a training log -> {'loss': [(iter, loss)], 'lr': [(iter, lr)],
     'mean_iu': [(iter, value)], 'test': {blob: [(iter, value)]}, 'format': 'jsonl'|'caffe'}.
 
@@ -129,7 +131,7 @@ def _fraction(v):
     return v / 100.0 if v > 1.0 else v
 
 
-def smooth(values, window=20):
+def smooth(values: list[float], window: int = 20) -> list[float]:
     """Trailing moving average (Caffe's average_loss) of a list of floats, same length."""
     out, acc, buf = [], 0.0, []
     for v in values:
@@ -141,7 +143,13 @@ def smooth(values, window=20):
     return out
 
 
-def plot(logs, out_png, labels=None, title=None, smooth_window=20):
+def plot(
+    logs: list[dict],
+    out_png: str,
+    labels: list[str] | None = None,
+    title: str | None = None,
+    smooth_window: int = 20,
+) -> str:
     """Draw loss (left, log scale when positive) and mean IU (right) against iteration for
     each parsed log (parse_log dicts) into out_png. Returns out_png."""
     import matplotlib
@@ -195,7 +203,7 @@ def plot(logs, out_png, labels=None, title=None, smooth_window=20):
     return out_png
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """CLI: python -m solvers.plotlog LOG [LOG...] --out curves.png."""
     p = argparse.ArgumentParser(
         prog="python -m solvers.plotlog",

@@ -6,18 +6,20 @@ aside (`snapshot.old-<time>/`) so nothing is lost. Every run starts by removing 
 files that killed runs left in the snapshot folder (caffeio.atomic's naming scheme only).
 """
 
+from __future__ import annotations
+
 import glob
 import os
 import re
 import sys
 import time
 
-from .run import RunSetupError
+from .folder import RunSetupError
 
 _SNAPSHOT_RE = re.compile(r"_iter_(\d+)\.(caffemodel|solverstate|rngstate|rank\d+\.rngstate)$")
 
 
-def snapshot_files(prefix):
+def snapshot_files(prefix: str) -> list[str]:
     """Existing snapshot files of `prefix` (<prefix>_iter_N.caffemodel/.solverstate/.rngstate),
     sorted by iteration."""
     found = []
@@ -28,7 +30,7 @@ def snapshot_files(prefix):
     return [p for _, p in sorted(found)]
 
 
-def latest_state(prefix):
+def latest_state(prefix: str) -> str | None:
     """The newest <prefix>_iter_N.solverstate whose caffemodel exists (None when none)."""
     states = [p for p in snapshot_files(prefix) if p.endswith(".solverstate")]
     for path in reversed(states):
@@ -49,7 +51,7 @@ def _free_name(base):
     return name
 
 
-def move_aside(folder, prefix, jsonl):
+def move_aside(folder: str, prefix: str, jsonl: str) -> str:
     """Move the earlier run's snapshots out of the way -> the folder now holding them.
 
     A snapshot folder of its own (the usual snapshot/) is renamed to <it>.old-<time>; snapshots
@@ -67,7 +69,7 @@ def move_aside(folder, prefix, jsonl):
     return dest
 
 
-def claim(folder, prefix, jsonl, overwrite, act=True):
+def claim(folder: str, prefix: str, jsonl: str, overwrite: bool, act: bool = True) -> str | None:
     """Make `folder` this fresh run's own (see the module doc).
 
     Raises RunSetupError when snapshots of an earlier run are there and `overwrite` is off;
@@ -102,7 +104,7 @@ def claim(folder, prefix, jsonl, overwrite, act=True):
     return None
 
 
-def remove_temps(folder, prefix):
+def remove_temps(folder: str, prefix: str) -> int:
     """Delete leftover temporary files of interrupted atomic writes in the snapshot folder and
     the run folder -> how many were removed."""
     from caffeio.atomic import remove_stale_temps
@@ -111,7 +113,7 @@ def remove_temps(folder, prefix):
     return sum(remove_stale_temps(d) for d in sorted(dirs))
 
 
-def say(note):
+def say(note: str | None) -> None:
     """Print a note of this module to stderr (when there is one)."""
     if note:
         print(note, file=sys.stderr)

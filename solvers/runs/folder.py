@@ -1,29 +1,40 @@
-"""Where a model runs: its folder, generated small-width nets, base weights, rank-specific nets.
+"""Where a model runs: its folder and the nets generated there for non-release settings.
 
 A run folder is named after the model (`<runs>/<model>`): for the release's own settings it is
 models/<model> itself; `--width`/`--data-root`/`--normalize` runs generate their nets into
 `<runs>/<model>` (default runs/ under the project, never touching models/<m>/*.prototxt). Run
-products (snapshots, logs, scores, the solver actually used) go to `<run>/snapshot/`.
+products (snapshots, logs, scores, the solver actually used) go to `<run>/snapshot/`. Relative
+paths in a run folder's files are relative to the run folder (solvers.runs.paths).
 """
 
-import ast
+from __future__ import annotations
+
 import os
 
 import caffeio
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the repository (models/, runs/, data/, demo/ are folders of it)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS_DIR = os.path.join(ROOT, "models")
 
 
 class RunSetupError(SystemExit):
     """A run cannot start; the message says what file is missing and how to make it."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(f"error: {message}")
 
 
-def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False, recipe=None,
-            batch=None, crop=None):  # fmt: skip
+def run_dir(
+    model: str,
+    runs: str | None = None,
+    width: float = 1.0,
+    data_root: str | None = None,
+    normalize: bool = False,
+    recipe: str | None = None,
+    batch: int | None = None,
+    crop: int | None = None,
+) -> str:
     """The run folder for `model`; generates the nets there when the settings differ from the
     release (width, data root, normalised loss; for the FCN-ResNets a training recipe other than
     the default, a batch per forward or a crop side). Returns an absolute path."""
@@ -63,86 +74,10 @@ def run_dir(model, runs=None, width=1.0, data_root=None, normalize=False, recipe
     return folder
 
 
-def stems(folder):
-    """(train net file, eval net file) of a run folder, from its solver.prototxt."""
+def stems(folder: str) -> tuple[str, str]:
+    """(train net file, eval net file) of a run folder, from its solver.prototxt, as absolute
+    paths (the solver's relative paths are relative to the folder)."""
     solver = caffeio.read_solver(os.path.join(folder, "solver.prototxt"))
     train = solver.train_net or solver.net
     test = solver.test_net[0] if len(solver.test_net) else train
-    return train, test
-
-
-def with_python_params(net, **changes):
-    """Copy of NetParameter `net` with keys changed in every Python layer's param_str dict
-    (values may be callables old -> new; keys absent from a layer are left alone)."""
-    out = type(net)()
-    out.CopyFrom(net)
-    for layer in out.layer:
-        if layer.type != "Python" or not layer.python_param.param_str:
-            continue
-        params = ast.literal_eval(layer.python_param.param_str)
-        touched = False
-        for k, v in changes.items():
-            if k in params:
-                params[k] = v(params[k]) if callable(v) else v
-                touched = True
-        if touched:
-            layer.python_param.param_str = repr(params)
-    return out
-
-
-def base_weights(model, folder, runs_root, width=1.0):
-    """The caffemodel a fresh run of `model` starts from, made by surgery when missing.
-
-    Staged inits as in the release: VGG-16 based models from <runs>/ilsvrc-nets/
-    vgg16-fcn.caffemodel (models/ilsvrc-nets/ for width 1, also for width-1 run folders of
-    another recipe, batch or crop when <runs>/ilsvrc-nets lacks it), 16s from 32s's final weights
-    <runs>/<32s>/<32s>.caffemodel, 8s from 16s, color-hha from color and hha. The init is
-    written to <run>/snapshot/init.caffemodel once.
-    """
-    import zoo
-    from surgery.stage import init_source, is_ilsvrc, staged_init
-
-    out = os.path.join(folder, "snapshot", "init.caffemodel")
-    if os.path.exists(out):
-        return out
-    source = init_source(model)
-    ilsvrc = os.path.join(runs_root, "ilsvrc-nets")
-
-    def need(src):
-        if is_ilsvrc(src):
-            path = os.path.join(ilsvrc, src + ".caffemodel")
-            shared = os.path.join(MODELS_DIR, "ilsvrc-nets", src + ".caffemodel")
-            if not os.path.exists(path) and width == 1.0 and os.path.exists(shared):
-                return shared  # a width-1 recipe/batch run folder shares models/ilsvrc-nets
-            if not os.path.exists(path):
-                proto, weights = zoo.backbone(src).files  # as the model-zoo pages name them
-                fetch = (
-                    f"Fetch it with\n  python -m solvers.weights fetch {src[: -len('-fcn')]}\n"
-                    f"(downloads {weights} and its deploy prototxt, checks them and makes "
-                    f"{shared}), or download"
-                    if width == 1.0 and src.endswith("-fcn")
-                    else "Download"
-                )
-                raise RunSetupError(
-                    f"{model} starts from {path}, which does not exist. {fetch} the ILSVRC "
-                    f"classifier ({weights} and its deploy prototxt, see README: Published "
-                    f"weights) and make it with\n  python -m surgery fcnize --proto <{proto}> "
-                    f"--weights <{weights}> --out {path}\nor pass --weights"
-                )
-            return path
-        path = os.path.join(runs_root, src, src + ".caffemodel")
-        if not os.path.exists(path):
-            raise RunSetupError(
-                f"{model} starts from {src}'s trained weights {path}, which do not exist: "
-                f"train {src} first (python models/{src}/solve.py with the same --width/"
-                "--data-root/--runs), or pass --weights"
-            )
-        return path
-
-    if isinstance(source, tuple):
-        src = {k: need(v) for k, v in source[1].items()}
-    else:
-        src = need(source)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    staged_init(folder, src, out=out, width=width, force=True, verbose=False)
-    return out
+    return os.path.join(folder, train), os.path.join(folder, test)

@@ -4,12 +4,15 @@ Rows carry "iter": after a resume at iteration N the rows past N belong to itera
 run again, so they are dropped (truncate_after) rather than duplicated.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
+from typing import Any
 
 
-def finite(x):
+def finite(x: Any) -> Any:
     """`x` with non-finite floats (nested in dicts/lists) made None: strict JSON has no NaN."""
     if isinstance(x, float):
         return x if math.isfinite(x) else None
@@ -20,13 +23,13 @@ def finite(x):
     return x
 
 
-def append_row(path, row):
+def append_row(path: str, row: dict) -> None:
     """Append `row` (a dict) to the JSON-lines file `path`."""
     with open(path, "a") as f:
         f.write(json.dumps(finite(row)) + "\n")
 
 
-def read_rows(path):
+def read_rows(path: str) -> list[dict]:
     """The rows of `path` ([] when it does not exist); a line cut by a kill is skipped."""
     if not os.path.exists(path):
         return []
@@ -42,7 +45,7 @@ def read_rows(path):
     return out
 
 
-def truncate_after(path, iteration):
+def truncate_after(path: str, iteration: int) -> int:
     """Drop the rows of `path` whose "iter" is past `iteration` (and lines cut by a kill),
     rewriting the file atomically -> the number of rows dropped."""
     if not os.path.exists(path):

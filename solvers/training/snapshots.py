@@ -6,6 +6,8 @@ stop for divergence the driver names the latest sane snapshot whose files exist,
 the latest file (weights can be 1e12..1e20 before the loss turns NaN).
 """
 
+from __future__ import annotations
+
 import os
 
 from . import runlog
@@ -18,22 +20,22 @@ class SnapshotBook:
     solver's snapshot interval (0: none); rows are written only when `enabled` (rank 0).
     """
 
-    def __init__(self, prefix, jsonl, every, enabled=True):
+    def __init__(self, prefix: str, jsonl: str, every: int, enabled: bool = True) -> None:
         self.prefix = prefix
         self.jsonl = jsonl
         self.every = int(every or 0)
         self.enabled = enabled
-        self.written = set()
+        self.written: set[int] = set()
 
-    def stem(self, iteration):
+    def stem(self, iteration: int) -> str:
         """<prefix>_iter_<iteration>."""
         return f"{self.prefix}_iter_{iteration}"
 
-    def due(self, iteration):
+    def due(self, iteration: int) -> bool:
         """Whether the solver snapshots after `iteration` by itself (its snapshot interval)."""
         return self.every > 0 and iteration % self.every == 0
 
-    def record(self, iteration, sane, max_abs=None):
+    def record(self, iteration: int, sane: bool, max_abs: float | None = None) -> None:
         """Note that this run writes (or wrote) the snapshot of `iteration`, and its sanity."""
         self.written.add(iteration)
         if self.enabled:
@@ -42,11 +44,11 @@ class SnapshotBook:
                 row["max_abs_weight"] = float(max_abs)
             runlog.append_row(self.jsonl, row)
 
-    def wrote(self, iteration):
+    def wrote(self, iteration: int) -> bool:
         """Whether this process wrote the snapshot of `iteration` (never adopt another's)."""
         return iteration in self.written
 
-    def latest_sane(self):
+    def latest_sane(self) -> str | None:
         """Path of the newest caffemodel recorded sane whose .caffemodel and .solverstate exist
         (None when there is none)."""
         verdict = {}

@@ -1,13 +1,17 @@
 """Data-stream positions: resume continues the examples where they stopped, ranks differ."""
 
+from __future__ import annotations
 
-def data_layers(net):
+from typing import Any
+
+
+def data_layers(net: Any) -> list[Any]:
     """The Python data layers of a net that keep a stream position (have `seek`)."""
     layers = getattr(net, "layers", None) or []
     return [layer for layer in layers if callable(getattr(layer, "seek", None))]
 
 
-def seek_data(net, position):
+def seek_data(net: Any, position: int) -> int:
     """Put every data layer of `net` where it is after `position` forward passes.
 
     After restoring a solverstate at iteration N with iter_size S, position = N * S makes the

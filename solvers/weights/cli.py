@@ -10,14 +10,17 @@ deploy prototxt and makes the fully convolutional base the staged inits start fr
 The catalog with its sources is zoo/catalog.py, the download rules zoo/download.py.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 
+from solvers.runs.folder import ROOT
 from zoo.catalog import CATALOG, NAMES, get
 from zoo.download import DownloadError, fetch, verify
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLUMNS = ("name", "size", "checksum", "installed at", "used by")
 
 
@@ -42,7 +45,7 @@ def _used_by(rec):
     return ", ".join(rec.used_by)
 
 
-def rows(markdown=False):
+def rows(markdown: bool = False) -> list[tuple[str, ...]]:
     """The catalog as rows of COLUMNS (strings)."""
     out = []
     for rec in CATALOG.values():
@@ -52,7 +55,7 @@ def rows(markdown=False):
     return out
 
 
-def table(markdown=False):
+def table(markdown: bool = False) -> str:
     """The catalog as a plain-text or markdown table (the README's is `list --markdown`)."""
     data = rows(markdown)
     if markdown:
@@ -79,7 +82,14 @@ def _fcnize(rec, root, log):
     return out
 
 
-def cmd_fetch(names, root, replace_bad=False, progress=True, fcnize=True, log=None):
+def cmd_fetch(
+    names: Sequence[str],
+    root: str,
+    replace_bad: bool = False,
+    progress: bool = True,
+    fcnize: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> list[str]:
     """Fetch catalog entries (with a classifier's deploy prototxt and fcnized base); -> paths."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     done = []
@@ -94,7 +104,7 @@ def cmd_fetch(names, root, replace_bad=False, progress=True, fcnize=True, log=No
     return done
 
 
-def cmd_verify(names, root):
+def cmd_verify(names: Sequence[str], root: str) -> int:
     """Print each entry's state; -> number of files that fail verification."""
     bad = shown = 0
     for name in names or list(CATALOG):
@@ -137,7 +147,7 @@ def _parser():
     return p
 
 
-def main(argv=None, root=ROOT):
+def main(argv: list[str] | None = None, root: str = ROOT) -> int:
     """Command line; -> exit status (0 fine, 1 a file fails verification, 2 an error)."""
     args = _parser().parse_args(argv)
     names = getattr(args, "names", None) or []
@@ -163,7 +173,3 @@ def main(argv=None, root=ROOT):
         print(f"python -m solvers.weights fetch: error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
