@@ -39,6 +39,16 @@ SOLVERS_FLOORS = (
 )
 ALIASES = "(aliases)"
 
+# Import circles known and accepted for now, each with its reason (the check fails on any
+# other, and on an entry here that no longer exists).
+KNOWN_CIRCLES = {
+    ("torchcaffe", "torchcaffe.solver"): (
+        "torchcaffe/solver.py reads torchcaffe.Net and set_random_seed from the package at run "
+        "time (whatever torchcaffe/__init__ exports), and torchcaffe/__init__ exports the "
+        "solvers; to be cut in torchcaffe once the helpers working there now have landed"
+    ),
+}
+
 WHY = {
     "caffeio": "Caffe's file formats and the per-layer-type facts: standard library + protobuf",
     "netspec": "NetSpec, coordinate maps, shapes: builds and reads nets, runs none",
@@ -49,6 +59,12 @@ WHY = {
     "surgery": "classifier -> FCN weight surgery, bilinear interp, staged inits",
     "solvers": "the programs: training, evaluation, inference, export, pictures, demos",
 }
+
+
+def set_root(root: str) -> None:
+    """Read another checkout of the repository (the default is the one holding this script)."""
+    global ROOT
+    ROOT = os.path.abspath(root)
 
 
 def _python_files(folder: str):
@@ -226,10 +242,15 @@ def problems(graph: dict[str, set[str]] | None = None) -> list[str]:
         out.append(f"import circle between packages: {' <-> '.join(comp)}")
     for comp in circles(solvers_graph(graph)):
         out.append(f"import circle between solvers' subpackages: {' <-> '.join(comp)}")
+    seen = set()
     for pkg in FLOORS + BESIDE:
         inner = {m: {t for t in ts if top(t) == pkg} for m, ts in graph.items() if top(m) == pkg}
         for comp in circles(inner):
-            out.append(f"import circle in {pkg}/: {' <-> '.join(comp)}")
+            seen.add(tuple(comp))
+            if tuple(comp) not in KNOWN_CIRCLES:
+                out.append(f"import circle in {pkg}/: {' <-> '.join(comp)}")
+    for comp in sorted(set(KNOWN_CIRCLES) - seen):
+        out.append(f"known circle {' <-> '.join(comp)} is gone: remove it from KNOWN_CIRCLES")
     return out
 
 
@@ -238,18 +259,16 @@ def _node(name: str) -> str:
 
 
 def mermaid(graph: dict[str, set[str]]) -> str:
-    """The package graph (floors top to bottom, solvers at the top) and solvers' subpackages,
-    as two Mermaid flowcharts; each arrow points from the importer to what it imports."""
+    """The package graph (floors top to bottom, solvers at the top; bench/ and tests/, which may
+    import any package, left out) and solvers' subpackages, as two Mermaid flowcharts; each
+    arrow points from the importer to what it imports."""
     pg = package_graph(graph)
     lines = ["```mermaid", "flowchart TB"]
     for p in reversed(FLOORS):
         lines.append(f'    {p}["{p}/"]')
-    for p in BESIDE:
-        lines.append(f'    {p}(["{p}/"])')
-    for p in reversed(FLOORS + BESIDE):
-        for q in sorted(pg.get(p, ()), key=lambda x: (FLOORS + BESIDE).index(x), reverse=True):
-            style = "-.->" if p in BESIDE else "-->"
-            lines.append(f"    {p} {style} {q}")
+    for p in reversed(FLOORS):
+        for q in sorted(pg.get(p, ()), key=FLOORS.index, reverse=True):
+            lines.append(f"    {p} --> {q}")
     lines += ["```", "", "```mermaid", "flowchart TB"]
     sg = solvers_graph(graph)
     order = [ALIASES, *reversed(SOLVERS_FLOORS)]
@@ -279,7 +298,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dot", action="store_true", help="Graphviz DOT instead of Mermaid")
     p.add_argument("--check", action="store_true", help="exit 1 on upward arrows and circles")
+    p.add_argument("--root", help="the repository to read (default: this script's)")
     args = p.parse_args(argv)
+    if args.root:
+        set_root(args.root)
     graph = module_graph()
     if args.check:
         bad = problems(graph)

@@ -58,38 +58,65 @@ def receptive_field(net_param: Any, input_blob: str = "data") -> dict:
         if lp.type.endswith("Loss") or (row and row.role in (lt.LOSS, lt.METRIC, lt.SINK)):
             continue
         kind = lt.spatial_kind(lp)
-        j, lo, hi = ins[0]
-        if kind == lt.WINDOW:
-            if lp.type == "Pooling" and lp.pooling_param.global_pooling:
-                raise TilingError(f"layer '{lp.name}': global pooling sees the whole image")
-            k, p, s, d = _square(lp)
-            ext = d * (k - 1) + 1
-            out = (j * s, lo - j * p, hi + j * (ext - 1 - p))
-        elif kind == lt.UPSAMPLE:
-            k, p, s, d = _square(lp)
-            ext = d * (k - 1) + 1
-            # output y takes inputs x with (y + p - ext + 1)/s <= x <= (y + p)/s
-            out = (j / s, lo + j * Fraction(p - ext + 1, s) - j, hi + j * Fraction(p, s))
-        elif kind == lt.CROP:
-            _, offs = lt.crop_offsets(lp, error=TilingError)
-            if offs[2] != offs[3]:
-                raise TilingError(f"layer '{lp.name}': tiling supports equal H and W crops only")
-            o = offs[2]
-            out = (j, lo + j * o, hi + j * o)
-        elif kind == lt.POINTWISE:
-            if any(x[0] != j for x in ins):
-                raise TilingError(f"layer '{lp.name}': bottoms at different resolutions")
-            out = (j, min(x[1] for x in ins), max(x[2] for x in ins))
-        elif kind == lt.GRID:
-            raise TilingError(
-                f"layer '{lp.name}' of type {lp.type}: each output pixel reads the whole map, "
-                "so tiles cannot reproduce the whole-image output"
-            )
-        else:
+        if kind not in _FIELD:
             raise TilingError(f"layer '{lp.name}' of type {lp.type}: unknown receptive field")
+        out = _FIELD[kind](lp, ins)
         for t in lp.top:
             rf[t] = out
     return rf
+
+
+def _window_field(lp, ins):
+    """A window layer widens the field of its (first) bottom."""
+    j, lo, hi = ins[0]
+    if lp.type == "Pooling" and lp.pooling_param.global_pooling:
+        raise TilingError(f"layer '{lp.name}': global pooling sees the whole image")
+    k, p, s, d = _square(lp)
+    ext = d * (k - 1) + 1
+    return j * s, lo - j * p, hi + j * (ext - 1 - p)
+
+
+def _upsample_field(lp, ins):
+    """Deconvolution: output y takes inputs x with (y + p - ext + 1)/s <= x <= (y + p)/s."""
+    j, lo, hi = ins[0]
+    k, p, s, d = _square(lp)
+    ext = d * (k - 1) + 1
+    return j / s, lo + j * Fraction(p - ext + 1, s) - j, hi + j * Fraction(p, s)
+
+
+def _crop_field(lp, ins):
+    """Crop shifts the field by its offset (equal on H and W)."""
+    j, lo, hi = ins[0]
+    _, offs = lt.crop_offsets(lp, error=TilingError)
+    if offs[2] != offs[3]:
+        raise TilingError(f"layer '{lp.name}': tiling supports equal H and W crops only")
+    o = offs[2]
+    return j, lo + j * o, hi + j * o
+
+
+def _pointwise_field(lp, ins):
+    """A pointwise layer joins its bottoms' fields (all at one resolution)."""
+    j = ins[0][0]
+    if any(x[0] != j for x in ins):
+        raise TilingError(f"layer '{lp.name}': bottoms at different resolutions")
+    return j, min(x[1] for x in ins), max(x[2] for x in ins)
+
+
+def _grid_field(lp, ins):
+    raise TilingError(
+        f"layer '{lp.name}' of type {lp.type}: each output pixel reads the whole map, "
+        "so tiles cannot reproduce the whole-image output"
+    )
+
+
+# the receptive field of a layer's tops by its spatial kind (caffeio.layertypes)
+_FIELD = {
+    lt.WINDOW: _window_field,
+    lt.UPSAMPLE: _upsample_field,
+    lt.CROP: _crop_field,
+    lt.POINTWISE: _pointwise_field,
+    lt.GRID: _grid_field,
+}
 
 
 def tiling_geometry(
@@ -138,17 +165,7 @@ def tiled_forward(
         image = np.asarray(image, np.float32)
     if image.ndim != 3:
         raise TilingError(f"image must be C x H x W, got shape {image.shape}")
-    param = net_param if net_param is not None else getattr(net, "_param", None)
-    if isinstance(param, (str, os.PathLike)):
-        import caffeio
-
-        param = caffeio.read_net(str(param))
-    if param is None:
-        raise TilingError(
-            "tiled_forward: pass net_param= (the deploy prototxt): this net does not expose its "
-            "definition (real pycaffe), and the margin comes from its layers"
-        )
-    need, align = tiling_geometry(param, input_blob, output_blob)
+    need, align = tiling_geometry(_definition(net, net_param), input_blob, output_blob)
     margin = need if margin is None else int(margin)
     if margin % align:
         raise TilingError(f"margin {margin} must be a multiple of the net's alignment {align}")
@@ -161,29 +178,56 @@ def tiled_forward(
         for x0 in range(0, W, tile):
             wy0, wx0 = max(0, y0 - margin), max(0, x0 - margin)
             wy1, wx1 = min(H, y0 + tile + margin), min(W, x0 + tile + margin)
-            window = (
-                image.window(wy0, wy1, wx0, wx1)
-                if hasattr(image, "window")
-                else image[None, :, wy0:wy1, wx0:wx1]
-            )
-            # reshape, then fill: pycaffe's forward(**inputs) does not reshape its inputs
-            net.blobs[input_blob].reshape(*window.shape)
-            net.blobs[input_blob].data[...] = window
-            score = net.forward()[output_blob][0]
-            if score.shape[1:] != window.shape[2:]:
-                raise TilingError(
-                    f"'{output_blob}' has shape {score.shape[1:]} for a {window.shape[2:]} "
-                    "input: tiling needs an output at the input's size (a deploy FCN)"
-                )
+            score = _forward_window(net, image, (wy0, wy1, wx0, wx1), input_blob, output_blob)
             ty1, tx1 = min(H, y0 + tile), min(W, x0 + tile)
             part = score[:, y0 - wy0 : ty1 - wy0, x0 - wx0 : tx1 - wx0]
+            if out is None:
+                out = _output(score.shape[0], H, W, labels)
             if labels:
-                if out is None:
-                    dt = np.uint8 if score.shape[0] <= 256 else np.int64
-                    out = np.zeros((H, W), dt)
                 out[y0:ty1, x0:tx1] = part.argmax(0)
             else:
-                if out is None:
-                    out = np.zeros((score.shape[0], H, W), np.float32)
                 out[:, y0:ty1, x0:tx1] = part
     return out
+
+
+def _definition(net, net_param):
+    """The NetParameter tiling reads: net_param (a NetParameter or a prototxt path), else the
+    one a torchcaffe net keeps."""
+    param = net_param if net_param is not None else getattr(net, "_param", None)
+    if isinstance(param, (str, os.PathLike)):
+        import caffeio
+
+        param = caffeio.read_net(str(param))
+    if param is None:
+        raise TilingError(
+            "tiled_forward: pass net_param= (the deploy prototxt): this net does not expose its "
+            "definition (real pycaffe), and the margin comes from its layers"
+        )
+    return param
+
+
+def _forward_window(net, image, box, input_blob, output_blob):
+    """The net's output_blob (K x h x w) on the image window box = (y0, y1, x0, x1)."""
+    wy0, wy1, wx0, wx1 = box
+    window = (
+        image.window(wy0, wy1, wx0, wx1)
+        if hasattr(image, "window")
+        else image[None, :, wy0:wy1, wx0:wx1]
+    )
+    # reshape, then fill: pycaffe's forward(**inputs) does not reshape its inputs
+    net.blobs[input_blob].reshape(*window.shape)
+    net.blobs[input_blob].data[...] = window
+    score = net.forward()[output_blob][0]
+    if score.shape[1:] != window.shape[2:]:
+        raise TilingError(
+            f"'{output_blob}' has shape {score.shape[1:]} for a {window.shape[2:]} "
+            "input: tiling needs an output at the input's size (a deploy FCN)"
+        )
+    return score
+
+
+def _output(channels, H, W, labels):
+    """The stitched output: H x W labels (uint8 up to 256 classes) or K x H x W scores."""
+    if labels:
+        return np.zeros((H, W), np.uint8 if channels <= 256 else np.int64)
+    return np.zeros((channels, H, W), np.float32)

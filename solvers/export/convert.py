@@ -116,6 +116,27 @@ def _check_pooling(impl, where):
         )
 
 
+def _check_types(layers, path):
+    """ExportError naming the first layer whose type has no plain-PyTorch form."""
+    supported = exportable_types()
+    for lp in layers:
+        if lp.type not in supported:
+            raise ExportError(
+                f"{_where(path, lp)}: layer '{lp.name}' has type '{lp.type}', which has no "
+                f"plain-PyTorch form here (exportable: {', '.join(supported)}). Export "
+                "a deploy net (Input layer, no data/loss layers)."
+            )
+
+
+def _check_wiring(lp, where, produced):
+    """ExportError for a layer name torch cannot take, or a bottom no earlier layer produces."""
+    if "." in lp.name:
+        raise ExportError(f"{where}: layer name '{lp.name}' contains '.' (not a torch name)")
+    for b in lp.bottom:
+        if b not in produced:
+            raise ExportError(f"{where}: bottom '{b}' of '{lp.name}' is produced by no layer")
+
+
 class CaffeModule(nn.Module):
     """A Caffe deploy net as a plain PyTorch module made of torchcaffe's layer implementations.
 
@@ -136,14 +157,7 @@ class CaffeModule(nn.Module):
             net = caffeio.read_net(path)
         self.source = path or f"<NetParameter {net.name!r}>"
         layers = [lp for lp in net.layer if _in_test_phase(lp)]
-        supported = exportable_types()
-        for lp in layers:
-            if lp.type not in supported:
-                raise ExportError(
-                    f"{_where(path, lp)}: layer '{lp.name}' has type '{lp.type}', which has no "
-                    f"plain-PyTorch form here (exportable: {', '.join(supported)}). Export "
-                    "a deploy net (Input layer, no data/loss layers)."
-                )
+        _check_types(layers, path)
         self.name = net.name
         self.steps = []
         self.inputs = []
@@ -151,19 +165,9 @@ class CaffeModule(nn.Module):
         produced, consumed, shapes = [], set(), {}
         for lp in layers:
             where = _where(path, lp)
-            if "." in lp.name:
-                raise ExportError(
-                    f"{where}: layer name '{lp.name}' contains '.' (not a torch name)"
-                )
-            for b in lp.bottom:
-                if b not in produced:
-                    raise ExportError(
-                        f"{where}: bottom '{b}' of '{lp.name}' is produced by no layer"
-                    )
-                consumed.add(b)
-            for t in lp.top:
-                if t not in produced:
-                    produced.append(t)
+            _check_wiring(lp, where, produced)
+            consumed.update(lp.bottom)
+            produced += [t for t in dict.fromkeys(lp.top) if t not in produced]
             if lp.type == "Input":
                 self._add_inputs(lp, shapes)
                 continue

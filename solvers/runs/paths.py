@@ -91,14 +91,14 @@ def resolve_net(net: Any, folder: str) -> Any:
 
 def resolve_solver(param: Any, folder: str) -> Any:
     """Copy of SolverParameter `param` whose net files and snapshot prefix are made absolute
-    against `folder` (an empty snapshot_prefix stays empty)."""
+    against `folder`; fields that are not set stay unset (Caffe counts a set empty one)."""
     out = type(param)()
     out.CopyFrom(param)
-    out.train_net = _absolute(out.train_net, folder)
-    out.net = _absolute(out.net, folder)
+    for field in ("train_net", "net", "snapshot_prefix"):
+        if out.HasField(field):
+            setattr(out, field, _absolute(getattr(out, field), folder))
     for i, test in enumerate(out.test_net):
         out.test_net[i] = _absolute(test, folder)
-    out.snapshot_prefix = _absolute(out.snapshot_prefix, folder)
     return out
 
 

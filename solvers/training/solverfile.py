@@ -74,7 +74,8 @@ def write_run_solver(
         param.train_net = train_copy
     elif world > 1:  # a general net trains and tests: the train copy is rank-specific
         general = run_net(train, folder, os.path.join(snap, f"{_stem(train)}.prototxt"))
-        param.net, param.train_net = "", train_copy
+        param.ClearField("net")
+        param.train_net = train_copy
         tests.append(general)
     else:
         param.net = train_copy

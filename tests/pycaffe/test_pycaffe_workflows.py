@@ -38,7 +38,8 @@ def test_staged_chain_score_and_logs(world):
         text = "\n".join(log)
         assert re.search(r"Iteration 5 \([\d.e+-]+ iter/s, [\d.e+-]+s/5 iters\), loss = ", text)
         assert "Iteration 5, lr = 0.0001" in text and "Train net output #0: loss = " in text
-        assert f"Snapshotting to binary proto file snapshot/train_iter_{iters}.caffemodel" in text
+        snap = world / "runs" / model / "snapshot" / f"train_iter_{iters}.caffemodel"
+        assert f"Snapshotting to binary proto file {snap}" in text  # absolute: no chdir
     # staged: 16s started from the trained 32s (its init holds 32s's score_fr)
     trained = caffeio.load_params(str(world / "runs/voc-fcn32s/voc-fcn32s.caffemodel"))
     init = caffeio.load_params(str(world / "runs/voc-fcn16s/snapshot/init.caffemodel"))
