@@ -177,5 +177,12 @@ def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> N
             break
 
 
+def snapshot(solver, log, param) -> None:
+    """solver.snapshot(), and its line in train.log (pycaffe logs to stderr only)."""
+    solver.snapshot()
+    if log is not None:
+        log("snapshot", f"Snapshotting to binary proto file {snapshot_name(param, solver)}")
+
+
 def snapshot_name(param, solver) -> str:
     return f"{param.snapshot_prefix}_iter_{solver.iter}.caffemodel"

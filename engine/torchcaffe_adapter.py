@@ -95,6 +95,11 @@ def restore(solver, path: str, folder: str | None = None) -> str | None:
     )
 
 
+def snapshot(solver, log, param) -> None:
+    """solver.snapshot() (torchcaffe's solver writes its own log lines)."""
+    solver.snapshot()
+
+
 def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
     import torch

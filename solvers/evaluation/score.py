@@ -91,15 +91,15 @@ def check_channels(h: Any, channels: int) -> None:
 class Tally:
     """Confusion matrices (and summed losses) per head; results() gives the metrics."""
 
-    def __init__(self, heads):
+    def __init__(self, heads: Sequence[Any]) -> None:
         self.heads = list(heads)
         self.hists = {h.name: np.zeros((len(h.classes), len(h.classes)), np.int64) for h in heads}
         self.losses = {h.name: 0.0 for h in heads}
 
-    def add(self, h, gt, pred):
+    def add(self, h: Any, gt: np.ndarray, pred: np.ndarray) -> None:
         self.hists[h.name] += fast_hist(np.asarray(gt).astype(np.int64), pred, len(h.classes))
 
-    def results(self, n_images, loss=True, confusion=False):
+    def results(self, n_images: int, loss: bool = True, confusion: bool = False) -> dict:
         out = {}
         for h in self.heads:
             r = scores(self.hists[h.name], exclude=h.exclude)

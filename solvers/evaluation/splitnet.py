@@ -47,7 +47,7 @@ class Evaluation:
         if not 0 <= self.overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
 
-    def describe(self):
+    def describe(self) -> str:
         if self.mode == "tiled":
             return f"tiled, {self.tile} px tiles (exact)"
         if self.mode == "sliding":

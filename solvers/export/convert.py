@@ -221,7 +221,7 @@ class CaffeModule(nn.Module):
             shapes[t] = tuple(y.shape)
         return impl, blob_shapes
 
-    def forward(self, *inputs):
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.inputs):
             raise ExportError(
                 f"{self.source}: forward() takes {len(self.inputs)} inputs "

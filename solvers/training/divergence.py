@@ -77,7 +77,12 @@ class DivergenceWatch:
 
 
 def after_update(
-    eng: Any, solver: Any, loss: float, watch: DivergenceWatch, book: SnapshotBook, skipped=False
+    eng: Any,
+    solver: Any,
+    loss: float,
+    watch: DivergenceWatch,
+    book: SnapshotBook,
+    skipped: bool = False,
 ) -> None:
     """After each update: Diverged when the loss blew up or the weights exploded; a sanity row
     for the snapshot of this iteration (written by the solver just before or just after). A

@@ -119,9 +119,8 @@ class Run:
         torchcaffe's ranks save their random state)."""
         if not self.book.wrote(self.solver.iter):
             peak = final_weights(self.eng, self.solver, self.watch)
-            self.solver.snapshot()
+            self.eng.snapshot(self.solver, self.log, self.param)
             self.book.record(self.solver.iter, True, peak)
-            self.log("snapshot", f"Snapshotting to binary proto file {self.model_file}")
 
     def publish(self) -> str:
         """Copy the last snapshot's weights to <run>/<model>.caffemodel (atomically) -> path."""
