@@ -222,3 +222,15 @@ def test_missing_layer_weights_refused(world, tmp_path):
     args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", cut]
     p = run([*args, img, "--out", tmp_path / "o"], check=False)
     assert p.returncode == 1 and "score_fr" in p.stderr and "fillers" in p.stderr, p.stderr[-1500:]
+
+
+def test_release_layout_runs_from_anywhere(tmp_path, monkeypatch):
+    """Real Caffe reads a solver's nets and snapshot prefix, and the data layers their folders,
+    relative to the working directory: the run's copies make them absolute, so the release's
+    layout (nets reading ../../data) trains and scores from another folder on Caffe too."""
+    from test_solvers_runpaths import test_release_layout_trains_and_scores_from_anywhere as check
+
+    import engine
+
+    check(tmp_path, monkeypatch)
+    assert engine.chosen() == "caffe"
