@@ -310,7 +310,7 @@ def mean_iu_diff(args, modes):
 
     import torchcaffe
     from bench import fixtures as fx
-    from solvers.metrics import fast_hist, scores
+    from solvers.evaluation.metrics import fast_hist, scores
 
     torch.set_num_threads(args.threads)
     n, s = (2, 160) if args.quick else (4, 192)
@@ -367,8 +367,9 @@ def data_rates(args):
 
 
 def score_rate(args):
-    """images/s of solvers.metrics.fast_hist on 500x500 (21 classes) label/prediction pairs."""
-    from solvers.metrics import fast_hist, scores
+    """images/s of solvers.evaluation.metrics.fast_hist on 500x500 (21 classes) label/prediction
+    pairs."""
+    from solvers.evaluation.metrics import fast_hist, scores
 
     g = np.random.default_rng(0)
     n = 20 if args.quick else 100

@@ -19,7 +19,8 @@ import numpy as np
 
 
 def _score(demo_dir, mode, out):
-    from solvers import demo, score_cli
+    from solvers.demos import staged as demo
+    from solvers.evaluation import cli as score_cli
     from torchcaffe import options, winograd
 
     before = options.set_defaults(fast=mode == "fast", winograd=0 if mode == "direct" else 2)
@@ -37,7 +38,7 @@ def _score(demo_dir, mode, out):
             "--normalize", "--gpu", "-1",
             "--engine", "torch",  # the modes compared are torchcaffe's (pycaffe may be built)
         ]  # fmt: skip
-        return demo._in_dir(score_cli.main, demo.MODEL, argv)["score"]
+        return score_cli.main(demo.MODEL, argv)["score"]
     finally:
         winograd.winograd_tile = saved
         options.reset_defaults(before)

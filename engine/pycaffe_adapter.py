@@ -7,6 +7,7 @@ the parsed solver.prototxt is passed in.
 """
 
 import collections
+import contextlib
 import os
 import time
 from types import ModuleType
@@ -67,9 +68,12 @@ def caffeio_solver(path):
     return caffeio.read_solver(path)
 
 
-def open_net(caffe: ModuleType, path: str, phase: int, weights: str | None = None):
+def open_net(
+    caffe: ModuleType, path: str, phase: int, weights: str | None = None, fast: bool = False
+):
     """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on
-    -> (net, layers with blobs that the weights did not fill)."""
+    -> (net, layers with blobs that the weights did not fill). Caffe has no fast mode (`fast`
+    is ignored; engine.fast_mode says so)."""
     pycaffe_checks.check_net_file(path, phase, list(caffe.layer_type_list()))
     net = caffe.Net(path, phase)
     missing = copy_weights(net, weights, None) if weights is not None else []
@@ -88,11 +92,30 @@ def copy_weights(net, path: str, definition) -> list[str]:
     return empty
 
 
-def restore(solver, path: str) -> str | None:
+@contextlib.contextmanager
+def working_directory(folder: str | None):
+    """Run the block in `folder` (None: where we are) and come back, whatever happens: for the
+    Caffe calls that read paths relative to the working directory."""
+    if folder is None:
+        yield
+        return
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def restore(solver, path: str, folder: str | None = None) -> str | None:
     """solver.restore(path) after checking the state and its learned_net -> a note: Caffe's
-    solverstate holds no random state."""
-    pycaffe_checks.check_solverstate(path, solver.net)
-    solver.restore(path)
+    solverstate holds no random state. Caffe reads the state's learned_net relative to the
+    working directory: a relative one is read from `folder` (the run folder the snapshot was
+    written in), the working directory restored after."""
+    path = os.path.abspath(path)
+    with working_directory(folder):
+        pycaffe_checks.check_solverstate(path, solver.net)
+        solver.restore(path)
     return (
         "note: Caffe's solverstate holds no random state: Dropout masks differ from an "
         "uninterrupted run (FCN_ENGINE=torch resumes bit-exactly)"
@@ -152,6 +175,13 @@ def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> N
         on_iteration(solver, loss, lr)
         if stopper.signal is not None:
             break
+
+
+def snapshot(solver, log, param) -> None:
+    """solver.snapshot(), and its line in train.log (pycaffe logs to stderr only)."""
+    solver.snapshot()
+    if log is not None:
+        log("snapshot", f"Snapshotting to binary proto file {snapshot_name(param, solver)}")
 
 
 def snapshot_name(param, solver) -> str:

@@ -1,7 +1,8 @@
 """torchcaffe adapter: device, DDP, solver (and its precision), stepping with the NaN guard,
 nets for scoring.
 
-Same few functions as engine/pycaffe_adapter.py; solvers/train.py is a plain loop over them.
+Same few functions as engine/pycaffe_adapter.py; solvers.training.driver is a plain loop over
+them.
 """
 
 import os
@@ -63,12 +64,16 @@ def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
     return solver
 
 
-def open_net(caffe: ModuleType, path: str, phase: int, weights: str | None = None):
-    """caffe.Net(path, phase, weights=...) -> (net, learnable layers the weights did not fill);
-    torchcaffe checks the files itself."""
+def open_net(
+    caffe: ModuleType, path: str, phase: int, weights: str | None = None, fast: bool = False
+):
+    """caffe.Net(path, phase, weights=..., fast=...) -> (net, learnable layers the weights did
+    not fill); torchcaffe checks the files itself. fast=False leaves the mode to torchcaffe's
+    defaults (and the user's TORCHCAFFE_FAST)."""
+    mode = {"fast": True} if fast else {}
     if weights is None:
-        return caffe.Net(path, phase), []
-    net = caffe.Net(path, phase, weights=weights)
+        return caffe.Net(path, phase, **mode), []
+    net = caffe.Net(path, phase, weights=weights, **mode)
     return net, list(getattr(net, "layers_without_weights", []) or [])
 
 
@@ -77,8 +82,9 @@ def copy_weights(net, path: str, definition) -> None:
     net.copy_from(path)
 
 
-def restore(solver, path: str) -> str | None:
-    """Restore a solverstate (torchcaffe validates it and its learned_net) and the .rngstate
+def restore(solver, path: str, folder: str | None = None) -> str | None:
+    """Restore a solverstate (torchcaffe validates it and its learned_net, looked for beside
+    the state when a relative one is not found: `folder` is not needed) and the .rngstate
     beside it -> a note for the user when the random state was not there, else None."""
     solver.restore(path)
     if solver.rng_restored:
@@ -87,6 +93,11 @@ def restore(solver, path: str) -> str | None:
         f"note: no .rngstate beside {path}: Dropout masks (and a data order drawn without a "
         "seed) differ from an uninterrupted run"
     )
+
+
+def snapshot(solver, log, param) -> None:
+    """solver.snapshot() (torchcaffe's solver writes its own log lines)."""
+    solver.snapshot()
 
 
 def barrier() -> None:

@@ -30,76 +30,107 @@ def raw_image(array_bgr_minus_zero):
     return array_bgr_minus_zero.astype(np.uint8)
 
 
+def _voc(dataset_dir, split, tops, context_dir):
+    from . import io, voc
+
+    ids = io.read_split(voc.voc_split_path(dataset_dir, split), "PASCAL VOC", split)
+
+    def load(idx):
+        c = ("PASCAL VOC", split, idx)
+        img = raw_image(voc.load_voc_image(dataset_dir, idx, ZERO_MEAN, c))
+        return img, voc.load_voc_label(dataset_dir, idx, c)
+
+    return ids, ("data", "label"), load
+
+
+def _sbdd(dataset_dir, split, tops, context_dir):
+    from . import io, voc
+
+    ids = io.read_split(voc.sbdd_split_path(dataset_dir, split), "SBD", split)
+
+    def load(idx):
+        c = ("SBD", split, idx)
+        img = raw_image(voc.load_sbdd_image(dataset_dir, idx, ZERO_MEAN, c))
+        return img, voc.load_sbdd_label(dataset_dir, idx, c)
+
+    return ids, ("data", "label"), load
+
+
+def _siftflow(dataset_dir, split, tops, context_dir):
+    from . import io, siftflow
+
+    ids = io.read_split(os.path.join(dataset_dir, f"{split}.txt"), "SIFT Flow", split)
+
+    def load(idx):
+        c = ("SIFT Flow", split, idx)
+        paths = siftflow.siftflow_paths(dataset_dir, idx)
+        img = raw_image(io.load_image(paths["image"], ZERO_MEAN, c))
+        sem = siftflow.load_siftflow_label(dataset_dir, idx, "sem", c)
+        return img, sem, siftflow.load_siftflow_label(dataset_dir, idx, "geo", c)
+
+    return ids, ("data", "sem", "geo"), load
+
+
+def _pascalcontext(dataset_dir, split, tops, context_dir):
+    from . import io, pascalcontext
+
+    if not context_dir:
+        raise ValueError("--dataset pascalcontext needs --context-dir")
+    lut = pascalcontext.context_lut(context_dir)
+    split_path = os.path.join(dataset_dir, "VOC2010", "ImageSets", "Main", f"{split}.txt")
+    ids = io.read_split(split_path, "PASCAL-Context", split)
+
+    def load(idx):
+        c = ("PASCAL-Context", split, idx)
+        img = raw_image(pascalcontext.load_context_image(dataset_dir, idx, ZERO_MEAN, c))
+        return img, pascalcontext.load_context_label(context_dir, idx, lut, c)
+
+    return ids, ("data", "label"), load
+
+
+def _nyud_top(dataset_dir, idx, top, paths, c):
+    """One NYUD top of example `idx` in Datum form."""
+    from . import io, nyud
+
+    if top == "color":
+        return raw_image(io.load_image(paths["color"], ZERO_MEAN, c))
+    if top == "hha":
+        hha = io.read_rgb(paths["hha"], c, what="HHA image")
+        return np.ascontiguousarray(hha.transpose(2, 0, 1))
+    return nyud.LOADERS[top](dataset_dir, idx, c)
+
+
+def _nyud(dataset_dir, split, tops, context_dir):
+    from . import io, nyud
+
+    tops = tuple(tops or ("color", "label"))
+    bad = [t for t in tops if t not in nyud.NYUD_TOPS]
+    if bad:
+        raise ValueError(f"unknown NYUD top(s) {bad}; choose from {nyud.NYUD_TOPS}")
+    ids = io.read_split(os.path.join(dataset_dir, f"{split}.txt"), "NYUDv2", split)
+
+    def load(idx):
+        c = ("NYUDv2", split, idx)
+        paths = nyud.nyud_paths(dataset_dir, idx)
+        return tuple(_nyud_top(dataset_dir, idx, t, paths, c) for t in tops)
+
+    return ids, tops, load
+
+
+_LOADERS = {
+    "voc": _voc,
+    "sbdd": _sbdd,
+    "siftflow": _siftflow,
+    "pascalcontext": _pascalcontext,
+    "nyud": _nyud,
+}
+
+
 def example_loader(dataset, dataset_dir, split, tops=None, context_dir=None):
     """-> (ids, top names, load(idx) -> tuple of arrays in Datum form: uint8 or float32)."""
-    from . import io, nyud, pascalcontext, siftflow, voc
-
-    if dataset == "voc":
-        ids = io.read_split(voc.voc_split_path(dataset_dir, split), "PASCAL VOC", split)
-        ctx = ("PASCAL VOC", split)
-
-        def load(idx):
-            c = ctx + (idx,)
-            img = raw_image(voc.load_voc_image(dataset_dir, idx, ZERO_MEAN, c))
-            return img, voc.load_voc_label(dataset_dir, idx, c)
-
-        return ids, ("data", "label"), load
-    if dataset == "sbdd":
-        ids = io.read_split(voc.sbdd_split_path(dataset_dir, split), "SBD", split)
-
-        def load(idx):
-            c = ("SBD", split, idx)
-            img = raw_image(voc.load_sbdd_image(dataset_dir, idx, ZERO_MEAN, c))
-            return img, voc.load_sbdd_label(dataset_dir, idx, c)
-
-        return ids, ("data", "label"), load
-    if dataset == "siftflow":
-        ids = io.read_split(os.path.join(dataset_dir, f"{split}.txt"), "SIFT Flow", split)
-
-        def load(idx):
-            c = ("SIFT Flow", split, idx)
-            paths = siftflow.siftflow_paths(dataset_dir, idx)
-            img = raw_image(io.load_image(paths["image"], ZERO_MEAN, c))
-            sem = siftflow.load_siftflow_label(dataset_dir, idx, "sem", c)
-            return img, sem, siftflow.load_siftflow_label(dataset_dir, idx, "geo", c)
-
-        return ids, ("data", "sem", "geo"), load
-    if dataset == "pascalcontext":
-        if not context_dir:
-            raise ValueError("--dataset pascalcontext needs --context-dir")
-        lut = pascalcontext.context_lut(context_dir)
-        split_path = os.path.join(dataset_dir, "VOC2010", "ImageSets", "Main", f"{split}.txt")
-        ids = io.read_split(split_path, "PASCAL-Context", split)
-
-        def load(idx):
-            c = ("PASCAL-Context", split, idx)
-            img = raw_image(pascalcontext.load_context_image(dataset_dir, idx, ZERO_MEAN, c))
-            return img, pascalcontext.load_context_label(context_dir, idx, lut, c)
-
-        return ids, ("data", "label"), load
-    if dataset == "nyud":
-        tops = tuple(tops or ("color", "label"))
-        bad = [t for t in tops if t not in nyud.NYUD_TOPS]
-        if bad:
-            raise ValueError(f"unknown NYUD top(s) {bad}; choose from {nyud.NYUD_TOPS}")
-        ids = io.read_split(os.path.join(dataset_dir, f"{split}.txt"), "NYUDv2", split)
-
-        def load(idx):
-            c = ("NYUDv2", split, idx)
-            paths = nyud.nyud_paths(dataset_dir, idx)
-            out = []
-            for t in tops:
-                if t == "color":
-                    out.append(raw_image(io.load_image(paths["color"], ZERO_MEAN, c)))
-                elif t == "hha":
-                    hha = io.read_rgb(paths["hha"], c, what="HHA image")
-                    out.append(np.ascontiguousarray(hha.transpose(2, 0, 1)))
-                else:
-                    out.append(nyud.LOADERS[t](dataset_dir, idx, c))
-            return tuple(out)
-
-        return ids, tops, load
-    raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    if dataset not in _LOADERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    return _LOADERS[dataset](dataset_dir, split, tops, context_dir)
 
 
 def to_datum(array):

@@ -38,37 +38,50 @@ def _where(layer):
     return f"layer '{layer.name}' ({layer.type})"
 
 
-def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
+def _input_layer_shapes(layer, input_shapes, image_size):
+    """Shapes of an Input layer's tops: its shape fields (H, W from image_size when given),
+    overridden by input_shapes."""
+    dims = [tuple(int(d) for d in s.dim) for s in layer.input_param.shape]
+    if len(dims) not in (1, len(layer.top)):
+        raise ShapeError(
+            f"{_where(layer)}: {len(dims)} shapes for {len(layer.top)} tops (give one or "
+            "one per top)"
+        )
     out = []
+    for i, top in enumerate(layer.top):
+        shape = dims[i if len(dims) > 1 else 0]
+        if image_size is not None and len(shape) >= 2:
+            shape = shape[:-2] + tuple(image_size)
+        out.append(tuple(input_shapes.get(top, shape)))
+    return out
+
+
+def _python_data_shapes(layer, input_shapes, image_size, unknown_ok):
+    """Shapes of a Python data layer's tops at image_size (netspec.datatops), overridden by
+    input_shapes; None for tops it cannot tell when unknown_ok."""
+    err = None
+    try:
+        known = datatops.data_top_shapes(layer, *image_size)
+    except ValueError as e:
+        known, err = {}, e
+    out = []
+    for top in layer.top:
+        if top in input_shapes:
+            out.append(tuple(input_shapes[top]))
+        elif top in known:
+            out.append(known[top])
+        elif unknown_ok:
+            out.append(None)
+        else:
+            raise ShapeError(str(err) if err else f"{_where(layer)}: no shape known for '{top}'")
+    return out
+
+
+def _input_shapes(layer, input_shapes, image_size, unknown_ok=False):
     if layer.type == "Input":
-        dims = [tuple(int(d) for d in s.dim) for s in layer.input_param.shape]
-        if len(dims) not in (1, len(layer.top)):
-            raise ShapeError(
-                f"{_where(layer)}: {len(dims)} shapes for {len(layer.top)} tops (give one or "
-                "one per top)"
-            )
-        for i, top in enumerate(layer.top):
-            shape = dims[i if len(dims) > 1 else 0]
-            if image_size is not None and len(shape) >= 2:
-                shape = shape[:-2] + tuple(image_size)
-            out.append(tuple(input_shapes.get(top, shape)))
-        return out
+        return _input_layer_shapes(layer, input_shapes, image_size)
     if layer.type == "Python" and image_size is not None:
-        try:
-            known = datatops.data_top_shapes(layer, *image_size)
-        except ValueError as e:
-            known = {}
-            err = e
-        for top in layer.top:
-            if top in input_shapes:
-                out.append(tuple(input_shapes[top]))
-            elif top in known:
-                out.append(known[top])
-            elif unknown_ok:
-                out.append(None)
-            else:
-                raise ShapeError(str(err))
-        return out
+        return _python_data_shapes(layer, input_shapes, image_size, unknown_ok)
     if unknown_ok:
         return [tuple(input_shapes[t]) if t in input_shapes else None for t in layer.top]
     missing = [t for t in layer.top if t not in input_shapes]

@@ -17,7 +17,7 @@ WIDTH = "0.0625"
 DRIVER = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-from solvers.score_cli import main
+from solvers.evaluation.cli import main
 for weights, out, flags in json.loads(sys.argv[2]):
     try:
         main("voc-fcn8s", flags + ["--weights", weights, "--out", out, "--png"])
@@ -41,7 +41,7 @@ def check_release_layout_scores(tmp_path, env):
     predictions; a missing layer is refused by name. `env`: the subprocesses' environment
     (FCN_ENGINE picks the engine). Returns score.py's stderr (it names the engine)."""
     from layers.synth import make_voc_family
-    from solvers.run import run_dir
+    from solvers.runs.folder import run_dir
     from surgery.paramset import ParamSet
 
     make_voc_family(str(tmp_path / "data"), n=8, size=(64, 80))

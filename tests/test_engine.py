@@ -128,8 +128,9 @@ for pkg in (engine, layers, layers.synth):
 loaded = sorted(m for m in ("caffe", "torchcaffe", "torch") if m in sys.modules)
 assert not loaded, loaded
 import solvers
-for m in pkgutil.iter_modules(solvers.__path__):
-    importlib.import_module(f"solvers.{m.name}")
+for m in pkgutil.walk_packages(solvers.__path__, "solvers."):
+    if not m.name.endswith("__main__"):
+        importlib.import_module(m.name)
 from layers.voc import VOCSegDataLayer
 layer = VOCSegDataLayer()  # the engine-free class
 assert engine.chosen() is None, engine.chosen()

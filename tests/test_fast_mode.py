@@ -1,6 +1,6 @@
 """torchcaffe's fastest exact-enough inference mode (`Net(fast=True)`, TORCHCAFFE_FAST=1,
-`--fast` in solvers.infer / score): channels_last + Winograd 3x3 convolutions, close to the
-exact outputs, and training untouched."""
+`--fast` of python -m solvers.infer and score.py): channels_last + Winograd 3x3 convolutions,
+close to the exact outputs, and training untouched."""
 
 import os
 
@@ -72,22 +72,27 @@ def test_fast_mode_leaves_training_exact(always_winograd):
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
-def test_fast_flag_sets_the_mode(monkeypatch, capsys):
-    """--fast makes the fast mode the default of later nets by a call, not through the
-    environment (conftest undoes set_defaults after each test)."""
+def test_fast_flag_is_a_net_parameter(monkeypatch, capsys, tmp_path):
+    """--fast reaches the nets as open_net(..., fast=True) (Net(fast=True)), not through the
+    environment: TORCHCAFFE_FAST stays the user's, and nets opened without it stay exact."""
+    import os
+
+    import caffeio
     import engine
     from engine import startup
     from torchcaffe import options
 
-    monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # the flag beats the environment
+    monkeypatch.setenv("TORCHCAFFE_FAST", "0")
     engine.use("torch")
-    assert not options.current().fast
-    assert engine.use_fast_mode() is True
-    assert options.current().fast and os.environ["TORCHCAFFE_FAST"] == "0"
-    net = caffe.Net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), caffe.TEST)
-    assert net.winograd == 4 and net.channels_last
+    assert engine.fast_mode() is True
+    assert os.environ["TORCHCAFFE_FAST"] == "0"
+    path = str(tmp_path / "deploy.prototxt")
+    caffeio.write_net(zoo.build("voc-fcn32s", "deploy", width=1 / 16), path)
+    fast = engine.open_net(path, caffe.TEST, fast=True)
+    assert fast.winograd == 4 and fast.channels_last
+    assert engine.open_net(path, caffe.TEST).winograd == 2  # the exact default
     monkeypatch.setattr(startup, "current_name", lambda: "caffe")
-    assert engine.use_fast_mode() is False
+    assert engine.fast_mode() is False
     assert "torchcaffe only" in capsys.readouterr().out
 
 

@@ -30,8 +30,8 @@ from layers.siftflow import SIFTFlowSegDataLayer, load_siftflow_image, load_sift
 from layers.synth import make_nyud, make_sbdd, make_siftflow
 from layers.synth.cityscapes import make_cityscapes
 from layers.voc import SBDDSegDataLayer, load_sbdd_image, load_sbdd_label
-from solvers.score import _last_id
-from solvers.streams import seek_data
+from solvers.evaluation.score import last_id as _last_id
+from solvers.training.streams import seek_data
 
 torch.set_num_threads(1)
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from solvers import demo
-from solvers.viz import make_palette
+from solvers.demos import staged as demo
+from solvers.pictures import make_palette
 
 
 def test_demo_tiny_end_to_end_and_rerun(tmp_path, capsys):

@@ -11,6 +11,7 @@ import caffeio
 import torchcaffe
 import zoo
 from solvers import export
+from solvers.export import cli as export_cli
 from zoo.classifiers import random_weights
 
 WIDTH = 1 / 64  # the same graphs with fewer channels (VGG conv 1..8, fc 64)
@@ -104,7 +105,7 @@ def test_state_dict_reloads_into_plain_modules(tmp_path, suffix):
     width = 1 / 16
     proto, weights = write_model(tmp_path, "voc-fcn8s", width=width)
     out = str(tmp_path / f"fcn8s{suffix}")
-    assert export.main(["--proto", proto, "--weights", weights, "--state-dict", out]) == 0
+    assert export_cli.main(["--proto", proto, "--weights", weights, "--state-dict", out]) == 0
     state = export.load_state_dict_file(out)
     params = caffeio.load_params(weights)
     if suffix == ".pt":  # torch.save keeps the caffemodel's order (safetensors sorts)
@@ -145,7 +146,7 @@ def test_state_dict_reloads_into_plain_modules(tmp_path, suffix):
 def test_export_cli_onnx_with_check(tmp_path, capsys):
     proto, weights = write_model(tmp_path, "voc-fcn-alexnet")
     out = str(tmp_path / "alex.onnx")
-    rc = export.main(
+    rc = export_cli.main(
         ["--proto", proto, "--weights", weights, "--onnx", out, "--check-sizes", "30x40,41x23"]
     )
     text = capsys.readouterr().out
@@ -156,7 +157,7 @@ def test_export_cli_onnx_with_check(tmp_path, capsys):
 
 def test_export_errors_name_the_problem(tmp_path, capsys):
     proto, weights = write_model(tmp_path, "voc-fcn32s")
-    assert export.main(["--proto", proto, "--weights", str(tmp_path / "no.caffemodel"),
+    assert export_cli.main(["--proto", proto, "--weights", str(tmp_path / "no.caffemodel"),
                         "--onnx", str(tmp_path / "x.onnx")]) == 1  # fmt: skip
     assert "no.caffemodel: no such file" in capsys.readouterr().err
     # a training net (Python data layer, loss) is not a deploy net
@@ -168,7 +169,7 @@ def test_export_errors_name_the_problem(tmp_path, capsys):
     other_proto, other = write_model(tmp_path / "..", "voc-fcn32s", width=1 / 32)
     with pytest.raises(export.ExportError, match="conv1_1.*does not fit"):
         export.CaffeModule(proto).load_caffe_params(caffeio.load_params(other))
-    assert export.main(["--proto", proto, "--weights", weights]) == 1
+    assert export_cli.main(["--proto", proto, "--weights", weights]) == 1
     assert "nothing to do" in capsys.readouterr().err
     with pytest.raises(export.ExportError, match="use a .pt"):
         export.save_state_dict({}, str(tmp_path / "x.bin"))

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from solvers import plotlog
-from solvers.viz import colorize, make_palette, overlay, panels, save_label_png, save_panels
+from solvers.pictures import (
+    colorize,
+    make_palette,
+    overlay,
+    panels,
+    plotlog,
+    save_label_png,
+    save_panels,
+)
 
 
 def bitwise_palette_entry(i):

@@ -1,4 +1,5 @@
-"""Tiled inference (solvers.tiled) equals the whole-image forward; too small a margin does not."""
+"""Tiled inference (solvers.evaluation.tiled) equals the whole-image forward; too small a margin
+does not."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 import torchcaffe as caffe
 from bench import fixtures as fx
-from solvers.tiled import TilingError, receptive_field, tiled_forward, tiling_geometry
+from solvers.evaluation.tiled import TilingError, receptive_field, tiled_forward, tiling_geometry
 
 zoo = pytest.importorskip("zoo")
 torch.set_num_threads(1)

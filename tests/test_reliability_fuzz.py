@@ -219,44 +219,78 @@ class Tally:
 
 
 # ---------------------------------------------------------------- mutations
+def _change_number(text, lines, rng):
+    nums = list(re.finditer(r"-?\d+(\.\d+)?", text))
+    if not nums:
+        return text
+    m = rng.choice(nums)
+    return text[: m.start()] + rng.choice(NUMBERS) + text[m.end() :]
+
+
+def _drop_line(text, lines, rng):
+    if len(lines) <= 1:
+        return _swap_lines(text, lines, rng)
+    del lines[rng.randrange(len(lines))]
+    return "\n".join(lines)
+
+
+def _repeat_line(text, lines, rng):
+    i = rng.randrange(len(lines))
+    lines.insert(i, lines[i])
+    return "\n".join(lines)
+
+
+def _cut(text, lines, rng):
+    return text[: rng.randrange(len(text) + 1)]
+
+
+def _change_string(text, lines, rng):
+    quoted = list(re.finditer(r'"[^"\n]*"', text))
+    if not quoted:
+        return text
+    m = rng.choice(quoted)
+    new = rng.choice(quoted).group(0) if rng.random() < 0.7 else f'"{rng.choice(WORDS)}"'
+    return text[: m.start()] + new + text[m.end() :]
+
+
+def _change_word(text, lines, rng):
+    words = list(re.finditer(r"\b[A-Za-z_]+\b", text))
+    if not words:
+        return text
+    m = rng.choice(words)
+    return text[: m.start()] + rng.choice(WORDS) + text[m.end() :]
+
+
+def _insert_junk(text, lines, rng):
+    i = rng.randrange(len(text) + 1)
+    return text[:i] + rng.choice(JUNK) + text[i:]
+
+
+def _swap_lines(text, lines, rng):
+    if len(lines) <= 2:
+        return text
+    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+    lines[i], lines[j] = lines[j], lines[i]
+    return "\n".join(lines)
+
+
+# one mutation each, drawn uniformly (op 7: swap two lines)
+_TEXT_MUTATIONS = (
+    _change_number,
+    _drop_line,
+    _repeat_line,
+    _cut,
+    _change_string,
+    _change_word,
+    _insert_junk,
+    _swap_lines,
+)
+
+
 def mutate_text(text, rng):
     for _ in range(rng.randint(1, 3)):
         op = rng.randrange(8)
-        lines = text.split("\n")
-        if op == 0:
-            nums = list(re.finditer(r"-?\d+(\.\d+)?", text))
-            if nums:
-                m = rng.choice(nums)
-                text = text[: m.start()] + rng.choice(NUMBERS) + text[m.end() :]
-        elif op == 1 and len(lines) > 1:
-            del lines[rng.randrange(len(lines))]
-            text = "\n".join(lines)
-        elif op == 2:
-            i = rng.randrange(len(lines))
-            lines.insert(i, lines[i])
-            text = "\n".join(lines)
-        elif op == 3:
-            text = text[: rng.randrange(len(text) + 1)]
-        elif op == 4:
-            quoted = list(re.finditer(r'"[^"\n]*"', text))
-            if quoted:
-                m = rng.choice(quoted)
-                new = (
-                    rng.choice(quoted).group(0) if rng.random() < 0.7 else f'"{rng.choice(WORDS)}"'
-                )
-                text = text[: m.start()] + new + text[m.end() :]
-        elif op == 5:
-            words = list(re.finditer(r"\b[A-Za-z_]+\b", text))
-            if words:
-                m = rng.choice(words)
-                text = text[: m.start()] + rng.choice(WORDS) + text[m.end() :]
-        elif op == 6:
-            i = rng.randrange(len(text) + 1)
-            text = text[:i] + rng.choice(JUNK) + text[i:]
-        elif len(lines) > 2:
-            i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
-            lines[i], lines[j] = lines[j], lines[i]
-            text = "\n".join(lines)
+        text = _TEXT_MUTATIONS[op](text, text.split("\n"), rng)
     return text
 
 

@@ -9,7 +9,8 @@ from PIL import Image
 
 import caffeio
 import zoo
-from solvers import infer
+from solvers.inference import cli as infer_cli
+from solvers.inference import segment as infer
 from zoo.classifiers import random_weights
 
 WIDTH = 1 / 32
@@ -30,7 +31,7 @@ def _img(path, size=(40, 30), colour=(120, 60, 200)):
 
 
 def _run(weights, *args):
-    return infer.main([*map(str, args), "--weights", weights, "--width", str(WIDTH), "--quiet"])
+    return infer_cli.main([*map(str, args), "--weights", weights, "--width", str(WIDTH), "--quiet"])
 
 
 def test_out_is_the_input_folder(net_files, tmp_path):

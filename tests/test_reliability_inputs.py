@@ -488,7 +488,7 @@ def test_16_bit_png_labels_read_exactly_or_refused(tmp_path):
 
 @pytest.mark.parametrize("n", ["-3", "0", "x"])
 def test_score_n_must_be_positive(n, capsys):
-    from solvers.score_cli import parse_args
+    from solvers.evaluation.cli import parse_args
 
     with pytest.raises(SystemExit) as e:
         parse_args("voc-fcn32s", ["--weights", "w.caffemodel", f"--n={n}"])
@@ -506,7 +506,8 @@ def _plant(tmp_path, name):
 def test_plotlog_and_export_do_not_follow_planted_temp_names(tmp_path):
     import torch
 
-    from solvers import export, plotlog
+    from solvers import export
+    from solvers.pictures import plotlog
 
     log = tmp_path / "train.log"
     log.write_text("".join(f"Iteration {i}, loss = {1.0 / (i + 1)}\n" for i in range(5)))

@@ -90,3 +90,38 @@ def _ddp_vs_single(tmp_path, kind):
 
 def test_ddp_gloo_equals_iter_size(tmp_path):
     _ddp_vs_single(tmp_path, "SGD")
+
+
+def test_torchrun_solve_gives_each_rank_its_train_net(tmp_path):
+    """`torchrun --nproc_per_node 2 models/voc-fcn32s/solve.py`: each rank trains from its own
+    copy of the train net in the run's snapshot/ (data layers seeded seed + rank, every path
+    absolute), rank 0 scores, snapshots and publishes, rank 1 saves its random state."""
+    import ast
+    import subprocess
+
+    import tiny_training as tt
+
+    import caffeio
+
+    world = tt.make_world(str(tmp_path / "world"))
+    runs = tt.runs_folder(world, "ddp")
+    solve = tt.command(world, runs, "--iters", "4", "--score-every", "2")[1:]  # after python
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = (
+        dict(tt.env(), GLOO_SOCKET_IFNAME="lo") if os.path.exists("/sys/class/net/lo") else tt.env()
+    )
+    p = subprocess.run(cmd + solve, env=env, cwd=str(tmp_path), capture_output=True, text=True,
+                       timeout=SPAWN_DEADLINE)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    snap = tt.snap_dir(runs)
+    seeds = []
+    for rank in range(2):
+        solver = caffeio.read_solver(os.path.join(snap, f"solver.rank{rank}.prototxt"))
+        assert solver.train_net == os.path.join(snap, f"train.rank{rank}.prototxt")
+        data = caffeio.read_net(solver.train_net).layer[0]
+        seeds.append(ast.literal_eval(data.python_param.param_str)["seed"])
+    assert seeds[1] == seeds[0] + 1
+    files = os.listdir(snap)
+    assert {"train_iter_4.caffemodel", "train_iter_4.solverstate"} <= set(files)
+    assert "train_iter_4.rank1.rngstate" in files
+    assert p.stderr.count("trained weights") == 1 and p.stderr.count(">>> iteration") == 2

@@ -21,7 +21,7 @@ import time
 import pytest
 import tiny_training as tt
 
-from solvers.runfolder import latest_state
+from solvers.runs.claim import latest_state
 
 ITERS = 20
 KILLS = 4

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import caffeio
-from solvers import demo, demo_resnet
+from solvers.demos import cli as demo
+from solvers.demos import resnet as demo_resnet
 
 
 def test_recipe_demo_learns(tmp_path, capsys):
@@ -78,8 +79,8 @@ def test_torchvision_recipe_trains_with_its_auxiliary_loss(city, tmp_path):
 
 
 def test_recipe_flags_errors(tmp_path, capsys):
-    from solvers import train
-    from solvers.run import RunSetupError
+    from solvers.runs.folder import RunSetupError
+    from solvers.training import cli as train
 
     with pytest.raises(RunSetupError, match=r"--batch 3: the caffe recipe steps on 10 images"):
         train.main("cityscapes-fcn-resnet101", ["--batch", "3", "--runs", str(tmp_path)])
@@ -92,7 +93,7 @@ def test_width1_recipe_run_folder_uses_the_shared_base(tmp_path, monkeypatch):
     models/ilsvrc-nets/<x>-fcn.caffemodel when its own ilsvrc-nets/ lacks it; at another width
     the missing base is the usual error naming the path."""
     import surgery.stage
-    from solvers import run
+    from solvers.runs import base_weights as run
 
     models = tmp_path / "models"
     (models / "ilsvrc-nets").mkdir(parents=True)

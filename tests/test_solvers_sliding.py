@@ -1,6 +1,7 @@
-"""Scoring large images (issue 16): whole, exact tiles (solvers.tiled) and sliding windows
-(solvers.sliding) on the synthetic Cityscapes twin with a width-1/64 cityscapes-fcn-resnet101,
-against a confusion matrix computed here from the label-id PNGs and an independent forward;
+"""Scoring large images (issue 16): whole, exact tiles (solvers.evaluation.tiled) and sliding
+windows (solvers.evaluation.sliding) on the synthetic Cityscapes twin with a width-1/64
+cityscapes-fcn-resnet101, against a confusion matrix computed here from the label-id PNGs and an
+independent forward;
 the split of the eval net, the sliding windows against a loop written here, 2048x1024 images,
 and the score.py options."""
 
@@ -18,15 +19,9 @@ import caffeio
 import engine
 import zoo
 from layers.synth import make_cityscapes
-from solvers.score import (
-    Evaluation,
-    eval_net_parts,
-    image_count,
-    open_eval_nets,
-    seg_tests,
-    seg_tests_split,
-)
-from solvers.sliding import SlidingError, sliding_forward, window_starts
+from solvers.evaluation.score import image_count, seg_tests
+from solvers.evaluation.sliding import SlidingError, sliding_forward, window_starts
+from solvers.evaluation.splitnet import Evaluation, eval_net_parts, open_eval_nets, seg_tests_split
 from zoo.classifiers import random_weights
 
 torch.set_num_threads(1)
@@ -252,8 +247,9 @@ def test_score_cli(world, want, tmp_path):
 
 
 def test_score_cli_options():
-    from solvers.run import RunSetupError
-    from solvers.score_cli import _with_voc_dir, parse_args
+    from solvers.evaluation.cli import parse_args
+    from solvers.evaluation.score_model import with_voc_dir as _with_voc_dir
+    from solvers.runs.folder import RunSetupError
 
     args = parse_args(MODEL, ["--weights", "w", "--eval", "sliding", "--overlap", "1/2"])
     assert (args.eval, args.window, args.overlap, args.no_pad) == ("sliding", 321, 0.5, False)

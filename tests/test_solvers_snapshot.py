@@ -8,7 +8,7 @@ import pytest
 from test_solvers_toynet import MULTS, ToyNet, write_toy
 
 from caffeio import caffe_pb2
-from solvers.streams import seek_data
+from solvers.training.streams import seek_data
 from torchcaffe.solver import get_solver
 from torchcaffe.solver_log import SolverLog
 

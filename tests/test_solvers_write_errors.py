@@ -42,12 +42,13 @@ def test_failed_start_leaves_the_callers_signal_handlers(world, monkeypatch):
     SIGINT/SIGTERM handlers: its own are installed only around the training loop."""
     import signal
 
-    from solvers import train
+    from solvers.training import cli as train
+    from solvers.training import session
 
     def broken_bar(*a):
         raise RuntimeError("progress bar broke")
 
-    monkeypatch.setattr(train, "_progress", broken_bar)
+    monkeypatch.setattr(session, "progress_bar", broken_bar)
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     runs = runs_folder(world, "inproc")
     argv = command(world, runs, "--iters", "1")[2:]  # the flags after python solve.py

@@ -311,11 +311,12 @@ def test_wait_policy_is_set_before_torch_loads():
 
 
 def test_entry_points_load_torch_after_torchcaffe():
-    """solve.py/score.py (solvers.train, solvers.score_cli), solvers.infer and the demos import
+    """solve.py/score.py (solvers.training.cli, solvers.evaluation.cli), solvers.inference.cli and the demos import
     no torch before the engine imports torchcaffe: they get the wait policy."""
     code = """
         import sys
-        import solvers.demo, solvers.demo_resnet, solvers.infer, solvers.score_cli, solvers.train
+        import solvers.demos.staged, solvers.demos.resnet, solvers.inference.cli
+        import solvers.evaluation.cli, solvers.training.cli
         assert "torch" not in sys.modules, "an entry point imported torch before torchcaffe"
         import engine
         engine.use("torch")

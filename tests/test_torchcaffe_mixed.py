@@ -356,9 +356,10 @@ def test_driver_divergence_rules_and_skipped_steps(tmp_path):
 
     from engine import Diverged
     from engine import torchcaffe_adapter as engine_torch
-    from solvers.divergence import DivergenceWatch
-    from solvers.snapshots import SnapshotBook
-    from solvers.train import StopRequest, _watch
+    from solvers.training.divergence import DivergenceWatch
+    from solvers.training.divergence import after_update as _watch
+    from solvers.training.snapshots import SnapshotBook
+    from solvers.training.stop import StopRequest
 
     watch = DivergenceWatch(loss_factor=10, window=2, weight_factor=0)
     book = SnapshotBook(str(tmp_path / "p"), str(tmp_path / "t.jsonl"), 0)

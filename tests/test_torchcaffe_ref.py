@@ -215,6 +215,64 @@ def _loss_mode(lp):
     return "VALID"
 
 
+def _np_conv_layer(lp, bot, ws, masks):
+    p = lp.convolution_param
+    k = p.kernel_size[0]
+    pad = p.pad[0] if len(p.pad) else 0
+    s = p.stride[0] if len(p.stride) else 1
+    fn = np_conv if lp.type == "Convolution" else np_deconv
+    b = ws[1] if p.bias_term else None
+    assert ws[0].shape[2:] == (k, k)
+    return fn(bot[0], ws[0], b, (s, s), (pad, pad), (1, 1), p.group)
+
+
+def _np_pool_layer(lp, bot, ws, masks):
+    p = lp.pooling_param
+    m = "MAX" if p.pool == 0 else "AVE"
+    k, s, pad = p.kernel_size, p.stride, p.pad
+    return np_pool(bot[0], m, (k, k), (pad, pad), (s, s))
+
+
+def _np_lrn_layer(lp, bot, ws, masks):
+    p = lp.lrn_param
+    return np_lrn_across(bot[0], p.local_size, p.alpha, p.beta, p.k)
+
+
+def _np_crop_layer(lp, bot, ws, masks):
+    off = lp.crop_param.offset[0] if len(lp.crop_param.offset) else 0
+    h, w = bot[1].shape[2:]
+    return bot[0][:, :, off : off + h, off : off + w]
+
+
+def _np_eltwise_layer(lp, bot, ws, masks):
+    assert lp.eltwise_param.operation == 1
+    c = list(lp.eltwise_param.coeff) or [1.0] * len(bot)
+    return sum(ci * b for ci, b in zip(c, bot))
+
+
+def _np_loss_layer(lp, bot, ws, masks):
+    ig = lp.loss_param.ignore_label if lp.loss_param.HasField("ignore_label") else None
+    return np_softmax_loss(bot[0], bot[1], ig, _loss_mode(lp))
+
+
+# layer type -> f(layer, bottoms, weights, dropout masks) -> its top, in float64 NumPy
+_NP_LAYERS = {
+    "Convolution": _np_conv_layer,
+    "Deconvolution": _np_conv_layer,
+    "Pooling": _np_pool_layer,
+    "ReLU": lambda lp, bot, ws, masks: np.maximum(bot[0], 0),
+    "Dropout": lambda lp, bot, ws, masks: (
+        bot[0] * masks[lp.name] / (1 - lp.dropout_param.dropout_ratio)
+    ),
+    "LRN": _np_lrn_layer,
+    "Crop": _np_crop_layer,
+    "Eltwise": _np_eltwise_layer,
+    "Concat": lambda lp, bot, ws, masks: np.concatenate(bot, axis=1),
+    "Scale": lambda lp, bot, ws, masks: bot[0] * ws[0].reshape(1, -1, 1, 1),
+    "SoftmaxWithLoss": _np_loss_layer,
+}
+
+
 def np_run_net(param, inputs, params, masks):
     """Run a caffe_pb2.NetParameter (no Python layers) in float64 NumPy.
 
@@ -224,49 +282,13 @@ def np_run_net(param, inputs, params, masks):
     blobs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
     loss = 0.0
     for lp in param.layer:
-        t, bot = lp.type, [blobs.get(b) for b in lp.bottom]
-        ws = params.get(lp.name, [])
-        if t == "Input":
+        if lp.type == "Input":
             continue
-        if t in ("Convolution", "Deconvolution"):
-            p = lp.convolution_param
-            k = p.kernel_size[0]
-            pad = p.pad[0] if len(p.pad) else 0
-            s = p.stride[0] if len(p.stride) else 1
-            fn = np_conv if t == "Convolution" else np_deconv
-            b = ws[1] if p.bias_term else None
-            out = fn(bot[0], ws[0], b, (s, s), (pad, pad), (1, 1), p.group)
-            assert ws[0].shape[2:] == (k, k)
-        elif t == "Pooling":
-            p = lp.pooling_param
-            m = "MAX" if p.pool == 0 else "AVE"
-            k, s, pad = p.kernel_size, p.stride, p.pad
-            out = np_pool(bot[0], m, (k, k), (pad, pad), (s, s))
-        elif t == "ReLU":
-            out = np.maximum(bot[0], 0)
-        elif t == "Dropout":
-            out = bot[0] * masks[lp.name] / (1 - lp.dropout_param.dropout_ratio)
-        elif t == "LRN":
-            p = lp.lrn_param
-            out = np_lrn_across(bot[0], p.local_size, p.alpha, p.beta, p.k)
-        elif t == "Crop":
-            off = lp.crop_param.offset[0] if len(lp.crop_param.offset) else 0
-            h, w = bot[1].shape[2:]
-            out = bot[0][:, :, off : off + h, off : off + w]
-        elif t == "Eltwise":
-            c = list(lp.eltwise_param.coeff) or [1.0] * len(bot)
-            out = sum(ci * b for ci, b in zip(c, bot))
-            assert lp.eltwise_param.operation == 1
-        elif t == "Concat":
-            out = np.concatenate(bot, axis=1)
-        elif t == "Scale":
-            out = bot[0] * ws[0].reshape(1, -1, 1, 1)
-        elif t == "SoftmaxWithLoss":
-            ig = lp.loss_param.ignore_label if lp.loss_param.HasField("ignore_label") else None
-            out = np_softmax_loss(bot[0], bot[1], ig, _loss_mode(lp))
-            w = lp.loss_weight[0] if len(lp.loss_weight) else 1.0
-            loss += w * out
-        else:
-            raise NotImplementedError(t)
+        if lp.type not in _NP_LAYERS:
+            raise NotImplementedError(lp.type)
+        bot = [blobs.get(b) for b in lp.bottom]
+        out = _NP_LAYERS[lp.type](lp, bot, params.get(lp.name, []), masks)
+        if lp.type == "SoftmaxWithLoss":
+            loss += (lp.loss_weight[0] if len(lp.loss_weight) else 1.0) * out
         blobs[lp.top[0]] = out
     return blobs, loss

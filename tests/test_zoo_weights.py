@@ -17,7 +17,7 @@ from release_layout import check_release_layout_scores
 
 import caffeio
 import zoo
-from solvers import weights
+from solvers.weights import cli as weights
 from zoo import catalog, download
 from zoo.catalog import CATALOG, ILSVRC, RELEASE, Published
 
@@ -104,7 +104,7 @@ def test_classifiers_match_the_staged_inits():
         assert set(rec.used_by) == {m for m in zoo.ALL_MODELS if init_source(m) == rec.fcnized}
         assert rec.used_by and CATALOG[rec.deploy].used_by == rec.used_by
         assert rec.size and rec.checksums  # every classifier has a published size and digest
-        assert rec.name == b.name  # solvers.run's message names it so (<x>-fcn -> <x>)
+        assert rec.name == b.name  # solvers.runs' message names it so (<x>-fcn -> <x>)
 
 
 CAFFENET_ORDER = [  # BVLC models/bvlc_reference_caffenet/deploy.prototxt, layer by layer
@@ -143,7 +143,7 @@ def test_fcn_alexnet_starts_from_caffenet():
 
 
 def test_missing_base_says_how_to_fetch_it(tmp_path, monkeypatch):
-    import solvers.run as run
+    import solvers.runs.base_weights as run
 
     monkeypatch.setattr(run, "MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(run.RunSetupError) as e:

@@ -1,7 +1,7 @@
 """docs/adding.md's worked examples: a dataset and a backbone added at run time from one module
 (tests/toy_zoo.py) build, train a few iterations on torchcaffe, score and infer through the
-same code paths as the zoo's own models (zoo.write, solvers.run, surgery.stage, solvers.train,
-solvers.score_cli, solvers.infer, layers.synth), with nothing else edited."""
+same code paths as the zoo's own models (zoo.write, solvers.runs, surgery.stage, solvers.training,
+solvers.evaluation, solvers.inference, layers.synth), with nothing else edited."""
 
 import json
 import os
@@ -37,7 +37,7 @@ def _base_net(runs, arch, width):
 
 
 def _train(model, root, runs, width):
-    from solvers import train
+    from solvers.training import cli as train
 
     argv = ["--width", str(width), "--data-root", root, "--runs", runs, "--iters", "4",
             "--score-every", "4", "--lr", "1e-4", "--normalize", "--seed", "0", "--gpu", "-1",
@@ -46,7 +46,7 @@ def _train(model, root, runs, width):
 
 
 def _score(model, root, runs, width, weights):
-    from solvers import score_cli
+    from solvers.evaluation import cli as score_cli
 
     argv = ["--weights", weights, "--width", str(width), "--data-root", root, "--runs", runs,
             "--normalize", "--gpu", "-1"]  # fmt: skip
@@ -85,6 +85,7 @@ def test_add_a_dataset(toys, tmp_path, monkeypatch):
 
     _base_net(runs, "vgg16", WIDTH)
     results = _train("toyshapes-fcn32s", root, runs, WIDTH)
+    assert os.getcwd() == str(tmp_path)  # the run's paths resolve against its folder: no chdir
     folder = _check_run("toyshapes-fcn32s", runs, results, toy_zoo.TOY_CLASSES)
     weights = os.path.join(folder, "toyshapes-fcn32s.caffemodel")
     scored = _score("toyshapes-fcn32s", root, runs, WIDTH, weights)
@@ -92,7 +93,7 @@ def test_add_a_dataset(toys, tmp_path, monkeypatch):
         toy_zoo.TOY_CLASSES
     )
 
-    from solvers import infer
+    from solvers.inference import segment as infer
 
     image = os.path.join(root, "toyshapes", "images", "toy_0005.png")
     (row,) = infer.run([image], weights, model="toyshapes-fcn32s", out_dir=str(tmp_path / "p"),
@@ -107,7 +108,7 @@ def test_add_a_backbone(toys, tmp_path, monkeypatch):
     """tinynet: its record names the trunk, the classifier and the classifier's files; surgery
     fcnizes its random-weight classifier, stages the init from it, and voc-fcn-tinynet trains
     and scores on the release's VOC layout."""
-    from solvers.run import RunSetupError
+    from solvers.runs.folder import RunSetupError
 
     monkeypatch.chdir(tmp_path)
     root, runs = str(tmp_path / "data"), str(tmp_path / "runs")

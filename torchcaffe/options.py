@@ -23,6 +23,9 @@ import os
 import warnings
 from dataclasses import dataclass, field
 
+from .tuning_table import TABLE
+from .waitpolicy import WAIT_POLICIES, policy_env
+
 __all__ = ["Options", "VARIABLES", "from_env", "current", "set_defaults", "reset_defaults"]
 
 # Variables that the CPU's kernel libraries read to cap the instruction set they dispatch to.
@@ -96,23 +99,19 @@ def _bytes_or_off(name, value):
 
 
 def _tuning_key(name, value):
-    from . import tuning  # torch-free; imported here because tuning reads these options
-
     v = value.strip().lower()
-    if v not in tuning.TABLE:
-        raise ValueError(f"{name}={value!r}: use one of {', '.join(tuning.TABLE)}")
+    if v not in TABLE:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(TABLE)}")
     return v
 
 
 def _wait_policy(name, value):
-    from . import startup
-
     v = value.strip().lower()
     try:
-        startup.policy_env(v)
+        policy_env(v)
     except ValueError:
         raise ValueError(
-            f"{name}={value!r}: use one of {', '.join(startup.WAIT_POLICIES)} or spin<N>[k]"
+            f"{name}={value!r}: use one of {', '.join(WAIT_POLICIES)} or spin<N>[k]"
         ) from None
     return v
 

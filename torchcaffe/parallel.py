@@ -1,5 +1,5 @@
 """pycaffe's multi-GPU names. torchcaffe trains on several GPUs or processes with torch's
-DistributedDataParallel under torchrun (solvers.train), not with Caffe's NCCL solvers.
+DistributedDataParallel under torchrun (solvers.training), not with Caffe's NCCL solvers.
 
 `has_nccl()` is False and `NCCL(...)` raises, saying to use torchrun. `solver_count()` /
 `solver_rank()` return what `set_solver_count` / `set_solver_rank` set, else the running

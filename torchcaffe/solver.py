@@ -29,7 +29,9 @@ import caffeio
 from caffeio import caffe_pb2
 from caffeio.atomic import atomic_path
 
+from . import device as _device
 from . import mixed as _mixed
+from . import net as _net
 from . import options as _options
 from . import rngstate as _rng
 from . import solver_updates as upd
@@ -76,12 +78,6 @@ def solver_type(param, where="solver"):
     )
 
 
-def _engine():
-    import torchcaffe
-
-    return torchcaffe
-
-
 def _dist():
     """(rank, world size) of the running torch.distributed group, (0, 1) when there is none."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -115,7 +111,7 @@ class SGDSolver:
         self._check_param()
         if self.param.random_seed >= 0:
             # Caffe: a non-negative random_seed seeds the engine (+ rank, so ranks differ)
-            _engine().set_random_seed(self.param.random_seed + self.rank)
+            _device.set_random_seed(self.param.random_seed + self.rank)
         self.iter = 0
         self.current_step = 0
         self.stop_on_nonfinite = True
@@ -174,7 +170,7 @@ class SGDSolver:
 
     def _make_net(self, source, phase, state, where):
         """Build a Net from a path or a NetParameter with Caffe's NetState for `phase`."""
-        factory = self._net_factory or _engine().Net
+        factory = self._net_factory or _net.Net
         stages = list(state.stage) if state is not None else []
         level = state.level if state is not None else 0
         if isinstance(source, caffe_pb2.NetParameter):

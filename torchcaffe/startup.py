@@ -25,52 +25,14 @@ training and inference loops make none (torch does their GEMMs), so it is left a
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from . import options
+from .waitpolicy import WAIT_POLICIES, policy_env
 
 __all__ = ["WAIT_POLICIES", "policy_env", "libgomp_loaded", "before_torch", "wait_state"]
 
-# name -> the libgomp variables it sets (nothing set: libgomp's own 300000 spins)
-WAIT_POLICIES = {
-    "libgomp": {},
-    "spin100k": {"GOMP_SPINCOUNT": "100000"},
-    "spin10k": {"GOMP_SPINCOUNT": "10000"},
-    "spin1k": {"GOMP_SPINCOUNT": "1000"},
-    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
-}
-_LIBGOMP_VARS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
-
-_state: dict = {}
-
-
-def policy_env(name: str) -> dict:
-    """The variables of wait policy `name` (a WAIT_POLICIES key, or spin<N> / spin<N>k for any
-    spin count), with None for the libgomp variables it leaves unset (a child's environment
-    must drop them: child_env)."""
-    env = dict.fromkeys(_LIBGOMP_VARS)
-    if name in WAIT_POLICIES:
-        env.update(WAIT_POLICIES[name])
-        return env
-    m = re.fullmatch(r"spin(\d+)(k?)", name)
-    if not m:
-        raise ValueError(
-            f"wait policy {name!r}: use one of {', '.join(WAIT_POLICIES)} or spin<N>[k]"
-        )
-    env["GOMP_SPINCOUNT"] = str(int(m.group(1)) * (1000 if m.group(2) else 1))
-    return env
-
-
-def child_env(name: str, base=None) -> dict:
-    """A copy of `base` (default os.environ) whose libgomp variables are policy `name`'s."""
-    env = dict(os.environ if base is None else base)
-    for k, v in policy_env(name).items():
-        if v is None:
-            env.pop(k, None)
-        else:
-            env[k] = v
-    return env
+_state: dict = {}  # what before_torch did (wait_state describes it)
 
 
 def libgomp_loaded() -> bool:

@@ -16,7 +16,7 @@ zoo registry (zoo.records, zoo.backbones), read when asked, so records registere
 - an ILSVRC classifier (`backbone`: the zoo backbone whose caffemodel it is; its catalog name
   is the backbone's) and its deploy prototxt (`<backbone>-deploy`) go to models/ilsvrc-nets/
   under the backbone record's file names (Backbone.files), where `fetch` makes them fully
-  convolutional as <backbone>-fcn.caffemodel (Backbone.fcnized: solvers/run.py's base
+  convolutional as <backbone>-fcn.caffemodel (Backbone.fcnized: solvers/runs/base_weights.py's base
   weights); they are used by the models whose init starts from that fcnized classifier.
 
 A new model or backbone thus needs a catalog entry only for its URLs and published facts.
@@ -88,7 +88,7 @@ class Published:
     @property
     def fcnized(self) -> str | None:
         """For a classifier caffemodel: its fully convolutional base's name ('vgg16-fcn'),
-        written beside it by `fetch` (surgery fcnize), as solvers/run.py names it."""
+        written beside it by `fetch` (surgery fcnize), as solvers/runs/base_weights.py names it."""
         if self.kind != "classifier":
             return None
         return registry.backbone(self.backbone).fcnized

@@ -253,7 +253,8 @@ class ModelRecord:
 
     @property
     def heads(self) -> tuple:
-        """Its scored heads (solvers.score reads score/label/loss blobs, classes, exclusions)."""
+        """Its scored heads (solvers.evaluation.score reads score/label/loss blobs, classes,
+        exclusions)."""
         return self.scored if self.scored is not None else self.dataset.heads()
 
     @property

@@ -1,8 +1,9 @@
 """The two scripts of a model folder, models/<model>/solve.py and score.py, from one template.
 
-They put the repository root (two folders up) on sys.path and hand over to solvers.train and
-solvers.score_cli with the model's name; `python -m zoo make` writes them next to the prototxt
-when the model folder sits two levels below the repository (models/<model>).
+They put the repository root (two folders up) on sys.path and hand over to the command lines
+solvers.training.cli and solvers.evaluation.cli with the model's name; `python -m zoo make`
+writes them next to the prototxt when the model folder sits two levels below the repository
+(models/<model>).
 """
 
 _HEAD = '''"""{doc}"""
@@ -23,11 +24,13 @@ if __name__ == "__main__":
 def solve_py(model: str, release: bool = True) -> str:
     """Text of models/<model>/solve.py (release models: "with the release's recipe")."""
     how = "with the release's recipe" if release else "(recipe: solver.prototxt)"
-    doc = f"Train {model} {how}; see --help and solvers/train.py."
-    return _HEAD.format(doc=doc) + "from solvers.train import main" + _TAIL.format(model=model)
+    doc = f"Train {model} {how}; see --help and solvers/training/."
+    text = "from solvers.training.cli import main"
+    return _HEAD.format(doc=doc) + text + _TAIL.format(model=model)
 
 
 def score_py(model: str) -> str:
     """Text of models/<model>/score.py."""
     doc = f"Score {model}: --weights X [--split S] [--out DIR] [--png]; see --help."
-    return _HEAD.format(doc=doc) + "from solvers.score_cli import main" + _TAIL.format(model=model)
+    text = "from solvers.evaluation.cli import main"
+    return _HEAD.format(doc=doc) + text + _TAIL.format(model=model)

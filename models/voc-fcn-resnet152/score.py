@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from solvers.score_cli import main  # noqa: E402
+from solvers.evaluation.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     main("voc-fcn-resnet152")

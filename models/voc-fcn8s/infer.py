@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import engine  # noqa: E402
-from solvers.viz import save_label_png  # noqa: E402
+from solvers.pictures import save_label_png  # noqa: E402
 
 p = argparse.ArgumentParser(description="Segment one image with voc-fcn8s.")
 p.add_argument("image", nargs="?", help="default: the release's example VOC image")

@@ -123,30 +123,11 @@ def compare(
     cnet.save(weights)
     tnet = torchcaffe.Net(proto, phase, weights=weights)
     res = Result()
-    tops = cnet.top_names["L"]
     for k in range(forwards):
-        for net in (cnet, tnet):
-            _set_inputs(net, bottoms)
-            if before_forward is not None:
-                before_forward(net)
-            net.forward()
-        for t in tops:
-            key = f"top {t}" + (f" (forward {k + 1})" if forwards > 1 else "")
-            res.tops[key] = tnet.blobs[t].data.copy()
-            res.ref_tops[key] = cnet.blobs[t].data.copy()
-            res.forward[key] = rel(tnet.blobs[t].data, cnet.blobs[t].data)
+        _compare_forward(res, cnet, tnet, bottoms, before_forward, k if forwards > 1 else None)
     if not backward:
         return res
-    rng = np.random.default_rng(top_diff_seed)
-    losses = {t for t, w in cnet.blob_loss_weights.items() if w}
-    for t in tops:
-        if t in losses:
-            continue
-        d = rng.standard_normal(cnet.blobs[t].data.shape).astype(np.float32)
-        cnet.blobs[t].diff[...] = d
-        tnet.blobs[t].diff[...] = d
-    cnet.backward()
-    tnet.backward()
+    _compare_backward(cnet, tnet, top_diff_seed)
     for b in diff_blobs if diff_blobs is not None else bottoms:
         res.backward[f"diff {b}"] = rel(tnet.blobs[b].diff, cnet.blobs[b].diff)
     for name in param_layers:
@@ -154,3 +135,32 @@ def compare(
             res.backward[f"param {name}[{i}]"] = rel(tb.diff, cb.diff)
     res.cnet, res.tnet = cnet, tnet
     return res
+
+
+def _compare_forward(res, cnet, tnet, bottoms, before_forward, k):
+    """One forward on both nets; record layer L's tops (k: the forward's index, None when
+    there is one)."""
+    for net in (cnet, tnet):
+        _set_inputs(net, bottoms)
+        if before_forward is not None:
+            before_forward(net)
+        net.forward()
+    for t in cnet.top_names["L"]:
+        key = f"top {t}" + (f" (forward {k + 1})" if k is not None else "")
+        res.tops[key] = tnet.blobs[t].data.copy()
+        res.ref_tops[key] = cnet.blobs[t].data.copy()
+        res.forward[key] = rel(tnet.blobs[t].data, cnet.blobs[t].data)
+
+
+def _compare_backward(cnet, tnet, seed):
+    """The same random diffs on layer L's non-loss tops of both nets, then backward."""
+    rng = np.random.default_rng(seed)
+    losses = {t for t, w in cnet.blob_loss_weights.items() if w}
+    for t in cnet.top_names["L"]:
+        if t in losses:
+            continue
+        d = rng.standard_normal(cnet.blobs[t].data.shape).astype(np.float32)
+        cnet.blobs[t].diff[...] = d
+        tnet.blobs[t].diff[...] = d
+    cnet.backward()
+    tnet.backward()

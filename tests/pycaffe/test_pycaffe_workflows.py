@@ -38,7 +38,8 @@ def test_staged_chain_score_and_logs(world):
         text = "\n".join(log)
         assert re.search(r"Iteration 5 \([\d.e+-]+ iter/s, [\d.e+-]+s/5 iters\), loss = ", text)
         assert "Iteration 5, lr = 0.0001" in text and "Train net output #0: loss = " in text
-        assert f"Snapshotting to binary proto file snapshot/train_iter_{iters}.caffemodel" in text
+        snap = world / "runs" / model / "snapshot" / f"train_iter_{iters}.caffemodel"
+        assert f"Snapshotting to binary proto file {snap}" in text  # absolute: no chdir
     # staged: 16s started from the trained 32s (its init holds 32s's score_fr)
     trained = caffeio.load_params(str(world / "runs/voc-fcn32s/voc-fcn32s.caffemodel"))
     init = caffeio.load_params(str(world / "runs/voc-fcn16s/snapshot/init.caffemodel"))
@@ -221,3 +222,15 @@ def test_missing_layer_weights_refused(world, tmp_path):
     args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", cut]
     p = run([*args, img, "--out", tmp_path / "o"], check=False)
     assert p.returncode == 1 and "score_fr" in p.stderr and "fillers" in p.stderr, p.stderr[-1500:]
+
+
+def test_release_layout_runs_from_anywhere(tmp_path, monkeypatch):
+    """Real Caffe reads a solver's nets and snapshot prefix, and the data layers their folders,
+    relative to the working directory: the run's copies make them absolute, so the release's
+    layout (nets reading ../../data) trains and scores from another folder on Caffe too."""
+    from test_solvers_runpaths import test_release_layout_trains_and_scores_from_anywhere as check
+
+    import engine
+
+    check(tmp_path, monkeypatch)
+    assert engine.chosen() == "caffe"

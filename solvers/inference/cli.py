@@ -1,0 +1,82 @@
+"""`python -m solvers.infer`: segment your own pictures with a trained FCN.
+
+    python -m solvers.infer --model voc-fcn8s --weights voc-fcn8s.caffemodel photo.jpg
+    python -m solvers.infer --model voc-fcn8s --weights W img1.jpg img2.png folder/ --out preds/
+    python -m solvers.infer --proto my_deploy.prototxt --weights W --mean 104,117,123 x.jpg
+
+For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
+coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
+Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
+the file's stem; outputs never overwrite an input or each other (segment.output_ids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import engine
+
+from .segment import parse_mean, run
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command's flags."""
+    from netspec.argtypes import positive_int, positive_width
+
+    p = argparse.ArgumentParser(
+        prog="python -m solvers.infer",
+        description="Segment images with a trained FCN; writes <id>.png and <id>_overlay.png.",
+        epilog="Input convention: RGB file -> BGR float 0..255 minus the mean, net reshaped "
+        "per image (any size).",
+    )
+    p.add_argument("images", nargs="+", help="image files and/or folders of images")
+    p.add_argument("--model", default="voc-fcn8s", help="zoo model name (default voc-fcn8s)")
+    p.add_argument("--weights", required=True, help="trained caffemodel")
+    p.add_argument("--proto", help="deploy prototxt instead of the zoo model's")
+    p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    p.add_argument(
+        "--width", type=positive_width, default=1.0, help="channel width the net was built at"
+    )
+    p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
+    p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
+    p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU; default: the engine's)")
+    p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--tile",
+        type=positive_int,
+        help="tile side in px for images too large for one pass (exact)",
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="torchcaffe channels_last + Winograd (not bit-exact)"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Command line (see the module docstring); returns the per-image results."""
+    args = parser().parse_args(argv)
+    engine.use(args.engine)
+    if not args.quiet:
+        engine.announce()
+    if args.gpu is not None:
+        engine.set_device(args.gpu)
+    results = run(
+        args.images,
+        args.weights,
+        model=args.model,
+        proto=args.proto,
+        out_dir=args.out,
+        width=args.width,
+        mean=parse_mean(args.mean) if args.mean else None,
+        overlay=not args.no_overlay,
+        progress=not args.quiet,
+        tile=args.tile,
+        fast=args.fast and engine.fast_mode(sys.stderr),
+    )
+    if not args.quiet:
+        for r in results:
+            what = ", ".join(r.get("class_names", map(str, r["classes"])))
+            print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}: {what}")
+    return results

@@ -1,0 +1,322 @@
+"""Inference on your own pictures: label PNGs (VOC palette) and overlays, any image size.
+
+    from solvers.inference.segment import run
+    rows = run(["photo.jpg", "folder/"], "voc-fcn8s.caffemodel", model="voc-fcn8s")
+
+The command line is `python -m solvers.infer` (solvers.inference.cli).
+
+For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
+coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
+Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
+the file's stem; outputs never overwrite an input or each other (see output_ids).
+
+Input convention (docs/datasets.md): the image is read as RGB, turned to float32 BGR on the 0..255
+scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
+1 x 3 x H x W for every image (no resizing, no cropping). The nets run on the program's engine
+(engine.use: --engine, else FCN_ENGINE, else real pycaffe if importable, else torchcaffe).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import engine
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+
+class InferError(SystemExit):
+    """Bad command-line input; the message names the file and what to do."""
+
+    def __init__(self, message: str):
+        super().__init__(f"error: {message}")
+
+
+def model_info(model: str) -> tuple[np.ndarray, bool, tuple, list[tuple[str, str]]]:
+    """(mean BGR float array, swap RGB->BGR?, class names, [(head, score blob)]) of a zoo model,
+    from its record (zoo.record): its input's mean and channel order, its heads' classes."""
+    import zoo
+
+    if not zoo.is_model(model):
+        raise InferError(f"unknown model '{model}': use --proto with --mean, or a zoo model name")
+    rec = zoo.record(model)
+    if len(rec.inputs) > 1:
+        count = {2: "two", 3: "three"}.get(len(rec.inputs), len(rec.inputs))
+        raise InferError(
+            f"{model} takes {count} inputs ({' plus '.join(rec.inputs)}); this command "
+            "feeds one picture. Use a model with one input (e.g. nyud-fcn32s-color or "
+            "nyud-fcn32s-hha), or score.py on the dataset."
+        )
+    image = rec.image_input  # HHA images keep their channel order (bgr False)
+    names = tuple(c for h in rec.heads for c in h.classes)
+    return image.mean_array(), image.bgr, names, [(h.name, h.score) for h in rec.heads]
+
+
+def preprocess(rgb: np.ndarray, mean: Any, swap: bool = True) -> np.ndarray:
+    """H x W x 3 uint8 RGB -> 3 x H x W float32: BGR (if swap), 0..255, minus mean (BGR)."""
+    from layers.io import bgr_minus_mean
+
+    if swap:
+        return bgr_minus_mean(rgb, mean)
+    x = np.asarray(rgb, np.float32) - np.asarray(mean, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def predict(
+    net: Any, image: np.ndarray, score_blobs: Sequence[str] = ("score",), input_blob: str = "data"
+) -> list[np.ndarray]:
+    """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
+    score blob (argmax over channels). The input blob is reshaped to this image's size."""
+    net.blobs[input_blob].reshape(1, *image.shape)
+    net.blobs[input_blob].data[...] = image
+    net.forward()
+    out = []
+    for blob in score_blobs:
+        if blob not in net.blobs:
+            raise InferError(f"the net has no blob '{blob}' (its blobs: {list(net.blobs)[-5:]})")
+        out.append(net.blobs[blob].data[0].argmax(axis=0).astype(np.uint8))
+    return out
+
+
+def find_images(paths: Sequence[str]) -> list[str]:
+    """Expand files and folders (sorted, non-recursive) -> list of image paths; missing paths
+    and folders without images raise InferError."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(
+                os.path.join(p, f) for f in os.listdir(p) if f.lower().endswith(IMAGE_EXTS)
+            )
+            if not found:
+                raise InferError(f"{p}: folder holds no images ({', '.join(IMAGE_EXTS)})")
+            out.extend(found)
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise InferError(f"{p}: no such image file or folder")
+    if not out:
+        raise InferError("no images given")
+    return out
+
+
+def output_ids(
+    paths: Sequence[str], out_dir: str, extra_heads: Sequence[str] = (), overlay: bool = True
+) -> list[str]:
+    """One output id per input image, so that no two outputs share a file and no output is an
+    input: `<out>/<id>.png`, `<id>_overlay.png` and `<id>_<head>.png` for `extra_heads`.
+
+    The id is the file's stem; stems shared by several inputs (x.jpg, x.png) become
+    `<stem>.<ext>`; any id whose outputs would still collide with another image's outputs or
+    with an input file (e.g. --out is the input folder and holds photo.png) gets `-2`, `-3`...
+    """
+    inputs = {os.path.abspath(p) for p in paths}
+    taken = set(inputs)
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    shared = {s for s in stems if stems.count(s) > 1}
+
+    def outputs(idx):
+        names = [f"{idx}.png"] + [f"{idx}_{h}.png" for h in extra_heads]
+        if overlay:
+            names.append(f"{idx}_overlay.png")
+        return [os.path.abspath(os.path.join(out_dir, n)) for n in names]
+
+    ids = [None] * len(paths)
+    # images with a stem of their own claim it first; then the rest, in order
+    order = [i for i, s in enumerate(stems) if s not in shared]
+    order += [i for i, s in enumerate(stems) if s in shared]
+    for i in order:
+        base = stems[i]
+        if base in shared:
+            base = f"{base}.{os.path.splitext(paths[i])[1].lstrip('.').lower() or 'img'}"
+        idx, k = base, 1
+        while any(o in taken for o in outputs(idx)):
+            k += 1
+            idx = f"{base}-{k}"
+        taken.update(outputs(idx))
+        ids[i] = idx
+    return ids
+
+
+class _Preprocessed:
+    """A 3 x H x W view of preprocess(rgb, mean, swap) computed window by window, so tiled
+    inference of a huge image never holds a full-size float copy."""
+
+    def __init__(self, rgb, mean, swap):
+        self.rgb, self.mean, self.swap = rgb, mean, swap
+        self.shape = (3,) + tuple(rgb.shape[:2])
+        self.ndim = 3
+
+    def window(self, y0, y1, x0, x1):
+        """1 x 3 x (y1-y0) x (x1-x0) float32 input for that part of the image."""
+        return preprocess(self.rgb[y0:y1, x0:x1], self.mean, self.swap)[None]
+
+
+OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
+
+
+def deploy_file(model: str, width: float, out_dir: str) -> str:
+    """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
+    else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
+    import zoo
+    from solvers.runs.folder import MODELS_DIR
+
+    if not zoo.is_model(model):
+        raise InferError(f"unknown model '{model}'; known models: {', '.join(zoo.names())}")
+    shipped = os.path.join(MODELS_DIR, model, "deploy.prototxt")
+    if width == 1.0 and os.path.isfile(shipped):
+        return shipped
+    import caffeio
+
+    path = os.path.join(out_dir, f"{model}-deploy.prototxt")
+    os.makedirs(out_dir, exist_ok=True)
+    caffeio.write_net(zoo.build(model, "deploy", width=width), path)
+    return path
+
+
+def _open(weights, model, proto, out_dir, width, mean, fast):
+    """The net and what to read from it -> (net, input blob, prototxt, heads [(name, score
+    blob)], mean, swap RGB->BGR, class names)."""
+    if proto:
+        if not os.path.isfile(proto):
+            raise InferError(f"--proto {proto}: no such file")
+        if mean is None:
+            raise InferError("--proto needs --mean B,G,R (the training mean, BGR order)")
+        heads, swap, names = [("score", None)], True, None
+    else:
+        base_mean, swap, names, heads = model_info(model)
+        mean = base_mean if mean is None else mean
+        proto = deploy_file(model, width, out_dir)
+    test = engine.current().TEST
+    net = engine.open_net(proto, test, weights=weights, require_weights=True, fast=fast)
+    if len(net.inputs) != 1:
+        raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
+    if heads[0][1] is None:
+        heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
+    return net, net.inputs[0], proto, heads, mean, swap, names
+
+
+def _read(path):
+    from layers.errors import LAYOUT_HINT
+    from layers.io import read_rgb
+
+    try:
+        return read_rgb(path)
+    except Exception as e:
+        why = str(e).replace(f"; {LAYOUT_HINT}", "")
+        raise InferError(
+            f"{path}: cannot read the image ({why}); give a JPEG/PNG/BMP/TIFF/WebP picture"
+        ) from None
+
+
+def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
+    """[H x W labels] of each head for one picture: whole, or in exact tiles."""
+    if not tile:
+        return predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
+    from solvers.evaluation.tiled import tiled_forward
+
+    x = _Preprocessed(rgb, mean, swap)
+    return [
+        tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True,
+                      net_param=proto)
+        for _, b in heads
+    ]  # fmt: skip
+
+
+def _write(out_dir, idx, path, rgb, labels, heads, overlay):
+    """Write one picture's label PNGs (and overlay) -> its result row."""
+    from solvers.pictures.labels import colorize, save_label_png, save_panels
+    from solvers.pictures.labels import overlay as blend
+
+    label_path = os.path.join(out_dir, f"{idx}.png")
+    save_label_png(labels[0], label_path)
+    for (head, _), lab in zip(heads[1:], labels[1:]):
+        save_label_png(lab, os.path.join(out_dir, f"{idx}_{head}.png"))
+    row = {
+        "image": path,
+        "label": label_path,
+        "size": rgb.shape[:2],
+        "classes": sorted(int(c) for c in np.unique(labels[0])),
+    }
+    if overlay:
+        row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
+        step = -(-max(rgb.shape[:2]) // OVERLAY_MAX_SIDE)  # >1 only for huge images
+        small, lab = rgb[::step, ::step], labels[0][::step, ::step]
+        pics = [small, colorize(lab), blend(small, lab)]
+        save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
+    return row
+
+
+def run(
+    images: Sequence[str],
+    weights: str,
+    model: str = "voc-fcn8s",
+    proto: str | None = None,
+    out_dir: str = "predictions",
+    width: float = 1.0,
+    mean: Any = None,
+    overlay: bool = True,
+    progress: bool = True,
+    tile: int | None = None,
+    fast: bool = False,
+) -> list[dict]:
+    """Segment `images` (paths, files or folders) with the program's engine and write PNGs
+    into out_dir.
+
+    tile: run each image in tiles of this many output pixels per side
+    (solvers.evaluation.tiled; the geometry comes from the prototxt, so both engines tile) with
+    a margin of the net's receptive-field radius, so the labels equal the whole-image ones while
+    memory stays that of one tile: for images too large for one pass. fast: torchcaffe's fast
+    inference mode (engine.fast_mode).
+
+    Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
+    indices present in the prediction of the first head; 'class_names' for zoo models).
+    """
+    if not os.path.isfile(weights):
+        raise InferError(
+            f"--weights {weights}: no such file (train one with models/{model}/solve.py or "
+            "`make demo`, or convert the release's caffemodel)"
+        )
+    paths = find_images(images)
+    net, input_blob, proto, heads, mean, swap, names = _open(
+        weights, model, proto, out_dir, width, mean, fast
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    bar = _bar(len(paths), progress)
+    results = []
+    ids = output_ids(paths, out_dir, [h for h, _ in heads[1:]], overlay)
+    for path, idx in zip(paths, ids):
+        rgb = _read(path)
+        labels = _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+        results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if names:
+        for r in results:
+            r["class_names"] = [names[c] if c < len(names) else str(c) for c in r["classes"]]
+    return results
+
+
+def parse_mean(text: str) -> np.ndarray:
+    """'B,G,R' -> float32 array (3,); InferError otherwise."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 3:
+        raise InferError(f"--mean {text!r}: give three numbers B,G,R (e.g. 104.01,116.67,122.68)")
+    return np.array(vals, np.float32)
+
+
+def _bar(total, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)

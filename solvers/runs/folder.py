@@ -1,0 +1,83 @@
+"""Where a model runs: its folder and the nets generated there for non-release settings.
+
+A run folder is named after the model (`<runs>/<model>`): for the release's own settings it is
+models/<model> itself; `--width`/`--data-root`/`--normalize` runs generate their nets into
+`<runs>/<model>` (default runs/ under the project, never touching models/<m>/*.prototxt). Run
+products (snapshots, logs, scores, the solver actually used) go to `<run>/snapshot/`. Relative
+paths in a run folder's files are relative to the run folder (solvers.runs.paths).
+"""
+
+from __future__ import annotations
+
+import os
+
+import caffeio
+
+# the repository (models/, runs/, data/, demo/ are folders of it)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS_DIR = os.path.join(ROOT, "models")
+
+
+class RunSetupError(SystemExit):
+    """A run cannot start; the message says what file is missing and how to make it."""
+
+    def __init__(self, message: str):
+        super().__init__(f"error: {message}")
+
+
+def run_dir(
+    model: str,
+    runs: str | None = None,
+    width: float = 1.0,
+    data_root: str | None = None,
+    normalize: bool = False,
+    recipe: str | None = None,
+    batch: int | None = None,
+    crop: int | None = None,
+) -> str:
+    """The run folder for `model`; generates the nets there when the settings differ from the
+    release (width, data root, normalised loss; for the FCN-ResNets a training recipe other than
+    the default, a batch per forward or a crop side). Returns an absolute path."""
+    custom = width != 1.0 or data_root is not None or normalize
+    custom = custom or recipe not in (None, "caffe") or batch is not None or crop is not None
+    if runs is None:
+        tag = f"w{width:g}" + (f"-{recipe}" if recipe else "") + (f"-b{batch}" if batch else "")
+        tag += f"-c{crop}" if crop else ""
+        runs = os.path.join(ROOT, "runs", tag) if custom else MODELS_DIR
+    folder = os.path.join(os.path.abspath(runs), model)
+    if custom:
+        import zoo
+
+        root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
+        try:
+            if crop is not None:
+                from zoo.recipe import with_crop
+
+                recipe = with_crop(recipe, crop)
+            zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)
+        except ValueError as e:  # NetSpecError: a recipe for a model without one, a bad batch
+            raise RunSetupError(str(e)) from None
+        if normalize:
+            for stem in zoo.net_files(model):
+                path = os.path.join(folder, stem + ".prototxt")
+                net = caffeio.read_net(path)
+                for layer in net.layer:
+                    if layer.type == "SoftmaxWithLoss":
+                        layer.loss_param.ClearField("normalize")
+                        layer.loss_param.normalization = layer.loss_param.VALID
+                caffeio.write_net(net, path)
+    elif not os.path.exists(os.path.join(folder, "solver.prototxt")):
+        raise RunSetupError(
+            f"{folder}/solver.prototxt not found: run `make {model}` (writes the model's "
+            "prototxt files)"
+        )
+    return folder
+
+
+def stems(folder: str) -> tuple[str, str]:
+    """(train net file, eval net file) of a run folder, from its solver.prototxt, as absolute
+    paths (the solver's relative paths are relative to the folder)."""
+    solver = caffeio.read_solver(os.path.join(folder, "solver.prototxt"))
+    train = solver.train_net or solver.net
+    test = solver.test_net[0] if len(solver.test_net) else train
+    return os.path.join(folder, train), os.path.join(folder, test)
