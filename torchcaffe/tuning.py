@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import cpuinfo, options
-from .tuning_table import TABLE, Clause, Rules
+from .tuning_table import TABLE, Clause, Rules, pick
 
-__all__ = ["Clause", "Rules", "Choice", "TABLE", "rules_key", "choose", "current", "describe"]
+__all__ = ["Clause", "Rules", "Choice", "TABLE", "pick", "rules_key", "choose", "current", "describe"]
 
 
 def rules_key(cpu: cpuinfo.CPU) -> str:
