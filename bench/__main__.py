@@ -16,7 +16,7 @@ bench/README.md (between the RESULTS markers). --quick = 250x250, width 0.5, 2 r
 --emulate avx2 runs everything as on an AVX2-only host (bench.host). --variant adds torchcaffe
 rows to the forward and training tables with those variables set (e.g. TORCHCAFFE_BAND_MB=4,
 TORCHCAFFE_CHANNELS_LAST=0, GOMP_SPINCOUNT=1000). --policies: the OpenMP wait policies the
-shared section compares (torchcaffe.startup.WAIT_POLICIES; default: the one chosen here).
+shared section compares (torchcaffe.waitpolicy.WAIT_POLICIES; default: the one chosen here).
 """
 
 import argparse
@@ -111,12 +111,12 @@ def torchcaffe_env(policy=None):
     """What `import torchcaffe` first would set for a torchcaffe child (bench.child imports
     torch first, so it is passed): huge pages, and the wait policy `policy` (default: this
     host's choice, or the libgomp variables this command was started with)."""
-    from torchcaffe import startup, tuning
+    from torchcaffe import tuning, waitpolicy
 
     env = {"THP_MEM_ALLOC_ENABLE": "1"}
     if policy is None and any(k in BASE_ENV for k in _LIBGOMP):
         return env  # the user's own
-    env.update(startup.policy_env(policy or tuning.current().wait_policy))
+    env.update(waitpolicy.policy_env(policy or tuning.current().wait_policy))
     return env
 
 
@@ -244,12 +244,12 @@ def _timed_children(spec, env, together):
 def two_at_once(args, policy=None):
     """Wall time of two torchcaffe training runs started together against the same two run one
     after the other (a shared machine: data preparation, scoring, a second training), with
-    OpenMP wait policy `policy` (torchcaffe.startup.WAIT_POLICIES; default: what torchcaffe
+    OpenMP wait policy `policy` (torchcaffe.waitpolicy.WAIT_POLICIES; default: what torchcaffe
     chooses here). `alone_s`: each job's own wall time when it ran alone."""
-    from torchcaffe import startup
+    from torchcaffe import waitpolicy
 
     spec = _shared_spec(args)
-    env = startup.child_env(policy, BASE_ENV) if policy else dict(BASE_ENV)
+    env = waitpolicy.child_env(policy, BASE_ENV) if policy else dict(BASE_ENV)
     env.update({k: v for k, v in torchcaffe_env(policy).items() if v is not None})
     sequential, alone, alone_steps = _timed_children(spec, env, together=False)
     together, jobs, steps = _timed_children(spec, env, together=True)
@@ -278,11 +278,11 @@ def two_at_once(args, policy=None):
 def shared_policies(args):
     """two_at_once for each wait policy of --policies ('all': every candidate), interleaved
     over --rounds rounds when more than one; returns {policy: [run per round]}."""
-    from torchcaffe import startup
+    from torchcaffe import waitpolicy
 
-    names = list(startup.WAIT_POLICIES) if args.policies == "all" else args.policies.split(",")
+    names = list(waitpolicy.WAIT_POLICIES) if args.policies == "all" else args.policies.split(",")
     for n in names:
-        startup.policy_env(n)  # ValueError naming the candidates
+        waitpolicy.policy_env(n)  # ValueError naming the candidates
     rounds = args.rounds if len(names) > 1 else 1
     out = {n: [] for n in names}
     for _ in range(rounds):

@@ -171,7 +171,7 @@ def test_wait_policy_comparison_table():
 
 def test_variants_and_wait_policy_environments():
     import bench.__main__ as bm
-    from torchcaffe import startup
+    from torchcaffe import waitpolicy
 
     assert bm.parse_variant("TORCHCAFFE_BAND_MB=4, GOMP_SPINCOUNT=1000") == {
         "TORCHCAFFE_BAND_MB": "4",
@@ -180,16 +180,16 @@ def test_variants_and_wait_policy_environments():
     for bad in ("TORCHCAFFE_BAND_MB", "=4", ","):
         with pytest.raises(SystemExit, match="--variant"):
             bm.parse_variant(bad)
-    env = startup.child_env("passive", {"GOMP_SPINCOUNT": "5", "PATH": "/bin"})
+    env = waitpolicy.child_env("passive", {"GOMP_SPINCOUNT": "5", "PATH": "/bin"})
     assert env == {"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/bin"}
-    assert startup.child_env("libgomp", {"GOMP_SPINCOUNT": "5"}) == {}
+    assert waitpolicy.child_env("libgomp", {"GOMP_SPINCOUNT": "5"}) == {}
     assert bm.torchcaffe_env("spin1k") == {
         "THP_MEM_ALLOC_ENABLE": "1", "GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None,
     }  # fmt: skip
     with pytest.raises(ValueError, match="use one of libgomp, spin100k"):
-        startup.policy_env("sleepy")
-    assert startup.policy_env("spin3k")["GOMP_SPINCOUNT"] == "3000"
-    assert startup.policy_env("spin250")["GOMP_SPINCOUNT"] == "250"
+        waitpolicy.policy_env("sleepy")
+    assert waitpolicy.policy_env("spin3k")["GOMP_SPINCOUNT"] == "3000"
+    assert waitpolicy.policy_env("spin250")["GOMP_SPINCOUNT"] == "250"
 
 
 def test_emulated_bench_reexecs_itself_with_the_variables(tmp_path):

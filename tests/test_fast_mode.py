@@ -75,12 +75,10 @@ def test_fast_mode_leaves_training_exact(always_winograd):
 def test_fast_flag_is_a_net_parameter(monkeypatch, capsys, tmp_path):
     """--fast reaches the nets as open_net(..., fast=True) (Net(fast=True)), not through the
     environment: TORCHCAFFE_FAST stays the user's, and nets opened without it stay exact."""
-    import os
 
     import caffeio
     import engine
     from engine import startup
-    from torchcaffe import options
 
     monkeypatch.setenv("TORCHCAFFE_FAST", "0")
     engine.use("torch")

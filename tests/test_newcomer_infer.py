@@ -134,7 +134,9 @@ def test_infer_fast_mode(setup, monkeypatch):
     monkeypatch.setenv("TORCHCAFFE_FAST", "0")  # --fast is passed to the net, not set here
     calls = []
     monkeypatch.setattr(
-        winograd, "winograd_tile", lambda ci, co, h, w, k=3, rules=None: calls.append(k) or (4 if k == 3 else 2)
+        winograd,
+        "winograd_tile",
+        lambda ci, co, h, w, k=3, rules=None: calls.append(k) or (4 if k == 3 else 2),
     )
     tmp, folder, proto, weights = setup
     out = str(tmp / "preds-fast")

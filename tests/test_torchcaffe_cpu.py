@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import torchcaffe as caffe
-from torchcaffe import cpuinfo, options, startup, tuning
+from torchcaffe import cpuinfo, options, tuning, waitpolicy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 zoo = pytest.importorskip("zoo")
@@ -151,7 +151,7 @@ def test_every_table_entry_says_where_it_was_measured():
                "wait_policy"}  # fmt: skip
     for key, rules in tuning.TABLE.items():
         assert rules.key == key and set(rules.measured) == entries, key
-        assert rules.wait_policy in startup.WAIT_POLICIES
+        assert rules.wait_policy in waitpolicy.WAIT_POLICIES
     assert "Xeon" in tuning.TABLE["avx512-intel"].measured["exact"]
     assert "EPYC" in tuning.TABLE["avx2"].measured["exact"]
     assert "not measured" in tuning.TABLE["avx512-amd"].measured["fast"]
@@ -311,8 +311,9 @@ def test_wait_policy_is_set_before_torch_loads():
 
 
 def test_entry_points_load_torch_after_torchcaffe():
-    """solve.py/score.py (solvers.training.cli, solvers.evaluation.cli), solvers.inference.cli and the demos import
-    no torch before the engine imports torchcaffe: they get the wait policy."""
+    """solve.py/score.py (solvers.training.cli, solvers.evaluation.cli), solvers.inference.cli
+    and the demos import no torch before the engine imports torchcaffe: they get the wait
+    policy."""
     code = """
         import sys
         import solvers.demos.staged, solvers.demos.resnet, solvers.inference.cli

@@ -199,7 +199,7 @@ class Options:
     winograd_band_mb: float | None = None  # TORCHCAFFE_WINOGRAD_BAND_MB; None: host table
     tuning: str | None = None  # TORCHCAFFE_TUNING: a torchcaffe.tuning.TABLE key
     threads: int | None = None  # TORCHCAFFE_THREADS: torch.set_num_threads at import
-    wait_policy: str | None = None  # TORCHCAFFE_WAIT_POLICY: a startup.WAIT_POLICIES key
+    wait_policy: str | None = None  # TORCHCAFFE_WAIT_POLICY: a waitpolicy.WAIT_POLICIES key
     fused_sgd: bool = True  # TORCHCAFFE_FUSED_SGD (SGDSolver(fuse_sgd=))
     mallopt: int = MALLOPT_DEFAULT  # TORCHCAFFE_MALLOPT in bytes; 0: glibc's own
     memory_limit: int | None = None  # TORCHCAFFE_MEMORY_LIMIT; None: free memory; 0: off

@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from . import cpuinfo, options
 from .tuning_table import TABLE, Clause, Rules, pick
 
-__all__ = ["Clause", "Rules", "Choice", "TABLE", "pick", "rules_key", "choose", "current", "describe"]
+__all__ = [
+    "Clause",
+    "Rules",
+    "Choice",
+    "TABLE",
+    "pick",
+    "rules_key",
+    "choose",
+    "current",
+    "describe",
+]
 
 
 def rules_key(cpu: cpuinfo.CPU) -> str:

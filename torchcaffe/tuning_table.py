@@ -58,7 +58,7 @@ class Rules:
     band_mb: float  # output bytes per row band of a large convolution (torchcaffe.bufpool)
     channels_last: bool
     threads: int | None  # None: torch's default (one per core this process may use)
-    wait_policy: str  # a torchcaffe.startup.WAIT_POLICIES key
+    wait_policy: str  # a torchcaffe.waitpolicy.WAIT_POLICIES key
     measured: dict = field(default_factory=dict)
 
 
