@@ -28,6 +28,7 @@ __all__ = [
     "save_label_png",
     "to_rgb",
     "label_legend",
+    "legend_panel",
 ]
 
 VOID = 255
@@ -192,3 +193,28 @@ def label_legend(
         (c, class_names[c] if c < len(class_names) else str(c), tuple(int(v) for v in pal[c]))
         for c in sorted(present)
     ]
+
+
+def legend_panel(
+    entries: Sequence[tuple], height: int | None = None, background: int = 255
+) -> np.ndarray:
+    """A legend as a picture: one row per (class index, name, (r, g, b)[, share 0..1]) entry,
+    a colour swatch then the name (and the share in %) -> H x W x 3 uint8 (H: `height` when
+    given and large enough, else what the rows need)."""
+    row, swatch = 14, 10
+    texts = []
+    for entry in entries:
+        c, name, _ = entry[:3]
+        share = f" {100 * entry[3]:.1f}%" if len(entry) > 3 else ""
+        texts.append(f"{c} {name}{share}")
+    need = max(1, len(texts)) * row + 4
+    width = 8 + swatch + 6 * max([len(t) for t in texts] + [6])
+    im = Image.new("RGB", (width, max(need, height or 0)), (background,) * 3)
+    draw = ImageDraw.Draw(im)
+    for i, (entry, text) in enumerate(zip(entries, texts)):
+        y = 2 + i * row
+        draw.rectangle(
+            [2, y + 1, 2 + swatch, y + 1 + swatch], fill=tuple(entry[2]), outline=(0, 0, 0)
+        )
+        draw.text((6 + swatch, y), text, fill=(0, 0, 0))
+    return np.asarray(im)
