@@ -34,23 +34,10 @@ from zoo.classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
 from .cityscapes import make_cityscapes
 from .context_names import full_names
 from .folder import make_folder_dataset
+from .palette import voc_palette
 from .scenes import class_colour, scene, sizes
 
 JPEG_QUALITY = 95
-
-
-def voc_palette():
-    """The VOC bit-interleaved colour map: 256 x 3 uint8 (index 255 -> 224, 224, 192)."""
-    pal = np.zeros((256, 3), np.uint8)
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
 
 
 def _mkdirs(*dirs):

@@ -16,17 +16,12 @@ import os
 import numpy as np
 from PIL import Image
 
+from .palette import voc_palette
 from .scenes import scene, sizes
 
 FOLDER_CLASSES = ("background", "disc", "square", "ball")
 KINDS = ("palette", "grey", "rgb")
 JPEG_QUALITY = 95
-
-
-def _palette():
-    from . import voc_palette
-
-    return voc_palette()
 
 
 def _write_label(label, path, kind, palette):
@@ -51,7 +46,7 @@ def make_folder_dataset(root: str, n: int = 12, size: tuple | None = None, seed:
     rng = np.random.default_rng(seed)
     for sub in ("images", "labels"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
-    palette = _palette()
+    palette = voc_palette()
     ids = [f"{prefix}_{i:04d}" for i in range(n)]
     k = len(classes)
     for idx, (h, w) in zip(ids, sizes(rng, n, size, 40, 64)):

@@ -95,7 +95,7 @@ def legend_lines(legend: list[tuple], colour: bool = False) -> list[str]:
     share%' (colour: a swatch in the terminal's 24-bit colour instead of the numbers)."""
     out = []
     for c, name, (r, g, b), share in legend:
-        swatch = f"\x1b[48;2;{r};{g};{b}m  \x1b[0m" if colour else f"[{r},{g},{b}]"
+        swatch = f"\x1b[48;2;{r};{g};{b}m  \x1b[0m" if colour else f"[{r},{g},{b}]".ljust(13)
         out.append(f"  {swatch} {c:>3} {name:<24} {100 * share:5.1f}%")
     return out
 
