@@ -227,6 +227,10 @@ def test_run_folders_of_a_users_model(twin):
     assert caffeio.read_net(os.path.join(folder, "val.prototxt")) != caffeio.read_net(
         os.path.join(small, "val.prototxt")
     )
+    from solvers.runs.folder import RunSetupError
+
+    with pytest.raises(RunSetupError, match=f"leave --runs out to use {folder}"):
+        run_dir(rec.name, str(tmp / "elsewhere"))
 
 
 def test_make_custom_refuses(twin, capsys):

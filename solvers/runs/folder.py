@@ -79,9 +79,13 @@ def run_dir(
                         layer.loss_param.normalization = layer.loss_param.VALID
                 caffeio.write_net(net, path)
     elif not os.path.exists(os.path.join(folder, "solver.prototxt")):
+        from zoo.custom import home
+
+        make = f"`make {model}`"
+        if home(model):
+            make = f"python -m zoo make-custom there, or leave --runs out to use {home(model)}"
         raise RunSetupError(
-            f"{folder}/solver.prototxt not found: run `make {model}` (writes the model's "
-            "prototxt files)"
+            f"{folder}/solver.prototxt not found: run {make} (writes the model's prototxt files)"
         )
     return folder
 
