@@ -14,6 +14,7 @@ import torchcaffe
 import zoo
 from layers.synth import make_voc
 from solvers.inference import cli as infer
+from solvers.pictures import legend_panel
 from zoo.classifiers import random_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,7 +59,9 @@ def test_infer_folder_and_files(setup):
             np.asarray(lab), reference_label(proto, weights, row["image"])
         )
         ov = np.asarray(Image.open(row["overlay"]))
-        assert ov.shape == (h + 14, 3 * w + 8, 3)  # image | prediction | blend, title strip
+        key = legend_panel(row["legend"], h)  # the classes' colours and names
+        assert ov.shape == (h + 14, 3 * w + 12 + key.shape[1], 3)  # image | pred | blend | key
+        np.testing.assert_array_equal(ov[14:, -key.shape[1] :], key)
         np.testing.assert_array_equal(ov[14:, :w], rgb)
     assert os.path.isfile(os.path.join(out, "odd size.png"))
     assert os.path.isfile(os.path.join(out, "voc-fcn8s-deploy.prototxt"))

@@ -2,6 +2,9 @@
 blob shapes and crop offsets, profile its deploy net.
 
 python -m zoo make voc-fcn8s [more models | all] [--out-dir models] [--width 1]
+python -m zoo make-custom --data data/mydata --arch voc-fcn8s [--out models/mydata-fcn8s]
+    [--name mydata] [--void-label 255]          (your own dataset: zoo/userdata.py's layout)
+python -m zoo classifier vgg16 --out DIR [--width 0.0625] [--seed 0]   (random-weight stand-in)
 python -m zoo make voc-fcn-resnet101 --recipe torchvision [--batch 2] --out-dir runs
 python -m zoo list [--names]
 python -m zoo shapes voc-fcn8s [--net val] --input 500x500      (or a prototxt file)
@@ -22,6 +25,7 @@ from netspec.errors import NetSpecError, ShapeError
 from netspec.explain import explain
 
 from . import netfiles, recipe, registry
+from .userdata import UserDataError
 
 # The repository root: a model folder two levels below it (models/<model>) gets solve.py and
 # score.py too (their sys.path entry is "../..").
@@ -44,6 +48,43 @@ def cmd_make(args, out):
             batch_size=args.batch, scripts=scripts,
         )  # fmt: skip
         print(f"{m}: wrote {', '.join(paths)}", file=out)
+
+
+def cmd_make_custom(args, out):
+    from . import custom
+
+    folder, rec, notes = custom.make(args.data, args.arch, args.out, args.name, args.void_label)
+    rel = os.path.relpath(folder)
+    names = ", ".join(rec.classes)
+    print(f"{rec.name}: {args.arch} ({rec.backbone.title}, {rec.head} head) for the "
+          f"{len(rec.classes)} classes of {rec.dataset.root} ({names})", file=out)  # fmt: skip
+    splits = ", ".join(f"{s} {n}" for s, n in rec.dataset.splits.items())
+    print(f"  wrote {rel}/ ({custom.FILE}, {', '.join(rec.net_files)}, solver, solve.py, "
+          f"score.py); images: {splits}", file=out)  # fmt: skip
+    src = rec.init_sources[0]
+    if rec.init.kind == "model":
+        parent = os.path.relpath(os.path.dirname(folder))
+        start = f"the trained {src} ({parent}/{src}/{src}.caffemodel): make and train it first"
+    else:
+        start = f"the fcnized classifier {src} (python -m solvers.weights fetch {src[:-4]})"
+    print(f"  training starts from {start}", file=out)
+    for note in notes:
+        print(f"  note: {note}", file=out)
+    print(f"next: python {rel}/solve.py   then: python {rel}/score.py --weights "
+          f"{rel}/{rec.name}.caffemodel", file=out)  # fmt: skip
+
+
+def cmd_classifier(args, out):
+    from .classifiers import write_classifier
+
+    proto, weights = write_classifier(args.out, args.arch, width=args.width, seed=args.seed)
+    print(f"wrote {proto} and {weights}: RANDOM weights (a stand-in to try the workflow; "
+          "no ImageNet training)", file=out)  # fmt: skip
+    print(
+        f"make the base net: python -m surgery fcnize --proto {proto} --weights {weights} "
+        f"--out <runs>/ilsvrc-nets/{args.arch}-fcn.caffemodel",
+        file=out,
+    )
 
 
 def cmd_list(args, out):
@@ -98,11 +139,37 @@ def _profile_args(pr):
     pr.add_argument("--json", default=None, help="also write the profiles to this JSON file")
 
 
+def _custom_args(sub):
+    from .custom import archs
+
+    mc = sub.add_parser(
+        "make-custom", help="a model folder for your own dataset from a zoo architecture"
+    )
+    mc.add_argument("--data", required=True, help="your dataset folder (zoo/userdata.py layout)")
+    mc.add_argument(
+        "--arch", required=True, choices=archs(), metavar="ARCH",
+        help=f"the zoo model whose net and recipe to use: {', '.join(archs())}",
+    )  # fmt: skip
+    mc.add_argument("--out", help="the model folder (default models/<name>-<arch suffix>)")
+    mc.add_argument("--name", help="the dataset's name (default: the data folder's name)")
+    mc.add_argument(
+        "--void-label", type=int, default=255,
+        help="label value of pixels to ignore in your label PNGs (default 255)",
+    )  # fmt: skip
+    cl = sub.add_parser(
+        "classifier", help="a random-weight ILSVRC classifier (to try the workflow without one)"
+    )
+    cl.add_argument("arch", choices=sorted(b.name for b in registry.backbones()))
+    cl.add_argument("--out", required=True, help="folder for <arch>_deploy.prototxt + .caffemodel")
+    cl.add_argument("--width", type=positive_width, default=1.0, help="channel multiplier")
+    cl.add_argument("--seed", type=int, default=0)
+
+
 def run(call) -> int:
     """Run call(); NetSpecError, format and file errors -> one line on stderr and status 1."""
     try:
         call()
-    except (NetSpecError, caffeio.CaffeFormatError) as e:
+    except (NetSpecError, caffeio.CaffeFormatError, UserDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a folder that cannot be created (a file in the way, no permission)
@@ -130,6 +197,7 @@ def main(argv=None, out=sys.stdout) -> int:
         "--recipe", choices=sorted(recipe.RECIPES), help="FCN-ResNets: training recipe (caffe)"
     )
     mk.add_argument("--batch", type=int, help="FCN-ResNets: images per forward of the train net")
+    _custom_args(sub)
     ls = sub.add_parser("list", help="list the models")
     ls.add_argument("--names", action="store_true", help="names only, one a line")
     sh = sub.add_parser("shapes", help="print a model's blob shapes and explain crop offsets")
@@ -146,6 +214,10 @@ def main(argv=None, out=sys.stdout) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "make":
         return run(lambda: cmd_make(args, out))
+    if args.cmd == "make-custom":
+        return run(lambda: cmd_make_custom(args, out))
+    if args.cmd == "classifier":
+        return run(lambda: cmd_classifier(args, out))
     if args.cmd == "list":
         return run(lambda: cmd_list(args, out))
     if args.cmd == "shapes":

@@ -90,7 +90,8 @@ def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1):
         extra = None
         if b.recipe is not None and b.split == ds.stems[0]:
             extra = recipes.augment_params(b.recipe, batch_size)
-        kw = pydata.python_layer(ds.layers[split], split, data_root, [*rec.inputs, *labels], extra)
+        root = data_root or ds.root or None
+        kw = pydata.python_layer(ds.layers[split], split, root, [*rec.inputs, *labels], extra)
         for name, top in zip(names + labels, L.Python(**kw)):
             n[name] = top
     return n[names[0]]

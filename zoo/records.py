@@ -85,7 +85,9 @@ class DatasetRecord:
     split_of maps each to the split it reads. layers: {split: DataLayer}. absent: {label top:
     class names absent from the evaluation split}. deploy_size: the deploy nets' input side
     (int or (H, W)). synth: 'module:function' writing a synthetic twin in the real layout,
-    called as function(synth_dir with {root} = the data root, n=, size=, seed=).
+    called as function(synth_dir with {root} = the data root, n=, size=, seed=). root: the
+    data root its nets read when none is given (a user's own dataset folder, zoo.custom);
+    '' for the zoo's datasets, which sit under the toolkit's data root.
     """
 
     name: str
@@ -100,6 +102,7 @@ class DatasetRecord:
     deploy_size: int | tuple = 500
     synth: str = ""
     synth_dir: str = "{root}"
+    root: str = ""
 
     @property
     def classes(self) -> tuple:

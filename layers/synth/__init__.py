@@ -11,6 +11,10 @@
     make_data_root(root, n)     all of the above under one data root (the nets' data_root)
     make_cityscapes(dir, n)     dir = cityscapes/ (leftImg8bit + gtFine label ids, train/val;
                                 not part of make_data_root; see cityscapes.py)
+    make_folder_dataset(dir, n) dir = your own dataset's folder (zoo.userdata's layout; see
+                                folder.py): images/, labels/ (palette, grey or RGB), classes.txt
+    make_voc_test(dir, n)       dir = a VOC2012 test folder (JPEGImages, ImageSets/Segmentation/
+                                test.txt; no labels), as the evaluation server's test set
     write_twin(dataset, root)   the twin a zoo DatasetRecord names (any registered dataset),
                                 under data root `root` where its nets read it
 
@@ -29,23 +33,11 @@ from zoo.classes import CONTEXT59_CLASSES, RENAMED, SIFTFLOW_CLASSES
 
 from .cityscapes import make_cityscapes
 from .context_names import full_names
+from .folder import make_folder_dataset
+from .palette import voc_palette
 from .scenes import class_colour, scene, sizes
 
 JPEG_QUALITY = 95
-
-
-def voc_palette():
-    """The VOC bit-interleaved colour map: 256 x 3 uint8 (index 255 -> 224, 224, 192)."""
-    pal = np.zeros((256, 3), np.uint8)
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
 
 
 def _mkdirs(*dirs):
@@ -97,6 +89,19 @@ def make_voc(voc_dir, n=8, size=None, seed=0, ids=None, scenes=None):
     _write_ids(os.path.join(sets, "train.txt"), train)
     _write_ids(os.path.join(sets, "val.txt"), val)
     _write_ids(os.path.join(sets, "trainval.txt"), ids)
+    return ids
+
+
+def make_voc_test(voc_dir, n=8, size=None, seed=0):
+    """A VOC2012 test folder as the test tarball unpacks (VOCdevkit/VOC2012): JPEGImages/{id}.jpg
+    and ImageSets/Segmentation/test.txt, no labels (the evaluation server holds them). Sizes
+    vary unless `size`. Returns the ids."""
+    ids = [f"{2008 + i % 4}_{i:06d}" for i in range(n)]
+    scenes = _voc_scenes(n, size, seed, void_border=0)
+    os.makedirs(os.path.join(voc_dir, "JPEGImages"), exist_ok=True)
+    for idx, (rgb, _) in zip(ids, scenes):
+        _jpeg(rgb, os.path.join(voc_dir, "JPEGImages", f"{idx}.jpg"))
+    _write_ids(os.path.join(voc_dir, "ImageSets", "Segmentation", "test.txt"), ids)
     return ids
 
 
@@ -399,6 +404,7 @@ __all__ = [
     "class_colour",
     "make_cityscapes",
     "make_data_root",
+    "make_folder_dataset",
     "make_nyud",
     "make_pascalcontext",
     "make_sbdd",
@@ -406,6 +412,7 @@ __all__ = [
     "make_voc",
     "make_voc_family",
     "make_voc12_family",
+    "make_voc_test",
     "voc_palette",
     "write_twin",
 ]

@@ -1,9 +1,12 @@
-"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|cityscapes|voc-family|voc12|all DIR
---n N [--size HxW] [--seed S]: write a small synthetic dataset in the real on-disk layout.
+"""python -m layers.synth voc|sbdd|nyud|siftflow|pascalcontext|cityscapes|voc-family|voc12|all|
+folder|voc-test DIR --n N [--size HxW] [--seed S]: write a small synthetic dataset in the real
+on-disk layout.
 
 DIR is the dataset folder itself for voc (a VOC2011-like folder), sbdd (SBD's dataset/), nyud,
-siftflow and cityscapes (data_root/cityscapes for the nets); for pascalcontext, voc-family, voc12
-(pascal/VOC2012 + sbdd/dataset + trainaug) and all it is a data root (pascal/, sbdd/, ...).
+siftflow, cityscapes (data_root/cityscapes for the nets), folder (your own dataset's layout,
+zoo/userdata.py: images/, labels/, classes.txt) and voc-test (a VOC2012 test folder); for
+pascalcontext, voc-family, voc12 (pascal/VOC2012 + sbdd/dataset + trainaug) and all it is a
+data root (pascal/, sbdd/, ...).
 """
 
 import argparse
@@ -12,6 +15,7 @@ import sys
 from . import (
     make_cityscapes,
     make_data_root,
+    make_folder_dataset,
     make_nyud,
     make_pascalcontext,
     make_sbdd,
@@ -19,6 +23,7 @@ from . import (
     make_voc,
     make_voc12_family,
     make_voc_family,
+    make_voc_test,
 )
 
 MAKERS = {
@@ -31,6 +36,8 @@ MAKERS = {
     "voc-family": make_voc_family,
     "voc12": make_voc12_family,
     "all": make_data_root,
+    "folder": make_folder_dataset,
+    "voc-test": make_voc_test,
 }
 
 

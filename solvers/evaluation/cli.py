@@ -3,12 +3,16 @@
     python models/voc-fcn8s/score.py --weights voc-fcn8s.caffemodel [--split seg11valid]
         [--out DIR] [--png] [--n N] [--width W --data-root D --runs R] [--voc-dir DIR]
         [--eval whole|tiled|sliding [--tile N] [--window N --overlap F --no-pad]]
+    python models/voc-fcn8s/score.py --weights W --submit data/VOCdevkit/VOC2012 [--out DIR]
 
 Prints overall/mean accuracy, mean IU, fwavacc and a per-class IU table per head, writes
 DIR/scores.json (with each head's confusion matrix; DIR/<head>/<id>.png predictions with --png).
 DIR may already exist. --eval: whole images through the eval net (default), exact tiles of the
 image (memory of one tile; same scores) or sliding windows of the training crop (scores averaged
 where windows overlap); the last two split the eval net into its data layer and the rest.
+--submit: no scores (the test labels are the VOC server's); the VOC2012 test images'
+predictions in the evaluation server's layout and PNG format, with the archive to upload
+(solvers.evaluation.submission).
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ def parser(model: str) -> argparse.ArgumentParser:
         "--split val)",
     )
     p.add_argument(
+        "--submit",
+        metavar="VOC2012_DIR",
+        help="write the VOC2012 test submission (comp6) for the test.txt images of this folder "
+        "(VOCdevkit/VOC2012) instead of scoring",
+    )
+    p.add_argument(
         "--eval",
         choices=EVAL_MODES,
         default="whole",
@@ -77,6 +87,13 @@ def parse_args(model: str, argv: list[str] | None) -> argparse.Namespace:
         p.error("--window, --overlap and --no-pad apply to --eval sliding")
     if args.eval != "tiled" and args.tile != 512:
         p.error("--tile applies to --eval tiled")
+    if args.submit:
+        given = [f for f in ("split", "png", "n", "voc_dir") if getattr(args, f)]
+        if given or args.eval != "whole":
+            flags = [f"--{f.replace('_', '-')}" for f in given] + ["--eval"] * (
+                args.eval != "whole"
+            )
+            p.error(f"--submit predicts every test image whole; drop {', '.join(flags)}")
     return args
 
 
@@ -101,7 +118,39 @@ def _fraction(text: str) -> float:
     return f
 
 
+def submit(model: str, args: argparse.Namespace) -> dict:
+    """--submit: the VOC2012 test submission of --weights -> {'folder', 'archive', 'images'}."""
+    import os
+    import sys
+
+    import engine
+    from solvers.runs.folder import RunSetupError, run_dir
+
+    from .submission import COMP, write_voc_submission
+
+    engine.use(args.engine)
+    engine.announce()
+    fast = args.fast and engine.fast_mode(sys.stderr)
+    engine.set_device(args.gpu)
+    if not os.path.isfile(args.weights):
+        raise RunSetupError(f"--weights {args.weights}: no such file")
+    out = args.out
+    if not out:
+        a, runs = args, args.runs and os.path.abspath(args.runs)
+        folder = run_dir(model, runs, a.width, a.data_root, a.normalize, a.recipe, a.batch, a.crop)
+        out = os.path.join(folder, f"voc2012-test-{COMP}")
+    sub = write_voc_submission(model, args.weights, args.submit, os.path.abspath(out), args.width,
+                               fast=fast)  # fmt: skip
+    print(f"{model}: {len(sub.ids)} test predictions in {sub.folder}")
+    print(f"upload {sub.archive} to the PASCAL VOC evaluation server (VOC2012, Segmentation, "
+          f"{COMP}: trained on own data)")  # fmt: skip
+    return {"folder": sub.folder, "archive": sub.archive, "images": len(sub.ids)}
+
+
 def main(model: str, argv: list[str] | None = None) -> dict:
-    """models/<model>/score.py: score --weights on the eval split -> {head: metrics}."""
+    """models/<model>/score.py: score --weights on the eval split -> {head: metrics} (with
+    --submit: the VOC2012 test submission, see submit)."""
     args = parse_args(model, argv)
+    if args.submit:
+        return submit(model, args)
     return score_model(model, args.weights, options(args))

@@ -3,9 +3,11 @@
     python -m solvers.infer --model voc-fcn8s --weights voc-fcn8s.caffemodel photo.jpg
     python -m solvers.infer --model voc-fcn8s --weights W img1.jpg img2.png folder/ --out preds/
     python -m solvers.infer --proto my_deploy.prototxt --weights W --mean 104,117,123 x.jpg
+    python -m solvers.infer --model models/mydata-fcn8s --weights W x.jpg   # your own dataset
 
 For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
-coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
+coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend | the
+legend of the class names); it prints each picture's classes with their colours and shares.
 Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
 the file's stem; outputs never overwrite an input or each other (segment.output_ids).
 """
@@ -17,7 +19,7 @@ import sys
 
 import engine
 
-from .segment import parse_mean, run
+from .segment import InferError, parse_mean, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,7 +33,10 @@ def parser() -> argparse.ArgumentParser:
         "per image (any size).",
     )
     p.add_argument("images", nargs="+", help="image files and/or folders of images")
-    p.add_argument("--model", default="voc-fcn8s", help="zoo model name (default voc-fcn8s)")
+    p.add_argument(
+        "--model", default="voc-fcn8s",
+        help="zoo model name, or the folder of your own model (make-custom; default voc-fcn8s)",
+    )  # fmt: skip
     p.add_argument("--weights", required=True, help="trained caffemodel")
     p.add_argument("--proto", help="deploy prototxt instead of the zoo model's")
     p.add_argument("--out", default="predictions", help="output folder (default predictions/)")
@@ -57,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> list[dict]:
     """Command line (see the module docstring); returns the per-image results."""
     args = parser().parse_args(argv)
+    model = _model(args.model)
     engine.use(args.engine)
     if not args.quiet:
         engine.announce()
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = run(
         args.images,
         args.weights,
-        model=args.model,
+        model=model,
         proto=args.proto,
         out_dir=args.out,
         width=args.width,
@@ -76,7 +82,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
         fast=args.fast and engine.fast_mode(sys.stderr),
     )
     if not args.quiet:
+        colour = sys.stdout.isatty()
         for r in results:
-            what = ", ".join(r.get("class_names", map(str, r["classes"])))
-            print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}: {what}")
+            print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}:")
+            for line in legend_lines(r["legend"], colour):
+                print(line)
     return results
+
+
+def legend_lines(legend: list[tuple], colour: bool = False) -> list[str]:
+    """One line per (index, name, (r, g, b), share) of a result's legend: '  [r,g,b] name
+    share%' (colour: a swatch in the terminal's 24-bit colour instead of the numbers)."""
+    out = []
+    for c, name, (r, g, b), share in legend:
+        swatch = f"\x1b[48;2;{r};{g};{b}m  \x1b[0m" if colour else f"[{r},{g},{b}]".ljust(13)
+        out.append(f"  {swatch} {c:>3} {name:<24} {100 * share:5.1f}%")
+    return out
+
+
+def _model(model: str) -> str:
+    """--model as a name: the folder of a user's model (zoo.custom) is loaded first."""
+    from solvers.runs.folder import MODELS_DIR
+    from zoo.custom import resolve
+    from zoo.userdata import UserDataError
+
+    try:
+        return resolve(model, MODELS_DIR)
+    except UserDataError as e:
+        raise InferError(str(e)) from None

@@ -6,7 +6,8 @@
 The command line is `python -m solvers.infer` (solvers.inference.cli).
 
 For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value = class index,
-coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend).
+coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend |
+legend: each class's colour and name).
 Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
 the file's stem; outputs never overwrite an input or each other (see output_ids).
 
@@ -227,9 +228,21 @@ def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
     ]  # fmt: skip
 
 
-def _write(out_dir, idx, path, rgb, labels, heads, overlay):
-    """Write one picture's label PNGs (and overlay) -> its result row."""
-    from solvers.pictures.labels import colorize, save_label_png, save_panels
+def legend(label: np.ndarray, names: Sequence[str] | None) -> list[tuple]:
+    """[(class index, name, (r, g, b) of the VOC palette, share of the pixels)] of the classes
+    in a label map, largest first: which colour is which class (names None: the indices)."""
+    from solvers.pictures.labels import label_legend
+
+    values, counts = np.unique(np.asarray(label), return_counts=True)
+    share = {int(v): c / max(1, label.size) for v, c in zip(values, counts)}
+    rows = label_legend([label], [str(n) for n in names or ()])
+    return sorted(((c, n, rgb, share[c]) for c, n, rgb in rows), key=lambda r: -r[3])
+
+
+def _write(out_dir, idx, path, rgb, labels, heads, overlay, names=None):
+    """Write one picture's label PNGs (and overlay, with a legend of the class names) -> its
+    result row."""
+    from solvers.pictures.labels import colorize, legend_panel, save_label_png, save_panels
     from solvers.pictures.labels import overlay as blend
 
     label_path = os.path.join(out_dir, f"{idx}.png")
@@ -241,13 +254,14 @@ def _write(out_dir, idx, path, rgb, labels, heads, overlay):
         "label": label_path,
         "size": rgb.shape[:2],
         "classes": sorted(int(c) for c in np.unique(labels[0])),
+        "legend": legend(labels[0], names),
     }
     if overlay:
         row["overlay"] = os.path.join(out_dir, f"{idx}_overlay.png")
         step = -(-max(rgb.shape[:2]) // OVERLAY_MAX_SIDE)  # >1 only for huge images
         small, lab = rgb[::step, ::step], labels[0][::step, ::step]
-        pics = [small, colorize(lab), blend(small, lab)]
-        save_panels(row["overlay"], pics, ["image", "prediction", "overlay"])
+        pics = [small, colorize(lab), blend(small, lab), legend_panel(row["legend"], lab.shape[0])]
+        save_panels(row["overlay"], pics, ["image", "prediction", "overlay", "classes"])
     return row
 
 
@@ -273,8 +287,9 @@ def run(
     memory stays that of one tile: for images too large for one pass. fast: torchcaffe's fast
     inference mode (engine.fast_mode).
 
-    Returns [{'image', 'label', 'overlay', 'size', 'classes'}] per image (classes: the class
-    indices present in the prediction of the first head; 'class_names' for zoo models).
+    Returns [{'image', 'label', 'overlay', 'size', 'classes', 'legend'}] per image (classes:
+    the class indices present in the prediction of the first head; legend: (index, name,
+    colour, share of the pixels) of each, largest first; 'class_names' for zoo models).
     """
     if not os.path.isfile(weights):
         raise InferError(
@@ -292,7 +307,7 @@ def run(
     for path, idx in zip(paths, ids):
         rgb = _read(path)
         labels = _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
-        results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay))
+        results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay, names))
         if bar is not None:
             bar.update(1)
     if bar is not None:

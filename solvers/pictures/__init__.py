@@ -5,6 +5,7 @@ curves); no engine."""
 from .labels import (
     colorize,
     label_legend,
+    legend_panel,
     make_palette,
     overlay,
     panels,
@@ -16,6 +17,7 @@ from .labels import (
 __all__ = [
     "colorize",
     "label_legend",
+    "legend_panel",
     "make_palette",
     "overlay",
     "panels",

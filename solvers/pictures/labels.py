@@ -28,6 +28,7 @@ __all__ = [
     "save_label_png",
     "to_rgb",
     "label_legend",
+    "legend_panel",
 ]
 
 VOID = 255
@@ -192,3 +193,31 @@ def label_legend(
         (c, class_names[c] if c < len(class_names) else str(c), tuple(int(v) for v in pal[c]))
         for c in sorted(present)
     ]
+
+
+def legend_panel(
+    entries: Sequence[tuple], height: int | None = None, background: int = 255
+) -> np.ndarray:
+    """A legend as a picture: one row per (class index, name, (r, g, b)[, share 0..1]) entry,
+    a colour swatch then the index and name (and the share in %) -> H x W x 3 uint8. height:
+    the rows wrap into more columns to fit it (at least one row a column); None: one column."""
+    row, swatch = 14, 10
+    texts = []
+    for entry in entries:
+        c, name, _ = entry[:3]
+        share = f" {100 * entry[3]:.1f}%" if len(entry) > 3 else ""
+        texts.append(f"{c} {name}{share}")
+    per_column = max(1, ((height or 0) - 4) // row) if height else max(1, len(texts))
+    columns = max(1, -(-len(texts) // per_column))
+    col_width = 8 + swatch + 6 * max([len(t) for t in texts] + [6])
+    rows = min(per_column, max(1, len(texts)))
+    im = Image.new(
+        "RGB", (columns * col_width, max(rows * row + 4, height or 0)), (background,) * 3
+    )
+    draw = ImageDraw.Draw(im)
+    for i, (entry, text) in enumerate(zip(entries, texts)):
+        x, y = (i // per_column) * col_width + 2, 2 + (i % per_column) * row
+        box = [x, y + 1, x + swatch, y + 1 + swatch]
+        draw.rectangle(box, fill=tuple(entry[2]), outline=(0, 0, 0))
+        draw.text((x + 4 + swatch, y), text, fill=(0, 0, 0))
+    return np.asarray(im)

@@ -4,7 +4,9 @@ A run folder is named after the model (`<runs>/<model>`): for the release's own 
 models/<model> itself; `--width`/`--data-root`/`--normalize` runs generate their nets into
 `<runs>/<model>` (default runs/ under the project, never touching models/<m>/*.prototxt). Run
 products (snapshots, logs, scores, the solver actually used) go to `<run>/snapshot/`. Relative
-paths in a run folder's files are relative to the run folder (solvers.runs.paths).
+paths in a run folder's files are relative to the run folder (solvers.runs.paths). A user's
+model folder (python -m zoo make-custom) is its model's folder wherever it lies; its nets read
+the user's dataset folder unless --data-root names another.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ class RunSetupError(SystemExit):
         super().__init__(f"error: {message}")
 
 
+def models_dir(model: str) -> str:
+    """The folder holding `model`'s own folder: models/, or for a model loaded from a folder of
+    its own (a user's dataset, zoo.custom) that folder's parent."""
+    from zoo.custom import home
+
+    folder = home(model)
+    return os.path.dirname(folder) if folder else MODELS_DIR
+
+
 def run_dir(
     model: str,
     runs: str | None = None,
@@ -43,13 +54,14 @@ def run_dir(
     if runs is None:
         tag = f"w{width:g}" + (f"-{recipe}" if recipe else "") + (f"-b{batch}" if batch else "")
         tag += f"-c{crop}" if crop else ""
-        runs = os.path.join(ROOT, "runs", tag) if custom else MODELS_DIR
+        runs = os.path.join(ROOT, "runs", tag) if custom else models_dir(model)
     folder = os.path.join(os.path.abspath(runs), model)
     if custom:
         import zoo
 
-        root = os.path.abspath(data_root) if data_root else os.path.join(ROOT, "data")
         try:
+            default = zoo.record(model).dataset.root or os.path.join(ROOT, "data")
+            root = os.path.abspath(data_root) if data_root else default
             if crop is not None:
                 from zoo.recipe import with_crop
 
@@ -67,9 +79,13 @@ def run_dir(
                         layer.loss_param.normalization = layer.loss_param.VALID
                 caffeio.write_net(net, path)
     elif not os.path.exists(os.path.join(folder, "solver.prototxt")):
+        from zoo.custom import home
+
+        make = f"`make {model}`"
+        if home(model):
+            make = f"python -m zoo make-custom there, or leave --runs out to use {home(model)}"
         raise RunSetupError(
-            f"{folder}/solver.prototxt not found: run `make {model}` (writes the model's "
-            "prototxt files)"
+            f"{folder}/solver.prototxt not found: run {make} (writes the model's prototxt files)"
         )
     return folder
 
