@@ -11,3 +11,11 @@ class CaffeWriteError(CaffeFormatError, OSError):
 
     def __str__(self):
         return self.args[0] if self.args else ""
+
+
+class CaffeMissingFile(CaffeFormatError, FileNotFoundError):
+    """A file another Caffe file names (a solverstate's learned_net) is not there: the message
+    names both and where it was looked for. Also a FileNotFoundError."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""

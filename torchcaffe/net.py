@@ -314,6 +314,8 @@ class Net:
 
     def _setup_params(self, impl, lp, bottoms, owners):
         shapes = impl.param_shapes([b.shape for b in bottoms]) if not impl.acts_on_blobs else []
+        if len(lp.param) > len(shapes) and not impl.acts_on_blobs:  # Caffe's AppendParam
+            raise NetError(f"{impl.where}: {len(lp.param)} param specs for {len(shapes)} blob(s)")
         specs = []
         impl.blobs = []
         for k, (shape, filler) in enumerate(shapes):
@@ -586,6 +588,7 @@ class Net:
         record = self.record_grad and self._layer_need[i]
         if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last
+            _budget.check_layout_copies(xs, self._bottom_ids[i], impl.where, self.device)
             xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
             with torch.no_grad():
