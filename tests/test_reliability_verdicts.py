@@ -12,9 +12,9 @@ import io
 import random
 import re
 
+import audit_corpus as corpus
 import pytest
 
-import audit_corpus as corpus
 import caffeio
 import torchcaffe
 from netspec import validate
@@ -138,7 +138,7 @@ def test_validation_skips_other_phases_and_names_duplicates_only_in_one_net(tmp_
     text = corpus.SEEDS["fcn"].replace(
         'layer { name: "relu1"',
         'layer { name: "conv1" type: "ReLU" bottom: "conv1" top: "conv1" '
-        "include { phase: TRAIN } }\nlayer { name: \"relu1\"",
+        'include { phase: TRAIN } }\nlayer { name: "relu1"',
     )
     path = _write(tmp_path, "phases", text)
     validate.check_file(path, phase=1)  # the TRAIN-only copy is not in the TEST net
