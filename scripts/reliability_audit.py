@@ -190,21 +190,30 @@ def _write_cases(cases, work, seeds, engines):
           expect_text=["x.caffemodel", "not writable"])  # fmt: skip
 
 
-def build_corpus(work, engines, seed, n_random):
-    """Write the corpus into `work` -> the list of cases (dicts)."""
-    sys.path.insert(0, TESTS)
+FAMILIES = ("nets", "memory", "weights", "solverstates", "images", "writes")
+
+
+def build_corpus(work, engines, seed, n_random, families=FAMILIES):
+    """Write the corpus into `work` -> the list of cases (dicts) of those `families`."""
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
     import audit_corpus as corpus
 
     seeds = corpus.write_seeds(work)
     _write(work, "img-good.png", corpus.bad_images()[-1][1])
     rng = random.Random(seed)
     cases = []
-    _net_cases(cases, work, seeds, engines, rng, n_random)
-    _memory_cases(cases, work, engines)
-    _weights_cases(cases, work, seeds, engines, rng)
-    _state_cases(cases, work, seeds, engines)
-    _image_cases(cases, work, seeds, engines)
-    _write_cases(cases, work, seeds, engines)
+    makers = {
+        "nets": lambda: _net_cases(cases, work, seeds, engines, rng, n_random),
+        "memory": lambda: _memory_cases(cases, work, engines),
+        "weights": lambda: _weights_cases(cases, work, seeds, engines, rng),
+        "solverstates": lambda: _state_cases(cases, work, seeds, engines),
+        "images": lambda: _image_cases(cases, work, seeds, engines),
+        "writes": lambda: _write_cases(cases, work, seeds, engines),
+    }
+    for family in FAMILIES:
+        if family in families:
+            makers[family]()
     for c in cases:
         if c.get("image") == "good":
             c["image"] = os.path.join(work, "img-good.png")
@@ -349,7 +358,14 @@ def _frame(exc):
 
 
 def execute(case):
-    """Run one case here (in the forked child) -> its result dict."""
+    """Run one case here (in the forked child) -> its result dict (with whether torch was
+    loaded by the end: never on the pycaffe path)."""
+    out = _execute(case)
+    out["torch_loaded"] = "torch" in sys.modules
+    return out
+
+
+def _execute(case):
     errors = _project_errors()
     try:
         info = TARGETS[case["target"]](case) or {}
@@ -639,6 +655,7 @@ def main(argv=None):
     ap.add_argument("--scratch", help=argparse.SUPPRESS)
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=2, help="engines run at once")
+    ap.add_argument("--families", help=f"only these, comma-separated: {','.join(FAMILIES)}")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     opts = {"timeout": args.timeout, "mem_gib": args.mem_gib}
@@ -654,7 +671,8 @@ def audit(args, opts):
     work = args.work or tempfile.mkdtemp(prefix="reliability-audit-")
     os.makedirs(work, exist_ok=True)
     opts.update(work=work, scratch=tempfile.mkdtemp(prefix="scratch-", dir=work))
-    cases = build_corpus(work, engines, args.seed, args.random)
+    families = args.families.split(",") if args.families else FAMILIES
+    cases = build_corpus(work, engines, args.seed, args.random, families)
     start = time.monotonic()
     done = collections.Counter()
 
