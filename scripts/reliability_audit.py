@@ -268,10 +268,9 @@ def t_raw(case):
 
 
 def t_validate(case):
-    try:
-        from netspec import validate
-    except ImportError:
+    if not os.path.exists(os.path.join(ROOT, "netspec", "validate.py")):  # older code
         return {"outcome": "n/a"}
+    from netspec import validate
     validate.check_file(case["proto"], TEST_PHASE)
     return None
 
