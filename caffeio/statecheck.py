@@ -16,10 +16,13 @@ def check_counters(state, path: str) -> None:
     """Refuse a SolverState whose iter or current_step Caffe cannot hold or count on, or that
     names no learned_net; the message names `path` and what to do."""
     if not 0 <= state.iter < INT_MAX or not 0 <= state.current_step < INT_MAX:
+        if state.iter < 0 or state.current_step < 0:
+            why = "negative values mean a corrupt solverstate"
+        else:
+            why = f"Caffe counts both in ints, so at most {INT_MAX - 1} (one more step must fit)"
         raise CaffeFormatError(
-            f"{path}: iteration {state.iter}, current_step {state.current_step}: Caffe counts "
-            f"both in ints from 0 up to {INT_MAX - 1} (one more step must fit), so this "
-            "solverstate is corrupt; resume from another snapshot"
+            f"{path}: iteration {state.iter}, current_step {state.current_step}: {why}; resume "
+            "from another snapshot"
         )
     if not state.learned_net.strip():
         raise CaffeFormatError(

@@ -271,6 +271,7 @@ def t_validate(case):
     if not os.path.exists(os.path.join(ROOT, "netspec", "validate.py")):  # older code
         return {"outcome": "n/a"}
     from netspec import validate
+
     validate.check_file(case["proto"], TEST_PHASE)
     return None
 
