@@ -1,9 +1,12 @@
 """Checks made before handing files to real Caffe, whose own checks abort the process.
 
-BVLC Caffe reports a malformed prototxt, a missing bottom, an unknown layer type, a caffemodel
-whose blobs do not fit the net, or a bad solverstate through a glog CHECK: the process dies
-(exit 134) with no Python exception. These read the same files with caffeio first and raise
-the clear errors torchcaffe raises. Nothing here imports torch.
+BVLC Caffe reports a malformed prototxt, a bad layer parameter or shape (kernel 0, an even LRN
+size, a crop past its blob, ...), a caffemodel whose blobs do not fit the net, or a bad
+solverstate through a glog CHECK: the process dies (exit 134) with no Python exception. These
+read the same files with caffeio first and raise the clear errors torchcaffe raises: nets
+through netspec.validate (the validation `netspec shapes` runs too) and a memory check
+(netspec.hostmem), weights and solverstates here (docs/reliability.md). Nothing here imports
+torch.
 """
 
 import math

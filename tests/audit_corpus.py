@@ -329,6 +329,13 @@ BAD_NETS = [
         "equal shapes",
     ),
     _b(
+        "eltwise-top-is-bottom-1",
+        "join",
+        'bottom: "a" bottom: "b" top: "sum"',
+        'bottom: "a" bottom: "b" top: "b"',
+        "in place only as top i = bottom i",
+    ),
+    _b(
         "eltwise-1-bottom",
         "join",
         'bottom: "a" bottom: "b" top: "sum"',

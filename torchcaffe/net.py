@@ -254,8 +254,8 @@ class Net:
                     )
                 bids.append(b)
             tids = []
-            for t in lp.top:
-                if t in self.blobs and t not in lp.bottom:
+            for j, t in enumerate(lp.top):  # in place only as top j = bottom j (Caffe's rule)
+                if t in self.blobs and not (j < len(lp.bottom) and lp.bottom[j] == t):
                     raise NetError(f"{impl.where}: top '{t}' is produced by more than one layer")
                 if t not in self.blobs:
                     self.blobs[t] = Blob((), self.device, t)
