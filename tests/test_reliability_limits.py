@@ -94,6 +94,20 @@ def test_the_channels_last_copy_of_a_bottom_is_checked(tmp_path, monkeypatch):
         net.forward()
 
 
+def test_the_tops_of_same_shape_layers_are_checked_unless_in_place(tmp_path, monkeypatch):
+    text = NET.replace("dim: 8 dim: 8", "dim: 64 dim: 64").split('layer { name: "conv1"')[0]
+    text += 'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n'
+    text += 'layer { name: "sig" type: "Sigmoid" bottom: "data" top: "sig" }\n'
+    net = torchcaffe.Net(_write(tmp_path, "s.prototxt", text), torchcaffe.TEST)
+    net.blobs["data"].data[...] = 1.0  # 48 kB
+    monkeypatch.setattr(budget, "MIN_CHECKED", 0)
+    monkeypatch.setattr(budget, "_free", lambda device: (10_000, "a test limit"))
+    with pytest.raises(
+        MemoryBudgetError, match=r"'sig'.*top 'sig' \(1, 3, 64, 64\) needs 49\.2 kB"
+    ):
+        net.forward()  # the in-place ReLU allocates nothing and passes
+
+
 def test_pycaffe_path_refuses_a_net_bigger_than_what_may_be_allocated(tmp_path, monkeypatch):
     proto = _write(tmp_path, "n.prototxt", NET)
     assert pycaffe_checks.check_net_file(proto, 1).name == "tiny"

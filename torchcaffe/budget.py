@@ -2,19 +2,20 @@
 
 A 20000x20000 input or a num_output of 10^9 would otherwise run the allocator dry deep inside
 torch (minutes of swapping, then a bare RuntimeError or the OOM killer). The Net checks each
-parameter blob before filling it, each blob before zero-filling it, each size-changing
-layer's tops (by a shape-only pass) before its forward, and each bottom a convolution copies
-into channels_last layout. Only allocations of 64 MB or more are
-checked. The limit is the memory free now: on the CPU the least of the address-space and data
-limits (ulimit -v / -d, minus what the process maps), the memory cgroup's limit and MemAvailable
-+ free swap (netspec.hostmem); on CUDA the device's free memory plus what torch's cache holds
-unused.
+parameter blob before filling it, each blob before zero-filling it, the tops of each layer
+before its forward (size-changing ones by a shape-only pass, those of the bottom's shape
+unless computed in place), and each bottom a convolution copies into channels_last layout.
+Only allocations of 64 MB or more are checked. The limit is the memory free now: on the CPU
+the least of the address-space and data limits (ulimit -v / -d, minus what the process maps),
+the memory cgroup's limit and MemAvailable + free swap (netspec.hostmem); on CUDA the device's
+free memory plus what torch's cache holds unused.
 TORCHCAFFE_MEMORY_LIMIT=<bytes> caps one allocation at that many bytes instead; 0 turns the
 check off.
 """
 
 import torch
 
+from caffeio import layertypes as lt
 from netspec import hostmem
 
 from . import options as _options
@@ -22,6 +23,9 @@ from .errors import MemoryBudgetError
 
 ENV = "TORCHCAFFE_MEMORY_LIMIT"
 MIN_CHECKED = 64 << 20
+HINT = "use a smaller input (solvers.infer --tile for big images) or another device"
+# types whose tops have bottom 0's shape (a Split's tops share its memory)
+SAME_SHAPE = frozenset(n for n, row in lt.TYPES.items() if row.same_shape) - {"Split"}
 
 
 human = hostmem.human  # bytes -> '4.8 GB'
@@ -72,6 +76,17 @@ def check_layout_copies(xs, names, where, device):
                 "use a smaller input (solvers.infer --tile for big images), or "
                 "TORCHCAFFE_CHANNELS_LAST=0",
             )
+
+
+def check_new_tops(x, tops, bottoms, where, device):
+    """Before a layer whose tops have the shape of its bottom `x` writes them: each top not
+    computed in place (its name is not a bottom's) is a new allocation of x's size."""
+    new = [t for t in tops if t not in bottoms]
+    if new:
+        names = ", ".join(f"'{t}'" for t in new)
+        check(
+            tensor_bytes(x.shape) * len(new), f"{where}: top {names} {tuple(x.shape)}", device, HINT
+        )
 
 
 def tensor_bytes(shape, itemsize=4):

@@ -585,6 +585,10 @@ class Net:
         ws = [b.data_tensor for b in impl.blobs]
         if impl.type in _SIZE_CHANGING:
             self._check_top_bytes(i, impl, xs, ws)
+        elif xs and impl.type in _budget.SAME_SHAPE:
+            _budget.check_new_tops(
+                xs[0], self._top_ids[i], self._bottom_ids[i], impl.where, self.device
+            )
         record = self.record_grad and self._layer_need[i]
         if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last

@@ -39,6 +39,15 @@ def split_blob_name(blob, layer, top_index, k):
     return f"{blob}_{layer}_{top_index}_split_{k}"
 
 
+def _check_loss_weights(layer, where, locate):
+    """Caffe's rule: no loss_weight, or one per top."""
+    if len(layer.loss_weight) not in (0, len(layer.top)):
+        raise NetError(
+            f"{locate(layer) if locate else where}: layer '{layer.name}' has "
+            f"{len(layer.loss_weight)} loss_weight values for {len(layer.top)} tops"
+        )
+
+
 def insert_splits(net, where="net", locate=None):
     """Copy of `net` with a Split layer after every top that feeds several consumers.
 
@@ -52,11 +61,7 @@ def insert_splits(net, where="net", locate=None):
     uses = {}
     loss_w = {}
     for i, layer in enumerate(net.layer):
-        if len(layer.loss_weight) not in (0, len(layer.top)):  # before a Split takes them
-            raise NetError(
-                f"{locate(layer) if locate else where}: layer '{layer.name}' has "
-                f"{len(layer.loss_weight)} loss_weight values for {len(layer.top)} tops"
-            )
+        _check_loss_weights(layer, where, locate)  # before a Split takes them over
         for j, b in enumerate(layer.bottom):
             if b not in last_producer:
                 known = sorted(last_producer)
