@@ -3,7 +3,7 @@
     python scripts/reliability_audit.py                   # both engines, ~1000 runs, JSON
     python scripts/reliability_audit.py --engines torch --random 40 --out audit.json
 
-The corpus (tests/audit_corpus.py, seeded): 82 known-bad prototxts (geometry, counts, dims,
+The corpus (tests/audit_corpus.py, seeded): 83 known-bad prototxts (geometry, counts, dims,
 crops, joins, losses, Python layers and param_str), nets too big for the memory allowed,
 mutated caffemodels and solverstates, hostile images and seeded random net mutations. Each case
 runs in a child forked from a per-engine process (a "zygote" that has imported its engine

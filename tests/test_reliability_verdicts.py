@@ -1,7 +1,7 @@
 """The same nets refused by all three: netspec's validation, `python -m netspec shapes` and
 torchcaffe (the corpus of scripts/reliability_audit.py: tests/audit_corpus.py).
 
-Known-bad nets (82: geometry, counts, dims, crops, joins, losses, Python layers, param_str)
+Known-bad nets (83: geometry, counts, dims, crops, joins, losses, Python layers, param_str)
 must be refused by each with the layer named; the seed nets accepted by each; seeded random
 mutations of the seeds get the same verdict from the validation (which the pycaffe path runs
 before real Caffe, tests/pycaffe/test_pycaffe_reliability.py) and from torchcaffe.

@@ -1,6 +1,6 @@
 """Bad nets and solverstates through the pycaffe path end in a clean error, never an abort.
 
-Real Caffe stops the process (SIGABRT) on most of the 82 known-bad prototxts of
+Real Caffe stops the process (SIGABRT) on most of the 83 known-bad prototxts of
 tests/audit_corpus.py and runs a few silently (dropout_ratio 1, a duplicated layer name, ...);
 its solverstate restore takes a negative current_step, transposed history or iteration
 2^31 - 1. Through engine.open_net / the adapter's restore with the caffe engine (torch
