@@ -7,10 +7,13 @@
 The temporary file is created with O_EXCL|O_NOFOLLOW under an unpredictable name
 `.<name>.tmp-<pid>-<host>-<token>`, so nothing planted next to the target (a symlink, a file
 of the old predictable name) is followed or overwritten; its mode is 0666 minus the umask, as
-a plain open() gives. A crash leaves at most that hidden file behind: the first write into a
-folder (and remove_stale_temps) deletes such leftovers of processes that no longer run.
-OS failures (read-only folder, full disk, a directory in the way) become CaffeWriteError
-naming the file and what to do; the previous file under that name is left as it was.
+a plain open() gives. Writers that open a path themselves (atomic_path) get one inside a
+private folder of that name (mode 0700), so no one can swap the file between their opens.
+A crash leaves at most that hidden file or folder behind: the first write into a folder (and
+remove_stale_temps) deletes such leftovers of processes that no longer run.
+OS failures (read-only folder, full disk, the file-size limit, a directory in the way) become
+CaffeWriteError naming the destination file and what to do; the previous file under that name
+is left as it was.
 """
 
 import contextlib
@@ -18,7 +21,9 @@ import errno
 import hashlib
 import os
 import re
+import resource
 import secrets
+import shutil
 import socket
 import time
 
@@ -77,6 +82,9 @@ def remove_stale_temps(folder):
             if e.is_file(follow_symlinks=False):
                 os.unlink(e.path)
                 removed += 1
+            elif m and e.is_dir(follow_symlinks=False):  # atomic_path's private folder
+                shutil.rmtree(e.path)
+                removed += 1
         except OSError:
             continue
     return removed
@@ -89,7 +97,12 @@ def _hint(e, path, folder):
             f"the folder {folder} is not writable for you: choose another output location "
             "or fix its permissions"
         )
-    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if code == errno.EFBIG:
+        return (
+            f"the file-size limit of this process ({_fsize_limit()}; ulimit -f) stops it: raise "
+            "the limit or write a smaller file"
+        )
+    if code in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk holding {folder} is full: free some space or write elsewhere"
     if code == errno.EISDIR or os.path.isdir(path):
         return f"{path} is a directory: pass a file name (e.g. {os.path.join(path, 'out')})"
@@ -98,16 +111,23 @@ def _hint(e, path, folder):
     return "check the output path and the disk"
 
 
+def _fsize_limit():
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return "no limit" if soft == resource.RLIM_INFINITY else f"{soft} bytes"
+
+
 def _fail(e, path, folder):
+    strerror = getattr(e, "strerror", None)
     err = CaffeWriteError(
-        f"{path}: cannot write ({e.strerror or e}): {_hint(e, path, folder)}; "
+        f"{path}: cannot write ({strerror or e}): {_hint(e, path, folder)}; "
         "any earlier file of that name is unchanged"
     )
-    err.errno, err.filename = e.errno, path
+    err.errno, err.filename, err.strerror = e.errno, path, strerror
     return err
 
 
-def _prepare(path):
+def _folder(path):
+    """The folder of `path`, made if needed and cleaned of stale temporary files once."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -118,6 +138,11 @@ def _prepare(path):
     if folder not in _cleaned:
         _cleaned.add(folder)
         remove_stale_temps(folder)
+    return folder
+
+
+def _prepare(path):
+    folder = _folder(path)
     tmp = os.path.join(folder, _temp_name(path))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -139,16 +164,24 @@ def _publish(tmp, path, folder):
 
 @contextlib.contextmanager
 def _discarded_on_failure(tmp, path, folder):
-    """Any exception in the block removes the temporary file; OS errors become one
-    CaffeWriteError naming `path` and what to do."""
+    """Any exception in the block removes the temporary file (or private folder); OS errors
+    become one CaffeWriteError naming `path` (not the temporary name) and what to do."""
     try:
         yield
     except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, CaffeWriteError):
+        _remove(tmp)
+        inner = isinstance(e, CaffeWriteError) and str(e.filename or "").startswith(tmp)
+        if inner or (isinstance(e, OSError) and not isinstance(e, CaffeWriteError)):
             raise _fail(e, path, folder) from None
         raise
+
+
+def _remove(tmp):
+    with contextlib.suppress(OSError):
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp)
+        else:
+            os.unlink(tmp)
 
 
 def atomic_write(path, data):
@@ -168,13 +201,25 @@ def atomic_write(path, data):
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Context manager: yields a fresh temporary path next to `path` for a writer that takes
-    a file name (savefig, torch.save, ONNX export); renamed onto `path` when the block ends
-    without an exception, deleted otherwise. Errors as in atomic_write."""
-    folder, tmp, fd = _prepare(path)
-    os.close(fd)
-    with _discarded_on_failure(tmp, path, folder):
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        _publish(tmp, path, folder)
+    """Context manager for a writer that takes a file name (savefig, PIL, torch.save, ONNX
+    export): yields a path named like `path` inside a private folder (mode 0700, made next to
+    `path` under an unpredictable name), so that nobody else can replace the file between the
+    writer's opens; the file is renamed onto `path` when the block ends without an exception,
+    and the folder removed either way. Errors as in atomic_write, naming `path`."""
+    folder = _folder(path)
+    private = os.path.join(folder, _temp_name(path))
+    try:
+        os.mkdir(private, 0o700)
+    except OSError as e:
+        raise _fail(e, path, folder) from None
+    tmp = os.path.join(private, os.path.basename(path))
+    try:
+        with _discarded_on_failure(private, path, folder):
+            yield tmp
+            if not os.path.isfile(tmp):
+                raise CaffeWriteError(f"{path}: the writer wrote no file (nothing was published)")
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            _publish(tmp, path, folder)
+    finally:
+        _remove(private)

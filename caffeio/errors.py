@@ -21,3 +21,11 @@ def add_note(e: BaseException, note: str) -> BaseException:
     else:
         e.__notes__ = [*getattr(e, "__notes__", ()), note]
     return e
+
+
+class CaffeMissingFile(CaffeFormatError, FileNotFoundError):
+    """A file another Caffe file names (a solverstate's learned_net) is not there: the message
+    names both and where it was looked for. Also a FileNotFoundError."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""

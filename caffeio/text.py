@@ -32,6 +32,9 @@ def parse_text(text, message, filename="<string>"):
             hint = " (unknown enum value: use one of the names the Caffe schema defines)"
         where = f"{filename}:{line}:{col}" if line else filename
         raise CaffeFormatError(f"{where}: {msg}{hint}") from None
+    if not message.IsInitialized():  # Caffe's parser refuses these (clip_param's min, max)
+        missing = ", ".join(message.FindInitializationErrors())
+        raise CaffeFormatError(f"{filename}: required field(s) not set: {missing}")
     return message
 
 

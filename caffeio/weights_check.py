@@ -17,6 +17,7 @@ are ignored. Three things are checked:
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -127,6 +128,7 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
     src = {}  # name -> every source layer of that name (Caffe copies each of them in turn)
     for sl in weights.layer:
         src.setdefault(sl.name, []).append(sl)
+    warn_duplicates(weights, [layer.name for layer in net.layer], where)
     missing = []
     for layer in net.layer:
         if not _phase_ok(layer, phase):
@@ -142,6 +144,30 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
         for sl in src[layer.name]:
             _check_layer(layer, sl, want, layer.name in shapes, allow_nonfinite, where)
     return missing
+
+
+def warn_duplicates(weights, names, where: str, stream=None) -> list[str]:
+    """Warn (on stderr) about layers that caffemodel `weights` holds more than once and the
+    net (layer `names`) takes -> those names. Caffe's CopyTrainedLayersFrom copies every source
+    layer in turn into the net's layer of that name, so the last copy wins; both engines do
+    the same, and refuse a copy that does not fit (Caffe would abort on it)."""
+    wanted = set(names)
+    copies = {}
+    for sl in weights.layer:
+        if sl.name in wanted and len(sl.blobs):
+            copies.setdefault(sl.name, []).append(sl)
+    out = [name for name, layers in copies.items() if len(layers) > 1]
+    for name in out:
+        layers = copies[name]
+        same = all(sl.blobs == layers[0].blobs for sl in layers[1:])
+        how = "identical copies" if same else "copies that differ"
+        print(
+            f"{where}: warning: duplicate layer '{name}': the file holds {len(layers)} {how}; "
+            "as Caffe does, each is loaded in turn and the last one is used (write the "
+            "caffemodel again from the net to keep one)",
+            file=stream or sys.stderr,
+        )
+    return out
 
 
 def _check_layer(layer, sl, want, exact, allow_nonfinite, where):

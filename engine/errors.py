@@ -20,3 +20,8 @@ class Diverged(FloatingPointError):
             f"{self.reason} at iteration {iteration}: training diverged (learning rate too "
             "high, or bad weights/data)"
         )
+
+
+class PythonLayerError(ValueError):
+    """A Python layer's setup/reshape/forward/backward raised under real Caffe: the message
+    names the layer, its module and class, and the exception (kept as __cause__)."""

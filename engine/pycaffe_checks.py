@@ -1,9 +1,12 @@
 """Checks made before handing files to real Caffe, whose own checks abort the process.
 
-BVLC Caffe reports a malformed prototxt, a missing bottom, an unknown layer type, a caffemodel
-whose blobs do not fit the net, or a bad solverstate through a glog CHECK: the process dies
-(exit 134) with no Python exception. These read the same files with caffeio first and raise
-the clear errors torchcaffe raises. Nothing here imports torch.
+BVLC Caffe reports a malformed prototxt, a bad layer parameter or shape (kernel 0, an even LRN
+size, a crop past its blob, ...), a caffemodel whose blobs do not fit the net, or a bad
+solverstate through a glog CHECK: the process dies (exit 134) with no Python exception. These
+read the same files with caffeio first and raise the clear errors torchcaffe raises: nets
+through netspec.validate (the validation `netspec shapes` runs too) and a memory check
+(netspec.hostmem), weights and solverstates here (docs/reliability.md). Nothing here imports
+torch.
 """
 
 import math
@@ -12,48 +15,50 @@ import os
 import numpy as np
 
 import caffeio
+from caffeio.statecheck import check_counters
+from caffeio.weights_check import warn_duplicates
+from netspec import hostmem, validate
+
+from . import python_layer
 
 
 class CaffeInputError(ValueError):
     """A file real Caffe would abort on; the message names the file, layer or blob."""
 
 
-def _included(layer, phase):
-    """Whether `layer` is in the net for `phase` (0 TRAIN, 1 TEST), by phase rules only."""
-    if layer.HasField("phase") and layer.phase != phase:
-        return False
-    if len(layer.include):
-        return any(not r.HasField("phase") or r.phase == phase for r in layer.include)
-    return not any(r.HasField("phase") and r.phase == phase for r in layer.exclude)
-
-
 def check_net_file(path: str, phase: int, layer_types=None):
-    """Parse prototxt `path` (caffeio: errors name file and line) and check that every bottom
-    is produced by an earlier layer of the `phase` net and every type is one Caffe knows
-    (`layer_types`: caffe.layer_type_list()). Returns the upgraded NetParameter."""
+    """Parse prototxt `path` (caffeio: errors name file and line) and check its `phase` net
+    as torchcaffe would (netspec.validate: types this Caffe build knows (`layer_types`:
+    caffe.layer_type_list()), counts, wiring, parameters, shapes; Python layers' modules
+    imported), then its size against the memory this process may still allocate. Returns the
+    upgraded NetParameter."""
     if not os.path.isfile(path):
         raise CaffeInputError(f"{path}: net prototxt not found")
     net = caffeio.read_net(path)
-    blobs = set(net.input)
-    known = set(layer_types) if layer_types is not None else None
-    for layer in net.layer:
-        if not _included(layer, phase):
-            continue
-        if known is not None and layer.type not in known:
-            raise CaffeInputError(
-                f"{path}: layer '{layer.name}' has type '{layer.type}', which this Caffe build "
-                f"does not know (built without it?); known types include "
-                f"{', '.join(sorted(known)[:12])}, ..."
-            )
-        for b in layer.bottom:
-            if b not in blobs:
-                raise CaffeInputError(
-                    f"{path}: layer '{layer.name}' takes bottom '{b}', which no earlier layer "
-                    f"of the {'TRAIN' if phase == 0 else 'TEST'} net produces (check the "
-                    "spelling, the layer order, or include/exclude phase rules)"
-                )
-        blobs.update(layer.top)
+    try:
+        rows = validate.check_net(
+            net, phase, where=path, path=path, layer_types=layer_types, import_python=True
+        )
+    except validate.NetCheckError as e:
+        raise CaffeInputError(str(e)) from None
+    check_net_memory(rows, phase, path)
+    python_layer.name_layers(net)
     return net
+
+
+def check_net_memory(rows, phase: int, path: str) -> None:
+    """Refuse a net whose blobs (netspec.validate.net_bytes: tops, parameters, im2col buffers,
+    diffs at TRAIN) need more than this process can allocate (netspec.hostmem): Caffe would
+    die of std::bad_alloc (SIGABRT) or the OOM killer."""
+    need, biggest = validate.net_bytes(rows, phase)
+    free, why = hostmem.available()
+    if free is not None and need > free:
+        raise CaffeInputError(
+            f"{path}: the net needs about {hostmem.human(need)} of memory but only "
+            f"{hostmem.human(free)} can be allocated (set by {why}); the biggest part is "
+            f"{biggest}: use a smaller input (solvers.infer --tile for big images), a smaller "
+            "batch or net"
+        )
 
 
 def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
@@ -72,6 +77,7 @@ def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
         raise CaffeInputError(f"{path}: caffemodel not found")
     src = caffeio.read_caffemodel(path)
     names = list(net._layer_names)
+    warn_duplicates(src, names, path)
     target = {name: net.layers[i].blobs for i, name in enumerate(names)}
     filled = set()
     for layer in src.layer:
@@ -108,28 +114,34 @@ def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
 
 
 def check_solverstate(path: str, net):
-    """Check a .solverstate before Caffe's restore: readable, iteration >= 0, its learned_net
-    present (relative to the working directory, as Caffe reads it), history finite and one
-    blob per learnable parameter of `net`. Returns the SolverState."""
+    """Check a .solverstate before Caffe's restore: readable, iteration and current_step
+    countable (caffeio.statecheck), its learned_net present (relative to the working
+    directory, as Caffe reads it) and fitting `net`, history finite with one blob per learnable
+    parameter of `net` (two for AdaDelta/Adam) of that parameter's shape. Returns the state."""
     if not os.path.isfile(path):
         raise CaffeInputError(f"{path}: solverstate not found")
     state = caffeio.read_solverstate(path)
-    if state.iter < 0:
-        raise CaffeInputError(f"{path}: iteration {state.iter} is negative: not a real snapshot")
-    if not state.learned_net:
-        raise CaffeInputError(f"{path}: names no learned_net (the .caffemodel to restore)")
+    check_counters(state, path)
     if not os.path.isfile(state.learned_net):
         raise CaffeInputError(
             f"{path}: its weights {state.learned_net} do not exist (relative to "
             f"{os.getcwd()}): run from the folder the snapshot was written in"
         )
-    n_params = sum(len(v) for v in net.params.values())
-    if len(state.history) != n_params:
+    shapes = [tuple(b.data.shape) for blobs in net.params.values() for b in blobs]
+    n = len(shapes)
+    if len(state.history) not in (n, 2 * n) or (n == 0 and len(state.history)):
         raise CaffeInputError(
-            f"{path}: {len(state.history)} history blobs but the net has {n_params} learnable "
-            "parameters: the snapshot belongs to another net"
+            f"{path}: {len(state.history)} history blobs but the net has {n} learnable "
+            "parameters (one history blob each, two for AdaDelta/Adam): the snapshot belongs "
+            "to another net or solver type"
         )
     for i, h in enumerate(state.history):
+        got, want = caffeio.blob_shape(h), shapes[i % n]
+        if not caffeio.shapes_match(got, want):
+            raise CaffeInputError(
+                f"{path}: history blob {i} has shape {tuple(got)} but the net's parameter "
+                f"has {want}: the snapshot belongs to another net (or width)"
+            )
         arr = caffeio.blob_to_array(h, f"{path}: history blob {i}")
         if not np.isfinite(arr).all():
             raise CaffeInputError(f"{path}: history blob {i} holds NaN/inf: a diverged run")

@@ -12,14 +12,65 @@ engine's Layer), is made on demand and kept:
   makes an instance of its subclass of the `Layer` defined beside that parameter type;
 - torchcaffe: its Python op asks for `cls.for_engine(torchcaffe.Layer)`;
 - called with no argument (tests, scripts), it is the plain engine-free object.
-Nothing here imports an engine.
+Under real Caffe an exception in a layer's setup/reshape/forward/backward reaches the caller
+raw, with nothing saying which layer raised it: the pycaffe flavour re-raises it as a
+PythonLayerError naming the layer (from the net the pycaffe path checked last, name_layers),
+its module and class. Nothing here imports an engine.
 """
 
+import functools
 import sys
 import types
 
+from .errors import PythonLayerError
+
 # (portable class, engine Layer class) -> their subclass, made once
 _FLAVOURS: dict = {}
+# python_param.layer (class name) -> [(layer name, python_param.module)] of the nets checked
+_NAMES: dict = {}
+_METHODS = ("setup", "reshape", "forward", "backward")
+
+
+def name_layers(net) -> None:
+    """Remember which layers of NetParameter `net` use which Python class, so that an error
+    in one of them names the layer (the pycaffe path calls this before Caffe builds a net)."""
+    for layer in net.layer:
+        if layer.type == "Python":
+            p = layer.python_param
+            entry = (layer.name, p.module)
+            names = _NAMES.setdefault(p.layer, [])
+            if entry not in names:
+                names.append(entry)
+
+
+def describe(cls) -> str:
+    """'layer 'x' (Python module.Class)' for the layer(s) name_layers saw using `cls`."""
+    users = _NAMES.get(cls.__name__, [])
+    module = users[0][1] if users else cls.__module__
+    what = f"Python {module}.{cls.__name__}"
+    if len(users) == 1:
+        return f"layer '{users[0][0]}' ({what})"
+    if users:
+        return f"one of layers {', '.join(repr(n) for n, _ in users)} ({what})"
+    return f"a {what} layer"
+
+
+def _guarded(cls, what):
+    """cls.<what> re-raising any exception as PythonLayerError naming the layer."""
+    inner = getattr(cls, what)
+
+    @functools.wraps(inner)
+    def call(self, *args):
+        try:
+            return inner(self, *args)
+        except PythonLayerError:
+            raise
+        except Exception as e:
+            raise PythonLayerError(
+                f"{describe(cls)}: {what}() raised {type(e).__name__}: {e}"
+            ) from e
+
+    return call
 
 
 class PortableLayer:
@@ -56,6 +107,8 @@ class PortableLayer:
                 "_engine_layer": layer_base,
                 "_portable": cls,
             }
+            if engine == "caffe":  # torchcaffe names the layer in its own errors
+                namespace.update({m: _guarded(cls, m) for m in _METHODS if hasattr(cls, m)})
             flavour = types.new_class(
                 cls.__name__, (cls, layer_base), exec_body=lambda ns: ns.update(namespace)
             )

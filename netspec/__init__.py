@@ -2,6 +2,7 @@
 
 from netspec import NetSpec, L, P, crop, to_proto    # the builder, computed crop offsets
 from netspec import shapes, coord, profile          # shape inference, coordinate maps, costs
+from netspec import validate, hostmem               # Caffe's refusals checked first; free memory
 
 It knows no model: the FCN models are the zoo's (import zoo), built with this toolkit.
 """

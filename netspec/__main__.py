@@ -13,7 +13,7 @@ import sys
 
 import caffeio
 
-from . import profile_report
+from . import profile_report, validate
 from .argtypes import image_size
 from .errors import NetSpecError, ShapeError
 from .explain import explain
@@ -21,6 +21,8 @@ from .explain import explain
 
 def cmd_shapes(args, out):
     net = caffeio.read_net(args.file)
+    # what the engines refuse first (every layer counts: no phase is chosen here)
+    validate.check_net(net, where=args.file, path=args.file, image_size=args.input)
     print(
         f"{args.file}" + (f" at input {args.input[0]}x{args.input[1]}" if args.input else ""),
         file=out,

@@ -222,15 +222,100 @@ def _inner_product(layer, bottoms):
     return [tuple(b[:axis]) + (ip.num_output,)], ""
 
 
-def _softmax_loss(layer, bottoms):
-    score, label = _need(layer, bottoms, 2)
-    n, rest = score[0], score[2:]
-    if math.prod(label) != n * math.prod(rest):
+def _labels(layer, score, label, axis_field):
+    """Caffe's label count rule: one label per score position off the class axis."""
+    axis = _axis(layer, axis_field.axis, score, f"{axis_field.DESCRIPTOR.name} axis")
+    outer, inner = math.prod(score[:axis]), math.prod(score[axis + 1 :])
+    if math.prod(label) != outer * inner:
         raise ShapeError(
             f"{_where(layer)}: label '{layer.bottom[1]}' {_fmt(label)} does not match score "
-            f"'{layer.bottom[0]}' {_fmt(score)} (need N*H*W labels)"
+            f"'{layer.bottom[0]}' {_fmt(score)}: {outer * inner} labels needed (one per "
+            f"position off the class axis {axis})"
         )
+    return axis
+
+
+def _softmax_loss(layer, bottoms):
+    score, label = _need(layer, bottoms, 2)
+    _labels(layer, score, label, layer.softmax_param)
     return [()] + [score] * (len(layer.top) - 1), ""
+
+
+def _accuracy(layer, bottoms):
+    score, label = _need(layer, bottoms, 2)
+    axis = _labels(layer, score, label, layer.accuracy_param)
+    k = layer.accuracy_param.top_k
+    if not 1 <= k <= score[axis]:
+        raise ShapeError(
+            f"{_where(layer)}: top_k {k} must be 1 to the {score[axis]} classes of "
+            f"'{layer.bottom[0]}'"
+        )
+    return [()] + [(score[axis],)] * (len(layer.top) - 1), ""
+
+
+def _lrn(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    _rank4(layer, b)
+    return [b], ""
+
+
+def _softmax(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    _axis(layer, layer.softmax_param.axis, b, "softmax_param.axis")
+    return [b], ""
+
+
+def _scale_bias(layer, bottoms):
+    b0 = bottoms[0]
+    if len(bottoms) == 1:
+        try:
+            lt.param_shapes(layer, bottoms)  # axis and num_axes inside the bottom
+        except lt.LayerTypeError as e:
+            raise ShapeError(str(e)) from None
+        return [b0], ""
+    b1 = bottoms[1]
+    p = layer.scale_param if layer.type == "Scale" else layer.bias_param
+    axis = _axis(layer, p.axis, b0, f"{p.DESCRIPTOR.name}.axis") if b1 else 0
+    if tuple(b0[axis : axis + len(b1)]) != tuple(b1):
+        raise ShapeError(
+            f"{_where(layer)}: bottom 1 '{layer.bottom[1]}' {_fmt(b1)} must equal bottom 0 "
+            f"'{layer.bottom[0]}' {_fmt(b0)} from axis {axis} on"
+        )
+    return [b0], ""
+
+
+def _flatten(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    p = layer.flatten_param
+    start = _axis(layer, p.axis, b, "flatten_param.axis")
+    end = _axis(layer, p.end_axis, b, "flatten_param.end_axis")
+    if end < start:
+        raise ShapeError(f"{_where(layer)}: end_axis {p.end_axis} comes before axis {p.axis}")
+    return [tuple(b[:start]) + (math.prod(b[start : end + 1]),) + tuple(b[end + 1 :])], ""
+
+
+def _reshape(layer, bottoms):
+    (b,) = _need(layer, bottoms, 1)
+    p = layer.reshape_param
+    dims = [int(d) for d in p.shape.dim]
+    start = _axis(layer, p.axis, b + (0,), "reshape_param.axis") if len(b) else 0
+    end = len(b) if p.num_axes == -1 else start + p.num_axes
+    if p.num_axes < -1 or end > len(b):
+        raise ShapeError(f"{_where(layer)}: num_axes {p.num_axes} runs past {_fmt(b)}")
+    if dims.count(-1) > 1 or any(d < -1 for d in dims):
+        raise ShapeError(f"{_where(layer)}: shape {dims}: at most one -1 and no other negative")
+    if any(d == 0 and start + i >= len(b) for i, d in enumerate(dims)):
+        raise ShapeError(f"{_where(layer)}: shape {dims}: a 0 copies an axis {_fmt(b)} lacks")
+    new = [b[start + i] if d == 0 else d for i, d in enumerate(dims)]
+    known = math.prod(d for d in new if d != -1) * math.prod(b[:start]) * math.prod(b[end:])
+    if -1 in new:
+        if known == 0 or math.prod(b) % known:
+            raise ShapeError(f"{_where(layer)}: cannot infer the -1 of {dims} from {_fmt(b)}")
+        new[new.index(-1)] = math.prod(b) // known
+    out = tuple(b[:start]) + tuple(new) + tuple(b[end:])
+    if math.prod(out) != math.prod(b):
+        raise ShapeError(f"{_where(layer)}: {_fmt(b)} cannot become {_fmt(out)} (counts differ)")
+    return [out], ""
 
 
 def _axis(layer, axis, shape, what):
@@ -244,7 +329,7 @@ def _axis(layer, axis, shape, what):
     return axis + n if axis < 0 else axis
 
 
-def _phases(layer):
+def phases(layer):
     """The phases (0 TRAIN, 1 TEST) whose nets hold `layer`, by its include/exclude rules."""
     if len(layer.include):
         return {r.phase if r.HasField("phase") else p for r in layer.include for p in (0, 1)}
@@ -261,7 +346,7 @@ def _check_tops(layer, tops, producers):
                 "(check the input shape and this layer's parameters)"
             )
         earlier = producers.get(top)
-        if earlier is not None and top not in layer.bottom and _phases(earlier) & _phases(layer):
+        if earlier is not None and top not in layer.bottom and phases(earlier) & phases(layer):
             raise ShapeError(
                 f"{_where(layer)}: top '{top}' is already written by layer '{earlier.name}' "
                 "(not in place): give one of them another top name"
@@ -293,54 +378,81 @@ _RULES = {
     "Eltwise": _eltwise,
     "InnerProduct": _inner_product,
     "SoftmaxWithLoss": _softmax_loss,
+    "Accuracy": _accuracy,
+    "LRN": _lrn,
+    "Softmax": _softmax,
+    "Scale": _scale_bias,
+    "Bias": _scale_bias,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
 }
 
 
-def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False):
+def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False, locate=None):
     """Per-layer shapes of a NetParameter: list of LayerShapes in layer order.
 
     input_shapes: {blob: shape} for blobs that come from outside (Input/Python/Data tops);
     image_size: (H, W) applied to Input layers' H and W and to the known FCN Python data layers.
     unknown_ok: a top whose shape cannot be told (an outside top given neither way, any top
     of a layer with such a bottom or of a type with no rule here) is None instead of an error.
+    locate: optional callable(layer) -> the text that names the layer in errors (e.g. with
+    its file and line); default "layer 'name' (type)".
     """
+    if locate is None:
+        return _infer_layers(net, input_shapes, image_size, unknown_ok)
+    try:
+        return _infer_layers(net, input_shapes, image_size, unknown_ok)
+    except ShapeError as e:
+        layer = getattr(e, "layer", None)
+        if layer is None:
+            raise
+        text = str(e)
+        named = text.replace(_where(layer), locate(layer), 1)
+        raise type(e)(named if named != text else f"{locate(layer)}: {text}") from None
+
+
+def _infer_layers(net, input_shapes, image_size, unknown_ok):
     input_shapes = dict(input_shapes or {})
     blobs = {}
     producers = {}
     out = []
     for layer in net.layer:
-        missing = [b for b in layer.bottom if b not in blobs]
-        if missing:
-            raise ShapeError(f"{_where(layer)}: bottom(s) {missing} are produced by no layer above")
-        bottoms = [blobs[b] for b in layer.bottom]
-        rule = ""
-        if not layer.bottom:
-            tops = _input_shapes(layer, input_shapes, image_size, unknown_ok)
-        elif unknown_ok and any(b is None for b in bottoms):
-            tops = [None] * len(layer.top)
-        elif layer.type in _RULES:
-            tops, rule = _RULES[layer.type](layer, bottoms)
-        elif layer.type in lt.TYPES and lt.TYPES[layer.type].same_shape:
-            tops = [bottoms[0]] * len(layer.top)
-        elif layer.type == "Flatten":
-            b = bottoms[0]
-            tops = [(b[0], math.prod(b[1:]))]
-        elif layer.type in ("Silence",):
-            tops = []
-        elif layer.type == "Accuracy":
-            tops = [()] * len(layer.top)
-        elif unknown_ok:
-            tops = [None] * len(layer.top)
-        else:
-            raise ShapeError(
-                f"{_where(layer)}: no shape rule for layer type '{layer.type}' in netspec.shapes"
-            )
-        tops = [None if t is None else tuple(t) for t in tops]
-        _check_tops(layer, tops, producers)
+        try:
+            missing = [b for b in layer.bottom if b not in blobs]
+            if missing:
+                raise ShapeError(
+                    f"{_where(layer)}: bottom(s) {missing} are produced by no layer above"
+                )
+            bottoms = [blobs[b] for b in layer.bottom]
+            tops, rule = _layer_tops(layer, bottoms, input_shapes, image_size, unknown_ok)
+            tops = [None if t is None else tuple(t) for t in tops]
+            _check_tops(layer, tops, producers)
+        except ShapeError as e:
+            e.layer = getattr(e, "layer", None) or layer
+            raise
         for top, shape in zip(layer.top, tops):
             blobs[top] = shape
         out.append(LayerShapes(layer, bottoms, tops, rule))
     return out
+
+
+def _layer_tops(layer, bottoms, input_shapes, image_size, unknown_ok):
+    """(top shapes, rule) of one layer given its bottoms' shapes."""
+    if not layer.bottom:
+        return _input_shapes(layer, input_shapes, image_size, unknown_ok), ""
+    if unknown_ok and any(b is None for b in bottoms):
+        return [None] * len(layer.top), ""
+    if layer.type in _RULES:
+        return _RULES[layer.type](layer, bottoms)
+    if layer.type in lt.TYPES and lt.TYPES[layer.type].same_shape:
+        return [bottoms[0]] * len(layer.top), ""
+    if layer.type == "Silence":
+        return [], ""
+    if unknown_ok:
+        return [None] * len(layer.top), ""
+    raise ShapeError(
+        f"{_where(layer)}: no shape rule for layer type '{layer.type}' in netspec.shapes"
+    )
 
 
 def infer(net, input_shapes=None, image_size=None, unknown_ok=False):

@@ -246,11 +246,14 @@ def test_atomic_write_ignores_planted_symlink_and_cleans_stale_temps(tmp_path):
     stale = tmp_path / f".out.png.tmp-{dead}-{_host_tag()}-abc123"
     stale.write_bytes(b"half a file")
     with atomic_path(str(tmp_path / "out.png")) as tmp:
-        assert os.path.dirname(tmp) == str(tmp_path) and not os.path.islink(tmp)
+        # a path in a private folder next to the target: no one else can swap the file
+        private = os.path.dirname(tmp)
+        assert os.path.dirname(private) == str(tmp_path) and os.path.basename(tmp) == "out.png"
+        assert stat.S_IMODE(os.stat(private).st_mode) == 0o700 and not os.path.exists(tmp)
         with open(tmp, "wb") as f:
             f.write(b"png")
     assert victim.read_bytes() == b"keep" and (tmp_path / "out.png").read_bytes() == b"png"
-    assert not stale.exists()
+    assert not stale.exists() and not os.path.exists(private)
     assert remove_stale_temps(str(tmp_path)) == 0
 
 

@@ -2,99 +2,90 @@
 
 A 20000x20000 input or a num_output of 10^9 would otherwise run the allocator dry deep inside
 torch (minutes of swapping, then a bare RuntimeError or the OOM killer). The Net checks each
-parameter blob before filling it, each blob before zero-filling it, and each size-changing
-layer's tops (by a shape-only pass) before its forward. Only allocations of 64 MB or more are
-checked. The limit is the memory free now: on the CPU MemAvailable + free swap, lowered by a
-cgroup limit; on CUDA the device's free memory plus what torch's cache holds unused.
+parameter blob before filling it, each blob before zero-filling it, the tops of each layer
+before its forward (size-changing ones by a shape-only pass, those of the bottom's shape
+unless computed in place), and each bottom a convolution copies into channels_last layout.
+Only allocations of 64 MB or more are checked. The limit is the memory free now: on the CPU
+the least of the address-space and data limits (ulimit -v / -d, minus what the process maps),
+the memory cgroup's limit and MemAvailable + free swap (netspec.hostmem); on CUDA the device's
+free memory plus what torch's cache holds unused.
 TORCHCAFFE_MEMORY_LIMIT=<bytes> caps one allocation at that many bytes instead; 0 turns the
 check off.
 """
 
 import torch
 
+from caffeio import layertypes as lt
+from netspec import hostmem
+
 from . import options as _options
 from .errors import MemoryBudgetError
 
 ENV = "TORCHCAFFE_MEMORY_LIMIT"
 MIN_CHECKED = 64 << 20
+HINT = "use a smaller input (solvers.infer --tile for big images) or another device"
+# types whose tops have bottom 0's shape (a Split's tops share its memory)
+SAME_SHAPE = frozenset(n for n, row in lt.TYPES.items() if row.same_shape) - {"Split"}
 
 
-def human(n):
-    """Bytes -> '4.8 GB' (decimal units, as `free -h` and disk tools print)."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000.0
-    return f"{n:.1f} PB"
-
-
-def _meminfo():
-    out = {}
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                parts = rest.split()
-                if parts and parts[0].isdigit():
-                    out[key] = int(parts[0]) * 1024
-    except OSError:
-        pass
-    return out
-
-
-def _read_int(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _cgroup_free():
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        lim, used = _read_int(limit), _read_int(usage)
-        if lim is not None and used is not None and lim < 1 << 60:
-            return max(lim - used, 0)
-    return None
+human = hostmem.human  # bytes -> '4.8 GB'
 
 
 def free_bytes(device):
     """Bytes that can still be allocated on `device` (torch.device), or None when unknown."""
+    return _free(device)[0]
+
+
+def _free(device):
+    """(free bytes or None, what sets the number)."""
     limit = _options.current().memory_limit
     if limit is not None:
-        return limit or None
+        return (limit or None), f"{ENV}"
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return free + cached, "free GPU memory"
     if device.type != "cpu":
-        return None
-    info = _meminfo()
-    free = info.get("MemAvailable")
-    if free is not None:
-        free += info.get("SwapFree", 0)
-    cg = _cgroup_free()
-    if cg is not None:
-        free = cg if free is None else min(free, cg)
-    return free
+        return None, "unknown"
+    return hostmem.available()
 
 
 def check(nbytes, what, device, hint):
     """Raise MemoryBudgetError when `nbytes` (an allocation about to be made on `device`) is
-    more than is free: '<what> needs <size> but only <free> is free: <hint>'."""
+    more than is free: '<what> needs <size> but only <free> is free (<what limits it>): <hint>'."""
     if nbytes < MIN_CHECKED:
         return
-    free = free_bytes(torch.device(device))
+    free, why = _free(torch.device(device))
     if free is not None and nbytes > free:
         raise MemoryBudgetError(
             f"{what} needs {human(nbytes)} but only {human(free)} of memory is free on "
-            f"{device}: {hint} ({ENV}=<bytes> sets the limit, 0 turns this check off)"
+            f"{device} (set by {why}): {hint} ({ENV}=<bytes> sets the limit, 0 turns this "
+            "check off)"
+        )
+
+
+def check_layout_copies(xs, names, where, device):
+    """Before 4-D bottoms `xs` (blob `names`) are copied into channels_last layout for a
+    convolution: each copy that will be made checked as one allocation."""
+    for x, name in zip(xs, names):
+        if x.dim() == 4 and not x.is_contiguous(memory_format=torch.channels_last):
+            check(
+                tensor_bytes(x.shape),
+                f"{where}: the channels_last copy of bottom '{name}' {tuple(x.shape)}",
+                device,
+                "use a smaller input (solvers.infer --tile for big images), or "
+                "TORCHCAFFE_CHANNELS_LAST=0",
+            )
+
+
+def check_new_tops(x, tops, bottoms, where, device):
+    """Before a layer whose tops have the shape of its bottom `x` writes them: each top not
+    computed in place (its name is not a bottom's) is a new allocation of x's size."""
+    new = [t for t in tops if t not in bottoms]
+    if new:
+        names = ", ".join(f"'{t}'" for t in new)
+        check(
+            tensor_bytes(x.shape) * len(new), f"{where}: top {names} {tuple(x.shape)}", device, HINT
         )
 
 

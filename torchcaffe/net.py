@@ -256,8 +256,8 @@ class Net(NetAPI):
                     )
                 bids.append(b)
             tids = []
-            for t in lp.top:
-                if t in self.blobs and t not in lp.bottom:
+            for j, t in enumerate(lp.top):  # in place only as top j = bottom j (Caffe's rule)
+                if t in self.blobs and not (j < len(lp.bottom) and lp.bottom[j] == t):
                     raise NetError(f"{impl.where}: top '{t}' is produced by more than one layer")
                 if t not in self.blobs:
                     self.blobs[t] = Blob((), self.device, t)
@@ -325,6 +325,8 @@ class Net(NetAPI):
 
     def _setup_params(self, impl, lp, bottoms, owners):
         shapes = impl.param_shapes([b.shape for b in bottoms]) if not impl.acts_on_blobs else []
+        if len(lp.param) > len(shapes) and not impl.acts_on_blobs:  # Caffe's AppendParam
+            raise NetError(f"{impl.where}: {len(lp.param)} param specs for {len(shapes)} blob(s)")
         specs = []
         impl.blobs = BlobVec((), self.device, lp.name)
         for k, (shape, filler) in enumerate(shapes):
@@ -641,9 +643,14 @@ class Net(NetAPI):
         ws = [b.data_tensor for b in impl.blobs]
         if impl.type in _SIZE_CHANGING:
             self._check_top_bytes(i, impl, xs, ws)
+        elif xs and impl.type in _budget.SAME_SHAPE:
+            _budget.check_new_tops(
+                xs[0], self._top_ids[i], self._bottom_ids[i], impl.where, self.device
+            )
         record = self.record_grad and self._layer_need[i]
         if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last
+            _budget.check_layout_copies(xs, self._bottom_ids[i], impl.where, self.device)
             xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
             with torch.no_grad():

@@ -1,25 +1,9 @@
 """NetParameter transforms Caffe applies before building a net: state filtering, Split insertion."""
 
 from caffeio import caffe_pb2
+from caffeio.netstate import state_meets_rule
 
 from .errors import NetError
-
-
-def state_meets_rule(phase, level, stages, rule):
-    """True when a NetState (phase, level, stages) satisfies a NetStateRule, by Caffe's rules.
-
-    A rule's phase, min_level and max_level must hold when set; every `stage` of the rule must
-    be among `stages` and no `not_stage` may be.
-    """
-    if rule.HasField("phase") and rule.phase != phase:
-        return False
-    if rule.HasField("min_level") and level < rule.min_level:
-        return False
-    if rule.HasField("max_level") and level > rule.max_level:
-        return False
-    if any(s not in stages for s in rule.stage):
-        return False
-    return not any(s in stages for s in rule.not_stage)
 
 
 def filter_net(net, phase, level=0, stages=(), where="net"):
@@ -55,6 +39,15 @@ def split_blob_name(blob, layer, top_index, k):
     return f"{blob}_{layer}_{top_index}_split_{k}"
 
 
+def _check_loss_weights(layer, where, locate):
+    """Caffe's rule: no loss_weight, or one per top."""
+    if len(layer.loss_weight) not in (0, len(layer.top)):
+        raise NetError(
+            f"{locate(layer) if locate else where}: layer '{layer.name}' has "
+            f"{len(layer.loss_weight)} loss_weight values for {len(layer.top)} tops"
+        )
+
+
 def insert_splits(net, where="net", locate=None):
     """Copy of `net` with a Split layer after every top that feeds several consumers.
 
@@ -68,6 +61,7 @@ def insert_splits(net, where="net", locate=None):
     uses = {}
     loss_w = {}
     for i, layer in enumerate(net.layer):
+        _check_loss_weights(layer, where, locate)  # before a Split takes them over
         for j, b in enumerate(layer.bottom):
             if b not in last_producer:
                 known = sorted(last_producer)

@@ -28,6 +28,7 @@ import torch
 import caffeio
 from caffeio import caffe_pb2
 from caffeio.atomic import atomic_path
+from caffeio.statecheck import check_counters
 
 from . import device as _device
 from . import mixed as _mixed
@@ -456,7 +457,7 @@ class SGDSolver:
             if not os.path.exists(model):
                 beside = os.path.join(os.path.dirname(path), os.path.basename(model))
                 if not os.path.exists(beside):
-                    raise FileNotFoundError(
+                    raise caffeio.errors.CaffeMissingFile(
                         f"{path}: learned_net '{model}' not found (relative to "
                         f"{os.getcwd()}, nor beside the solverstate)"
                     )
@@ -884,16 +885,7 @@ def get_solver(path, log=None, net_factory=None, precision=None, fuse_sgd=None):
 
 
 def _check_state(state, path):
-    """Refuse a solverstate that would resume wrongly: a negative iteration or step, or no
-    learned_net (the weights would silently stay at their initial values)."""
-    if state.iter < 0 or state.current_step < 0:
-        raise caffeio.CaffeFormatError(
-            f"{path}: iteration {state.iter}, current_step {state.current_step}: negative "
-            "values mean a corrupt solverstate; resume from another snapshot"
-        )
-    if not state.learned_net.strip():
-        raise caffeio.CaffeFormatError(
-            f"{path}: names no learned_net (the caffemodel holding the weights), so resuming "
-            "would keep the initial weights; resume from a .solverstate written together with "
-            "its .caffemodel"
-        )
+    """Refuse a solverstate that would resume wrongly: an iteration or step Caffe cannot count
+    (negative, or 2^31 - 1 and over), or no learned_net (the weights would silently stay at
+    their initial values)."""
+    check_counters(state, path)

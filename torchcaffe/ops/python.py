@@ -26,10 +26,11 @@ def import_layer_class(module, name, where):
         sys.path.insert(0, cwd)
     try:
         mod = importlib.import_module(module)
-    except ImportError as e:
+    except Exception as e:  # ImportError, or whatever the module raises while it is imported
         raise NetError(
-            f"{where}: cannot import python_param.module '{module}' ({e}). Put the folder "
-            f"holding it on sys.path or PYTHONPATH (sys.path now starts {sys.path[:4]})"
+            f"{where}: cannot import python_param.module '{module}' ({type(e).__name__}: {e}). "
+            f"Put the folder holding it on sys.path or PYTHONPATH (sys.path now starts "
+            f"{sys.path[:4]})"
         ) from None
     if not hasattr(mod, name):
         raise NetError(
