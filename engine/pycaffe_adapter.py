@@ -126,6 +126,11 @@ def barrier() -> None:
     """Nothing to wait for: the Caffe engine runs one process."""
 
 
+def broadcast(obj):
+    """Rank 0's `obj` on every rank: the Caffe engine runs one process, so `obj` itself."""
+    return obj
+
+
 def max_abs_weight(solver) -> float:
     """The largest |value| over the net's parameter blobs (NaN when any is NaN)."""
     import numpy as np

@@ -108,6 +108,18 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
+def broadcast(obj):
+    """Rank 0's `obj` (picklable) on every rank of a torchrun job; `obj` itself in a single
+    process."""
+    import torch
+
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def max_abs_weight(solver) -> float:
     """The largest |value| over the solver's learnable weights (NaN when any is NaN)."""
     import torch
