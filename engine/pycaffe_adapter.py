@@ -160,7 +160,9 @@ def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> N
         solver.step(1)
         loss = float(solver.net.blobs[loss_blob].data.sum())
         if not pycaffe_checks.finite(loss):
-            raise Diverged(k, loss, weights_touched=True)
+            e = Diverged(k, loss, weights_touched=True)
+            e.memory_suspect = True  # the backward of a NaN forward: see Diverged
+            raise e
         window.append(loss)
         if log is not None and param.display and k % param.display == 0:
             now = time.time()

@@ -29,6 +29,10 @@ class TilingError(ValueError):
     """A net or request that tiling cannot serve; the message says why and what to do."""
 
 
+class NonFiniteScores(FloatingPointError):
+    """The net's scores hold NaN/inf: an argmax of them would be a made-up label map."""
+
+
 def _square(lp):
     """(kernel, pad, stride, dilation) of a windowed layer (caffeio.layertypes), the same on
     both axes; TilingError otherwise."""
@@ -184,6 +188,8 @@ def tiled_forward(
             if out is None:
                 out = _output(score.shape[0], H, W, labels)
             if labels:
+                if not np.isfinite(part).all():
+                    raise NonFiniteScores(f"'{output_blob}' holds NaN/inf values")
                 out[y0:ty1, x0:tx1] = part.argmax(0)
             else:
                 out[:, y0:ty1, x0:tx1] = part

@@ -73,7 +73,8 @@ def predict(
     net: Any, image: np.ndarray, score_blobs: Sequence[str] = ("score",), input_blob: str = "data"
 ) -> list[np.ndarray]:
     """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
-    score blob (argmax over channels). The input blob is reshaped to this image's size."""
+    score blob (argmax over channels). The input blob is reshaped to this image's size.
+    NonFiniteScores when a score blob holds NaN/inf (diverged weights: no label map)."""
     net.blobs[input_blob].reshape(1, *image.shape)
     net.blobs[input_blob].data[...] = image
     net.forward()
@@ -81,7 +82,12 @@ def predict(
     for blob in score_blobs:
         if blob not in net.blobs:
             raise InferError(f"the net has no blob '{blob}' (its blobs: {list(net.blobs)[-5:]})")
-        out.append(net.blobs[blob].data[0].argmax(axis=0).astype(np.uint8))
+        scores = net.blobs[blob].data[0]
+        if not np.isfinite(scores).all():
+            from solvers.evaluation.tiled import NonFiniteScores
+
+            raise NonFiniteScores(f"'{blob}' holds NaN/inf values")
+        out.append(scores.argmax(axis=0).astype(np.uint8))
     return out
 
 
@@ -291,6 +297,20 @@ def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
     ]  # fmt: skip
 
 
+def _checked_labels(net, path, rgb, mean, swap, heads, input_blob, proto, tile, weights):
+    """_labels, with a net whose scores are NaN/inf refused naming the weights."""
+    from solvers.evaluation.tiled import NonFiniteScores
+
+    try:
+        return _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+    except NonFiniteScores as e:
+        raise InferError(
+            f"--weights {weights}: the net's output {e} on {path}: these weights are "
+            "diverged (finite values too large for a forward, or NaN/inf ones) and would give "
+            "a made-up label map. Use an earlier snapshot (the last good one training named)"
+        ) from None
+
+
 def _write(out_dir, idx, path, rgb, labels, heads, overlay):
     """Write one picture's label PNGs (and overlay) -> its result row."""
     from solvers.pictures.labels import colorize, save_label_png, save_panels
@@ -367,7 +387,9 @@ def run(
             notes[path] = (os.path.join(out_dir, f"{natural}.png"), why)
     for path, idx in zip(paths, ids):
         rgb = _read(path)
-        labels = _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+        labels = _checked_labels(
+            net, path, rgb, mean, swap, heads, input_blob, proto, tile, weights
+        )
         results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay))
         if path in notes:
             results[-1]["instead_of"], results[-1]["why"] = notes[path]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import statistics
 import sys
 from typing import Any, NoReturn
@@ -124,6 +125,10 @@ def stop_diverged(e: Diverged, book: SnapshotBook) -> NoReturn:
         file=sys.stderr,
     )
     book.journal.append({"iter": e.iteration, "error": e.reason, "loss": str(e.loss)})
+    if e.memory_suspect:  # real Caffe's heap may be corrupt: its destructors would abort
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     raise SystemExit(1) from None
 
 

@@ -236,7 +236,8 @@ def _setup_failed(e: OSError, folder: str) -> SystemExit:
         return SystemExit(f"error: {e}")
     where = e.filename or folder
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        todo = f"make {folder} writable, or train elsewhere with --runs <a writable folder>"
+        place = os.path.dirname(where) if e.filename else folder
+        todo = f"make {place} writable, or train elsewhere with --runs <a writable folder>"
     elif e.errno in (errno.ENOSPC, errno.EDQUOT):
         todo = "free disk space (or train elsewhere with --runs), then run again"
     else:
