@@ -113,10 +113,16 @@ def broadcast(obj):
     process."""
     import torch
 
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
         return obj
+    device = None
+    if dist.get_backend() == "nccl":  # NCCL moves the bytes through this rank's own GPU
+        from torchcaffe.device import current_device
+
+        device = current_device()
     box = [obj]
-    torch.distributed.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, device=device)
     return box[0]
 
 

@@ -210,3 +210,17 @@ def test_rows_of_another_run_are_never_read_as_this_runs(tmp_path):
     assert mine.latest_good() is None and "no forward" in mine.explain_none()
     mine.forward(6, float("nan"), None)
     assert mine.latest_good() is None and "is bad" in mine.explain_none()
+
+
+def test_plotlog_reads_the_last_runs_rows(tmp_path):
+    """A train.jsonl with an older run's rows before (a log from before the lock) plots only
+    the last run's; a log without run ids plots every row."""
+    from solvers.pictures.plotlog import parse_log
+
+    path = tmp_path / "train.jsonl"
+    lines = [{"run": "a", "iter": i, "loss": 9.0} for i in (1, 2, 3)]
+    lines += [{"run": "b", "iter": i, "loss": 1.0 / i} for i in (1, 2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert parse_log(str(path))["loss"] == [(1, 1.0), (2, 0.5)]
+    path.write_text("".join(json.dumps({"iter": i, "loss": 2.0}) + "\n" for i in (1, 2, 3)))
+    assert [i for i, _ in parse_log(str(path))["loss"]] == [1, 2, 3]
