@@ -78,8 +78,8 @@ class FolderBusy(RunSetupError):
 class RunLock:
     """The lock of one run folder, held by this process until `release` or its end."""
 
-    def __init__(self, folder: str, fd: int, owner: Owner) -> None:
-        self.folder, self.fd, self.owner = folder, fd, owner
+    def __init__(self, folder: str, fd: int, owner: Owner, locked: bool = True) -> None:
+        self.folder, self.fd, self.owner, self.locked = folder, fd, owner, locked
 
     @property
     def path(self) -> str:
@@ -89,11 +89,12 @@ class RunLock:
         """Clear the holder's name and drop the lock (idempotent)."""
         if self.fd < 0:
             return
-        try:
-            os.ftruncate(self.fd, 0)
-        except OSError:
-            pass  # a full or read-only disk: the unlocked file's text means nothing anyway
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        if self.locked:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass  # a full or read-only disk: the unlocked file's text means nothing anyway
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = -1
 
@@ -150,6 +151,13 @@ def try_lock(folder: str) -> RunLock | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
+        if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            print(
+                f"warning: {folder}: this filesystem cannot lock files ({e.strerror}); nothing "
+                "stops a second run from using this folder at the same time: start one at a time",
+                file=sys.stderr,
+            )
+            return RunLock(folder, fd, Owner.me(), locked=False)
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return None
