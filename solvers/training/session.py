@@ -242,7 +242,7 @@ def _setup_failed(e: OSError, folder: str) -> SystemExit:
         todo = "free disk space (or train elsewhere with --runs), then run again"
     else:
         todo = "check that path, then run again"
-    return SystemExit(f"error: {where}: {e.strerror or e} (setting up the run folder): {todo}")
+    return SystemExit(f"error: {where}: {e.strerror or e} (starting the run): {todo}")
 
 
 def _claim(folder: str, jsonl: str, options: TrainOptions, rank: int, eng: ModuleType) -> None:
