@@ -70,11 +70,15 @@ def preprocess(rgb: np.ndarray, mean: Any, swap: bool = True) -> np.ndarray:
 
 
 def predict(
-    net: Any, image: np.ndarray, score_blobs: Sequence[str] = ("score",), input_blob: str = "data"
+    net: Any,
+    image: np.ndarray,
+    score_blobs: Sequence[str] = ("score",),
+    input_blob: str = "data",
+    finite: bool = True,
 ) -> list[np.ndarray]:
     """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
     score blob (argmax over channels). The input blob is reshaped to this image's size.
-    NonFiniteScores when a score blob holds NaN/inf (diverged weights: no label map)."""
+    finite: NonFiniteScores when a score blob holds NaN/inf (diverged weights: no label map)."""
     net.blobs[input_blob].reshape(1, *image.shape)
     net.blobs[input_blob].data[...] = image
     net.forward()
@@ -83,7 +87,7 @@ def predict(
         if blob not in net.blobs:
             raise InferError(f"the net has no blob '{blob}' (its blobs: {list(net.blobs)[-5:]})")
         scores = net.blobs[blob].data[0]
-        if not np.isfinite(scores).all():
+        if finite and not np.isfinite(scores).all():
             from solvers.evaluation.tiled import NonFiniteScores
 
             raise NonFiniteScores(f"'{blob}' holds NaN/inf values")
@@ -283,26 +287,30 @@ def _read(path):
         ) from None
 
 
-def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
+def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile, finite=True):
     """[H x W labels] of each head for one picture: whole, or in exact tiles."""
+    blobs = [b for _, b in heads]
     if not tile:
-        return predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
+        return predict(net, preprocess(rgb, mean, swap), blobs, input_blob, finite)
     from solvers.evaluation.tiled import tiled_forward
 
     x = _Preprocessed(rgb, mean, swap)
     return [
         tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True,
-                      net_param=proto)
-        for _, b in heads
+                      net_param=proto, finite=finite)
+        for b in blobs
     ]  # fmt: skip
 
 
 def _checked_labels(net, path, rgb, mean, swap, heads, input_blob, proto, tile, weights):
-    """_labels, with a net whose scores are NaN/inf refused naming the weights."""
+    """_labels, with a net whose scores are NaN/inf refused naming the weights (unless the
+    user lets non-finite weights in, CAFFEIO_ALLOW_NONFINITE=1: then they get the argmax)."""
+    from caffeio.weights_check import allow_nonfinite_from_env
     from solvers.evaluation.tiled import NonFiniteScores
 
+    allowed = allow_nonfinite_from_env()
     try:
-        return _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+        return _labels(net, rgb, mean, swap, heads, input_blob, proto, tile, not allowed)
     except NonFiniteScores as e:
         raise InferError(
             f"--weights {weights}: the net's output {e} on {path}: these weights are "
