@@ -8,7 +8,12 @@ class MissingWeights(SystemExit):
 class Diverged(FloatingPointError):
     """Training stopped at `iteration`. weights_touched: whether the update of that iteration was
     applied (real Caffe's step() has already updated the weights; torchcaffe checks first).
-    `reason`: what was seen, when it was not a NaN/inf loss."""
+    `reason`: what was seen, when it was not a NaN/inf loss. `memory_suspect`: the engine ran a
+    backward on the NaN forward in native code that may have written outside its buffers (BVLC
+    Caffe's MAX pooling keeps index -1 for an all-NaN window and its backward adds at that
+    index): the program reports and ends without running that code's destructors."""
+
+    memory_suspect = False
 
     def __init__(self, iteration, loss, weights_touched, reason=None):
         self.iteration = iteration

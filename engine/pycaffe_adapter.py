@@ -126,6 +126,11 @@ def barrier() -> None:
     """Nothing to wait for: the Caffe engine runs one process."""
 
 
+def broadcast(obj):
+    """Rank 0's `obj` on every rank: the Caffe engine runs one process, so `obj` itself."""
+    return obj
+
+
 def max_abs_weight(solver) -> float:
     """The largest |value| over the net's parameter blobs (NaN when any is NaN)."""
     import numpy as np
@@ -155,7 +160,9 @@ def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> N
         solver.step(1)
         loss = float(solver.net.blobs[loss_blob].data.sum())
         if not pycaffe_checks.finite(loss):
-            raise Diverged(k, loss, weights_touched=True)
+            e = Diverged(k, loss, weights_touched=True)
+            e.memory_suspect = True  # the backward of a NaN forward: see Diverged
+            raise e
         window.append(loss)
         if log is not None and param.display and k % param.display == 0:
             now = time.time()

@@ -108,6 +108,24 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
+def broadcast(obj):
+    """Rank 0's `obj` (picklable) on every rank of a torchrun job; `obj` itself in a single
+    process."""
+    import torch
+
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    device = None
+    if dist.get_backend() == "nccl":  # NCCL moves the bytes through this rank's own GPU
+        from torchcaffe.device import current_device
+
+        device = current_device()
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=device)
+    return box[0]
+
+
 def max_abs_weight(solver) -> float:
     """The largest |value| over the solver's learnable weights (NaN when any is NaN)."""
     import torch

@@ -141,6 +141,7 @@ def test_both_engine_adapters_offer_the_same_functions():
 
     ours, theirs = public(pycaffe_adapter), public(torchcaffe_adapter)
     used = {"distributed", "set_device", "check_precision", "make_solver", "open_net",
-            "copy_weights", "restore", "snapshot", "barrier", "max_abs_weight", "step"}  # fmt: skip
+            "copy_weights", "restore", "snapshot", "barrier", "broadcast", "max_abs_weight",
+            "step"}  # fmt: skip
     assert used <= set(ours) & set(theirs)
     assert {n: ours[n] for n in used} == {n: theirs[n] for n in used}

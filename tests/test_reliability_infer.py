@@ -1,5 +1,7 @@
-"""Inference never overwrites an input or one of its own outputs, refuses bad flags with the flag
-named, tiles huge images without a full-size float copy (issue: nothing lost, nothing wrong)."""
+"""Inference never replaces an input, one of its own outputs or any file it did not write
+(unless --overwrite), refuses bad flags with the flag named and refused or diverged weights in
+one line, tiles huge images without a full-size float copy (issue: nothing lost, nothing
+wrong)."""
 
 import os
 
@@ -123,3 +125,100 @@ def test_weights_missing_a_learnable_layer_are_refused(net_files, tmp_path):
     with pytest.raises(SystemExit) as e:
         _run(str(cut), photo, "--out", tmp_path / "o")
     assert "score_fr" in str(e.value.code) and "cut.caffemodel" in str(e.value.code)
+
+
+def test_files_already_in_out_are_kept(net_files, tmp_path, capsys):
+    """The audit's case: `infer a.jpg --out <a.jpg's folder>` replaced an unrelated a.png there
+    (rc 0). Files this call did not write are kept, the summary names the name taken instead;
+    --overwrite replaces them (never an input)."""
+    photo = _img(tmp_path / "a.jpg")
+    mine = tmp_path / "a.png"
+    mine.write_bytes(b"the user's own a.png")
+    args = ["--weights", net_files, "--width", str(WIDTH), "--out", str(tmp_path)]
+    rows = infer_cli.main([str(photo), *args])
+    assert mine.read_bytes() == b"the user's own a.png"
+    assert (
+        rows[0]["label"] == str(tmp_path / "a-2.png") and Image.open(rows[0]["label"]).mode == "P"
+    )
+    assert rows[0]["instead_of"] == str(tmp_path / "a.png")
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'a-2.png'}, not {tmp_path / 'a.png'}" in out
+    assert "was already there" in out and "--overwrite" in out
+
+    # a second call keeps the first call's outputs too
+    again = infer_cli.main([str(photo), *args, "--quiet"])
+    assert again[0]["label"] == str(tmp_path / "a-3.png")
+    assert Image.open(tmp_path / "a-2.png").mode == "P"
+
+    # --overwrite: files already there may be replaced; the input never is
+    before = photo.read_bytes()
+    rows = infer_cli.main([str(photo), *args, "--quiet", "--overwrite"])
+    assert rows[0]["label"] == str(tmp_path / "a.png") and "instead_of" not in rows[0]
+    assert Image.open(mine).mode == "P" and photo.read_bytes() == before
+
+
+def test_an_overlay_name_already_there_is_kept(net_files, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p_overlay.png").write_bytes(b"keep")
+    rows = _run(net_files, _img(tmp_path / "p.png"), "--out", out)
+    assert (out / "p_overlay.png").read_bytes() == b"keep"
+    assert rows[0]["label"] == str(out / "p-2.png") and rows[0]["overlay"] == str(
+        out / "p-2_overlay.png"
+    )
+    assert "p_overlay.png was already there" in rows[0]["why"]
+
+
+def test_a_deploy_file_of_another_net_is_kept(net_files, tmp_path):
+    """At a reduced width the net is generated into --out as <model>-deploy.prototxt: a file of
+    that name holding something else is kept (the net goes beside it); the same net is reused."""
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / "voc-fcn8s-deploy.prototxt"
+    theirs.write_text('name: "my own net"\n')
+    _run(net_files, _img(tmp_path / "p.png"), "--out", out)
+    assert theirs.read_text() == 'name: "my own net"\n'
+    ours = out / "voc-fcn8s-deploy-2.prototxt"
+    made = ours.stat().st_mtime_ns
+    _run(net_files, _img(tmp_path / "q.png"), "--out", out)
+    assert ours.stat().st_mtime_ns == made and not (out / "voc-fcn8s-deploy-3.prototxt").exists()
+
+
+def _nan_weights(path):
+    net = zoo.build("voc-fcn8s", "deploy", width=WIDTH)
+    params = random_weights(net, seed=5)
+    params["conv1_1"][0][...] = np.nan
+    caffeio.write_caffemodel(caffeio.params_to_net(params, net), str(path))
+    return str(path)
+
+
+def _other_width(path):
+    net = zoo.build("voc-fcn8s", "deploy", width=2 * WIDTH)
+    caffeio.write_caffemodel(caffeio.params_to_net(random_weights(net, seed=5), net), str(path))
+    return str(path)
+
+
+def _huge_weights(path):
+    """Finite weights whose forward overflows (a diverged run's snapshot): its scores are NaN."""
+    net = zoo.build("voc-fcn8s", "deploy", width=WIDTH)
+    params = {k: [a * np.float32(1e12) for a in v] for k, v in random_weights(net, 5).items()}
+    caffeio.write_caffemodel(caffeio.params_to_net(params, net), str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make", [_nan_weights, _other_width, _huge_weights], ids=["nan", "another-net", "diverged"]
+)
+def test_refused_weights_end_in_one_line(net_files, tmp_path, make):
+    """NaN weights and another net's weights ended in a traceback (torchcaffe's WeightsError),
+    finite weights whose forward is NaN in an all-background label map (rc 0): one line naming
+    the file and what to do."""
+    weights = make(tmp_path / "bad.caffemodel")
+    with pytest.raises(SystemExit) as e:
+        infer_cli.main([str(_img(tmp_path / "p.png")), "--weights", weights, "--width",
+                        str(WIDTH), "--out", str(tmp_path / "o"), "--quiet"])  # fmt: skip
+    msg = e.value.code
+    assert isinstance(msg, str) and msg.startswith("error: ") and "\n" not in msg, msg
+    assert weights in msg and ("conv1_1" in msg or make is _huge_weights)
+    assert ("this net" in msg) if make is _other_width else ("earlier snapshot" in msg)
+    assert not os.path.exists(tmp_path / "o" / "p.png")

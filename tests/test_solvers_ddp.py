@@ -6,6 +6,7 @@ loopback interface, give up on a collective after TIMEOUT s, and the parent term
 after SPAWN_DEADLINE s, so a stuck rank fails this test instead of hanging the suite."""
 
 import datetime
+import json
 import os
 import sys
 import time
@@ -102,6 +103,7 @@ def test_torchrun_solve_gives_each_rank_its_train_net(tmp_path):
     import tiny_training as tt
 
     import caffeio
+    from solvers.runs import lock
 
     world = tt.make_world(str(tmp_path / "world"))
     runs = tt.runs_folder(world, "ddp")
@@ -110,6 +112,15 @@ def test_torchrun_solve_gives_each_rank_its_train_net(tmp_path):
     env = (
         dict(tt.env(), GLOO_SOCKET_IFNAME="lo") if os.path.exists("/sys/class/net/lo") else tt.env()
     )
+    # a run (this process) holds the folder: every rank refuses, naming it; none hangs
+    held = lock.acquire(tt.run_dir(runs))
+    try:
+        p = subprocess.run(cmd + solve, env=env, cwd=str(tmp_path), capture_output=True,
+                           text=True, timeout=SPAWN_DEADLINE)  # fmt: skip
+    finally:
+        held.release()
+    assert p.returncode != 0 and p.stderr.count(f"in use by another run (pid {os.getpid()} ") == 2
+    assert not os.path.exists(tt.snap_dir(runs)), p.stderr[-3000:]
     p = subprocess.run(cmd + solve, env=env, cwd=str(tmp_path), capture_output=True, text=True,
                        timeout=SPAWN_DEADLINE)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
@@ -125,3 +136,7 @@ def test_torchrun_solve_gives_each_rank_its_train_net(tmp_path):
     assert {"train_iter_4.caffemodel", "train_iter_4.solverstate"} <= set(files)
     assert "train_iter_4.rank1.rngstate" in files
     assert p.stderr.count("trained weights") == 1 and p.stderr.count(">>> iteration") == 2
+    with open(os.path.join(snap, "train.jsonl")) as f:  # rank 0's rows, of one run
+        logged = [json.loads(x) for x in f]
+    assert len({r["run"] for r in logged}) == 1
+    assert [r["iter"] for r in logged if "loss" in r] == [1, 2, 3, 4]

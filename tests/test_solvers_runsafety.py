@@ -1,6 +1,7 @@
 """Issue 14, items 1, 4, 5 through the real driver on a tiny world (width 1/32, 32 px images):
 a fresh run never adopts another run's snapshots, the snapshot named after a divergence stop is
-sane, and a resume with Dropout is bit-exact without duplicate train.jsonl rows."""
+one a forward has shown good (never merely finite), and a resume with Dropout is bit-exact
+without duplicate train.jsonl rows."""
 
 import glob
 import json
@@ -89,17 +90,46 @@ def test_divergence_names_a_sane_snapshot(world):
     net.blobs["data"].data[...] = np.random.default_rng(0).uniform(-50, 50, (1, 3, 32, 32))
     out = net.forward()
     assert all(np.isfinite(v).all() for v in out.values())
-    # each snapshot carries its verdict in train.jsonl; the named one is the latest sane one
-    verdicts = {r["iter"]: r["sane"] for r in rows(runs) if "sane" in r}
-    assert False in verdicts.values()
-    latest_sane = max(i for i, ok in verdicts.items() if ok)
-    assert named.endswith(f"train_iter_{latest_sane}.caffemodel")
+    # each snapshot carries its verdict in train.jsonl; the named one is the latest good one
+    verdicts = {int(r["snapshot"].rsplit("_iter_", 1)[1]): r["status"] for r in rows(runs)
+                if "status" in r}  # fmt: skip
+    assert "bad" in verdicts.values()
+    latest_good = max(i for i, status in verdicts.items() if status == "good")
+    assert named.endswith(f"train_iter_{latest_good}.caffemodel")
+
+
+def verdicts(runs, iteration):
+    """[(row iter, status)] of the snapshot of `iteration`, in order."""
+    stem = f"train_iter_{iteration}"
+    return [(r["iter"], r["status"]) for r in rows(runs)
+            if "status" in r and os.path.basename(r["snapshot"]) == stem]  # fmt: skip
+
+
+def test_a_snapshot_is_good_only_after_a_forward_on_it(world):
+    """The audit's case: with the weight rule off (--diverge-weights 0) and lr 1e10, iteration
+    1's snapshot holds finite weights of ~1e10 whose forward is all NaN; the stop named it as
+    the last good snapshot ("finite weights, sane loss") because it was judged when written."""
+    runs = tt.runs_folder(world, "item4-nan")
+    p = tt.solve(world, runs, "--iters", "10", "--snapshot-every", "1", "--diverge-weights", "0",
+                 lr="1e10", check=False)  # fmt: skip
+    assert p.returncode == 1, p.stderr[-2000:]
+    named = p.stderr.split("last good snapshot: ")[1].splitlines()[0]
+    assert named.startswith("none (train_iter_1 is bad"), named
+    assert "--resume" not in p.stderr
+    weights = tt.params(os.path.join(tt.snap_dir(runs), "train_iter_1.caffemodel"))
+    peak = max(float(np.abs(a).max()) for blobs in weights.values() for a in blobs)
+    assert np.isfinite(peak) and peak > 1e6, peak  # finite: a weight check alone passes it
+    assert verdicts(runs, 1) == [(1, "unverified"), (2, "bad")]
 
 
 def test_resume_with_dropout_is_bit_exact_and_logs_once(world):
     runs = tt.runs_folder(world, "item5")
     snap = tt.snap_dir(runs)
     tt.solve(world, runs, "--iters", "8", "--snapshot-every", "4")
+    # 4 was verified by iteration 5's forward; nothing ran on 8's weights yet
+    assert verdicts(runs, 4) == [(4, "unverified"), (5, "good")]
+    assert verdicts(runs, 8) == [(8, "unverified")]
+    (first,) = {r["run"] for r in rows(runs)}
     straight = os.path.join(world, "item5-straight.caffemodel")
     shutil.copy(os.path.join(snap, "train_iter_8.caffemodel"), straight)
     # a temporary file a killed writer (a pid that no longer runs) left behind
@@ -115,6 +145,8 @@ def test_resume_with_dropout_is_bit_exact_and_logs_once(world):
     assert os.path.exists(os.path.join(snap, "train_iter_4.rngstate"))
     iters = [r["iter"] for r in rows(runs) if "loss" in r]
     assert iters == list(range(1, 9))  # iterations 5..8 ran twice, logged once
+    assert {r["run"] for r in rows(runs)} == {first}  # a resumed run continues its run
+    assert verdicts(runs, 4) == [(4, "unverified"), (5, "good")]  # re-verified once
     assert not os.path.exists(stale)
 
 

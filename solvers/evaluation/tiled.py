@@ -29,6 +29,10 @@ class TilingError(ValueError):
     """A net or request that tiling cannot serve; the message says why and what to do."""
 
 
+class NonFiniteScores(FloatingPointError):
+    """The net's scores hold NaN/inf: an argmax of them would be a made-up label map."""
+
+
 def _square(lp):
     """(kernel, pad, stride, dilation) of a windowed layer (caffeio.layertypes), the same on
     both axes; TilingError otherwise."""
@@ -148,6 +152,7 @@ def tiled_forward(
     output_blob: str = "score",
     labels: bool = False,
     net_param: Any = None,
+    finite: bool = False,
 ) -> np.ndarray:
     """Run `net` (deploy, TEST phase) on `image` (C x H x W float32, preprocessed) tile by tile.
 
@@ -160,6 +165,7 @@ def tiled_forward(
     labels with labels=True (argmax per tile: far less memory for huge images).
     net_param: the net's NetParameter (or prototxt path), whose layers give the margin and the
     alignment; optional for torchcaffe nets (they keep theirs), needed for real pycaffe nets.
+    finite: with labels, NonFiniteScores when a tile's scores hold NaN/inf (no made-up labels).
     """
     if not hasattr(image, "window"):
         image = np.asarray(image, np.float32)
@@ -184,6 +190,8 @@ def tiled_forward(
             if out is None:
                 out = _output(score.shape[0], H, W, labels)
             if labels:
+                if finite and not np.isfinite(part).all():
+                    raise NonFiniteScores(f"'{output_blob}' holds NaN/inf values")
                 out[y0:ty1, x0:tx1] = part.argmax(0)
             else:
                 out[:, y0:ty1, x0:tx1] = part

@@ -9,7 +9,8 @@ For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value
 coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend | the
 legend of the class names); it prints each picture's classes with their colours and shares.
 Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
-the file's stem; outputs never overwrite an input or each other (segment.output_ids).
+the file's stem; outputs never replace an input, each other, or a file already in --out
+(`a.png` there: `a-2.png`, and the summary says so) unless --overwrite (segment.output_ids).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mean", help="B,G,R mean to subtract (default: the model's dataset mean)")
     p.add_argument("--no-overlay", action="store_true", help="write label PNGs only")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files already in --out (default: keep them and take free names; input "
+        "images are never replaced)",
+    )
     p.add_argument("--gpu", type=int, default=None, help="GPU id (-1: CPU; default: the engine's)")
     p.add_argument("--engine", choices=engine.CHOICES, help="default: FCN_ENGINE, else auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         progress=not args.quiet,
         tile=args.tile,
         fast=args.fast and engine.fast_mode(sys.stderr),
+        overwrite=args.overwrite,
     )
     if not args.quiet:
         colour = sys.stdout.isatty()
@@ -87,6 +95,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{r['image']} ({r['size'][0]}x{r['size'][1]}) -> {r['label']}:")
             for line in legend_lines(r["legend"], colour):
                 print(line)
+        renamed = [r for r in results if "instead_of" in r]
+        for r in renamed:
+            print(f"note: wrote {r['label']}, not {r['instead_of']}: {r['why']}")
+        if any("not written" in r["why"] for r in renamed):
+            print("note: files already in --out are kept; --overwrite replaces them")
     return results
 
 

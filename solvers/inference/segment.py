@@ -9,7 +9,9 @@ For each image `<id>.<ext>` it writes `<out>/<id>.png` (palette PNG: pixel value
 coloured with the VOC palette) and `<out>/<id>_overlay.png` (image | prediction | blend |
 legend: each class's colour and name).
 Models with two heads (SIFT Flow) also write `<id>_<head>.png` for the second head. `<id>` is
-the file's stem; outputs never overwrite an input or each other (see output_ids).
+the file's stem; outputs never replace an input, each other, or any file this call did not
+write (a.png already in --out: a-2.png), unless `overwrite` allows replacing files that are not
+inputs (see output_ids); each row says which name was taken instead of which.
 
 Input convention (docs/datasets.md): the image is read as RGB, turned to float32 BGR on the 0..255
 scale, the dataset's per-channel mean (BGR order) is subtracted, and the net is reshaped to
@@ -69,10 +71,15 @@ def preprocess(rgb: np.ndarray, mean: Any, swap: bool = True) -> np.ndarray:
 
 
 def predict(
-    net: Any, image: np.ndarray, score_blobs: Sequence[str] = ("score",), input_blob: str = "data"
+    net: Any,
+    image: np.ndarray,
+    score_blobs: Sequence[str] = ("score",),
+    input_blob: str = "data",
+    finite: bool = True,
 ) -> list[np.ndarray]:
     """Run `net` (pycaffe API) on one 3 x H x W preprocessed image -> [H x W int label map] per
-    score blob (argmax over channels). The input blob is reshaped to this image's size."""
+    score blob (argmax over channels). The input blob is reshaped to this image's size.
+    finite: NonFiniteScores when a score blob holds NaN/inf (diverged weights: no label map)."""
     net.blobs[input_blob].reshape(1, *image.shape)
     net.blobs[input_blob].data[...] = image
     net.forward()
@@ -80,7 +87,12 @@ def predict(
     for blob in score_blobs:
         if blob not in net.blobs:
             raise InferError(f"the net has no blob '{blob}' (its blobs: {list(net.blobs)[-5:]})")
-        out.append(net.blobs[blob].data[0].argmax(axis=0).astype(np.uint8))
+        scores = net.blobs[blob].data[0]
+        if finite and not np.isfinite(scores).all():
+            from solvers.evaluation.tiled import NonFiniteScores
+
+            raise NonFiniteScores(f"'{blob}' holds NaN/inf values")
+        out.append(scores.argmax(axis=0).astype(np.uint8))
     return out
 
 
@@ -106,41 +118,75 @@ def find_images(paths: Sequence[str]) -> list[str]:
 
 
 def output_ids(
-    paths: Sequence[str], out_dir: str, extra_heads: Sequence[str] = (), overlay: bool = True
+    paths: Sequence[str],
+    out_dir: str,
+    extra_heads: Sequence[str] = (),
+    overlay: bool = True,
+    overwrite: bool = False,
 ) -> list[str]:
-    """One output id per input image, so that no two outputs share a file and no output is an
-    input: `<out>/<id>.png`, `<id>_overlay.png` and `<id>_<head>.png` for `extra_heads`.
+    """One output id per input image, so that no two outputs share a file, no output is an
+    input and no output replaces a file already there (unless `overwrite`: then only inputs
+    and each other are avoided): `<out>/<id>.png`, `<id>_overlay.png` and `<id>_<head>.png`
+    for `extra_heads`.
 
     The id is the file's stem; stems shared by several inputs (x.jpg, x.png) become
-    `<stem>.<ext>`; any id whose outputs would still collide with another image's outputs or
-    with an input file (e.g. --out is the input folder and holds photo.png) gets `-2`, `-3`...
+    `<stem>.<ext>`; any id whose outputs would still collide with another image's outputs, an
+    input file (e.g. --out is the input folder and holds photo.png) or an existing file gets
+    `-2`, `-3`...
     """
     inputs = {os.path.abspath(p) for p in paths}
     taken = set(inputs)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
     shared = {s for s in stems if stems.count(s) > 1}
 
-    def outputs(idx):
-        names = [f"{idx}.png"] + [f"{idx}_{h}.png" for h in extra_heads]
-        if overlay:
-            names.append(f"{idx}_overlay.png")
-        return [os.path.abspath(os.path.join(out_dir, n)) for n in names]
-
     ids = [None] * len(paths)
     # images with a stem of their own claim it first; then the rest, in order
     order = [i for i, s in enumerate(stems) if s not in shared]
     order += [i for i, s in enumerate(stems) if s in shared]
     for i in order:
-        base = stems[i]
-        if base in shared:
-            base = f"{base}.{os.path.splitext(paths[i])[1].lstrip('.').lower() or 'img'}"
+        base = natural_id(paths[i], paths)
         idx, k = base, 1
-        while any(o in taken for o in outputs(idx)):
+        while any(
+            o in taken or (not overwrite and os.path.lexists(o))
+            for o in output_files(idx, out_dir, extra_heads, overlay)
+        ):
             k += 1
             idx = f"{base}-{k}"
-        taken.update(outputs(idx))
+        taken.update(output_files(idx, out_dir, extra_heads, overlay))
         ids[i] = idx
     return ids
+
+
+def output_files(
+    idx: str, out_dir: str, extra_heads: Sequence[str] = (), overlay: bool = True
+) -> list[str]:
+    """The absolute paths of the files written for output id `idx`."""
+    names = [f"{idx}.png"] + [f"{idx}_{h}.png" for h in extra_heads]
+    if overlay:
+        names.append(f"{idx}_overlay.png")
+    return [os.path.abspath(os.path.join(out_dir, n)) for n in names]
+
+
+def natural_id(path: str, paths: Sequence[str]) -> str:
+    """The id `path` gets when nothing is in its way: its stem, or `<stem>.<ext>` when another
+    input shares the stem (output_ids)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    if stems.count(stem) > 1:
+        return f"{stem}.{os.path.splitext(path)[1].lstrip('.').lower() or 'img'}"
+    return stem
+
+
+def why_renamed(wanted: Sequence[str], inputs: set[str], overwrite: bool = False) -> str:
+    """Why the output files `wanted` (output_files of an image's natural id) were not used:
+    one is an input, was already there, or is another image's output."""
+    for path in wanted:
+        if path in inputs:
+            return f"{path} is one of the input images"
+    for path in wanted:
+        if os.path.lexists(path) and not overwrite:
+            return f"{path} was already there (not written by this run)"
+    return "another image's output has that name"
 
 
 class _Preprocessed:
@@ -160,9 +206,11 @@ class _Preprocessed:
 OVERLAY_MAX_SIDE = 4096  # overlays of larger images are drawn at a reduced size
 
 
-def deploy_file(model: str, width: float, out_dir: str) -> str:
+def deploy_file(model: str, width: float, out_dir: str, overwrite: bool = False) -> str:
     """The deploy prototxt of a zoo model: models/<m>/deploy.prototxt at width 1 when present,
-    else generated at `width` into <out_dir>/<model>-deploy.prototxt."""
+    else generated at `width` into <out_dir>/<model>-deploy.prototxt (reused when that file
+    already holds the same net; a different file of that name is kept, unless `overwrite`,
+    and the net goes to <model>-deploy-2.prototxt, ...)."""
     import zoo
     from solvers.runs.folder import MODELS_DIR
 
@@ -171,15 +219,30 @@ def deploy_file(model: str, width: float, out_dir: str) -> str:
     shipped = os.path.join(MODELS_DIR, model, "deploy.prototxt")
     if width == 1.0 and os.path.isfile(shipped):
         return shipped
-    import caffeio
+    from caffeio.atomic import atomic_write
+    from caffeio.text import to_text
 
-    path = os.path.join(out_dir, f"{model}-deploy.prototxt")
+    text = to_text(zoo.build(model, "deploy", width=width)).encode("utf-8")
     os.makedirs(out_dir, exist_ok=True)
-    caffeio.write_net(zoo.build(model, "deploy", width=width), path)
+    base, k = os.path.join(out_dir, f"{model}-deploy"), 1
+    path = f"{base}.prototxt"
+    while os.path.lexists(path) and not _same_bytes(path, text) and not overwrite:
+        k += 1
+        path = f"{base}-{k}.prototxt"
+    if not _same_bytes(path, text):
+        atomic_write(path, text)
     return path
 
 
-def _open(weights, model, proto, out_dir, width, mean, fast):
+def _same_bytes(path: str, data: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
+
+
+def _open(weights, model, proto, out_dir, width, mean, fast, overwrite=False):
     """The net and what to read from it -> (net, input blob, prototxt, heads [(name, score
     blob)], mean, swap RGB->BGR, class names)."""
     if proto:
@@ -191,14 +254,25 @@ def _open(weights, model, proto, out_dir, width, mean, fast):
     else:
         base_mean, swap, names, heads = model_info(model)
         mean = base_mean if mean is None else mean
-        proto = deploy_file(model, width, out_dir)
+        proto = deploy_file(model, width, out_dir, overwrite)
     test = engine.current().TEST
-    net = engine.open_net(proto, test, weights=weights, require_weights=True, fast=fast)
+    try:
+        net = engine.open_net(proto, test, weights=weights, require_weights=True, fast=fast)
+    except ValueError as e:  # either engine: NaN/inf weights, another net's or width's blobs
+        raise InferError(_one_line(e, weights)) from None
     if len(net.inputs) != 1:
         raise InferError(f"{proto}: the net has inputs {list(net.inputs)}; one image input needed")
     if heads[0][1] is None:
         heads = [("score", "score" if "score" in net.outputs else net.outputs[0])]
     return net, net.inputs[0], proto, heads, mean, swap, names
+
+
+def _one_line(e: Exception, weights: str) -> str:
+    """The engine's message for weights (or a net) it refused, on one line naming the file."""
+    text = " ".join(str(e).split())
+    if weights not in text and os.path.basename(weights) not in text:
+        text = f"--weights {weights}: {text}"
+    return text
 
 
 def _read(path):
@@ -214,17 +288,18 @@ def _read(path):
         ) from None
 
 
-def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile):
+def _labels(net, rgb, mean, swap, heads, input_blob, proto, tile, finite=True):
     """[H x W labels] of each head for one picture: whole, or in exact tiles."""
+    blobs = [b for _, b in heads]
     if not tile:
-        return predict(net, preprocess(rgb, mean, swap), [b for _, b in heads], input_blob)
+        return predict(net, preprocess(rgb, mean, swap), blobs, input_blob, finite)
     from solvers.evaluation.tiled import tiled_forward
 
     x = _Preprocessed(rgb, mean, swap)
     return [
         tiled_forward(net, x, tile, input_blob=input_blob, output_blob=b, labels=True,
-                      net_param=proto)
-        for _, b in heads
+                      net_param=proto, finite=finite)
+        for b in blobs
     ]  # fmt: skip
 
 
@@ -237,6 +312,23 @@ def legend(label: np.ndarray, names: Sequence[str] | None) -> list[tuple]:
     share = {int(v): c / max(1, label.size) for v, c in zip(values, counts)}
     rows = label_legend([label], [str(n) for n in names or ()])
     return sorted(((c, n, rgb, share[c]) for c, n, rgb in rows), key=lambda r: -r[3])
+
+
+def _checked_labels(net, path, rgb, mean, swap, heads, input_blob, proto, tile, weights):
+    """_labels, with a net whose scores are NaN/inf refused naming the weights (unless the
+    user lets non-finite weights in, CAFFEIO_ALLOW_NONFINITE=1: then they get the argmax)."""
+    from caffeio.weights_check import allow_nonfinite_from_env
+    from solvers.evaluation.tiled import NonFiniteScores
+
+    allowed = allow_nonfinite_from_env()
+    try:
+        return _labels(net, rgb, mean, swap, heads, input_blob, proto, tile, not allowed)
+    except NonFiniteScores as e:
+        raise InferError(
+            f"--weights {weights}: the net's output {e} on {path}: these weights are "
+            "diverged (finite values too large for a forward, or NaN/inf ones) and would give "
+            "a made-up label map. Use an earlier snapshot (the last good one training named)"
+        ) from None
 
 
 def _write(out_dir, idx, path, rgb, labels, heads, overlay, names=None):
@@ -277,9 +369,11 @@ def run(
     progress: bool = True,
     tile: int | None = None,
     fast: bool = False,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Segment `images` (paths, files or folders) with the program's engine and write PNGs
-    into out_dir.
+    into out_dir, never replacing a file this call did not write (overwrite: files already in
+    out_dir may be replaced; inputs never are).
 
     tile: run each image in tiles of this many output pixels per side
     (solvers.evaluation.tiled; the geometry comes from the prototxt, so both engines tile) with
@@ -289,7 +383,9 @@ def run(
 
     Returns [{'image', 'label', 'overlay', 'size', 'classes', 'legend'}] per image (classes:
     the class indices present in the prediction of the first head; legend: (index, name,
-    colour, share of the pixels) of each, largest first; 'class_names' for zoo models).
+    colour, share of the pixels) of each, largest first; 'class_names' for zoo models;
+    'instead_of' and 'why' when the label file got another name than <id>.png because that
+    one was taken).
     """
     if not os.path.isfile(weights):
         raise InferError(
@@ -298,16 +394,28 @@ def run(
         )
     paths = find_images(images)
     net, input_blob, proto, heads, mean, swap, names = _open(
-        weights, model, proto, out_dir, width, mean, fast
+        weights, model, proto, out_dir, width, mean, fast, overwrite
     )
     os.makedirs(out_dir, exist_ok=True)
     bar = _bar(len(paths), progress)
     results = []
-    ids = output_ids(paths, out_dir, [h for h, _ in heads[1:]], overlay)
+    ids = output_ids(paths, out_dir, [h for h, _ in heads[1:]], overlay, overwrite)
+    extra = [h for h, _ in heads[1:]]
+    inputs = {os.path.abspath(p) for p in paths}
+    notes = {}  # decided before anything is written: which label name was taken, and why
+    for path, idx in zip(paths, ids):
+        natural = natural_id(path, paths)
+        if idx != natural:
+            why = why_renamed(output_files(natural, out_dir, extra, overlay), inputs, overwrite)
+            notes[path] = (os.path.join(out_dir, f"{natural}.png"), why)
     for path, idx in zip(paths, ids):
         rgb = _read(path)
-        labels = _labels(net, rgb, mean, swap, heads, input_blob, proto, tile)
+        labels = _checked_labels(
+            net, path, rgb, mean, swap, heads, input_blob, proto, tile, weights
+        )
         results.append(_write(out_dir, idx, path, rgb, labels, heads, overlay, names))
+        if path in notes:
+            results[-1]["instead_of"], results[-1]["why"] = notes[path]
         if bar is not None:
             bar.update(1)
     if bar is not None:

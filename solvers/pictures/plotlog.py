@@ -5,7 +5,8 @@
 
 Reads three kinds of log (detected per file):
 - ours: the training driver's JSON lines (`snapshot/train.jsonl`: {"iter", "loss", "lr"} per
-  iteration, {"iter", "scores": {head: {"mean_iu", ...}}} per scoring);
+  iteration, {"iter", "scores": {head: {"mean_iu", ...}}} per scoring; the rows of the last
+  run only, by their "run" id);
 - Caffe's glog text (`Iteration N (...), loss = L` or the older `Iteration N, loss = L`;
   `Test net output #k: blob = v`; `Iteration N, lr = r`), which torchcaffe also writes to
   `snapshot/train.log`;
@@ -60,15 +61,25 @@ def parse_log(path: str) -> dict:
     return _parse_caffe(path, text)
 
 
-def _parse_jsonl(path, text):
-    out = {"loss": [], "lr": [], "mean_iu": [], "test": {}, "format": "jsonl"}
+def _jsonl_rows(path, text):
+    """The rows of the last run in a train.jsonl (rows carry the "run" that wrote them; a log
+    from before run ids: every row)."""
+    rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            rows.append(json.loads(line))
         except json.JSONDecodeError as e:
             raise LogFormatError(f"{path}:{n}: not a JSON line ({e.msg})") from None
+    rows = [r for r in rows if isinstance(r, dict)]
+    runs = [r["run"] for r in rows if "run" in r]
+    return [r for r in rows if r.get("run") == runs[-1]] if runs else rows
+
+
+def _parse_jsonl(path, text):
+    out = {"loss": [], "lr": [], "mean_iu": [], "test": {}, "format": "jsonl"}
+    for row in _jsonl_rows(path, text):
         it = row.get("iter")
         if it is None:
             continue

@@ -1,5 +1,8 @@
 """A run folder belongs to one run: a fresh run never adopts another run's snapshots.
 
+(While a run lives, its folder is locked against any other: solvers.runs.lock. This module
+deals with what earlier runs left.)
+
 A fresh run (no --resume) in a folder that already holds `<prefix>_iter_N` snapshots stops and
 says how to go on: --resume one of them, or --overwrite, which moves the old snapshot folder
 aside (`snapshot.old-<time>/`) so nothing is lost. Every run starts by removing the temporary
@@ -28,6 +31,15 @@ def snapshot_files(prefix: str) -> list[str]:
         if m and path[: m.start()] == prefix:
             found.append((int(m.group(1)), path))
     return [p for _, p in sorted(found)]
+
+
+def holds_snapshots(folder: str) -> bool:
+    """Whether `folder` or its snapshot/ holds snapshot files (`*_iter_N.caffemodel`, ...) of
+    some run."""
+    for d in (folder, os.path.join(folder, "snapshot")):
+        if os.path.isdir(d) and any(_SNAPSHOT_RE.search(name) for name in os.listdir(d)):
+            return True
+    return False
 
 
 def latest_state(prefix: str) -> str | None:

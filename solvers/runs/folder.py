@@ -36,7 +36,7 @@ def models_dir(model: str) -> str:
     return os.path.dirname(folder) if folder else MODELS_DIR
 
 
-def run_dir(
+def run_path(
     model: str,
     runs: str | None = None,
     width: float = 1.0,
@@ -46,39 +46,45 @@ def run_dir(
     batch: int | None = None,
     crop: int | None = None,
 ) -> str:
-    """The run folder for `model`; generates the nets there when the settings differ from the
-    release (width, data root, normalised loss; for the FCN-ResNets a training recipe other than
-    the default, a batch per forward or a crop side). Returns an absolute path."""
-    custom = width != 1.0 or data_root is not None or normalize
-    custom = custom or recipe not in (None, "caffe") or batch is not None or crop is not None
+    """Where `model` runs with these settings (see run_dir), as an absolute path; writes
+    nothing."""
+    custom = _custom(width, data_root, normalize, recipe, batch, crop)
     if runs is None:
         tag = f"w{width:g}" + (f"-{recipe}" if recipe else "") + (f"-b{batch}" if batch else "")
         tag += f"-c{crop}" if crop else ""
         runs = os.path.join(ROOT, "runs", tag) if custom else models_dir(model)
-    folder = os.path.join(os.path.abspath(runs), model)
-    if custom:
-        import zoo
+    return os.path.join(os.path.abspath(runs), model)
 
-        try:
-            default = zoo.record(model).dataset.root or os.path.join(ROOT, "data")
-            root = os.path.abspath(data_root) if data_root else default
-            if crop is not None:
-                from zoo.recipe import with_crop
 
-                recipe = with_crop(recipe, crop)
-            zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)
-        except ValueError as e:  # NetSpecError: a recipe for a model without one, a bad batch
-            raise RunSetupError(str(e)) from None
-        if normalize:
-            for stem in zoo.net_files(model):
-                path = os.path.join(folder, stem + ".prototxt")
-                net = caffeio.read_net(path)
-                for layer in net.layer:
-                    if layer.type == "SoftmaxWithLoss":
-                        layer.loss_param.ClearField("normalize")
-                        layer.loss_param.normalization = layer.loss_param.VALID
-                caffeio.write_net(net, path)
-    elif not os.path.exists(os.path.join(folder, "solver.prototxt")):
+def _custom(width, data_root, normalize, recipe, batch, crop):
+    custom = width != 1.0 or data_root is not None or normalize
+    return custom or recipe not in (None, "caffe") or batch is not None or crop is not None
+
+
+def run_dir(
+    model: str,
+    runs: str | None = None,
+    width: float = 1.0,
+    data_root: str | None = None,
+    normalize: bool = False,
+    recipe: str | None = None,
+    batch: int | None = None,
+    crop: int | None = None,
+    folder: str | None = None,
+) -> str:
+    """The run folder for `model`; generates the nets there when the settings differ from the
+    release (width, data root, normalised loss; for the FCN-ResNets a training recipe other than
+    the default, a batch per forward or a crop side). `folder`: another folder beside the usual
+    one (a --new-run's `<model>-runN`): the nets are generated there, or, for the release's
+    settings, copied from the usual folder. Returns an absolute path."""
+    usual = run_path(model, runs, width, data_root, normalize, recipe, batch, crop)
+    folder = os.path.abspath(folder) if folder else usual
+    if _custom(width, data_root, normalize, recipe, batch, crop):
+        _generate(model, folder, width, data_root, normalize, recipe, batch, crop)
+        return folder
+    if folder != usual and not os.path.exists(os.path.join(folder, "solver.prototxt")):
+        _copy_nets(usual, folder)
+    if not os.path.exists(os.path.join(folder, "solver.prototxt")):
         from zoo.custom import home
 
         make = f"`make {model}`"
@@ -88,6 +94,45 @@ def run_dir(
             f"{folder}/solver.prototxt not found: run {make} (writes the model's prototxt files)"
         )
     return folder
+
+
+def _copy_nets(source: str, dest: str) -> None:
+    """The prototxt files of run folder `source` into `dest` (a folder beside it, so their
+    relative paths name the same files)."""
+    import shutil
+
+    if not os.path.isdir(source):
+        return
+    os.makedirs(dest, exist_ok=True)
+    for name in sorted(os.listdir(source)):
+        if name.endswith(".prototxt") and os.path.isfile(os.path.join(source, name)):
+            shutil.copyfile(os.path.join(source, name), os.path.join(dest, name))
+
+
+def _generate(model, folder, width, data_root, normalize, recipe, batch, crop):
+    """Write `model`'s nets for these settings into `folder` (data_root None: the dataset's own
+    folder for a user's model, else the project's data/)."""
+    import zoo
+
+    try:
+        default = zoo.record(model).dataset.root or os.path.join(ROOT, "data")
+        root = os.path.abspath(data_root) if data_root else default
+        if crop is not None:
+            from zoo.recipe import with_crop
+
+            recipe = with_crop(recipe, crop)
+        zoo.write(model, folder, width=width, data_root=root, recipe=recipe, batch_size=batch)
+    except ValueError as e:  # NetSpecError: a recipe for a model without one, a bad batch
+        raise RunSetupError(str(e)) from None
+    if normalize:
+        for stem in zoo.net_files(model):
+            path = os.path.join(folder, stem + ".prototxt")
+            net = caffeio.read_net(path)
+            for layer in net.layer:
+                if layer.type == "SoftmaxWithLoss":
+                    layer.loss_param.ClearField("normalize")
+                    layer.loss_param.normalization = layer.loss_param.VALID
+            caffeio.write_net(net, path)
 
 
 def stems(folder: str) -> tuple[str, str]:

@@ -120,15 +120,23 @@ def parse_args(model: str, argv: list[str] | None) -> TrainOptions:
         action="store_true",
         help="fresh run in a folder holding an earlier run's snapshots: move them aside first",
     )
+    p.add_argument(
+        "--new-run",
+        action="store_true",
+        help="when another run holds the run folder (or earlier snapshots are there), train in "
+        "the first free <folder>-runN beside it instead of refusing",
+    )
     _run_flags(p)
     _solver_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _divergence_flags(p)
     a = p.parse_args(argv)
+    if a.new_run and a.resume:
+        p.error("--new-run starts a fresh run in a new folder: it cannot --resume")
     return TrainOptions(
         engine=a.engine, gpu=a.gpu, weights=a.weights, iters=a.iters, resume=a.resume,
-        overwrite=a.overwrite, width=a.width, data_root=a.data_root, normalize=a.normalize,
-        recipe=a.recipe, batch=a.batch, crop=a.crop, runs=a.runs,
+        overwrite=a.overwrite, new_run=a.new_run, width=a.width, data_root=a.data_root,
+        normalize=a.normalize, recipe=a.recipe, batch=a.batch, crop=a.crop, runs=a.runs,
         snapshot_every=a.snapshot_every, display=a.display, lr=a.lr, seed=a.seed,
         max_iter=a.max_iter, score_every=a.score_every, score_images=a.score_images,
         hint_iters=a.hint_iters, precision=a.precision, progress=not a.no_progress,

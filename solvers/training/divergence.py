@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import statistics
 import sys
 from typing import Any, NoReturn
 
 from engine import Diverged
 
-from . import runlog
 from .snapshots import SnapshotBook
 
 
@@ -84,19 +84,22 @@ def after_update(
     book: SnapshotBook,
     skipped: bool = False,
 ) -> None:
-    """After each update: Diverged when the loss blew up or the weights exploded; a sanity row
-    for the snapshot of this iteration (written by the solver just before or just after). A
-    step skipped by mixed precision with a NaN/inf loss is not judged by its loss (the solver
-    stops after too many such steps in a row). eng: the engine adapter (max_abs_weight)."""
+    """After each update: Diverged when the loss blew up or the weights exploded. `loss` came
+    from a forward on the weights before this update: its verdict goes to a snapshot of those
+    weights (book.forward); a row for the snapshot of this iteration (written by the solver
+    just before or just after). A step skipped by mixed precision with a NaN/inf loss is not
+    judged by its loss (the solver stops after too many such steps in a row). eng: the engine
+    adapter (max_abs_weight)."""
     it = solver.iter
     snap = book.due(it)
     problem = None if skipped and not math.isfinite(loss) else watch.loss_problem(loss)
+    book.forward(it, loss, problem, skipped)
     peak = None
     if problem is None and watch.weights_due(it, snap):
         peak = eng.max_abs_weight(solver)
         problem = watch.weight_problem(peak)
     if snap:
-        book.record(it, problem is None, peak)
+        book.record(it, problem, peak)
     if problem is not None:
         raise Diverged(it, loss, weights_touched=True, reason=problem)
 
@@ -110,18 +113,33 @@ def final_weights(eng: Any, solver: Any, watch: DivergenceWatch) -> float:
     return peak
 
 
-def stop_diverged(e: Diverged, book: SnapshotBook, jsonl: str) -> NoReturn:
-    """Report a divergence stop (naming the latest sane snapshot) and exit with status 1."""
-    snap = book.latest_sane()
+def stop_diverged(e: Diverged, book: SnapshotBook) -> NoReturn:
+    """Report a divergence stop (naming the latest snapshot a forward showed good) and exit
+    with status 1."""
+    if e.nan:  # the forward on the weights of e.iteration gave a NaN/inf loss
+        book.forward_failed(e.iteration, e.loss)
     touched = " (this engine had already applied the update: nothing is saved)"
-    named = "none written yet"
-    if snap:
-        state = snap[: -len(".caffemodel")] + ".solverstate"
-        named = f"{snap} (finite weights, sane loss)\nto continue from it: --resume {state} "
-        named += "with a lower --lr"
     print(
-        f"error: {e}{touched if e.weights_touched and e.nan else ''}\nlast good snapshot: {named}",
+        f"error: {e}{touched if e.weights_touched and e.nan else ''}\n"
+        f"last good snapshot: {good_snapshot_text(book)}",
         file=sys.stderr,
     )
-    runlog.append_row(jsonl, {"iter": e.iteration, "error": e.reason, "loss": str(e.loss)})
+    book.journal.append({"iter": e.iteration, "error": e.reason, "loss": str(e.loss)})
+    if e.memory_suspect:  # real Caffe's heap may be corrupt: its destructors would abort
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     raise SystemExit(1) from None
+
+
+def good_snapshot_text(book: SnapshotBook) -> str:
+    """The newest good snapshot and how to continue from it, or why there is none."""
+    found = book.latest_good()
+    if not found:
+        return book.explain_none()
+    model, loss = found
+    state = model[: -len(".caffemodel")] + ".solverstate"
+    seen = f"; the forward on them gave loss {loss:.6g}" if loss is not None else ""
+    return (
+        f"{model} (finite weights{seen})\nto continue from it: --resume {state} with a lower --lr"
+    )

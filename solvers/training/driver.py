@@ -17,15 +17,24 @@ from engine import Diverged
 
 from .divergence import stop_diverged
 from .options import TrainOptions
-from .session import start
+from .session import Run, start
 from .stop import StopRequest
 
 
 def train(model: str, options: TrainOptions | None = None) -> dict | None:
     """Train `model` (a zoo model name) -> the last scores ({head: metrics}; None when it was
     never scored). Exits (SystemExit) on a signal (128 + its number, after a snapshot), on
-    divergence (1) and when the run files cannot be written."""
+    divergence (1), when the run files cannot be written and when another run holds the run
+    folder (solvers.runs.lock: it is this run's alone until train returns)."""
     run = start(model, options or TrainOptions())
+    try:
+        return _loop(run, model)
+    finally:
+        run.release()
+
+
+def _loop(run: Run, model: str) -> dict | None:
+    """Step, score, snapshot and publish `run` to its end."""
     stopper = StopRequest()
     results = None
     name = getattr(run.solver.net, "name", None) or run.train_def.name or model
@@ -40,7 +49,7 @@ def train(model: str, options: TrainOptions | None = None) -> dict | None:
             run.final_snapshot()
         except Diverged as e:
             run.close_bar()
-            stop_diverged(e, run.book, run.jsonl)
+            stop_diverged(e, run.book)
         except OSError as e:
             run.close_bar()
             raise run.write_failed(e) from None

@@ -33,8 +33,10 @@ class TrainOptions:
     engine: 'auto' | 'caffe' | 'torch' (None: FCN_ENGINE, else auto); gpu: -1 CPU, N GPU N;
     weights: caffemodel to start from (default: the staged init); iters: iterations to run
     (default: up to the solver's max_iter); resume: a .solverstate to continue; overwrite: move
-    an earlier run's snapshots aside; width, data_root, normalize, recipe, batch, crop: the run
-    folder's nets (solvers.runs.folder.run_dir); runs: the folder holding run folders;
+    an earlier run's snapshots aside; new_run: when another run holds the run folder (or an
+    earlier run's snapshots are there), train in the first free `<folder>-runN` beside it;
+    width, data_root, normalize, recipe, batch, crop: the run folder's nets
+    (solvers.runs.folder.run_dir); runs: the folder holding run folders;
     snapshot_every, display, lr, seed, max_iter: solver overrides; score_every: score the eval
     split every N iterations; score_images: score only the first N images; hint_iters: the
     iterations of the ln(C) 'weights not initialised' check; precision: fp32 | bf16 | fp16;
@@ -47,6 +49,7 @@ class TrainOptions:
     iters: int | None = None
     resume: str | None = None
     overwrite: bool = False
+    new_run: bool = False
     width: float = 1.0
     data_root: str | None = None
     normalize: bool = False
@@ -67,5 +70,7 @@ class TrainOptions:
     divergence: Divergence = dataclasses.field(default_factory=Divergence)
 
     def __post_init__(self):
+        if self.new_run and self.resume:
+            raise ValueError("new_run starts a fresh run in a new folder: not with resume")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")

@@ -1,7 +1,9 @@
 """snapshot/train.jsonl: one JSON object per line (losses, scores, snapshots, the stop reason).
 
 Rows carry "iter": after a resume at iteration N the rows past N belong to iterations that are
-run again, so they are dropped (truncate_after) rather than duplicated.
+run again, so they are dropped (truncate_after) rather than duplicated. Rows carry "run", the
+id of the run that wrote them (a resumed run keeps the id of the run it continues): readers take
+only the rows of their run (Journal.rows), so rows of another run can never be read as theirs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
+import time
 from typing import Any
 
 
@@ -65,3 +69,35 @@ def truncate_after(path: str, iteration: int) -> int:
 
         atomic_write(path, "".join(line + "\n" for line in kept).encode())
     return len(lines) - len(kept)
+
+
+def new_run_id() -> str:
+    """A fresh run's id: start time, pid, 4 random hex digits ('20261206-172206-2675-9f3a')."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def run_of_snapshot(path: str, stem: str) -> str | None:
+    """The id of the run that wrote snapshot `stem` (<prefix>_iter_N) by `path`'s rows; None
+    when no row names it."""
+    found = None
+    for row in read_rows(path):
+        if row.get("snapshot") == stem and isinstance(row.get("run"), str):
+            found = row["run"]
+    return found
+
+
+class Journal:
+    """One run's rows of train.jsonl `path`: `append` stamps them with `run`, `rows` reads
+    them back (never another run's)."""
+
+    def __init__(self, path: str, run: str, enabled: bool = True) -> None:
+        self.path, self.run, self.enabled = path, run, enabled
+
+    def append(self, row: dict) -> None:
+        """Append `row` with this run's id (nothing when not `enabled`: ranks other than 0)."""
+        if self.enabled:
+            append_row(self.path, {"run": self.run, **row})
+
+    def rows(self) -> list[dict]:
+        """This run's rows, in order."""
+        return [r for r in read_rows(self.path) if r.get("run") == self.run]

@@ -34,7 +34,8 @@ TRAIN_LOG = "train.jsonl"
 class Run:
     """One training run in progress (rank `rank` of a torchrun job, 0 alone). eng: the engine
     adapter; record: the zoo's ModelRecord (heads scored, score interval); param: the run's
-    SolverParameter (absolute paths); train_def: its train NetParameter; jsonl: train.jsonl."""
+    SolverParameter (absolute paths); train_def: its train NetParameter; jsonl: train.jsonl,
+    journal: this run's rows of it; lock: the run folder's lock (rank 0; None on other ranks)."""
 
     model: str
     options: TrainOptions
@@ -43,6 +44,7 @@ class Run:
     record: Any
     folder: str
     jsonl: str
+    journal: runlog.Journal
     param: Any
     train_def: Any
     log: Any
@@ -52,6 +54,7 @@ class Run:
     check: LossCheck
     stop_iter: int
     score_every: int
+    lock: Any = None
     bar: Any = None
 
     @property
@@ -76,7 +79,7 @@ class Run:
             row = {"iter": solver.iter, "loss": loss, "lr": lr, "time": time.time()}
             if skipped:  # mixed precision: NaN/inf diffs, the update was not applied
                 row.update(skipped=True, loss_scale=solver.loss_scale)
-            runlog.append_row(self.jsonl, row)
+            self.journal.append(row)
             if self.bar is not None:
                 self.bar.update(1)
                 self.bar.set_postfix(loss=f"{loss:.4g}")
@@ -106,7 +109,7 @@ class Run:
         results = seg_tests(net, n, self.record.heads)
         print(f">>> iteration {solver.iter}", file=sys.stderr)
         report(results, file=sys.stderr, per_class=False)
-        runlog.append_row(self.jsonl, {"iter": solver.iter, "scores": results})
+        self.journal.append({"iter": solver.iter, "scores": results})
         return results
 
     @property
@@ -120,7 +123,7 @@ class Run:
         if not self.book.wrote(self.solver.iter):
             peak = final_weights(self.eng, self.solver, self.watch)
             self.eng.snapshot(self.solver, self.log, self.param)
-            self.book.record(self.solver.iter, True, peak)
+            self.book.record(self.solver.iter, None, peak)
 
     def publish(self) -> str:
         """Copy the last snapshot's weights to <run>/<model>.caffemodel (atomically) -> path."""
@@ -132,6 +135,12 @@ class Run:
         print(f"{self.model}: trained weights {final}", file=sys.stderr)
         return final
 
+    def release(self) -> None:
+        """Give the run folder back (rank 0's lock; nothing on other ranks)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -140,9 +149,9 @@ class Run:
     def write_failed(self, e: OSError) -> SystemExit:
         """The error for a snapshot or log that cannot be written (full disk, read-only
         folder), naming how to go on."""
-        snap = self.book.latest_sane()
+        good = self.book.latest_good()
         where = getattr(e, "filename", None) or "the run files"
-        state = snap[: -len(".caffemodel")] + ".solverstate" if snap else None
+        state = good[0][: -len(".caffemodel")] + ".solverstate" if good else None
         return SystemExit(
             f"error: cannot write {where} in {self.folder} ({e.strerror or e}): free disk "
             "space or make the folder writable, then "
@@ -173,12 +182,67 @@ def _open_engine(options: TrainOptions) -> tuple[ModuleType, ModuleType, int, in
     return caffe, eng, rank, world, local, device
 
 
-def _run_folder(model: str, options: TrainOptions) -> str:
-    from solvers.runs.folder import run_dir
-
-    runs = os.path.abspath(options.runs) if options.runs else None
+def _settings(options: TrainOptions) -> tuple:
+    """(runs, width, data_root, normalize, recipe, batch, crop): what names the run folder."""
     o = options
-    return run_dir(model, runs, o.width, o.data_root, o.normalize, o.recipe, o.batch, o.crop)
+    runs = os.path.abspath(o.runs) if o.runs else None
+    return runs, o.width, o.data_root, o.normalize, o.recipe, o.batch, o.crop
+
+
+def _take_folder(model: str, options: TrainOptions) -> tuple[Any, str]:
+    """Rank 0: the lock of the run folder (with --new-run, of the first free folder beside
+    it) and this run's id (a resumed run keeps the id of the run it continues)."""
+    from solvers.runs import claim
+    from solvers.runs import lock as runlock
+    from solvers.runs.folder import run_path
+
+    usual = run_path(model, *_settings(options))
+    if options.new_run:
+        held = runlock.acquire_free(usual, claim.holds_snapshots)
+    else:
+        held = runlock.acquire(usual)
+    run_id = None
+    if options.resume:
+        stem = os.path.abspath(options.resume)[: -len(".solverstate")]
+        run_id = runlog.run_of_snapshot(os.path.join(held.folder, "snapshot", TRAIN_LOG), stem)
+    return held, run_id or runlog.new_run_id()
+
+
+def _own_folder(model: str, options: TrainOptions, rank: int, eng: ModuleType):
+    """The run folder is this run's alone while it lives (solvers.runs.lock): rank 0 takes
+    it, the other ranks of a torchrun job share it -> (folder, run id, lock or None)."""
+    from solvers.runs.folder import RunSetupError
+
+    held, outcome = None, None
+    if rank == 0:
+        try:
+            held, run_id = _take_folder(model, options)
+            outcome = (held.folder, run_id, None)
+        except RunSetupError as e:
+            outcome = (None, None, str(e.code))
+    folder, run_id, refusal = eng.broadcast(outcome)
+    if refusal:
+        raise SystemExit(refusal)
+    return folder, run_id, held
+
+
+def _setup_failed(e: OSError, folder: str) -> SystemExit:
+    """One line for a run that cannot set up its folder (read-only, full disk)."""
+    import errno
+
+    from caffeio.errors import CaffeWriteError
+
+    if isinstance(e, CaffeWriteError):
+        return SystemExit(f"error: {e}")
+    where = e.filename or folder
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        place = os.path.dirname(where) if e.filename else folder
+        todo = f"make {place} writable, or train elsewhere with --runs <a writable folder>"
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = "free disk space (or train elsewhere with --runs), then run again"
+    else:
+        todo = "check that path, then run again"
+    return SystemExit(f"error: {where}: {e.strerror or e} (starting the run): {todo}")
 
 
 def _claim(folder: str, jsonl: str, options: TrainOptions, rank: int, eng: ModuleType) -> None:
@@ -202,6 +266,7 @@ def _resume(run: Run, path: str) -> None:
 
     note = run.eng.restore(run.solver, path, run.folder)
     seek_data(run.solver.net, run.solver.iter * run.param.iter_size)
+    run.book.expect_forward(run.solver.iter)  # the next forward verifies the snapshot
     if run.rank == 0:
         runlog.truncate_after(run.jsonl, run.solver.iter)
         print(f"resumed from {path} at iteration {run.solver.iter}", file=sys.stderr)
@@ -238,15 +303,37 @@ def fixed_deconvolutions(solver: Any, net: Any) -> list[str]:
 
 def start(model: str, options: TrainOptions) -> Run:
     """Set up the training of `model` (a zoo model name) as `options` say -> a Run at its
-    first (or resumed) iteration."""
+    first (or resumed) iteration, holding its run folder (Run.release gives it back; the
+    process's end does too, however it ends)."""
+    from solvers.runs.folder import run_dir
+
+    caffe, eng, rank, world, _, device = _open_engine(options)
+    folder, run_id, held = _own_folder(model, options, rank, eng)
+    try:
+        folder = run_dir(model, *_settings(options), folder=folder)
+        run = _setup(model, options, (caffe, eng, rank, world, device), folder, run_id)
+    except OSError as e:
+        if held is not None:
+            held.release()
+        raise _setup_failed(e, folder) from None
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+    run.lock = held
+    return run
+
+
+def _setup(model: str, options: TrainOptions, opened: tuple, folder: str, run_id: str) -> Run:
+    """The Run in `folder` (owned): claim, solver file, base weights, solver, restore or
+    initialise. opened: (caffe, adapter, rank, world, device) from _open_engine."""
     import caffeio
     import zoo
     from caffeio.glog import SolverLog
     from solvers.runs.base_weights import base_weights
 
-    caffe, eng, rank, world, _, device = _open_engine(options)
+    caffe, eng, rank, world, device = opened
     record = zoo.record(model)
-    folder = _run_folder(model, options)
     jsonl = os.path.join(folder, "snapshot", TRAIN_LOG)
     _claim(folder, jsonl, options, rank, eng)
     solver_path, param = write_run_solver(folder, options, rank, world)
@@ -258,9 +345,10 @@ def start(model: str, options: TrainOptions) -> Run:
     train_def = caffeio.read_net(param.train_net or param.net)
     solver = eng.make_solver(caffe, solver_path, log, precision=options.precision)
     d = options.divergence
+    journal = runlog.Journal(jsonl, run_id, enabled=rank == 0)
     run = Run(
-        model, options, eng, rank, record, folder, jsonl, param, train_def, log, solver,
-        book=SnapshotBook(param.snapshot_prefix, jsonl, param.snapshot, enabled=rank == 0),
+        model, options, eng, rank, record, folder, jsonl, journal, param, train_def, log, solver,
+        book=SnapshotBook(param.snapshot_prefix, journal, param.snapshot),
         watch=DivergenceWatch(d.loss, d.window, d.weights, d.check_every),
         check=LossCheck(train_def, options.hint_iters),
         stop_iter=0,

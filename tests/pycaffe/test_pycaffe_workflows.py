@@ -208,6 +208,8 @@ def test_nonfinite_weights_refused(world, tmp_path):
     args = ["-m", "solvers.infer", "--model", "voc-fcn32s", "--width", WIDTH, "--weights", bad, img]
     p = run([*args, "--out", tmp_path / "a"], check=False)
     assert p.returncode != 0 and "score_fr" in p.stderr and "NaN" in p.stderr, p.stderr[-1500:]
+    last = p.stderr.strip().splitlines()[-1]  # one line naming the file, no traceback
+    assert "Traceback" not in p.stderr and last.startswith(f"error: {bad}"), last
     run([*args, "--out", tmp_path / "b"], env={"CAFFEIO_ALLOW_NONFINITE": "1"})
 
 
