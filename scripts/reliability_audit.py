@@ -380,6 +380,18 @@ def _execute(case):
         if case["target"] in CLI_TARGETS:
             out["traceback"] = True  # the CLI let it out: the user sees a traceback above it
         return out
+    except Exception as e:  # noqa: BLE001 - a user's Python layer's own exception, or a crash
+        if any(str(n).startswith("raised in ") for n in getattr(e, "__notes__", ())):
+            # pycaffe's behaviour: the layer's own exception type, with a note naming the layer
+            notes = " | ".join(str(n) for n in e.__notes__)
+            message = f"{_first_line(e)} | {notes}"
+            return {"outcome": "refused", "error": type(e).__name__, "message": message}
+        return {
+            "outcome": "crash",
+            "error": type(e).__name__,
+            "message": _first_line(e),
+            "at": _frame(e),
+        }
     except BaseException as e:  # noqa: BLE001 - the point: anything else is a crash
         return {
             "outcome": "crash",
