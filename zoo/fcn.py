@@ -9,10 +9,12 @@ trunk on their concatenation; late: one trunk per input, scores averaged); each 
 gets its SoftmaxWithLoss (ignoring 255) on the train and eval nets.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 from caffeio import caffe_pb2
-from netspec.builder import L, NetSpec, P
+from netspec.builder import L, NetSpec, P, Top
 from netspec.coord import crop
 from netspec.errors import NetSpecError
 
@@ -31,7 +33,9 @@ def check_split(model: str, split: str, stems: tuple) -> None:
         )
 
 
-def deploy_input(channels: int = 3, size: int | tuple = 500, name: str | None = None):
+def deploy_input(
+    channels: int = 3, size: int | tuple[int, int] = 500, name: str | None = None
+) -> Top:
     """Input layer top of shape 1 x channels x size x size (size: int or (H, W)).
 
     name: the layer's name; None names it after its top (net_spec's rule). Deploy nets with one
@@ -73,7 +77,7 @@ def _class_counts(rec, num_classes):
     return list(num_classes)
 
 
-def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1):
+def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1) -> Top:
     """Write the net's inputs: the deploy Input layer(s), or the split's Python data layer
     (tops: the inputs, then the labels). One input is blob 'data' (its Input layer 'input');
     several keep their kinds' names. Returns the blob the scores are cropped to."""
@@ -115,9 +119,15 @@ def _late_fusion(b, k):
     return n.score
 
 
-def build(rec: ModelRecord, split: str, width: float = 1.0, data_root: str | None = None,
-          num_classes: int | tuple | None = None, recipe=None,
-          batch_size: int | None = None) -> caffe_pb2.NetParameter:  # fmt: skip
+def build(
+    rec: ModelRecord,
+    split: str,
+    width: float = 1.0,
+    data_root: str | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
+    recipe: str | recipes.TrainRecipe | None = None,
+    batch_size: int | None = None,
+) -> caffe_pb2.NetParameter:
     """caffe_pb2.NetParameter of `rec`'s net `split` (one of rec.net_files).
 
     width: channel multiplier of the trunk; data_root: written into the data layer's paths;

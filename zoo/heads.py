@@ -14,34 +14,43 @@ Flow's two heads; '' for one).
                 and the recipe's auxiliary head on the trunk's stage-4 tap when it has one
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from netspec.coord import crop
 from netspec.errors import NetSpecError
 
 from .resnet import simple_head
 from .trunks import fcn8s_head, fcn16s_head, fcn32s_head, upsample
 
+if TYPE_CHECKING:
+    from netspec.builder import Top
 
-def fcn32s(b, top, image, k: int, suffix: str = ""):
+    from .fcn import Build
+
+
+def fcn32s(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
     """score_fr -> upscore (the backbone's kernel, stride 32) -> score."""
     return fcn32s_head(b.n, top, image, k, suffix, kernel=b.record.backbone.upscore_kernel)
 
 
-def fcn16s(b, top, image, k: int, suffix: str = ""):
+def fcn16s(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
     """The skip from pool4: upscore2 + score_pool4 -> upscore16 -> score."""
     return fcn16s_head(b.n, top, image, k, suffix)
 
 
-def fcn8s(b, top, image, k: int, suffix: str = ""):
+def fcn8s(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
     """The skips from pool4 and pool3 -> upscore8 -> score."""
     return fcn8s_head(b.n, top, image, k, suffix)
 
 
-def fcn8s_atonce(b, top, image, k: int, suffix: str = ""):
+def fcn8s_atonce(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
     """fcn8s with pool4 scaled by 0.01 and pool3 by 0.0001 (the at-once net)."""
     return fcn8s_head(b.n, top, image, k, suffix, atonce=True)
 
 
-def dilated8s(b, top, image, k: int, suffix: str = ""):
+def dilated8s(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
     """The FCN-ResNets' simple head -> upscore (stride 8) -> score (+ the auxiliary head)."""
     if suffix:
         raise NetSpecError(f"{b.record.name}: the dilated8s head scores one label only")
