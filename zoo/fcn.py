@@ -11,8 +11,6 @@ gets its SoftmaxWithLoss (ignoring 255) on the train and eval nets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from caffeio import caffe_pb2
 from netspec.builder import L, NetSpec, P, Top
 from netspec.coord import crop
@@ -20,7 +18,7 @@ from netspec.errors import NetSpecError
 
 from . import pydata
 from . import recipe as recipes
-from .heads import HEADS
+from .heads import HEADS, Build
 from .records import ModelRecord
 from .trunks import score_conv, softmax_loss, upsample
 
@@ -45,22 +43,6 @@ def deploy_input(
     h, w = (size, size) if isinstance(size, int) else size
     kw = {} if name is None else dict(name=name)
     return L.Input(shape=dict(dim=[1, channels, h, w]), **kw)
-
-
-@dataclass
-class Build:
-    """One net being written: NetSpec `n`, the record, the net stem `split`, `width`; `train`:
-    a net with losses and dropout (not deploy); `aux`: the recipe's auxiliary loss is on (the
-    training net of a recipe with aux_weight); `taps`: the trunk's stage tops."""
-
-    n: NetSpec
-    record: ModelRecord
-    split: str
-    width: float
-    recipe: recipes.TrainRecipe | None
-    train: bool
-    aux: bool
-    taps: dict = field(default_factory=dict)
 
 
 def _class_counts(rec, num_classes):

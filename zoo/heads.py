@@ -2,7 +2,7 @@
 
     HEADS["32s"](b, top, image, k, suffix)  ->  the score top (N x k x H x W of `image`)
 
-`b` is the zoo.fcn.Build of the net being written (NetSpec `n`, the record, split, width,
+`b` is the Build (below) of the net being written (NetSpec `n`, the record, split, width,
 recipe, the trunk's taps); `top` the trunk's last top, `image` the input blob the score is
 cropped to, `k` the class count, `suffix` the head's layer-name suffix ('_sem', '_geo' for SIFT
 Flow's two heads; '' for one).
@@ -16,6 +16,7 @@ Flow's two heads; '' for one).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netspec.coord import crop
@@ -25,9 +26,26 @@ from .resnet import simple_head
 from .trunks import fcn8s_head, fcn16s_head, fcn32s_head, upsample
 
 if TYPE_CHECKING:
-    from netspec.builder import Top
+    from netspec.builder import NetSpec, Top
 
-    from .fcn import Build
+    from .recipe import TrainRecipe
+    from .records import ModelRecord
+
+
+@dataclass
+class Build:
+    """One net being written: NetSpec `n`, the record, the net stem `split`, `width`; `train`:
+    a net with losses and dropout (not deploy); `aux`: the recipe's auxiliary loss is on (the
+    training net of a recipe with aux_weight); `taps`: the trunk's stage tops."""
+
+    n: NetSpec
+    record: ModelRecord
+    split: str
+    width: float
+    recipe: TrainRecipe | None
+    train: bool
+    aux: bool
+    taps: dict[int, Top] = field(default_factory=dict)
 
 
 def fcn32s(b: Build, top: Top, image: Top, k: int, suffix: str = "") -> Top:
