@@ -19,8 +19,8 @@ from . import profile
 if TYPE_CHECKING:
     from caffeio import caffe_pb2
 
-    # (net, (H, W)) -> {device: timing dict}
-    Measure = Callable[[caffe_pb2.NetParameter, tuple[int, int]], dict[str, dict[str, Any]]]
+# (net, (H, W)) -> {device: timing dict}
+Measure = Callable[[caffeio.caffe_pb2.NetParameter, tuple[int, int]], dict[str, dict[str, Any]]]
 
 
 def _g(n):
