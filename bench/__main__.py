@@ -431,10 +431,8 @@ def _cpu_model():
 
 
 def run(args):
-    only = set(args.only.split(",")) if args.only else set(SECTIONS)
-    unknown = only - set(SECTIONS)
-    if unknown:
-        raise SystemExit(f"--only: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    """Run the sections --only names (default all) -> the results dict (env first)."""
+    only = _sections(args)
     res = {"env": environment(args)}
     caffe = pycaffe_available()
     res["env"]["pycaffe"] = caffe
@@ -443,60 +441,10 @@ def run(args):
         print("  (BVLC pycaffe not importable: no caffe rows; build it with make pycaffe)")
     tmp = tempfile.mkdtemp(prefix="bench-")
     if only & {"forward", "modes"}:
-        print(f"forward (inference) at {args.size}x{args.size}, width {args.width:g}")
-        configs = [
-            ("eager", "forward", "eager", "exact", f"{tmp}/eager.npy"),
-            ("torchcaffe", "forward", "torchcaffe", "exact", f"{tmp}/exact.npy"),
-        ]
-        if caffe:
-            configs.append(("caffe", "forward", "caffe", "exact", f"{tmp}/caffe.npy"))
-        for v in args.variant:
-            env = parse_variant(v)
-            configs.append((f"torchcaffe [{v}]", "forward", "torchcaffe", "exact", None, env))
-        if "modes" in only:
-            for mode in ("noskip", "channels_last", "winograd", "fast", "bf16"):
-                configs.append(
-                    (f"torchcaffe {mode}", "forward", "torchcaffe", mode, f"{tmp}/{mode}.npy")
-                )
-            for mode in ("thp", "channels_last", "bf16", "compile"):
-                configs.append((f"eager {mode}", "forward", "eager", mode, f"{tmp}/e{mode}.npy"))
-        fwd = interleaved(args, configs)
-        exact = np.load(f"{tmp}/exact.npy") if os.path.exists(f"{tmp}/exact.npy") else None
-        eager = np.load(f"{tmp}/eager.npy") if os.path.exists(f"{tmp}/eager.npy") else None
-        for key, r in fwd.items():
-            mode = key.split(" ", 1)[1] if " " in key else "exact"
-            path = f"{tmp}/{'e' if key.startswith('eager ') else ''}{mode}.npy"
-            if key == "eager":
-                path = f"{tmp}/eager.npy"
-            if key == "caffe":
-                path = f"{tmp}/caffe.npy"
-            ref = exact if key != "torchcaffe" else eager
-            if ref is not None and os.path.exists(path) and "error" not in r:
-                r["accuracy_vs_" + ("exact" if key != "torchcaffe" else "eager")] = compare(
-                    ref, np.load(path)
-                )
-        res["forward"] = fwd
-        if "modes" in only:
-            print("mean IU on the synthetic validation set, per mode", flush=True)
-            res["mean_iu"] = mean_iu_diff(
-                args, ["exact", "noskip", "channels_last", "winograd", "fast", "bf16"]
-            )
-            print(f"  {res['mean_iu']}", flush=True)
+        res.update(forward_section(args, only, caffe, tmp))
     if only & {"train", "memory"}:
         print("training iteration (forward + backward + SGD update)", flush=True)
-        configs = [  # "host": the same fixed work each round (bench.child.host_probe)
-            ("host", "probe", "host", "exact", None),
-            ("eager", "train", "eager", "exact", None),
-            ("torchcaffe", "train", "torchcaffe", "exact", None),
-            ("eager thp", "train", "eager", "thp", None),
-            ("torchcaffe nothp", "train", "torchcaffe", "nothp", None),
-        ]
-        if caffe:
-            configs.append(("caffe", "train", "caffe", "exact", None))
-        for v in args.variant:
-            env = parse_variant(v)
-            configs.append((f"torchcaffe [{v}]", "train", "torchcaffe", "exact", None, env))
-        res["train"] = interleaved(args, configs)
+        res["train"] = interleaved(args, _train_configs(args, caffe))
     if "shared" in only:
         print("two trainings at once on the same cores", flush=True)
         if args.policies:
@@ -504,32 +452,119 @@ def run(args):
         else:
             res["shared"] = two_at_once(args)
     if "layers" in only:
-        print("per-layer breakdown (torchcaffe)", flush=True)
-        r = child(
-            dict(what="layers", size=args.size, width=args.width, threads=args.threads, reps=1)
-        )
-        res["layers"] = r.get("layers", r.get("error"))
-        if isinstance(res["layers"], list):
-            for tag in ("inference", "train"):
-                rows = [x for x in res["layers"] if x["net"] == tag]
-                top = sorted(rows, key=lambda x: -x["s"])[:5]
-                print(
-                    f"  {tag}: total {sum(x['s'] for x in rows):.3f} s; slowest "
-                    + ", ".join(f"{x['layer']} {x['pass']} {x['s']:.3f}" for x in top)
-                )
-        else:
-            print(f"  FAILED: {res['layers']}")
-    if "data" in only:
-        print("data layers", flush=True)
-        res["data"] = data_rates(args)
-    if "score" in only:
-        print("scoring", flush=True)
-        res["score"] = score_rate(args)
-    if "cuda" in only:
-        print("cuda", flush=True)
-        res["cuda"] = cuda_section(args)
+        res["layers"] = layers_section(args)
+    for name, title, section in (
+        ("data", "data layers", data_rates),
+        ("score", "scoring", score_rate),
+        ("cuda", "cuda", cuda_section),
+    ):
+        if name in only:
+            print(title, flush=True)
+            res[name] = section(args)
     res["env"]["loadavg_end"] = loadavg()
     return res
+
+
+def _sections(args):
+    """The sections --only names (all when empty); SystemExit naming any unknown one."""
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--only: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    return only
+
+
+def forward_section(args, only, caffe, tmp):
+    """Forward rows (interleaved), each with its accuracy against the exact output; with
+    'modes', torchcaffe's and eager's modes too and the mean IU per mode -> {"forward": ...
+    [, "mean_iu": ...]}. Outputs are compared through .npy files in `tmp`."""
+    print(f"forward (inference) at {args.size}x{args.size}, width {args.width:g}")
+    fwd = interleaved(args, _forward_configs(args, only, caffe, tmp))
+    _compare_outputs(fwd, tmp)
+    out = {"forward": fwd}
+    if "modes" in only:
+        print("mean IU on the synthetic validation set, per mode", flush=True)
+        out["mean_iu"] = mean_iu_diff(
+            args, ["exact", "noskip", "channels_last", "winograd", "fast", "bf16"]
+        )
+        print(f"  {out['mean_iu']}", flush=True)
+    return out
+
+
+def _forward_configs(args, only, caffe, tmp):
+    """The forward rows: (label, what, engine, mode, output .npy or None[, env])."""
+    configs = [
+        ("eager", "forward", "eager", "exact", f"{tmp}/eager.npy"),
+        ("torchcaffe", "forward", "torchcaffe", "exact", f"{tmp}/exact.npy"),
+    ]
+    if caffe:
+        configs.append(("caffe", "forward", "caffe", "exact", f"{tmp}/caffe.npy"))
+    for v in args.variant:
+        env = parse_variant(v)
+        configs.append((f"torchcaffe [{v}]", "forward", "torchcaffe", "exact", None, env))
+    if "modes" in only:
+        for mode in ("noskip", "channels_last", "winograd", "fast", "bf16"):
+            configs.append(
+                (f"torchcaffe {mode}", "forward", "torchcaffe", mode, f"{tmp}/{mode}.npy")
+            )
+        for mode in ("thp", "channels_last", "bf16", "compile"):
+            configs.append((f"eager {mode}", "forward", "eager", mode, f"{tmp}/e{mode}.npy"))
+    return configs
+
+
+def _compare_outputs(fwd, tmp):
+    """Add accuracy_vs_exact to each forward row (torchcaffe's exact row: accuracy_vs_eager)
+    whose output file is in `tmp` and that did not fail."""
+    exact = np.load(f"{tmp}/exact.npy") if os.path.exists(f"{tmp}/exact.npy") else None
+    eager = np.load(f"{tmp}/eager.npy") if os.path.exists(f"{tmp}/eager.npy") else None
+    for key, r in fwd.items():
+        mode = key.split(" ", 1)[1] if " " in key else "exact"
+        path = f"{tmp}/{'e' if key.startswith('eager ') else ''}{mode}.npy"
+        if key == "eager":
+            path = f"{tmp}/eager.npy"
+        if key == "caffe":
+            path = f"{tmp}/caffe.npy"
+        ref = exact if key != "torchcaffe" else eager
+        if ref is not None and os.path.exists(path) and "error" not in r:
+            r["accuracy_vs_" + ("exact" if key != "torchcaffe" else "eager")] = compare(
+                ref, np.load(path)
+            )
+
+
+def _train_configs(args, caffe):
+    """The training rows, the host probe first."""
+    configs = [  # "host": the same fixed work each round (bench.child.host_probe)
+        ("host", "probe", "host", "exact", None),
+        ("eager", "train", "eager", "exact", None),
+        ("torchcaffe", "train", "torchcaffe", "exact", None),
+        ("eager thp", "train", "eager", "thp", None),
+        ("torchcaffe nothp", "train", "torchcaffe", "nothp", None),
+    ]
+    if caffe:
+        configs.append(("caffe", "train", "caffe", "exact", None))
+    for v in args.variant:
+        env = parse_variant(v)
+        configs.append((f"torchcaffe [{v}]", "train", "torchcaffe", "exact", None, env))
+    return configs
+
+
+def layers_section(args):
+    """Per-layer times of torchcaffe's inference and training nets (a child process) -> its
+    rows, or the error text; prints each net's total and five slowest layers."""
+    print("per-layer breakdown (torchcaffe)", flush=True)
+    r = child(dict(what="layers", size=args.size, width=args.width, threads=args.threads, reps=1))
+    rows_or_error = r.get("layers", r.get("error"))
+    if isinstance(rows_or_error, list):
+        for tag in ("inference", "train"):
+            rows = [x for x in rows_or_error if x["net"] == tag]
+            top = sorted(rows, key=lambda x: -x["s"])[:5]
+            print(
+                f"  {tag}: total {sum(x['s'] for x in rows):.3f} s; slowest "
+                + ", ".join(f"{x['layer']} {x['pass']} {x['s']:.3f}" for x in top)
+            )
+    else:
+        print(f"  FAILED: {rows_or_error}")
+    return rows_or_error
 
 
 def main(argv=None):

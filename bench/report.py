@@ -62,93 +62,23 @@ def _fmt(v, nd=2):
 def table(res):
     """Markdown text of the run's results."""
     env = res["env"]
-    lines = [
-        f"Run {env['date']} on `{env['machine']}` ({env['cpu_model']}, {env['cores']} cores, "
-        f"torch {env['torch']}, {env['threads']} threads), input {env['size']}x{env['size']}, "
-        f"width {env['width']}, best of {env.get('rounds', 1)} interleaved rounds x {env['reps']} "
-        "runs after a warm-up, each round in a fresh process. "
-        f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.",
-        "",
-    ]
-    if env.get("host"):
-        lines[0:0] = [f"Host `{_host.tag(env['host'])}`: {_host.line(env['host'])}.", ""]
-    fwd = res.get("forward", {})
-    if fwd:
-        base = _t(fwd.get("eager"))
-        lines += [
-            "| forward (inference) | time (s) | x eager | peak RSS (MB) | max rel. diff | "
-            "argmax agreement | load before |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for k, r in fwd.items():
-            if r.get("skipped") or r.get("error"):
-                why = r.get("skipped") or "failed: " + r["error"].strip().splitlines()[-1]
-                lines.append(f"| {k} | {why} | | | | | |")
-                continue
-            acc = r.get("accuracy_vs_exact") or r.get("accuracy_vs_eager") or {}
-            ref = " (vs eager)" if "accuracy_vs_eager" in r else ""
-            lines.append(
-                f"| {k} | {_fmt(_t(r))} | {_fmt(_t(r) / base)} | {_fmt(r.get('peak_rss_mb'), 0)}"
-                f" | {_fmt(acc.get('max_rel_diff'), 7)}{ref} | "
-                f"{_fmt(acc.get('argmax_agreement'), 5)} | {r['spec'].get('loadavg_before')} |"
-            )
-        lines.append("")
-        lines += _per_round(fwd, env["reps"], "forward")
-    tr = res.get("train", {})
-    if tr:
-        base = _t(tr.get("eager"))
-        caffe = _t(tr.get("caffe")) if tr.get("caffe") else math.nan
-        lines += [
-            "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread over steps "
-            "| x eager "
-            "| x Caffe | peak RSS (MB) | peak RSS per round min / median / max (MB) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for k, r in tr.items():
-            lo, med, hi, sp = _spread(r)
-            xe, xc = (_fmt(_t(r) / base), _fmt(_t(r) / caffe)) if k != "host" else ("-", "-")
-            lines.append(
-                f"| {k} | {_fmt(lo)} / {_fmt(med)} / {_fmt(hi)} | {_fmt(sp)} | "
-                f"{xe} | {xc} | {_fmt(r.get('peak_rss_mb'), 0)} | {_rss_rounds(r)} |"
-            )
-        lines.append("")
-        lines += _per_round(tr, env["reps"], "training iteration")
-    shared = res.get("shared")
-    if shared:
-        lines.append(
-            f"Two trainings at once: {shared['together_s']:.1f} s together against "
-            f"{shared['sequential_s']:.1f} s one after the other ({shared['ratio']:.2f}x)."
-        )
-        lines.append("")
+    lines = _run_lines(env)
+    if res.get("forward"):
+        lines += _forward_lines(res["forward"], env["reps"])
+    if res.get("train"):
+        lines += _train_lines(res["train"], env["reps"])
+    if res.get("shared"):
+        lines += _shared_lines(res["shared"])
     if res.get("shared_policies"):
         lines += policy_table(res["shared_policies"])
-    miu = res.get("mean_iu")
-    if miu:
-        lines += [
-            "| mode | mean IU (synthetic val, random weights) | diff vs exact |",
-            "|---|---|---|",
-        ]
-        for k, v in miu.items():
-            lines.append(f"| {k} | {_fmt(v['mean_iu'], 5)} | {_fmt(v['mean_iu_diff'], 5)} |")
-        lines.append("")
+    if res.get("mean_iu"):
+        lines += _mean_iu_lines(res["mean_iu"])
     layers = res.get("layers")
     if isinstance(layers, list) and layers:
-        lines += ["Per-layer time (torchcaffe, top 12 per pass):", ""]
-        lines += ["| net | pass | layer | type | s |", "|---|---|---|---|---|"]
-        for tag in ("inference", "train"):
-            for p in ("forward", "backward"):
-                rows = [r for r in layers if r["net"] == tag and r["pass"] == p]
-                if not rows:
-                    continue
-                total = sum(r["s"] for r in rows)
-                for r in sorted(rows, key=lambda r: -r["s"])[:12]:
-                    lines.append(f"| {tag} | {p} | {r['layer']} | {r['type']} | {r['s']:.3f} |")
-                lines.append(f"| {tag} | {p} | **total** | | **{total:.3f}** |")
-        lines.append("")
-    data = res.get("data")
-    if data:
+        lines += _layer_lines(layers)
+    if res.get("data"):
         lines += ["| data layer | images/s |", "|---|---|"]
-        lines += [f"| {k} | {v:.1f} |" for k, v in data.items()]
+        lines += [f"| {k} | {v:.1f} |" for k, v in res["data"].items()]
         lines.append("")
     if res.get("score"):
         lines.append(
@@ -162,6 +92,100 @@ def table(res):
         lines += cuda.table(res["cuda"])
         lines.append("")
     return "\n".join(lines)
+
+
+def _run_lines(env):
+    """The host (when recorded) and the run's settings and load."""
+    lines = [
+        f"Run {env['date']} on `{env['machine']}` ({env['cpu_model']}, {env['cores']} cores, "
+        f"torch {env['torch']}, {env['threads']} threads), input {env['size']}x{env['size']}, "
+        f"width {env['width']}, best of {env.get('rounds', 1)} interleaved rounds x {env['reps']} "
+        "runs after a warm-up, each round in a fresh process. "
+        f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}.",
+        "",
+    ]
+    if env.get("host"):
+        lines[0:0] = [f"Host `{_host.tag(env['host'])}`: {_host.line(env['host'])}.", ""]
+    return lines
+
+
+def _forward_lines(fwd, reps):
+    """The forward table (time, ratio to eager, RSS, accuracy) and its per-round table."""
+    base = _t(fwd.get("eager"))
+    lines = [
+        "| forward (inference) | time (s) | x eager | peak RSS (MB) | max rel. diff | "
+        "argmax agreement | load before |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, r in fwd.items():
+        if r.get("skipped") or r.get("error"):
+            why = r.get("skipped") or "failed: " + r["error"].strip().splitlines()[-1]
+            lines.append(f"| {k} | {why} | | | | | |")
+            continue
+        acc = r.get("accuracy_vs_exact") or r.get("accuracy_vs_eager") or {}
+        ref = " (vs eager)" if "accuracy_vs_eager" in r else ""
+        lines.append(
+            f"| {k} | {_fmt(_t(r))} | {_fmt(_t(r) / base)} | {_fmt(r.get('peak_rss_mb'), 0)}"
+            f" | {_fmt(acc.get('max_rel_diff'), 7)}{ref} | "
+            f"{_fmt(acc.get('argmax_agreement'), 5)} | {r['spec'].get('loadavg_before')} |"
+        )
+    lines.append("")
+    return lines + _per_round(fwd, reps, "forward")
+
+
+def _train_lines(tr, reps):
+    """The training table (spread, ratios to eager and Caffe, RSS) and its per-round table."""
+    base = _t(tr.get("eager"))
+    caffe = _t(tr.get("caffe")) if tr.get("caffe") else math.nan
+    lines = [
+        "| training iteration (fwd + bwd + SGD) | min / median / max (s) | spread over steps "
+        "| x eager "
+        "| x Caffe | peak RSS (MB) | peak RSS per round min / median / max (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, r in tr.items():
+        lo, med, hi, sp = _spread(r)
+        xe, xc = (_fmt(_t(r) / base), _fmt(_t(r) / caffe)) if k != "host" else ("-", "-")
+        lines.append(
+            f"| {k} | {_fmt(lo)} / {_fmt(med)} / {_fmt(hi)} | {_fmt(sp)} | "
+            f"{xe} | {xc} | {_fmt(r.get('peak_rss_mb'), 0)} | {_rss_rounds(r)} |"
+        )
+    lines.append("")
+    return lines + _per_round(tr, reps, "training iteration")
+
+
+def _shared_lines(shared):
+    return [
+        f"Two trainings at once: {shared['together_s']:.1f} s together against "
+        f"{shared['sequential_s']:.1f} s one after the other ({shared['ratio']:.2f}x).",
+        "",
+    ]
+
+
+def _mean_iu_lines(miu):
+    lines = [
+        "| mode | mean IU (synthetic val, random weights) | diff vs exact |",
+        "|---|---|---|",
+    ]
+    for k, v in miu.items():
+        lines.append(f"| {k} | {_fmt(v['mean_iu'], 5)} | {_fmt(v['mean_iu_diff'], 5)} |")
+    return lines + [""]
+
+
+def _layer_lines(layers):
+    """The 12 slowest layers of each net and pass, with the pass's total."""
+    lines = ["Per-layer time (torchcaffe, top 12 per pass):", ""]
+    lines += ["| net | pass | layer | type | s |", "|---|---|---|---|---|"]
+    for tag in ("inference", "train"):
+        for p in ("forward", "backward"):
+            rows = [r for r in layers if r["net"] == tag and r["pass"] == p]
+            if not rows:
+                continue
+            total = sum(r["s"] for r in rows)
+            for r in sorted(rows, key=lambda r: -r["s"])[:12]:
+                lines.append(f"| {tag} | {p} | {r['layer']} | {r['type']} | {r['s']:.3f} |")
+            lines.append(f"| {tag} | {p} | **total** | | **{total:.3f}** |")
+    return lines + [""]
 
 
 def policy_table(runs):

@@ -6,7 +6,12 @@ params = caffeio.load_params("x.caffemodel")       # {layer: [ndarray, ...]} in 
 caffeio.write_net(net, "out.prototxt"); caffeio.write_caffemodel(net, "out.caffemodel")
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from . import caffe_pb2
 from .binary import atomic_write, read_net_binary, read_solverstate, write_binary
@@ -45,7 +50,7 @@ __all__ = [
 ]
 
 
-def read_net(path, upgrade=True):
+def read_net(path: str, upgrade: bool = True) -> caffe_pb2.NetParameter:
     """Read a net prototxt -> caffe_pb2.NetParameter (legacy V1/input forms upgraded by default)."""
     net = read_text(path, caffe_pb2.NetParameter())
     if not len(net.layer) and not len(net.layers) and not len(net.input):
@@ -53,18 +58,20 @@ def read_net(path, upgrade=True):
     return upgrade_net(net, path) if upgrade else net
 
 
-def net_from_text(text, filename="<string>", upgrade=True):
+def net_from_text(
+    text: str, filename: str = "<string>", upgrade: bool = True
+) -> caffe_pb2.NetParameter:
     """Prototxt text -> caffe_pb2.NetParameter (upgraded by default)."""
     net = parse_text(text, caffe_pb2.NetParameter(), filename)
     return upgrade_net(net, filename) if upgrade else net
 
 
-def read_solver(path):
+def read_solver(path: str) -> caffe_pb2.SolverParameter:
     """Read a solver prototxt -> caffe_pb2.SolverParameter."""
     return read_text(path, caffe_pb2.SolverParameter())
 
 
-def read_caffemodel(path, upgrade=True):
+def read_caffemodel(path: str, upgrade: bool = True) -> caffe_pb2.NetParameter:
     """Read a binary caffemodel -> caffe_pb2.NetParameter with blobs (upgraded by default).
 
     Every blob's stored value count is checked against its shape; a truncated or foreign file
@@ -79,27 +86,27 @@ def read_caffemodel(path, upgrade=True):
     return net
 
 
-def write_net(net, path):
+def write_net(net: caffe_pb2.NetParameter, path: str) -> None:
     """Write a NetParameter as prototxt text (atomically)."""
     write_text(net, path)
 
 
-def write_solver(solver, path):
+def write_solver(solver: caffe_pb2.SolverParameter, path: str) -> None:
     """Write a SolverParameter as prototxt text (atomically)."""
     write_text(solver, path)
 
 
-def write_caffemodel(net, path):
+def write_caffemodel(net: caffe_pb2.NetParameter, path: str) -> None:
     """Write a NetParameter (with blobs) as a binary caffemodel (atomically)."""
     write_binary(net, path)
 
 
-def write_solverstate(state, path):
+def write_solverstate(state: caffe_pb2.SolverState, path: str) -> None:
     """Write a caffe_pb2.SolverState (atomically)."""
     write_binary(state, path)
 
 
-def load_params(path):
+def load_params(path: str) -> OrderedDict[str, list[np.ndarray]]:
     """caffemodel -> OrderedDict {layer name: [ndarray, ...]} for layers that hold blobs.
 
     Arrays keep their stored shapes (legacy 4-D shapes as stored: use shapes_match to compare).
@@ -115,7 +122,11 @@ def load_params(path):
     return out
 
 
-def params_to_net(params, net=None, types=None):
+def params_to_net(
+    params: Mapping[str, Sequence[np.ndarray]],
+    net: caffe_pb2.NetParameter | None = None,
+    types: Mapping[str, str] | None = None,
+) -> caffe_pb2.NetParameter:
     """{layer name: [ndarray, ...]} -> NetParameter holding only those layers' blobs.
 
     If `net` (a NetParameter) is given, its layer definitions are copied (in its order) and

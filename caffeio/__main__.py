@@ -1,7 +1,10 @@
 """python -m caffeio info FILE: layers, types, blob shapes and parameter counts of a Caffe file."""
 
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import TextIO
 
 from . import (
     CaffeFormatError,
@@ -70,7 +73,7 @@ def _print_net(path, net, label, out):
     print(f"  total {total:,} parameters", file=out)
 
 
-def info(path, out=None):
+def info(path: str, out: TextIO | None = None) -> None:
     """Print a summary of a prototxt, caffemodel or solverstate to `out` (default stdout).
 
     The kind is told from the content (text vs binary, first field or tag), not the name."""
@@ -93,7 +96,8 @@ def info(path, out=None):
             _print_net(path, msg, "caffemodel", out)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """`python -m caffeio info FILE` -> exit status (0, or 2 after printing the error)."""
     p = argparse.ArgumentParser(prog="python -m caffeio", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     pi = sub.add_parser("info", help="summarise a prototxt, caffemodel or solverstate")

@@ -16,6 +16,8 @@ CaffeWriteError naming the destination file and what to do; the previous file un
 is left as it was.
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import hashlib
@@ -26,6 +28,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 
 from .errors import CaffeWriteError
 
@@ -54,7 +57,7 @@ def _alive(pid):
     return True
 
 
-def remove_stale_temps(folder):
+def remove_stale_temps(folder: str) -> int:
     """Delete temporary files that interrupted atomic writes left in `folder` -> their count.
 
     Only files of this module's naming scheme whose writing process (on this host) is gone,
@@ -184,7 +187,7 @@ def _remove(tmp):
             os.unlink(tmp)
 
 
-def atomic_write(path, data):
+def atomic_write(path: str, data: bytes) -> None:
     """Write bytes `data` to `path` atomically (temporary file in the same folder + rename).
 
     A crash or Ctrl-C mid-write never leaves a half-written file under `path`; OS errors
@@ -200,7 +203,7 @@ def atomic_write(path, data):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str) -> Iterator[str]:
     """Context manager for a writer that takes a file name (savefig, PIL, torch.save, ONNX
     export): yields a path named like `path` inside a private folder (mode 0700, made next to
     `path` under an unpredictable name), so that nobody else can replace the file between the

@@ -1,8 +1,11 @@
 """Binary caffemodel / solverstate reading and writing."""
 
-import os
+from __future__ import annotations
 
-from google.protobuf.message import DecodeError
+import os
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
 
 from . import caffe_pb2
 from .atomic import atomic_write
@@ -11,6 +14,8 @@ from .errors import CaffeFormatError
 from .sniff import binary_kind, is_text
 
 __all__ = ["atomic_write", "parse_binary", "read_net_binary", "read_solverstate", "write_binary"]
+
+M = TypeVar("M", bound=Message)
 
 
 def _read_bytes(path, what):
@@ -27,7 +32,7 @@ def _looks_like_text(data):
     return is_text(data[:4096])
 
 
-def parse_binary(data, message, path, what):
+def parse_binary(data: bytes, message: M, path: str, what: str) -> M:
     """Parse serialized protobuf `data` into `message`; errors name `path` and say what is wrong."""
     if _looks_like_text(data):
         raise CaffeFormatError(
@@ -47,7 +52,7 @@ def parse_binary(data, message, path, what):
     return message
 
 
-def read_net_binary(path):
+def read_net_binary(path: str) -> caffe_pb2.NetParameter:
     """Read a caffemodel -> NetParameter as stored (not upgraded); no layers is an error."""
     data = _read_bytes(path, "caffemodel")
     net = parse_binary(data, caffe_pb2.NetParameter(), path, "caffemodel")
@@ -94,12 +99,12 @@ def _check_names(net, path):
                 )
 
 
-def write_binary(message, path):
+def write_binary(message: Message, path: str) -> None:
     """Serialize `message` to `path` atomically."""
     atomic_write(path, message.SerializeToString())
 
 
-def read_solverstate(path):
+def read_solverstate(path: str) -> caffe_pb2.SolverState:
     """Read a .solverstate -> caffe_pb2.SolverState.
 
     Besides parsing, the content must look like one: an iteration >= 0, history blobs whose

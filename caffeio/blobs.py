@@ -1,13 +1,16 @@
 """BlobProto <-> numpy conversion with Caffe's legacy-shape rules."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from . import caffe_pb2
 
 
-def blob_shape(blob):
+def blob_shape(blob: caffe_pb2.BlobProto) -> tuple[int, ...]:
     """Shape of a BlobProto: `shape.dim` if set, else legacy (num, channels, height, width)."""
     if blob.HasField("shape"):
         return tuple(int(d) for d in blob.shape.dim)
@@ -17,7 +20,7 @@ def blob_shape(blob):
     return (n,) if n else ()
 
 
-def blob_to_array(blob, name="blob"):
+def blob_to_array(blob: caffe_pb2.BlobProto, name: str = "blob") -> np.ndarray:
     """BlobProto -> float32 ndarray of `blob_shape(blob)` (float64 when only double_data is set).
 
     Raises CaffeFormatError when the stored element count does not match the shape
@@ -47,7 +50,9 @@ def blob_to_array(blob, name="blob"):
     return arr.reshape(shape)
 
 
-def array_to_blob(arr, legacy=False, diff=None):
+def array_to_blob(
+    arr: np.ndarray, legacy: bool = False, diff: np.ndarray | None = None
+) -> caffe_pb2.BlobProto:
     """ndarray -> BlobProto with float32 `data` (and `diff` if given).
 
     legacy=True writes num/channels/height/width instead of `shape` (arr must have <= 4 dims),
@@ -56,7 +61,12 @@ def array_to_blob(arr, legacy=False, diff=None):
     return fill_blob(caffe_pb2.BlobProto(), arr, legacy, diff)
 
 
-def fill_blob(blob, arr, legacy=False, diff=None):
+def fill_blob(
+    blob: caffe_pb2.BlobProto,
+    arr: np.ndarray,
+    legacy: bool = False,
+    diff: np.ndarray | None = None,
+) -> caffe_pb2.BlobProto:
     """Write ndarray `arr` into the (empty) BlobProto `blob` in place and return it.
 
     Use this on `layer.blobs.add()` for big arrays: it avoids the copy that
@@ -105,7 +115,7 @@ def _merge_packed_floats(blob, field_number, arr):
     blob.MergeFromString(_varint(field_number << 3 | 2) + _varint(len(payload)) + payload)
 
 
-def shapes_match(stored, wanted):
+def shapes_match(stored: Sequence[int], wanted: Sequence[int]) -> bool:
     """True when a stored blob shape matches `wanted`, right-aligning legacy 4-D shapes.
 
     A legacy (1, 1, 4096, 25088) matches (4096, 25088): leading 1s are ignored on both sides.

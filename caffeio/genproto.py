@@ -8,11 +8,17 @@ schema (a serialized FileDescriptorProto, from `protoc --descriptor_set_out`) ha
 protobuf's builder API, which every runtime since 3.20 provides.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pb2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO = os.path.join(HERE, "caffe.proto")
@@ -37,7 +43,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, "caffeio._caffe_pb2", _globa
 """
 
 
-def compile_descriptor(proto=PROTO):
+def compile_descriptor(proto: str = PROTO) -> bytes:
     """caffe.proto -> its FileDescriptorProto as bytes (json_name cleared: runtimes derive it).
 
     Uses grpc_tools' bundled protoc when installed, else a `protoc` on PATH.
@@ -72,7 +78,7 @@ def _all_messages(messages):
         yield from _all_messages(m.nested_type)
 
 
-def module_text(serialized):
+def module_text(serialized: bytes) -> str:
     """The Python source of the module for a serialized FileDescriptorProto."""
     lines = []
     for i in range(0, len(serialized), 72):
@@ -80,14 +86,15 @@ def module_text(serialized):
     return HEADER + "\n".join(lines) + "\n" + FOOTER
 
 
-def main():
+def main() -> None:
+    """Rewrite caffeio/_caffe_pb2.py from caffeio/caffe.proto (make proto)."""
     text = module_text(compile_descriptor())
     with open(OUT, "w") as f:
         f.write(text)
     print(f"wrote {OUT}")
 
 
-def committed_descriptor(path=OUT):
+def committed_descriptor(path: str = OUT) -> descriptor_pb2.FileDescriptorProto:
     """The FileDescriptorProto inside a generated module, read without importing it (so it can
     be checked while pycaffe's schema owns the descriptor pool)."""
     import ast

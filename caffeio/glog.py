@@ -5,9 +5,12 @@
 Lines go to stderr (as glog's default) and, when set, appended to a log file.
 """
 
+from __future__ import annotations
+
 import datetime
 import os
 import sys
+from typing import TextIO
 
 # The source locations Caffe prints for each message (the parsers ignore them; humans grep them).
 WHERE = {
@@ -29,12 +32,12 @@ WHERE = {
 }
 
 
-def fmt_float(x):
+def fmt_float(x: float) -> str:
     """A float as C++ ostream prints it by default (6 significant digits, %g-like)."""
     return f"{float(x):.6g}"
 
 
-def glog_prefix(where, now=None, pid=None):
+def glog_prefix(where: str, now: datetime.datetime | None = None, pid: int | None = None) -> str:
     """`I1121 13:39:22.381027 12345 solver.cpp:218] ` for the current time and process."""
     now = now or datetime.datetime.now()
     pid = os.getpid() if pid is None else pid
@@ -44,12 +47,14 @@ def glog_prefix(where, now=None, pid=None):
 class SolverLog:
     """Writes glog-format INFO lines; `enabled=False` (non-root DDP ranks) writes nothing."""
 
-    def __init__(self, path=None, stream=None, enabled=True):
+    def __init__(
+        self, path: str | None = None, stream: TextIO | None = None, enabled: bool = True
+    ) -> None:
         self.path = path
         self.stream = stream
         self.enabled = enabled
 
-    def __call__(self, key, message):
+    def __call__(self, key: str, message: str) -> None:
         """Log `message` with the source location Caffe uses for `key` (see WHERE)."""
         if not self.enabled:
             return

@@ -39,9 +39,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import CaffeFormatError
+
+if TYPE_CHECKING:
+    from . import caffe_pb2
 
 SOURCE = "source"
 POINTWISE = "pointwise"
@@ -304,7 +307,7 @@ def _checked_axis(layer, field, axis, shape):
 
 
 # ----------------------------------------------------------------------------- spatial kind
-def spatial_kind(layer, ndim: int = 4) -> str | None:
+def spatial_kind(layer: caffe_pb2.LayerParameter, ndim: int = 4) -> str | None:
     """The spatial kind of a LayerParameter (see the module docstring) for `ndim`-axis bottoms
     (axes 2.. are spatial); None for a type this table does not know.
 
@@ -340,7 +343,7 @@ def spatial_kind(layer, ndim: int = 4) -> str | None:
     return row.spatial
 
 
-def passes_through(layer, ndim: int = 4) -> bool:
+def passes_through(layer: caffe_pb2.LayerParameter, ndim: int = 4) -> bool:
     """True when `layer` keeps its bottom's H x W grid, pixel for pixel (kinds pointwise and
     grid): its tops have the coordinate map of its bottoms."""
     return spatial_kind(layer, ndim) in (POINTWISE, GRID)
@@ -352,7 +355,9 @@ def types_of_kind(*kinds: str) -> frozenset[str]:
 
 
 # ----------------------------------------------------------------------------- counts
-def counts(layer) -> tuple[tuple[int, int | None], tuple[int, int | None]]:
+def counts(
+    layer: caffe_pb2.LayerParameter,
+) -> tuple[tuple[int, int | None], tuple[int, int | None]]:
     """((min, max) bottoms, (min, max) tops) Caffe accepts for this LayerParameter (max None:
     any number). Convolution and Deconvolution take one top per bottom; Pooling's mask top
     exists for MAX only; Filter has one top per bottom but the selector; RNN/LSTM take an
@@ -414,7 +419,10 @@ def _hw(cp, stem):
 
 
 def conv_geometry(
-    layer, n_spatial: int = 2, where: str | None = None, error: type = LayerTypeError
+    layer: caffe_pb2.LayerParameter,
+    n_spatial: int = 2,
+    where: str | None = None,
+    error: type = LayerTypeError,
 ) -> tuple[Window, ...]:
     """Window per spatial axis of a Convolution, Deconvolution or Im2col LayerParameter (its
     convolution_param), in bottom pixels for Convolution/Im2col, top pixels for Deconvolution.
@@ -447,7 +455,7 @@ def _check_window(axes, error, where):
 
 
 def pool_geometry(
-    layer,
+    layer: caffe_pb2.LayerParameter,
     map_hw: tuple[int, int] | None = None,
     where: str | None = None,
     error: type = LayerTypeError,
@@ -514,7 +522,7 @@ def pool_geometry(
     return out
 
 
-def lrn_geometry(layer) -> tuple[Window, Window] | None:
+def lrn_geometry(layer: caffe_pb2.LayerParameter) -> tuple[Window, Window] | None:
     """(H, W) windows of an LRN WITHIN_CHANNEL layer: local_size, stride 1, pad
     (local_size - 1) / 2 (Caffe pools the squares with AVE over that window); None for
     ACROSS_CHANNELS, which reads one position."""
@@ -525,7 +533,9 @@ def lrn_geometry(layer) -> tuple[Window, Window] | None:
     return (w, w)
 
 
-def spp_geometry(layer, map_hw: tuple[int, int]) -> list[tuple[Window, Window]]:
+def spp_geometry(
+    layer: caffe_pb2.LayerParameter, map_hw: tuple[int, int]
+) -> list[tuple[Window, Window]]:
     """(H, W) pooling windows of each level of an SPP layer over an H x W map.
 
     Level i has 2^i bins per axis: kernel ceil(size / bins), stride = kernel, pad
@@ -543,7 +553,7 @@ def spp_geometry(layer, map_hw: tuple[int, int]) -> list[tuple[Window, Window]]:
 
 
 def window_geometry(
-    layer,
+    layer: caffe_pb2.LayerParameter,
     n_spatial: int = 2,
     map_hw: tuple[int, int] | None = None,
     where: str | None = None,
@@ -612,19 +622,22 @@ def pool_out_shape(
     )
 
 
-def pool_ceil(layer) -> bool:
+def pool_ceil(layer: caffe_pb2.LayerParameter) -> bool:
     """Whether a Pooling layer rounds its output size up (round_mode CEIL, the default)."""
     return layer.pooling_param.round_mode == 0
 
 
-def spp_out_size(layer, channels: int) -> int:
+def spp_out_size(layer: caffe_pb2.LayerParameter, channels: int) -> int:
     """Length of an SPP layer's output vector: channels x sum over levels of bins^2."""
     return channels * sum(4**i for i in range(layer.spp_param.pyramid_height))
 
 
 # ----------------------------------------------------------------------------- crop
 def crop_offsets(
-    layer, ndim: int = 4, where: str | None = None, error: type = LayerTypeError
+    layer: caffe_pb2.LayerParameter,
+    ndim: int = 4,
+    where: str | None = None,
+    error: type = LayerTypeError,
 ) -> tuple[int, tuple[int, ...]]:
     """(start axis, offset per axis 0..ndim-1) of a Crop layer over `ndim`-axis bottoms.
 
@@ -652,7 +665,9 @@ def crop_offsets(
 
 
 # ----------------------------------------------------------------------------- blob shapes
-def param_shapes(layer, bottom_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+def param_shapes(
+    layer: caffe_pb2.LayerParameter, bottom_shapes: list[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
     """Shapes of the blobs Caffe creates for `layer` given its bottoms' shapes, in the order a
     caffemodel stores them ([] for types without blobs; Python's are its own business).
 
@@ -711,7 +726,7 @@ def param_shapes(layer, bottom_shapes: list[tuple[int, ...]]) -> list[tuple[int,
     return []
 
 
-def blob_names(layer) -> tuple[str, ...]:
+def blob_names(layer: caffe_pb2.LayerParameter) -> tuple[str, ...]:
     """Names of the blobs Caffe creates for `layer`, in caffemodel order (as param_shapes):
     the record's `blobs` less those its parameters leave out (a bias without bias_term, a
     Scale's factor when bottom 1 gives it, an RNN/LSTM static weight without static input)."""
@@ -748,7 +763,7 @@ class Each:
 ANY = "any"
 
 
-def declared_param_shapes(layer) -> list | None:
+def declared_param_shapes(layer: caffe_pb2.LayerParameter) -> list | None:
     """What a LayerParameter alone says about its blobs: a list of partial shapes (tuples of
     ints, None for sizes that depend on the bottoms, Each(k) for k on every spatial axis) or
     ANY per blob whose shape comes from the bottoms only; None for types without blobs and for

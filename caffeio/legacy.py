@@ -5,6 +5,8 @@ saved the way old model files look: V1 `layers` with enum types, `blobs_lr`/`wei
 instead of `param`, legacy 4-D blob shapes, and `input`/`input_dim` instead of an Input layer.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from . import caffe_pb2
@@ -14,7 +16,7 @@ from .upgrade import _V1_PARAM_FIELDS, V1_TYPE_NAMES
 _TYPE_ENUMS = {name: enum for enum, name in V1_TYPE_NAMES.items() if name}
 
 
-def to_v1(net):
+def to_v1(net: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter:
     """caffe_pb2.NetParameter (current format) -> an equivalent NetParameter in V1 format.
 
     Raises ValueError for a layer type V1 cannot express (e.g. Crop, Python, Scale): V1 files

@@ -11,8 +11,16 @@ the rule is among the state's stages and no `not_stage` is.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
-def state_meets_rule(phase: int, level: int, stages, rule) -> bool:
+if TYPE_CHECKING:
+    from . import caffe_pb2
+
+
+def state_meets_rule(
+    phase: int, level: int, stages: Collection[str], rule: caffe_pb2.NetStateRule
+) -> bool:
     """True when a NetState (phase 0 TRAIN / 1 TEST, level, stages) satisfies a NetStateRule."""
     if rule.HasField("phase") and rule.phase != phase:
         return False
@@ -25,7 +33,9 @@ def state_meets_rule(phase: int, level: int, stages, rule) -> bool:
     return not any(s in stages for s in rule.not_stage)
 
 
-def included(layer, phase: int, level: int = 0, stages=()) -> bool:
+def included(
+    layer: caffe_pb2.LayerParameter, phase: int, level: int = 0, stages: Iterable[str] = ()
+) -> bool:
     """Whether a LayerParameter is in the net of that state (both rule kinds: include wins)."""
     stages = set(stages)
     if len(layer.include):

@@ -1,6 +1,8 @@
 """Tell Caffe's file kinds apart from their bytes: text prototxt (net or solver) vs binary
 caffemodel vs solverstate, without trusting the file name or a few keywords."""
 
+from __future__ import annotations
+
 import re
 
 from . import caffe_pb2
@@ -11,7 +13,7 @@ _NET_FIELDS = frozenset(caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name)
 _SOLVER_FIELDS = frozenset(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
 
 
-def is_text(head):
+def is_text(head: bytes) -> bool:
     """True when bytes `head` (a file's start) are UTF-8 text without control characters.
 
     A multi-byte character cut at the end of `head` is allowed. Binary protobuf files fail
@@ -30,7 +32,7 @@ def is_text(head):
     return not _CONTROL.search(text)
 
 
-def first_field(text):
+def first_field(text: str) -> str | None:
     """Name of the first field in prototxt `text` (comments skipped), or None."""
     for line in text.splitlines():
         m = _FIELD.match(line.split("#", 1)[0].strip())
@@ -39,7 +41,7 @@ def first_field(text):
     return None
 
 
-def text_kind(text):
+def text_kind(text: str) -> str:
     """'solver' when the first field of prototxt `text` belongs to SolverParameter only, else
     'net' (a net's errors then name the unknown field and line)."""
     f = first_field(text)
@@ -58,7 +60,7 @@ def _varint(data, i):
     return None, i
 
 
-def binary_kind(data):
+def binary_kind(data: bytes) -> str | None:
     """'caffemodel', 'solverstate' or None from the first protobuf tag of `data` (bytes).
 
     Caffe writes fields in number order: a NetParameter starts with its name (field 1,

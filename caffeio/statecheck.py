@@ -7,12 +7,19 @@ iteration 2^31 - 1 cannot take one more step (the counter wraps negative), and n
 are corrupt. A state without learned_net would resume from the initial weights.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .errors import CaffeFormatError
+
+if TYPE_CHECKING:
+    from . import caffe_pb2
 
 INT_MAX = 2**31 - 1
 
 
-def check_counters(state, path: str) -> None:
+def check_counters(state: caffe_pb2.SolverState, path: str) -> None:
     """Refuse a SolverState whose iter or current_step Caffe cannot hold or count on, or that
     names no learned_net; the message names `path` and what to do."""
     if not 0 <= state.iter < INT_MAX or not 0 <= state.current_step < INT_MAX:

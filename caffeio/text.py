@@ -1,18 +1,24 @@
 """Prototxt (protobuf text format) reading and writing with file:line:column errors."""
 
+from __future__ import annotations
+
 import os
 import re
+from typing import TypeVar
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 
 from . import caffe_pb2
 from .errors import CaffeFormatError
+
+M = TypeVar("M", bound=Message)
 
 _FIELD_RE = re.compile(r'has no field named "([^"]+)"')
 _ENUM_RE = re.compile(r'has no value named "?([^" ]+)"? for field|has no value named ([^ ]+)')
 
 
-def parse_text(text, message, filename="<string>"):
+def parse_text(text: str, message: M, filename: str = "<string>") -> M:
     """Parse protobuf text into `message` (modified in place and returned).
 
     Errors become CaffeFormatError "FILE:LINE:COL: what ... (hint)".
@@ -38,7 +44,7 @@ def parse_text(text, message, filename="<string>"):
     return message
 
 
-def read_text(path, message):
+def read_text(path: str, message: M) -> M:
     """Read the prototxt at `path` into `message`; a missing or empty file is an error."""
     if not os.path.exists(path):
         raise CaffeFormatError(f"{path}: no such file")
@@ -53,12 +59,12 @@ def _has_content(text):
     return any(ln.split("#", 1)[0].strip() for ln in text.splitlines())
 
 
-def to_text(message):
+def to_text(message: Message) -> str:
     """Message -> prototxt text in Caffe's style (2-space indent, trailing newline)."""
     return text_format.MessageToString(message)
 
 
-def write_text(message, path):
+def write_text(message: Message, path: str) -> None:
     """Write `message` as prototxt to `path` atomically (temporary file + rename)."""
     from .binary import atomic_write
 
@@ -68,7 +74,7 @@ def write_text(message, path):
 _NAME_RE = re.compile(r"""\bname\s*:\s*(["'])(.*?)\1""")
 
 
-def layer_lines(path):
+def layer_lines(path: str) -> dict[str, int]:
     """{name: 1-based line of its first `name: "..."`} for the prototxt at `path`, in one pass
     over the file ({} when it cannot be read). Use it for many lookups (see locate_layer)."""
     lines = {}
@@ -82,13 +88,13 @@ def layer_lines(path):
     return lines
 
 
-def locate_layer(path, layer_name):
+def locate_layer(path: str, layer_name: str) -> int | None:
     """1-based line number where `name: "layer_name"` appears in the prototxt at `path`, or None.
 
     Reads the whole file: for a lookup per layer build layer_lines(path) once instead."""
     return layer_lines(path).get(layer_name)
 
 
-def net_from_text(text, filename="<string>"):
+def net_from_text(text: str, filename: str = "<string>") -> caffe_pb2.NetParameter:
     """Prototxt text -> caffe_pb2.NetParameter (not upgraded)."""
     return parse_text(text, caffe_pb2.NetParameter(), filename)

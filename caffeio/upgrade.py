@@ -1,5 +1,7 @@
 """Upgrade legacy nets on read as Caffe does: V1 `layers` -> `layer`, `input*` -> Input layer."""
 
+from __future__ import annotations
+
 from . import caffe_pb2
 from .errors import CaffeFormatError
 
@@ -54,12 +56,14 @@ _V1_PARAM_FIELDS = [f.name for f in V1.DESCRIPTOR.fields if f.name.endswith("_pa
 _DATA_TYPES = {"Data", "ImageData", "WindowData"}
 
 
-def needs_upgrade(net):
+def needs_upgrade(net: caffe_pb2.NetParameter) -> bool:
     """True when `net` uses V1 `layers` or the deprecated input/input_dim/input_shape fields."""
     return bool(len(net.layers) or len(net.input))
 
 
-def upgrade_v1_layer(v1, where="net"):
+def upgrade_v1_layer(
+    v1: caffe_pb2.V1LayerParameter, where: str = "net"
+) -> caffe_pb2.LayerParameter:
     """caffe_pb2.V1LayerParameter -> caffe_pb2.LayerParameter (blobs_lr/weight_decay -> param)."""
     layer = caffe_pb2.LayerParameter()
     layer.name = v1.name
@@ -104,7 +108,7 @@ def _move_transform_fields(layer):
                 p.ClearField(f)
 
 
-def upgrade_net(net, where="net"):
+def upgrade_net(net: caffe_pb2.NetParameter, where: str = "net") -> caffe_pb2.NetParameter:
     """Return an upgraded copy of caffe_pb2.NetParameter `net` (the argument is not modified).
 
     V1 `layers` become `layer`; `input` + `input_dim`/`input_shape` become one Input layer named

@@ -16,8 +16,12 @@ are ignored. Three things are checked:
 - which learnable layers of the net get no weights from the file (returned, in net order).
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -27,15 +31,18 @@ from .errors import CaffeFormatError
 from .layertypes import ANY, Each, blob_names, declared_param_shapes
 from .upgrade import needs_upgrade, upgrade_net
 
+if TYPE_CHECKING:
+    from . import caffe_pb2
+
 ENV_ALLOW_NONFINITE = "CAFFEIO_ALLOW_NONFINITE"
 
 
-def allow_nonfinite_from_env():
+def allow_nonfinite_from_env() -> bool:
     """True when CAFFEIO_ALLOW_NONFINITE is set to 1/true/yes (case-insensitive)."""
     return os.environ.get(ENV_ALLOW_NONFINITE, "").strip().lower() in ("1", "true", "yes")
 
 
-def prototxt_param_shapes(layer):
+def prototxt_param_shapes(layer: caffe_pb2.LayerParameter) -> list | None:
     """What a LayerParameter alone says about its parameter blobs -> list of partial shapes:
     tuples of ints, None (unknown, e.g. input channels) and Each(k), or "any"; None when the
     layer has no parameters or is of a type not known here (e.g. Python). The rules are
@@ -98,7 +105,14 @@ def _nonfinite(arr, where, layer, k, what):
     )
 
 
-def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, source=None):
+def check_weights(
+    net: caffe_pb2.NetParameter | str | os.PathLike[str],
+    weights: caffe_pb2.NetParameter | str | os.PathLike[str],
+    allow_nonfinite: bool | None = None,
+    shapes: Mapping[str, Sequence[tuple[int, ...]]] | None = None,
+    phase: int | None = None,
+    source: str | None = None,
+) -> list[str]:
     """Check `weights` against `net` before loading -> names of the net's learnable layers
     that get no weights from the file (in net order; they keep their fillers).
 
@@ -146,7 +160,12 @@ def check_weights(net, weights, allow_nonfinite=None, shapes=None, phase=None, s
     return missing
 
 
-def warn_duplicates(weights, names, where: str, stream=None) -> list[str]:
+def warn_duplicates(
+    weights: caffe_pb2.NetParameter,
+    names: Iterable[str],
+    where: str,
+    stream: TextIO | None = None,
+) -> list[str]:
     """Warn (on stderr) about layers that caffemodel `weights` holds more than once and the
     net (layer `names`) takes -> those names. Caffe's CopyTrainedLayersFrom copies every source
     layer in turn into the net's layer of that name, so the last copy wins; both engines do

@@ -9,10 +9,13 @@ when a pycaffe was there but failed). Importing this module chooses nothing; FCN
 here only (requested()), as the default when the program did not choose.
 """
 
+from __future__ import annotations
+
 import importlib
 import os
 import sys
 from types import ModuleType
+from typing import TextIO
 
 CHOICES = ("auto", "caffe", "torch")
 ENV = "FCN_ENGINE"
@@ -40,7 +43,7 @@ def requested(name: str | None = None) -> str:
     return value
 
 
-def choose(name: str, stream=None) -> tuple[ModuleType, str]:
+def choose(name: str | None, stream: TextIO | None = None) -> tuple[ModuleType, str]:
     """Resolve `name` ('auto', 'caffe' or 'torch') -> (module, 'caffe' | 'torch'), remembering
     nothing (use() remembers).
 
@@ -84,7 +87,7 @@ def choose(name: str, stream=None) -> tuple[ModuleType, str]:
         ) from None
 
 
-def use(name: str | None = None, stream=None) -> ModuleType:
+def use(name: str | None = None, stream: TextIO | None = None) -> ModuleType:
     """Make `name` ('auto', 'caffe', 'torch') the program's engine and return its module
     (pycaffe or torchcaffe: .Net, .Layer, .TRAIN, .TEST, ...).
 

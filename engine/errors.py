@@ -1,5 +1,7 @@
 """What the engine layer reports to the programs above it (either engine)."""
 
+from __future__ import annotations
+
 
 class MissingWeights(SystemExit):
     """Inference with a net whose learnable layers did not all get weights from the file."""
@@ -15,7 +17,9 @@ class Diverged(FloatingPointError):
 
     memory_suspect = False
 
-    def __init__(self, iteration, loss, weights_touched, reason=None):
+    def __init__(
+        self, iteration: int, loss: float, weights_touched: bool, reason: str | None = None
+    ) -> None:
         self.iteration = iteration
         self.loss = loss
         self.weights_touched = weights_touched

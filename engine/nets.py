@@ -1,5 +1,9 @@
 """Nets of the program's engine, opened with the checks each engine needs."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from .choice import adapter, current
 from .errors import MissingWeights
 
@@ -10,7 +14,7 @@ def open_net(
     weights: str | None = None,
     require_weights: bool = False,
     fast: bool = False,
-):
+) -> Any:
     """A Net of the program's engine (engine.current()) for prototxt `path` in `phase` (0 TRAIN,
     1 TEST), weights copied from caffemodel `weights`; on real Caffe the files are checked first
     (its own checks abort the process). require_weights: refuse (MissingWeights, a SystemExit

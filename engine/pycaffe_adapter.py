@@ -6,16 +6,26 @@ from what pycaffe exposes (loss blobs, solver.lr); pycaffe's solver.param lacks 
 the parsed solver.prototxt is passed in.
 """
 
+from __future__ import annotations
+
 import collections
 import contextlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from caffeio.glog import fmt_float
 
 from . import pycaffe_checks
 from .errors import Diverged
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+    from caffeio.glog import SolverLog
 
 
 def distributed(gpu: int | None) -> tuple[int, int, int]:
@@ -50,7 +60,9 @@ def check_precision(precision: str, device: str | None = None) -> None:
         )
 
 
-def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
+def make_solver(
+    caffe: ModuleType, path: str, log: SolverLog | None, precision: str = "fp32"
+) -> Any:
     """caffe.get_solver(path) after checking every net it names (step() writes the log)."""
     check_precision(precision)
     param = caffeio_solver(path)
@@ -62,7 +74,9 @@ def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
     return caffe.get_solver(path)
 
 
-def caffeio_solver(path):
+def caffeio_solver(path: str) -> caffe_pb2.SolverParameter:
+    """The solver prototxt at `path`, parsed by caffeio (pycaffe's solver.param lacks most
+    fields)."""
     import caffeio
 
     return caffeio.read_solver(path)
@@ -70,7 +84,7 @@ def caffeio_solver(path):
 
 def open_net(
     caffe: ModuleType, path: str, phase: int, weights: str | None = None, fast: bool = False
-):
+) -> tuple[Any, list[str]]:
     """caffe.Net(path, phase) and copy_from(weights), each after the check Caffe would abort on
     -> (net, layers with blobs that the weights did not fill). Caffe has no fast mode (`fast`
     is ignored; engine.fast_mode says so)."""
@@ -80,7 +94,7 @@ def open_net(
     return net, missing
 
 
-def copy_weights(net, path: str, definition) -> list[str]:
+def copy_weights(net: Any, path: str, definition: caffe_pb2.NetParameter | None) -> list[str]:
     """net.copy_from(path) after checking that the file fits (Caffe aborts otherwise); layers
     with blobs that got none are named on stderr and returned."""
     import sys
@@ -93,7 +107,7 @@ def copy_weights(net, path: str, definition) -> list[str]:
 
 
 @contextlib.contextmanager
-def working_directory(folder: str | None):
+def working_directory(folder: str | None) -> Iterator[None]:
     """Run the block in `folder` (None: where we are) and come back, whatever happens: for the
     Caffe calls that read paths relative to the working directory."""
     if folder is None:
@@ -107,7 +121,7 @@ def working_directory(folder: str | None):
         os.chdir(before)
 
 
-def restore(solver, path: str, folder: str | None = None) -> str | None:
+def restore(solver: Any, path: str, folder: str | None = None) -> str | None:
     """solver.restore(path) after checking the state and its learned_net -> a note: Caffe's
     solverstate holds no random state. Caffe reads the state's learned_net relative to the
     working directory: a relative one is read from `folder` (the run folder the snapshot was
@@ -126,12 +140,12 @@ def barrier() -> None:
     """Nothing to wait for: the Caffe engine runs one process."""
 
 
-def broadcast(obj):
+def broadcast(obj: T) -> T:
     """Rank 0's `obj` on every rank: the Caffe engine runs one process, so `obj` itself."""
     return obj
 
 
-def max_abs_weight(solver) -> float:
+def max_abs_weight(solver: Any) -> float:
     """The largest |value| over the net's parameter blobs (NaN when any is NaN)."""
     import numpy as np
 
@@ -144,7 +158,15 @@ def max_abs_weight(solver) -> float:
     return float(peak)
 
 
-def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> None:
+def step(
+    solver: Any,
+    n: int,
+    on_iteration: Callable[[Any, float, float | None], object],
+    stopper: Any,
+    log: SolverLog | None,
+    param: caffe_pb2.SolverParameter,
+    loss_blob: str,
+) -> None:
     """n iterations one step at a time, so signals, the log and the NaN guard stay prompt.
 
     Writes Caffe's display lines to `log` (train.log): every `display` iterations the smoothed
@@ -184,12 +206,14 @@ def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> N
             break
 
 
-def snapshot(solver, log, param) -> None:
+def snapshot(solver: Any, log: SolverLog | None, param: caffe_pb2.SolverParameter) -> None:
     """solver.snapshot(), and its line in train.log (pycaffe logs to stderr only)."""
     solver.snapshot()
     if log is not None:
         log("snapshot", f"Snapshotting to binary proto file {snapshot_name(param, solver)}")
 
 
-def snapshot_name(param, solver) -> str:
+def snapshot_name(param: caffe_pb2.SolverParameter, solver: Any) -> str:
+    """The caffemodel name Caffe gives the snapshot at the solver's iteration:
+    <snapshot_prefix>_iter_<iter>.caffemodel."""
     return f"{param.snapshot_prefix}_iter_{solver.iter}.caffemodel"

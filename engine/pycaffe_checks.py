@@ -9,8 +9,12 @@ through netspec.validate (the validation `netspec shapes` runs too) and a memory
 torch.
 """
 
+from __future__ import annotations
+
 import math
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import numpy as np
 
@@ -21,12 +25,18 @@ from netspec import hostmem, validate
 
 from . import python_layer
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+    from netspec.shapes import LayerShapes
+
 
 class CaffeInputError(ValueError):
     """A file real Caffe would abort on; the message names the file, layer or blob."""
 
 
-def check_net_file(path: str, phase: int, layer_types=None):
+def check_net_file(
+    path: str, phase: int, layer_types: Iterable[str] | None = None
+) -> caffe_pb2.NetParameter:
     """Parse prototxt `path` (caffeio: errors name file and line) and check its `phase` net
     as torchcaffe would (netspec.validate: types this Caffe build knows (`layer_types`:
     caffe.layer_type_list()), counts, wiring, parameters, shapes; Python layers' modules
@@ -46,7 +56,7 @@ def check_net_file(path: str, phase: int, layer_types=None):
     return net
 
 
-def check_net_memory(rows, phase: int, path: str) -> None:
+def check_net_memory(rows: Iterable[LayerShapes], phase: int, path: str) -> None:
     """Refuse a net whose blobs (netspec.validate.net_bytes: tops, parameters, im2col buffers,
     diffs at TRAIN) need more than this process can allocate (netspec.hostmem): Caffe would
     die of std::bad_alloc (SIGABRT) or the OOM killer."""
@@ -61,7 +71,7 @@ def check_net_memory(rows, phase: int, path: str) -> None:
         )
 
 
-def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
+def check_weights_fit(net: Any, path: str, allow_nonfinite: bool | None = None) -> list[str]:
     """Check caffemodel `path` against a constructed pycaffe `net` before `net.copy_from`.
 
     Caffe matches layers by name and aborts when a matched layer's blob count or a blob's shape
@@ -113,7 +123,7 @@ def check_weights_fit(net, path: str, allow_nonfinite=None) -> list[str]:
     return [n for n in names if len(target[n]) and n not in filled]
 
 
-def check_solverstate(path: str, net):
+def check_solverstate(path: str, net: Any) -> caffe_pb2.SolverState:
     """Check a .solverstate before Caffe's restore: readable, iteration and current_step
     countable (caffeio.statecheck), its learned_net present (relative to the working
     directory, as Caffe reads it) and fitting `net`, history finite with one blob per learnable
@@ -149,6 +159,6 @@ def check_solverstate(path: str, net):
     return state
 
 
-def finite(x) -> bool:
+def finite(x: SupportsFloat) -> bool:
     """True when float(x) is a finite number."""
     return math.isfinite(float(x))

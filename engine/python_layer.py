@@ -18,11 +18,17 @@ PythonLayerError naming the layer (from the net the pycaffe path checked last, n
 its module and class. Nothing here imports an engine.
 """
 
+from __future__ import annotations
+
 import functools
 import sys
 import types
+from typing import TYPE_CHECKING
 
 from .errors import PythonLayerError
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 # (portable class, engine Layer class) -> their subclass, made once
 _FLAVOURS: dict = {}
@@ -31,7 +37,7 @@ _NAMES: dict = {}
 _METHODS = ("setup", "reshape", "forward", "backward")
 
 
-def name_layers(net) -> None:
+def name_layers(net: caffe_pb2.NetParameter) -> None:
     """Remember which layers of NetParameter `net` use which Python class, so that an error
     in one of them names the layer (the pycaffe path calls this before Caffe builds a net)."""
     for layer in net.layer:
@@ -43,7 +49,7 @@ def name_layers(net) -> None:
                 names.append(entry)
 
 
-def describe(cls) -> str:
+def describe(cls: type) -> str:
     """'layer 'x' (Python module.Class)' for the layer(s) name_layers saw using `cls`."""
     users = _NAMES.get(cls.__name__, [])
     module = users[0][1] if users else cls.__module__

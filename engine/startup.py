@@ -1,6 +1,9 @@
 """What a command does with its engine at start: say which it is, pick the device, fast mode."""
 
+from __future__ import annotations
+
 import sys
+from typing import TextIO
 
 from .choice import adapter, current, current_name, requested
 
@@ -14,7 +17,7 @@ def describe() -> str:
     return f"engine: torchcaffe ({dev})"
 
 
-def announce(stream=None) -> None:
+def announce(stream: TextIO | None = None) -> None:
     """Print the engine line at program start (every command says which engine runs)."""
     print(describe(), file=stream or sys.stderr)
 
@@ -35,7 +38,7 @@ def set_device(gpu: int | None = None) -> str:
     return adapter().set_device(current(), gpu, 0)
 
 
-def fast_mode(stream=None) -> bool:
+def fast_mode(stream: TextIO | None = None) -> bool:
     """--fast: whether the program's engine has torchcaffe's fastest exact-enough inference
     (channels_last + Winograd 3x3 convolutions; outputs differ from the exact mode by ~1e-5 of
     their range, see bench/README.md); says so, or that pycaffe ignores it. The command passes

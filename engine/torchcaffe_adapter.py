@@ -5,10 +5,20 @@ Same few functions as engine/pycaffe_adapter.py; solvers.training.driver is a pl
 them.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import Diverged
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+    from caffeio.glog import SolverLog
 
 
 def distributed(gpu: int | None) -> tuple[int, int, int]:
@@ -53,7 +63,9 @@ def check_precision(precision: str, device: str) -> None:
         raise SystemExit(f"error: --precision {precision}: {e}") from None
 
 
-def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
+def make_solver(
+    caffe: ModuleType, path: str, log: SolverLog | None, precision: str = "fp32"
+) -> Any:
     """torchcaffe's solver for solver prototxt `path`, logging to `log` (caffeio.glog), in
     `precision` (fp32: Caffe's exact path; bf16/fp16: torchcaffe.mixed)."""
     from torchcaffe.solver import get_solver
@@ -66,7 +78,7 @@ def make_solver(caffe: ModuleType, path: str, log, precision: str = "fp32"):
 
 def open_net(
     caffe: ModuleType, path: str, phase: int, weights: str | None = None, fast: bool = False
-):
+) -> tuple[Any, list[str]]:
     """caffe.Net(path, phase, weights=..., fast=...) -> (net, learnable layers the weights did
     not fill); torchcaffe checks the files itself. fast=False leaves the mode to torchcaffe's
     defaults (and the user's TORCHCAFFE_FAST)."""
@@ -77,12 +89,12 @@ def open_net(
     return net, list(getattr(net, "layers_without_weights", []) or [])
 
 
-def copy_weights(net, path: str, definition) -> None:
+def copy_weights(net: Any, path: str, definition: caffe_pb2.NetParameter | None) -> None:
     """Load caffemodel `path` into `net` (torchcaffe checks shapes and names itself)."""
     net.copy_from(path)
 
 
-def restore(solver, path: str, folder: str | None = None) -> str | None:
+def restore(solver: Any, path: str, folder: str | None = None) -> str | None:
     """Restore a solverstate (torchcaffe validates it and its learned_net, looked for beside
     the state when a relative one is not found: `folder` is not needed) and the .rngstate
     beside it -> a note for the user when the random state was not there, else None."""
@@ -95,7 +107,7 @@ def restore(solver, path: str, folder: str | None = None) -> str | None:
     )
 
 
-def snapshot(solver, log, param) -> None:
+def snapshot(solver: Any, log: SolverLog | None, param: caffe_pb2.SolverParameter) -> None:
     """solver.snapshot() (torchcaffe's solver writes its own log lines)."""
     solver.snapshot()
 
@@ -108,7 +120,7 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
-def broadcast(obj):
+def broadcast(obj: T) -> T:
     """Rank 0's `obj` (picklable) on every rank of a torchrun job; `obj` itself in a single
     process."""
     import torch
@@ -126,7 +138,7 @@ def broadcast(obj):
     return box[0]
 
 
-def max_abs_weight(solver) -> float:
+def max_abs_weight(solver: Any) -> float:
     """The largest |value| over the solver's learnable weights (NaN when any is NaN)."""
     import torch
 
@@ -139,7 +151,15 @@ def max_abs_weight(solver) -> float:
     return float(torch.stack(peaks).max()) if peaks else 0.0
 
 
-def step(solver, n: int, on_iteration, stopper, log, param, loss_blob: str) -> None:
+def step(
+    solver: Any,
+    n: int,
+    on_iteration: Callable[[Any, float, float | None], object],
+    stopper: Any,
+    log: SolverLog | None,
+    param: caffe_pb2.SolverParameter,
+    loss_blob: str,
+) -> None:
     """Run n iterations; on_iteration(solver, loss, lr) after each; Diverged on a NaN/inf loss
     (torchcaffe checks the loss before the backward, so weights and history stay intact)."""
     from torchcaffe.solver import NonFiniteLoss

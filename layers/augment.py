@@ -20,14 +20,18 @@ what cv2.INTER_LINEAR, DeepLab and torch's 'bilinear' / 'nearest-exact' do). No 
 torch: the layers run on the real-pycaffe engine too.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 
 # -- resampling taps -------------------------------------------------------------------------
-def linear_taps(n_in, n_out):
+def linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Taps of a 1-D bilinear resize from n_in to n_out samples (half-pixel centres).
 
     Output j reads the source coordinate c = (j + 0.5) * n_in / n_out - 0.5 (clamped to >= 0):
@@ -47,7 +51,7 @@ def linear_taps(n_in, n_out):
     return i0, i1, frac
 
 
-def nearest_taps(n_in, n_out):
+def nearest_taps(n_in: int, n_out: int) -> np.ndarray:
     """Source index of each of n_out samples of a 1-D nearest resize from n_in (half-pixel).
 
     index[j] = floor((j + 0.5) * n_in / n_out), computed exactly in integers (so a source
@@ -80,7 +84,7 @@ def _bilinear(x, rows, cols):
     return out
 
 
-def resize_bilinear(x, size):
+def resize_bilinear(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Float array ... x H x W -> ... x h x w, size=(h, w): bilinear, half-pixel centres, no
     antialiasing (torch interpolate(mode='bilinear', align_corners=False), cv2.INTER_LINEAR).
     Same dtype as x; a same-size resize returns an equal copy."""
@@ -91,7 +95,7 @@ def resize_bilinear(x, size):
     return _bilinear(x, linear_taps(x.shape[-2], h), linear_taps(x.shape[-1], w))
 
 
-def resize_nearest(x, size):
+def resize_nearest(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Array ... x H x W (labels: any dtype) -> ... x h x w, size=(h, w): nearest neighbour with
     half-pixel centres ('nearest-exact': source floor((dst + 0.5) * in / out)). Same dtype."""
     x = np.asarray(x)
@@ -100,13 +104,19 @@ def resize_nearest(x, size):
 
 
 # -- one example ---------------------------------------------------------------------------------
-def scaled_size(size, s):
+def scaled_size(size: tuple[int, int], s: float) -> tuple[int, int]:
     """(round(h * s), round(w * s)), each at least 1 (Python's round: halves to even)."""
     h, w = size
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def draw_augment(rng, size, crop=None, scale=None, mirror=False):
+def draw_augment(
+    rng: np.random.Generator,
+    size: Sequence[int],
+    crop: tuple[int, int] | None = None,
+    scale: tuple[float, float] | None = None,
+    mirror: bool = False,
+) -> dict[str, Any]:
     """Draw one example's augmentation from numpy Generator `rng`, in a fixed order.
 
     size: (H, W) of the loaded example; crop: None or (h, w); scale: None or (lo, hi); mirror:
@@ -139,7 +149,12 @@ def _check_fill(dtype, ignore_label):
         )
 
 
-def apply_augment(arrays, aug, crop=None, ignore_label=255):
+def apply_augment(
+    arrays: Sequence[np.ndarray],
+    aug: Mapping[str, Any],
+    crop: tuple[int, int] | None = None,
+    ignore_label: int = 255,
+) -> tuple[np.ndarray, ...]:
     """Apply draw_augment's `aug` to every array of an example (tuple of C x H x W arrays).
 
     Float arrays: bilinear resize to aug["size"], padding 0.0; integer arrays: nearest resize,
@@ -193,7 +208,14 @@ def _apply_one(a, aug, crop, is_label, fill):
     return np.ascontiguousarray(part)
 
 
-def augment_example(arrays, rng, crop=None, scale=None, mirror=False, ignore_label=255):
+def augment_example(
+    arrays: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    crop: tuple[int, int] | None = None,
+    scale: tuple[float, float] | None = None,
+    mirror: bool = False,
+    ignore_label: int = 255,
+) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
     """draw_augment then apply_augment: -> (tuple of augmented arrays, the augmentation dict)."""
     aug = draw_augment(rng, arrays[0].shape[-2:], crop, scale, mirror)
     return apply_augment(arrays, aug, crop, ignore_label), aug
@@ -217,7 +239,7 @@ def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def parse_augment(params, layer):
+def parse_augment(params: Mapping[str, Any], layer: str) -> dict[str, Any]:
     """Check and normalise the augmentation keys of a parsed param_str dict.
 
     Returns {"crop": None or (h, w), "scale": None or (lo, hi), "mirror": bool, "batch_size":
@@ -261,7 +283,7 @@ def parse_augment(params, layer):
     }
 
 
-def seed_words(seed, layer):
+def seed_words(seed: object, layer: str) -> int:
     """The order seed as the non-negative int a numpy SeedSequence takes (|seed|, as
     random.Random treats negative seeds); ValueError naming `layer` for a non-integer seed."""
     if not _is_int(seed):

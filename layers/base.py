@@ -17,7 +17,11 @@ torchcaffe a torchcaffe.Layer subclass of the same class, in the same process
 (engine.PortableLayer).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +34,9 @@ from .params import parse_param_str
 from .prefetch import Prefetcher
 
 COMMON_OPTIONAL = {"randomize": True, "seed": None, "prefetch": True, **AUGMENT_OPTIONAL}
+
+# The engine's vector of blobs (bottom, top): len() and [i]; pycaffe's cannot be iterated.
+Blobs = Any
 
 
 class SegDataLayer(PortableLayer):
@@ -55,20 +62,21 @@ class SegDataLayer(PortableLayer):
     OPTIONAL = {}
 
     # -- to implement -------------------------------------------------------------------------
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         """Read params; set self.split, self.ids, self.top_names; check dataset files."""
         raise NotImplementedError
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         """{what: path} of the files example `idx` needs (checked for existence at setup)."""
         return {}
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         """Tuple of arrays (C x H x W, one per top) for example `idx`."""
         raise NotImplementedError
 
     # -- pycaffe contract ---------------------------------------------------------------------
-    def setup(self, bottom, top):
+    def setup(self, bottom: Blobs, top: Blobs) -> None:
+        """Check the params (param_str), bottoms (none), tops and files; start the stream."""
         name = type(self).__name__
         optional = dict(COMMON_OPTIONAL)
         optional.update(self.OPTIONAL)
@@ -103,7 +111,8 @@ class SegDataLayer(PortableLayer):
             close.close()
         self._prefetcher = self._make_prefetcher(1 if params["prefetch"] else 0)
 
-    def reshape(self, bottom, top):
+    def reshape(self, bottom: Blobs, top: Blobs) -> None:
+        """Load the next batch (prefetched) and shape the tops to it."""
         if self._loaded != self._k:
             self.example, ids, augments = self._prefetcher.get(self._k)
             self._served = (ids, augments)
@@ -113,7 +122,8 @@ class SegDataLayer(PortableLayer):
             shape = self.example[i].shape
             top[i].reshape(*(shape if self.batch_size > 1 else (1, *shape)))
 
-    def forward(self, bottom, top):
+    def forward(self, bottom: Blobs, top: Blobs) -> None:
+        """Copy the batch into the tops; record last_ids, last_id and last_augment."""
         for i in range(len(top)):
             top[i].data[...] = self.example[i]
         ids, augments = self._served
@@ -122,27 +132,28 @@ class SegDataLayer(PortableLayer):
         self.last_augment = list(augments)
         self._k += self.batch_size
 
-    def backward(self, top, propagate_down, bottom):
+    def backward(self, top: Blobs, propagate_down: Any, bottom: Blobs) -> None:
+        """Nothing: a data layer has no gradient."""
         pass
 
     @property
-    def position(self):
+    def position(self) -> int:
         """How many examples this layer has served (its place in the example stream; a
         forward serves batch_size examples)."""
         return self._k
 
-    def seek(self, position):
+    def seek(self, position: int) -> None:
         """Serve example number `position` of the stream next (resume, per-rank streams)."""
         if position < 0:
             raise ValueError(f"seek position must be >= 0, got {position}")
         self._k = int(position)
 
-    def rng_state(self):
+    def rng_state(self) -> dict[str, int]:
         """{"seed", "position"}: enough to continue the example stream exactly (the order is
         a function of the seed, which may have been drawn at random); saved beside snapshots."""
         return {"seed": int(self.order.seed), "position": int(self._k)}
 
-    def set_rng_state(self, state):
+    def set_rng_state(self, state: Mapping[str, int]) -> None:
         """Continue the stream described by rng_state()'s `state` (resume)."""
         seed, position = int(state["seed"]), int(state["position"])
         if seed != self.order.seed:
@@ -192,7 +203,7 @@ class SegDataLayer(PortableLayer):
         tops = tuple(np.stack([arrays[i] for arrays, _, _ in items]) for i in range(n_tops))
         return tops, [idx for _, idx, _ in items], [d for _, _, d in items]
 
-    def check_files(self, limit=5):
+    def check_files(self, limit: int = 5) -> None:
         """Every example's files exist, else DataError listing the first few missing."""
         missing = []
         for idx in self.ids:
@@ -210,11 +221,11 @@ class SegDataLayer(PortableLayer):
             )
             raise data_error(f"{what} not found{more}", self.DATASET, self.split, idx, path)
 
-    def ctx(self, idx):
+    def ctx(self, idx: str) -> tuple[str, str, str]:
         """(dataset, split, id) for error messages."""
         return (self.DATASET, self.split, idx)
 
-    def close(self):
+    def close(self) -> None:
         """Stop the prefetch thread (also done automatically at exit)."""
         if getattr(self, "_prefetcher", None) is not None:
             self._prefetcher.close()

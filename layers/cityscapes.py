@@ -9,15 +9,18 @@ every other id 255 (ignored). Images: float32 3 x H x W, BGR minus the ImageNet/
 ResNet FCNs expect. Labels: uint8 1 x H x W, 0..18 and 255.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
 import zoo
 
 from .base import SegDataLayer
-from .errors import data_error
-from .io import check_same_size, load_image, load_png_label
+from .errors import Ctx, data_error
+from .io import Mean, check_same_size, load_image, load_png_label
 
 # the ImageNet backbones' mean (the VOC mean of the release; float64 as VOC's)
 CITYSCAPES_MEAN = zoo.dataset("cityscapes").inputs["data"].mean_array()
@@ -38,7 +41,7 @@ def _train_id_table():
 TRAIN_ID_OF = _train_id_table()
 
 
-def label_ids_to_train_ids(array):
+def label_ids_to_train_ids(array: np.ndarray) -> np.ndarray:
     """Cityscapes label ids (uint8 H x W, any shape works) -> uint8 train ids of the same shape.
 
     The 19 evaluated ids map to 0..18; every other value (including ids outside 0..255 in a
@@ -55,7 +58,7 @@ def label_ids_to_train_ids(array):
     return out
 
 
-def cityscapes_paths(cityscapes_dir, split, idx):
+def cityscapes_paths(cityscapes_dir: str, split: str, idx: str) -> dict[str, str]:
     """{'image', 'label'} paths of example `idx` ('<city>/<city>_<seq>_<frame>') of `split`."""
     return {
         "image": os.path.join(cityscapes_dir, "leftImg8bit", split, idx + IMAGE_SUFFIX),
@@ -67,7 +70,7 @@ def _subdirs(path):
     return sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
 
 
-def cityscapes_ids(cityscapes_dir, split, dataset="Cityscapes"):
+def cityscapes_ids(cityscapes_dir: str, split: str, dataset: str = "Cityscapes") -> list[str]:
     """Sorted ids '<city>/<city>_<seq>_<frame>' of every image under leftImg8bit/{split}.
 
     A missing dataset folder, split folder or label folder, or a split without images, is a
@@ -100,13 +103,19 @@ def cityscapes_ids(cityscapes_dir, split, dataset="Cityscapes"):
 
 
 def load_cityscapes_image(
-    cityscapes_dir, split, idx, mean=CITYSCAPES_MEAN, ctx=("Cityscapes", None, None)
-):
+    cityscapes_dir: str,
+    split: str,
+    idx: str,
+    mean: Mean = CITYSCAPES_MEAN,
+    ctx: Ctx = ("Cityscapes", None, None),
+) -> np.ndarray:
     """leftImg8bit/{split}/{idx}_leftImg8bit.png -> float32 3 x H x W BGR minus mean."""
     return load_image(cityscapes_paths(cityscapes_dir, split, idx)["image"], mean, ctx)
 
 
-def load_cityscapes_label(cityscapes_dir, split, idx, ctx=("Cityscapes", None, None)):
+def load_cityscapes_label(
+    cityscapes_dir: str, split: str, idx: str, ctx: Ctx = ("Cityscapes", None, None)
+) -> np.ndarray:
     """gtFine/{split}/{idx}_gtFine_labelIds.png -> uint8 1 x H x W train ids (0..18, 255)."""
     path = cityscapes_paths(cityscapes_dir, split, idx)["label"]
     return label_ids_to_train_ids(load_png_label(path, ctx, what="labelIds PNG"))
@@ -124,7 +133,7 @@ class CityscapesSegDataLayer(SegDataLayer):
     REQUIRED = ("cityscapes_dir", "split")
     OPTIONAL = {"mean": tuple(CITYSCAPES_MEAN)}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.cityscapes_dir = params["cityscapes_dir"]
         mean = np.asarray(params["mean"], dtype=np.float64)
         if mean.shape != (3,):
@@ -135,10 +144,10 @@ class CityscapesSegDataLayer(SegDataLayer):
         self.ids = cityscapes_ids(self.cityscapes_dir, self.split, self.DATASET)
         self.top_names = ("data", "label")
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return cityscapes_paths(self.cityscapes_dir, self.split, idx)
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         img = load_cityscapes_image(self.cityscapes_dir, self.split, idx, self.mean, ctx)
         label = load_cityscapes_label(self.cityscapes_dir, self.split, idx, ctx)

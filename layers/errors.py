@@ -1,6 +1,11 @@
 """The one error type the data layers raise, with the context a user needs to fix the data."""
 
+from __future__ import annotations
+
 LAYOUT_HINT = "see data/README.md for the expected layout"
+
+# (dataset, split, example id), each None when unknown: where a DataError happened
+Ctx = tuple[str | None, str | None, str | None]
 
 
 class DataError(ValueError):
@@ -11,7 +16,14 @@ class DataError(ValueError):
     """
 
 
-def data_error(problem, dataset=None, split=None, idx=None, path=None, hint=LAYOUT_HINT):
+def data_error(
+    problem: str,
+    dataset: str | None = None,
+    split: str | None = None,
+    idx: str | None = None,
+    path: str | None = None,
+    hint: str | None = LAYOUT_HINT,
+) -> DataError:
     """Build a DataError: '<dataset> split '<split>' id '<idx>': <problem> (<path>); <hint>'."""
     where = []
     if dataset:

@@ -48,9 +48,12 @@ getYDir.m); this is our own NumPy/SciPy implementation of those rules:
   window holds fewer than 3 valid points the angle is undefined (channel 3 = 0).
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -107,7 +110,7 @@ MIN_DEPTH_DISPARITY = 1.0  # m; disparity = 310 / max(z, 1 m) (original: 31000 /
 ANGLE_OFFSET = 38.0  # channel 3 = angle + 128 - 90
 
 
-def back_project(depth, k):
+def back_project(depth: np.ndarray, k: Intrinsics) -> np.ndarray:
     """Depth (H x W, metres) -> H x W x 3 points in metres: x right, y down, z forward."""
     h, w = depth.shape
     u = np.arange(w, dtype=np.float64)[None, :]
@@ -122,7 +125,7 @@ def _box_sum(a, radius):
     return ndimage.uniform_filter(a, size=size, mode="constant", cval=0.0) * (size * size)
 
 
-def surface_normals(points, valid, radius):
+def surface_normals(points: np.ndarray, valid: np.ndarray, radius: int) -> np.ndarray:
     """Unit normals (H x W x 3) of the plane best fitting the valid points in the square window
     of `radius` around each pixel, facing the camera; NaN where fewer than 3 valid points (or
     only collinear ones) lie in the window. points: H x W x 3 metres; valid: H x W bool."""
@@ -156,8 +159,11 @@ def surface_normals(points, valid, radius):
 
 
 def estimate_gravity(
-    normals, up=(0.0, -1.0, 0.0), thresholds=GRAVITY_THRESHOLDS, iterations=GRAVITY_ITERATIONS
-):
+    normals: np.ndarray,
+    up: Sequence[float] = (0.0, -1.0, 0.0),
+    thresholds: Sequence[float] = GRAVITY_THRESHOLDS,
+    iterations: Sequence[int] = GRAVITY_ITERATIONS,
+) -> np.ndarray:
     """The up direction (unit 3-vector, camera coordinates) most normals are parallel or
     perpendicular to; normals: ... x 3 (NaN rows ignored); up: the starting guess."""
     nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
@@ -194,7 +200,9 @@ class HHAChannels:
     ground: float
 
 
-def hha_channels(depth, intrinsics=NYUD_COLOR, missing=None):
+def hha_channels(
+    depth: np.ndarray, intrinsics: Intrinsics = NYUD_COLOR, missing: np.ndarray | None = None
+) -> HHAChannels:
     """Depth in metres (H x W; <= 0 or non-finite = missing) -> HHAChannels.
 
     missing: H x W bool of pixels without a measurement when `depth` is already filled there
@@ -221,7 +229,7 @@ def hha_channels(depth, intrinsics=NYUD_COLOR, missing=None):
     return HHAChannels(disparity, height, angle, up, ground)
 
 
-def to_uint8(x):
+def to_uint8(x: np.ndarray) -> np.ndarray:
     """MATLAB's uint8(x): round half away from zero, saturate to 0..255, NaN -> 0."""
     x = np.asarray(x, dtype=np.float64)
     r = np.sign(x) * np.floor(np.abs(x) + 0.5)
@@ -266,7 +274,13 @@ def _check_size(shape, intrinsics, name):
         )
 
 
-def encode(depth, units="mm", intrinsics=NYUD_COLOR, missing=None, name="depth"):
+def encode(
+    depth: np.ndarray,
+    units: str = "mm",
+    intrinsics: Intrinsics = NYUD_COLOR,
+    missing: np.ndarray | None = None,
+    name: str = "depth",
+) -> np.ndarray:
     """Depth (H x W, millimetres or metres; 0 = missing) -> HHA uint8 H x W x 3.
 
     intrinsics: the depth's camera (NYUDv2's colour camera at 640 x 480 by default); missing:
@@ -286,7 +300,7 @@ def encode(depth, units="mm", intrinsics=NYUD_COLOR, missing=None, name="depth")
 DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 
 
-def read_depth(path, units):
+def read_depth(path: str, units: str) -> np.ndarray:
     """A depth file -> H x W float64 in its stored units: a single-channel 16-bit PNG (the
     NYUDv2/Kinect convention: millimetres), a 32-bit float TIFF or a .npy array."""
     if not os.path.isfile(path):
@@ -415,7 +429,7 @@ def _parser():
     return p
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Command line; returns the exit status (0 done, 2 bad input: nothing more written)."""
     args = _parser().parse_args(argv)
     done = 0

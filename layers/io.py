@@ -4,15 +4,22 @@ Images become float32 C x H x W BGR arrays minus a per-channel mean; labels beco
 1 x H x W arrays with 255 = ignore. Every failure is a DataError naming the file.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .errors import data_error
+from .errors import Ctx, data_error
+
+# a per-channel mean (B, G, R): its dtype is kept (float64 for VOC/SBD, as the release)
+Mean = Sequence[float] | np.ndarray
 
 
-def read_split(path, dataset, split):
+def read_split(path: str, dataset: str | None, split: str | None) -> list[str]:
     """Read a split file -> list of ids (one per non-empty line, whitespace stripped).
 
     A missing file or an empty split raises DataError naming the dataset, split and path.
@@ -56,7 +63,7 @@ def _wide_values(im, what, ctx, path):
     return a
 
 
-def read_rgb(path, ctx=(None, None, None), what="image"):
+def read_rgb(path: str, ctx: Ctx = (None, None, None), what: str = "image") -> np.ndarray:
     """Decode an image file -> uint8 H x W x 3 RGB array (grey or palette images converted).
 
     16-bit grey images keep their high byte (v >> 8: 65535 -> 255), as Pillow does for 16-bit
@@ -74,7 +81,7 @@ def read_rgb(path, ctx=(None, None, None), what="image"):
     return np.asarray(im, dtype=np.uint8)
 
 
-def bgr_minus_mean(rgb, mean):
+def bgr_minus_mean(rgb: np.ndarray, mean: Mean) -> np.ndarray:
     """uint8/float H x W x 3 RGB -> float32 3 x H x W: (float32 pixel, BGR order) - mean (BGR).
 
     `mean` keeps its dtype (the release used float64 for VOC/SBD, float32 elsewhere), so the
@@ -85,12 +92,12 @@ def bgr_minus_mean(rgb, mean):
     return np.ascontiguousarray(x.astype(np.float32, copy=False).transpose(2, 0, 1))
 
 
-def load_image(path, mean, ctx=(None, None, None)):
+def load_image(path: str, mean: Mean, ctx: Ctx = (None, None, None)) -> np.ndarray:
     """Image file -> float32 3 x H x W BGR mean-subtracted array (the release's load_image)."""
     return bgr_minus_mean(read_rgb(path, ctx), mean)
 
 
-def load_png_label(path, ctx=(None, None, None), what="label PNG"):
+def load_png_label(path: str, ctx: Ctx = (None, None, None), what: str = "label PNG") -> np.ndarray:
     """Palette, grey or 16-bit grey PNG of class indices -> uint8 1 x H x W array (indices as
     stored; a 16-bit index above 255 is a DataError, never clipped)."""
     im = _open_image(path, what, ctx)
@@ -115,7 +122,7 @@ def load_png_label(path, ctx=(None, None, None), what="label PNG"):
     return np.asarray(im, dtype=np.uint8)[np.newaxis].copy()
 
 
-def load_mat(path, ctx=(None, None, None), what="label .mat"):
+def load_mat(path: str, ctx: Ctx = (None, None, None), what: str = "label .mat") -> dict[str, Any]:
     """Read a MATLAB .mat file with scipy.io.loadmat -> dict (DataError when missing/corrupt)."""
     import scipy.io
 
@@ -129,7 +136,9 @@ def load_mat(path, ctx=(None, None, None), what="label .mat"):
         ) from None
 
 
-def mat_key(mat, key, path, ctx=(None, None, None)):
+def mat_key(
+    mat: Mapping[str, Any], key: str, path: str, ctx: Ctx = (None, None, None)
+) -> np.ndarray:
     """mat[key] as an ndarray, or DataError naming the keys that are present."""
     if key not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
@@ -137,7 +146,9 @@ def mat_key(mat, key, path, ctx=(None, None, None)):
     return mat[key]
 
 
-def check_same_size(arrays, names, ctx, path):
+def check_same_size(
+    arrays: Sequence[np.ndarray], names: Sequence[str], ctx: Ctx, path: str
+) -> None:
     """All arrays (C x H x W) share H x W, else DataError listing each shape."""
     shapes = [a.shape[-2:] for a in arrays]
     if len(set(shapes)) > 1:

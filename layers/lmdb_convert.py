@@ -11,9 +11,12 @@ labels uint8 1 x H x W after the dataset's mapping (wraps, Context 60-way); NYUD
 float_data of log(depth) - 7.844. Use batch_size 1: images differ in size.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,8 +27,11 @@ from .errors import DataError
 DATASETS = ("voc", "sbdd", "nyud", "siftflow", "pascalcontext")
 ZERO_MEAN = np.zeros(3, np.float32)
 
+# an example id -> its arrays in Datum form, one per top
+Loader = Callable[[str], tuple[np.ndarray, ...]]
 
-def raw_image(array_bgr_minus_zero):
+
+def raw_image(array_bgr_minus_zero: np.ndarray) -> np.ndarray:
     """float32 3 x H x W BGR computed with a zero mean -> uint8 (exact: pixels are integers)."""
     return array_bgr_minus_zero.astype(np.uint8)
 
@@ -126,14 +132,20 @@ _LOADERS = {
 }
 
 
-def example_loader(dataset, dataset_dir, split, tops=None, context_dir=None):
+def example_loader(
+    dataset: str,
+    dataset_dir: str,
+    split: str,
+    tops: Sequence[str] | None = None,
+    context_dir: str | None = None,
+) -> tuple[list[str], tuple[str, ...], Loader]:
     """-> (ids, top names, load(idx) -> tuple of arrays in Datum form: uint8 or float32)."""
     if dataset not in _LOADERS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     return _LOADERS[dataset](dataset_dir, split, tops, context_dir)
 
 
-def to_datum(array):
+def to_datum(array: np.ndarray) -> caffe_pb2.Datum:
     """C x H x W uint8 -> Datum with bytes data; float32 -> Datum with float_data."""
     c, h, w = array.shape
     d = caffe_pb2.Datum(channels=c, height=h, width=w)
@@ -144,7 +156,7 @@ def to_datum(array):
     return d
 
 
-def datum_to_array(datum):
+def datum_to_array(datum: caffe_pb2.Datum) -> np.ndarray:
     """Datum -> C x H x W array (uint8 from data, float32 from float_data)."""
     shape = (datum.channels, datum.height, datum.width)
     if datum.data:
@@ -163,7 +175,15 @@ def _lmdb():
     return lmdb
 
 
-def convert(dataset, dataset_dir, split, out_dir, tops=None, context_dir=None, progress=None):
+def convert(
+    dataset: str,
+    dataset_dir: str,
+    split: str,
+    out_dir: str,
+    tops: Sequence[str] | None = None,
+    context_dir: str | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> dict[str, str]:
     """Write OUT/<top>_lmdb for every top -> {top: path}. Returns after all records commit."""
     ids, names, load = example_loader(dataset, dataset_dir, split, tops, context_dir)
     lmdb = _lmdb()
@@ -193,7 +213,7 @@ def convert(dataset, dataset_dir, split, out_dir, tops=None, context_dir=None, p
     return paths
 
 
-def read_lmdb(path):
+def read_lmdb(path: str) -> Iterator[tuple[str, np.ndarray]]:
     """Iterate (key str, C x H x W array) over an LMDB written by convert, in key order."""
     env = _lmdb().open(path, readonly=True, lock=False, subdir=True)
     try:
@@ -206,7 +226,8 @@ def read_lmdb(path):
         env.close()
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """`python -m layers.lmdb_convert --dataset D --split S --dir DIR OUT` -> exit status."""
     ap = argparse.ArgumentParser(
         prog="python -m layers.lmdb_convert", description=__doc__.split("\n")[0]
     )

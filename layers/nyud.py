@@ -5,14 +5,17 @@ Layout: {nyud_dir}/{split}.txt, data/images/img_{id}.png (colour), data/depth/im
 `segmentation` (0 void, 1..40 classes). Tops are chosen and ordered by the `tops` param.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
 import zoo
 
 from .base import SegDataLayer
-from .errors import data_error
+from .errors import Ctx, data_error
 from .io import (
     _open_image,
     bgr_minus_mean,
@@ -30,7 +33,7 @@ NYUD_MEAN_LOGD = _INPUTS["depth"].mean_array()
 NYUD_TOPS = ("color", "depth", "hha", "label")
 
 
-def nyud_paths(nyud_dir, idx):
+def nyud_paths(nyud_dir: str, idx: str) -> dict[str, str]:
     """{'color', 'depth', 'hha', 'label'} paths of NYUD example `idx`."""
     return {
         "color": os.path.join(nyud_dir, "data", "images", f"img_{idx}.png"),
@@ -40,19 +43,19 @@ def nyud_paths(nyud_dir, idx):
     }
 
 
-def load_nyud_color(nyud_dir, idx, ctx=("NYUDv2", None, None)):
+def load_nyud_color(nyud_dir: str, idx: str, ctx: Ctx = ("NYUDv2", None, None)) -> np.ndarray:
     """data/images/img_{idx}.png -> float32 3 x H x W BGR minus NYUD_MEAN_BGR."""
     return bgr_minus_mean(read_rgb(nyud_paths(nyud_dir, idx)["color"], ctx), NYUD_MEAN_BGR)
 
 
-def load_nyud_hha(nyud_dir, idx, ctx=("NYUDv2", None, None)):
+def load_nyud_hha(nyud_dir: str, idx: str, ctx: Ctx = ("NYUDv2", None, None)) -> np.ndarray:
     """data/hha/img_{idx}.png -> float32 3 x H x W, HHA channel order kept, minus NYUD_MEAN_HHA."""
     hha = read_rgb(nyud_paths(nyud_dir, idx)["hha"], ctx, what="HHA image")
     x = np.asarray(hha, dtype=np.float32) - NYUD_MEAN_HHA
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def load_nyud_depth(nyud_dir, idx, ctx=("NYUDv2", None, None)):
+def load_nyud_depth(nyud_dir: str, idx: str, ctx: Ctx = ("NYUDv2", None, None)) -> np.ndarray:
     """data/depth/img_{idx}.png (depth > 0) -> float32 1 x H x W: log(depth) - 7.844.
 
     Non-positive depth would give -inf/NaN in the net; it is an error naming the file.
@@ -77,7 +80,7 @@ def load_nyud_depth(nyud_dir, idx, ctx=("NYUDv2", None, None)):
     return d[np.newaxis]
 
 
-def load_nyud_label(nyud_dir, idx, ctx=("NYUDv2", None, None)):
+def load_nyud_label(nyud_dir: str, idx: str, ctx: Ctx = ("NYUDv2", None, None)) -> np.ndarray:
     """segmentation/img_{idx}.mat `segmentation` -> uint8 1 x H x W: value - 1 (0 void -> 255)."""
     path = nyud_paths(nyud_dir, idx)["label"]
     seg = np.asarray(mat_key(load_mat(path, ctx), "segmentation", path, ctx))
@@ -107,7 +110,7 @@ class NYUDSegDataLayer(SegDataLayer):
     DATASET = "NYUDv2"
     REQUIRED = ("nyud_dir", "split", "tops")
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         name = type(self).__name__
         tops = params["tops"]
         if isinstance(tops, str) or not isinstance(tops, (list, tuple)) or not tops:
@@ -131,11 +134,11 @@ class NYUDSegDataLayer(SegDataLayer):
             )
         self.ids = read_split(path, self.DATASET, self.split)
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         paths = nyud_paths(self.nyud_dir, idx)
         return {t: paths[t] for t in self.top_names}
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         arrays = tuple(LOADERS[t](self.nyud_dir, idx, ctx) for t in self.top_names)
         check_same_size(arrays, self.top_names, ctx, self.example_paths(idx)[self.top_names[-1]])

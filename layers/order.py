@@ -7,11 +7,13 @@ Other splits are read in file order and wrap around. seed=None draws a fresh see
 `ExampleOrder.seed`) so a run can still be repeated.
 """
 
+from __future__ import annotations
+
 import random
 import threading
 
 
-def shuffles(split, randomize=True):
+def shuffles(split: object, randomize: bool = True) -> bool:
     """True when examples of `split` are drawn at random (name contains 'train' and randomize)."""
     return bool(randomize) and "train" in str(split)
 
@@ -23,7 +25,7 @@ class ExampleOrder:
     asked in any order (the prefetcher asks one step ahead of the net).
     """
 
-    def __init__(self, n, shuffle, seed=None):
+    def __init__(self, n: int, shuffle: bool, seed: int | None = None) -> None:
         if n <= 0:
             raise ValueError("ExampleOrder needs at least one example")
         self.n = n
@@ -33,7 +35,7 @@ class ExampleOrder:
         self._drawn = []  # one small int per step served: a few MB over 300k steps
         self._lock = threading.Lock()
 
-    def at(self, k):
+    def at(self, k: int) -> int:
         """Index (0 <= i < n) of the k-th example served (thread-safe)."""
         if not self.shuffle:
             return k % self.n

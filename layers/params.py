@@ -1,10 +1,19 @@
 """param_str parsing: a Python literal dict, read with ast.literal_eval (never eval)."""
 
+from __future__ import annotations
+
 import ast
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
-def parse_param_str(param_str, layer, required=(), optional=None):
+def parse_param_str(
+    param_str: object,
+    layer: str,
+    required: Sequence[str] = (),
+    optional: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Parse `param_str` -> dict with `optional` defaults filled in.
 
     layer: the layer class name, for messages. required: keys that must be present.

@@ -7,7 +7,10 @@ pixels whose full-list index is that name's; every other pixel is 0 (background,
 Three names differ between the lists and are matched as the release did.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +18,13 @@ import zoo
 from zoo.classes import RENAMED
 
 from .base import SegDataLayer
-from .errors import data_error
-from .io import check_same_size, load_image, load_mat, mat_key, read_split
+from .errors import Ctx, data_error
+from .io import Mean, check_same_size, load_image, load_mat, mat_key, read_split
 
 CONTEXT_MEAN = zoo.dataset("pascalcontext").inputs["data"].mean_array()  # float32
 
 
-def read_label_names(path, what):
+def read_label_names(path: str, what: str) -> list[str]:
     """A 'N: name' per line file -> list of names, spaces removed (position i holds N = i + 1).
 
     Numbers must run 1, 2, 3, ... (the release used list position, so they must agree).
@@ -56,7 +59,7 @@ def read_label_names(path, what):
     return names
 
 
-def context_lut(context_dir):
+def context_lut(context_dir: str) -> np.ndarray:
     """Full-list index -> 59-task label lookup table (uint8; 0 background), from the two lists."""
     full_path = os.path.join(context_dir, "labels.txt")
     full = read_label_names(full_path, "labels.txt")
@@ -76,7 +79,7 @@ def context_lut(context_dir):
     return lut
 
 
-def context_paths(voc_dir, context_dir, idx):
+def context_paths(voc_dir: str, context_dir: str, idx: str) -> dict[str, str]:
     """{'image', 'label'} paths of PASCAL-Context example `idx` (voc_dir holds VOC2010/)."""
     return {
         "image": os.path.join(voc_dir, "VOC2010", "JPEGImages", f"{idx}.jpg"),
@@ -84,12 +87,19 @@ def context_paths(voc_dir, context_dir, idx):
     }
 
 
-def load_context_image(voc_dir, idx, mean=CONTEXT_MEAN, ctx=("PASCAL-Context", None, None)):
+def load_context_image(
+    voc_dir: str,
+    idx: str,
+    mean: Mean = CONTEXT_MEAN,
+    ctx: Ctx = ("PASCAL-Context", None, None),
+) -> np.ndarray:
     """VOC2010/JPEGImages/{idx}.jpg -> float32 3 x H x W BGR minus mean."""
     return load_image(context_paths(voc_dir, "", idx)["image"], mean, ctx)
 
 
-def load_context_label(context_dir, idx, lut, ctx=("PASCAL-Context", None, None)):
+def load_context_label(
+    context_dir: str, idx: str, lut: np.ndarray, ctx: Ctx = ("PASCAL-Context", None, None)
+) -> np.ndarray:
     """trainval/{idx}.mat LabelMap -> uint8 1 x H x W with 0..59 (lut from context_lut)."""
     path = context_paths("", context_dir, idx)["label"]
     full = np.asarray(mat_key(load_mat(path, ctx), "LabelMap", path, ctx))
@@ -114,7 +124,7 @@ class PASCALContextSegDataLayer(SegDataLayer):
     REQUIRED = ("voc_dir", "context_dir", "split")
     OPTIONAL = {"mean": tuple(float(m) for m in CONTEXT_MEAN)}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.voc_dir = params["voc_dir"]
         self.context_dir = params["context_dir"]
         mean = np.asarray(params["mean"], dtype=np.float32)
@@ -126,10 +136,10 @@ class PASCALContextSegDataLayer(SegDataLayer):
         self.ids = read_split(path, self.DATASET, self.split)
         self.top_names = ("data", "label")
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return context_paths(self.voc_dir, self.context_dir, idx)
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         img = load_context_image(self.voc_dir, idx, self.mean, ctx)
         label = load_context_label(self.context_dir, idx, self.lut, ctx)

@@ -6,9 +6,13 @@ ExampleOrder before loading, so prefetching never changes which examples are ser
 they are decoded.
 """
 
+from __future__ import annotations
+
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 
 def _shutdown(pool):
@@ -25,7 +29,13 @@ class Prefetcher:
     interpreter exit.
     """
 
-    def __init__(self, load, depth=1, name="data-prefetch", stride=1):
+    def __init__(
+        self,
+        load: Callable[[int], Any],
+        depth: int = 1,
+        name: str = "data-prefetch",
+        stride: int = 1,
+    ) -> None:
         self.load = load
         self.depth = max(0, int(depth))
         self.stride = int(stride)
@@ -38,7 +48,7 @@ class Prefetcher:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
             self._finalizer = weakref.finalize(self, _shutdown, self._pool)
 
-    def get(self, k):
+    def get(self, k: int) -> Any:
         """The example at position k (blocks until decoded), then schedule the next `depth`
         positions k + stride, k + 2 * stride, ..."""
         if self._pool is None:
@@ -54,7 +64,7 @@ class Prefetcher:
             return self.load(k)
         return fut.result()
 
-    def close(self):
+    def close(self) -> None:
         """Cancel pending loads and join the worker thread (idempotent)."""
         if self._pool is not None:
             with self._lock:

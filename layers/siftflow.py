@@ -5,21 +5,24 @@ GeoLabels/<cat>/{id}.mat (key `S`), <cat> = spatial_envelope_256x256_static_8out
 Semantic: raw 0 unlabelled, 1..33 -> 255, 0..32. Geometric: raw -1 void, 1..3 -> 255, 0..2.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
 import zoo
 
 from .base import SegDataLayer
-from .errors import data_error
+from .errors import Ctx, data_error
 from .io import check_same_size, load_image, load_mat, mat_key, read_split
 
 SIFTFLOW_MEAN = zoo.dataset("siftflow").inputs["data"].mean_array()  # float32
 SIFTFLOW_CATEGORY = "spatial_envelope_256x256_static_8outdoorcategories"
 
 
-def siftflow_paths(siftflow_dir, idx):
+def siftflow_paths(siftflow_dir: str, idx: str) -> dict[str, str]:
     """{'image', 'sem', 'geo'} paths of SIFT Flow example `idx`."""
     return {
         "image": os.path.join(siftflow_dir, "Images", SIFTFLOW_CATEGORY, f"{idx}.jpg"),
@@ -28,12 +31,16 @@ def siftflow_paths(siftflow_dir, idx):
     }
 
 
-def load_siftflow_image(siftflow_dir, idx, ctx=("SIFT Flow", None, None)):
+def load_siftflow_image(
+    siftflow_dir: str, idx: str, ctx: Ctx = ("SIFT Flow", None, None)
+) -> np.ndarray:
     """Images/<cat>/{idx}.jpg -> float32 3 x H x W BGR minus SIFTFLOW_MEAN."""
     return load_image(siftflow_paths(siftflow_dir, idx)["image"], SIFTFLOW_MEAN, ctx)
 
 
-def load_siftflow_label(siftflow_dir, idx, kind, ctx=("SIFT Flow", None, None)):
+def load_siftflow_label(
+    siftflow_dir: str, idx: str, kind: str, ctx: Ctx = ("SIFT Flow", None, None)
+) -> np.ndarray:
     """kind 'sem' or 'geo': key `S` -> uint8 1 x H x W, value - 1 with void (0 / -1) -> 255."""
     if kind not in ("sem", "geo"):
         raise ValueError(f"SIFT Flow label kind must be 'sem' or 'geo', got {kind!r}")
@@ -59,16 +66,16 @@ class SIFTFlowSegDataLayer(SegDataLayer):
     DATASET = "SIFT Flow"
     REQUIRED = ("siftflow_dir", "split")
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.siftflow_dir = params["siftflow_dir"]
         path = os.path.join(self.siftflow_dir, f"{self.split}.txt")
         self.ids = read_split(path, self.DATASET, self.split)
         self.top_names = ("data", "sem", "geo")
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return siftflow_paths(self.siftflow_dir, idx)
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         img = load_siftflow_image(self.siftflow_dir, idx, ctx)
         sem = load_siftflow_label(self.siftflow_dir, idx, "sem", ctx)

@@ -6,9 +6,12 @@ python -m layers.splits voc12-trainaug VOC2012_DIR SBDD_DIR  # -> VOC2012_DIR/Im
 python -m layers.splits nyud-trainval NYUD_DIR               # -> NYUD_DIR/trainval.txt
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from collections.abc import Iterable
 
 from caffeio import atomic_write
 
@@ -19,12 +22,12 @@ SEG11VALID_REAL_SIZE = 736
 TRAINAUG_REAL_SIZE = 10582
 
 
-def write_split(path, ids):
+def write_split(path: str, ids: Iterable[str]) -> None:
     """Write ids one per line (atomically)."""
     atomic_write(path, "".join(f"{i}\n" for i in ids).encode("utf-8"))
 
 
-def derive_seg11valid(voc_dir, sbdd_dir, name="seg11valid"):
+def derive_seg11valid(voc_dir: str, sbdd_dir: str, name: str = "seg11valid") -> list[str]:
     """VOC2011 segmentation val ids minus SBD train ids, in val order -> written and returned.
 
     Written to {voc_dir}/ImageSets/Segmentation/{name}.txt, where VOCSegDataLayer reads it.
@@ -42,7 +45,7 @@ def derive_seg11valid(voc_dir, sbdd_dir, name="seg11valid"):
     return ids
 
 
-def derive_voc12_trainaug(voc_dir, sbdd_dir, name="trainaug"):
+def derive_voc12_trainaug(voc_dir: str, sbdd_dir: str, name: str = "trainaug") -> list[str]:
     """VOC 2012 "trainaug": (SBD train | SBD val | VOC seg train) minus VOC seg val, sorted.
 
     voc_dir: the VOC2012 folder; sbdd_dir: SBD's dataset/ folder. Written to
@@ -63,7 +66,7 @@ def derive_voc12_trainaug(voc_dir, sbdd_dir, name="trainaug"):
     return ids
 
 
-def derive_nyud_trainval(nyud_dir):
+def derive_nyud_trainval(nyud_dir: str) -> list[str]:
     """NYUD train ids then val ids -> {nyud_dir}/trainval.txt, returned (795 on the real data)."""
     ids = read_split(os.path.join(nyud_dir, "train.txt"), "NYUDv2", "train")
     ids += read_split(os.path.join(nyud_dir, "val.txt"), "NYUDv2", "val")
@@ -71,7 +74,8 @@ def derive_nyud_trainval(nyud_dir):
     return ids
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """`python -m layers.splits seg11valid|voc12-trainaug|nyud-trainval DIR...` -> exit status."""
     ap = argparse.ArgumentParser(prog="python -m layers.splits", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("seg11valid", help="VOC2011 seg val minus SBD train")

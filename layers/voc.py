@@ -6,25 +6,29 @@ Layouts (docs/datasets.md):
 Images: float32 3 x H x W, BGR minus the mean. Labels: uint8 1 x H x W, 0..20, 255 void.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
 import zoo
 
 from .base import SegDataLayer
-from .errors import data_error
-from .io import check_same_size, load_image, load_mat, load_png_label, mat_key, read_split
+from .errors import Ctx, data_error
+from .io import Mean, check_same_size, load_image, load_mat, load_png_label, mat_key, read_split
 
 # float64, as the release's np.array(params['mean']): the subtraction rounds like the release's.
 VOC_MEAN = zoo.dataset("voc").inputs["data"].mean_array()
 
 
-def voc_split_path(voc_dir, split):
+def voc_split_path(voc_dir: str, split: str) -> str:
+    """{voc_dir}/ImageSets/Segmentation/{split}.txt: the split's id list."""
     return os.path.join(voc_dir, "ImageSets", "Segmentation", f"{split}.txt")
 
 
-def voc_paths(voc_dir, idx):
+def voc_paths(voc_dir: str, idx: str) -> dict[str, str]:
     """{'image', 'label'} paths of VOC example `idx`."""
     return {
         "image": os.path.join(voc_dir, "JPEGImages", f"{idx}.jpg"),
@@ -32,21 +36,24 @@ def voc_paths(voc_dir, idx):
     }
 
 
-def load_voc_image(voc_dir, idx, mean=VOC_MEAN, ctx=("VOC", None, None)):
+def load_voc_image(
+    voc_dir: str, idx: str, mean: Mean = VOC_MEAN, ctx: Ctx = ("VOC", None, None)
+) -> np.ndarray:
     """JPEGImages/{idx}.jpg -> float32 3 x H x W BGR minus mean."""
     return load_image(voc_paths(voc_dir, idx)["image"], mean, ctx)
 
 
-def load_voc_label(voc_dir, idx, ctx=("VOC", None, None)):
+def load_voc_label(voc_dir: str, idx: str, ctx: Ctx = ("VOC", None, None)) -> np.ndarray:
     """SegmentationClass/{idx}.png (palette indices) -> uint8 1 x H x W (0..20, 255 void)."""
     return load_png_label(voc_paths(voc_dir, idx)["label"], ctx)
 
 
-def sbdd_split_path(sbdd_dir, split):
+def sbdd_split_path(sbdd_dir: str, split: str) -> str:
+    """{sbdd_dir}/{split}.txt: the split's id list."""
     return os.path.join(sbdd_dir, f"{split}.txt")
 
 
-def sbdd_paths(sbdd_dir, idx):
+def sbdd_paths(sbdd_dir: str, idx: str) -> dict[str, str]:
     """{'image', 'label'} paths of SBD example `idx`."""
     return {
         "image": os.path.join(sbdd_dir, "img", f"{idx}.jpg"),
@@ -54,12 +61,14 @@ def sbdd_paths(sbdd_dir, idx):
     }
 
 
-def load_sbdd_image(sbdd_dir, idx, mean=VOC_MEAN, ctx=("SBD", None, None)):
+def load_sbdd_image(
+    sbdd_dir: str, idx: str, mean: Mean = VOC_MEAN, ctx: Ctx = ("SBD", None, None)
+) -> np.ndarray:
     """img/{idx}.jpg -> float32 3 x H x W BGR minus mean."""
     return load_image(sbdd_paths(sbdd_dir, idx)["image"], mean, ctx)
 
 
-def load_sbdd_label(sbdd_dir, idx, ctx=("SBD", None, None)):
+def load_sbdd_label(sbdd_dir: str, idx: str, ctx: Ctx = ("SBD", None, None)) -> np.ndarray:
     """cls/{idx}.mat GTcls.Segmentation -> uint8 1 x H x W (0..20)."""
     path = sbdd_paths(sbdd_dir, idx)["label"]
     gt = mat_key(load_mat(path, ctx), "GTcls", path, ctx)
@@ -92,7 +101,7 @@ class VOCSegDataLayer(SegDataLayer):
     REQUIRED = ("voc_dir", "split")
     OPTIONAL = {"mean": tuple(VOC_MEAN)}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.voc_dir = params["voc_dir"]
         self.mean = _mean(params, type(self).__name__)
         path = voc_split_path(self.voc_dir, self.split)
@@ -104,10 +113,10 @@ class VOCSegDataLayer(SegDataLayer):
         self.ids = read_split(path, self.DATASET, self.split)
         self.top_names = ("data", "label")
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return voc_paths(self.voc_dir, idx)
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         img = load_voc_image(self.voc_dir, idx, self.mean, ctx)
         label = load_voc_label(self.voc_dir, idx, ctx)
@@ -128,16 +137,16 @@ class SBDDSegDataLayer(SegDataLayer):
     REQUIRED = ("sbdd_dir", "split")
     OPTIONAL = {"mean": tuple(VOC_MEAN)}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.sbdd_dir = params["sbdd_dir"]
         self.mean = _mean(params, type(self).__name__)
         self.ids = read_split(sbdd_split_path(self.sbdd_dir, self.split), self.DATASET, self.split)
         self.top_names = ("data", "label")
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return sbdd_paths(self.sbdd_dir, idx)
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         img = load_sbdd_image(self.sbdd_dir, idx, self.mean, ctx)
         label = load_sbdd_label(self.sbdd_dir, idx, ctx)

@@ -10,7 +10,12 @@ broken SBD download would otherwise change the labels unnoticed). Images: float3
 minus the mean; labels uint8 1 x H x W, 0..20, 255 void (VOC's outlines; SBD has none).
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
+
+import numpy as np
 
 from .base import SegDataLayer
 from .errors import data_error
@@ -43,7 +48,7 @@ class TrainAugSegDataLayer(SegDataLayer):
     REQUIRED = ("voc_dir", "sbdd_dir")
     OPTIONAL = {"split": "trainaug", "mean": tuple(VOC_MEAN)}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         self.voc_dir = params["voc_dir"]
         self.sbdd_dir = params["sbdd_dir"]
         self.mean = _mean(params, type(self).__name__)
@@ -63,19 +68,19 @@ class TrainAugSegDataLayer(SegDataLayer):
         self._sources = {i: SBD if i in sbd else VOC for i in self.ids}
         self.top_names = ("data", "label")
 
-    def label_source(self, idx):
+    def label_source(self, idx: str) -> str:
         """'sbd' (SBD img/ + cls/*.mat) or 'voc' (JPEGImages + SegmentationClass PNG) for `idx`."""
         try:
             return self._sources[idx]
         except KeyError:
             raise KeyError(f"id '{idx}' is not in split '{self.split}'") from None
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         if self.label_source(idx) == SBD:
             return sbdd_paths(self.sbdd_dir, idx)
         return voc_paths(self.voc_dir, idx)
 
-    def check_files(self, limit=5):
+    def check_files(self, limit: int = 5) -> None:
         try:
             super().check_files(limit)
         except ValueError as e:
@@ -84,7 +89,7 @@ class TrainAugSegDataLayer(SegDataLayer):
                 "all others from VOC's JPEGImages/ and SegmentationClass/)"
             ) from None
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx = self.ctx(idx)
         if self.label_source(idx) == SBD:
             img = load_sbdd_image(self.sbdd_dir, idx, self.mean, ctx)

@@ -8,8 +8,11 @@ The zoo's models by name (write their prototxt, list them, shapes and profiles o
 python -m zoo --help.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import TextIO
 
 import caffeio
 
@@ -19,7 +22,8 @@ from .errors import NetSpecError, ShapeError
 from .explain import explain
 
 
-def cmd_shapes(args, out):
+def cmd_shapes(args: argparse.Namespace, out: TextIO) -> None:
+    """`shapes FILE [--input HxW]`: print the blob shapes and crop offsets of a net to `out`."""
     net = caffeio.read_net(args.file)
     # what the engines refuse first (every layer counts: no phase is chosen here)
     validate.check_net(net, where=args.file, path=args.file, image_size=args.input)
@@ -35,12 +39,13 @@ def cmd_shapes(args, out):
         raise ShapeError(f"{args.file}: {e}{hint}") from None
 
 
-def cmd_profile(args, out):
+def cmd_profile(args: argparse.Namespace, out: TextIO) -> None:
+    """`profile FILES --input HxW`: print (and with --json write) the nets' costs."""
     nets = [(path, caffeio.read_net(path), None) for path in args.files]
     profile_report.report(nets, args.input, out, args.per_layer, args.json)
 
 
-def main(argv=None, out=sys.stdout):
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Entry point; returns the exit status (errors print one clear line to stderr, status 1)."""
     ap = argparse.ArgumentParser(prog="python -m netspec", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

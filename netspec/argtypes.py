@@ -5,11 +5,13 @@ p.add_argument("--input", type=image_size)        # "500x500" or "500" -> (500, 
 p.add_argument("--n", type=positive_int)
 """
 
+from __future__ import annotations
+
 import argparse
 import math
 
 
-def positive_width(text):
+def positive_width(text: str) -> float:
     """--width value -> float > 0 and finite (the channel multiplier: 1 = the paper's nets)."""
     try:
         w = float(text)
@@ -23,7 +25,7 @@ def positive_width(text):
     return w
 
 
-def positive_int(text):
+def positive_int(text: str) -> int:
     """An integer >= 1 (counts such as --n)."""
     try:
         n = int(text)
@@ -34,7 +36,7 @@ def positive_int(text):
     return n
 
 
-def image_size(text):
+def image_size(text: str) -> tuple[int, int]:
     """'HxW' or 'N' -> (H, W), both whole numbers >= 1 (an image size in pixels)."""
     parts = text.lower().split("x") if "x" in text.lower() else [text, text]
     try:

@@ -15,7 +15,11 @@ fill nested messages, enum fields take numbers (P.Pooling.MAX) or names ("MAX").
 get `<Type><count>` names. Pure protobuf, no torch.
 """
 
+from __future__ import annotations
+
 from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -43,7 +47,7 @@ def _param_fields():
 _PARAM_FIELDS = _param_fields()
 
 
-def param_field_for(type_name):
+def param_field_for(type_name: str) -> str | None:
     """Name of the LayerParameter field holding a layer type's own parameters, or None."""
     return _PARAM_FIELDS.get(type_name)
 
@@ -108,16 +112,17 @@ def _set_checked(msg, key, value, where):
 class Top:
     """One output blob of a Function (a layer); `n` is its index among the layer's tops."""
 
-    def __init__(self, fn, n):
+    def __init__(self, fn: Function, n: int) -> None:
         self.fn = fn
         self.n = n
         self.hint = None  # the NetSpec attribute name, once assigned (used in error messages)
 
-    def to_proto(self):
+    def to_proto(self) -> caffe_pb2.NetParameter:
         """NetParameter holding this top and everything it depends on."""
         return to_proto(self)
 
-    def describe(self):
+    def describe(self) -> str:
+        """The top's NetSpec name, or which output of which unnamed layer it is."""
         return self.hint or f"<output {self.n} of an unnamed {self.fn.type_name} layer>"
 
     def __repr__(self):
@@ -127,7 +132,7 @@ class Top:
 class Function:
     """A layer being specified: type, input Tops and keyword params (not yet a proto)."""
 
-    def __init__(self, type_name, inputs, params):
+    def __init__(self, type_name: str, inputs: Sequence[Top], params: Mapping[str, Any]) -> None:
         self.type_name = type_name
         for i, inp in enumerate(inputs):
             if not isinstance(inp, Top):
@@ -180,14 +185,14 @@ class Function:
         fill_layer(layer, self.params)
         layers[self] = layer
 
-    def layer(self):
+    def layer(self) -> caffe_pb2.LayerParameter:
         """This layer alone as a LayerParameter (type and params; names/bottoms left empty)."""
         layer = caffe_pb2.LayerParameter(type=self.type_name)
         fill_layer(layer, self.params)
         return layer
 
 
-def fill_layer(layer, params):
+def fill_layer(layer: caffe_pb2.LayerParameter, params: Mapping[str, Any]) -> None:
     """Route keyword params onto `layer` (LayerParameter) with net_spec's rules (see module doc)."""
     where = f"layer '{layer.name or '?'}' ({layer.type})"
     own = param_field_for(layer.type)
@@ -211,7 +216,7 @@ def fill_layer(layer, params):
             )
 
 
-def layer_proto(type_name, **params):
+def layer_proto(type_name: str, **params: Any) -> caffe_pb2.LayerParameter:
     """A single LayerParameter of `type_name` with `params` routed as L.<type>(...) would."""
     return Function(type_name, (), dict(params, ntop=0)).layer()
 
@@ -221,7 +226,7 @@ def _layer_of(value):
     return value if isinstance(value, Function) else value.fn
 
 
-def to_proto(*tops):
+def to_proto(*tops: Top | Function) -> caffe_pb2.NetParameter:
     """NetParameter for the given Tops (or top-less layers, ntop=0) and all their ancestors
     (unnamed tops get auto names)."""
     layers = OrderedDict()
@@ -273,7 +278,7 @@ class NetSpec:
     def __contains__(self, item):
         return item in self.tops
 
-    def to_proto(self, name=None):
+    def to_proto(self, name: str | None = None) -> caffe_pb2.NetParameter:
         """caffe_pb2.NetParameter with every layer reachable from the assigned tops."""
         names = {v: k for k, v in self.tops.items()}
         autonames = Counter()

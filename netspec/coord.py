@@ -18,17 +18,31 @@ scales, fractional or negative offset, a blob with no spatial map such as an Inn
 output) is an AlignmentError naming both blobs.
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
+from collections.abc import Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from caffeio import layertypes as lt
 
 from .errors import AlignmentError, ShapeError
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .builder import Function, Top
+
+# ((aH, bH), (aW, bW)): y = a * x + b per spatial axis, from image to blob pixels
+CoordMap = tuple[tuple[Fraction, Fraction], tuple[Fraction, Fraction]]
+
 IDENTITY = ((Fraction(1), Fraction(0)), (Fraction(1), Fraction(0)))
 
 
-def layer_map(layer, bottom_maps):
+def layer_map(
+    layer: caffe_pb2.LayerParameter, bottom_maps: Sequence[CoordMap | None]
+) -> CoordMap | None:
     """Coordinate map of `layer`'s tops given its bottoms' maps (list); None = not spatial.
 
     Returns ((aH, bH), (aW, bW)) with Fractions. The layer's spatial kind and geometry come
@@ -70,7 +84,7 @@ def layer_map(layer, bottom_maps):
     return None
 
 
-def describe(m):
+def describe(m: CoordMap | None) -> str:
     """Human-readable map: 'x * 1/16 + 23/32' (H and W shown once when equal)."""
     if m is None:
         return "no spatial map"
@@ -82,7 +96,7 @@ def describe(m):
     return one(*m[0]) if m[0] == m[1] else f"H: {one(*m[0])}, W: {one(*m[1])}"
 
 
-def blob_maps(net):
+def blob_maps(net: caffe_pb2.NetParameter) -> OrderedDict[str, CoordMap | None]:
     """OrderedDict blob name -> coordinate map for every top of a NetParameter (layer order)."""
     maps = OrderedDict()
     for layer in net.layer:
@@ -99,7 +113,12 @@ def blob_maps(net):
     return maps
 
 
-def align_offset(map_from, map_to, name_from="A", name_to="B"):
+def align_offset(
+    map_from: CoordMap | None,
+    map_to: CoordMap | None,
+    name_from: str = "A",
+    name_to: str = "B",
+) -> tuple[int, ...]:
     """Crop offsets (H, W) that cut blob `name_from` to `name_to`'s frame; AlignmentError if none.
 
     Both maps are relative to the input image. The crop keeps from[offset : offset + size(to)].
@@ -131,7 +150,7 @@ def align_offset(map_from, map_to, name_from="A", name_to="B"):
     return tuple(offsets)
 
 
-def top_map(top, _memo=None):
+def top_map(top: Top, _memo: dict[Function, CoordMap | None] | None = None) -> CoordMap | None:
     """Coordinate map of a builder Top (netspec.builder), composed from the graph's roots."""
     memo = {} if _memo is None else _memo
     fn = top.fn
@@ -144,7 +163,7 @@ def top_map(top, _memo=None):
     return memo[fn]
 
 
-def crop(top_from, top_to):
+def crop(top_from: Top, top_to: Top) -> Top:
     """Crop layer cutting `top_from` to `top_to`'s size at the offset the coordinate maps give.
 
     Emits crop_param { axis: 2 offset: k } (two offsets when H and W differ). Raises

@@ -10,19 +10,26 @@ datasets), so that shape inference works from an image size alone.
     data_top_shapes(layer, 500, 500)      # {'data': (1, 3, 500, 500), 'label': (1, 1, 500, 500)}
 """
 
+from __future__ import annotations
+
 import ast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .errors import NetSpecError
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 _CHANNELS = {"data": 3, "label": 1}
 
 
-def top_channels() -> dict:
+def top_channels() -> dict[str, int]:
     """A copy of the known kinds: {kind: channels}."""
     return dict(_CHANNELS)
 
 
-def register_top_channels(channels: dict) -> None:
+def register_top_channels(channels: Mapping[str, int]) -> None:
     """Add {kind: channels (int >= 1)}; a kind already known with another count is an error."""
     for kind, c in channels.items():
         if not isinstance(c, int) or c < 1:
@@ -35,7 +42,9 @@ def register_top_channels(channels: dict) -> None:
         _CHANNELS[kind] = c
 
 
-def data_top_shapes(layer, height: int, width: int) -> dict:
+def data_top_shapes(
+    layer: caffe_pb2.LayerParameter, height: int, width: int
+) -> dict[str, tuple[int, int, int, int]]:
     """Shapes (N, C, H, W) of a Python data layer's tops for an image of height x width.
 
     The kind of each top comes from param_str's 'tops' list when it has one, else from the

@@ -3,13 +3,25 @@
 explain(net, image_size=(500, 500), out=sys.stdout)    # the table `shapes` commands print
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from . import coord, shapes
 from .errors import NetSpecError
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
-def explain(net, image_size=None, input_shapes=None, out=sys.stdout):
+
+def explain(
+    net: caffe_pb2.NetParameter,
+    image_size: tuple[int, int] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    out: TextIO = sys.stdout,
+) -> None:
     """Print each layer's top shapes (with the size rule) and why each Crop offset is what it is."""
     rows = shapes.infer_layers(net, input_shapes, image_size)
     maps = coord.blob_maps(net)

@@ -20,13 +20,22 @@ Counting rules (RULES below is printed with every report):
   Dropout (identity at test) and Input 0.
 """
 
+from __future__ import annotations
+
 import math
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from caffeio import layertypes as lt
 
 from . import shapes
 from .errors import ShapeError
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+# per spatial axis (H, W): (jump, lo, hi), output pixel y sees input pixels jump*y+lo..jump*y+hi
+Field = tuple[tuple[Fraction, Fraction, Fraction], tuple[Fraction, Fraction, Fraction]]
 
 RULES = (
     "parameters = trainable + frozen blob elements (BatchNorm statistics and fixed bilinear "
@@ -101,7 +110,9 @@ def _elem_ops(ls):
     return None
 
 
-def layer_costs(net, image_size):
+def layer_costs(
+    net: caffe_pb2.NetParameter, image_size: tuple[int, int] | None
+) -> list[dict[str, Any]]:
     """List of per-layer dicts (name, type, top shape, parameter kinds, macs, elem_ops)."""
     rows, seen = [], set()
     blob_params = shapes.param_shapes(net, image_size=image_size)
@@ -125,7 +136,7 @@ def layer_costs(net, image_size):
     return rows
 
 
-def receptive_fields(net):
+def receptive_fields(net: caffe_pb2.NetParameter) -> dict[str, Field | None]:
     """{blob: ((jump, lo, hi) for H, for W) or None}: output pixel y of the blob sees input
     pixels jump*y + lo .. jump*y + hi (Fractions; before any crop). Exact up to the first
     Deconvolution, an outer bound after it; None where a blob has no spatial map or its pixels
@@ -182,7 +193,7 @@ def _union(ins):
     return tuple(out)
 
 
-def score_blob(net):
+def score_blob(net: caffe_pb2.NetParameter) -> str:
     """The score before upsampling: the bottom of the first Deconvolution (else the last top)."""
     for layer in net.layer:
         if layer.type == "Deconvolution":
@@ -195,7 +206,7 @@ def _size(axes):
     return vals[0] if vals[0] == vals[1] else vals
 
 
-def profile_net(net, image_size):
+def profile_net(net: caffe_pb2.NetParameter, image_size: tuple[int, int]) -> dict[str, Any]:
     """Profile of a NetParameter at image_size (H, W): dict with layers, totals and score."""
     rows = layer_costs(net, image_size)
     totals = {k: sum(r["params"][k] for r in rows) for k in KINDS}

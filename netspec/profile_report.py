@@ -6,11 +6,21 @@
 printed with each profile (bench.speed.measure times torchcaffe's forward; netspec runs nothing).
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import caffeio
 
 from . import profile
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+# (net, (H, W)) -> {device: timing dict}
+Measure = Callable[[caffeio.caffe_pb2.NetParameter, tuple[int, int]], dict[str, dict[str, Any]]]
 
 
 def _g(n):
@@ -37,7 +47,7 @@ def _width(p):
     return f", width {p['width']:g}" if p.get("width") is not None else ""
 
 
-def summary(p):
+def summary(p: dict[str, Any]) -> str:
     """The per-model block of text."""
     t = p["totals"]
     h, w = p["input"]
@@ -58,7 +68,7 @@ def summary(p):
     return "\n".join(lines)
 
 
-def per_layer_table(p):
+def per_layer_table(p: dict[str, Any]) -> str:
     """Per-layer table: layer, type, top shape, parameters (all kinds), MMAC, MFLOP."""
     rows = [("layer", "type", "top", "blob elements", "MMAC", "MFLOP")]
     for r in p["layers"]:
@@ -75,7 +85,7 @@ def per_layer_table(p):
     return "\n".join(out)
 
 
-def table(profiles):
+def table(profiles: Sequence[dict[str, Any]]) -> str:
     """Markdown table, one row per profile."""
     out = [
         "| model | input | parameters | GMACs | GFLOPs | receptive field | stride | images/s CPU |",
@@ -93,7 +103,14 @@ def table(profiles):
     return "\n".join(out)
 
 
-def report(nets, image_size, out, per_layer=False, json_path=None, measure=None):
+def report(
+    nets: Iterable[tuple[str, caffe_pb2.NetParameter, float | None]],
+    image_size: tuple[int, int],
+    out: TextIO,
+    per_layer: bool = False,
+    json_path: str | None = None,
+    measure: Measure | None = None,
+) -> list[dict[str, Any]]:
     """Print the profile of each (name, NetParameter, width or None) at image_size (H, W), a
     table for several, the counting rules; write them as JSON to json_path. Returns the list."""
     profiles = []

@@ -15,19 +15,34 @@ shape (layertypes' same_shape: ReLU, BatchNorm, Scale, Split, ...) keep it. Laye
 (include/exclude) are not filtered: every layer counts.
 """
 
+from __future__ import annotations
+
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from caffeio import layertypes as lt
 
 from . import datatops
 from .errors import ShapeError
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+Shape = tuple[int, ...]
+
 
 class LayerShapes:
     """One layer's inferred shapes: `bottoms` / `tops` are lists of tuples; `rule` explains H."""
 
-    def __init__(self, layer, bottoms, tops, rule=""):
+    def __init__(
+        self,
+        layer: caffe_pb2.LayerParameter,
+        bottoms: list[Shape | None],
+        tops: list[Shape | None],
+        rule: str = "",
+    ) -> None:
         self.layer = layer
         self.bottoms = bottoms
         self.tops = tops
@@ -329,7 +344,7 @@ def _axis(layer, axis, shape, what):
     return axis + n if axis < 0 else axis
 
 
-def phases(layer):
+def phases(layer: caffe_pb2.LayerParameter) -> set[int]:
     """The phases (0 TRAIN, 1 TEST) whose nets hold `layer`, by its include/exclude rules."""
     if len(layer.include):
         return {r.phase if r.HasField("phase") else p for r in layer.include for p in (0, 1)}
@@ -388,7 +403,13 @@ _RULES = {
 }
 
 
-def infer_layers(net, input_shapes=None, image_size=None, unknown_ok=False, locate=None):
+def infer_layers(
+    net: caffe_pb2.NetParameter,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
+    unknown_ok: bool = False,
+    locate: Callable[[caffe_pb2.LayerParameter], str] | None = None,
+) -> list[LayerShapes]:
     """Per-layer shapes of a NetParameter: list of LayerShapes in layer order.
 
     input_shapes: {blob: shape} for blobs that come from outside (Input/Python/Data tops);
@@ -455,7 +476,12 @@ def _layer_tops(layer, bottoms, input_shapes, image_size, unknown_ok):
     )
 
 
-def infer(net, input_shapes=None, image_size=None, unknown_ok=False):
+def infer(
+    net: caffe_pb2.NetParameter,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
+    unknown_ok: bool = False,
+) -> OrderedDict[str, Shape | None]:
     """OrderedDict blob name -> shape tuple for every blob of `net`, bottom to top.
 
     See infer_layers for the arguments (unknown_ok: None for shapes that cannot be told).
@@ -468,7 +494,12 @@ def infer(net, input_shapes=None, image_size=None, unknown_ok=False):
     return shapes
 
 
-def param_shapes(net, input_shapes=None, image_size=None, unknown_ok=False):
+def param_shapes(
+    net: caffe_pb2.NetParameter,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
+    unknown_ok: bool = False,
+) -> OrderedDict[str, list[Shape]]:
     """OrderedDict layer name -> [shape of each parameter blob], for layers that have any.
 
     caffeio.layertypes.param_shapes for each layer: Convolution (Cout, Cin/g, kh, kw)

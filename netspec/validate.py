@@ -31,6 +31,8 @@ from __future__ import annotations
 import importlib
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import caffeio
 from caffeio import layertypes as lt
@@ -39,6 +41,9 @@ from caffeio.text import layer_lines
 
 from . import shapes
 from .errors import ShapeError
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 INT_MAX = 2**31 - 1
 
@@ -61,7 +66,9 @@ class _Where:
         return f"{head}: layer '{layer.name}' ({layer.type})"
 
 
-def check_file(path: str, phase: int | None = None, layer_types=None, **kw):
+def check_file(
+    path: str, phase: int | None = None, layer_types: Iterable[str] | None = None, **kw: Any
+) -> caffe_pb2.NetParameter:
     """caffeio.read_net(path) (errors name file and line) and check_net -> the NetParameter."""
     net = caffeio.read_net(path)
     check_net(net, phase, where=path, path=path, layer_types=layer_types, **kw)
@@ -69,17 +76,17 @@ def check_file(path: str, phase: int | None = None, layer_types=None, **kw):
 
 
 def check_net(
-    net,
+    net: caffe_pb2.NetParameter,
     phase: int | None = None,
     where: str | None = None,
     path: str | None = None,
-    layer_types=None,
-    input_shapes=None,
-    image_size=None,
+    layer_types: Iterable[str] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
     import_python: bool = False,
     level: int = 0,
-    stages=(),
-):
+    stages: Iterable[str] = (),
+) -> list[shapes.LayerShapes]:
     """Check a NetParameter (upgraded: layer, not V1 layers) as described in the module
     docstring -> list of netspec.shapes.LayerShapes (None for shapes that cannot be told).
 
@@ -334,7 +341,7 @@ def _fits_int(shape, what):
 
 
 # ----------------------------------------------------------------------------- memory
-def net_bytes(rows, phase: int = 1) -> tuple[int, str]:
+def net_bytes(rows: Iterable[shapes.LayerShapes], phase: int = 1) -> tuple[int, str]:
     """Bytes real Caffe allocates for a net (float32): every top and parameter blob, the
     im2col buffer of each convolution that is not 1x1/stride 1/pad 0, and at TRAIN (phase 0)
     the diffs of all of them -> (total, the biggest single item as 'layer 'x': ...')."""

@@ -10,6 +10,8 @@
         --to models/nyud-fcn32s-color-hha
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
@@ -94,7 +96,8 @@ def _sources(items):
     return dict(pairs)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """`python -m surgery fcnize|stage ...` -> exit status (0, or 2 after printing the error)."""
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "fcnize":

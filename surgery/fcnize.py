@@ -5,8 +5,11 @@ surgery.fullconv (paper 3.1); here the weights follow by layer name (InnerProduc
 reshaped to the kernels), and the files are written. The result loads into FCN nets by name.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import TextIO
 
 import caffeio
 import zoo
@@ -19,7 +22,7 @@ from .report import Report
 from .transplant import transplant
 
 
-def archs():
+def archs() -> dict[str, int]:
     """{backbone: native input side} of the zoo's backbones (vgg16 224, alexnet 227, ...), for
     train/val prototxt that state no input shape."""
     return {b.name: b.input_size for b in zoo.backbones()}
@@ -34,7 +37,14 @@ def _size(size, arch):
     return (size, size) if isinstance(size, int) else size
 
 
-def fcnize_params(definition, weights, arch=None, verbose=True, file=None, size=None):
+def fcnize_params(
+    definition: caffe_pb2.NetParameter | str | os.PathLike[str],
+    weights: ParamSet | str | os.PathLike[str],
+    arch: str | None = None,
+    verbose: bool = True,
+    file: TextIO | None = None,
+    size: int | tuple[int, int] | None = None,
+) -> tuple[ParamSet, caffe_pb2.NetParameter, Report]:
     """File-level fcnize: classifier prototxt/NetParameter + caffemodel path (or ParamSet)
     -> (ParamSet of the fully conv net with its weights, fully conv definition, Report).
 
@@ -65,8 +75,16 @@ def fcnize_params(definition, weights, arch=None, verbose=True, file=None, size=
 
 
 def fcnize(
-    proto, weights, out, arch=None, force=False, out_proto=None, verbose=True, file=None, size=None
-):
+    proto: caffe_pb2.NetParameter | str,
+    weights: str,
+    out: str,
+    arch: str | None = None,
+    force: bool = False,
+    out_proto: str | None = None,
+    verbose: bool = True,
+    file: TextIO | None = None,
+    size: int | tuple[int, int] | None = None,
+) -> Report:
     """Write the fully convolutional twin of a classifier caffemodel to `out` (-> Report).
 
     proto: classifier deploy prototxt (current or V1 format); weights: its caffemodel (either

@@ -17,6 +17,10 @@ Shapes at the classifier's native input size decide each conversion:
   Input layer of the native size; their label tops go with the loss and accuracy layers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 from caffeio import caffe_pb2
 from caffeio import layertypes as lt
 
@@ -282,7 +286,9 @@ def _bottoms_check(out):
         made.update(layer.top)
 
 
-def fully_conv_definition(net, size=None):
+def fully_conv_definition(
+    net: caffe_pb2.NetParameter, size: Sequence[int] | None = None
+) -> tuple[caffe_pb2.NetParameter, dict[str, tuple[int, ...]], list[str]]:
     """Classifier NetParameter (current format) -> (fully conv NetParameter, input_shapes, notes).
 
     size: (H, W) native input size, used only where the definition states no input shape

@@ -1,16 +1,25 @@
 """Initialisations for the NYUDv2 fusion nets: early (color-d) and late (color-hha) fusion."""
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
 from .errors import SurgeryError
-from .paramset import as_params
+from .paramset import ParamsHolder, as_params
 from .report import Report
 from .transplant import transplant
 
 
-def init_color_d(new_net, net, layer="conv1_1_bgrd", source_layer="conv1_1", verbose=True):
+def init_color_d(
+    new_net: ParamsHolder | str,
+    net: ParamsHolder | str,
+    layer: str = "conv1_1_bgrd",
+    source_layer: str = "conv1_1",
+    verbose: bool = True,
+) -> Report:
     """Early fusion: transplant `net` into `new_net`, then build the 4-channel first layer.
 
     `layer` (Cout, 4, k, k) takes source `source_layer`'s (Cout, 3, k, k) for its BGR channels
@@ -53,7 +62,11 @@ def init_color_d(new_net, net, layer="conv1_1_bgrd", source_layer="conv1_1", ver
     return report
 
 
-def init_late_fusion(new_net, sources, verbose=True):
+def init_late_fusion(
+    new_net: ParamsHolder | str,
+    sources: Mapping[str, ParamsHolder | str],
+    verbose: bool = True,
+) -> Report:
     """Late fusion: transplant each single-modality net with its suffix into `new_net`.
 
     sources: {suffix: net or caffemodel path}, e.g. {"color": "color32s.caffemodel",

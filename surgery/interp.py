@@ -1,16 +1,23 @@
 """Bilinear interpolation kernels for Deconvolution layers (FCN's upsampling initialisation)."""
 
+from __future__ import annotations
+
 import os
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from .errors import SurgeryError
-from .paramset import as_params
+from .paramset import ParamsHolder, as_params
 from .report import Report
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
-def upsample_filt(size):
+
+def upsample_filt(size: int) -> np.ndarray:
     """(size, size) float32 bilinear kernel for upsampling by factor ceil(size / 2).
 
     Triangle of half-width f = (size + 1) // 2 centred on the kernel's middle, (size - 1) / 2:
@@ -31,7 +38,13 @@ def upsample_filt(size):
     return np.outer(w, w).astype(np.float32)
 
 
-def interp(net, layers, verbose=True, file=None, definition=None):
+def interp(
+    net: ParamsHolder | str,
+    layers: str | Iterable[str],
+    verbose: bool = True,
+    file: TextIO | None = None,
+    definition: caffe_pb2.NetParameter | str | None = None,
+) -> Report:
     """Write bilinear kernels into the Deconvolution weights of `layers` (in place).
 
     Weights (C, C, k, k) get upsample_filt(k) on the diagonal (channel c -> c) and zeros elsewhere;

@@ -6,8 +6,12 @@ a net definition, so every surgery function works on files, torchcaffe nets and 
 alike.
 """
 
+from __future__ import annotations
+
 import os
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,8 +21,21 @@ from netspec import shapes as _shapes
 
 from .errors import SurgeryError
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
-def infer_shapes(net, input_shapes=None, image_size=None):
+    Path = str | os.PathLike[str]
+
+# A pycaffe or torchcaffe net, or a ParamSet: anything with a pycaffe-like `.params` mapping
+# {layer name: [blob with a numpy `.data`]} (the engines' nets carry no static types).
+ParamsHolder = Any
+
+
+def infer_shapes(
+    net: caffe_pb2.NetParameter,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> OrderedDict[str, tuple[int, ...] | None]:
     """NetParameter -> OrderedDict {blob: (N, C, H, W)-style tuple, or None when unknown}.
 
     netspec.shapes.infer with unknown_ok: tops of data layers given neither in input_shapes
@@ -31,7 +48,11 @@ def infer_shapes(net, input_shapes=None, image_size=None):
         raise SurgeryError(str(e)) from e
 
 
-def param_shapes(net, input_shapes=None, image_size=None):
+def param_shapes(
+    net: caffe_pb2.NetParameter,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> OrderedDict[str, list[tuple[int, ...]]]:
     """NetParameter -> OrderedDict {layer: [blob shape, ...]} (Caffe's order and shapes).
 
     netspec.shapes.param_shapes with unknown_ok (see infer_shapes): a parameter that needs an
@@ -46,16 +67,18 @@ def param_shapes(net, input_shapes=None, image_size=None):
 class ParamBlob:
     """One parameter blob: `.data` is a float32 ndarray, modified in place by surgery."""
 
-    def __init__(self, data):
+    def __init__(self, data: np.ndarray) -> None:
         arr = np.asarray(data, dtype=np.float32)  # a 0-axis blob (shared PReLU slope) stays ()
         self.data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
+        """The blob's shape (its array's)."""
         return self.data.shape
 
     @property
-    def count(self):
+    def count(self) -> int:
+        """Number of values in the blob."""
         return int(self.data.size)
 
     def __repr__(self):
@@ -69,13 +92,20 @@ class ParamSet:
     `source` is a label (usually the file name) used in reports and errors.
     """
 
-    def __init__(self, params, definition=None, source="<params>"):
+    def __init__(
+        self,
+        params: Mapping[str, Sequence[np.ndarray]],
+        definition: caffe_pb2.NetParameter | None = None,
+        source: str = "<params>",
+    ) -> None:
         self.params = OrderedDict((k, [ParamBlob(a) for a in v]) for k, v in params.items())
         self.definition = definition
         self.source = source
 
     @classmethod
-    def from_caffemodel(cls, path, proto=None):
+    def from_caffemodel(
+        cls, path: Path, proto: Path | caffe_pb2.NetParameter | None = None
+    ) -> ParamSet:
         """Read a caffemodel (current or V1 format) -> ParamSet with the file's stored shapes.
 
         `proto` (a prototxt path or NetParameter) becomes the definition when given; otherwise
@@ -98,7 +128,12 @@ class ParamSet:
         return cls(params, definition, source=str(path))
 
     @classmethod
-    def from_definition(cls, proto, input_shapes=None, fill=True):
+    def from_definition(
+        cls,
+        proto: Path | caffe_pb2.NetParameter,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        fill: bool = True,
+    ) -> ParamSet:
         """Shape every learnable blob of a net definition -> ParamSet (file-level target net).
 
         proto: prototxt path or caffe_pb2.NetParameter. input_shapes: {top: shape} for tops
@@ -119,7 +154,7 @@ class ParamSet:
             out.random_filled = _apply_fillers(out, net)
         return out
 
-    def layer(self, name):
+    def layer(self, name: str) -> caffe_pb2.LayerParameter | None:
         """The definition's LayerParameter called `name` (None when unknown)."""
         if self.definition is None:
             return None
@@ -128,15 +163,16 @@ class ParamSet:
                 return layer
         return None
 
-    def layer_type(self, name):
+    def layer_type(self, name: str) -> str | None:
+        """The definition's type of layer `name` (None when unknown)."""
         layer = self.layer(name)
         return layer.type if layer is not None else None
 
-    def arrays(self):
+    def arrays(self) -> OrderedDict[str, list[np.ndarray]]:
         """OrderedDict {layer: [ndarray]} (the live arrays, not copies)."""
         return OrderedDict((k, [b.data for b in v]) for k, v in self.params.items())
 
-    def to_net(self, definition=None):
+    def to_net(self, definition: caffe_pb2.NetParameter | None = None) -> caffe_pb2.NetParameter:
         """NetParameter with blobs attached, in the definition's layer order (Caffe's copy_from
         matches layers by name). Layers with params but no definition are appended bare."""
         definition = definition if definition is not None else self.definition
@@ -152,7 +188,7 @@ class ParamSet:
                     layer.blobs.add().CopyFrom(caffeio.array_to_blob(a))
         return net
 
-    def save(self, path, force=True):
+    def save(self, path: str, force: bool = True) -> None:
         """Write the params as a caffemodel (atomically); force=False refuses to overwrite."""
         write_params(self, path, definition=self.definition, force=force)
 
@@ -165,7 +201,7 @@ def _as_net(proto):
     raise TypeError(f"expected a prototxt path or caffe_pb2.NetParameter, got {type(proto)}")
 
 
-def as_params(obj):
+def as_params(obj: ParamsHolder | Path | dict[str, Sequence[np.ndarray]]) -> ParamsHolder:
     """Anything surgery accepts -> an object with a pycaffe-like `.params` mapping.
 
     Accepts pycaffe / torchcaffe nets and ParamSets (returned as they are), a caffemodel path
@@ -183,7 +219,7 @@ def as_params(obj):
     )
 
 
-def check_out(path, force, example="out.caffemodel"):
+def check_out(path: str, force: bool, example: str = "out.caffemodel") -> None:
     """Refuse an output path that is a folder (with the file name to pass instead), or an
     existing file unless force."""
     if os.path.isdir(path):
@@ -195,7 +231,13 @@ def check_out(path, force, example="out.caffemodel"):
         raise SurgeryError(f"{path}: already exists; pass --force (force=True) to overwrite it")
 
 
-def write_params(net, path, definition=None, force=True, phase=None):
+def write_params(
+    net: ParamsHolder,
+    path: str,
+    definition: caffe_pb2.NetParameter | None = None,
+    force: bool = True,
+    phase: int | None = None,
+) -> None:
     """Write any `.params` holder as a caffemodel at `path` (atomically).
 
     definition: the NetParameter whose layer definitions go into the file (defaults to the

@@ -1,12 +1,16 @@
 """Grow a score (classifier) layer to more classes, keeping the classes it already had."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .errors import SurgeryError
-from .paramset import as_params
+from .paramset import ParamsHolder, as_params
 
 
-def expand_score(new_net, new_layer, net, layer):
+def expand_score(
+    new_net: ParamsHolder | str, new_layer: str, net: ParamsHolder | str, layer: str
+) -> int:
     """Copy the first n outputs of score layer `layer` in `net` into `new_layer` of `new_net`.
 
     Weights (n, C, kh, kw) (or fc (n, K)) go to rows [:n] of (m, C, kh, kw) with m >= n; the

@@ -9,8 +9,11 @@ BatchNorm with identity statistics). Every Deconvolution gets bilinear kernels (
 file written holds the train net's layer definitions and loads into it with copy_from.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import TYPE_CHECKING, TextIO
 
 import caffeio
 import zoo
@@ -18,14 +21,18 @@ import zoo
 from .errors import SurgeryError
 from .fusion import init_color_d, init_late_fusion
 from .interp import interp
-from .paramset import ParamSet, as_params, check_out, write_params
+from .paramset import ParamSet, ParamsHolder, as_params, check_out, write_params
+from .report import Report
 from .transplant import transplant
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 # A model folder whose name is no zoo model starts from the fcnized VGG-16 (the release's way).
 DEFAULT_SOURCE = "vgg16-fcn"
 
 
-def init_source(model):
+def init_source(model: str) -> str | tuple[str, dict[str, str]]:
     """Where `model`'s initialisation comes from (its zoo record's `init`): the fcnized ILSVRC
     classifier's name ('vgg16-fcn', 'resnet101-fcn', ...), a model name (16s from 32s), or
     ("late", {suffix: model}) for late fusion. Names that are no zoo model: DEFAULT_SOURCE."""
@@ -40,7 +47,7 @@ def init_source(model):
     return init.ilsvrc or rec.backbone.fcnized
 
 
-def is_ilsvrc(src):
+def is_ilsvrc(src: object) -> bool:
     """True when `src` names an fcnized ILSVRC classifier of a zoo backbone ('vgg16-fcn')."""
     return isinstance(src, str) and any(src == b.fcnized for b in zoo.backbones())
 
@@ -58,7 +65,9 @@ def _build(model, split, width):
     return zoo.build(model, split, width=width)
 
 
-def model_nets(model, width=1.0):
+def model_nets(
+    model: str, width: float = 1.0
+) -> tuple[str, caffe_pb2.NetParameter, caffe_pb2.NetParameter | None]:
     """(model name, train NetParameter, deploy NetParameter or None) for a model name or a
     model folder holding train(val).prototxt (+ deploy.prototxt); folders win over netspec."""
     if os.path.isdir(model):
@@ -141,7 +150,15 @@ def _identity_stats(dst, layers, names):
     return done
 
 
-def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose=True, file=None):
+def staged_init(
+    model: str,
+    source_weights: ParamsHolder | str | dict[str, ParamsHolder | str],
+    out: str | None = None,
+    width: float = 1.0,
+    force: bool = False,
+    verbose: bool = True,
+    file: TextIO | None = None,
+) -> tuple[ParamSet, Report]:
     """Initialise `model`'s train net from `source_weights` -> (ParamSet, Report); write `out`.
 
     model: a model name (netspec builds its nets) or a model folder with its prototxts.
@@ -157,38 +174,9 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     dst = _target(train, deploy)
     source = init_source(name)
     if isinstance(source, tuple):
-        if not isinstance(source_weights, dict):
-            raise SurgeryError(
-                f"{name} is initialised from two models ({', '.join(source[1].values())}): "
-                "give {suffix: weights} (CLI: --from color=A.caffemodel --from hha=B.caffemodel)"
-            )
-        unknown = set(source_weights) - set(source[1])
-        if unknown or set(source_weights) != set(source[1]):
-            raise SurgeryError(
-                f"{name}: late fusion needs sources for suffixes {sorted(source[1])}, "
-                f"got {sorted(source_weights)}"
-            )
-        report = init_late_fusion(
-            dst, {k: as_params(v) for k, v in source_weights.items()}, verbose=False
-        )
+        report = _from_late_sources(name, source, source_weights, dst)
     else:
-        src = as_params(source_weights)
-        _check_source(name, source, src)
-        early, first_conv = _early_fusion(name)
-        layers = {layer.name: layer for layer in train.layer}
-        lacking = [
-            n
-            for n in dst.params
-            if n not in src.params
-            and not _is_allowed_missing(layers.get(n))
-            and not (early and n == first_conv)
-        ]
-        if lacking:
-            _raise_lacking(name, source, source_weights, lacking)
-        if early:
-            report = init_color_d(dst, src, layer=first_conv, verbose=False)
-        else:
-            report = transplant(dst, src, verbose=False)
+        report = _from_one_source(name, source, source_weights, dst, train)
     report.title = f"staged init of {name} from {_label(source_weights)}:"
     layers = {layer.name: layer for layer in train.layer}
     bad = [m for m in report.missing if not _is_allowed_missing(layers.get(m))]
@@ -198,6 +186,61 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
     deconvs = list(dict.fromkeys(deconvs))
     if deconvs:
         report.extend(interp(dst, deconvs, verbose=False))
+    _settle_missing(dst, report, layers, deconvs)
+    if out is not None:
+        write_params(dst, out, definition=_stored(train, dst), force=force,
+                     phase=caffeio.caffe_pb2.TRAIN)  # fmt: skip
+        report.notes.append(f"wrote {out}")
+    if verbose:
+        report.print(file=file or sys.stdout)
+    return dst, report
+
+
+def _from_late_sources(name, source, source_weights, dst):
+    """Late fusion: `source_weights` {suffix: weights} for exactly the suffixes `source`
+    ("late", {suffix: model}) names, each transplanted with its suffix -> the Report."""
+    if not isinstance(source_weights, dict):
+        raise SurgeryError(
+            f"{name} is initialised from two models ({', '.join(source[1].values())}): "
+            "give {suffix: weights} (CLI: --from color=A.caffemodel --from hha=B.caffemodel)"
+        )
+    unknown = set(source_weights) - set(source[1])
+    if unknown or set(source_weights) != set(source[1]):
+        raise SurgeryError(
+            f"{name}: late fusion needs sources for suffixes {sorted(source[1])}, "
+            f"got {sorted(source_weights)}"
+        )
+    return init_late_fusion(
+        dst, {k: as_params(v) for k, v in source_weights.items()}, verbose=False
+    )
+
+
+def _from_one_source(name, source, source_weights, dst, train):
+    """One source (an fcnized classifier or the previous stage): every trunk layer of the
+    train net must be in it; transplanted by name (color-d: its widened first convolution
+    too) -> the Report."""
+    src = as_params(source_weights)
+    _check_source(name, source, src)
+    early, first_conv = _early_fusion(name)
+    layers = {layer.name: layer for layer in train.layer}
+    lacking = [
+        n
+        for n in dst.params
+        if n not in src.params
+        and not _is_allowed_missing(layers.get(n))
+        and not (early and n == first_conv)
+    ]
+    if lacking:
+        _raise_lacking(name, source, source_weights, lacking)
+    if early:
+        return init_color_d(dst, src, layer=first_conv, verbose=False)
+    return transplant(dst, src, verbose=False)
+
+
+def _settle_missing(dst, report, layers, deconvs):
+    """What becomes of the train net's layers the source did not fill (report.missing): a
+    BatchNorm gets identity statistics, a random filler is left out of dst (filled at load),
+    the rest keep their constant fillers; each gets a note (Deconvolutions have interp's)."""
     stats = _identity_stats(dst, layers, report.missing)
     for m in report.missing:
         if m in stats:
@@ -207,13 +250,6 @@ def staged_init(model, source_weights, out=None, width=1.0, force=False, verbose
             report.notes.append(f"{m}: random filler, left out of the file (filled at load)")
         elif m not in deconvs:
             report.notes.append(f"{m}: starts from its filler (written to the file)")
-    if out is not None:
-        write_params(dst, out, definition=_stored(train, dst), force=force,
-                     phase=caffeio.caffe_pb2.TRAIN)  # fmt: skip
-        report.notes.append(f"wrote {out}")
-    if verbose:
-        report.print(file=file or sys.stdout)
-    return dst, report
 
 
 def _early_fusion(name):

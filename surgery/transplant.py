@@ -1,11 +1,15 @@
 """Copy weights between nets by layer name, turning fully connected layers into convolutions."""
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
 from .errors import SurgeryError
-from .paramset import as_params
+from .paramset import ParamsHolder, as_params
 from .report import Report
 
 
@@ -28,7 +32,7 @@ def _views(shape):
     return out
 
 
-def coerce(src, dst_shape, where):
+def coerce(src: np.ndarray, dst_shape: Sequence[int], where: str) -> tuple[np.ndarray, str]:
     """Source blob ndarray -> array of `dst_shape` holding the same values in Caffe's memory order.
 
     Returns (array, how): how is "copied" when the shapes agree (legacy 4-D shapes right-aligned,
@@ -61,7 +65,13 @@ def coerce(src, dst_shape, where):
     )
 
 
-def transplant(new_net, net, suffix="", verbose=True, file=None):
+def transplant(
+    new_net: ParamsHolder,
+    net: ParamsHolder | str,
+    suffix: str = "",
+    verbose: bool = True,
+    file: TextIO | None = None,
+) -> Report:
     """Copy every parameter blob of `net` into the layer of `new_net` with the same name + suffix.
 
     new_net, net: pycaffe/torchcaffe nets, ParamSets, {layer: [ndarray]} dicts or (net only)

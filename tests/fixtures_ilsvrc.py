@@ -27,47 +27,72 @@ def forward(net, params, inputs, dtype=torch.float64):
         w = [torch.as_tensor(np.asarray(a), dtype=dtype) for a in params.get(layer.name, [])]
         if t == "Input":
             continue
-        if t in ("Convolution", "Deconvolution"):
-            p = layer.convolution_param
-            stride, pad, dil = zip(*(axis[1:] for axis in conv_geometry(layer)))  # (H, W)
-            b = w[1].reshape(-1) if len(w) > 1 else None
-            op = F.conv2d if t == "Convolution" else F.conv_transpose2d
-            kw = dict(stride=tuple(stride), padding=tuple(pad), dilation=tuple(dil))
-            y = op(x, w[0], b, groups=p.group, **kw)
-        elif t == "ReLU":
-            y = F.relu(x)
-        elif t == "PReLU":
-            slope = w[0].reshape((1, -1) + (1,) * (x.dim() - 2)) if w[0].dim() else w[0]
-            y = F.relu(x) - slope * F.relu(-x)
-        elif t == "Dropout":
-            y = x
-        elif t == "Pooling":
-            y = _pool(layer.pooling_param, x)
-        elif t == "BatchNorm":
-            f = 0.0 if float(w[2]) == 0 else 1.0 / float(w[2])
-            mean, var = (a.reshape(1, -1, *[1] * (x.dim() - 2)) * f for a in w[:2])
-            y = (x - mean) / torch.sqrt(var + layer.batch_norm_param.eps)
-        elif t == "Scale":
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            y = x * w[0].reshape(shape) + (w[1].reshape(shape) if len(w) > 1 else 0)
-        elif t == "Concat":
-            y = torch.cat([blobs[b] for b in layer.bottom], dim=1)
-        elif t == "Eltwise":
-            assert layer.eltwise_param.operation == 1 and not layer.eltwise_param.coeff
-            y = sum(blobs[b] for b in layer.bottom)
-        elif t == "Flatten":
-            y = x.reshape(x.shape[0], -1)
-        elif t == "LRN":
-            lp = layer.lrn_param
-            y = F.local_response_norm(x, lp.local_size, lp.alpha, lp.beta, lp.k)
-        elif t == "InnerProduct":
-            y = F.linear(x.reshape(x.shape[0], -1), w[0].reshape(w[0].shape[-2:]), w[1].reshape(-1))
-        elif t == "Softmax":
-            y = torch.softmax(x, dim=layer.softmax_param.axis % x.dim())
-        else:
+        op = _OPS.get(t)
+        if op is None:
             raise NotImplementedError(t)
-        blobs[layer.top[0]] = y
+        blobs[layer.top[0]] = op(layer, x, w, blobs)
     return {k: v.numpy() for k, v in blobs.items()}
+
+
+# One layer type each: (LayerParameter, bottom 0, its parameter tensors, every blob) -> top 0.
+def _conv(layer, x, w, blobs):
+    """Convolution or Deconvolution (grouped, strided, padded, dilated; bias when stored)."""
+    p = layer.convolution_param
+    stride, pad, dil = zip(*(axis[1:] for axis in conv_geometry(layer)))  # (H, W)
+    b = w[1].reshape(-1) if len(w) > 1 else None
+    op = F.conv2d if layer.type == "Convolution" else F.conv_transpose2d
+    kw = dict(stride=tuple(stride), padding=tuple(pad), dilation=tuple(dil))
+    return op(x, w[0], b, groups=p.group, **kw)
+
+
+def _prelu(layer, x, w, blobs):
+    slope = w[0].reshape((1, -1) + (1,) * (x.dim() - 2)) if w[0].dim() else w[0]
+    return F.relu(x) - slope * F.relu(-x)
+
+
+def _batch_norm(layer, x, w, blobs):
+    """Global statistics: mean and variance scaled by 1 / the stored factor (0: none)."""
+    f = 0.0 if float(w[2]) == 0 else 1.0 / float(w[2])
+    mean, var = (a.reshape(1, -1, *[1] * (x.dim() - 2)) * f for a in w[:2])
+    return (x - mean) / torch.sqrt(var + layer.batch_norm_param.eps)
+
+
+def _scale(layer, x, w, blobs):
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return x * w[0].reshape(shape) + (w[1].reshape(shape) if len(w) > 1 else 0)
+
+
+def _eltwise(layer, x, w, blobs):
+    """SUM without coefficients only."""
+    assert layer.eltwise_param.operation == 1 and not layer.eltwise_param.coeff
+    return sum(blobs[b] for b in layer.bottom)
+
+
+def _lrn(layer, x, w, blobs):
+    lp = layer.lrn_param
+    return F.local_response_norm(x, lp.local_size, lp.alpha, lp.beta, lp.k)
+
+
+def _inner_product(layer, x, w, blobs):
+    return F.linear(x.reshape(x.shape[0], -1), w[0].reshape(w[0].shape[-2:]), w[1].reshape(-1))
+
+
+_OPS = {
+    "Convolution": _conv,
+    "Deconvolution": _conv,
+    "ReLU": lambda layer, x, w, blobs: F.relu(x),
+    "PReLU": _prelu,
+    "Dropout": lambda layer, x, w, blobs: x,
+    "Pooling": lambda layer, x, w, blobs: _pool(layer.pooling_param, x),
+    "BatchNorm": _batch_norm,
+    "Scale": _scale,
+    "Concat": lambda layer, x, w, blobs: torch.cat([blobs[b] for b in layer.bottom], dim=1),
+    "Eltwise": _eltwise,
+    "Flatten": lambda layer, x, w, blobs: x.reshape(x.shape[0], -1),
+    "LRN": _lrn,
+    "InnerProduct": _inner_product,
+    "Softmax": lambda layer, x, w, blobs: torch.softmax(x, dim=layer.softmax_param.axis % x.dim()),
+}
 
 
 def _pool(pp, x):

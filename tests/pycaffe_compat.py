@@ -106,9 +106,16 @@ def layer_module(caffe):
     if name in sys.modules:
         return name
     mod = types.ModuleType(name)
+    plain = _plain_layers(caffe)
+    for cls in plain + _failing_layers(caffe, plain[0]) + _learnable_layers(caffe):
+        cls.__module__ = name
+        setattr(mod, cls.__name__, cls)
+    sys.modules[name] = mod
+    return name
 
-    class CompatError(Exception):
-        pass
+
+def _plain_layers(caffe):
+    """(SimpleLayer, ParamStrLayer, PhaseLayer): layers that compute, without blobs."""
 
     class SimpleLayer(caffe.Layer):
         """Multiplies by ten."""
@@ -137,11 +144,32 @@ def layer_module(caffe):
         def backward(self, top, propagate_down, bottom):
             bottom[0].diff[...] = self.value * top[0].diff
 
+    class PhaseLayer(caffe.Layer):
+        def setup(self, bottom, top):
+            pass
+
+        def reshape(self, bottom, top):
+            top[0].reshape()
+
+        def forward(self, bottom, top):
+            top[0].data[()] = self.phase
+
+    return (SimpleLayer, ParamStrLayer, PhaseLayer)
+
+
+def _failing_layers(caffe, simple):
+    """(CompatError, ExceptionLayer, ForwardErrorLayer, IterLayer, KwargsBlobLayer): layers
+    that raise in setup, forward or backward, or misuse the blob vectors; `simple`: the
+    SimpleLayer that ForwardErrorLayer extends."""
+
+    class CompatError(Exception):
+        pass
+
     class ExceptionLayer(caffe.Layer):
         def setup(self, bottom, top):
             raise RuntimeError("setup fails")
 
-    class ForwardErrorLayer(SimpleLayer):
+    class ForwardErrorLayer(simple):
         def forward(self, bottom, top):
             raise CompatError("forward fails")
 
@@ -156,6 +184,12 @@ def layer_module(caffe):
     class KwargsBlobLayer(caffe.Layer):
         def setup(self, bottom, top):
             self.blobs.add_blob(2, bad=1)
+
+    return (CompatError, ExceptionLayer, ForwardErrorLayer, IterLayer, KwargsBlobLayer)
+
+
+def _learnable_layers(caffe):
+    """(ParameterLayer, ScaleLayer): layers with blobs of their own."""
 
     class ParameterLayer(caffe.Layer):
         """BVLC's: one blob, backward writes diff 1."""
@@ -195,32 +229,7 @@ def layer_module(caffe):
             if propagate_down[0]:
                 bottom[0].diff[...] = self.blobs[0].data[0] * top[0].diff
 
-    class PhaseLayer(caffe.Layer):
-        def setup(self, bottom, top):
-            pass
-
-        def reshape(self, bottom, top):
-            top[0].reshape()
-
-        def forward(self, bottom, top):
-            top[0].data[()] = self.phase
-
-    for cls in (
-        CompatError,
-        SimpleLayer,
-        ParamStrLayer,
-        ExceptionLayer,
-        ForwardErrorLayer,
-        IterLayer,
-        KwargsBlobLayer,
-        ParameterLayer,
-        ScaleLayer,
-        PhaseLayer,
-    ):
-        cls.__module__ = name
-        setattr(mod, cls.__name__, cls)
-    sys.modules[name] = mod
-    return name
+    return (ParameterLayer, ScaleLayer)
 
 
 def python_net(

@@ -89,43 +89,6 @@ def test_the_page_shows_todays_graph(ig):
     assert "(architecture.md)" in index
 
 
-def _unannotated(path):
-    """Public functions and methods of a module lacking a parameter or return annotation."""
-    import ast
-
-    tree = ast.parse(open(path, encoding="utf-8").read(), path)
-    out = []
-
-    def visit(body, cls=None):
-        for node in body:
-            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-                visit(node.body, node.name)
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            if node.name.startswith("_") and not (cls and node.name == "__init__"):
-                continue
-            a = node.args
-            args = a.posonlyargs + a.args + a.kwonlyargs
-            if cls and args and args[0].arg in ("self", "cls"):
-                args = args[1:]
-            args += [x for x in (a.vararg, a.kwarg) if x is not None]
-            missing = [x.arg for x in args if x.annotation is None]
-            if missing or (node.returns is None and node.name != "__init__"):
-                out.append(f"{path}:{node.lineno} {node.name} ({', '.join(missing) or 'return'})")
-
-    visit(tree.body)
-    return out
-
-
-def test_solvers_public_functions_have_type_hints():
-    found = []
-    for base, _, files in os.walk(os.path.join(ROOT, "solvers")):
-        for name in sorted(files):
-            if name.endswith(".py"):
-                found += _unannotated(os.path.join(base, name))
-    assert not found, "\n".join(found)
-
-
 def test_both_engine_adapters_offer_the_same_functions():
     """solvers.training's loop is engine-free: it calls the same functions on either adapter."""
     import inspect

@@ -14,9 +14,13 @@ python -m zoo profile voc-fcn8s [more models] --input 500x500 [--width 1] [--per
 Measured forward speed with the profile: python -m bench.timed_profile (same arguments; torchcaffe).
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 import caffeio
 from netspec import profile_report
@@ -26,6 +30,9 @@ from netspec.explain import explain
 
 from . import netfiles, recipe, registry
 from .userdata import UserDataError
+
+if TYPE_CHECKING:
+    from netspec.profile_report import Measure
 
 # The repository root: a model folder two levels below it (models/<model>) gets solve.py and
 # score.py too (their sys.path entry is "../..").
@@ -37,7 +44,9 @@ def _check(models):
         registry.record(m)  # NetSpecError naming the known models
 
 
-def cmd_make(args, out):
+def cmd_make(args: argparse.Namespace, out: TextIO) -> None:
+    """`make MODELS`: write each model's folder (prototxt, solver; solve.py/score.py under
+    the repository's models/)."""
     models = list(registry.names()) if args.models == ["all"] else args.models
     _check(models)
     for m in models:
@@ -50,7 +59,8 @@ def cmd_make(args, out):
         print(f"{m}: wrote {', '.join(paths)}", file=out)
 
 
-def cmd_make_custom(args, out):
+def cmd_make_custom(args: argparse.Namespace, out: TextIO) -> None:
+    """`make-custom --data DIR --arch MODEL`: a model folder for the user's own dataset."""
     from . import custom
 
     folder, rec, notes = custom.make(args.data, args.arch, args.out, args.name, args.void_label)
@@ -74,7 +84,8 @@ def cmd_make_custom(args, out):
           f"{rel}/{rec.name}.caffemodel", file=out)  # fmt: skip
 
 
-def cmd_classifier(args, out):
+def cmd_classifier(args: argparse.Namespace, out: TextIO) -> None:
+    """`classifier ARCH --out DIR`: a random-weight ILSVRC classifier (prototxt + caffemodel)."""
     from .classifiers import write_classifier
 
     proto, weights = write_classifier(args.out, args.arch, width=args.width, seed=args.seed)
@@ -87,7 +98,8 @@ def cmd_classifier(args, out):
     )
 
 
-def cmd_list(args, out):
+def cmd_list(args: argparse.Namespace, out: TextIO) -> None:
+    """`list [--names]`: the models, with their net files unless --names."""
     for m in registry.names():
         if args.names:
             print(m, file=out)
@@ -95,7 +107,8 @@ def cmd_list(args, out):
             print(f"{m:<24} {', '.join(netfiles.net_files(m))}, solver", file=out)
 
 
-def cmd_shapes(args, out):
+def cmd_shapes(args: argparse.Namespace, out: TextIO) -> None:
+    """`shapes MODEL|FILE [--net N] [--input HxW]`: blob shapes and crop offsets of a net."""
     if os.path.exists(args.model) or args.model.endswith(".prototxt"):
         net, what = caffeio.read_net(args.model), args.model
     else:
@@ -112,9 +125,15 @@ def cmd_shapes(args, out):
         raise ShapeError(f"{what}: {e}{hint}") from None
 
 
-def profile_models(models: list, size: tuple, width: float = 1.0, out=sys.stdout,
-                   per_layer: bool = False, json_path: str | None = None,
-                   measure=None) -> list:  # fmt: skip
+def profile_models(
+    models: list[str],
+    size: tuple[int, int],
+    width: float = 1.0,
+    out: TextIO = sys.stdout,
+    per_layer: bool = False,
+    json_path: str | None = None,
+    measure: Measure | None = None,
+) -> list[dict[str, Any]]:
     """Print (and return) the profile of each model's deploy net at `size` (H, W) and `width`;
     measure: see netspec.profile_report.report (bench.timed_profile passes torchcaffe's timing)."""
     _check(models)
@@ -165,7 +184,7 @@ def _custom_args(sub):
     cl.add_argument("--seed", type=int, default=0)
 
 
-def run(call) -> int:
+def run(call: Callable[[], object]) -> int:
     """Run call(); NetSpecError, format and file errors -> one line on stderr and status 1."""
     try:
         call()
@@ -182,7 +201,7 @@ def run(call) -> int:
     return 0
 
 
-def main(argv=None, out=sys.stdout) -> int:
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Entry point; returns the exit status (errors print one clear line to stderr, status 1)."""
     ap = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

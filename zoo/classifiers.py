@@ -11,7 +11,10 @@ V1 format of the 2014 model releases (V1 `layers`, enum types, blobs_lr/weight_d
 shapes).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +23,13 @@ from netspec import shapes
 
 from . import registry
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
-def random_weights(net, seed: int = 0, scale: float | None = None) -> dict:
+
+def random_weights(
+    net: caffe_pb2.NetParameter, seed: int = 0, scale: float | None = None
+) -> dict[str, list[np.ndarray]]:
     """{layer: [ndarray]} random weights for every learnable layer of `net` (He-scaled normal
     weights, small normal biases, float32) so activations stay O(1) through deep nets.
     BatchNorm: mean N(0, 0.1), variance U(0.5, 2), factor 1; Scale: gamma 1 + N(0, 0.1);
@@ -57,15 +65,17 @@ def _norm_blobs(rng, type_, blob_shapes):
     ]
 
 
-def classifier(arch: str = "vgg16", width: float = 1.0, num_classes: int = 1000,
-               size: int | None = None):  # fmt: skip
+def classifier(
+    arch: str = "vgg16", width: float = 1.0, num_classes: int = 1000, size: int | None = None
+) -> caffe_pb2.NetParameter:
     """The ILSVRC deploy net of backbone `arch` (zoo.backbone names: vgg16, alexnet, googlenet,
     resnet50/101/152, ...) at `width`, input side `size` (None: its native one)."""
     return registry.backbone(arch).classifier(width=width, num_classes=num_classes, input_size=size)
 
 
-def write_net_and_weights(net, folder: str, stem: str, legacy: bool = False,
-                          seed: int = 0) -> tuple:  # fmt: skip
+def write_net_and_weights(
+    net: caffe_pb2.NetParameter, folder: str, stem: str, legacy: bool = False, seed: int = 0
+) -> tuple[str, str]:
     """Write `net` as <folder>/<stem>_deploy.prototxt and random weights (random_weights(seed))
     as <folder>/<stem>.caffemodel -> (proto, weights). legacy=True writes both in the V1
     format (caffeio.legacy.to_v1; V1 has no BatchNorm/Scale: ValueError for ResNets)."""
@@ -84,9 +94,15 @@ def write_net_and_weights(net, folder: str, stem: str, legacy: bool = False,
     return proto, weights
 
 
-def write_classifier(folder: str, arch: str = "vgg16", width: float = 1.0,
-                     num_classes: int = 1000, legacy: bool = False, seed: int = 0,
-                     size: int | None = None) -> tuple:  # fmt: skip
+def write_classifier(
+    folder: str,
+    arch: str = "vgg16",
+    width: float = 1.0,
+    num_classes: int = 1000,
+    legacy: bool = False,
+    seed: int = 0,
+    size: int | None = None,
+) -> tuple[str, str]:
     """Write `<arch>_deploy.prototxt` + `<arch>.caffemodel` (random weights) under `folder`
     -> (proto, weights): the classifier(arch, width, num_classes, size) of write_net_and_weights.
     """

@@ -24,6 +24,8 @@ Errors (DownloadError) name the URL, the path and what to do: another mirror, a 
 resume, freeing disk space, or downloading by hand and putting the file at `<dest>`.
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import errno
@@ -36,7 +38,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .catalog import Published
 
 __all__ = [
     "DownloadError",
@@ -87,12 +94,12 @@ class _WrongLength(DownloadError):
     """A server announces another length than the published size (tries the next mirror)."""
 
 
-def record_path(dest):
+def record_path(dest: str) -> str:
     """The JSON record written beside a downloaded file."""
     return dest + RECORD_SUFFIX
 
 
-def file_digests(path, kinds=("sha256",)):
+def file_digests(path: str, kinds: Iterable[str] = ("sha256",)) -> dict[str, str]:
     """{kind: hex digest} of a file, read once (kinds: hashlib names)."""
     hashes = {k: hashlib.new(k) for k in kinds}
     with open(path, "rb") as f:
@@ -154,7 +161,7 @@ def _check(path, expectations):
     return problems, checked
 
 
-def verify(rec, root):
+def verify(rec: Published, root: str) -> Verification:
     """Check the installed file of catalog record `rec` under project root `root`."""
     path = os.path.join(root, rec.dest)
     if not os.path.isfile(path):
@@ -349,7 +356,14 @@ def _write_record(rec, url, path):
     atomic_write(record_path(path), (json.dumps(data, indent=1) + "\n").encode())
 
 
-def download(rec, root, timeout=60.0, retries=3, progress=True, log=None):
+def download(
+    rec: Published,
+    root: str,
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress: bool = True,
+    log: Callable[[str], object] | None = None,
+) -> str:
     """Download catalog record `rec` to `root`/rec.dest, trying its URLs in order; -> path.
 
     The file must not exist (see fetch). Raises DownloadError subclasses; the .part of a cut
@@ -399,7 +413,15 @@ def download(rec, root, timeout=60.0, retries=3, progress=True, log=None):
     )
 
 
-def fetch(rec, root, replace_bad=False, timeout=60.0, retries=3, progress=True, log=None):
+def fetch(
+    rec: Published,
+    root: str,
+    replace_bad: bool = False,
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress: bool = True,
+    log: Callable[[str], object] | None = None,
+) -> str:
     """Make sure catalog record `rec`'s file is at root/rec.dest and verified; -> its path.
 
     An existing file that verifies (or has nothing to verify against) is kept as it is; one

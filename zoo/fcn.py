@@ -9,16 +9,16 @@ trunk on their concatenation; late: one trunk per input, scores averaged); each 
 gets its SoftmaxWithLoss (ignoring 255) on the train and eval nets.
 """
 
-from dataclasses import dataclass, field
+from __future__ import annotations
 
 from caffeio import caffe_pb2
-from netspec.builder import L, NetSpec, P
+from netspec.builder import L, NetSpec, P, Top
 from netspec.coord import crop
 from netspec.errors import NetSpecError
 
 from . import pydata
 from . import recipe as recipes
-from .heads import HEADS
+from .heads import HEADS, Build
 from .records import ModelRecord
 from .trunks import score_conv, softmax_loss, upsample
 
@@ -31,7 +31,9 @@ def check_split(model: str, split: str, stems: tuple) -> None:
         )
 
 
-def deploy_input(channels: int = 3, size: int | tuple = 500, name: str | None = None):
+def deploy_input(
+    channels: int = 3, size: int | tuple[int, int] = 500, name: str | None = None
+) -> Top:
     """Input layer top of shape 1 x channels x size x size (size: int or (H, W)).
 
     name: the layer's name; None names it after its top (net_spec's rule). Deploy nets with one
@@ -41,22 +43,6 @@ def deploy_input(channels: int = 3, size: int | tuple = 500, name: str | None = 
     h, w = (size, size) if isinstance(size, int) else size
     kw = {} if name is None else dict(name=name)
     return L.Input(shape=dict(dim=[1, channels, h, w]), **kw)
-
-
-@dataclass
-class Build:
-    """One net being written: NetSpec `n`, the record, the net stem `split`, `width`; `train`:
-    a net with losses and dropout (not deploy); `aux`: the recipe's auxiliary loss is on (the
-    training net of a recipe with aux_weight); `taps`: the trunk's stage tops."""
-
-    n: NetSpec
-    record: ModelRecord
-    split: str
-    width: float
-    recipe: recipes.TrainRecipe | None
-    train: bool
-    aux: bool
-    taps: dict = field(default_factory=dict)
 
 
 def _class_counts(rec, num_classes):
@@ -73,7 +59,7 @@ def _class_counts(rec, num_classes):
     return list(num_classes)
 
 
-def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1):
+def data_inputs(b: Build, data_root: str | None = None, batch_size: int = 1) -> Top:
     """Write the net's inputs: the deploy Input layer(s), or the split's Python data layer
     (tops: the inputs, then the labels). One input is blob 'data' (its Input layer 'input');
     several keep their kinds' names. Returns the blob the scores are cropped to."""
@@ -115,9 +101,15 @@ def _late_fusion(b, k):
     return n.score
 
 
-def build(rec: ModelRecord, split: str, width: float = 1.0, data_root: str | None = None,
-          num_classes: int | tuple | None = None, recipe=None,
-          batch_size: int | None = None) -> caffe_pb2.NetParameter:  # fmt: skip
+def build(
+    rec: ModelRecord,
+    split: str,
+    width: float = 1.0,
+    data_root: str | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
+    recipe: str | recipes.TrainRecipe | None = None,
+    batch_size: int | None = None,
+) -> caffe_pb2.NetParameter:
     """caffe_pb2.NetParameter of `rec`'s net `split` (one of rec.net_files).
 
     width: channel multiplier of the trunk; data_root: written into the data layer's paths;

@@ -11,9 +11,13 @@ sits on whole pixels and the upsampling kernel is 63 (2 * 32 - 1, as voc-fcn-ale
 integer crop offset (1).
 """
 
-from netspec.builder import L, P
+from __future__ import annotations
 
-from .trunks import channels, conv_relu
+from collections.abc import Sequence
+
+from netspec.builder import L, NetSpec, P, Top
+
+from .trunks import Conv, channels, conv_relu
 
 # inception module -> (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), bvlc_googlenet
 INCEPTION = (
@@ -42,7 +46,14 @@ def _lrn(bottom):
     return L.LRN(bottom, local_size=5, alpha=1e-4, beta=0.75)
 
 
-def inception(n, name, bottom, widths, width=1.0, conv=conv_relu):
+def inception(
+    n: NetSpec,
+    name: str,
+    bottom: Top,
+    widths: Sequence[int],
+    width: float = 1.0,
+    conv: Conv = conv_relu,
+) -> Top:
     """Module `name` (e.g. 'inception_3a'): four branches concatenated into <name>/output.
 
     Channels out = 1x1 + 3x3 + 5x5 + pool_proj (x width); H and W unchanged. conv: the
@@ -65,7 +76,14 @@ def inception(n, name, bottom, widths, width=1.0, conv=conv_relu):
     return n[f"{name}/output"]
 
 
-def googlenet_trunk(n, bottom, width=1.0, dropout=True, taps=None, conv=conv_relu):
+def googlenet_trunk(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    dropout: bool = True,
+    taps: dict[int, Top] | None = None,
+    conv: Conv = conv_relu,
+) -> Top:
     """conv1/7x7_s2 .. inception_5b/output: 1 x 1024*width x ~H/32 x ~W/32; returns its top.
 
     dropout=True adds Dropout 0.4 on inception_5b/output (train/val nets). taps: unused.

@@ -10,6 +10,8 @@ Everything is read from the model's record (zoo.record): nets by zoo.fcn, the so
 record's settings or training recipe and its dataset's evaluation size.
 """
 
+from __future__ import annotations
+
 import os
 from collections import OrderedDict
 
@@ -46,9 +48,15 @@ def _check_recipe(model, recipe, batch_size):
         )
 
 
-def build(model: str, split: str, width: float = 1.0, data_root: str | None = None,
-          num_classes: int | tuple | None = None, recipe=None,
-          batch_size: int | None = None) -> caffe_pb2.NetParameter:  # fmt: skip
+def build(
+    model: str,
+    split: str,
+    width: float = 1.0,
+    data_root: str | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
+    recipe: str | recipes.TrainRecipe | None = None,
+    batch_size: int | None = None,
+) -> caffe_pb2.NetParameter:
     """caffe_pb2.NetParameter of `model`'s net `split` (one of net_files(model)).
 
     width: channel multiplier of the trunk (1 = the release); data_root: dataset root written
@@ -61,7 +69,9 @@ def build(model: str, split: str, width: float = 1.0, data_root: str | None = No
     return fcn.build(rec, split, width, data_root, num_classes, recipe, batch_size)
 
 
-def solver(model: str, recipe=None, batch_size: int | None = None) -> caffe_pb2.SolverParameter:
+def solver(
+    model: str, recipe: str | recipes.TrainRecipe | None = None, batch_size: int | None = None
+) -> caffe_pb2.SolverParameter:
     """caffe_pb2.SolverParameter for `model`: the release's hyperparameters, or for the
     FCN-ResNets those of the training recipe (with iter_size = recipe batch / batch_size)."""
     _check_recipe(model, recipe, batch_size)
@@ -79,8 +89,14 @@ def solver(model: str, recipe=None, batch_size: int | None = None) -> caffe_pb2.
     )
 
 
-def texts(model: str, width: float = 1.0, data_root=None, num_classes=None, recipe=None,
-          batch_size=None) -> OrderedDict:  # fmt: skip
+def texts(
+    model: str,
+    width: float = 1.0,
+    data_root: str | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
+    recipe: str | recipes.TrainRecipe | None = None,
+    batch_size: int | None = None,
+) -> OrderedDict[str, str]:
     """OrderedDict file name -> prototxt text of every file of the model (nets, solver)."""
     out = OrderedDict()
     for stem in net_files(model):
@@ -90,9 +106,16 @@ def texts(model: str, width: float = 1.0, data_root=None, num_classes=None, reci
     return out
 
 
-def write(model: str, out_dir: str | None = None, width: float = 1.0, data_root=None,
-          num_classes=None, recipe=None, batch_size=None,
-          scripts: bool = False) -> list:  # fmt: skip
+def write(
+    model: str,
+    out_dir: str | None = None,
+    width: float = 1.0,
+    data_root: str | None = None,
+    num_classes: int | tuple[int, ...] | None = None,
+    recipe: str | recipes.TrainRecipe | None = None,
+    batch_size: int | None = None,
+    scripts: bool = False,
+) -> list[str]:
     """Write the model's net and solver prototxt into out_dir (default models/<model>);
     scripts=True adds solve.py and score.py (zoo.scripts; for a folder models/<model>).
 

@@ -13,8 +13,11 @@ here: its BatchNorm layers learn with batch statistics; here every BatchNorm sta
 CPU make batch statistics noisy.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from netspec.errors import NetSpecError
 
@@ -39,7 +42,7 @@ class TrainRecipe:
     aux_lr: int = 10
     source: str = ""
 
-    def iterations(self, train_size):
+    def iterations(self, train_size: int) -> int:
         """Solver max_iter on a training set of `train_size` images (a DatasetRecord's
         train_size: VOC 2012 trainaug 10,582, Cityscapes train 2,975)."""
         if self.max_iter:
@@ -82,7 +85,7 @@ RECIPES = {
 DEFAULT = "caffe"
 
 
-def get(name):
+def get(name: str | TrainRecipe | None) -> TrainRecipe:
     """The TrainRecipe called `name` (None: the default, 'caffe'; a TrainRecipe is returned as
     it is); NetSpecError names the known recipes."""
     if isinstance(name, TrainRecipe):
@@ -93,7 +96,7 @@ def get(name):
     return RECIPES[name]
 
 
-def with_crop(recipe, crop=None):
+def with_crop(recipe: str | TrainRecipe | None, crop: int | None = None) -> TrainRecipe:
     """`recipe` (a name or TrainRecipe) with its crop side replaced by `crop` (pixels > 0)."""
     rec = get(recipe)
     if crop is None:
@@ -103,7 +106,7 @@ def with_crop(recipe, crop=None):
     return replace(rec, crop=int(crop))
 
 
-def split_batch(recipe, batch_size=None):
+def split_batch(recipe: TrainRecipe, batch_size: int | None = None) -> tuple[int, int]:
     """(data layer batch_size, solver iter_size) giving the recipe's images per step.
 
     batch_size None: 1 image per forward and iter_size = batch (Caffe's way, any memory);
@@ -120,14 +123,16 @@ def split_batch(recipe, batch_size=None):
     return b, recipe.batch // b
 
 
-def augment_params(recipe, batch_size=1):
+def augment_params(recipe: TrainRecipe, batch_size: int = 1) -> dict[str, Any]:
     """The data-layer param_str keys of the recipe's augmentation (layers.augment)."""
     return dict(
         crop=recipe.crop, scale=tuple(recipe.scale), mirror=recipe.mirror, batch_size=batch_size
     )
 
 
-def solver_settings(recipe, train_size, batch_size=None):
+def solver_settings(
+    recipe: TrainRecipe, train_size: int, batch_size: int | None = None
+) -> dict[str, Any]:
     """zoo solver keyword arguments (base_lr, momentum, weight_decay, poly, iter_size, max_iter)
     for a training set of `train_size` images."""
     _, iter_size = split_batch(recipe, batch_size)

@@ -214,6 +214,7 @@ class SolverSettings:
     snapshot: int | None = 4000
 
     def kwargs(self) -> dict:
+        """These settings as zoo.solver.solver keyword arguments."""
         return dict(
             base_lr=self.base_lr,
             momentum=self.momentum,

@@ -11,6 +11,8 @@ layers) then knows them. A dataset's top kinds are registered with netspec.datat
 shape inference knows its data layers' tops.
 """
 
+from __future__ import annotations
+
 from netspec.datatops import register_top_channels
 from netspec.errors import NetSpecError
 
@@ -23,7 +25,7 @@ _TABLES = ((DatasetRecord, _DATASETS, "dataset"), (Backbone, _BACKBONES, "backbo
            (ModelRecord, _MODELS, "model"))  # fmt: skip
 
 
-def register(*records, replace: bool = False) -> None:
+def register(*records: DatasetRecord | Backbone | ModelRecord, replace: bool = False) -> None:
     """Add records (DatasetRecord, Backbone, ModelRecord); a name already registered is an
     error unless replace=True. A model's dataset and backbone are registered with it."""
     for rec in records:
@@ -69,7 +71,7 @@ def record(name: str) -> ModelRecord:
         raise NetSpecError(f"unknown model '{name}'; known models: {', '.join(_MODELS)}") from None
 
 
-def is_model(name) -> bool:
+def is_model(name: object) -> bool:
     """True when a model called `name` is registered."""
     return isinstance(name, str) and name in _MODELS
 
@@ -93,17 +95,17 @@ def backbone(name: str) -> Backbone:
     raise NetSpecError(f"unknown backbone '{name}'; known backbones: {', '.join(_BACKBONES)}")
 
 
-def names(release: bool | None = None) -> tuple:
+def names(release: bool | None = None) -> tuple[str, ...]:
     """Registered model names in registration order (release=True: the FCN release's only;
     False: the others)."""
     return tuple(m for m, r in _MODELS.items() if release is None or r.release == release)
 
 
-def datasets() -> tuple:
+def datasets() -> tuple[DatasetRecord, ...]:
     """Registered DatasetRecords."""
     return tuple(_DATASETS.values())
 
 
-def backbones() -> tuple:
+def backbones() -> tuple[Backbone, ...]:
     """Registered Backbones."""
     return tuple(_BACKBONES.values())

@@ -14,7 +14,12 @@ init), upscore (fixed bilinear Deconvolution, kernel 15 = 2 * 8 - 1: the stride-
 odd kernels, so only an odd kernel lands on whole pixels), score (Crop at the computed offset, 5).
 """
 
-from netspec.builder import L, P
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netspec.builder import L, NetSpec, P, Top
 
 from .trunks import channels
 
@@ -29,7 +34,7 @@ STATS = [dict(lr_mult=0, decay_mult=0)] * 3  # BatchNorm mean, variance, moving-
 AFFINE_FROZEN = [dict(lr_mult=0, decay_mult=0)] * 2  # Scale gamma, beta
 
 
-def block_names(stage, count, depth):
+def block_names(stage: int, count: int, depth: int) -> list[str]:
     """Block suffixes of a stage: ResNet-50 (and stages of <= 3 blocks) 'a', 'b', 'c', ...;
     deeper ones 'a', 'b1', 'b2', ... (ResNet-101/152)."""
     if depth == 50 or count <= 3:
@@ -37,8 +42,23 @@ def block_names(stage, count, depth):
     return [f"{stage}a"] + [f"{stage}b{i}" for i in range(1, count)]
 
 
-def conv_bn(n, conv, bn, scale, bottom, nout, ks, stride=1, pad=0, dilation=1, bias=False,
-            conv_params=None, affine_params=None, weight_filler=None, params=True):  # fmt: skip
+def conv_bn(
+    n: NetSpec,
+    conv: str,
+    bn: str,
+    scale: str,
+    bottom: Top,
+    nout: int,
+    ks: int,
+    stride: int = 1,
+    pad: int = 0,
+    dilation: int = 1,
+    bias: bool = False,
+    conv_params: list[dict[str, Any]] | None = None,
+    affine_params: list[dict[str, Any]] | None = None,
+    weight_filler: dict[str, Any] | None = None,
+    params: bool = True,
+) -> Top:
     """Convolution `conv` + in-place BatchNorm `bn` (global stats, frozen) + Scale `scale`
     (bias); returns the conv's top (N x nout x H' x W'). params=False: no `param` blocks (the
     classifier's deploy net)."""
@@ -64,7 +84,16 @@ def conv_bn(n, conv, bn, scale, bottom, nout, ks, stride=1, pad=0, dilation=1, b
     return n[conv]
 
 
-def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False, params=True):
+def bottleneck(
+    n: NetSpec,
+    name: str,
+    bottom: Top,
+    nout: int,
+    stride: int = 1,
+    dilation: int = 1,
+    project: bool = False,
+    params: bool = True,
+) -> Top:
     """Block res<name>: 1x1 (stride) -> 3x3 (dilation) -> 1x1 (4 * nout) + shortcut, ReLU."""
 
     def unit(branch, x, c, ks, s=1, pad=0, d=1, relu=True):
@@ -85,7 +114,15 @@ def bottleneck(n, name, bottom, nout, stride=1, dilation=1, project=False, param
     return n[f"res{name}"]
 
 
-def resnet_trunk(n, bottom, depth, width=1.0, taps=None, dilated=True, params=True):
+def resnet_trunk(
+    n: NetSpec,
+    bottom: Top,
+    depth: int,
+    width: float = 1.0,
+    taps: dict[int, Top] | None = None,
+    dilated: bool = True,
+    params: bool = True,
+) -> Top:
     """conv1 .. res5c (dilated): 1 x 2048*width x ~H/8 x ~W/8; returns the last block's top.
 
     taps: a dict that receives each stage's last top by stage number (2..5), when given.
@@ -114,8 +151,17 @@ def _rates(lr):
         dict(lr_mult=lr, decay_mult=0), dict(lr_mult=2 * lr, decay_mult=0)]  # fmt: skip
 
 
-def simple_head(n, bottom, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR, name="head",
-                channels_out=512, score="score_fr"):  # fmt: skip
+def simple_head(
+    n: NetSpec,
+    bottom: Top,
+    num_classes: int,
+    width: float = 1.0,
+    dropout: bool = True,
+    head_lr: float = HEAD_LR,
+    name: str = "head",
+    channels_out: int = 512,
+    score: str = "score_fr",
+) -> Top:
     """`name` 3x3 (512) + `name`_bn/_scale + ReLU (+ Dropout 0.1) + `score` 1x1 at `head_lr`
     times the trunk's rate; returns the score top (N x classes x h x w)."""
     conv, conv_bias, affine = _rates(head_lr)
@@ -131,7 +177,7 @@ def simple_head(n, bottom, num_classes, width=1.0, dropout=True, head_lr=HEAD_LR
     return n[score]
 
 
-def trunk(depth):
+def trunk(depth: int) -> Callable[..., Top]:
     """The Backbone.trunk of ResNet-`depth`: (n, bottom, width, dropout, taps) -> res5c's top
     (dilated; dropout is the head's)."""
 

@@ -1,21 +1,23 @@
 """solver.prototxt for an FCN model, with the release's hyperparameters (docs/models.md)."""
 
+from __future__ import annotations
+
 from caffeio import caffe_pb2
 
 
 def solver(
-    base_lr,
-    test_iter,
-    train_net="train.prototxt",
-    test_net="val.prototxt",
-    momentum=0.99,
-    iter_size=1,
-    max_iter=100000,
-    snapshot=4000,
-    lr_policy="fixed",
-    power=None,
-    weight_decay=0.0005,
-):
+    base_lr: float,
+    test_iter: int,
+    train_net: str = "train.prototxt",
+    test_net: str = "val.prototxt",
+    momentum: float = 0.99,
+    iter_size: int = 1,
+    max_iter: int = 100000,
+    snapshot: int | None = 4000,
+    lr_policy: str = "fixed",
+    power: float | None = None,
+    weight_decay: float = 0.0005,
+) -> caffe_pb2.SolverParameter:
     """SolverParameter: weight decay 5e-4 (the release), display/average_loss 20, testing from
     Python.
 

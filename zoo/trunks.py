@@ -7,8 +7,15 @@ release's lr/decay multipliers) or classifier_conv (the ILSVRC deploy files': de
 out, multipliers and fillers as the classifiers were trained with).
 """
 
-from netspec.builder import L, P
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netspec.builder import L, NetSpec, P, Top
 from netspec.coord import crop
+
+# A convolution style: (n, name, relu_name, bottom, nout, ks, stride, pad, group, params) -> top
+Conv = Callable[..., Top]
 
 # Release convention: weights learn at 1x with decay, biases at 2x without decay.
 CONV_PARAMS = [dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)]
@@ -21,7 +28,7 @@ LEARNED_FILLERS = dict(
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
 
-def channels(c, width=1.0, multiple=1):
+def channels(c: int, width: float = 1.0, multiple: int = 1) -> int:
     """Channel count for width multiplier `width`: max(multiple, round(c * width)), rounded
     (half to even) to a multiple of `multiple` (grouped convolutions need divisible counts)."""
     if width <= 0:
@@ -29,7 +36,18 @@ def channels(c, width=1.0, multiple=1):
     return max(multiple, int(round(c * width / multiple)) * multiple)
 
 
-def conv_relu(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1, params=True):
+def conv_relu(
+    n: NetSpec,
+    name: str,
+    relu_name: str,
+    bottom: Top,
+    nout: int,
+    ks: int = 3,
+    stride: int = 1,
+    pad: int = 1,
+    group: int = 1,
+    params: bool = True,
+) -> Top:
     """Convolution `name` + in-place ReLU `relu_name`; returns the conv's top."""
     kw = dict(kernel_size=ks, stride=stride, num_output=nout, pad=pad)
     if group != 1:
@@ -41,8 +59,18 @@ def conv_relu(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1, 
     return n[name]
 
 
-def classifier_conv(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, group=1,
-                    params=True):  # fmt: skip
+def classifier_conv(
+    n: NetSpec,
+    name: str,
+    relu_name: str,
+    bottom: Top,
+    nout: int,
+    ks: int = 3,
+    stride: int = 1,
+    pad: int = 1,
+    group: int = 1,
+    params: bool = True,
+) -> Top:
     """conv_relu as the ILSVRC classifiers write it: stride 1, pad 0 and group 1 left out;
     lr 1/decay 1 weights, lr 2/decay 0 biases, gaussian (std 0.01) weights, constant biases."""
     kw = dict(num_output=nout, kernel_size=ks)
@@ -59,13 +87,21 @@ def classifier_conv(n, name, relu_name, bottom, nout, ks=3, stride=1, pad=1, gro
     return n[name]
 
 
-def max_pool(bottom, ks=2, stride=2):
+def max_pool(bottom: Top, ks: int = 2, stride: int = 2) -> Top:
     """MAX Pooling (Caffe's default ceil rounding)."""
     return L.Pooling(bottom, pool=P.Pooling.MAX, kernel_size=ks, stride=stride)
 
 
-def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, params=True,
-                   conv=conv_relu):  # fmt: skip
+def vgg16_features(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    pad: int = 100,
+    suffix: str = "",
+    conv1_name: str | None = None,
+    params: bool = True,
+    conv: Conv = conv_relu,
+) -> Top:
     """conv1_1 .. pool5 of VGG-16 (conv1_1 padded by `pad`: 100 in FCNs); returns pool5.
 
     Layer names get `suffix` appended verbatim ('conv1_1' + 'color' -> 'conv1_1color', as in the
@@ -86,7 +122,15 @@ def vgg16_features(n, bottom, width=1.0, pad=100, suffix="", conv1_name=None, pa
     return top
 
 
-def fc_convs(n, bottom, width=1.0, ks=7, suffix="", dropout=True, params=True):
+def fc_convs(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    ks: int = 7,
+    suffix: str = "",
+    dropout: bool = True,
+    params: bool = True,
+) -> Top:
     """fc6 (ks x ks conv, 4096) and fc7 (1x1 conv, 4096), each with ReLU (+ Dropout 0.5)."""
     top = bottom
     for i, k in ((6, ks), (7, 1)):
@@ -106,7 +150,15 @@ def fc_convs(n, bottom, width=1.0, ks=7, suffix="", dropout=True, params=True):
     return top
 
 
-def vgg16_trunk(n, bottom, width=1.0, dropout=True, taps=None, suffix="", conv1_name=None):
+def vgg16_trunk(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    dropout: bool = True,
+    taps: dict[int, Top] | None = None,
+    suffix: str = "",
+    conv1_name: str | None = None,
+) -> Top:
     """The FCN VGG-16 trunk: conv1_1 (pad 100) .. pool5, fc6 7x7, fc7; returns fc7's last top.
 
     taps: unused (the skip heads find pool3/pool4 by name)."""
@@ -124,7 +176,14 @@ ALEXNET_CONVS = (
 )
 
 
-def alexnet_features(n, bottom, width=1.0, pad=100, params=True, conv=conv_relu):
+def alexnet_features(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    pad: int = 100,
+    params: bool = True,
+    conv: Conv = conv_relu,
+) -> Top:
     """CaffeNet conv1 .. pool5 (pool before LRN; groups 2 on conv2/4/5); returns pool5.
 
     conv1 is padded by `pad` (100 in the FCN, 0 in the classifier). With width != 1 every conv
@@ -154,7 +213,13 @@ def alexnet_features(n, bottom, width=1.0, pad=100, params=True, conv=conv_relu)
     return n.pool5
 
 
-def alexnet_trunk(n, bottom, width=1.0, dropout=True, taps=None):
+def alexnet_trunk(
+    n: NetSpec,
+    bottom: Top,
+    width: float = 1.0,
+    dropout: bool = True,
+    taps: dict[int, Top] | None = None,
+) -> Top:
     """The FCN-AlexNet trunk: conv1 (pad 100) .. pool5, fc6 6x6 conv, fc7; returns the last top.
 
     Unlike the VGG trunk, these layers carry no `param` blocks, as in the release: Caffe's
@@ -164,12 +229,12 @@ def alexnet_trunk(n, bottom, width=1.0, dropout=True, taps=None):
     return fc_convs(n, pool5, width, ks=6, dropout=dropout, params=False)
 
 
-def score_conv(bottom, num_classes):
+def score_conv(bottom: Top, num_classes: int) -> Top:
     """1x1 scoring convolution (zero-initialised: no filler, as in the release)."""
     return L.Convolution(bottom, num_output=num_classes, kernel_size=1, pad=0, param=CONV_PARAMS)
 
 
-def upsample(bottom, num_classes, factor, kernel=None):
+def upsample(bottom: Top, num_classes: int, factor: int, kernel: int | None = None) -> Top:
     """Fixed (lr_mult 0) Deconvolution, kernel 2*factor, stride factor, no bias, group 1."""
     return L.Deconvolution(
         bottom,
@@ -183,7 +248,15 @@ def upsample(bottom, num_classes, factor, kernel=None):
     )
 
 
-def fcn32s_head(n, trunk_top, image, num_classes, suffix="", kernel=64, fr_name=None):
+def fcn32s_head(
+    n: NetSpec,
+    trunk_top: Top,
+    image: Top,
+    num_classes: int,
+    suffix: str = "",
+    kernel: int = 64,
+    fr_name: str | None = None,
+) -> Top:
     """score_fr -> upscore (k64 s32) -> score (crop to `image`); returns the score top."""
     fr = fr_name or f"score_fr{suffix}"
     n[fr] = score_conv(trunk_top, num_classes)
@@ -206,7 +279,7 @@ def _skip(n, pool, up, num_classes, suffix, scale=None):
     return n[f"fuse_{pool}{suffix}"]
 
 
-def fcn16s_head(n, trunk_top, image, num_classes, suffix=""):
+def fcn16s_head(n: NetSpec, trunk_top: Top, image: Top, num_classes: int, suffix: str = "") -> Top:
     """score_fr, upscore2, score_pool4(c), fuse_pool4, upscore16 (k32 s16), score."""
     n[f"score_fr{suffix}"] = score_conv(trunk_top, num_classes)
     n[f"upscore2{suffix}"] = upsample(n[f"score_fr{suffix}"], num_classes, 2)
@@ -216,7 +289,14 @@ def fcn16s_head(n, trunk_top, image, num_classes, suffix=""):
     return n[f"score{suffix}"]
 
 
-def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
+def fcn8s_head(
+    n: NetSpec,
+    trunk_top: Top,
+    image: Top,
+    num_classes: int,
+    suffix: str = "",
+    atonce: bool = False,
+) -> Top:
     """fcn16s's skip from pool4 plus one from pool3, upscore8 (k16 s8), score.
 
     atonce=True scales pool4 by 0.01 and pool3 by 0.0001 first (fixed Scale layers), as the
@@ -239,7 +319,9 @@ def fcn8s_head(n, trunk_top, image, num_classes, suffix="", atonce=False):
     return n[f"score{suffix}"]
 
 
-def softmax_loss(score, label, normalize=False, loss_weight=None):
+def softmax_loss(
+    score: Top, label: Top, normalize: bool = False, loss_weight: float | None = None
+) -> Top:
     """SoftmaxWithLoss ignoring 255; normalize=False sums over pixels (the VGG FCNs);
     loss_weight: written when given (an auxiliary loss's weight)."""
     kw = {} if loss_weight is None else dict(loss_weight=loss_weight)

@@ -11,6 +11,8 @@ The FCN-ResNets follow a training recipe (zoo.recipe; default 'caffe'): VOC 2012
 scale, crop and mirror, evaluated on VOC 2012 val (1,449).
 """
 
+from __future__ import annotations
+
 from .backbones import ALEXNET, GOOGLENET, RESNET50, RESNET101, RESNET152, VGG16
 from .classes import VOC_CLASSES
 from .records import FROM_ILSVRC, DataLayer, DatasetRecord, Init, Input, ModelRecord, SolverSettings
@@ -20,7 +22,7 @@ VOC_MEAN = (104.00699, 116.66877, 122.67892)
 _IMAGE = {"data": Input(3, VOC_MEAN, "float64")}
 
 
-def voc_layer(voc_dir):
+def voc_layer(voc_dir: str) -> DataLayer:
     """VOCSegDataLayer on the VOC folder `voc_dir` (a template under {root})."""
     params = (("voc_dir", voc_dir), ("split", "{split}"), ("mean", VOC_MEAN))
     return DataLayer("layers.voc", "VOCSegDataLayer", params)

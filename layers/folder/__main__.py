@@ -5,6 +5,8 @@ python -m layers.folder split data/mydata [--val 0.2] [--seed 0]   # train.txt, 
 python -m layers.folder mean data/mydata [--split train]       # mean.txt (B G R)
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -41,7 +43,9 @@ def _mean(args):
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`python -m layers.folder check|split|mean DIR` -> exit status (0, or 1 with the
+    problems on stderr)."""
     ap = argparse.ArgumentParser(prog="python -m layers.folder", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="read every pair; report problems and pixels per class")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from zoo import userdata
@@ -28,7 +30,7 @@ class FolderSegDataLayer(SegDataLayer):
     REQUIRED = ("data_dir", "split")
     OPTIONAL = {"mean": None, "classes": None, "void_label": userdata.VOID}
 
-    def configure(self, params):
+    def configure(self, params: dict[str, Any]) -> None:
         root = self.data_dir = params["data_dir"]
         self.DATASET = f"dataset {root}"
         self.void = int(params["void_label"])
@@ -59,7 +61,7 @@ class FolderSegDataLayer(SegDataLayer):
         first = userdata.label_path(root, self.ids[0])
         self._first_kind = (label_kind(first), first)  # the kind every label must have
 
-    def example_paths(self, idx):
+    def example_paths(self, idx: str) -> dict[str, str]:
         return {
             "image": userdata.image_path(self.data_dir, idx, self.index),
             "label": userdata.label_path(self.data_dir, idx),
@@ -79,7 +81,7 @@ class FolderSegDataLayer(SegDataLayer):
                 path=path,
             )
 
-    def load_example(self, idx):
+    def load_example(self, idx: str) -> tuple[np.ndarray, ...]:
         ctx, paths = self.ctx(idx), self.example_paths(idx)
         img = load_image(paths["image"], self.mean, ctx)
         values, kind = read_label(paths["label"], self.colors, ctx)

@@ -22,8 +22,12 @@ Images vary in size (60..120 px a side) unless `size=(h, w)`; scenes are coloure
 class is fixed by colour and shape (see scenes.py), so small nets can learn them.
 """
 
+from __future__ import annotations
+
 import importlib
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.io
@@ -37,7 +41,14 @@ from .folder import make_folder_dataset
 from .palette import voc_palette
 from .scenes import class_colour, scene, sizes
 
+if TYPE_CHECKING:
+    from zoo.records import DatasetRecord
+
 JPEG_QUALITY = 95
+# a twin's picture size (h, w); None: sizes vary (60..120 px a side)
+Size = tuple[int, int] | None
+# (RGB uint8 H x W x 3, label uint8 H x W) per example
+Scenes = Sequence[tuple[np.ndarray, np.ndarray]]
 
 
 def _mkdirs(*dirs):
@@ -75,7 +86,14 @@ def _voc_scenes(n, size, seed, void_border):
     return out
 
 
-def make_voc(voc_dir, n=8, size=None, seed=0, ids=None, scenes=None):
+def make_voc(
+    voc_dir: str,
+    n: int = 8,
+    size: Size = None,
+    seed: int = 0,
+    ids: Sequence[str] | None = None,
+    scenes: Scenes | None = None,
+) -> list[str]:
     """VOC2011-like folder: JPEGImages/{id}.jpg, SegmentationClass/{id}.png (palette, 0..20,
     255 outlines), ImageSets/Segmentation/{train,val,trainval}.txt. Returns the ids."""
     ids = list(ids or [f"2011_{i:06d}" for i in range(n)])
@@ -92,7 +110,7 @@ def make_voc(voc_dir, n=8, size=None, seed=0, ids=None, scenes=None):
     return ids
 
 
-def make_voc_test(voc_dir, n=8, size=None, seed=0):
+def make_voc_test(voc_dir: str, n: int = 8, size: Size = None, seed: int = 0) -> list[str]:
     """A VOC2012 test folder as the test tarball unpacks (VOCdevkit/VOC2012): JPEGImages/{id}.jpg
     and ImageSets/Segmentation/test.txt, no labels (the evaluation server holds them). Sizes
     vary unless `size`. Returns the ids."""
@@ -122,7 +140,14 @@ def _gtcls(label):
     }
 
 
-def make_sbdd(sbdd_dir, n=8, size=None, seed=1, ids=None, scenes=None):
+def make_sbdd(
+    sbdd_dir: str,
+    n: int = 8,
+    size: Size = None,
+    seed: int = 1,
+    ids: Sequence[str] | None = None,
+    scenes: Scenes | None = None,
+) -> list[str]:
     """SBD dataset/ folder: img/{id}.jpg, cls/{id}.mat (struct GTcls, Segmentation 0..20, no
     void), train.txt, val.txt. Returns the ids."""
     ids = list(ids or [f"2008_{i:06d}" for i in range(n)])
@@ -138,7 +163,7 @@ def make_sbdd(sbdd_dir, n=8, size=None, seed=1, ids=None, scenes=None):
     return ids
 
 
-def make_voc_family(root, n=8, size=None, seed=0):
+def make_voc_family(root: str, n: int = 8, size: Size = None, seed: int = 0) -> dict[str, Any]:
     """root/pascal/VOC2011 + root/sbdd/dataset + seg11valid, as a net with data_root=root expects.
 
     VOC has n ids (half train, half val); SBD train holds the first half of VOC val (same
@@ -174,7 +199,7 @@ def make_voc_family(root, n=8, size=None, seed=0):
     }
 
 
-def make_voc12_family(root, n=12, size=None, seed=0):
+def make_voc12_family(root: str, n: int = 12, size: Size = None, seed: int = 0) -> dict[str, Any]:
     """root/pascal/VOC2012 + root/sbdd/dataset (its own SBD: it replaces one make_voc_family
     wrote) + trainaug, with SBD's and VOC's lists overlapping in every way trainaug's set algebra
     meets on the real data.
@@ -236,7 +261,9 @@ def _fill_void(label):
     return label[iy, ix]
 
 
-def make_nyud(nyud_dir, n=8, size=None, seed=0, hha_encoder=False):
+def make_nyud(
+    nyud_dir: str, n: int = 8, size: Size = None, seed: int = 0, hha_encoder: bool = False
+) -> list[str]:
     """NYUDv2 folder: data/images/img_{id}.png (RGB), data/depth/img_{id}.png (uint16 mm, > 0),
     data/hha/img_{id}.png, segmentation/img_{id}.mat key `segmentation` (uint8 0 void, 1..40),
     train/val/test/trainval.txt. Depth and HHA also encode the class. Returns the ids.
@@ -287,13 +314,13 @@ _SKY = {"sky", "sun", "moon"}
 _HORIZONTAL = {"road", "sidewalk", "field", "grass", "sand", "sea", "river", "crosswalk", "desert"}
 
 
-def siftflow_geo_of(sem):
+def siftflow_geo_of(sem: int) -> int:
     """Raw geometric label (1..3) implied by raw semantic label sem (1..33)."""
     name = SIFTFLOW_CLASSES[sem - 1]
     return 1 if name in _SKY else 2 if name in _HORIZONTAL else 3
 
 
-def make_siftflow(siftflow_dir, n=8, size=None, seed=0):
+def make_siftflow(siftflow_dir: str, n: int = 8, size: Size = None, seed: int = 0) -> list[str]:
     """SIFT Flow folder: Images/<cat>/{id}.jpg, SemanticLabels/<cat>/{id}.mat and
     GeoLabels/<cat>/{id}.mat (key `S`: sem 0 unlabelled, 1..33; geo -1 void, 1..3),
     trainval.txt, test.txt. Returns the ids."""
@@ -340,7 +367,7 @@ def make_siftflow(siftflow_dir, n=8, size=None, seed=0):
     return ids
 
 
-def make_pascalcontext(root, n=8, size=None, seed=0):
+def make_pascalcontext(root: str, n: int = 8, size: Size = None, seed: int = 0) -> list[str]:
     """root/pascal/VOC2010 (JPEGImages, ImageSets/Main/{train,val}.txt) and root/pascal-context
     (labels.txt: 459 'N: name' lines, placeholders marked; 59_labels.txt; trainval/{id}.mat
     `LabelMap` uint16 full-list indices). Returns the ids."""
@@ -371,7 +398,7 @@ def make_pascalcontext(root, n=8, size=None, seed=0):
     return ids
 
 
-def make_data_root(root, n=8, size=None, seed=0):
+def make_data_root(root: str, n: int = 8, size: Size = None, seed: int = 0) -> dict[str, Any]:
     """Every synthetic dataset under root in the layout the generated nets read (data_root)."""
     out = make_voc_family(root, n, size, seed)
     out["nyud_dir"] = os.path.join(root, "nyud")
@@ -383,7 +410,9 @@ def make_data_root(root, n=8, size=None, seed=0):
     return out
 
 
-def write_twin(dataset, root, n=8, size=None, seed=0):
+def write_twin(
+    dataset: str | DatasetRecord, root: str, n: int = 8, size: Size = None, seed: int = 0
+) -> Any:
     """Write the synthetic twin of `dataset` (a zoo DatasetRecord or a registered dataset's
     name) under the data root `root`, where its nets read it (data_root=root): the record's
     `synth` writer ('module:function') called on its synth_dir. Returns the writer's result."""

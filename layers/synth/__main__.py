@@ -9,6 +9,8 @@ pascalcontext, voc-family, voc12 (pascal/VOC2012 + sbdd/dataset + trainaug) and 
 data root (pascal/, sbdd/, ...).
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -51,7 +53,8 @@ def _size(text):
     return h, w
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """`python -m layers.synth DATASET DIR [--n N] [--size HxW] [--seed S]` -> exit status 0."""
     ap = argparse.ArgumentParser(prog="python -m layers.synth", description=__doc__.split("\n")[0])
     ap.add_argument("dataset", choices=sorted(MAKERS))
     ap.add_argument("dir")

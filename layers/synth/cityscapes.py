@@ -6,7 +6,10 @@ at the left, and coloured shapes whose label id (any of 0..33, so ids that are i
 0..6, 9, 10, 14..16, 18, 29, 30, appear too) follows from colour and shape.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -18,7 +21,9 @@ SKY, ROAD, EGO_VEHICLE, OUT_OF_ROI = 23, 7, 1, 3
 CITIES = {"train": ("aachen", "bochum", "bremen"), "val": ("frankfurt", "lindau", "munster")}
 
 
-def cityscapes_scene(rng, h, w, objects=None):
+def cityscapes_scene(
+    rng: np.random.Generator, h: int, w: int, objects: Iterable[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One street-like scene -> (rgb uint8 H x W x 3, label ids uint8 H x W).
 
     objects: the label ids the shapes are drawn from (default every id but sky and road)."""
@@ -36,7 +41,14 @@ def cityscapes_scene(rng, h, w, objects=None):
     return rgb, label.astype(np.uint8)
 
 
-def make_cityscapes(root, n=8, size=None, seed=0, objects=None, val_fraction=None):
+def make_cityscapes(
+    root: str,
+    n: int = 8,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    objects: Iterable[int] | None = None,
+    val_fraction: float | None = None,
+) -> dict[str, list[str]]:
     """Cityscapes folder `root` (the dataset's own folder, data_root/cityscapes for the nets):
     leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png (RGB) and
     gtFine/{train,val}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png (grey, label ids).

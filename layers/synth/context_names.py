@@ -52,7 +52,7 @@ water_dispenser water_pipe water_skate_board watermelon whale wharf wheel wheelc
 window_blinds wineglass wire wood wool"""
 
 
-def full_names():
+def full_names() -> list[str]:
     """459 names (spaces as in labels.txt): recalled ones, then 'synthetic placeholder NNN'."""
     names = [n.replace("_", " ") for n in _RECALLED.split()]
     needed = {RENAMED.get(n, n) for n in CONTEXT59_CLASSES}

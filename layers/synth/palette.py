@@ -1,9 +1,11 @@
 """The VOC colour map the twins' palette label PNGs carry."""
 
+from __future__ import annotations
+
 import numpy as np
 
 
-def voc_palette():
+def voc_palette() -> np.ndarray:
     """The VOC bit-interleaved colour map: 256 x 3 uint8 (index 255 -> 224, 224, 192)."""
     pal = np.zeros((256, 3), np.uint8)
     for i in range(256):

@@ -4,13 +4,16 @@ Each class has a fixed appearance (a hue, rectangle for even ids / ellipse for o
 net can learn class from colour and shape. Labels are painted with the same masks.
 """
 
+from __future__ import annotations
+
 import colorsys
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
 
-def class_colour(c, n_classes):
+def class_colour(c: int, n_classes: int) -> np.ndarray:
     """Fixed RGB (uint8 x 3) of class c among n_classes: hues spread by the golden ratio."""
     h = (c * 0.6180339887) % 1.0
     s = 0.55 + 0.4 * ((c * 7) % 3) / 2
@@ -18,7 +21,9 @@ def class_colour(c, n_classes):
     return np.array([round(255 * x) for x in colorsys.hsv_to_rgb(h, s, v)], dtype=np.float32)
 
 
-def texture(rng, h, w, base, amp=14.0):
+def texture(
+    rng: np.random.Generator, h: int, w: int, base: np.ndarray, amp: float = 14.0
+) -> np.ndarray:
     """H x W x 3 float32: `base` colour + stripes + noise (a background that is not flat)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     fx, fy = rng.uniform(0.05, 0.3, size=2)
@@ -27,7 +32,13 @@ def texture(rng, h, w, base, amp=14.0):
     return np.asarray(base, np.float32) + stripes + noise
 
 
-def shape_mask(rng, h, w, ellipse, frac=(0.2, 0.55)):
+def shape_mask(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    ellipse: bool,
+    frac: tuple[float, float] = (0.2, 0.55),
+) -> np.ndarray:
     """Boolean H x W mask of a random rectangle or ellipse, each side frac[0]..frac[1] of it."""
     lo, hi = frac
     bh = int(rng.integers(max(4, int(h * lo)), max(5, int(h * hi)) + 1))
@@ -47,8 +58,16 @@ def shape_mask(rng, h, w, ellipse, frac=(0.2, 0.55)):
 
 
 def scene(
-    rng, h, w, classes, n_colours, background, n_shapes=(1, 3), void_border=0, frac=(0.2, 0.55)
-):
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    classes: Sequence[int],
+    n_colours: int,
+    background: int,
+    n_shapes: tuple[int, int] = (1, 3),
+    void_border: int = 0,
+    frac: tuple[float, float] = (0.2, 0.55),
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Paint one scene -> (rgb uint8 H x W x 3, label int32 H x W, list of object masks).
 
     classes: the class ids objects are drawn from; n_colours: size of the colour table;
@@ -74,7 +93,13 @@ def scene(
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), label, masks
 
 
-def sizes(rng, n, size=None, lo=60, hi=120):
+def sizes(
+    rng: np.random.Generator,
+    n: int,
+    size: tuple[int, int] | None = None,
+    lo: int = 60,
+    hi: int = 120,
+) -> list[tuple[int, int]]:
     """n (h, w) pairs: all `size` when given, else varied in lo..hi so nets reshape per image."""
     if size is not None:
         return [tuple(size)] * n
