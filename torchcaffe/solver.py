@@ -281,31 +281,14 @@ class SGDSolver:
         while self.iter < stop_iter:
             self._fused = self._fusable()
             self._clear_diffs()
-            if (
-                p.test_interval
-                and self.iter % p.test_interval == 0
-                and (self.iter > 0 or p.test_initialization)
-                and self.rank == 0
-            ):
+            if self._test_due():
                 self.test_all()
             for on_start, _ in self._callbacks:
                 on_start()
             display = bool(p.display) and self.iter % p.display == 0
-            loss = 0.0
-            try:
-                for _ in range(p.iter_size):
-                    loss += self._forward_backward()
-            except NonFiniteLoss:
-                self._fused = {}
-                raise
-            loss /= p.iter_size
-            loss, stop_requested = self._reduce(loss)
+            loss, stop_requested = self._reduce(self._iteration_loss())
             self.last_loss = loss
-            skipped = False
-            if self.mixed is not None:
-                skipped = self._check_mixed(loss)
-            elif not math.isfinite(loss) and self.stop_on_nonfinite:
-                raise NonFiniteLoss(self.iter, loss)
+            skipped = self._skip_update(loss)
             self.last_step_skipped = skipped
             if not skipped or math.isfinite(loss):
                 self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
@@ -321,14 +304,52 @@ class SGDSolver:
             self.iter += 1
             for cb in self.on_iteration:
                 cb(self, loss)
-            request = self.action() if self.action is not None else None
-            if stop_requested:
-                request = "stop"
-            if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
-                self.snapshot()
-            if request == "stop":
+            if self._snapshot_or_stop(stop_requested):
                 self.requested_early_exit = True
                 break
+
+    def _test_due(self):
+        """Whether this iteration tests first (Caffe: every test_interval, at 0 only with
+        test_initialization; rank 0 only)."""
+        p = self.param
+        return bool(
+            p.test_interval
+            and self.iter % p.test_interval == 0
+            and (self.iter > 0 or p.test_initialization)
+            and self.rank == 0
+        )
+
+    def _iteration_loss(self):
+        """The mean loss of iter_size forward/backward passes (diffs accumulate)."""
+        loss = 0.0
+        try:
+            for _ in range(self.param.iter_size):
+                loss += self._forward_backward()
+        except NonFiniteLoss:
+            self._fused = {}
+            raise
+        loss /= self.param.iter_size
+        return loss
+
+    def _skip_update(self, loss):
+        """Whether the update is skipped (mixed precision's overflow check); NonFiniteLoss
+        for a NaN/inf loss when stop_on_nonfinite."""
+        if self.mixed is not None:
+            return self._check_mixed(loss)
+        if not math.isfinite(loss) and self.stop_on_nonfinite:
+            raise NonFiniteLoss(self.iter, loss)
+        return False
+
+    def _snapshot_or_stop(self, stop_requested):
+        """After an iteration: snapshot when due or asked (`action`); True to stop (asked
+        by `action`, or by another rank when `stop_requested`)."""
+        p = self.param
+        request = self.action() if self.action is not None else None
+        if stop_requested:
+            request = "stop"
+        if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
+            self.snapshot()
+        return request == "stop"
 
     def solve(self, resume=None):
         """Caffe's Solve: optional restore, step to max_iter, final snapshot and test."""
