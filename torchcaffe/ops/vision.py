@@ -35,6 +35,16 @@ def _out_sizes(shape, geom, transposed):
     return [size(n, k, s, p, d) for n, k, p, s, d in zip(shape[2:], *geom)]
 
 
+def _bias_grad(d, dsum):
+    """A top diff's bias gradient: `dsum` when the by-regions path summed it already; a 4-D
+    diff by channel_sums (aten's own bias sum reads an NHWC map with long strides, ~100 ms)."""
+    if dsum is not None:
+        return dsum
+    if d.dim() == 4:
+        return channel_sums(d)
+    return d.sum([0, *range(2, d.dim())])
+
+
 @register("Convolution")
 class Convolution(BaseLayer):
     """y = conv(x, W) + b; W (Cout, Cin/g, *k), b (Cout,). Bottom/top N x C x spatial."""
@@ -195,8 +205,7 @@ class Convolution(BaseLayer):
         With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
         bands, the bottom diff into `alloc(shape)`. With `winograd` (the net's setting, nonzero)
         3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad)."""
-        kernel, pad, stride, dil = self.geom
-        n = len(kernel)
+        kernel = self.geom[0]
         need_b = self.bias_term and need_w[1]
         if all(self._gemm_ok(x, ws[0]) for x in xs):
             gx = [
@@ -204,57 +213,102 @@ class Convolution(BaseLayer):
                 for x, d, nx in zip(xs, top_diffs, need_x)
             ]
             return gx
-        gx, gw, gb, dsum = [], None, None, None
-        if in_info is not None and len(xs) == 1 and n == 2 and not self.transposed and need_w[0]:
-            d = top_diffs[0].to(xs[0].dtype)
-            dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
-            gw = weight_grad_by_regions(
-                d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band, total=dsum
+        dsum = None
+        if (
+            in_info is not None
+            and len(xs) == 1
+            and len(kernel) == 2
+            and not self.transposed
+            and need_w[0]
+        ):
+            gx, dsum = self._backward_by_regions(
+                top_diffs[0],
+                xs[0],
+                ws[0],
+                need_x[0],
+                need_b,
+                param_diffs,
+                in_info,
+                alloc,
+                band,
+                winograd,
             )
-            if gw is not None:
-                gi = None
-                if need_x[0] and winograd:
-                    gi = self._winograd_input_grad(d, xs[0], ws[0], alloc)
-                if need_x[0] and band and gi is None:
-                    from ..bufpool import conv_input_grad
+            if gx is not None:
+                return gx
+        return self._backward_per_bottom(
+            top_diffs, xs, ws, need_x, need_w[0], need_b, param_diffs, dsum, alloc, winograd
+        )
 
-                    fmt = memory_format_of(xs[0])
-                    out = alloc(xs[0].shape, memory_format=fmt) if alloc is not None else None
-                    gi = conv_input_grad(
-                        d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
-                    )
-                if need_x[0] and gi is None:
-                    gi = self._backward_aten(d, xs[0], ws[0], True, False)[0]
-                param_diffs[0].add_(gw)
-                if need_b:
-                    param_diffs[1].add_(dsum)
-                return [gi]
+    def _backward_by_regions(self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg):
+        """([bottom diff], dsum) of a one-bottom 2-D convolution whose input's constant areas
+        are known (`in_info`): the weight diff by regions (constregion) and the bias diff
+        (dsum, the top diff's channel sums) added into `param_diffs`; (None, dsum) with nothing
+        added when the regions decline."""
+        kernel, pad, stride, dil = self.geom
+        d = d.to(x.dtype)
+        dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
+        gw = weight_grad_by_regions(
+            d, x, in_info, w, stride, pad, dil, self.group, band=band, total=dsum
+        )
+        if gw is None:
+            return None, dsum
+        gi = self._input_grad(d, x, w, alloc, band, wg) if nx else None
+        param_diffs[0].add_(gw)
+        if need_b:
+            param_diffs[1].add_(dsum)
+        return [gi], dsum
+
+    def _input_grad(self, d, x, w, alloc, band, winograd):
+        """The bottom diff of a one-bottom convolution: by Winograd F(2x2) where it gains (with
+        `winograd`), else in row bands (with `band`; into `alloc` memory), else by aten."""
+        gi = None
+        if winograd:
+            gi = self._winograd_input_grad(d, x, w, alloc)
+        if band and gi is None:
+            from ..bufpool import conv_input_grad
+
+            kernel, pad, stride, dil = self.geom
+            fmt = memory_format_of(x)
+            out = alloc(x.shape, memory_format=fmt) if alloc is not None else None
+            gi = conv_input_grad(d, w, x.shape, stride, pad, dil, self.group, out, band)
+        if gi is None:
+            gi = self._backward_aten(d, x, w, True, False)[0]
+        return gi
+
+    def _backward_per_bottom(
+        self, top_diffs, xs, ws, need_x, nw, need_b, param_diffs, dsum, alloc, winograd
+    ):
+        """Bottom diffs bottom by bottom (None where not needed); the weight (`nw`) and bias
+        (`need_b`) diffs summed over the bottoms and added into `param_diffs`. `dsum`: the bias
+        diff when the by-regions path already summed it."""
+        gx, gw, gb = [], None, None
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
-            gi = gwi = None
-            if nx and winograd and len(xs) == 1:
-                gi = self._winograd_input_grad(d, x, ws[0], alloc)
-            aten_x = bool(nx) and gi is None
-            if aten_x or need_w[0]:  # (aten aborts when asked for nothing)
-                gia, gwi = self._backward_aten(d, x, ws[0], aten_x, bool(need_w[0]))
-                if aten_x:
-                    gi = gia
+            gi, gwi = self._bottom_grads(d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc)
             gx.append(gi)
-            if need_w[0]:
+            if nw:
                 gw = gwi if gw is None else gw + gwi
-            if need_b:  # aten's own bias sum reads an NHWC map with long strides (~100 ms)
-                if dsum is not None:  # (regions declined: the sum is already there)
-                    gbi = dsum
-                elif d.dim() == 4:
-                    gbi = channel_sums(d)
-                else:
-                    gbi = d.sum([0, *range(2, d.dim())])
+            if need_b:
+                gbi = _bias_grad(d, dsum)
                 gb = gbi if gb is None else gb + gbi
         if gw is not None:
             param_diffs[0].add_(gw)
         if gb is not None:
             param_diffs[1].add_(gb)
         return gx
+
+    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc):
+        """(bottom diff, weight diff) of one bottom, None where not needed: the bottom diff by
+        Winograd where it gains (with `winograd`), the rest by aten's convolution_backward."""
+        gi = gwi = None
+        if nx and winograd:
+            gi = self._winograd_input_grad(d, x, w, alloc)
+        aten_x = bool(nx) and gi is None
+        if aten_x or nw:  # (aten aborts when asked for nothing)
+            gia, gwi = self._backward_aten(d, x, w, aten_x, bool(nw))
+            if aten_x:
+                gi = gia
+        return gi, gwi
 
     def _winograd_input_grad(self, d, x, w, alloc=None):
         """Bottom diff of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3) where exact_tile
