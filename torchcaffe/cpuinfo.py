@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["CPU", "detect", "host", "host_tag", "AVX2_EMULATION", "LEVELS"]
@@ -254,7 +255,13 @@ def _take_aten(aten, native, libraries, emulated_by):
         emulated_by.pop("ATEN_CPU_CAPABILITY", None)
 
 
-def detect(caps=None, cpuinfo_text=None, sysfs="/sys", affinity=None, aten=None) -> CPU:
+def detect(
+    caps: Mapping[str, str] | None = None,
+    cpuinfo_text: str | None = None,
+    sysfs: str = "/sys",
+    affinity: Iterable[int] | None = None,
+    aten: str | None = None,
+) -> CPU:
     """The CPU described by `cpuinfo_text` (default: /proc/cpuinfo) with the library caps
     `caps` ({variable: value}, default: options.current().isa_caps). `affinity`: the CPU ids
     this process may use (default: os.sched_getaffinity). `aten`: torch's own answer
@@ -319,7 +326,7 @@ def _aten_capability():
     return _aten[0]
 
 
-def host(caps=None) -> CPU:
+def host(caps: Mapping[str, str] | None = None) -> CPU:
     """This machine's CPU as torch's kernels see it (cached; re-detected when a cap variable
     changes, and once torch is loaded, with aten's own answer). `caps`: the ISA variables
     (default: options.current().isa_caps)."""

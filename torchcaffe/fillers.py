@@ -1,10 +1,17 @@
 """Caffe's weight fillers as functions: FillerParameter + shape -> float32 torch tensor."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import NetError
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 
 def _fans(shape):
@@ -26,7 +33,7 @@ def _norm_n(filler, shape):
     return fan_in
 
 
-def bilinear_kernel(k):
+def bilinear_kernel(k: int) -> torch.Tensor:
     """Caffe's bilinear upsampling kernel (k, k): f = ceil(k/2), c = (k - 1) / (2f),
     w[y, x] = (1 - |x/f - c|) (1 - |y/f - c|)."""
     f = math.ceil(k / 2.0)
@@ -95,7 +102,12 @@ _FILLERS = {
 }
 
 
-def fill(filler, shape, generator=None, where="layer"):
+def fill(
+    filler: caffe_pb2.FillerParameter | None,
+    shape: Iterable[int],
+    generator: torch.Generator | None = None,
+    where: str = "layer",
+) -> torch.Tensor:
     """Fill a new float32 CPU tensor of `shape` by a caffe_pb2.FillerParameter.
 
     Types: constant (value), gaussian (mean, std; sparse keeps each weight with probability

@@ -9,6 +9,8 @@ diffs accumulated, start/end honoured, Python layers called with Blobs). Inferen
 nothing.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 from collections import OrderedDict, namedtuple
@@ -48,7 +50,7 @@ _SIZE_CHANGING = {"Convolution", "Deconvolution", "Pooling", "InnerProduct", "Co
 LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
 
 
-def layer_type_list():
+def layer_type_list() -> list[str]:
     """Sorted list of the Caffe layer type names torchcaffe implements."""
     return sorted(REGISTRY)
 

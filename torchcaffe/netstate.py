@@ -1,12 +1,22 @@
 """NetParameter transforms Caffe applies before building a net: state filtering, Split insertion."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
 from caffeio import caffe_pb2
 from caffeio.netstate import state_meets_rule
 
 from .errors import NetError
 
 
-def filter_net(net, phase, level=0, stages=(), where="net"):
+def filter_net(
+    net: caffe_pb2.NetParameter,
+    phase: int,
+    level: int = 0,
+    stages: Iterable[str] = (),
+    where: str = "net",
+) -> caffe_pb2.NetParameter:
     """Copy of `net` keeping the layers whose include/exclude rules admit (phase, level, stages)."""
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
@@ -31,11 +41,11 @@ def filter_net(net, phase, level=0, stages=(), where="net"):
     return out
 
 
-def split_layer_name(blob, layer, top_index):
+def split_layer_name(blob: str, layer: str, top_index: int) -> str:
     return f"{blob}_{layer}_{top_index}_split"
 
 
-def split_blob_name(blob, layer, top_index, k):
+def split_blob_name(blob: str, layer: str, top_index: int, k: int) -> str:
     return f"{blob}_{layer}_{top_index}_split_{k}"
 
 
@@ -48,7 +58,11 @@ def _check_loss_weights(layer, where, locate):
         )
 
 
-def insert_splits(net, where="net", locate=None):
+def insert_splits(
+    net: caffe_pb2.NetParameter,
+    where: str = "net",
+    locate: Callable[[caffe_pb2.LayerParameter], str] | None = None,
+) -> caffe_pb2.NetParameter:
     """Copy of `net` with a Split layer after every top that feeds several consumers.
 
     Names follow Caffe: layer `<blob>_<producer>_<i>_split`, tops `..._split_<k>`. A top with an

@@ -17,10 +17,14 @@ directory, as in Caffe.
 layers, fp32 weights, loss scaling and skipped overflow steps); the default fp32 is the above.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +65,7 @@ class NonFiniteLoss(FloatingPointError):
         )
 
 
-def solver_type(param, where="solver"):
+def solver_type(param: caffe_pb2.SolverParameter, where: str = "solver") -> str:
     """The solver type named by a SolverParameter: `type`, or the legacy `solver_type` enum."""
     if param.HasField("solver_type"):
         legacy = _LEGACY_TYPES[param.solver_type]
@@ -893,7 +897,13 @@ SOLVERS = {
 }
 
 
-def get_solver(path, log=None, net_factory=None, precision=None, fuse_sgd=None):
+def get_solver(
+    path: str | os.PathLike,
+    log: SolverLog | None = None,
+    net_factory: Callable[..., Any] | None = None,
+    precision: str | None = None,
+    fuse_sgd: bool | None = None,
+) -> SGDSolver:
     """The solver class named by the prototxt's `type` (or legacy solver_type), constructed;
     `precision` 'bf16'/'fp16' calls its set_precision (None/'fp32': Caffe's exact path);
     `fuse_sgd` as SGDSolver's."""

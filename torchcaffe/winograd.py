@@ -65,7 +65,9 @@ def _invert(rows: list[list[Fraction]]) -> list[list[Fraction]]:
     return [row[n:] for row in m]
 
 
-def winograd_matrices(m: int, r: int = 3):
+def winograd_matrices(
+    m: int, r: int = 3
+) -> tuple[list[list[Fraction]], list[list[Fraction]], list[list[Fraction]]]:
     """Exact (A^T [m, n], G [n, r], B^T [n, n]) as nested lists of Fractions, n = m + r - 1."""
     if (m, r) not in _POINTS:
         raise ValueError(f"winograd: F({m}, {r}) not supported (F(2, 3), F(4, 3), F(2, 7))")
@@ -288,10 +290,10 @@ def winograd_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
-    padding=(1, 1),
+    padding: int | tuple[int, int] = (1, 1),
     tile: int | None = None,
-    stride=1,
-    dilation=1,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     out: torch.Tensor | None = None,
     band_bytes: int | None = None,
@@ -435,7 +437,9 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return y if channels_last else y.contiguous()
 
 
-def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3, rules=None) -> int:
+def winograd_tile(
+    cin: int, cout: int, h: int, w: int, k: int = 3, rules: _tuning.Rules | None = None
+) -> int:
     """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither: the fast
     mode's choice. h, w: the output map (or the piece of it computed in one call).
 
@@ -460,7 +464,7 @@ def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
     return winograd_tile(cin, cout, h, w, k) != 0
 
 
-def exact_tile(cin: int, cout: int, h: int, w: int, rules=None) -> int:
+def exact_tile(cin: int, cout: int, h: int, w: int, rules: _tuning.Rules | None = None) -> int:
     """2 where F(2x2, 3x3) beats the direct convolution here, else 0: torchcaffe's default (exact)
     mode. F(2x2)'s error against a float64 convolution is 3-7e-7 of max|y| on VGG's layers, below
     direct float32's own 1-4e-6, so it changes nothing beyond float rounding. h, w: the output

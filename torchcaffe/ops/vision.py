@@ -6,9 +6,14 @@ symbolic: global pooling goes by adaptive pooling, LRN across channels by an ave
 convolutions skip the GEMM path (whose view sizes a trace would freeze).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
+from caffeio import caffe_pb2
 from caffeio import layertypes as lt
 
 from .. import winograd as _wg
@@ -21,7 +26,7 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def conv_geometry(lp, n, where):
+def conv_geometry(lp: caffe_pb2.LayerParameter, n: int, where: str) -> tuple[tuple[int, ...], ...]:
     """Convolution LayerParameter -> (kernel, pad, stride, dilation), each a tuple of n ints
     (caffeio.layertypes.conv_geometry's rules; NetError naming `where`)."""
     axes = lt.conv_geometry(lp, n, where, NetError)
@@ -392,7 +397,9 @@ def _torch_pool_size(size, k, p, s):
     return out
 
 
-def torch_pool_matches_caffe(kernel, pad, stride, ceil_mode=True):
+def torch_pool_matches_caffe(
+    kernel: Sequence[int], pad: Sequence[int], stride: Sequence[int], ceil_mode: bool = True
+) -> bool:
     """Whether torch's pooling (F.max_pool2d, F.avg_pool2d with count_include_pad) gives Caffe's
     output size at every input size, so caffe_pool2d always takes it: each pad at most half
     its kernel (torch's limit) and, rounding up, the layer pads or no kernel is smaller than
@@ -403,7 +410,14 @@ def torch_pool_matches_caffe(kernel, pad, stride, ceil_mode=True):
     return not ceil_mode or any(pad) or all(k >= s for k, s in zip(kernel, stride))
 
 
-def caffe_pool2d(x, method, kernel, pad, stride, ceil_mode=True):
+def caffe_pool2d(
+    x: torch.Tensor,
+    method: str,
+    kernel: Sequence[int],
+    pad: Sequence[int],
+    stride: Sequence[int],
+    ceil_mode: bool = True,
+) -> torch.Tensor:
     """Caffe MAX/AVE pooling of N x C x H x W -> N x C x OH x OW (caffeio.layertypes' size).
 
     MAX ignores padding (windows clipped to the input); AVE divides by the window clipped to
@@ -638,7 +652,9 @@ def _flat_indices(off, w, kernel, pad, stride):
     return _base(off.shape, w, stride, pad) + o + dy * (w - kernel[1])
 
 
-def lrn_across_channels(x, size, alpha, beta, k):
+def lrn_across_channels(
+    x: torch.Tensor, size: int, alpha: float, beta: float, k: float
+) -> torch.Tensor:
     """x / (k + alpha/size * sum over `size` neighbouring channels of x^2)^beta (N x C x ...)."""
     pre = (size - 1) // 2
     sq = (x * x).unsqueeze(1)
@@ -654,7 +670,7 @@ def lrn_across_channels(x, size, alpha, beta, k):
     return x * (k + (alpha / size) * s).pow(-beta)
 
 
-def lrn_within_channel(x, size, alpha, beta):
+def lrn_within_channel(x: torch.Tensor, size: int, alpha: float, beta: float) -> torch.Tensor:
     """x / (1 + alpha * mean of x^2 over a size x size window, zero padded)^beta (N x C x H x W)."""
     pad = (size - 1) // 2
     avg = caffe_pool2d(x * x, "AVE", (size, size), (pad, pad), (1, 1), True)
@@ -682,7 +698,9 @@ class LRN(BaseLayer):
         return [lrn_across_channels(xs[0], p.local_size, p.alpha, p.beta, p.k)]
 
 
-def crop_to(x, ref_shape, offsets, where="Crop"):
+def crop_to(
+    x: torch.Tensor, ref_shape: Sequence[int], offsets: Sequence[int | None], where: str = "Crop"
+) -> torch.Tensor:
     """Cut x to ref_shape on every axis whose offset is given (`offsets`: one per axis of x,
     None for an axis kept whole; caffeio.layertypes.crop_offsets gives a Crop layer's). An
     offset + size beyond x's extent raises NetError naming the sizes."""
