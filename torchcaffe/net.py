@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,20 +157,20 @@ class Net(NetAPI):
 
     def __init__(
         self,
-        network_file,
-        *args,
-        level=0,
-        stages=None,
-        autocast=None,
-        skip_const=None,
-        channels_last=None,
-        winograd=None,
-        fast=None,
-        buffers=None,
-        band_mb=None,
-        buffers_min_mb=None,
-        **kwargs,
-    ):
+        network_file: str | os.PathLike | caffe_pb2.NetParameter,
+        *args: Any,
+        level: int = 0,
+        stages: Iterable[str] | None = None,
+        autocast: torch.dtype | None = None,
+        skip_const: bool | None = None,
+        channels_last: bool | None = None,
+        winograd: int | None = None,
+        fast: bool | None = None,
+        buffers: bool | None = None,
+        band_mb: float | None = None,
+        buffers_min_mb: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         phase, weights = _parse_args(args, kwargs)
         if kwargs:
             raise TypeError(f"Net: unexpected arguments {sorted(kwargs)}")
@@ -567,7 +569,7 @@ class Net(NetAPI):
         return list(self.blobs)
 
     @property
-    def blob_loss_weights(self):
+    def blob_loss_weights(self) -> OrderedDict[str, float]:
         """OrderedDict blob name -> loss weight (0 for blobs that are not losses)."""
         return OrderedDict((n, self._blob_loss.get(n, 0.0)) for n in self.blobs)
 
@@ -576,31 +578,31 @@ class Net(NetAPI):
         return list(self.blob_loss_weights.values())
 
     @property
-    def top_names(self):
+    def top_names(self) -> OrderedDict[str, list[str]]:
         return OrderedDict(zip(self._layer_names, (list(t) for t in self._top_ids)))
 
     @property
-    def bottom_names(self):
+    def bottom_names(self) -> OrderedDict[str, list[str]]:
         return OrderedDict(zip(self._layer_names, (list(b) for b in self._bottom_ids)))
 
     @property
-    def layer_need_backward(self):
+    def layer_need_backward(self) -> list[bool]:
         return list(self._layer_need)
 
     @property
-    def learnable_params(self):
+    def learnable_params(self) -> list[Blob]:
         """Blobs of every learnable parameter (shared ones once), in Caffe's order."""
         return [p.blob for p in self.learnable_params_info]
 
     @property
-    def params_lr(self):
+    def params_lr(self) -> list[float]:
         return [p.lr_mult for p in self.learnable_params_info]
 
     @property
-    def params_weight_decay(self):
+    def params_weight_decay(self) -> list[float]:
         return [p.decay_mult for p in self.learnable_params_info]
 
-    def accumulating_param_blobs(self):
+    def accumulating_param_blobs(self) -> set[int]:
         """ids of the parameter blobs that only built-in layers write: their backward adds the
         gradient into the diff (never assigns it), which the solver's fused SGD step needs."""
         foreign = {
@@ -611,7 +613,7 @@ class Net(NetAPI):
         }
         return {id(b) for impl in self._impls for b in impl.blobs} - foreign
 
-    def clear_param_diffs(self, skip=()):
+    def clear_param_diffs(self, skip: Collection[int] = ()) -> None:
         """Zero every parameter diff (what Caffe's solver does before each iteration), except
         the blobs whose id is in `skip`."""
         for impl in self._impls:
@@ -627,7 +629,13 @@ class Net(NetAPI):
         except ValueError:
             raise NetError(f"{self._where}: no layer named '{name}' in this net") from None
 
-    def forward(self, blobs=None, start=None, end=None, **kwargs):
+    def forward(
+        self,
+        blobs: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: Any,
+    ) -> OrderedDict[str, np.ndarray]:
         """Run layers start..end (names, inclusive; default all). kwargs set input blobs
         (arrays; a different shape reshapes the blob). Returns {blob: data} for the net's
         outputs, or the tops of layer `end` when it is given, plus the blobs named in `blobs`
@@ -649,7 +657,13 @@ class Net(NetAPI):
         self._forward(first, last)
         return OrderedDict((o, self.blobs[o].data) for o in outputs)
 
-    def backward(self, diffs=None, start=None, end=None, **kwargs):
+    def backward(
+        self,
+        diffs: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: Any,
+    ) -> OrderedDict[str, np.ndarray]:
         """Backpropagate layers start..end (names; default last..first). kwargs set top diffs.
         Returns {blob: diff} for the net's inputs, or the bottoms of layer `end` when it is
         given, plus the blobs named in `diffs` (pycaffe's rule). Layers not run forward since
@@ -686,7 +700,7 @@ class Net(NetAPI):
         self._seed_loss_diffs()
         return loss
 
-    def forward_backward(self, before_backward=None):
+    def forward_backward(self, before_backward: Callable[[float], Any] | None = None) -> float:
         """One forward and one backward over the whole net; returns the loss (float).
         `before_backward(loss)` (optional) runs between the two passes (the solver checks the
         loss there and readies its fused parameter diffs)."""
@@ -704,7 +718,7 @@ class Net(NetAPI):
         return loss
 
     @property
-    def loss(self):
+    def loss(self) -> float:
         """Sum of loss_weight * top over loss tops of the last forward (float)."""
         return float(self._loss) if getattr(self, "_loss", None) is not None else 0.0
 
@@ -1094,7 +1108,7 @@ class Net(NetAPI):
             raise self._fail(i, "backward", e) from e
         return xs, ws, outs
 
-    def reshape(self):
+    def reshape(self) -> None:
         """Propagate shapes through every layer (after script-side blob reshapes)."""
         for i in range(len(self._impls)):
             self._reshape_layer(i)
@@ -1119,7 +1133,7 @@ class Net(NetAPI):
             t.reshape(tuple(o.shape))
 
     # ------------------------------------------------------------------ weights
-    def copy_from(self, path, allow_nonfinite=None):
+    def copy_from(self, path: str | os.PathLike, allow_nonfinite: bool | None = None) -> list[str]:
         """Copy parameters from a caffemodel, matching layers by name (Caffe's rules: source
         layers this net lacks are ignored; a blob count or shape mismatch is an error).
 
@@ -1168,11 +1182,11 @@ class Net(NetAPI):
         return missing
 
     @property
-    def layers_without_weights(self):
+    def layers_without_weights(self) -> list[str]:
         """Names of the layers with parameters that no copy_from has loaded yet (net order)."""
         return [n for n in self.params if n not in self._loaded]
 
-    def share_with(self, other):
+    def share_with(self, other: Net) -> None:
         """Share parameter data with layers of the same name in `other` (Caffe's
         ShareTrainedLayersWith): the memory is the same, so updates to one show in the other."""
         index = {name: i for i, name in enumerate(self._layer_names)}  # linear in layers
@@ -1193,7 +1207,7 @@ class Net(NetAPI):
                     )
                 a.share_data(b)
 
-    def to_proto(self):
+    def to_proto(self) -> caffe_pb2.NetParameter:
         """caffe_pb2.NetParameter as Caffe's Net::ToProto writes it: name, every layer's
         definition (as run: filtered, phase set, Split layers inserted) and its blobs."""
         out = caffe_pb2.NetParameter(name=self.name)
@@ -1205,7 +1219,7 @@ class Net(NetAPI):
                 layer.blobs.add().CopyFrom(caffeio.array_to_blob(b.data))
         return out
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write a binary caffemodel (atomically) that Caffe and OpenCV load."""
         caffeio.write_caffemodel(self.to_proto(), os.fspath(path))
 

@@ -104,7 +104,13 @@ class SGDSolver:
     type_name = "SGD"
     blocks = 1
 
-    def __init__(self, path, log=None, net_factory=None, fuse_sgd=None):
+    def __init__(
+        self,
+        path: str | os.PathLike | caffe_pb2.SolverParameter,
+        log: SolverLog | None = None,
+        net_factory: Callable[..., Any] | None = None,
+        fuse_sgd: bool | None = None,
+    ) -> None:
         self._net_factory = net_factory
         if isinstance(path, caffe_pb2.SolverParameter):
             self.param, self.path = path, "<SolverParameter>"
@@ -276,7 +282,7 @@ class SGDSolver:
         return out
 
     # ---- pycaffe surface ----------------------------------------------------------------
-    def step(self, iters):
+    def step(self, iters: int) -> None:
         """Run `iters` iterations (ignores max_iter), testing at test_interval like Caffe."""
         p = self.param
         start_iter, stop_iter = self.iter, self.iter + int(iters)
@@ -355,7 +361,7 @@ class SGDSolver:
             self.snapshot()
         return request == "stop"
 
-    def solve(self, resume=None):
+    def solve(self, resume: str | None = None) -> None:
         """Caffe's Solve: optional restore, step to max_iter, final snapshot and test."""
         p = self.param
         self.log("solving", f"Solving {self._net_param.name}")
@@ -380,14 +386,14 @@ class SGDSolver:
             self.test_all()
         self.log("done", "Optimization Done.")
 
-    def test_all(self):
+    def test_all(self) -> list[dict[str, np.ndarray]]:
         """Run every test net for its test_iter and log the mean of each output."""
         results = []
         for i in range(len(self.test_nets)):
             results.append(self.test(i))
         return results
 
-    def test(self, i=0):
+    def test(self, i: int = 0) -> dict[str, np.ndarray]:
         """Test net #i: mean of every output over test_iter forwards -> {blob: array}."""
         p = self.param
         net = self.test_nets[i]
@@ -415,7 +421,7 @@ class SGDSolver:
             sums[name] = mean
         return sums
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[str | None, str | None]:
         """Write <prefix>_iter_<N>.caffemodel, .rngstate and .solverstate atomically, in that
         order (rank 0; other ranks write only their <prefix>_iter_<N>.rank<r>.rngstate).
 
@@ -439,7 +445,7 @@ class SGDSolver:
         caffeio.write_solverstate(self.solver_state(model), state_path)
         return model, state_path
 
-    def solver_state(self, model_path=""):
+    def solver_state(self, model_path: str = "") -> caffe_pb2.SolverState:
         """caffe_pb2.SolverState: iter, learned_net, history blobs (Caffe's order), current_step."""
         state = caffe_pb2.SolverState(
             iter=self.iter, learned_net=model_path, current_step=self.current_step
@@ -448,7 +454,7 @@ class SGDSolver:
             state.history.add().CopyFrom(caffeio.array_to_blob(h.detach().cpu().numpy()))
         return state
 
-    def restore(self, path):
+    def restore(self, path: str) -> None:
         """Restore iter, current_step, history and (via learned_net) the weights from a
         .solverstate, and the random state from the .rngstate beside it when there is one
         (`rng_restored` says whether); errors name the file and the mismatch."""
@@ -527,8 +533,12 @@ class SGDSolver:
 
     # ---- mixed precision ----------------------------------------------------------------
     def set_precision(
-        self, precision, init_scale=2.0**16, growth_interval=2000, max_consecutive_skips=25
-    ):
+        self,
+        precision: str | torch.dtype | None,
+        init_scale: float = 2.0**16,
+        growth_interval: int = 2000,
+        max_consecutive_skips: int = 25,
+    ) -> SGDSolver:
         """Train in `precision`: 'fp32' (default: Caffe's exact path), 'bf16' or 'fp16'.
 
         bf16/fp16 run the layers of the train net and the test nets under torch.autocast;
@@ -569,12 +579,12 @@ class SGDSolver:
         return self
 
     @property
-    def loss_scale(self):
+    def loss_scale(self) -> float:
         """The current loss scale (1.0 unless training in fp16)."""
         return self.mixed.scale if self.mixed is not None else 1.0
 
     @property
-    def skipped_steps(self):
+    def skipped_steps(self) -> int:
         """Steps whose update was skipped for non-finite diffs/loss (mixed precision only)."""
         return self.mixed.skipped if self.mixed is not None else 0
 
@@ -728,7 +738,7 @@ class SGDSolver:
                 )
                 k += 1
 
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The rate of the current iteration (advances the multistep counter like Caffe)."""
         rate, step = learning_rate(self.param, self.iter, self.current_step)
         if step != self.current_step and (self.param.lr_policy == "multistep"):
@@ -737,25 +747,27 @@ class SGDSolver:
         return rate
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """The learning rate of the current iteration (pycaffe's SGDSolver.lr; no side effect)."""
         return learning_rate(self.param, self.iter, self.current_step)[0]
 
     _callbacks = ()  # (on_start, on_gradients_ready) pairs, in the order added
 
-    def add_callback(self, on_start, on_gradients_ready):
+    def add_callback(
+        self, on_start: Callable[[], Any], on_gradients_ready: Callable[[], Any]
+    ) -> None:
         """Call on_start() at the start of every iteration (after testing, before the forward
         passes) and on_gradients_ready() before every update, as pycaffe's add_callback."""
         if not (callable(on_start) and callable(on_gradients_ready)):
             raise TypeError("add_callback(on_start, on_gradients_ready) takes two callables")
         self._callbacks = (*self._callbacks, (on_start, on_gradients_ready))
 
-    def share_weights(self, net):
+    def share_weights(self, net: _net.Net) -> None:
         """Make `net` use this solver's training weights (its layers of the same names), as
         pycaffe's share_weights (Net::ShareTrainedLayersWith)."""
         net.share_with(self.net)
 
-    def apply_update(self):
+    def apply_update(self) -> None:
         """Caffe's ApplyUpdate on the accumulated diffs, then data -= diff."""
         p = self.param
         rate = self.learning_rate()
@@ -791,7 +803,7 @@ class SGDSolver:
             data.sub_(diff)
             q.commit(data, diff)
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         """Leave in `diff` the step for learnable param i of n (momentum SGD)."""
         upd.sgd(diff, self.history[i], local_rate, _f32(self.param.momentum))
 
@@ -814,7 +826,7 @@ class NesterovSolver(SGDSolver):
 
     type_name = "Nesterov"
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.nesterov(diff, self.history[i], local_rate, _f32(self.param.momentum))
 
 
@@ -828,7 +840,7 @@ class AdaGradSolver(SGDSolver):
         if self.param.momentum != 0:
             raise SolverConfigError(f"{self.path}: momentum cannot be used with AdaGrad")
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.adagrad(diff, self.history[i], local_rate, _f32(self.param.delta))
 
 
@@ -844,7 +856,7 @@ class RMSPropSolver(SGDSolver):
         if not 0 <= self.param.rms_decay <= 1:
             raise SolverConfigError(f"{self.path}: rms_decay must be in [0, 1]")
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.rmsprop(
             diff, self.history[i], local_rate, _f32(self.param.rms_decay), _f32(self.param.delta)
         )
@@ -856,7 +868,7 @@ class AdaDeltaSolver(SGDSolver):
     type_name = "AdaDelta"
     blocks = 2
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.adadelta(
             diff,
             self.history[i],
@@ -873,7 +885,7 @@ class AdamSolver(SGDSolver):
     type_name = "Adam"
     blocks = 2
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         p = self.param
         upd.adam(
             diff,
