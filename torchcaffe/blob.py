@@ -9,10 +9,18 @@ as the fresh one (the array may be written); the engine's next read copies it ba
 the device side fresh.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
 
 from . import budget as _budget
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _DEV, _HOST = "dev", "host"
 
@@ -24,7 +32,13 @@ def _lazy(shape):
 class Blob:
     """One Caffe blob. `Blob(shape)` makes a zero-filled float32 blob on `device`."""
 
-    def __init__(self, shape=(), device="cpu", name="", mirror=None):
+    def __init__(
+        self,
+        shape: Sequence[int] = (),
+        device: torch.device | str = "cpu",
+        name: str = "",
+        mirror: bool | None = None,
+    ) -> None:
         self.name = name
         self._device = torch.device(device)
         # A separate host copy with head flags: always on CUDA; mirror=True forces it on the
@@ -38,34 +52,34 @@ class Blob:
 
     # ---- engine side (torch) ----
     @property
-    def device(self):
+    def device(self) -> torch.device:
         return self._device
 
     @property
-    def data_tensor(self):
+    def data_tensor(self) -> torch.Tensor:
         """The data as a torch tensor on the blob's device (host writes synchronised first)."""
         return self._dev("data")
 
     @data_tensor.setter
-    def data_tensor(self, t):
+    def data_tensor(self, t: torch.Tensor) -> None:
         self._set("data", t)
 
     @property
-    def diff_tensor(self):
+    def diff_tensor(self) -> torch.Tensor:
         """The diff as a torch tensor (zeros of the data's shape until something writes it)."""
         self._ensure_diff()
         return self._dev("diff")
 
     @diff_tensor.setter
-    def diff_tensor(self, t):
+    def diff_tensor(self, t: torch.Tensor) -> None:
         self._set("diff", t)
 
     @property
-    def materialized(self):
+    def materialized(self) -> bool:
         """False while the blob has a shape but no memory yet (nothing has read or written it)."""
         return not self._t["data"].is_meta
 
-    def diff_equals(self, t):
+    def diff_equals(self, t: torch.Tensor) -> None:
         """Make the diff read as a copy of tensor `t` (same shape), copied only when someone
         reads or writes the diff: the fused SGD step leaves the diff equal to the solver's
         history this way (as Caffe does) without a second copy of the weights in memory."""
@@ -99,14 +113,14 @@ class Blob:
             self._t[which] = torch.zeros(t.shape, device=self._device)
             self._head[which] = _DEV
 
-    def release_diff(self):
+    def release_diff(self) -> None:
         """Drop the diff's memory; it reads as zeros of the data's shape until written."""
         self._t["diff"] = None
         self._h["diff"] = None
         self._head["diff"] = _DEV
         self._diff_src = None
 
-    def share_data(self, other):
+    def share_data(self, other: Blob) -> None:
         """Make this blob's data the same memory as `other`'s (Caffe's ShareData)."""
         self._set("data", other.data_tensor)
 
@@ -156,30 +170,30 @@ class Blob:
 
     # ---- script side (numpy), pycaffe's surface ----
     @property
-    def data(self):
+    def data(self) -> np.ndarray:
         """The data as a float32 numpy array, writable in place and seen by the next forward."""
         return self._host("data")
 
     @data.setter
-    def data(self, value):
+    def data(self, value: ArrayLike) -> None:
         self._host("data")[...] = value
 
     @property
-    def diff(self):
+    def diff(self) -> np.ndarray:
         """The diff as a float32 numpy array, writable in place."""
         return self._host("diff")
 
     @diff.setter
-    def diff(self, value):
+    def diff(self, value: ArrayLike) -> None:
         self._host("diff")[...] = value
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         """The shape as a tuple of ints (pycaffe returns a tuple too)."""
         return tuple(self._t["data"].shape)
 
     @property
-    def count(self):
+    def count(self) -> int:
         """Number of elements."""
         return int(self._t["data"].numel())
 
@@ -194,7 +208,7 @@ class Blob:
     height = property(lambda self: self._legacy(2), doc="shape[2] (1 if absent)")
     width = property(lambda self: self._legacy(3), doc="shape[3] (1 if absent)")
 
-    def reshape(self, *dims):
+    def reshape(self, *dims: int | Sequence[int]) -> None:
         """Change the shape; the contents are kept only when the shape does not change.
 
         Accepts `reshape(1, 3, h, w)` and `reshape((1, 3, h, w))`.
@@ -223,12 +237,14 @@ class BlobVec(list):
     layer's `self.blobs` is one: the blobs it adds in setup are its parameters (net.params,
     the solver's update, caffemodels)."""
 
-    def __init__(self, blobs=(), device="cpu", name=""):
+    def __init__(
+        self, blobs: Iterable[Blob] = (), device: torch.device | str = "cpu", name: str = ""
+    ) -> None:
         super().__init__(blobs)
         self.device = torch.device(device)
         self.name = name  # the layer's name: blob k is called '<name>[k]'
 
-    def add_blob(self, *shape, **kwargs):
+    def add_blob(self, *shape: int, **kwargs: Any) -> None:
         """Append a zero-filled Blob of `shape` (ints, pycaffe's raw-argument form)."""
         if kwargs:
             raise RuntimeError("BlobVec.add_blob takes no kwargs")

@@ -13,6 +13,10 @@ TORCHCAFFE_MEMORY_LIMIT=<bytes> caps one allocation at that many bytes instead; 
 check off.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
 import torch
 
 from caffeio import layertypes as lt
@@ -31,7 +35,7 @@ SAME_SHAPE = frozenset(n for n, row in lt.TYPES.items() if row.same_shape) - {"S
 human = hostmem.human  # bytes -> '4.8 GB'
 
 
-def free_bytes(device):
+def free_bytes(device: torch.device) -> int | None:
     """Bytes that can still be allocated on `device` (torch.device), or None when unknown."""
     return _free(device)[0]
 
@@ -50,7 +54,7 @@ def _free(device):
     return hostmem.available()
 
 
-def check(nbytes, what, device, hint):
+def check(nbytes: int, what: str, device: torch.device | str, hint: str) -> None:
     """Raise MemoryBudgetError when `nbytes` (an allocation about to be made on `device`) is
     more than is free: '<what> needs <size> but only <free> is free (<what limits it>): <hint>'."""
     if nbytes < MIN_CHECKED:
@@ -64,7 +68,9 @@ def check(nbytes, what, device, hint):
         )
 
 
-def check_layout_copies(xs, names, where, device):
+def check_layout_copies(
+    xs: Sequence[torch.Tensor], names: Sequence[str], where: str, device: torch.device
+) -> None:
     """Before 4-D bottoms `xs` (blob `names`) are copied into channels_last layout for a
     convolution: each copy that will be made checked as one allocation."""
     for x, name in zip(xs, names):
@@ -78,7 +84,9 @@ def check_layout_copies(xs, names, where, device):
             )
 
 
-def check_new_tops(x, tops, bottoms, where, device):
+def check_new_tops(
+    x: torch.Tensor, tops: Sequence[str], bottoms: Sequence[str], where: str, device: torch.device
+) -> None:
     """Before a layer whose tops have the shape of its bottom `x` writes them: each top not
     computed in place (its name is not a bottom's) is a new allocation of x's size."""
     new = [t for t in tops if t not in bottoms]
@@ -89,7 +97,7 @@ def check_new_tops(x, tops, bottoms, where, device):
         )
 
 
-def tensor_bytes(shape, itemsize=4):
+def tensor_bytes(shape: Iterable[int], itemsize: int = 4) -> int:
     """Bytes of a float32 (by default) tensor of `shape`; Python ints, so never overflowing."""
     n = itemsize
     for d in shape:

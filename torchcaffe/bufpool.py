@@ -26,6 +26,10 @@ the bytes of a band's output, `Net(buffers_min_mb=)` / TORCHCAFFE_BUFFERS_MIN_MB
 the size from which a map is pooled.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 
 from . import options as _options
@@ -37,14 +41,14 @@ from . import options as _options
 # 3.09-3.26 GB with 32 MB.
 
 
-def band_bytes():
+def band_bytes() -> int:
     """Bytes of one band's output: TORCHCAFFE_BAND_MB, else the host table's (8 MB)."""
     from . import tuning
 
     return tuning.current().band_bytes
 
 
-def enabled_from_env():
+def enabled_from_env() -> bool:
     """Whether nets keep persistent buffers unless told (TORCHCAFFE_BUFFERS, default on)."""
     return _options.current().buffers
 
@@ -93,7 +97,7 @@ class BufferPool:
         self._bufs.clear()
 
 
-def band_rows(row_bytes, total_rows, limit=None):
+def band_rows(row_bytes: int, total_rows: int, limit: int | None = None) -> int:
     """Rows per band so that a band's output stays under `limit` bytes (at least one row);
     total_rows when one band holds them all."""
     limit = band_bytes() if limit is None else limit
@@ -102,7 +106,17 @@ def band_rows(row_bytes, total_rows, limit=None):
     return max(1, limit // max(row_bytes, 1))
 
 
-def conv_input_grad(d, w, x_shape, stride, pad, dil, groups, out=None, limit=None):
+def conv_input_grad(
+    d: torch.Tensor,
+    w: torch.Tensor,
+    x_shape: Sequence[int],
+    stride: Sequence[int],
+    pad: Sequence[int],
+    dil: Sequence[int],
+    groups: int,
+    out: torch.Tensor | None = None,
+    limit: int | None = None,
+) -> torch.Tensor | None:
     """Bottom diff of a 2-D convolution (stride 1, dilation 1) from its top diff `d`, computed in
     row bands into `out` (a fresh tensor when None). Band rows [i0, i1) come from the top diff
     rows that see them, by a transposed convolution without row padding. None when the geometry

@@ -9,11 +9,17 @@ seeded from the OS when no seed was set, as Caffe does) and the per-layer genera
 with the same seed the same net draws the same numbers as Caffe.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import device as _device
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 _global = {"serial": None, "mt": None}
 
@@ -70,7 +76,7 @@ def layer_rng() -> MT19937:
     return MT19937(global_rand())
 
 
-def transformer_rng(tp, phase):
+def transformer_rng(tp: caffe_pb2.TransformationParameter, phase: int) -> MT19937 | None:
     """DataTransformer::InitRand: a generator when the transform draws (mirror, or crop_size in
     TRAIN), else None; draws its seed from the global stream only then."""
     if tp.mirror or (phase == 0 and tp.crop_size):

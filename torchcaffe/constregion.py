@@ -21,7 +21,10 @@ Rules (2-D maps, rows and columns alike; padded coordinates start at the padded 
   ReLU: const' = relu(const). MAX pooling: const' = const (frame grows by its pad, conservatively).
 """
 
+from __future__ import annotations
+
 from collections import namedtuple
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +36,7 @@ SMALL_PIECE = 1024  # output pixels up to which a weight-gradient piece goes by 
 MAX_FRACTION = 0.8  # compute by regions only when they cover less than this share of the map
 
 
-def full_info(x):
+def full_info(x: torch.Tensor) -> ConstInfo:
     """The vacuous description of an N x C x H x W map: all core, no constant area."""
     return ConstInfo((0, x.shape[2], 0, x.shape[3]), (0, 0, 0, 0), None)
 
@@ -56,7 +59,13 @@ def _axis_rule(a0, a1, f_lo, f_hi, size, pad, k, s, nonzero):
     return (c0, c1), lo, min(hi, out), out
 
 
-def conv_info(info, x_shape, k, pad, stride):
+def conv_info(
+    info: ConstInfo,
+    x_shape: Sequence[int],
+    k: Sequence[int],
+    pad: Sequence[int],
+    stride: Sequence[int],
+) -> tuple[ConstInfo, tuple[int, int]]:
     """ConstInfo of a convolution's output (before its constant is known) and the output size.
 
     k = kernel extents (dilation applied), pad/stride per axis (tuples of 2)."""
@@ -71,7 +80,7 @@ def conv_info(info, x_shape, k, pad, stride):
     return ConstInfo((r0, r1, c0, c1), (ft, fb, fl, fr), None), (ho, wo)
 
 
-def regions(info, ho, wo):
+def regions(info: ConstInfo, ho: int, wo: int) -> list[tuple[int, int, int, int]]:
     """The rectangles (r0, r1, c0, c1) that must be computed: core and the four edge strips."""
     (r0, r1, c0, c1), (ft, fb, fl, fr), _ = info
     rects = [(r0, r1, c0, c1), (0, ft, 0, wo), (ho - fb, ho, 0, wo)]
@@ -84,7 +93,7 @@ Piece = namedtuple("Piece", "rect axis span")
 # standing for rows (columns) span = (a, b), which all equal it
 
 
-def pieces(info, ho, wo):
+def pieces(info: ConstInfo, ho: int, wo: int) -> list[Piece]:
     """What to compute for an output map `info` describes: the core, the frame's corners, and one
     row/column per frame strip standing for the rest of it (see the module docstring). Falls back
     to whole strips (`regions`) when a strip reaches the core or has no middle."""
@@ -116,8 +125,18 @@ def _area(rects):
 
 
 def conv2d_by_regions(
-    x, info, weight, bias, stride, pad, dilation, groups, conv=None, alloc=None, band=None
-):
+    x: torch.Tensor,
+    info: ConstInfo,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Sequence[int],
+    pad: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    conv: Callable[..., torch.Tensor] | None = None,
+    alloc: Callable[..., torch.Tensor] | None = None,
+    band: int | None = None,
+) -> tuple[torch.Tensor, ConstInfo] | None:
     """Caffe Convolution of x (N x C x H x W) whose layout `info` describes, computing only what
     differs from the constant. Returns (y, info of y) or None when regions would save little.
     `conv(xs, weight, bias, stride, padding, dilation, groups)` computes each piece (default
@@ -177,7 +196,7 @@ def _bands(piece, chan_bytes, band):
     return [Piece((a, min(a + rows, r1), c0, c1), None, None) for a in range(r0, r1, rows)]
 
 
-def channel_sums(d):
+def channel_sums(d: torch.Tensor) -> torch.Tensor:
     """Per-channel sums of an N x C x H x W map (or a window of one), as a C vector. Channels
     innermost (NHWC): over W, then N and H, as N x H x W x C (aten's reduction of such a map
     over (0, 2, 3), or over W in the NCHW view, reads it with long strides: a 64-channel
@@ -188,8 +207,17 @@ def channel_sums(d):
 
 
 def weight_grad_by_regions(
-    d, x, info, weight, stride, pad, dilation, groups, band=None, total=None
-):
+    d: torch.Tensor,
+    x: torch.Tensor,
+    info: ConstInfo,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    pad: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    band: int | None = None,
+    total: torch.Tensor | None = None,
+) -> torch.Tensor | None:
     """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
     describes: sum over the output of d (x) input patch, computed on the pieces that see the
     non-constant input (a broadcast strip piece with d summed along the strip, its patches being
@@ -285,7 +313,7 @@ def _conv_piece(y, x, piece, weight, bias, stride, pad, dilation, groups, kh, kw
     y[:, :, r0:r1, c0:c1] = v if piece.axis is None else v.expand(-1, -1, r1 - r0, c1 - c0)
 
 
-def memory_format_of(x):
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
     """torch.channels_last for a 4-D map laid out NHWC (and not also NCHW-contiguous), else
     torch.contiguous_format: the format to allocate its diffs and outputs in."""
     cl = torch.channels_last
@@ -294,7 +322,7 @@ def memory_format_of(x):
     return torch.contiguous_format
 
 
-def relu_info(info, slope):
+def relu_info(info: ConstInfo, slope: float) -> ConstInfo:
     """ConstInfo after ReLU (negative_slope `slope`)."""
     if info.const is None:
         return info
@@ -302,7 +330,14 @@ def relu_info(info, slope):
     return info._replace(const=torch.where(c > 0, c, c * slope))
 
 
-def pool_info(info, x_shape, y_shape, kernel, pad, stride):
+def pool_info(
+    info: ConstInfo,
+    x_shape: Sequence[int],
+    y_shape: Sequence[int],
+    kernel: Sequence[int],
+    pad: Sequence[int],
+    stride: Sequence[int],
+) -> ConstInfo:
     """ConstInfo after MAX pooling (Caffe's ceil rule: the last window may overhang, and is
     counted in the frame). The constant stays the same."""
     core, frame, const = info

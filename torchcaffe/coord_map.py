@@ -15,13 +15,16 @@ The toolkit's own functions remain netspec.coord.top_map / align_offset / crop (
 input image, offsets per axis).
 """
 
+from __future__ import annotations
+
 from collections import deque
+from typing import Any
 
 import numpy as np
 
 from caffeio import layertypes as lt
 from caffeio.errors import add_note
-from netspec.builder import L
+from netspec.builder import Function, L, Top
 from netspec.coord import IDENTITY, layer_map
 from netspec.errors import AlignmentError
 
@@ -63,6 +66,10 @@ PASS_THROUGH_LAYERS = [
 ]
 
 
+# (axis, scale, shift): axis None for a pass-through map; scale and shift numbers or (H, W) arrays
+CoordMap = tuple[Any, Any, Any]
+
+
 class UndefinedMapException(Exception):
     """A layer with no coordinate map (InnerProduct, global pooling, a data layer ...)."""
 
@@ -84,7 +91,7 @@ def _values(params, key, default):
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 
-def conv_params(fn):
+def conv_params(fn: Function) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """(axis, stride, effective kernel, pad) of a Convolution / Deconvolution / Pooling /
     Im2col Function, each an array (pycaffe's helper; kernel = (k - 1) * dilation + 1)."""
     params = fn.params.get("convolution_param", fn.params)
@@ -98,7 +105,7 @@ def conv_params(fn):
     )
 
 
-def crop_params(fn):
+def crop_params(fn: Function) -> tuple[int, np.ndarray]:
     """(axis, offsets) of a Crop Function, with Caffe's defaults (axis 2, offset 0)."""
     params = fn.params.get("crop_param", fn.params)
     return params.get("axis", 2), np.array(_values(params, "offset", 0), ndmin=1)
@@ -124,7 +131,7 @@ def _check_2d(fn):
             )
 
 
-def coord_map(fn):
+def coord_map(fn: Function) -> CoordMap:
     """(axis, scale, shift) of layer `fn` (a NetSpec Function): top = scale * bottom + shift.
     (None, 1, 0) for layers that pass coordinates through; UndefinedMapException for layers
     without a map."""
@@ -146,7 +153,7 @@ def coord_map(fn):
     return axis, np.array([float(ah), float(aw)]), np.array([float(bh), float(bw)])
 
 
-def compose(base_map, next_map):
+def compose(base_map: CoordMap, next_map: CoordMap) -> CoordMap:
     """The map `next_map` then `base_map`: scales multiply, next's shift is scaled by base's."""
     ax1, a1, b1 = base_map
     ax2, a2, b2 = next_map
@@ -155,7 +162,7 @@ def compose(base_map, next_map):
     return (ax2 if ax1 is None else ax1), a1 * a2, a1 * b2 + b1
 
 
-def inverse(coord_map):
+def inverse(coord_map: CoordMap) -> CoordMap:
     """The map back: scale 1 / a, shift -b / a."""
     ax, a, b = coord_map
     return ax, 1 / a, -b / a
@@ -185,7 +192,7 @@ def _ancestor_maps(start):
                 queue.append(bottom)
 
 
-def coord_map_from_to(top_from, top_to):
+def coord_map_from_to(top_from: Top, top_to: Top) -> CoordMap:
     """(axis, scale, shift) taking coordinates of `top_from` to those of `top_to`, through
     their nearest common ancestor. RuntimeError when they have none through spatial layers."""
     from_maps = dict(_ancestor_maps(top_from))
@@ -203,7 +210,7 @@ def coord_map_from_to(top_from, top_to):
     )
 
 
-def crop(top_from, top_to):
+def crop(top_from: Top, top_to: Top) -> Top:
     """A Crop layer cutting `top_from` to `top_to`'s size at the offset their coordinate map
     gives (crop_param axis and offset); AssertionError when the map's scale is not 1 or its
     shift is positive or fractional."""

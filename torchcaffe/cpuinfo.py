@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["CPU", "detect", "host", "host_tag", "AVX2_EMULATION", "LEVELS"]
@@ -207,38 +208,27 @@ def _caches(sysfs):
     return out
 
 
-def detect(caps=None, cpuinfo_text=None, sysfs="/sys", affinity=None, aten=None) -> CPU:
-    """The CPU described by `cpuinfo_text` (default: /proc/cpuinfo) with the library caps
-    `caps` ({variable: value}, default: options.current().isa_caps). `affinity`: the CPU ids
-    this process may use (default: os.sched_getaffinity). `aten`: torch's own answer
-    (torch.backends.cpu.get_cpu_capability(), taken when torch is loaded) for aten's level."""
-    if caps is None:
-        from . import options
+def _read_cpuinfo():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
 
-        caps = options.current().isa_caps
-    if cpuinfo_text is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo_text = f.read()
-        except OSError:
-            cpuinfo_text = ""
-    procs = _parse_cpuinfo(cpuinfo_text)
-    first = procs[0] if procs else {}
-    flags = frozenset(first.get("flags", "").split())
-    raw_vendor = first.get("vendor_id", "")
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(raw_vendor, raw_vendor.lower())
-    native = _level(flags) if flags else "sse"
+
+def _allowed_cpus(affinity):
+    """The CPU ids this process may use: `affinity`, else os.sched_getaffinity (else all)."""
     if affinity is None:
         try:
             affinity = os.sched_getaffinity(0)
         except (AttributeError, OSError):
             affinity = range(os.cpu_count() or 1)
-    affinity = set(affinity)
-    cores = {
-        (p.get("physical id"), p.get("core id"))
-        for p in procs
-        if _int(p.get("processor")) in affinity and p.get("core id") is not None
-    }
+    return set(affinity)
+
+
+def _library_levels(native, vendor, caps):
+    """(library -> level, variable -> value that lowered it): each library at the CPU's
+    level capped by its first variable set in `caps`; MKL at AVX2 at most on non-Intel CPUs."""
     libraries, emulated_by = {}, {}
     for lib, (names, parse) in _CAPS.items():
         level = native
@@ -253,12 +243,50 @@ def detect(caps=None, cpuinfo_text=None, sysfs="/sys", affinity=None, aten=None)
             level = _lower(level, "avx2")  # MKL's Zen/generic paths: AVX2 at most, no cap read
             emulated_by.pop("MKL_ENABLE_INSTRUCTIONS", None)
         libraries[lib] = level
-    if aten is not None:  # torch's own answer beats the variable (set after torch loaded?)
-        a = str(aten).upper()
-        level = {"DEFAULT": "sse", "AVX2": "avx2"}.get(a, "avx512" if "AVX512" in a else native)
-        libraries["aten"] = _lower(native, level)
-        if libraries["aten"] == native:
-            emulated_by.pop("ATEN_CPU_CAPABILITY", None)
+    return libraries, emulated_by
+
+
+def _take_aten(aten, native, libraries, emulated_by):
+    """torch's own answer for aten's level beats the variable (set after torch loaded?)."""
+    a = str(aten).upper()
+    level = {"DEFAULT": "sse", "AVX2": "avx2"}.get(a, "avx512" if "AVX512" in a else native)
+    libraries["aten"] = _lower(native, level)
+    if libraries["aten"] == native:
+        emulated_by.pop("ATEN_CPU_CAPABILITY", None)
+
+
+def detect(
+    caps: Mapping[str, str] | None = None,
+    cpuinfo_text: str | None = None,
+    sysfs: str = "/sys",
+    affinity: Iterable[int] | None = None,
+    aten: str | None = None,
+) -> CPU:
+    """The CPU described by `cpuinfo_text` (default: /proc/cpuinfo) with the library caps
+    `caps` ({variable: value}, default: options.current().isa_caps). `affinity`: the CPU ids
+    this process may use (default: os.sched_getaffinity). `aten`: torch's own answer
+    (torch.backends.cpu.get_cpu_capability(), taken when torch is loaded) for aten's level."""
+    if caps is None:
+        from . import options
+
+        caps = options.current().isa_caps
+    if cpuinfo_text is None:
+        cpuinfo_text = _read_cpuinfo()
+    procs = _parse_cpuinfo(cpuinfo_text)
+    first = procs[0] if procs else {}
+    flags = frozenset(first.get("flags", "").split())
+    raw_vendor = first.get("vendor_id", "")
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(raw_vendor, raw_vendor.lower())
+    native = _level(flags) if flags else "sse"
+    affinity = _allowed_cpus(affinity)
+    cores = {
+        (p.get("physical id"), p.get("core id"))
+        for p in procs
+        if _int(p.get("processor")) in affinity and p.get("core id") is not None
+    }
+    libraries, emulated_by = _library_levels(native, vendor, caps)
+    if aten is not None:
+        _take_aten(aten, native, libraries, emulated_by)
     isa = native
     for lib in ("aten", "onednn"):  # the kernels whose speed the tables were measured on
         isa = _lower(isa, libraries[lib])
@@ -298,7 +326,7 @@ def _aten_capability():
     return _aten[0]
 
 
-def host(caps=None) -> CPU:
+def host(caps: Mapping[str, str] | None = None) -> CPU:
     """This machine's CPU as torch's kernels see it (cached; re-detected when a cap variable
     changes, and once torch is loaded, with aten's own answer). `caps`: the ISA variables
     (default: options.current().isa_caps)."""

@@ -1,5 +1,7 @@
 """Engine-wide state, as pycaffe keeps it: CPU/GPU mode, device id, random seed."""
 
+from __future__ import annotations
+
 import os
 
 import torch
@@ -10,12 +12,12 @@ _state = {"mode": "cpu", "device_id": 0, "seed": None}
 _generators = {}
 
 
-def set_mode_cpu():
+def set_mode_cpu() -> None:
     """Run nets built from now on on the CPU (pycaffe's caffe.set_mode_cpu)."""
     _state["mode"] = "cpu"
 
 
-def set_mode_gpu():
+def set_mode_gpu() -> None:
     """Run nets built from now on on CUDA device `set_device(i)` (default 0).
 
     Raises RuntimeError when torch sees no CUDA device, rather than silently staying on the CPU.
@@ -29,7 +31,7 @@ def set_mode_gpu():
     cuda_math()
 
 
-def cuda_math():
+def cuda_math() -> bool:
     """Set torch's CUDA float32 math for Caffe's semantics -> True when TF32 is on.
 
     Caffe's float32 layers compute in float32; torch lets cuDNN convolutions on Ampere and later
@@ -46,7 +48,7 @@ def cuda_math():
     return tf32
 
 
-def deterministic_cuda():
+def deterministic_cuda() -> None:
     """Bitwise-reproducible CUDA runs (TORCHCAFFE_DETERMINISTIC=1 in GPU mode): cuDNN's
     deterministic algorithms only (its fastest backward kernels add with atomics, so two runs,
     or a run and its resume, differ in the last bits) and torch's deterministic mode (warning,
@@ -58,7 +60,7 @@ def deterministic_cuda():
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def set_device(i):
+def set_device(i: int) -> None:
     """Choose CUDA device `i` for GPU mode (pycaffe's caffe.set_device)."""
     i = int(i)
     if torch.cuda.is_available() and not 0 <= i < torch.cuda.device_count():
@@ -68,7 +70,7 @@ def set_device(i):
     _state["device_id"] = i
 
 
-def set_random_seed(seed):
+def set_random_seed(seed: int) -> None:
     """Seed the fillers, Dropout masks and Data-layer crops/mirrors of nets (and torch's RNGs)."""
     _state["seed"] = int(seed)
     _state["seedings"] = _state.get("seedings", 0) + 1  # torchcaffe.caffe_rng restarts on it
@@ -76,14 +78,14 @@ def set_random_seed(seed):
     torch.manual_seed(int(seed))
 
 
-def current_device():
+def current_device() -> torch.device:
     """torch.device that new nets use: cpu, or cuda:<set_device id> in GPU mode."""
     if _state["mode"] == "gpu":
         return torch.device("cuda", _state["device_id"])
     return torch.device("cpu")
 
 
-def generator(device):
+def generator(device: torch.device | str) -> torch.Generator:
     """The engine's torch.Generator for `device` (seeded by set_random_seed when called)."""
     key = str(device)
     if key not in _generators:
@@ -96,7 +98,7 @@ def generator(device):
     return _generators[key]
 
 
-def describe_device():
+def describe_device() -> str:
     """One line naming the device nets run on: on the CPU its model, the ISA torch's kernels
     run at and the choices made for it (torchcaffe.tuning), e.g. 'cpu: AMD EPYC, avx512, 2
     cores; winograd F2 from 256 ch, channels_last, band 8 MB, 2 threads, wait spin10k; torch

@@ -13,8 +13,12 @@ Needs pydot (the toolkit's [draw] extra: pip install -e '.[draw]') and, for imag
 DOT text without Graphviz.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from caffeio import caffe_pb2
 
@@ -60,13 +64,13 @@ def _pydot():
     return pydot
 
 
-def get_pooling_types_dict():
+def get_pooling_types_dict() -> dict[int, str]:
     """{PoolingParameter.PoolMethod number: name}, e.g. {0: 'MAX', 1: 'AVE', 2: 'STOCHASTIC'}."""
     values = caffe_pb2.PoolingParameter.PoolMethod.DESCRIPTOR.values
     return {v.number: v.name for v in values}
 
 
-def get_edge_label(layer):
+def get_edge_label(layer: caffe_pb2.LayerParameter) -> str:
     """Label of the edges from `layer` to its tops: Data's batch size, num_output of
     Convolution / Deconvolution / InnerProduct, else '""' (none)."""
     if layer.type == "Data":
@@ -78,7 +82,7 @@ def get_edge_label(layer):
     return '""'
 
 
-def get_layer_lr_mult(layer):
+def get_layer_lr_mult(layer: caffe_pb2.LayerParameter) -> tuple[float, ...]:
     """(weights, bias) learning-rate multipliers of a Convolution, Deconvolution or
     InnerProduct layer (1.0 where no ParamSpec gives one)."""
     if layer.type not in _LEARNING:
@@ -93,7 +97,9 @@ def get_layer_lr_mult(layer):
     return tuple(mults)
 
 
-def get_layer_label(layer, rankdir, display_lrm=False):
+def get_layer_label(
+    layer: caffe_pb2.LayerParameter, rankdir: str, display_lrm: bool = False
+) -> str:
     """The quoted label of a layer's node: name, (type), kernel size / stride / pad for
     Convolution, Deconvolution and Pooling, and with display_lrm the lr multipliers; parts
     separated by spaces for vertical layouts (TB, BT), by line breaks otherwise."""
@@ -121,7 +127,7 @@ def get_layer_label(layer, rankdir, display_lrm=False):
     return '"' + sep.join(parts) + '"'
 
 
-def choose_color_by_layertype(layertype):
+def choose_color_by_layertype(layertype: str) -> str:
     """Fill colour of a layer's node: red for (de)convolutions, orange for pooling, purple
     for inner products, blue otherwise."""
     return _COLOURS.get(layertype, LAYER_STYLE_DEFAULT["fillcolor"])
@@ -136,7 +142,13 @@ def _in_phase(layer, phase):
     return included and not any(r.phase == phase for r in layer.exclude)
 
 
-def get_pydot_graph(caffe_net, rankdir, label_edges=True, phase=None, display_lrm=False):
+def get_pydot_graph(
+    caffe_net: caffe_pb2.NetParameter,
+    rankdir: str,
+    label_edges: bool = True,
+    phase: int | None = None,
+    display_lrm: bool = False,
+) -> Any:
     """pydot.Dot of a NetParameter: one node per layer and per blob, edges bottom -> layer ->
     top. `phase` (caffe.TRAIN / caffe.TEST, None = all) keeps the layers its include/exclude
     rules admit; label_edges puts get_edge_label on layer -> top edges."""
@@ -166,7 +178,13 @@ def get_pydot_graph(caffe_net, rankdir, label_edges=True, phase=None, display_lr
     return graph
 
 
-def draw_net(caffe_net, rankdir, ext="png", phase=None, display_lrm=False):
+def draw_net(
+    caffe_net: caffe_pb2.NetParameter,
+    rankdir: str,
+    ext: str = "png",
+    phase: int | None = None,
+    display_lrm: bool = False,
+) -> bytes:
     """The diagram of a NetParameter as bytes in format `ext` (png, svg, pdf, ... as Graphviz
     writes them; 'raw' / 'dot': the DOT text)."""
     graph = get_pydot_graph(caffe_net, rankdir, phase=phase, display_lrm=display_lrm)
@@ -181,7 +199,13 @@ def draw_net(caffe_net, rankdir, ext="png", phase=None, display_lrm=False):
         ) from None
 
 
-def draw_net_to_file(caffe_net, filename, rankdir="LR", phase=None, display_lrm=False):
+def draw_net_to_file(
+    caffe_net: caffe_pb2.NetParameter,
+    filename: str,
+    rankdir: str = "LR",
+    phase: int | None = None,
+    display_lrm: bool = False,
+) -> None:
     """Write the diagram of a NetParameter to `filename` (atomically), in the format its
     extension names ('.png', '.svg', '.pdf', ...; '.raw' / '.dot': the DOT text)."""
     from caffeio.atomic import atomic_write
@@ -190,7 +214,7 @@ def draw_net_to_file(caffe_net, filename, rankdir="LR", phase=None, display_lrm=
     atomic_write(filename, draw_net(caffe_net, rankdir, ext, phase, display_lrm))
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """python -m torchcaffe.draw NET.prototxt OUT.png [--rankdir LR] [--phase ALL]
     [--display_lrm]: BVLC's draw_net.py."""
     ap = argparse.ArgumentParser(prog="python -m torchcaffe.draw", description=main.__doc__)

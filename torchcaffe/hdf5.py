@@ -11,7 +11,10 @@ A layer name with '/' (GoogLeNet's) is stored as nested groups (Caffe cannot wri
 Needs h5py (the [hdf5] extra).
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,8 +54,9 @@ def _h5py():
     return h5py
 
 
-def save(net, path: str) -> None:
-    """Write `net`'s parameters to `path` in Caffe's HDF5 layout (atomically)."""
+def save(net: Any, path: str) -> None:
+    """Write the parameters of `net` (a torchcaffe.Net) to `path` in Caffe's HDF5 layout
+    (atomically)."""
     h5py = _h5py()
     path = os.fspath(path)
     with atomic_path(path) as tmp:
@@ -66,9 +70,10 @@ def save(net, path: str) -> None:
                         group.create_dataset(str(k), data=np.asarray(blob.data, np.float32))
 
 
-def load(net, path: str) -> list:
-    """Copy parameters from the Caffe HDF5 weights file `path` into `net` (layers by name);
-    returns the names of the net's layers with parameters that the file has no group for."""
+def load(net: Any, path: str) -> list:
+    """Copy parameters from the Caffe HDF5 weights file `path` into `net` (a torchcaffe.Net;
+    layers by name); returns the names of the net's layers with parameters that the file has no
+    group for."""
     h5py = _h5py()
     path = os.fspath(path)
     index = {name: i for i, name in enumerate(net._layer_names)}

@@ -19,7 +19,10 @@ BlobProto writing) and scipy / Pillow, without scikit-image:
   scale a transposed view of it in place).
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -44,7 +47,7 @@ _LEGACY = ("num", "channels", "height", "width")
 
 
 # ---- proto / datum / ndarray conversion
-def blobproto_to_array(blob, return_diff=False):
+def blobproto_to_array(blob: caffe_pb2.BlobProto, return_diff: bool = False) -> np.ndarray:
     """BlobProto -> float32 ndarray of its data (its diff with return_diff=True), shaped by the
     legacy num/channels/height/width when any is set, else by shape.dim."""
     if any(blob.HasField(f) for f in _LEGACY):
@@ -73,7 +76,7 @@ def blobproto_to_array(blob, return_diff=False):
     return values.reshape(shape)
 
 
-def array_to_blobproto(arr, diff=None):
+def array_to_blobproto(arr: np.ndarray, diff: np.ndarray | None = None) -> caffe_pb2.BlobProto:
     """N-d array (and optionally its diff, same shape) -> BlobProto with shape.dim and float
     data (caffeio.array_to_blob)."""
     arr = np.asarray(arr)
@@ -84,7 +87,7 @@ def array_to_blobproto(arr, diff=None):
     return caffeio.array_to_blob(arr, diff=diff)
 
 
-def arraylist_to_blobprotovector_str(arraylist):
+def arraylist_to_blobprotovector_str(arraylist: Iterable[np.ndarray]) -> bytes:
     """List of arrays -> serialised BlobProtoVector (bytes)."""
     vec = caffe_pb2.BlobProtoVector()
     for arr in arraylist:
@@ -92,14 +95,14 @@ def arraylist_to_blobprotovector_str(arraylist):
     return vec.SerializeToString()
 
 
-def blobprotovector_str_to_arraylist(str):  # noqa: A002 - pycaffe's parameter name
+def blobprotovector_str_to_arraylist(str: bytes) -> list[np.ndarray]:  # noqa: A002 - pycaffe's name
     """Serialised BlobProtoVector (bytes) -> list of arrays."""
     vec = caffe_pb2.BlobProtoVector()
     vec.ParseFromString(str)
     return [blobproto_to_array(blob) for blob in vec.blobs]
 
 
-def array_to_datum(arr, label=None):
+def array_to_datum(arr: np.ndarray, label: int | None = None) -> caffe_pb2.Datum:
     """C x H x W array -> Datum: uint8 arrays as bytes `data`, others as float `float_data`;
     `label` set when given."""
     arr = np.asarray(arr)
@@ -116,7 +119,7 @@ def array_to_datum(arr, label=None):
     return datum
 
 
-def datum_to_array(datum):
+def datum_to_array(datum: caffe_pb2.Datum) -> np.ndarray:
     """Datum -> C x H x W array: uint8 from `data`, else float64 from `float_data` (the label
     is datum.label)."""
     shape = (datum.channels, datum.height, datum.width)
@@ -253,7 +256,7 @@ class Transformer:
 _GREY = (0.2125, 0.7154, 0.0721)  # scikit-image's rgb2gray weights (Rec. 709 luma)
 
 
-def load_image(filename, color=True):
+def load_image(filename: str, color: bool = True) -> np.ndarray:
     """Image file -> float32 in [0, 1]: H x W x 3 RGB (grey files repeated), or with
     color=False H x W x 1 grey. Alpha is dropped."""
     from PIL import Image
@@ -305,7 +308,7 @@ def _resize_unit(image, output_shape, order):
     return out
 
 
-def resize_image(im, new_dims, interp_order=1):
+def resize_image(im: np.ndarray, new_dims: Sequence[int], interp_order: int = 1) -> np.ndarray:
     """H x W x K array -> new_dims[0] x new_dims[1] x K float32 (interp_order 1: linear)."""
     if im.shape[-1] == 1 or im.shape[-1] == 3:
         im_min, im_max = im.min(), im.max()
@@ -323,7 +326,7 @@ def resize_image(im, new_dims, interp_order=1):
     return resized_im.astype(np.float32)
 
 
-def oversample(images, crop_dims):
+def oversample(images: Sequence[np.ndarray], crop_dims: Sequence[int]) -> np.ndarray:
     """The four corner crops and the centre crop of each H x W x K image, then the same five
     mirrored left-right -> (10 N) x crop_h x crop_w x K float32 (image n: rows 10n .. 10n+9)."""
     h, w = images[0].shape[:2]

@@ -1,6 +1,14 @@
 """Base class for Python layers, with pycaffe's contract."""
 
-from .blob import BlobVec
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .blob import Blob, BlobVec
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 
 class Layer:
@@ -21,19 +29,21 @@ class Layer:
     phase = 0
     type = "Python"
 
-    def __init__(self, param=None):
+    def __init__(self, param: caffe_pb2.LayerParameter | None = None) -> None:
         # pycaffe constructs Python layers with their LayerParameter; keep it for subclasses.
         self.layer_param = param
         self.blobs = BlobVec()
 
-    def setup(self, bottom, top):
+    def setup(self, bottom: Sequence[Blob], top: Sequence[Blob]) -> None:
         pass
 
-    def reshape(self, bottom, top):
+    def reshape(self, bottom: Sequence[Blob], top: Sequence[Blob]) -> None:
         pass
 
-    def forward(self, bottom, top):
+    def forward(self, bottom: Sequence[Blob], top: Sequence[Blob]) -> None:
         pass
 
-    def backward(self, top, propagate_down, bottom):
+    def backward(
+        self, top: Sequence[Blob], propagate_down: Sequence[bool], bottom: Sequence[Blob]
+    ) -> None:
         pass

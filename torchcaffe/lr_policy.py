@@ -1,8 +1,14 @@
 """Caffe's learning-rate policies (SGDSolver::GetLearningRate), as pure functions."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
 
 POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 
@@ -11,7 +17,7 @@ class SolverConfigError(ValueError):
     """A solver prototxt asks for something Caffe would reject (names the field and fix)."""
 
 
-def check_policy(param, where="solver"):
+def check_policy(param: caffe_pb2.SolverParameter, where: str = "solver") -> None:
     """Raise SolverConfigError when `param` (SolverParameter) lacks what its lr_policy needs."""
     policy = param.lr_policy or "fixed"
     if policy not in POLICIES:
@@ -35,7 +41,9 @@ def check_policy(param, where="solver"):
         raise SolverConfigError(f"{where}: lr_policy 'poly' needs max_iter > 0")
 
 
-def learning_rate(param, it, current_step=0):
+def learning_rate(
+    param: caffe_pb2.SolverParameter, it: int, current_step: int = 0
+) -> tuple[float, int]:
     """Rate at iteration `it` -> (rate as float32-rounded Python float, new current_step).
 
     `current_step` is the multistep counter Caffe keeps in the solver (and the solverstate);

@@ -13,6 +13,8 @@ TORCHCAFFE_MALLOPT=0; TORCHCAFFE_MALLOPT=<bytes> picks another threshold (104857
 leanest peak).
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 
@@ -23,12 +25,12 @@ THRESHOLD = _options.MALLOPT_DEFAULT  # glibc refuses mmap thresholds above 32 M
 _done = []
 
 
-def threshold_from_env(value):
+def threshold_from_env(value: str) -> int:
     """Bytes for a TORCHCAFFE_MALLOPT value: "1" = 32 MB, N > 1 = N bytes (0: glibc's own)."""
     return _options.VARS["TORCHCAFFE_MALLOPT"].parse("TORCHCAFFE_MALLOPT", value) or THRESHOLD
 
 
-def fix_malloc_thresholds(threshold=None):
+def fix_malloc_thresholds(threshold: int | None = None) -> bool:
     """mallopt(M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, threshold bytes; default 32 MB or
     TORCHCAFFE_MALLOPT) once per process. Returns True when applied (glibc present, not
     disabled by TORCHCAFFE_MALLOPT=0)."""

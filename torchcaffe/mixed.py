@@ -28,10 +28,17 @@ built-in losses do (a Python loss layer that ignores top[0].diff would get gradi
 small under fp16). On the CPU, bf16 keeps Deconvolution layers in fp32 (fp32_layer_types).
 """
 
+from __future__ import annotations
+
 import math
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .net import Net
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 _ALIASES = {
@@ -48,7 +55,7 @@ class PrecisionError(ValueError):
     """A precision this device (or engine) cannot train in; the message names what can."""
 
 
-def parse(precision):
+def parse(precision: str | torch.dtype | None) -> str:
     """Canonical name ('fp32', 'fp16', 'bf16') of `precision` (None -> 'fp32'); also accepts
     torch dtypes and the names float32/float16/half/bfloat16."""
     if precision is None:
@@ -65,12 +72,14 @@ def parse(precision):
     raise PrecisionError(f"precision {precision!r} is unknown: use fp32, fp16 or bf16")
 
 
-def autocast_dtype(precision):
+def autocast_dtype(precision: str | torch.dtype | None) -> torch.dtype | None:
     """The torch dtype autocast runs layers in for `precision` (None for fp32)."""
     return PRECISIONS[parse(precision)]
 
 
-def fp32_layer_types(precision, device):
+def fp32_layer_types(
+    precision: str | torch.dtype | None, device: torch.device | str
+) -> frozenset[str]:
     """Layer types that stay float32 under `precision`'s autocast on `device`: Deconvolution
     with bf16 on the CPU (torch's bfloat16 conv_transpose2d there takes a path 17-30x slower
     than float32's: FCN's 64x64-kernel upscore went from 43 ms to 715 ms; bf16 conv2d is 2x
@@ -93,7 +102,7 @@ def _cpu_autocasts(dtype):
         return False
 
 
-def check_device(precision, device):
+def check_device(precision: str | torch.dtype | None, device: torch.device | str) -> str:
     """PrecisionError when `device` cannot run `precision`'s autocast (fp16 on a CPU whose torch
     has no float16 CPU autocast, bf16 on a GPU without bfloat16)."""
     name = parse(precision)
@@ -220,7 +229,7 @@ class LossScaler:
         return f"skipped overflow steps: {self.skipped}, loss scale {self.scale:g}"
 
 
-def scale_loss_diffs(net, names, scale):
+def scale_loss_diffs(net: Net, names: Iterable[str], scale: float) -> None:
     """Multiply the seeded diffs of the loss blobs `names` by `scale` (before the backward)."""
     if scale == 1.0:
         return
@@ -228,7 +237,7 @@ def scale_loss_diffs(net, names, scale):
         net.blobs[name].diff_tensor.mul_(scale)
 
 
-def unscale_and_check(diffs, scale):
+def unscale_and_check(diffs: Sequence[torch.Tensor], scale: float) -> bool:
     """Divide every tensor of `diffs` by `scale` in place -> whether all are finite (one pass
     over each: torch's fused unscale-and-check kernel, the one torch.amp's GradScaler runs, when
     all are float32 on one device; else a multiply and a min/max; one synchronisation)."""

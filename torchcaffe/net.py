@@ -9,9 +9,13 @@ diffs accumulated, start/end honoured, Python layers called with Blobs). Inferen
 nothing.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +52,7 @@ _SIZE_CHANGING = {"Convolution", "Deconvolution", "Pooling", "InnerProduct", "Co
 LearnableParam = namedtuple("LearnableParam", "layer index blob lr_mult decay_mult")
 
 
-def layer_type_list():
+def layer_type_list() -> list[str]:
     """Sorted list of the Caffe layer type names torchcaffe implements."""
     return sorted(REGISTRY)
 
@@ -85,6 +89,30 @@ def _parse_args(args, kwargs):
     if phase not in (TRAIN, TEST):
         raise TypeError(f"Net: phase must be caffe.TRAIN (0) or caffe.TEST (1), got {phase!r}")
     return phase, weights
+
+
+def _winograd_mode(winograd, fast, cpu, opts):
+    """The Net's `winograd` (0, 2 or 4) from its argument, the fast mode and the options; CPU
+    only by default (on CUDA its many small kernels cost more)."""
+    if winograd is None:
+        if fast:
+            winograd = 4 if cpu else 0
+        else:
+            winograd = opts.winograd if opts.winograd is not None else (2 if cpu else 0)
+    winograd = {True: 4, False: 0}.get(winograd, winograd)
+    if str(winograd) not in ("0", "2", "4"):
+        raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
+    return int(winograd)
+
+
+def _buffer_pool(buffers, buffers_min_mb, cpu, opts):
+    """The net's BufferPool (CPU nets with buffers on), else None; arguments beat options."""
+    if buffers is None:
+        buffers = opts.buffers
+    if buffers_min_mb is None:
+        buffers_min_mb = opts.buffers_min_mb
+    min_bytes = int(float(buffers_min_mb) * (1 << 20))
+    return _bufpool.BufferPool(min_bytes) if buffers and cpu else None
 
 
 class Net(NetAPI):
@@ -129,32 +157,24 @@ class Net(NetAPI):
 
     def __init__(
         self,
-        network_file,
-        *args,
-        level=0,
-        stages=None,
-        autocast=None,
-        skip_const=None,
-        channels_last=None,
-        winograd=None,
-        fast=None,
-        buffers=None,
-        band_mb=None,
-        buffers_min_mb=None,
-        **kwargs,
-    ):
+        network_file: str | os.PathLike | caffe_pb2.NetParameter,
+        *args: Any,
+        level: int = 0,
+        stages: Iterable[str] | None = None,
+        autocast: torch.dtype | None = None,
+        skip_const: bool | None = None,
+        channels_last: bool | None = None,
+        winograd: int | None = None,
+        fast: bool | None = None,
+        buffers: bool | None = None,
+        band_mb: float | None = None,
+        buffers_min_mb: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         phase, weights = _parse_args(args, kwargs)
         if kwargs:
             raise TypeError(f"Net: unexpected arguments {sorted(kwargs)}")
-        if isinstance(network_file, caffe_pb2.NetParameter):
-            self._where = f"<NetParameter {network_file.name!r}>"
-            param = caffeio.upgrade_net(network_file, self._where)
-        else:
-            self._where = os.fspath(network_file)
-            param = caffeio.read_net(self._where)
-        self._source_path = (
-            None if isinstance(network_file, caffe_pb2.NetParameter) else self._where
-        )
+        param = self._read_param(network_file)
         self._lines = None  # layer name -> prototxt line, read once on first use
         self._loaded = set()  # layers a copy_from has filled
         self.phase = phase
@@ -170,54 +190,68 @@ class Net(NetAPI):
         self.skip_const = bool(skip_const)
         if fast is None:
             fast = opts.fast
-        if winograd is None:  # CPU only by default: on CUDA its many small kernels cost more
-            if fast:
-                winograd = 4 if cpu else 0
-            else:
-                winograd = opts.winograd if opts.winograd is not None else (2 if cpu else 0)
-        winograd = {True: 4, False: 0}.get(winograd, winograd)
-        if str(winograd) not in ("0", "2", "4"):
-            raise ValueError(f"Net: winograd={winograd!r}: use 0 (off), 2 (default) or 4 (fast)")
-        self.winograd = int(winograd)
-        if band_mb is not None:
-            band_mb = _options.VARS["TORCHCAFFE_BAND_MB"].parse("Net: band_mb", str(band_mb))
-            self.band_bytes = int(band_mb * (1 << 20))
-        else:
-            self.band_bytes = self.tuning.band_bytes if cpu else None
+        self.winograd = _winograd_mode(winograd, fast, cpu, opts)
+        self.band_bytes = self._band_bytes(band_mb, cpu)
         self.channels_last = channels_last  # None: decided once the net is built (below)
         self._cinfo = {}
         self._cinfo_in = None
-        param = filter_net(param, phase, level, stages or (), self._where)
-        for lp in param.layer:
-            if not lp.HasField("phase"):
-                lp.phase = phase
-        param = insert_splits(param, self._where, self._layer_where)
+        param = self._prepare(param, phase, level, stages)
         self._param = param
         self.name = param.name
         self.force_backward = param.force_backward
         self._build()
-        if self.channels_last is None:  # NHWC pays on the CPU (the host table's), inference
-            # and training; on CUDA only in the fast mode, unless the environment says
-            if cpu:
-                self.channels_last = self.tuning.channels_last
-            else:
-                env = opts.channels_last
-                self.channels_last = env if env is not None else bool(fast)
-        self.channels_last = bool(self.channels_last)
+        self.channels_last = self._channels_last(cpu, opts, fast)
         self._outputs_set = frozenset(self.outputs)
         if cpu or self.record_grad:  # CUDA's caching allocator reuses memory already
             _memory.fix_malloc_thresholds()
-        if buffers is None:
-            buffers = opts.buffers
         # persistent large maps and banded convolutions (torchcaffe.bufpool); at inference they
         # hold the convolutions computed by regions (FCN-8s 500x500: kernel time per forward
         # 0.36 -> 0.12 s, minor faults 9,300 -> 5,700)
-        if buffers_min_mb is None:
-            buffers_min_mb = opts.buffers_min_mb
-        min_bytes = int(float(buffers_min_mb) * (1 << 20))
-        self.bufpool = _bufpool.BufferPool(min_bytes) if buffers and cpu else None
+        self.bufpool = _buffer_pool(buffers, buffers_min_mb, cpu, opts)
         if weights is not None:
             self.copy_from(weights)
+
+    def _read_param(self, network_file):
+        """The upgraded NetParameter of a prototxt path or a NetParameter; sets `_where` (the
+        file, or a name for a NetParameter) and `_source_path` (the file, or None)."""
+        if isinstance(network_file, caffe_pb2.NetParameter):
+            self._where = f"<NetParameter {network_file.name!r}>"
+            param = caffeio.upgrade_net(network_file, self._where)
+        else:
+            self._where = os.fspath(network_file)
+            param = caffeio.read_net(self._where)
+        self._source_path = (
+            None if isinstance(network_file, caffe_pb2.NetParameter) else self._where
+        )
+        return param
+
+    def _band_bytes(self, band_mb, cpu):
+        """Bytes of a row band of the large convolutions: the `band_mb` argument, else the host
+        table's (None on CUDA)."""
+        if band_mb is not None:
+            band_mb = _options.VARS["TORCHCAFFE_BAND_MB"].parse("Net: band_mb", str(band_mb))
+            return int(band_mb * (1 << 20))
+        return self.tuning.band_bytes if cpu else None
+
+    def _prepare(self, param, phase, level, stages):
+        """`param` as Caffe runs it: filtered by (phase, level, stages), each layer's phase set,
+        Split layers inserted."""
+        param = filter_net(param, phase, level, stages or (), self._where)
+        for lp in param.layer:
+            if not lp.HasField("phase"):
+                lp.phase = phase
+        return insert_splits(param, self._where, self._layer_where)
+
+    def _channels_last(self, cpu, opts, fast):
+        """The built net's layout: the argument when given; else NHWC pays on the CPU (the
+        host table's), inference and training; on CUDA only in the fast mode, unless the
+        environment says."""
+        if self.channels_last is None:
+            if cpu:
+                return bool(self.tuning.channels_last)
+            env = opts.channels_last
+            return bool(env if env is not None else bool(fast))
+        return bool(self.channels_last)
 
     # ------------------------------------------------------------------ building
     def _layer_where(self, lp):
@@ -238,73 +272,109 @@ class Net(NetAPI):
         self.learnable_params_info = []
         seen_names = set()
         for lp in self._param.layer:
-            if lp.name in seen_names:
-                raise NetError(f"{self._layer_where(lp)}: duplicate layer name '{lp.name}'")
-            seen_names.add(lp.name)
-            if lp.type not in REGISTRY:
-                raise NetError(
-                    f"{self._layer_where(lp)}: layer '{lp.name}' has unknown type '{lp.type}'. "
-                    f"torchcaffe implements: {', '.join(layer_type_list())}"
-                )
+            self._check_layer(lp, seen_names)
             ctx = Context(lp.phase, self.device, gen, self._layer_where(lp))
             impl = REGISTRY[lp.type](lp, ctx)
-            bids = []
-            for b in lp.bottom:
-                if b not in self.blobs:
-                    raise NetError(
-                        f"{impl.where}: bottom '{b}' is not a blob of this net (for this phase)"
-                    )
-                bids.append(b)
-            tids = []
-            for j, t in enumerate(lp.top):  # in place only as top j = bottom j (Caffe's rule)
-                if t in self.blobs and not (j < len(lp.bottom) and lp.bottom[j] == t):
-                    raise NetError(f"{impl.where}: top '{t}' is produced by more than one layer")
-                if t not in self.blobs:
-                    self.blobs[t] = Blob((), self.device, t)
-                tids.append(t)
-            if len(lp.propagate_down) not in (0, len(lp.bottom)):
-                raise NetError(
-                    f"{impl.where}: {len(lp.propagate_down)} propagate_down values for "
-                    f"{len(lp.bottom)} bottoms"
-                )
-            if len(lp.loss_weight) not in (0, len(lp.top)):
-                raise NetError(
-                    f"{impl.where}: {len(lp.loss_weight)} loss_weight values for {len(lp.top)} tops"
-                )
-            for j, t in enumerate(tids):
-                if len(lp.loss_weight):
-                    w = lp.loss_weight[j]
-                else:
-                    w = 1.0 if (impl.is_loss and j == 0) else 0.0
-                if w:
-                    self._blob_loss[t] = float(w)
+            bids, tids = self._layer_blobs(impl, lp)
+            self._check_counts(impl, lp)
+            self._note_loss_weights(impl, lp, tids)
             self._impls.append(impl)
             self._bottom_ids.append(bids)
             self._top_ids.append(tids)
             self._layer_names.append(lp.name)
-            bottoms = [self.blobs[b] for b in bids]
-            tops = [self.blobs[t] for t in tids]
-            try:
-                self._setup_params(impl, lp, bottoms, owners)
-                if getattr(impl, "top_is_param", False):  # Parameter: Caffe shares data and diff
-                    self.blobs[tids[0]] = tops[0] = impl.blobs[0]
-                if impl.acts_on_blobs:
-                    impl.setup_blobs(bottoms, tops)
-                else:
-                    self._reshape_layer(len(self._impls) - 1)
-            except NetError:
-                raise
-            except (RuntimeError, ValueError, IndexError, ArithmeticError) as e:
-                if impl.type == "Python":  # the layer's own exception, noted (ops.python)
-                    raise
+            self._setup_layer(impl, lp, bids, tids, owners)
+        self._find_outputs()
+        self._analyse_backward()
+        self._find_in_place_relus()
+        self.layers = [LayerView(i) if i.type != "Python" else i.obj for i in self._impls]
+        self.layer_dict = OrderedDict(zip(self._layer_names, self.layers))
+        self.params = OrderedDict(
+            (n, impl.blobs) for n, impl in zip(self._layer_names, self._impls) if impl.blobs
+        )
+        self._seed_loss_diffs()
+
+    def _check_layer(self, lp, seen_names):
+        """NetError for a layer name seen before or a type torchcaffe lacks; notes the name."""
+        if lp.name in seen_names:
+            raise NetError(f"{self._layer_where(lp)}: duplicate layer name '{lp.name}'")
+        seen_names.add(lp.name)
+        if lp.type not in REGISTRY:
+            raise NetError(
+                f"{self._layer_where(lp)}: layer '{lp.name}' has unknown type '{lp.type}'. "
+                f"torchcaffe implements: {', '.join(layer_type_list())}"
+            )
+
+    def _layer_blobs(self, impl, lp):
+        """(bottom names, top names) of a new layer; its new tops become (empty) blobs. A bottom
+        must exist; a top may be made once, or again in place as top j = bottom j (Caffe)."""
+        bids = []
+        for b in lp.bottom:
+            if b not in self.blobs:
                 raise NetError(
-                    f"{impl.where}: setup failed with bottoms "
-                    f"{[tuple(b.shape) for b in bottoms]}: {e}"
-                ) from e
-            if hasattr(impl, "param_blobs"):  # a Python layer's blobs: its parameters
-                self._adopt_params(impl, lp, owners)
-        # Caffe's net outputs: blobs still available at the end (a bottom is consumed, a top
-        # made available again, so an in-place layer's top is an output), in name order
+                    f"{impl.where}: bottom '{b}' is not a blob of this net (for this phase)"
+                )
+            bids.append(b)
+        tids = []
+        for j, t in enumerate(lp.top):
+            if t in self.blobs and not (j < len(lp.bottom) and lp.bottom[j] == t):
+                raise NetError(f"{impl.where}: top '{t}' is produced by more than one layer")
+            if t not in self.blobs:
+                self.blobs[t] = Blob((), self.device, t)
+            tids.append(t)
+        return bids, tids
+
+    @staticmethod
+    def _check_counts(impl, lp):
+        """Caffe's rules: no propagate_down or one per bottom, no loss_weight or one per top."""
+        if len(lp.propagate_down) not in (0, len(lp.bottom)):
+            raise NetError(
+                f"{impl.where}: {len(lp.propagate_down)} propagate_down values for "
+                f"{len(lp.bottom)} bottoms"
+            )
+        if len(lp.loss_weight) not in (0, len(lp.top)):
+            raise NetError(
+                f"{impl.where}: {len(lp.loss_weight)} loss_weight values for {len(lp.top)} tops"
+            )
+
+    def _note_loss_weights(self, impl, lp, tids):
+        """The layer's nonzero loss weights into _blob_loss (a loss layer's top 0 weighs 1
+        unless loss_weight says)."""
+        for j, t in enumerate(tids):
+            if len(lp.loss_weight):
+                w = lp.loss_weight[j]
+            else:
+                w = 1.0 if (impl.is_loss and j == 0) else 0.0
+            if w:
+                self._blob_loss[t] = float(w)
+
+    def _setup_layer(self, impl, lp, bids, tids, owners):
+        """The new (last) layer's parameters and top shapes; a failure is a NetError naming
+        the layer and its bottom shapes (a Python layer's own exception goes up as it is)."""
+        bottoms = [self.blobs[b] for b in bids]
+        tops = [self.blobs[t] for t in tids]
+        try:
+            self._setup_params(impl, lp, bottoms, owners)
+            if getattr(impl, "top_is_param", False):  # Parameter: Caffe shares data and diff
+                self.blobs[tids[0]] = tops[0] = impl.blobs[0]
+            if impl.acts_on_blobs:
+                impl.setup_blobs(bottoms, tops)
+            else:
+                self._reshape_layer(len(self._impls) - 1)
+        except NetError:
+            raise
+        except (RuntimeError, ValueError, IndexError, ArithmeticError) as e:
+            if impl.type == "Python":  # the layer's own exception, noted (ops.python)
+                raise
+            raise NetError(
+                f"{impl.where}: setup failed with bottoms {[tuple(b.shape) for b in bottoms]}: {e}"
+            ) from e
+        if hasattr(impl, "param_blobs"):  # a Python layer's blobs: its parameters
+            self._adopt_params(impl, lp, owners)
+
+    def _find_outputs(self):
+        """Caffe's net outputs: blobs still available at the end (a bottom is consumed, a top
+        made available again, so an in-place layer's top is an output), in name order; the
+        inputs (Input layers' tops); the live blobs (outputs that are not inputs)."""
         available = set()
         for bids, tids in zip(self._bottom_ids, self._top_ids):
             available.difference_update(bids)
@@ -314,14 +384,6 @@ class Net(NetAPI):
             t for impl, ids in zip(self._impls, self._top_ids) if impl.type == "Input" for t in ids
         ]
         self._live = set(self.outputs) - set(self.inputs)
-        self._analyse_backward()
-        self._find_in_place_relus()
-        self.layers = [LayerView(i) if i.type != "Python" else i.obj for i in self._impls]
-        self.layer_dict = OrderedDict(zip(self._layer_names, self.layers))
-        self.params = OrderedDict(
-            (n, impl.blobs) for n, impl in zip(self._layer_names, self._impls) if impl.blobs
-        )
-        self._seed_loss_diffs()
 
     def _setup_params(self, impl, lp, bottoms, owners):
         shapes = impl.param_shapes([b.shape for b in bottoms]) if not impl.acts_on_blobs else []
@@ -392,9 +454,18 @@ class Net(NetAPI):
     def _analyse_backward(self):
         """Caffe's Net::Init need-backward analysis (params with lr_mult != 0, blobs under a
         loss, propagate_down, force_backward)."""
-        n = len(self._impls)
+        self._need_from_inputs()
+        self._need_under_loss()
+        if self.force_backward:
+            self._force_need()
+        self._drop_no_backward_bottoms()
+        self.record_grad = (self.phase == TRAIN or self.force_backward) and any(self._layer_need)
+
+    def _need_from_inputs(self):
+        """Forward pass of the analysis: a layer needs backward when a bottom does (or its
+        propagate_down says) or a parameter learns (lr_mult != 0); its tops then need it too."""
         blob_need = {}
-        self._layer_need = [False] * n
+        self._layer_need = [False] * len(self._impls)
         self._bottom_need = []
         self._param_need = []
         for i, impl in enumerate(self._impls):
@@ -413,16 +484,13 @@ class Net(NetAPI):
             self._layer_need[i] = need and impl.differentiable
             self._bottom_need.append(bneed)
             self._param_need.append(pneed)
+
+    def _need_under_loss(self):
+        """Backward pass of the analysis: layers that contribute to no loss need no backward;
+        nor do those whose tops' diffs all go unused below (the bottoms then need none)."""
         under_loss, skip = set(), set()
-        for i in reversed(range(n)):
-            contributes, skip_down = False, True
-            for t in self._top_ids[i]:
-                if self._blob_loss.get(t, 0) != 0 or t in under_loss:
-                    contributes = True
-                if t not in skip:
-                    skip_down = False
-                if contributes and not skip_down:
-                    break
+        for i in reversed(range(len(self._impls))):
+            contributes, skip_down = self._top_roles(i, under_loss, skip)
             if self._layer_need[i] and skip_down:
                 self._layer_need[i] = False
                 self._bottom_need[i] = [False] * len(self._bottom_need[i])
@@ -435,25 +503,43 @@ class Net(NetAPI):
                     self._bottom_need[i][j] = False
                 if not self._bottom_need[i][j]:
                     skip.add(b)
-        if self.force_backward:
-            for i, impl in enumerate(self._impls):
-                if not impl.differentiable:
-                    continue
-                self._layer_need[i] = True
-                self._bottom_need[i] = [
-                    bn or impl.allow_force_backward(j) for j, bn in enumerate(self._bottom_need[i])
-                ]
-                self._param_need[i] = [True] * len(self._param_need[i])
+
+    def _top_roles(self, i, under_loss, skip):
+        """(contributes, skip_down) of layer i: some top is a loss or under one; every top's
+        diff goes unused below (in `skip`)."""
+        contributes, skip_down = False, True
+        for t in self._top_ids[i]:
+            if self._blob_loss.get(t, 0) != 0 or t in under_loss:
+                contributes = True
+            if t not in skip:
+                skip_down = False
+            if contributes and not skip_down:
+                break
+        return contributes, skip_down
+
+    def _force_need(self):
+        """force_backward: every differentiable layer, its bottoms (where the layer allows)
+        and its parameters need backward."""
+        for i, impl in enumerate(self._impls):
+            if not impl.differentiable:
+                continue
+            self._layer_need[i] = True
+            self._bottom_need[i] = [
+                bn or impl.allow_force_backward(j) for j, bn in enumerate(self._bottom_need[i])
+            ]
+            self._param_need[i] = [True] * len(self._param_need[i])
+
+    def _drop_no_backward_bottoms(self):
+        """Bottoms a layer never backpropagates to (labels) need no diff; Caffe layers whose
+        backward writes bottom diffs that propagate_down left out (MVN, Im2col, LSTMUnit, RNN,
+        LSTM) say which, given the others."""
         for i, impl in enumerate(self._impls):
             for j in impl.no_backward_bottoms:
                 if j < len(self._bottom_need[i]):
                     self._bottom_need[i][j] = False
-            # Caffe layers whose backward writes bottom diffs that propagate_down left out
-            # (MVN, Im2col, LSTMUnit, RNN, LSTM) say which, given the others
             widen = getattr(impl, "caffe_backward_bottoms", None)
             if widen is not None and self._layer_need[i]:
                 self._bottom_need[i] = widen(list(self._bottom_need[i]))
-        self.record_grad = (self.phase == TRAIN or self.force_backward) and any(self._layer_need)
 
     def _find_in_place_relus(self):
         """Layer indices of ReLUs that may overwrite their bottom (in place in the prototxt,
@@ -483,7 +569,7 @@ class Net(NetAPI):
         return list(self.blobs)
 
     @property
-    def blob_loss_weights(self):
+    def blob_loss_weights(self) -> OrderedDict[str, float]:
         """OrderedDict blob name -> loss weight (0 for blobs that are not losses)."""
         return OrderedDict((n, self._blob_loss.get(n, 0.0)) for n in self.blobs)
 
@@ -492,31 +578,31 @@ class Net(NetAPI):
         return list(self.blob_loss_weights.values())
 
     @property
-    def top_names(self):
+    def top_names(self) -> OrderedDict[str, list[str]]:
         return OrderedDict(zip(self._layer_names, (list(t) for t in self._top_ids)))
 
     @property
-    def bottom_names(self):
+    def bottom_names(self) -> OrderedDict[str, list[str]]:
         return OrderedDict(zip(self._layer_names, (list(b) for b in self._bottom_ids)))
 
     @property
-    def layer_need_backward(self):
+    def layer_need_backward(self) -> list[bool]:
         return list(self._layer_need)
 
     @property
-    def learnable_params(self):
+    def learnable_params(self) -> list[Blob]:
         """Blobs of every learnable parameter (shared ones once), in Caffe's order."""
         return [p.blob for p in self.learnable_params_info]
 
     @property
-    def params_lr(self):
+    def params_lr(self) -> list[float]:
         return [p.lr_mult for p in self.learnable_params_info]
 
     @property
-    def params_weight_decay(self):
+    def params_weight_decay(self) -> list[float]:
         return [p.decay_mult for p in self.learnable_params_info]
 
-    def accumulating_param_blobs(self):
+    def accumulating_param_blobs(self) -> set[int]:
         """ids of the parameter blobs that only built-in layers write: their backward adds the
         gradient into the diff (never assigns it), which the solver's fused SGD step needs."""
         foreign = {
@@ -527,7 +613,7 @@ class Net(NetAPI):
         }
         return {id(b) for impl in self._impls for b in impl.blobs} - foreign
 
-    def clear_param_diffs(self, skip=()):
+    def clear_param_diffs(self, skip: Collection[int] = ()) -> None:
         """Zero every parameter diff (what Caffe's solver does before each iteration), except
         the blobs whose id is in `skip`."""
         for impl in self._impls:
@@ -543,7 +629,13 @@ class Net(NetAPI):
         except ValueError:
             raise NetError(f"{self._where}: no layer named '{name}' in this net") from None
 
-    def forward(self, blobs=None, start=None, end=None, **kwargs):
+    def forward(
+        self,
+        blobs: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: Any,
+    ) -> OrderedDict[str, np.ndarray]:
         """Run layers start..end (names, inclusive; default all). kwargs set input blobs
         (arrays; a different shape reshapes the blob). Returns {blob: data} for the net's
         outputs, or the tops of layer `end` when it is given, plus the blobs named in `blobs`
@@ -565,7 +657,13 @@ class Net(NetAPI):
         self._forward(first, last)
         return OrderedDict((o, self.blobs[o].data) for o in outputs)
 
-    def backward(self, diffs=None, start=None, end=None, **kwargs):
+    def backward(
+        self,
+        diffs: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        **kwargs: Any,
+    ) -> OrderedDict[str, np.ndarray]:
         """Backpropagate layers start..end (names; default last..first). kwargs set top diffs.
         Returns {blob: diff} for the net's inputs, or the bottoms of layer `end` when it is
         given, plus the blobs named in `diffs` (pycaffe's rule). Layers not run forward since
@@ -602,7 +700,7 @@ class Net(NetAPI):
         self._seed_loss_diffs()
         return loss
 
-    def forward_backward(self, before_backward=None):
+    def forward_backward(self, before_backward: Callable[[float], Any] | None = None) -> float:
         """One forward and one backward over the whole net; returns the loss (float).
         `before_backward(loss)` (optional) runs between the two passes (the solver checks the
         loss there and readies its fused parameter diffs)."""
@@ -620,7 +718,7 @@ class Net(NetAPI):
         return loss
 
     @property
-    def loss(self):
+    def loss(self) -> float:
         """Sum of loss_weight * top over loss tops of the last forward (float)."""
         return float(self._loss) if getattr(self, "_loss", None) is not None else 0.0
 
@@ -641,58 +739,82 @@ class Net(NetAPI):
         except MemoryBudgetError as e:
             raise MemoryBudgetError(f"{impl.where}: bottom: {e}") from None
         ws = [b.data_tensor for b in impl.blobs]
-        if impl.type in _SIZE_CHANGING:
-            self._check_top_bytes(i, impl, xs, ws)
-        elif xs and impl.type in _budget.SAME_SHAPE:
-            _budget.check_new_tops(
-                xs[0], self._top_ids[i], self._bottom_ids[i], impl.where, self.device
-            )
+        self._check_forward_bytes(i, impl, xs, ws)
         record = self.record_grad and self._layer_need[i]
         if self.channels_last and impl.type in _CONV_TYPES:
             cl = torch.channels_last
             _budget.check_layout_copies(xs, self._bottom_ids[i], impl.where, self.device)
             xs = [x.contiguous(memory_format=cl) if x.dim() == 4 else x for x in xs]
         if i in self._relu_in_place and self.autocast is None:
-            with torch.no_grad():
-                y = impl.forward_in_place(xs[0])
-            if record:
-                self._records[i] = ([], [], [y])
-            self._track_const(i, impl, xs)
-            tops[0].data_tensor = y
+            self._relu_forward_in_place(i, impl, xs, tops[0], record)
             return
-        # Convolutions record no autograd graph: their backward is aten's convolution_backward
-        # on the saved input and weights, so the forward may be computed by regions.
-        manual = record and impl.type in _CONV_TYPES and self.autocast is None
         try:
-            outs = None
-            if self.skip_const and self.autocast is None:
-                outs = self._track_const(i, impl, xs, ws=ws)
-            if manual:
-                if outs is None:
-                    with torch.no_grad():
-                        outs = self._plain_forward(impl, xs, ws)
-                self._forget_transform(impl, ws)
-                src = self._cinfo_in if self.skip_const else None
-                self._records[i] = (xs, ws, outs, src)
-            elif outs is not None:
-                pass
-            elif record and (pooled := self._pool_manual(i, impl, xs, ws)) is not None:
-                outs = pooled
-            elif record:
-                xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
-                ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
-                with torch.enable_grad(), self._autocast(impl):
-                    outs = impl.forward(xs, ws_rec)
-                self._records[i] = (xs, ws_rec, outs)
-            else:
-                with torch.no_grad(), self._autocast(impl):
-                    outs = self._plain_forward(impl, xs, ws)
-            if self.skip_const and impl.type == "Pooling" and self.autocast is None:
-                self._track_const(i, impl, xs, outs=outs)
+            outs = self._layer_outputs(i, impl, xs, ws, record)
         except NetError:
             raise
         except (RuntimeError, ValueError, IndexError) as e:
             raise self._fail(i, "forward", e) from e
+        self._set_tops(impl, tops, outs)
+
+    def _check_forward_bytes(self, i, impl, xs, ws):
+        """The memory budget before layer i allocates its tops (torchcaffe.budget)."""
+        if impl.type in _SIZE_CHANGING:
+            self._check_top_bytes(i, impl, xs, ws)
+        elif xs and impl.type in _budget.SAME_SHAPE:
+            _budget.check_new_tops(
+                xs[0], self._top_ids[i], self._bottom_ids[i], impl.where, self.device
+            )
+
+    def _relu_forward_in_place(self, i, impl, xs, top, record):
+        """An in-place ReLU over its bottom's memory (_find_in_place_relus); its backward reads
+        the output, recorded when `record`."""
+        with torch.no_grad():
+            y = impl.forward_in_place(xs[0])
+        if record:
+            self._records[i] = ([], [], [y])
+        self._track_const(i, impl, xs)
+        top.data_tensor = y
+
+    def _layer_outputs(self, i, impl, xs, ws, record):
+        """Layer i's top tensors, recorded for its backward when `record`. Convolutions record
+        no autograd graph: their backward is aten's convolution_backward on the saved input and
+        weights, so the forward may be computed by regions."""
+        manual = record and impl.type in _CONV_TYPES and self.autocast is None
+        outs = None
+        if self.skip_const and self.autocast is None:
+            outs = self._track_const(i, impl, xs, ws=ws)
+        if manual:
+            if outs is None:
+                with torch.no_grad():
+                    outs = self._plain_forward(impl, xs, ws)
+            self._forget_transform(impl, ws)
+            src = self._cinfo_in if self.skip_const else None
+            self._records[i] = (xs, ws, outs, src)
+        elif outs is None:
+            outs = self._forward_whole(i, impl, xs, ws, record)
+        if self.skip_const and impl.type == "Pooling" and self.autocast is None:
+            self._track_const(i, impl, xs, outs=outs)
+        return outs
+
+    def _forward_whole(self, i, impl, xs, ws, record):
+        """Layer i's tops computed whole: training MAX pooling into the BufferPool, or recorded
+        by autograd (bottoms and parameters as fresh leaves) when `record`, else plainly."""
+        if record:
+            pooled = self._pool_manual(i, impl, xs, ws)
+            if pooled is not None:
+                return pooled
+            xs = [x.detach().requires_grad_(n) for x, n in zip(xs, self._bottom_need[i])]
+            ws_rec = [w.detach().requires_grad_(n) for w, n in zip(ws, self._param_need[i])]
+            with torch.enable_grad(), self._autocast(impl):
+                outs = impl.forward(xs, ws_rec)
+            self._records[i] = (xs, ws_rec, outs)
+            return outs
+        with torch.no_grad(), self._autocast(impl):
+            return self._plain_forward(impl, xs, ws)
+
+    def _set_tops(self, impl, tops, outs):
+        """The layer's outputs become its top blobs' data (no copy, except into the memory of
+        live net outputs; NHWC net outputs are made C-ordered, as pycaffe's arrays are)."""
         for t, o in zip(tops, outs):
             if t.name in self._outputs_set and o.dim() == 4 and not o.is_contiguous():
                 o = o.contiguous()  # the net's outputs stay C-ordered arrays (pycaffe's)
@@ -890,64 +1012,81 @@ class Net(NetAPI):
                 bottoms[0].diff_tensor = impl.backward_from_output(tops[0].diff_tensor, rec[2][0])
             return
         if rec is not None and len(rec) == 4:
-            xs, ws, _, in_info = rec
-            pneed = self._param_need[i]
-            kw = {}
-            if impl.type == "Convolution" and self.autocast is None:
-                kw["winograd"] = self.winograd
-            try:
-                gx = impl.backward_manual(
-                    [t.diff_tensor for t in tops],
-                    xs,
-                    ws,
-                    bneed,
-                    pneed,
-                    [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
-                    in_info,
-                    *self._buffers(i, "bottom_diff"),
-                    **kw,
-                )
-            except (RuntimeError, ValueError) as e:
-                raise self._fail(i, "backward", e) from e
-            for b, g, n in zip(bottoms, gx, bneed):
-                if n:
-                    b.diff_tensor = g
+            self._backward_manual(i, impl, rec, bottoms, tops, bneed)
             return
         if rec is None:  # no forward since the last backward: from the blobs as they are
             rec = self._record_layer(i)
-        xs, ws, outs = rec[:3]
-        top_diffs = [t.diff_tensor for t in tops]
-        try:
-            if impl.explicit_backward is not None:
-                gx, gw = impl.explicit_backward(top_diffs, xs, ws, bneed)
-                gw = gw or [None] * len(ws)
-            else:
-                want = [x for x, n in zip(xs, bneed) if n]
-                wantw = [w for w, n in zip(ws, self._param_need[i]) if n]
-                pairs = [(o, d) for o, d in zip(outs, top_diffs) if o.requires_grad]
-                if pairs and (want or wantw):
-                    grads = torch.autograd.grad(
-                        [o for o, _ in pairs],
-                        want + wantw,
-                        [d for _, d in pairs],
-                        allow_unused=True,
-                    )
-                else:
-                    grads = [None] * (len(want) + len(wantw))
-                it = iter(grads[: len(want)])
-                gx = [next(it) if n else None for n in bneed]
-                itw = iter(grads[len(want) :])
-                gw = [next(itw) if n else None for n in self._param_need[i]]
-        except NetError:
-            raise
-        except (RuntimeError, ValueError) as e:
-            raise self._fail(i, "backward", e) from e
+        xs = rec[0]
+        gx, gw = self._recorded_grads(i, impl, rec, tops, bneed)
         for b, g, n, x in zip(bottoms, gx, bneed, xs):
             if n:
                 b.diff_tensor = g if g is not None else torch.zeros_like(x)
         for p, g, n in zip(impl.blobs, gw, self._param_need[i]):
             if n and g is not None:
                 p.diff_tensor.add_(g)
+
+    def _backward_manual(self, i, impl, rec, bottoms, tops, bneed):
+        """Backward of a layer recorded for its own backward_manual (convolutions, pooled MAX
+        pooling): bottom diffs assigned, parameter diffs accumulated by the layer."""
+        xs, ws, _, in_info = rec
+        pneed = self._param_need[i]
+        kw = {}
+        if impl.type == "Convolution" and self.autocast is None:
+            kw["winograd"] = self.winograd
+        try:
+            gx = impl.backward_manual(
+                [t.diff_tensor for t in tops],
+                xs,
+                ws,
+                bneed,
+                pneed,
+                [p.diff_tensor if n else None for p, n in zip(impl.blobs, pneed)],
+                in_info,
+                *self._buffers(i, "bottom_diff"),
+                **kw,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise self._fail(i, "backward", e) from e
+        for b, g, n in zip(bottoms, gx, bneed):
+            if n:
+                b.diff_tensor = g
+
+    def _recorded_grads(self, i, impl, rec, tops, bneed):
+        """(bottom grads, parameter grads) of recorded layer i (None where not needed or not
+        reached), by the layer's explicit backward or by autograd over its record."""
+        xs, ws, outs = rec[:3]
+        top_diffs = [t.diff_tensor for t in tops]
+        try:
+            if impl.explicit_backward is not None:
+                gx, gw = impl.explicit_backward(top_diffs, xs, ws, bneed)
+                return gx, gw or [None] * len(ws)
+            return self._autograd_grads(i, xs, ws, outs, top_diffs, bneed)
+        except NetError:
+            raise
+        except (RuntimeError, ValueError) as e:
+            raise self._fail(i, "backward", e) from e
+
+    def _autograd_grads(self, i, xs, ws, outs, top_diffs, bneed):
+        """autograd.grad of layer i's recorded outputs for the bottoms and parameters that
+        need it: (bottom grads, parameter grads), None elsewhere."""
+        pneed = self._param_need[i]
+        want = [x for x, n in zip(xs, bneed) if n]
+        wantw = [w for w, n in zip(ws, pneed) if n]
+        pairs = [(o, d) for o, d in zip(outs, top_diffs) if o.requires_grad]
+        if pairs and (want or wantw):
+            grads = torch.autograd.grad(
+                [o for o, _ in pairs],
+                want + wantw,
+                [d for _, d in pairs],
+                allow_unused=True,
+            )
+        else:
+            grads = [None] * (len(want) + len(wantw))
+        it = iter(grads[: len(want)])
+        gx = [next(it) if n else None for n in bneed]
+        itw = iter(grads[len(want) :])
+        gw = [next(itw) if n else None for n in pneed]
+        return gx, gw
 
     def _record_layer(self, i):
         """Layer i's forward recorded again from its bottoms' and parameters' current data (its
@@ -969,7 +1108,7 @@ class Net(NetAPI):
             raise self._fail(i, "backward", e) from e
         return xs, ws, outs
 
-    def reshape(self):
+    def reshape(self) -> None:
         """Propagate shapes through every layer (after script-side blob reshapes)."""
         for i in range(len(self._impls)):
             self._reshape_layer(i)
@@ -994,7 +1133,7 @@ class Net(NetAPI):
             t.reshape(tuple(o.shape))
 
     # ------------------------------------------------------------------ weights
-    def copy_from(self, path, allow_nonfinite=None):
+    def copy_from(self, path: str | os.PathLike, allow_nonfinite: bool | None = None) -> list[str]:
         """Copy parameters from a caffemodel, matching layers by name (Caffe's rules: source
         layers this net lacks are ignored; a blob count or shape mismatch is an error).
 
@@ -1043,11 +1182,11 @@ class Net(NetAPI):
         return missing
 
     @property
-    def layers_without_weights(self):
+    def layers_without_weights(self) -> list[str]:
         """Names of the layers with parameters that no copy_from has loaded yet (net order)."""
         return [n for n in self.params if n not in self._loaded]
 
-    def share_with(self, other):
+    def share_with(self, other: Net) -> None:
         """Share parameter data with layers of the same name in `other` (Caffe's
         ShareTrainedLayersWith): the memory is the same, so updates to one show in the other."""
         index = {name: i for i, name in enumerate(self._layer_names)}  # linear in layers
@@ -1068,7 +1207,7 @@ class Net(NetAPI):
                     )
                 a.share_data(b)
 
-    def to_proto(self):
+    def to_proto(self) -> caffe_pb2.NetParameter:
         """caffe_pb2.NetParameter as Caffe's Net::ToProto writes it: name, every layer's
         definition (as run: filtered, phase set, Split layers inserted) and its blobs."""
         out = caffe_pb2.NetParameter(name=self.name)
@@ -1080,7 +1219,7 @@ class Net(NetAPI):
                 layer.blobs.add().CopyFrom(caffeio.array_to_blob(b.data))
         return out
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write a binary caffemodel (atomically) that Caffe and OpenCV load."""
         caffeio.write_caffemodel(self.to_proto(), os.fspath(path))
 

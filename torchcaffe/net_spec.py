@@ -6,6 +6,12 @@ convolution_param (pycaffe's `L.Deconvolution(num_output=...)` fails), and a bot
 not a Top is a TypeError with pycaffe's message that is also a NetSpecError.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+
 from netspec.builder import (
     _PARAM_FIELDS,
     Function,
@@ -33,13 +39,13 @@ __all__ = [
 ]
 
 
-def param_name_dict():
+def param_name_dict() -> dict[str, str]:
     """{layer type: name of its parameter message field without '_param'}, e.g.
     'Convolution' -> 'convolution' (Deconvolution -> 'convolution' too)."""
     return {kind: field[: -len("_param")] for kind, field in _PARAM_FIELDS.items()}
 
 
-def assign_proto(proto, name, val):
+def assign_proto(proto: Message, name: str, val: Any) -> None:
     """Set field `name` of protobuf message `proto` from a Python value: lists fill repeated
     fields (a single value becomes a one-element list), dicts fill messages."""
     _set_checked(proto, name, val, proto.DESCRIPTOR.name)

@@ -5,7 +5,11 @@ save_hdf5 / load_hdf5 (torchcaffe.hdf5), the per-layer callbacks before_forward 
 after_backward, and the index views pycaffe's C++ side exposes (_inputs, _outputs, _blobs).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 from itertools import zip_longest
+from typing import Any
 
 import numpy as np
 
@@ -56,19 +60,19 @@ class NetAPI:
             self._callbacks = _Callbacks()
         self._callbacks.lists[kind].append(fn)
 
-    def before_forward(self, fn):
+    def before_forward(self, fn: Callable[[int], Any]) -> None:
         """Call fn(layer index) before each layer's forward."""
         self._add_callback("before_forward", fn)
 
-    def after_forward(self, fn):
+    def after_forward(self, fn: Callable[[int], Any]) -> None:
         """Call fn(layer index) after each layer's forward."""
         self._add_callback("after_forward", fn)
 
-    def before_backward(self, fn):
+    def before_backward(self, fn: Callable[[int], Any]) -> None:
         """Call fn(layer index) before each layer's backward (every layer start..end)."""
         self._add_callback("before_backward", fn)
 
-    def after_backward(self, fn):
+    def after_backward(self, fn: Callable[[int], Any]) -> None:
         """Call fn(layer index) after each layer's backward (every layer start..end)."""
         self._add_callback("after_backward", fn)
 
@@ -97,7 +101,9 @@ class NetAPI:
                 padded[name] = np.concatenate([arr[-remainder:], padding])
             yield padded
 
-    def forward_all(self, blobs=None, **kwargs):
+    def forward_all(
+        self, blobs: Iterable[str] | None = None, **kwargs: Any
+    ) -> dict[str, np.ndarray]:
         """Forward `kwargs` (input name -> array of N items) in batches of the net's batch size;
         returns {output or blob in `blobs`: array of N items} (padding dropped)."""
         all_outs = {out: [] for out in set(self.outputs + list(blobs or []))}
@@ -113,7 +119,9 @@ class NetAPI:
                 all_outs[out] = all_outs[out][:-pad]
         return all_outs
 
-    def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
+    def forward_backward_all(
+        self, blobs: Iterable[str] | None = None, diffs: Iterable[str] | None = None, **kwargs: Any
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """forward_all and backward over batches: kwargs give inputs (forward) and output
         diffs (backward); returns ({blob: data of N items}, {blob: diff of N items})."""
         all_outs = {out: [] for out in set(self.outputs + list(blobs or []))}
@@ -140,7 +148,7 @@ class NetAPI:
         return all_outs, all_diffs
 
     # ---- MemoryData
-    def set_input_arrays(self, data, labels):
+    def set_input_arrays(self, data: np.ndarray, labels: np.ndarray) -> None:
         """pycaffe's set_input_arrays: float32 C-contiguous data (N x C x H x W) and labels (N,
         or N x 1 x 1 x 1) for the MemoryData layer that must be the net's first layer; N a
         multiple of its batch_size. The arrays are used in place (keep them unchanged)."""
@@ -154,11 +162,11 @@ class NetAPI:
         impl.set_input_arrays(data, labels)
 
     # ---- HDF5 weights
-    def save_hdf5(self, filename):
+    def save_hdf5(self, filename: str) -> None:
         """Write the parameters in Caffe's HDF5 layout (torchcaffe.hdf5; needs h5py)."""
         _hdf5.save(self, filename)
 
-    def load_hdf5(self, filename):
+    def load_hdf5(self, filename: str) -> list[str]:
         """Copy parameters from a Caffe HDF5 weights file, layers matched by name; returns the
         layers with parameters that the file does not cover (they keep their values)."""
         return _hdf5.load(self, filename)

@@ -1,12 +1,22 @@
 """NetParameter transforms Caffe applies before building a net: state filtering, Split insertion."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
 from caffeio import caffe_pb2
 from caffeio.netstate import state_meets_rule
 
 from .errors import NetError
 
 
-def filter_net(net, phase, level=0, stages=(), where="net"):
+def filter_net(
+    net: caffe_pb2.NetParameter,
+    phase: int,
+    level: int = 0,
+    stages: Iterable[str] = (),
+    where: str = "net",
+) -> caffe_pb2.NetParameter:
     """Copy of `net` keeping the layers whose include/exclude rules admit (phase, level, stages)."""
     out = caffe_pb2.NetParameter()
     out.CopyFrom(net)
@@ -31,11 +41,11 @@ def filter_net(net, phase, level=0, stages=(), where="net"):
     return out
 
 
-def split_layer_name(blob, layer, top_index):
+def split_layer_name(blob: str, layer: str, top_index: int) -> str:
     return f"{blob}_{layer}_{top_index}_split"
 
 
-def split_blob_name(blob, layer, top_index, k):
+def split_blob_name(blob: str, layer: str, top_index: int, k: int) -> str:
     return f"{blob}_{layer}_{top_index}_split_{k}"
 
 
@@ -48,7 +58,11 @@ def _check_loss_weights(layer, where, locate):
         )
 
 
-def insert_splits(net, where="net", locate=None):
+def insert_splits(
+    net: caffe_pb2.NetParameter,
+    where: str = "net",
+    locate: Callable[[caffe_pb2.LayerParameter], str] | None = None,
+) -> caffe_pb2.NetParameter:
     """Copy of `net` with a Split layer after every top that feeds several consumers.
 
     Names follow Caffe: layer `<blob>_<producer>_<i>_split`, tops `..._split_<k>`. A top with an
@@ -56,8 +70,37 @@ def insert_splits(net, where="net", locate=None):
     A bottom that no earlier layer produces raises NetError naming the layer and blob;
     `locate(layer)` (optional) gives the file:line prefix for that message.
     """
+    source, uses, loss_w = _count_uses(net, where, locate)
+    out = caffe_pb2.NetParameter()
+    out.CopyFrom(net)
+    out.ClearField("layer")
+    next_split = {}
+    for i, layer in enumerate(net.layer):
+        new = out.layer.add()
+        new.CopyFrom(layer)
+        for j, b in enumerate(layer.bottom):
+            src = source[(i, j)]
+            if uses.get(src, 0) > 1:
+                k = next_split.get(src, 0)
+                next_split[src] = k + 1
+                new.bottom[j] = split_blob_name(b, net.layer[src[0]].name, src[1], k)
+        for j in range(len(layer.top)):
+            n = uses.get((i, j), 0)
+            if n <= 1:
+                continue
+            w = loss_w.get((i, j), 0)
+            _add_split(out, new, layer, j, n, w)
+            if w:  # split top 0 carries the loss: the consumers take 1, 2, ...
+                next_split[(i, j)] = 1
+    return out
+
+
+def _count_uses(net, where, locate):
+    """(source, uses, loss_w) of `net`: (layer, bottom index) -> the (layer, top index) that
+    produced it; (layer, top index) -> its consumers (a nonzero loss_weight counts as one);
+    (layer, top index) -> its loss_weight."""
     last_producer = {}  # blob name -> (layer index, top index)
-    source = {}  # (layer index, bottom index) -> (layer index, top index)
+    source = {}
     uses = {}
     loss_w = {}
     for i, layer in enumerate(net.layer):
@@ -80,30 +123,17 @@ def insert_splits(net, where="net", locate=None):
             loss_w[(i, j)] = layer.loss_weight[j]
             if layer.loss_weight[j] != 0:
                 uses[(i, j)] = uses.get((i, j), 0) + 1
-    out = caffe_pb2.NetParameter()
-    out.CopyFrom(net)
-    out.ClearField("layer")
-    next_split = {}
-    for i, layer in enumerate(net.layer):
-        new = out.layer.add()
-        new.CopyFrom(layer)
-        for j, b in enumerate(layer.bottom):
-            src = source[(i, j)]
-            if uses.get(src, 0) > 1:
-                k = next_split.get(src, 0)
-                next_split[src] = k + 1
-                new.bottom[j] = split_blob_name(b, net.layer[src[0]].name, src[1], k)
-        for j, t in enumerate(layer.top):
-            n = uses.get((i, j), 0)
-            if n <= 1:
-                continue
-            split = out.layer.add(name=split_layer_name(t, layer.name, j), type="Split")
-            split.bottom.append(t)
-            for k in range(n):
-                split.top.append(split_blob_name(t, layer.name, j, k))
-            w = loss_w.get((i, j), 0)
-            if w:
-                split.loss_weight.extend([w] + [0] * (n - 1))
-                new.ClearField("loss_weight")
-                next_split[(i, j)] = 1
-    return out
+    return source, uses, loss_w
+
+
+def _add_split(out, new, layer, j, n, w):
+    """Append to `out` the Split layer of `layer`'s top j (n consumers); a loss weight `w`
+    moves from the producer (`new`, its copy in `out`) to split top 0."""
+    t = layer.top[j]
+    split = out.layer.add(name=split_layer_name(t, layer.name, j), type="Split")
+    split.bottom.append(t)
+    for k in range(n):
+        split.top.append(split_blob_name(t, layer.name, j, k))
+    if w:
+        split.loss_weight.extend([w] + [0] * (n - 1))
+        new.ClearField("loss_weight")

@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .tuning_table import TABLE
 from .waitpolicy import WAIT_POLICIES, policy_env
@@ -226,7 +228,7 @@ def _snapshot(environ):
     return tuple(map(environ.get, _NAMES))
 
 
-def from_env(environ=None) -> Options:
+def from_env(environ: Mapping[str, str] | None = None) -> Options:
     """Options from `environ` (default os.environ). ValueError naming the variable and the
     values it takes for a bad value; a warning for a TORCHCAFFE_* variable torchcaffe does not
     read (a typo would otherwise be silently ignored)."""
@@ -273,7 +275,7 @@ def current() -> Options:
     return opts
 
 
-def set_defaults(**fields) -> dict:
+def set_defaults(**fields: Any) -> dict:
     """Override options for everything built afterwards in this process (a command-line flag's
     way: `set_defaults(fast=True)`), above the environment, below keyword arguments. Returns
     the previous code defaults (pass them to `reset_defaults` to restore)."""
@@ -286,13 +288,13 @@ def set_defaults(**fields) -> dict:
     return before
 
 
-def reset_defaults(previous=None) -> None:
+def reset_defaults(previous: Mapping[str, Any] | None = None) -> None:
     """Drop set_defaults' overrides (or restore `previous`, what set_defaults returned)."""
     _code_defaults.clear()
     _code_defaults.update(previous or {})
 
 
-def report(set_by_torchcaffe=()) -> list:
+def report(set_by_torchcaffe: Iterable[str] = ()) -> list:
     """Lines: every variable, its value in this environment and what it does (the values
     torchcaffe set itself, `set_by_torchcaffe`, are marked)."""
     width = max(len(v.name) for v in VARIABLES)

@@ -9,9 +9,13 @@ global generators, and the state of each Python layer that offers `rng_state()` 
 The file is JSON (no pickle: loading it runs no code); generator bytes are base64.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 import random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +23,9 @@ import torch
 from caffeio.errors import CaffeFormatError
 
 from . import device as _device
+
+if TYPE_CHECKING:
+    from .net import Net
 
 FORMAT = "torchcaffe-rngstate-1"
 
@@ -57,7 +64,7 @@ def _layer_states(nets):
     return out
 
 
-def capture(nets):
+def capture(nets: Iterable[Net]) -> dict[str, Any]:
     """The random state of the engine and of `nets`' Python layers -> a JSON-able dict."""
     state = {
         "format": FORMAT,
@@ -73,7 +80,7 @@ def capture(nets):
     return state
 
 
-def apply(state, nets):
+def apply(state: dict[str, Any], nets: Iterable[Net]) -> None:
     """Put the engine, the global generators and `nets`' Python layers in `state` (capture's)."""
     _device._state["seed"] = state["engine_seed"]
     for key, data in state["engine"].items():
@@ -93,14 +100,14 @@ def apply(state, nets):
                 layer.set_rng_state(layers[key])
 
 
-def write(path, state):
+def write(path: str, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically (temporary file + rename)."""
     from caffeio.atomic import atomic_write
 
     atomic_write(path, json.dumps(state, separators=(",", ":")).encode())
 
 
-def read(path):
+def read(path: str) -> dict[str, Any]:
     """The state written by write(); CaffeFormatError naming the file when it is not one."""
     try:
         with open(path, "rb") as f:
@@ -117,6 +124,6 @@ def read(path):
     return state
 
 
-def path_for(stem, rank=0):
+def path_for(stem: str, rank: int = 0) -> str:
     """The .rngstate file of snapshot `stem` (`<prefix>_iter_N`) for process `rank`."""
     return f"{stem}.rngstate" if rank == 0 else f"{stem}.rank{rank}.rngstate"

@@ -17,10 +17,14 @@ directory, as in Caffe.
 layers, fp32 weights, loss scaling and skipped overflow steps); the default fp32 is the above.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +65,7 @@ class NonFiniteLoss(FloatingPointError):
         )
 
 
-def solver_type(param, where="solver"):
+def solver_type(param: caffe_pb2.SolverParameter, where: str = "solver") -> str:
     """The solver type named by a SolverParameter: `type`, or the legacy `solver_type` enum."""
     if param.HasField("solver_type"):
         legacy = _LEGACY_TYPES[param.solver_type]
@@ -100,7 +104,13 @@ class SGDSolver:
     type_name = "SGD"
     blocks = 1
 
-    def __init__(self, path, log=None, net_factory=None, fuse_sgd=None):
+    def __init__(
+        self,
+        path: str | os.PathLike | caffe_pb2.SolverParameter,
+        log: SolverLog | None = None,
+        net_factory: Callable[..., Any] | None = None,
+        fuse_sgd: bool | None = None,
+    ) -> None:
         self._net_factory = net_factory
         if isinstance(path, caffe_pb2.SolverParameter):
             self.param, self.path = path, "<SolverParameter>"
@@ -272,7 +282,7 @@ class SGDSolver:
         return out
 
     # ---- pycaffe surface ----------------------------------------------------------------
-    def step(self, iters):
+    def step(self, iters: int) -> None:
         """Run `iters` iterations (ignores max_iter), testing at test_interval like Caffe."""
         p = self.param
         start_iter, stop_iter = self.iter, self.iter + int(iters)
@@ -281,31 +291,14 @@ class SGDSolver:
         while self.iter < stop_iter:
             self._fused = self._fusable()
             self._clear_diffs()
-            if (
-                p.test_interval
-                and self.iter % p.test_interval == 0
-                and (self.iter > 0 or p.test_initialization)
-                and self.rank == 0
-            ):
+            if self._test_due():
                 self.test_all()
             for on_start, _ in self._callbacks:
                 on_start()
             display = bool(p.display) and self.iter % p.display == 0
-            loss = 0.0
-            try:
-                for _ in range(p.iter_size):
-                    loss += self._forward_backward()
-            except NonFiniteLoss:
-                self._fused = {}
-                raise
-            loss /= p.iter_size
-            loss, stop_requested = self._reduce(loss)
+            loss, stop_requested = self._reduce(self._iteration_loss())
             self.last_loss = loss
-            skipped = False
-            if self.mixed is not None:
-                skipped = self._check_mixed(loss)
-            elif not math.isfinite(loss) and self.stop_on_nonfinite:
-                raise NonFiniteLoss(self.iter, loss)
+            skipped = self._skip_update(loss)
             self.last_step_skipped = skipped
             if not skipped or math.isfinite(loss):
                 self._update_smoothed_loss(loss, start_iter, max(1, p.average_loss))
@@ -321,16 +314,54 @@ class SGDSolver:
             self.iter += 1
             for cb in self.on_iteration:
                 cb(self, loss)
-            request = self.action() if self.action is not None else None
-            if stop_requested:
-                request = "stop"
-            if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
-                self.snapshot()
-            if request == "stop":
+            if self._snapshot_or_stop(stop_requested):
                 self.requested_early_exit = True
                 break
 
-    def solve(self, resume=None):
+    def _test_due(self):
+        """Whether this iteration tests first (Caffe: every test_interval, at 0 only with
+        test_initialization; rank 0 only)."""
+        p = self.param
+        return bool(
+            p.test_interval
+            and self.iter % p.test_interval == 0
+            and (self.iter > 0 or p.test_initialization)
+            and self.rank == 0
+        )
+
+    def _iteration_loss(self):
+        """The mean loss of iter_size forward/backward passes (diffs accumulate)."""
+        loss = 0.0
+        try:
+            for _ in range(self.param.iter_size):
+                loss += self._forward_backward()
+        except NonFiniteLoss:
+            self._fused = {}
+            raise
+        loss /= self.param.iter_size
+        return loss
+
+    def _skip_update(self, loss):
+        """Whether the update is skipped (mixed precision's overflow check); NonFiniteLoss
+        for a NaN/inf loss when stop_on_nonfinite."""
+        if self.mixed is not None:
+            return self._check_mixed(loss)
+        if not math.isfinite(loss) and self.stop_on_nonfinite:
+            raise NonFiniteLoss(self.iter, loss)
+        return False
+
+    def _snapshot_or_stop(self, stop_requested):
+        """After an iteration: snapshot when due or asked (`action`); True to stop (asked
+        by `action`, or by another rank when `stop_requested`)."""
+        p = self.param
+        request = self.action() if self.action is not None else None
+        if stop_requested:
+            request = "stop"
+        if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
+            self.snapshot()
+        return request == "stop"
+
+    def solve(self, resume: str | None = None) -> None:
         """Caffe's Solve: optional restore, step to max_iter, final snapshot and test."""
         p = self.param
         self.log("solving", f"Solving {self._net_param.name}")
@@ -355,14 +386,14 @@ class SGDSolver:
             self.test_all()
         self.log("done", "Optimization Done.")
 
-    def test_all(self):
+    def test_all(self) -> list[dict[str, np.ndarray]]:
         """Run every test net for its test_iter and log the mean of each output."""
         results = []
         for i in range(len(self.test_nets)):
             results.append(self.test(i))
         return results
 
-    def test(self, i=0):
+    def test(self, i: int = 0) -> dict[str, np.ndarray]:
         """Test net #i: mean of every output over test_iter forwards -> {blob: array}."""
         p = self.param
         net = self.test_nets[i]
@@ -390,7 +421,7 @@ class SGDSolver:
             sums[name] = mean
         return sums
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[str | None, str | None]:
         """Write <prefix>_iter_<N>.caffemodel, .rngstate and .solverstate atomically, in that
         order (rank 0; other ranks write only their <prefix>_iter_<N>.rank<r>.rngstate).
 
@@ -414,7 +445,7 @@ class SGDSolver:
         caffeio.write_solverstate(self.solver_state(model), state_path)
         return model, state_path
 
-    def solver_state(self, model_path=""):
+    def solver_state(self, model_path: str = "") -> caffe_pb2.SolverState:
         """caffe_pb2.SolverState: iter, learned_net, history blobs (Caffe's order), current_step."""
         state = caffe_pb2.SolverState(
             iter=self.iter, learned_net=model_path, current_step=self.current_step
@@ -423,7 +454,7 @@ class SGDSolver:
             state.history.add().CopyFrom(caffeio.array_to_blob(h.detach().cpu().numpy()))
         return state
 
-    def restore(self, path):
+    def restore(self, path: str) -> None:
         """Restore iter, current_step, history and (via learned_net) the weights from a
         .solverstate, and the random state from the .rngstate beside it when there is one
         (`rng_restored` says whether); errors name the file and the mismatch."""
@@ -502,8 +533,12 @@ class SGDSolver:
 
     # ---- mixed precision ----------------------------------------------------------------
     def set_precision(
-        self, precision, init_scale=2.0**16, growth_interval=2000, max_consecutive_skips=25
-    ):
+        self,
+        precision: str | torch.dtype | None,
+        init_scale: float = 2.0**16,
+        growth_interval: int = 2000,
+        max_consecutive_skips: int = 25,
+    ) -> SGDSolver:
         """Train in `precision`: 'fp32' (default: Caffe's exact path), 'bf16' or 'fp16'.
 
         bf16/fp16 run the layers of the train net and the test nets under torch.autocast;
@@ -544,12 +579,12 @@ class SGDSolver:
         return self
 
     @property
-    def loss_scale(self):
+    def loss_scale(self) -> float:
         """The current loss scale (1.0 unless training in fp16)."""
         return self.mixed.scale if self.mixed is not None else 1.0
 
     @property
-    def skipped_steps(self):
+    def skipped_steps(self) -> int:
         """Steps whose update was skipped for non-finite diffs/loss (mixed precision only)."""
         return self.mixed.skipped if self.mixed is not None else 0
 
@@ -703,7 +738,7 @@ class SGDSolver:
                 )
                 k += 1
 
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The rate of the current iteration (advances the multistep counter like Caffe)."""
         rate, step = learning_rate(self.param, self.iter, self.current_step)
         if step != self.current_step and (self.param.lr_policy == "multistep"):
@@ -712,25 +747,27 @@ class SGDSolver:
         return rate
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """The learning rate of the current iteration (pycaffe's SGDSolver.lr; no side effect)."""
         return learning_rate(self.param, self.iter, self.current_step)[0]
 
     _callbacks = ()  # (on_start, on_gradients_ready) pairs, in the order added
 
-    def add_callback(self, on_start, on_gradients_ready):
+    def add_callback(
+        self, on_start: Callable[[], Any], on_gradients_ready: Callable[[], Any]
+    ) -> None:
         """Call on_start() at the start of every iteration (after testing, before the forward
         passes) and on_gradients_ready() before every update, as pycaffe's add_callback."""
         if not (callable(on_start) and callable(on_gradients_ready)):
             raise TypeError("add_callback(on_start, on_gradients_ready) takes two callables")
         self._callbacks = (*self._callbacks, (on_start, on_gradients_ready))
 
-    def share_weights(self, net):
+    def share_weights(self, net: _net.Net) -> None:
         """Make `net` use this solver's training weights (its layers of the same names), as
         pycaffe's share_weights (Net::ShareTrainedLayersWith)."""
         net.share_with(self.net)
 
-    def apply_update(self):
+    def apply_update(self) -> None:
         """Caffe's ApplyUpdate on the accumulated diffs, then data -= diff."""
         p = self.param
         rate = self.learning_rate()
@@ -766,7 +803,7 @@ class SGDSolver:
             data.sub_(diff)
             q.commit(data, diff)
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         """Leave in `diff` the step for learnable param i of n (momentum SGD)."""
         upd.sgd(diff, self.history[i], local_rate, _f32(self.param.momentum))
 
@@ -789,7 +826,7 @@ class NesterovSolver(SGDSolver):
 
     type_name = "Nesterov"
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.nesterov(diff, self.history[i], local_rate, _f32(self.param.momentum))
 
 
@@ -803,7 +840,7 @@ class AdaGradSolver(SGDSolver):
         if self.param.momentum != 0:
             raise SolverConfigError(f"{self.path}: momentum cannot be used with AdaGrad")
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.adagrad(diff, self.history[i], local_rate, _f32(self.param.delta))
 
 
@@ -819,7 +856,7 @@ class RMSPropSolver(SGDSolver):
         if not 0 <= self.param.rms_decay <= 1:
             raise SolverConfigError(f"{self.path}: rms_decay must be in [0, 1]")
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.rmsprop(
             diff, self.history[i], local_rate, _f32(self.param.rms_decay), _f32(self.param.delta)
         )
@@ -831,7 +868,7 @@ class AdaDeltaSolver(SGDSolver):
     type_name = "AdaDelta"
     blocks = 2
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         upd.adadelta(
             diff,
             self.history[i],
@@ -848,7 +885,7 @@ class AdamSolver(SGDSolver):
     type_name = "Adam"
     blocks = 2
 
-    def compute_update(self, i, n, diff, local_rate):
+    def compute_update(self, i: int, n: int, diff: torch.Tensor, local_rate: float) -> None:
         p = self.param
         upd.adam(
             diff,
@@ -872,7 +909,13 @@ SOLVERS = {
 }
 
 
-def get_solver(path, log=None, net_factory=None, precision=None, fuse_sgd=None):
+def get_solver(
+    path: str | os.PathLike,
+    log: SolverLog | None = None,
+    net_factory: Callable[..., Any] | None = None,
+    precision: str | None = None,
+    fuse_sgd: bool | None = None,
+) -> SGDSolver:
     """The solver class named by the prototxt's `type` (or legacy solver_type), constructed;
     `precision` 'bf16'/'fp16' calls its set_precision (None/'fp32': Caffe's exact path);
     `fuse_sgd` as SGDSolver's."""

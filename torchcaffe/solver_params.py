@@ -5,7 +5,10 @@ blob, skipping blobs that share another layer's (ParamSpec `name`) storage; each
 ParamSpec lr_mult and decay_mult (default 1; BatchNorm's statistics are fixed at 0).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +54,7 @@ def _fixed_lr_types():
     return {"BatchNorm"}
 
 
-def learnable_params(net, net_param):
+def learnable_params(net: Any, net_param: caffe_pb2.NetParameter) -> list[LearnableParam]:
     """List of LearnableParam for a pycaffe-style `net` built from (filtered) `net_param`.
 
     `net.params` gives the blobs (OrderedDict layer -> list of blobs, bottom to top);

@@ -5,7 +5,10 @@ regularised), its history tensors and the local rate (rate * lr_mult) and leaves
 value Caffe subtracts from the data (Net::Update: data -= diff). Shapes: all tensors alike.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -14,32 +17,41 @@ import torch
 HISTORY_BLOCKS = {"SGD": 1, "Nesterov": 1, "AdaGrad": 1, "RMSProp": 1, "AdaDelta": 2, "Adam": 2}
 
 
-def sgd(diff, hist, local_rate, momentum):
+def sgd(diff: torch.Tensor, hist: torch.Tensor, local_rate: float, momentum: float) -> None:
     """Momentum SGD: history = local_rate * diff + momentum * history; diff = history."""
     hist.mul_(momentum).add_(diff, alpha=local_rate)
     diff.copy_(hist)
 
 
-def nesterov(diff, hist, local_rate, momentum):
+def nesterov(diff: torch.Tensor, hist: torch.Tensor, local_rate: float, momentum: float) -> None:
     """Nesterov: h_new = momentum h + local_rate diff; diff = (1+momentum) h_new - momentum h."""
     old = hist.clone()
     hist.mul_(momentum).add_(diff, alpha=local_rate)
     diff.copy_(hist).mul_(1.0 + momentum).sub_(old, alpha=momentum)
 
 
-def adagrad(diff, hist, local_rate, delta):
+def adagrad(diff: torch.Tensor, hist: torch.Tensor, local_rate: float, delta: float) -> None:
     """AdaGrad: history += diff^2; diff = local_rate * diff / (sqrt(history) + delta)."""
     hist.add_(diff * diff)
     diff.div_(hist.sqrt().add_(delta)).mul_(local_rate)
 
 
-def rmsprop(diff, hist, local_rate, rms_decay, delta):
+def rmsprop(
+    diff: torch.Tensor, hist: torch.Tensor, local_rate: float, rms_decay: float, delta: float
+) -> None:
     """RMSProp: h = decay h + (1-decay) diff^2; diff = local_rate * diff / (sqrt(h) + delta)."""
     hist.mul_(rms_decay).add_(diff * diff, alpha=1.0 - rms_decay)
     diff.div_(hist.sqrt().add_(delta)).mul_(local_rate)
 
 
-def adadelta(diff, hist_g, hist_u, local_rate, momentum, delta):
+def adadelta(
+    diff: torch.Tensor,
+    hist_g: torch.Tensor,
+    hist_u: torch.Tensor,
+    local_rate: float,
+    momentum: float,
+    delta: float,
+) -> None:
     """AdaDelta (Zeiler), Caffe's form with `momentum` as the decay.
 
     E[g^2] = m E[g^2] + (1-m) g^2; u = g * sqrt((E[u^2] + delta) / (E[g^2] + delta));
@@ -52,7 +64,16 @@ def adadelta(diff, hist_g, hist_u, local_rate, momentum, delta):
     diff.mul_(local_rate)
 
 
-def adam(diff, m, v, local_rate, beta1, beta2, eps, t):
+def adam(
+    diff: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    local_rate: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    t: int,
+) -> None:
     """Adam at step t = iter + 1: m, v moments; diff = local_rate * c * m / (sqrt(v) + eps).
 
     c = sqrt(1 - beta2^t) / (1 - beta1^t) is Caffe's bias correction (folded into the rate).
@@ -63,7 +84,7 @@ def adam(diff, m, v, local_rate, beta1, beta2, eps, t):
     diff.copy_(m.div(v.sqrt().add_(eps))).mul_(local_rate * correction)
 
 
-def regularize(diff, data, local_decay, kind):
+def regularize(diff: torch.Tensor, data: torch.Tensor, local_decay: float, kind: str) -> None:
     """Weight decay: L2 diff += decay * data; L1 diff += decay * sign(data)."""
     if local_decay == 0:
         return
@@ -75,7 +96,7 @@ def regularize(diff, data, local_decay, kind):
         raise ValueError(f"regularization_type '{kind}' is unknown: use L1 or L2")
 
 
-def clip_gradients(diffs, clip):
+def clip_gradients(diffs: Sequence[torch.Tensor], clip: float) -> tuple[float | None, float]:
     """Global L2 clip over all diffs; returns (norm, scale) with scale 1.0 when not clipped."""
     if clip < 0 or not diffs:
         return None, 1.0

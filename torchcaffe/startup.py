@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 import sys
+import types
+from collections.abc import MutableMapping
 
 from . import options
 from .waitpolicy import WAIT_POLICIES, policy_env
@@ -44,7 +46,7 @@ def libgomp_loaded() -> bool:
         return "torch" in sys.modules
 
 
-def before_torch(environ=None) -> dict:
+def before_torch(environ: MutableMapping[str, str] | None = None) -> dict:
     """Set the wait policy and THP_MEM_ALLOC_ENABLE=1 (unless the user set them) in `environ`
     (default os.environ) when no OpenMP runtime is loaded yet; record what is in effect.
     Returns the state ({"policy", "source"}), also kept for wait_state()."""
@@ -94,7 +96,7 @@ def set_by_torchcaffe() -> tuple:
     return tuple(_state.get("set", ()))
 
 
-def after_torch(torch) -> None:
+def after_torch(torch: types.ModuleType) -> None:
     """Apply the choices that need torch loaded: TORCHCAFFE_THREADS (torch.set_num_threads)."""
     threads = options.current().threads
     if threads is not None and torch.get_num_threads() != threads:

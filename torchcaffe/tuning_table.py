@@ -7,6 +7,7 @@ check a TORCHCAFFE_TUNING key against it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["Clause", "Rules", "TABLE", "pick"]
@@ -38,7 +39,7 @@ class Clause:
         )
 
 
-def pick(clauses, cin: int, cout: int, h: int, w: int) -> int:
+def pick(clauses: Iterable[Clause], cin: int, cout: int, h: int, w: int) -> int:
     """The tile of the first clause that matches, 0 (direct convolution) when none does."""
     for c in clauses:
         if c.matches(cin, cout, h, w):

@@ -4,8 +4,11 @@ before libgomp loads, torchcaffe.options checks TORCHCAFFE_WAIT_POLICY against t
 starts children under each.
 """
 
+from __future__ import annotations
+
 import os
 import re
+from collections.abc import Mapping
 
 __all__ = ["WAIT_POLICIES", "policy_env", "child_env"]
 
@@ -37,7 +40,7 @@ def policy_env(name: str) -> dict:
     return env
 
 
-def child_env(name: str, base=None) -> dict:
+def child_env(name: str, base: Mapping[str, str] | None = None) -> dict:
     """A copy of `base` (default os.environ) whose libgomp variables are policy `name`'s."""
     env = dict(os.environ if base is None else base)
     for k, v in policy_env(name).items():

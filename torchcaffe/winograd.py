@@ -65,7 +65,9 @@ def _invert(rows: list[list[Fraction]]) -> list[list[Fraction]]:
     return [row[n:] for row in m]
 
 
-def winograd_matrices(m: int, r: int = 3):
+def winograd_matrices(
+    m: int, r: int = 3
+) -> tuple[list[list[Fraction]], list[list[Fraction]], list[list[Fraction]]]:
     """Exact (A^T [m, n], G [n, r], B^T [n, n]) as nested lists of Fractions, n = m + r - 1."""
     if (m, r) not in _POINTS:
         raise ValueError(f"winograd: F({m}, {r}) not supported (F(2, 3), F(4, 3), F(2, 7))")
@@ -225,6 +227,30 @@ def _pair(v, name):
 
 def _check(x, weight, bias, padding, stride, dilation, groups, tile):
     """The validated (tile, r, ph, pw); ValueError naming what is unsupported."""
+    tile, r = _check_kernel(x, weight, tile)
+    if _pair(stride, "stride") != (1, 1):
+        raise ValueError(f"winograd_conv2d: only stride 1, got stride={stride!r}")
+    if _pair(dilation, "dilation") != (1, 1):
+        raise ValueError(f"winograd_conv2d: only dilation 1, got dilation={dilation!r}")
+    if groups != 1 or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"winograd_conv2d: only groups=1 with weight Cin == input C, got groups={groups}, "
+            f"weight {tuple(weight.shape)}, input {tuple(x.shape)}"
+        )
+    _check_types(x, weight, bias)
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"winograd_conv2d: negative padding {padding!r}")
+    if x.shape[2] + 2 * ph < r or x.shape[3] + 2 * pw < r:
+        raise ValueError(
+            f"winograd_conv2d: input {tuple(x.shape)} with padding {(ph, pw)} is smaller than "
+            f"{r}x{r}"
+        )
+    return tile, r, ph, pw
+
+
+def _check_kernel(x, weight, tile):
+    """(tile, r) for a 4-D input and an r x r weight (r = 3 or 7); tile None: r's default."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError("winograd_conv2d: input must be a 4-D tensor [N, C, H, W]")
     r = weight.shape[-1] if weight.dim() == 4 else None
@@ -239,15 +265,11 @@ def _check(x, weight, bias, padding, stride, dilation, groups, tile):
             f"winograd_conv2d: tile={tile!r} unsupported for {r}x{r} kernels "
             f"({' or '.join(map(str, _KERNELS[r]))})"
         )
-    if _pair(stride, "stride") != (1, 1):
-        raise ValueError(f"winograd_conv2d: only stride 1, got stride={stride!r}")
-    if _pair(dilation, "dilation") != (1, 1):
-        raise ValueError(f"winograd_conv2d: only dilation 1, got dilation={dilation!r}")
-    if groups != 1 or weight.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"winograd_conv2d: only groups=1 with weight Cin == input C, got groups={groups}, "
-            f"weight {tuple(weight.shape)}, input {tuple(x.shape)}"
-        )
+    return tile, r
+
+
+def _check_types(x, weight, bias):
+    """x, weight (and bias) float32 or float64 alike, on one device; bias [Cout]."""
     if x.dtype not in _DTYPES or weight.dtype != x.dtype:
         raise ValueError(
             f"winograd_conv2d: dtype {x.dtype} / weight {weight.dtype} unsupported "
@@ -262,25 +284,16 @@ def _check(x, weight, bias, padding, stride, dilation, groups, tile):
             f"winograd_conv2d: bias must be [{weight.shape[0]}] {x.dtype} on {x.device}, "
             f"got {tuple(bias.shape)} {bias.dtype} on {bias.device}"
         )
-    ph, pw = _pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"winograd_conv2d: negative padding {padding!r}")
-    if x.shape[2] + 2 * ph < r or x.shape[3] + 2 * pw < r:
-        raise ValueError(
-            f"winograd_conv2d: input {tuple(x.shape)} with padding {(ph, pw)} is smaller than "
-            f"{r}x{r}"
-        )
-    return tile, r, ph, pw
 
 
 def winograd_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
-    padding=(1, 1),
+    padding: int | tuple[int, int] = (1, 1),
     tile: int | None = None,
-    stride=1,
-    dilation=1,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     out: torch.Tensor | None = None,
     band_bytes: int | None = None,
@@ -315,33 +328,19 @@ def winograd_conv2d(
     direct = out is not None and out.permute(0, 2, 3, 1).is_contiguous()
     y = out.permute(0, 2, 3, 1) if direct else x.new_empty((nb, ho, wo, cout))  # NHWC
 
-    def result():
-        if out is None:
-            return _as_format(y, channels_last)
-        if not direct:
-            out.copy_(y.permute(0, 3, 1, 2))
-        return out
-
     if nb == 0 or cout == 0:
-        return result()
+        return _result(y, out, direct, channels_last)
     if c == 0:
         y.zero_()
         if bias is not None:
             y.add_(bias)
-        return result()
+        return _result(y, out, direct, channels_last)
     u = _filter_transform(weight, tile)
 
     th, tw = -(-ho // m), -(-wo // m)
     wp = m * tw + r - 1
     xh = x.permute(0, 2, 3, 1)
-    per_row = n * n * nb * tw * max(c, cout) * x.element_size()
-    if BAND_BYTES is not None:
-        band_bytes = BAND_BYTES
-    elif band_bytes is None:
-        band_bytes = _tuning.current().winograd_band_bytes
-    if r != 3:
-        band_bytes = max(band_bytes, 2 * u.numel() * u.element_size())
-    tb = max(1, min(th, band_bytes // per_row))
+    tb = _band_tile_rows(x, u, t, th, tw, cout, band_bytes)
 
     xb = x.new_zeros((nb, m * tb + r - 1, wp, c))  # padded band: the border columns stay zero
     d = x.new_empty(n * n * nb * tb * tw * c)  # the gathered tiles D
@@ -354,44 +353,83 @@ def winograd_conv2d(
     for t0 in range(0, th, tb):
         b = min(tb, th - t0)
         lt = nb * b * tw
-        # input rows [lo, lo + m b + r - 1) of the padded map, copied into the band buffer
-        xbb = xb[:, : m * b + r - 1]
-        lo = m * t0 - ph
-        s_lo, s_hi = max(0, lo), min(h, lo + m * b + r - 1)
-        if s_lo > lo:
-            xbb[:, : s_lo - lo].zero_()
-        if s_hi < lo + m * b + r - 1:
-            xbb[:, max(0, s_hi - lo) :].zero_()
-        if s_hi > s_lo:
-            xbb[:, s_lo - lo : s_hi - lo, pw : pw + w].copy_(xh[:, s_lo:s_hi])
-
-        # V = (B^T kron B^T) D with D [(k l), tiles, c], gathered by one copy
-        db = d[: n * n * lt * c].view(n, n, nb, b, tw, c)
-        db.copy_(xbb.unfold(1, n, m).unfold(2, n, m).permute(4, 5, 0, 1, 2, 3))
-        vb = v[: n * n * lt * c].view(n * n, -1)
-        torch.mm(bt_kron, db.view(n * n, -1), out=vb)
-
+        vb = _transform_band(t, xh, xb, d, v, bt_kron, t0, b, tw, ph, pw)
         pb = prod[: n * n * lt * cout].view(n * n, lt, cout)
         torch.bmm(vb.view(n * n, lt, c), u, out=pb)
         if bias is not None:
             pb[t.bias_at * n + t.bias_at].add_(bias)
+        _write_band(t, y, o1, pb, at_kron, t0, b, tw, valid_h, valid_w)
+    return _result(y, out, direct, channels_last)
 
-        # Y = (A^T kron A^T) M, then each phase into the output
-        ob = o1[: m * m * lt * cout].view(m * m, lt * cout)
-        torch.mm(at_kron, pb.view(n * n, -1), out=ob)
-        ob = ob.view(m, m, nb, b, tw, cout)
-        if ho % m == 0 and wo % m == 0:  # every phase whole: one copy
-            yb = y[:, m * t0 : m * (t0 + b)].view(nb, b, m, tw, m, cout)
-            yb.copy_(ob.permute(2, 3, 0, 4, 1, 5))
-            continue
-        for p in range(m):
-            hp = min(b, valid_h[p] - t0)
-            for q in range(m):
-                if hp > 0:
-                    y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
-                        ob[p, q, :, :hp, : valid_w[q]]
-                    )
-    return result()
+
+def _result(y, out, direct, channels_last):
+    """winograd_conv2d's result from its NHWC output `y`: `out` (written through one copy
+    unless y is its memory), else y in x's memory format."""
+    if out is None:
+        return _as_format(y, channels_last)
+    if not direct:
+        out.copy_(y.permute(0, 3, 1, 2))
+    return out
+
+
+def _band_tile_rows(x, u, t, th, tw, cout, band_bytes):
+    """Tile rows per band: the transformed tiles of one band within band_bytes (BAND_BYTES
+    when set, else the argument, else the host table's); for 7x7 at least twice U."""
+    nb, c = x.shape[:2]
+    per_row = t.n * t.n * nb * tw * max(c, cout) * x.element_size()
+    if BAND_BYTES is not None:
+        band_bytes = BAND_BYTES
+    elif band_bytes is None:
+        band_bytes = _tuning.current().winograd_band_bytes
+    if t.r != 3:
+        band_bytes = max(band_bytes, 2 * u.numel() * u.element_size())
+    return max(1, min(th, band_bytes // per_row))
+
+
+def _transform_band(t, xh, xb, d, v, bt_kron, t0, b, tw, ph, pw):
+    """V = (B^T kron B^T) D [n*n, tiles * C] (in `v`) for the b tile rows from t0: the input
+    rows [lo, lo + m b + r - 1) of the padded map copied into the band buffer `xb`, its tiles
+    D gathered by one copy (into `d`)."""
+    m, n, r = t.m, t.n, t.r
+    nb, h, w, c = xh.shape
+    lt = nb * b * tw
+    xbb = xb[:, : m * b + r - 1]
+    lo = m * t0 - ph
+    s_lo, s_hi = max(0, lo), min(h, lo + m * b + r - 1)
+    if s_lo > lo:
+        xbb[:, : s_lo - lo].zero_()
+    if s_hi < lo + m * b + r - 1:
+        xbb[:, max(0, s_hi - lo) :].zero_()
+    if s_hi > s_lo:
+        xbb[:, s_lo - lo : s_hi - lo, pw : pw + w].copy_(xh[:, s_lo:s_hi])
+    # D [(k l), tiles, c]
+    db = d[: n * n * lt * c].view(n, n, nb, b, tw, c)
+    db.copy_(xbb.unfold(1, n, m).unfold(2, n, m).permute(4, 5, 0, 1, 2, 3))
+    vb = v[: n * n * lt * c].view(n * n, -1)
+    torch.mm(bt_kron, db.view(n * n, -1), out=vb)
+    return vb
+
+
+def _write_band(t, y, o1, pb, at_kron, t0, b, tw, valid_h, valid_w):
+    """Y = (A^T kron A^T) M (in `o1`) for the b tile rows from t0, then each of its m*m phases
+    into the NHWC output `y` (one copy when every phase is whole)."""
+    m, n = t.m, t.n
+    nb, ho, wo, cout = y.shape
+    lt = nb * b * tw
+    ob = o1[: m * m * lt * cout].view(m * m, lt * cout)
+    torch.mm(at_kron, pb.view(n * n, -1), out=ob)
+    ob = ob.view(m, m, nb, b, tw, cout)
+    if ho % m == 0 and wo % m == 0:  # every phase whole: one copy
+        yb = y[:, m * t0 : m * (t0 + b)].view(nb, b, m, tw, m, cout)
+        yb.copy_(ob.permute(2, 3, 0, 4, 1, 5))
+        return
+    for p in range(m):
+        hp = min(b, valid_h[p] - t0)
+        for q in range(m):
+            if hp > 0:
+                y[:, m * t0 + p :: m, q::m][:, :hp, : valid_w[q]].copy_(
+                    ob[p, q, :, :hp, : valid_w[q]]
+                )
 
 
 def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -399,7 +437,9 @@ def _as_format(y_nhwc: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return y if channels_last else y.contiguous()
 
 
-def winograd_tile(cin: int, cout: int, h: int, w: int, k: int = 3, rules=None) -> int:
+def winograd_tile(
+    cin: int, cout: int, h: int, w: int, k: int = 3, rules: _tuning.Rules | None = None
+) -> int:
     """The tile (4 or 2) for which winograd_conv2d beats F.conv2d here, or 0 for neither: the fast
     mode's choice. h, w: the output map (or the piece of it computed in one call).
 
@@ -424,7 +464,7 @@ def use_winograd(cin: int, cout: int, h: int, w: int, k: int = 3) -> bool:
     return winograd_tile(cin, cout, h, w, k) != 0
 
 
-def exact_tile(cin: int, cout: int, h: int, w: int, rules=None) -> int:
+def exact_tile(cin: int, cout: int, h: int, w: int, rules: _tuning.Rules | None = None) -> int:
     """2 where F(2x2, 3x3) beats the direct convolution here, else 0: torchcaffe's default (exact)
     mode. F(2x2)'s error against a float64 convolution is 3-7e-7 of max|y| on VGG's layers, below
     direct float32's own 1-4e-6, so it changes nothing beyond float rounding. h, w: the output

@@ -4,6 +4,8 @@ Forward and backward follow Caffe's CPU formulas (float32, with the float64 step
 takes); in place, backward reads the top where Caffe's reads the overwritten bottom (neuron_fn).
 """
 
+from __future__ import annotations
+
 import torch
 
 from ..errors import NetError
@@ -13,7 +15,7 @@ from .neuron_fn import ElementwiseLayer
 BNLL_THRESHOLD = 50.0
 
 
-def caffe_sigmoid(x):
+def caffe_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """Caffe's CPU sigmoid: 0.5 * tanh(0.5 x) + 0.5."""
     return 0.5 * torch.tanh(0.5 * x) + 0.5
 

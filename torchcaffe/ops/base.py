@@ -7,7 +7,10 @@ Layers that act on Blobs themselves (Input, Data, Python) set `acts_on_blobs = T
 implement `reshape_blobs`, `forward_blobs` and `backward_blobs` instead.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -16,7 +19,7 @@ from ..errors import NetError
 REGISTRY = {}
 
 
-def register(*names):
+def register(*names: str) -> Callable[[type], type]:
     """Class decorator: register a layer class under Caffe type name(s)."""
 
     def deco(cls):
@@ -84,16 +87,16 @@ class BaseLayer:
     explicit_backward = None  # optional (top_diffs, xs, ws, need_bottom) -> bottom diffs
 
 
-def canonical_axis(axis, ndim, where):
+def canonical_axis(axis: int, ndim: int, where: str) -> int:
     """Caffe's CanonicalAxisIndex: negative axes count from the end; out of range is an error."""
     if not -ndim <= axis < max(ndim, 1):
         raise NetError(f"{where}: axis {axis} out of range for a {ndim}-D blob")
     return axis + ndim if axis < 0 else axis
 
 
-def prod(xs):
+def prod(xs: Iterable[int]) -> int:
     return int(math.prod(xs))
 
 
-def meta_like(x):
+def meta_like(x: torch.Tensor) -> torch.Tensor:
     return torch.empty(x.shape, device="meta")

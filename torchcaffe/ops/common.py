@@ -1,6 +1,10 @@
 """InnerProduct, Eltwise, Concat, Scale, Bias, BatchNorm, Softmax, Flatten, Reshape, Split,
 Silence, ArgMax."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 
 from ..errors import NetError
@@ -307,7 +311,9 @@ class Flatten(BaseLayer):
         return [x.reshape(shape)]
 
 
-def caffe_reshape(in_shape, dims, axis, num_axes, where="Reshape"):
+def caffe_reshape(
+    in_shape: Sequence[int], dims: Sequence[int], axis: int, num_axes: int, where: str = "Reshape"
+) -> tuple[int, ...]:
     """Caffe's Reshape rule: dims replace in_shape[axis:axis+num_axes]; 0 copies the bottom
     dim at that position, one -1 is inferred from the count."""
     nd = len(in_shape)

@@ -1,6 +1,9 @@
 """Input (shapes only) and Data (LMDB or LevelDB of caffe_pb2.Datum with transform_param)."""
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +51,7 @@ class Input(BaseLayer):
         pass
 
 
-def read_mean_file(path, where):
+def read_mean_file(path: str, where: str) -> np.ndarray:
     """A BlobProto .binaryproto mean image -> float32 array (C, H, W)."""
     if not os.path.exists(path):
         raise NetError(f"{where}: mean_file '{path}' does not exist")
@@ -58,7 +61,7 @@ def read_mean_file(path, where):
     return arr.reshape(arr.shape[-3:]) if arr.ndim >= 3 else arr
 
 
-def datum_to_array(datum):
+def datum_to_array(datum: caffe_pb2.Datum) -> np.ndarray:
     """caffe_pb2.Datum -> float32 (C, H, W); encoded images are decoded with OpenCV (BGR)."""
     if datum.encoded:
         import cv2
@@ -74,7 +77,13 @@ def datum_to_array(datum):
     return np.asarray(datum.float_data, np.float32).reshape(shape)
 
 
-def transform(img, tp, phase, rng, mean=None):
+def transform(
+    img: np.ndarray,
+    tp: caffe_pb2.TransformationParameter,
+    phase: int,
+    rng: np.random.Generator,
+    mean: np.ndarray | None = None,
+) -> np.ndarray:
     """Caffe's DataTransformer on one (C, H, W) image: crop (random in TRAIN, centred in TEST),
     mirror (TRAIN, random), subtract mean_file (at the crop offset) or mean_value, times scale."""
     c, h, w = img.shape
@@ -126,7 +135,7 @@ class LevelDBCursor:
         return self.item[1]
 
 
-def open_cursor(p, where):
+def open_cursor(p: caffe_pb2.DataParameter, where: str) -> tuple[Any, Any]:
     """A cursor at the first record of data_param.source, by its backend (LMDB or LEVELDB)."""
     if not os.path.exists(p.source):
         kind = caffe_pb2.DataParameter.DB.Name(p.backend)

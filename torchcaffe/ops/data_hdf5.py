@@ -76,24 +76,35 @@ class HDF5Data(BaseLayer):
                 f"{self.where}: HDF5 file '{path}' (listed in '{self.lp.hdf5_data_param.source}') "
                 "does not exist"
             )
-        arrays = []
         try:
             with h5py.File(path, "r") as f:
-                for name in self.lp.top:
-                    if name not in f or not isinstance(f[name], h5py.Dataset):
-                        raise NetError(
-                            f"{self.where}: '{path}' has no dataset '{name}' (one per top, "
-                            f"named as the top; it has {sorted(f.keys())})"
-                        )
-                    d = f[name]
-                    if d.dtype.kind not in "fiub" or d.ndim < 1:
-                        raise NetError(
-                            f"{self.where}: dataset '{name}' in '{path}' is {d.dtype} with "
-                            f"{d.ndim} axes; give float or integer values with >= 1 axes"
-                        )
-                    arrays.append(np.ascontiguousarray(d[...], dtype=np.float32))
+                arrays = [self._dataset(h5py, f, path, name) for name in self.lp.top]
         except OSError as e:
             raise NetError(f"{self.where}: cannot read HDF5 file '{path}': {e}") from None
+        self._check_rows(path, arrays)
+        self.arrays = arrays
+        self.perm = np.arange(arrays[0].shape[0])
+        if self.lp.hdf5_data_param.shuffle:
+            self.rng.shuffle(self.perm)
+
+    def _dataset(self, h5py, f, path, name):
+        """Dataset `name` of open file `f` as a float32 array (float or integer, >= 1 axes)."""
+        if name not in f or not isinstance(f[name], h5py.Dataset):
+            raise NetError(
+                f"{self.where}: '{path}' has no dataset '{name}' (one per top, "
+                f"named as the top; it has {sorted(f.keys())})"
+            )
+        d = f[name]
+        if d.dtype.kind not in "fiub" or d.ndim < 1:
+            raise NetError(
+                f"{self.where}: dataset '{name}' in '{path}' is {d.dtype} with "
+                f"{d.ndim} axes; give float or integer values with >= 1 axes"
+            )
+        return np.ascontiguousarray(d[...], dtype=np.float32)
+
+    def _check_rows(self, path, arrays):
+        """Every dataset of the file has the first's row count (> 0) and, after the first
+        file, the first file's row shapes."""
         rows = arrays[0].shape[0]
         for name, a in zip(self.lp.top, arrays):
             if a.shape[0] != rows:
@@ -110,10 +121,6 @@ class HDF5Data(BaseLayer):
                         f"{self.where}: dataset '{name}' in '{path}' has rows of shape "
                         f"{a.shape[1:]}, the first file's have {s[1:]}"
                     )
-        self.arrays = arrays
-        self.perm = np.arange(rows)
-        if self.lp.hdf5_data_param.shuffle:
-            self.rng.shuffle(self.perm)
 
     def _next(self):
         self.row += 1

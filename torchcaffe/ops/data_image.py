@@ -215,6 +215,36 @@ def _cround(v):
     return int(np.floor(d + 0.5)) if d >= 0 else -int(np.floor(-d + 0.5))
 
 
+class _WindowFile:
+    """The tokens of a window file, read in order; errors name the layer and the file."""
+
+    def __init__(self, where, path):
+        self.where, self.path = where, path
+        with open(path) as f:
+            self.tokens = f.read().split()
+        self.k = 0
+
+    def more(self):
+        return self.k < len(self.tokens)
+
+    def take(self, what):
+        """The next token; NetError saying `what` was expected when the file ends early."""
+        if self.k >= len(self.tokens):
+            raise NetError(f"{self.where}: window file '{self.path}' ends early ({what})")
+        self.k += 1
+        return self.tokens[self.k - 1]
+
+    def integer(self, what):
+        """The next token as an int; NetError naming `what` when it is not one."""
+        tok = self.take(what)
+        try:
+            return int(tok)
+        except ValueError:
+            raise NetError(
+                f"{self.where}: window file '{self.path}': {what} '{tok}' is not an integer"
+            ) from None
+
+
 @register("WindowData")
 class WindowData(BaseLayer):
     """Batches of image windows (R-CNN style) from window_data_param.source, a text file of
@@ -238,64 +268,67 @@ class WindowData(BaseLayer):
         self.prefetch_rng = caffe_rng.layer_rng() if (tp.mirror or tp.crop_size) else None
         if not os.path.isfile(p.source):
             raise NetError(f"{self.where}: window file '{p.source}' does not exist")
-        with open(p.source) as f:
-            tokens = f.read().split()
+        src = _WindowFile(self.where, p.source)
         self.images, self.fg, self.bg = [], [], []
         self.cache = {}
         channels = 0
-        k = 0
-
-        def take(what):
-            nonlocal k
-            if k >= len(tokens):
-                raise NetError(f"{self.where}: window file '{p.source}' ends early ({what})")
-            k += 1
-            return tokens[k - 1]
-
-        def as_int(tok, what):
-            try:
-                return int(tok)
-            except ValueError:
-                raise NetError(
-                    f"{self.where}: window file '{p.source}': {what} '{tok}' is not an integer"
-                ) from None
-
-        if not tokens:
+        if not src.tokens:
             raise NetError(f"{self.where}: window file '{p.source}' is empty")
-        fg_t, bg_t = np.float32(p.fg_threshold), np.float32(p.bg_threshold)
-        while k < len(tokens):
-            tag = take("'#'")
-            if tag != "#":
-                raise NetError(
-                    f"{self.where}: window file '{p.source}': expected '#' to start an image "
-                    f"record, found '{tag}'"
-                )
-            index = as_int(take("image index"), "image index")
-            path = p.root_folder + take("image path")
-            size = [as_int(take("image size"), "image size") for _ in range(3)]
-            channels = size[0]
-            self.images.append(path)
-            if p.cache_images:
-                if not os.path.isfile(path):
-                    raise NetError(f"{self.where}: could not open or find file '{path}'")
-                with open(path, "rb") as f:
-                    self.cache[len(self.images) - 1] = np.frombuffer(f.read(), np.uint8)
-            for _ in range(as_int(take("window count"), "window count")):
-                label = as_int(take("label"), "label")
-                overlap = np.float32(take("overlap"))
-                box = [as_int(take("window corner"), "window corner") for _ in range(4)]
-                if overlap >= fg_t:
-                    if label <= 0:
-                        raise NetError(
-                            f"{self.where}: foreground window (overlap {overlap}) of image "
-                            f"{index} has label {label}; foreground labels must be > 0"
-                        )
-                    self.fg.append((index, label, *box))
-                elif overlap < bg_t:
-                    self.bg.append((index, 0, *box))
+        thresholds = np.float32(p.fg_threshold), np.float32(p.bg_threshold)
+        while src.more():
+            channels = self._read_image(src, thresholds)
         cs = tp.crop_size
         if cs < 1:
             raise NetError(f"{self.where}: WindowData needs transform_param.crop_size > 0")
+        self._setup_mean(tp, channels)
+        self.channels = channels
+        caffe_rng.transformer_rng(tp, self.phase)  # BasePrefetchingDataLayer's InitRand
+        caffe_rng.global_rand()  # the prefetch thread's seed
+        top[0].reshape((p.batch_size, channels, cs, cs))
+        top[1].reshape(p.batch_size)
+
+    def _read_image(self, src, thresholds):
+        """One image record of the window file (its image, optionally cached, and its
+        windows sorted into foreground and background); returns its channel count."""
+        p = self.lp.window_data_param
+        tag = src.take("'#'")
+        if tag != "#":
+            raise NetError(
+                f"{self.where}: window file '{p.source}': expected '#' to start an image "
+                f"record, found '{tag}'"
+            )
+        index = src.integer("image index")
+        path = p.root_folder + src.take("image path")
+        size = [src.integer("image size") for _ in range(3)]
+        self.images.append(path)
+        if p.cache_images:
+            if not os.path.isfile(path):
+                raise NetError(f"{self.where}: could not open or find file '{path}'")
+            with open(path, "rb") as f:
+                self.cache[len(self.images) - 1] = np.frombuffer(f.read(), np.uint8)
+        for _ in range(src.integer("window count")):
+            self._read_window(src, index, thresholds)
+        return size[0]
+
+    def _read_window(self, src, index, thresholds):
+        """One '<label> <overlap> <x1> <y1> <x2> <y2>' window of image `index`: foreground at
+        overlap >= fg_threshold (label > 0), background below bg_threshold, else dropped."""
+        fg_t, bg_t = thresholds
+        label = src.integer("label")
+        overlap = np.float32(src.take("overlap"))
+        box = [src.integer("window corner") for _ in range(4)]
+        if overlap >= fg_t:
+            if label <= 0:
+                raise NetError(
+                    f"{self.where}: foreground window (overlap {overlap}) of image "
+                    f"{index} has label {label}; foreground labels must be > 0"
+                )
+            self.fg.append((index, label, *box))
+        elif overlap < bg_t:
+            self.bg.append((index, 0, *box))
+
+    def _setup_mean(self, tp, channels):
+        """The mean to subtract: mean_file's image or mean_value (one, or one per channel)."""
         self.mean = read_mean_file(tp.mean_file, self.where) if tp.HasField("mean_file") else None
         self.mean_values = None
         if len(tp.mean_value):
@@ -307,11 +340,6 @@ class WindowData(BaseLayer):
                     f"{self.where}: {len(mv)} mean_value entries for {channels} channels"
                 )
             self.mean_values = np.asarray(mv * channels if len(mv) == 1 else mv, np.float32)
-        self.channels = channels
-        caffe_rng.transformer_rng(tp, self.phase)  # BasePrefetchingDataLayer's InitRand
-        caffe_rng.global_rand()  # the prefetch thread's seed
-        top[0].reshape((p.batch_size, channels, cs, cs))
-        top[1].reshape(p.batch_size)
 
     def reshape_blobs(self, bottom, top):
         pass

@@ -1,9 +1,16 @@
 """Checks Caffe makes at run time, as errors naming the layer: bottoms it cannot backpropagate
 to (index and selector inputs), and layers whose in-place run Caffe does not define."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
+
+if TYPE_CHECKING:
+    from .base import BaseLayer
 
 
 class _Refuse(torch.autograd.Function):
@@ -21,7 +28,7 @@ class _Refuse(torch.autograd.Function):
         return g, None, None
 
 
-def refuse_backward(out, bottom, error):
+def refuse_backward(out: torch.Tensor, bottom: torch.Tensor, error: Exception) -> torch.Tensor:
     """`out`, which raises NetError `error` at backward if `bottom` needs a gradient (Caffe
     stops there with a fatal check)."""
     if bottom.requires_grad and torch.is_grad_enabled():
@@ -29,14 +36,14 @@ def refuse_backward(out, bottom, error):
     return out
 
 
-def no_backward_error(layer, j, what):
+def no_backward_error(layer: BaseLayer, j: int, what: str) -> NetError:
     return NetError(
         f"{layer.where}: {layer.type} cannot backpropagate to bottom {j} '{layer.lp.bottom[j]}' "
         f"({what}); set propagate_down: false for it"
     )
 
 
-def refuse_in_place(layer):
+def refuse_in_place(layer: BaseLayer) -> None:
     """Raise when a top of `layer` is also one of its bottoms (Caffe would overwrite the input
     while reading it)."""
     same = set(layer.lp.top) & set(layer.lp.bottom)

@@ -1,21 +1,28 @@
 """SoftmaxWithLoss and Accuracy over N x C x (spatial) scores and N x (spatial) labels."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, canonical_axis, prod, register
 
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
 FLT_MIN = float(np.finfo(np.float32).tiny)
 
 
-def normalizer(mode, outer, inner, valid):
+def normalizer(mode: str, outer: int, inner: int, valid: float | torch.Tensor) -> float:
     """Caffe's loss normaliser by LossParameter mode name, never below 1."""
     n = {"FULL": outer * inner, "VALID": valid, "BATCH_SIZE": outer, "NONE": 1}[mode]
     return max(1.0, float(n))
 
 
-def loss_mode(lp):
+def loss_mode(lp: caffe_pb2.LayerParameter) -> str:
     """Normalization mode name: `normalization` when set, else legacy `normalize`
     (true -> VALID, false -> BATCH_SIZE), else VALID."""
     p = lp.loss_param

@@ -2,6 +2,10 @@
 0 and 1 with the same first dimension, no forced backward to the labels (bottom 1), and an
 error, as Caffe's fatal check, when a backward to the labels is asked for anyway."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -50,13 +54,13 @@ class LossLayer(BaseLayer):
         return lab, valid
 
 
-def legacy_dims(shape):
+def legacy_dims(shape: Sequence[int]) -> tuple[int, ...]:
     """Caffe's num, channels, height, width of a blob with <= 4 axes (1 where absent)."""
     s = tuple(shape) + (1,) * (4 - len(shape))
     return s[:4]
 
 
-def loss_normalizer(mode, outer, inner, valid):
+def loss_normalizer(mode: str, outer: int, inner: int, valid: float) -> float:
     """LossParameter normalization: FULL outer*inner, VALID the valid count, BATCH_SIZE outer,
     NONE 1; never below 1."""
     n = {"FULL": outer * inner, "VALID": valid, "BATCH_SIZE": outer, "NONE": 1}[mode]

@@ -1,6 +1,8 @@
 """Classification losses: HingeLoss, InfogainLoss, MultinomialLogisticLoss and
 SigmoidCrossEntropyLoss, with Caffe's forward, normalization and backward."""
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -14,7 +16,7 @@ from .base import canonical_axis, prod, register
 from .loss_base import LOG_THRESHOLD, MODES, LossLayer, legacy_dims, loss_normalizer
 
 
-def caffe_sigmoid(x):
+def caffe_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.tanh(0.5 * x) + 0.5
 
 

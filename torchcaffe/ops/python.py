@@ -5,10 +5,13 @@ become the layer's parameters (the Net adopts them after setup). An exception th
 reaches the caller unchanged, with a note (PEP 678) naming the layer and the call.
 """
 
+from __future__ import annotations
+
 import importlib
 import inspect
 import os
 import sys
+from typing import Any
 
 from caffeio.errors import add_note
 
@@ -18,7 +21,7 @@ from ..layer import Layer
 from .base import BaseLayer, register
 
 
-def import_layer_class(module, name, where):
+def import_layer_class(module: str, name: str, where: str) -> Any:
     """Import `module` (dotted names allowed; the working directory is on sys.path, as under
     pycaffe) and return its attribute `name`; failures raise NetError with a sys.path hint."""
     cwd = os.getcwd()
@@ -40,7 +43,7 @@ def import_layer_class(module, name, where):
     return getattr(mod, name)
 
 
-def own_class(cls):
+def own_class(cls: Any) -> Any:
     """torchcaffe's class for a Python layer written for every engine: one that offers
     `for_engine(layer_base)` (engine.PortableLayer) and is not a torchcaffe.Layer yet gets its
     torchcaffe.Layer subclass; any other class is used as it is."""

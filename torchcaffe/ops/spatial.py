@@ -1,6 +1,9 @@
 """Im2col (convolution windows as channels) and SPP (spatial pyramid pooling)."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +17,14 @@ from .guards import refuse_in_place
 from .vision import caffe_pool2d, conv_geometry
 
 
-def im2col(x, axis, kernel, pad, stride, dilation):
+def im2col(
+    x: torch.Tensor,
+    axis: int,
+    kernel: Sequence[int],
+    pad: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> torch.Tensor:
     """Caffe's im2col of every item: (outer..., C, *S) -> (outer..., C * prod(K), *O), the
     column index c * prod(K) + kernel offset (row-major), zeros outside the input."""
     n = len(kernel)
@@ -80,7 +90,7 @@ class Im2col(BaseLayer):
         return [im2col(x, axis, kernel, pad, stride, dil)]
 
 
-def spp_level(h, w, level):
+def spp_level(h: int, w: int, level: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """Caffe's SPP pooling geometry for pyramid level `level` (2^level bins per side):
     ((kernel_h, kernel_w), (pad_h, pad_w)), stride = kernel."""
     bins = 2**level

@@ -6,9 +6,14 @@ symbolic: global pooling goes by adaptive pooling, LRN across channels by an ave
 convolutions skip the GEMM path (whose view sizes a trace would freeze).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
+from caffeio import caffe_pb2
 from caffeio import layertypes as lt
 
 from .. import winograd as _wg
@@ -21,7 +26,7 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def conv_geometry(lp, n, where):
+def conv_geometry(lp: caffe_pb2.LayerParameter, n: int, where: str) -> tuple[tuple[int, ...], ...]:
     """Convolution LayerParameter -> (kernel, pad, stride, dilation), each a tuple of n ints
     (caffeio.layertypes.conv_geometry's rules; NetError naming `where`)."""
     axes = lt.conv_geometry(lp, n, where, NetError)
@@ -33,6 +38,16 @@ def _out_sizes(shape, geom, transposed):
     """Caffe's output size on each spatial axis of a bottom of `shape` (N x C x spatial)."""
     size = lt.deconv_out_size if transposed else lt.conv_out_size
     return [size(n, k, s, p, d) for n, k, p, s, d in zip(shape[2:], *geom)]
+
+
+def _bias_grad(d, dsum):
+    """A top diff's bias gradient: `dsum` when the by-regions path summed it already; a 4-D
+    diff by channel_sums (aten's own bias sum reads an NHWC map with long strides, ~100 ms)."""
+    if dsum is not None:
+        return dsum
+    if d.dim() == 4:
+        return channel_sums(d)
+    return d.sum([0, *range(2, d.dim())])
 
 
 @register("Convolution")
@@ -195,8 +210,7 @@ class Convolution(BaseLayer):
         With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
         bands, the bottom diff into `alloc(shape)`. With `winograd` (the net's setting, nonzero)
         3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad)."""
-        kernel, pad, stride, dil = self.geom
-        n = len(kernel)
+        kernel = self.geom[0]
         need_b = self.bias_term and need_w[1]
         if all(self._gemm_ok(x, ws[0]) for x in xs):
             gx = [
@@ -204,57 +218,102 @@ class Convolution(BaseLayer):
                 for x, d, nx in zip(xs, top_diffs, need_x)
             ]
             return gx
-        gx, gw, gb, dsum = [], None, None, None
-        if in_info is not None and len(xs) == 1 and n == 2 and not self.transposed and need_w[0]:
-            d = top_diffs[0].to(xs[0].dtype)
-            dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
-            gw = weight_grad_by_regions(
-                d, xs[0], in_info, ws[0], stride, pad, dil, self.group, band=band, total=dsum
+        dsum = None
+        if (
+            in_info is not None
+            and len(xs) == 1
+            and len(kernel) == 2
+            and not self.transposed
+            and need_w[0]
+        ):
+            gx, dsum = self._backward_by_regions(
+                top_diffs[0],
+                xs[0],
+                ws[0],
+                need_x[0],
+                need_b,
+                param_diffs,
+                in_info,
+                alloc,
+                band,
+                winograd,
             )
-            if gw is not None:
-                gi = None
-                if need_x[0] and winograd:
-                    gi = self._winograd_input_grad(d, xs[0], ws[0], alloc)
-                if need_x[0] and band and gi is None:
-                    from ..bufpool import conv_input_grad
+            if gx is not None:
+                return gx
+        return self._backward_per_bottom(
+            top_diffs, xs, ws, need_x, need_w[0], need_b, param_diffs, dsum, alloc, winograd
+        )
 
-                    fmt = memory_format_of(xs[0])
-                    out = alloc(xs[0].shape, memory_format=fmt) if alloc is not None else None
-                    gi = conv_input_grad(
-                        d, ws[0], xs[0].shape, stride, pad, dil, self.group, out, band
-                    )
-                if need_x[0] and gi is None:
-                    gi = self._backward_aten(d, xs[0], ws[0], True, False)[0]
-                param_diffs[0].add_(gw)
-                if need_b:
-                    param_diffs[1].add_(dsum)
-                return [gi]
+    def _backward_by_regions(self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg):
+        """([bottom diff], dsum) of a one-bottom 2-D convolution whose input's constant areas
+        are known (`in_info`): the weight diff by regions (constregion) and the bias diff
+        (dsum, the top diff's channel sums) added into `param_diffs`; (None, dsum) with nothing
+        added when the regions decline."""
+        kernel, pad, stride, dil = self.geom
+        d = d.to(x.dtype)
+        dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
+        gw = weight_grad_by_regions(
+            d, x, in_info, w, stride, pad, dil, self.group, band=band, total=dsum
+        )
+        if gw is None:
+            return None, dsum
+        gi = self._input_grad(d, x, w, alloc, band, wg) if nx else None
+        param_diffs[0].add_(gw)
+        if need_b:
+            param_diffs[1].add_(dsum)
+        return [gi], dsum
+
+    def _input_grad(self, d, x, w, alloc, band, winograd):
+        """The bottom diff of a one-bottom convolution: by Winograd F(2x2) where it gains (with
+        `winograd`), else in row bands (with `band`; into `alloc` memory), else by aten."""
+        gi = None
+        if winograd:
+            gi = self._winograd_input_grad(d, x, w, alloc)
+        if band and gi is None:
+            from ..bufpool import conv_input_grad
+
+            kernel, pad, stride, dil = self.geom
+            fmt = memory_format_of(x)
+            out = alloc(x.shape, memory_format=fmt) if alloc is not None else None
+            gi = conv_input_grad(d, w, x.shape, stride, pad, dil, self.group, out, band)
+        if gi is None:
+            gi = self._backward_aten(d, x, w, True, False)[0]
+        return gi
+
+    def _backward_per_bottom(
+        self, top_diffs, xs, ws, need_x, nw, need_b, param_diffs, dsum, alloc, winograd
+    ):
+        """Bottom diffs bottom by bottom (None where not needed); the weight (`nw`) and bias
+        (`need_b`) diffs summed over the bottoms and added into `param_diffs`. `dsum`: the bias
+        diff when the by-regions path already summed it."""
+        gx, gw, gb = [], None, None
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
-            gi = gwi = None
-            if nx and winograd and len(xs) == 1:
-                gi = self._winograd_input_grad(d, x, ws[0], alloc)
-            aten_x = bool(nx) and gi is None
-            if aten_x or need_w[0]:  # (aten aborts when asked for nothing)
-                gia, gwi = self._backward_aten(d, x, ws[0], aten_x, bool(need_w[0]))
-                if aten_x:
-                    gi = gia
+            gi, gwi = self._bottom_grads(d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc)
             gx.append(gi)
-            if need_w[0]:
+            if nw:
                 gw = gwi if gw is None else gw + gwi
-            if need_b:  # aten's own bias sum reads an NHWC map with long strides (~100 ms)
-                if dsum is not None:  # (regions declined: the sum is already there)
-                    gbi = dsum
-                elif d.dim() == 4:
-                    gbi = channel_sums(d)
-                else:
-                    gbi = d.sum([0, *range(2, d.dim())])
+            if need_b:
+                gbi = _bias_grad(d, dsum)
                 gb = gbi if gb is None else gb + gbi
         if gw is not None:
             param_diffs[0].add_(gw)
         if gb is not None:
             param_diffs[1].add_(gb)
         return gx
+
+    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc):
+        """(bottom diff, weight diff) of one bottom, None where not needed: the bottom diff by
+        Winograd where it gains (with `winograd`), the rest by aten's convolution_backward."""
+        gi = gwi = None
+        if nx and winograd:
+            gi = self._winograd_input_grad(d, x, w, alloc)
+        aten_x = bool(nx) and gi is None
+        if aten_x or nw:  # (aten aborts when asked for nothing)
+            gia, gwi = self._backward_aten(d, x, w, aten_x, bool(nw))
+            if aten_x:
+                gi = gia
+        return gi, gwi
 
     def _winograd_input_grad(self, d, x, w, alloc=None):
         """Bottom diff of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3) where exact_tile
@@ -338,7 +397,9 @@ def _torch_pool_size(size, k, p, s):
     return out
 
 
-def torch_pool_matches_caffe(kernel, pad, stride, ceil_mode=True):
+def torch_pool_matches_caffe(
+    kernel: Sequence[int], pad: Sequence[int], stride: Sequence[int], ceil_mode: bool = True
+) -> bool:
     """Whether torch's pooling (F.max_pool2d, F.avg_pool2d with count_include_pad) gives Caffe's
     output size at every input size, so caffe_pool2d always takes it: each pad at most half
     its kernel (torch's limit) and, rounding up, the layer pads or no kernel is smaller than
@@ -349,7 +410,14 @@ def torch_pool_matches_caffe(kernel, pad, stride, ceil_mode=True):
     return not ceil_mode or any(pad) or all(k >= s for k, s in zip(kernel, stride))
 
 
-def caffe_pool2d(x, method, kernel, pad, stride, ceil_mode=True):
+def caffe_pool2d(
+    x: torch.Tensor,
+    method: str,
+    kernel: Sequence[int],
+    pad: Sequence[int],
+    stride: Sequence[int],
+    ceil_mode: bool = True,
+) -> torch.Tensor:
     """Caffe MAX/AVE pooling of N x C x H x W -> N x C x OH x OW (caffeio.layertypes' size).
 
     MAX ignores padding (windows clipped to the input); AVE divides by the window clipped to
@@ -584,7 +652,9 @@ def _flat_indices(off, w, kernel, pad, stride):
     return _base(off.shape, w, stride, pad) + o + dy * (w - kernel[1])
 
 
-def lrn_across_channels(x, size, alpha, beta, k):
+def lrn_across_channels(
+    x: torch.Tensor, size: int, alpha: float, beta: float, k: float
+) -> torch.Tensor:
     """x / (k + alpha/size * sum over `size` neighbouring channels of x^2)^beta (N x C x ...)."""
     pre = (size - 1) // 2
     sq = (x * x).unsqueeze(1)
@@ -600,7 +670,7 @@ def lrn_across_channels(x, size, alpha, beta, k):
     return x * (k + (alpha / size) * s).pow(-beta)
 
 
-def lrn_within_channel(x, size, alpha, beta):
+def lrn_within_channel(x: torch.Tensor, size: int, alpha: float, beta: float) -> torch.Tensor:
     """x / (1 + alpha * mean of x^2 over a size x size window, zero padded)^beta (N x C x H x W)."""
     pad = (size - 1) // 2
     avg = caffe_pool2d(x * x, "AVE", (size, size), (pad, pad), (1, 1), True)
@@ -628,7 +698,9 @@ class LRN(BaseLayer):
         return [lrn_across_channels(xs[0], p.local_size, p.alpha, p.beta, p.k)]
 
 
-def crop_to(x, ref_shape, offsets, where="Crop"):
+def crop_to(
+    x: torch.Tensor, ref_shape: Sequence[int], offsets: Sequence[int | None], where: str = "Crop"
+) -> torch.Tensor:
     """Cut x to ref_shape on every axis whose offset is given (`offsets`: one per axis of x,
     None for an axis kept whole; caffeio.layertypes.crop_offsets gives a Crop layer's). An
     offset + size beyond x's extent raises NetError naming the sizes."""
