@@ -28,7 +28,7 @@ the size from which a map is pooled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 
@@ -56,7 +56,7 @@ def enabled_from_env() -> bool:
 class BufferPool:
     """Grow-only buffers keyed by site; `grows` and `reuses` count what happened."""
 
-    def __init__(self, min_bytes=None):
+    def __init__(self, min_bytes: int | None = None) -> None:
         if min_bytes is None:
             min_bytes = int(_options.current().buffers_min_mb * (1 << 20))
         self.min_bytes = min_bytes
@@ -65,8 +65,13 @@ class BufferPool:
         self.reuses = 0
 
     def empty(
-        self, key, shape, dtype=torch.float32, device="cpu", memory_format=torch.contiguous_format
-    ):
+        self,
+        key: Hashable,
+        shape: Sequence[int],
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> torch.Tensor:
         """An uninitialised tensor of `shape` (in `memory_format`: contiguous or, 4-D,
         channels_last): a view of site `key`'s buffer when it is large, else a torch.empty."""
         shape = tuple(int(s) for s in shape)
@@ -90,10 +95,10 @@ class BufferPool:
             return buf[:n].view(n_, h, w, c).permute(0, 3, 1, 2)
         return buf[:n].view(shape)
 
-    def nbytes(self):
+    def nbytes(self) -> int:
         return sum(b.numel() * b.element_size() for b in self._bufs.values())
 
-    def clear(self):
+    def clear(self) -> None:
         self._bufs.clear()
 
 

@@ -1,10 +1,20 @@
 """pycaffe's Classifier: a TEST-phase Net that predicts class probabilities of images, with
 pycaffe's preprocessing (caffe.io.Transformer), resizing and 10-crop oversampling."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import io as caffe_io
 from .net import TEST, Net
+
+if TYPE_CHECKING:
+    import os
+
+    from caffeio import caffe_pb2
 
 
 class Classifier(Net):
@@ -18,14 +28,14 @@ class Classifier(Net):
 
     def __init__(
         self,
-        model_file,
-        pretrained_file,
-        image_dims=None,
-        mean=None,
-        input_scale=None,
-        raw_scale=None,
-        channel_swap=None,
-    ):
+        model_file: str | os.PathLike | caffe_pb2.NetParameter,
+        pretrained_file: str | os.PathLike | None,
+        image_dims: Sequence[int] | np.ndarray | None = None,
+        mean: np.ndarray | None = None,
+        input_scale: float | None = None,
+        raw_scale: float | None = None,
+        channel_swap: Sequence[int] | None = None,
+    ) -> None:
         Net.__init__(self, model_file, TEST, weights=pretrained_file)
         self.transformer = _transformer(self, mean, input_scale, raw_scale, channel_swap)
         self.crop_dims = np.array(self.blobs[self.inputs[0]].shape[2:])
@@ -33,7 +43,7 @@ class Classifier(Net):
             self.crop_dims if image_dims is None or not len(image_dims) else image_dims
         )
 
-    def predict(self, inputs, oversample=True):
+    def predict(self, inputs: Sequence[np.ndarray], oversample: bool = True) -> np.ndarray:
         """Class probabilities (the net's first output) of each H x W x K image in `inputs`,
         averaged over the 10 crops with oversample (default), else of the centre crop."""
         h, w = (int(d) for d in self.image_dims)

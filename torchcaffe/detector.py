@@ -1,13 +1,24 @@
 """pycaffe's Detector: a TEST-phase Net that classifies windows of images (R-CNN style), with
 optional context padding around each window."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import io as caffe_io
 from .classifier import _transformer
 from .net import TEST, Net
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from caffeio import caffe_pb2
+
+    Window: TypeAlias = Sequence[float] | np.ndarray  # (ymin, xmin, ymax, xmax)
 
 
 class Detector(Net):
@@ -20,19 +31,21 @@ class Detector(Net):
 
     def __init__(
         self,
-        model_file,
-        pretrained_file,
-        mean=None,
-        input_scale=None,
-        raw_scale=None,
-        channel_swap=None,
-        context_pad=None,
-    ):
+        model_file: str | os.PathLike | caffe_pb2.NetParameter,
+        pretrained_file: str | os.PathLike | None,
+        mean: np.ndarray | None = None,
+        input_scale: float | None = None,
+        raw_scale: float | None = None,
+        channel_swap: Sequence[int] | None = None,
+        context_pad: int | None = None,
+    ) -> None:
         Net.__init__(self, model_file, TEST, weights=pretrained_file)
         self.transformer = _transformer(self, mean, input_scale, raw_scale, channel_swap)
         self.configure_crop(context_pad)
 
-    def detect_windows(self, images_windows):
+    def detect_windows(
+        self, images_windows: Iterable[tuple[str, Iterable[Window]]]
+    ) -> list[dict[str, Any]]:
         """[(image filename, [window, ...]), ...] -> [{'window', 'prediction', 'filename'}]
         per window, in order; prediction = the net's first output for the warped crop."""
         pairs = [(f, list(ws)) for f, ws in images_windows]
@@ -54,7 +67,7 @@ class Detector(Net):
                 )
         return out
 
-    def detect_selective_search(self, image_fnames):
+    def detect_selective_search(self, image_fnames: Iterable[str]) -> list[dict[str, Any]]:
         """detect_windows on Selective Search proposals (needs the external
         selective_search_ijcv_with_python module and MATLAB, as pycaffe's)."""
         try:
@@ -68,7 +81,7 @@ class Detector(Net):
         windows = selective_search.get_windows(image_fnames, cmd="selective_search_rcnn")
         return self.detect_windows(zip(image_fnames, windows))
 
-    def crop(self, im, window):
+    def crop(self, im: np.ndarray, window: Window) -> np.ndarray:
         """The window (ymin, xmin, ymax, xmax) of H x W x K image `im`; with context_pad the
         window grown so that context_pad input pixels of context surround it once warped to
         the input size, parts outside the image filled with the mean."""
@@ -98,7 +111,7 @@ class Detector(Net):
         out[pad_y : pad_y + crop_h, pad_x : pad_x + crop_w] = context
         return out
 
-    def configure_crop(self, context_pad):
+    def configure_crop(self, context_pad: int | None) -> None:
         """Set crop_dims (the input's H x W x K) and context_pad; with context, crop_mean is
         the mean in image space (un-transposed, channels un-swapped, divided by raw_scale)."""
         name = self.inputs[0]

@@ -22,7 +22,7 @@ BlobProto writing) and scipy / Pillow, without scikit-image:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -134,7 +134,7 @@ class Transformer:
     set_channel_swap, set_raw_scale, set_mean, set_input_scale per input; preprocess(name,
     H x W x K image) -> K x H x W array, deprocess inverts it."""
 
-    def __init__(self, inputs):
+    def __init__(self, inputs: Mapping[str, Sequence[int]]) -> None:
         self.inputs = inputs
         self.transpose = {}
         self.channel_swap = {}
@@ -156,7 +156,7 @@ class Transformer:
             self.input_scale.get(in_),
         )
 
-    def preprocess(self, in_, data):
+    def preprocess(self, in_: str, data: np.ndarray) -> np.ndarray:
         """H' x W' x K image -> K x H x W float32 input: resized to the input's H x W,
         transposed, channels reordered, times raw_scale, minus the mean, times input_scale."""
         transpose, swap, raw_scale, mean, input_scale = self._steps(in_)
@@ -176,7 +176,7 @@ class Transformer:
             x *= input_scale
         return x
 
-    def deprocess(self, in_, data):
+    def deprocess(self, in_: str, data: np.ndarray) -> np.ndarray:
         """Undo preprocess (all but the resize): K x H x W (or 1 x K x H x W) -> image."""
         transpose, swap, raw_scale, mean, input_scale = self._steps(in_)
         x = data.copy().squeeze()
@@ -192,7 +192,7 @@ class Transformer:
             x = x.transpose(np.argsort(transpose))
         return x
 
-    def set_transpose(self, in_, order):
+    def set_transpose(self, in_: str, order: Sequence[int]) -> None:
         """Order of the image's axes for the input, e.g. (2, 0, 1): H x W x C -> C x H x W."""
         self.__check_input(in_)
         if len(order) != len(self.inputs[in_]) - 1:
@@ -202,7 +202,7 @@ class Transformer:
             )
         self.transpose[in_] = order
 
-    def set_channel_swap(self, in_, order):
+    def set_channel_swap(self, in_: str, order: Sequence[int]) -> None:
         """Channel order after the transpose, e.g. (2, 1, 0): RGB -> BGR."""
         self.__check_input(in_)
         if len(order) != self.inputs[in_][1]:
@@ -212,12 +212,12 @@ class Transformer:
             )
         self.channel_swap[in_] = order
 
-    def set_raw_scale(self, in_, scale):
+    def set_raw_scale(self, in_: str, scale: float) -> None:
         """Scale applied before the mean (e.g. 255 for images in [0, 1])."""
         self.__check_input(in_)
         self.raw_scale[in_] = scale
 
-    def set_mean(self, in_, mean):
+    def set_mean(self, in_: str, mean: np.ndarray) -> None:
         """Mean to subtract: per channel (K,) or elementwise (K x H x W, resized to the input)."""
         self.__check_input(in_)
         ms = mean.shape
@@ -246,7 +246,7 @@ class Transformer:
                 )
         self.mean[in_] = mean
 
-    def set_input_scale(self, in_, scale):
+    def set_input_scale(self, in_: str, scale: float) -> None:
         """Scale applied last, after the mean."""
         self.__check_input(in_)
         self.input_scale[in_] = scale

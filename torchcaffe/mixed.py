@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -135,14 +135,14 @@ class LossScaler:
 
     def __init__(
         self,
-        precision,
-        init_scale=2.0**16,
-        growth_interval=2000,
-        growth_factor=2.0,
-        backoff_factor=0.5,
-        min_scale=1.0,
-        max_consecutive_skips=25,
-    ):
+        precision: str | torch.dtype | None,
+        init_scale: float = 2.0**16,
+        growth_interval: int = 2000,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        min_scale: float = 1.0,
+        max_consecutive_skips: int = 25,
+    ) -> None:
         self.precision = parse(precision)
         if self.precision == "fp32":
             raise PrecisionError("LossScaler is for fp16/bf16; fp32 runs without one")
@@ -161,14 +161,14 @@ class LossScaler:
         self.max_consecutive_skips = int(max_consecutive_skips)
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Back to the initial state: scale init_scale (fp16) or 1 (bf16), no skips counted."""
         self.scale = max(self.min_scale, self.init_scale) if self.dynamic else 1.0
         self.good_steps = 0
         self.skipped = 0
         self.consecutive = 0
 
-    def update(self, finite):
+    def update(self, finite: bool) -> bool:
         """After a step's diffs were checked: -> True when that step is skipped (not finite).
         fp16: halve the scale on a skip, double it after growth_interval good steps."""
         if finite:
@@ -187,11 +187,11 @@ class LossScaler:
         return True
 
     @property
-    def exhausted(self):
+    def exhausted(self) -> bool:
         """Whether max_consecutive_skips steps in a row were skipped (0: never)."""
         return 0 < self.max_consecutive_skips <= self.consecutive
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """JSON-able state (saved in the snapshot's .rngstate under STATE_KEY)."""
         return {
             "precision": self.precision,
@@ -201,7 +201,7 @@ class LossScaler:
             "consecutive": self.consecutive,
         }
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: object) -> bool:
         """Take `state` (state_dict's) when it was saved for this precision -> whether it was."""
         if not isinstance(state, dict) or state.get("precision") != self.precision:
             return False
@@ -214,7 +214,7 @@ class LossScaler:
         self.consecutive = int(state["consecutive"])
         return True
 
-    def describe(self):
+    def describe(self) -> str:
         """One line for the log: what runs in which precision."""
         if self.dynamic:
             return (
@@ -224,7 +224,7 @@ class LossScaler:
             )
         return "Mixed precision bf16: layers under autocast, fp32 weights and diffs; no loss scale"
 
-    def status(self):
+    def status(self) -> str:
         """The display line's text: skipped steps and the current scale."""
         return f"skipped overflow steps: {self.skipped}, loss scale {self.scale:g}"
 

@@ -15,7 +15,7 @@ import os
 import sys
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from .netapi import NetAPI
 from .netstate import filter_net, insert_splits
 from .ops import REGISTRY, Context
 
+if TYPE_CHECKING:
+    from .ops.base import BaseLayer
+
 TRAIN, TEST = 0, 1
 
 # Layers whose top is fresh memory that their own backward does not read: an in-place ReLU
@@ -60,7 +63,7 @@ def layer_type_list() -> list[str]:
 class LayerView:
     """What `net.layers[i]` shows: `.type`, `.name`, `.blobs` (parameter Blobs)."""
 
-    def __init__(self, impl):
+    def __init__(self, impl: BaseLayer) -> None:
         self._impl = impl
 
     type = property(lambda self: self._impl.type)

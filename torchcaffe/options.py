@@ -214,7 +214,7 @@ class Options:
     isa_caps: dict = field(default_factory=dict)  # ISA_VARIABLES that are set -> their values
     set_by: tuple = ()  # names of the variables (and "code") that set fields above
 
-    def user_wait_policy(self):
+    def user_wait_policy(self) -> str | None:
         """'GOMP_SPINCOUNT=..'/'OMP_WAIT_POLICY=..' when the user set libgomp's own variables
         (torchcaffe then keeps them), else None."""
         pairs = (("OMP_WAIT_POLICY", self.omp_wait_policy), ("GOMP_SPINCOUNT", self.gomp_spincount))

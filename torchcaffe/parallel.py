@@ -8,6 +8,10 @@ for scripts that call it. Caffe's data layers read these to shard their input; t
 solvers and data layers take the rank and world size from torch.distributed.
 """
 
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
 _state = {"count": None, "rank": None, "multiprocess": False}
 
 
@@ -29,7 +33,7 @@ def has_nccl() -> bool:
 class NCCL:
     """Caffe's NCCL solver synchroniser: not in torchcaffe (raises)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(
             "caffe.NCCL: torchcaffe trains on several GPUs with torch DistributedDataParallel, "
             "not NCCL solvers: run `torchrun --nproc_per_node=N models/<model>/solve.py ...` "
@@ -37,7 +41,7 @@ class NCCL:
         )
 
     @staticmethod
-    def new_uid():
+    def new_uid() -> NoReturn:
         """Raises like NCCL(): there are no NCCL uids in torchcaffe."""
         NCCL()
 

@@ -54,7 +54,7 @@ class NonFiniteLoss(FloatingPointError):
     `reason`: what was seen when it was not the loss alone (mixed precision: too many skipped
     steps in a row), else None."""
 
-    def __init__(self, iteration, loss, reason=None):
+    def __init__(self, iteration: int, loss: float, reason: str | None = None) -> None:
         self.iteration, self.loss, self.reason = iteration, loss, reason
         what = reason or f"loss = {loss}"
         super().__init__(

@@ -27,22 +27,22 @@ class LearnableParam:
     blob: object
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"{self.layer}[{self.index}]"
 
-    def data(self):
+    def data(self) -> torch.Tensor:
         """The data as a torch tensor sharing the blob's memory (float32, same shape)."""
         if hasattr(self.blob, "data_tensor"):
             return self.blob.data_tensor
         return torch.from_numpy(np.asarray(self.blob.data))
 
-    def diff(self):
+    def diff(self) -> torch.Tensor:
         """The diff as a torch tensor sharing the blob's memory."""
         if hasattr(self.blob, "diff_tensor"):
             return self.blob.diff_tensor
         return torch.from_numpy(np.asarray(self.blob.diff))
 
-    def commit(self, data, diff):
+    def commit(self, data: torch.Tensor, diff: torch.Tensor) -> None:
         """Tell the blob its tensors were written on the engine side (GPU host mirrors go stale)."""
         if hasattr(self.blob, "data_tensor"):
             self.blob.data_tensor = data

@@ -1,5 +1,7 @@
 """pycaffe's Timer: start(), stop(), `ms` (milliseconds between them), as Caffe's CPU timer."""
 
+from __future__ import annotations
+
 import time
 
 
@@ -8,7 +10,7 @@ class Timer:
     `ms` before any start is 0. On a CUDA device, start/stop wait for the queued kernels first
     so that the time covers them (Caffe's GPU timer times the device with events)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._start = None
         self._elapsed = 0.0
         self.running = False
@@ -23,14 +25,14 @@ class Timer:
 
             torch.cuda.synchronize(dev)
 
-    def start(self):
+    def start(self) -> None:
         """Start (or restart) timing."""
         if not self.running:
             self._sync()
             self._start = time.perf_counter()
             self.running = True
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop timing; `ms` then holds the time since start()."""
         if self.running:
             self._sync()

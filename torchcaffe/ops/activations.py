@@ -6,11 +6,19 @@ takes); in place, backward reads the top where Caffe's reads the overwritten bot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
+
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, register
 from .neuron_fn import ElementwiseLayer
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, ParamShapes, Shapes, Tensors
 
 BNLL_THRESHOLD = 50.0
 
@@ -26,10 +34,12 @@ class AbsVal(ElementwiseLayer):
 
     allows_in_place = False
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         return torch.abs(x), ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         return torch.sign(x) * g
 
 
@@ -38,12 +48,14 @@ class BNLL(ElementwiseLayer):
     """log(1 + exp(x)), computed as x + log(1 + exp(-x)) for x > 0; bottom diff
     top diff * e / (e + 1) with e = exp(min(x, 50))."""
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         pos = x.double() + torch.log(1.0 + torch.exp(-x).double())
         neg = torch.log(1.0 + torch.exp(x).double())
         return torch.where(x > 0, pos, neg).float(), ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         e = torch.exp(torch.clamp(x, max=BNLL_THRESHOLD))
         return ((g * e).double() / (e.double() + 1.0)).float()
 
@@ -52,15 +64,17 @@ class BNLL(ElementwiseLayer):
 class Clip(ElementwiseLayer):
     """max(min, min(x, max)) (clip_param); bottom diff passes where min <= x <= max."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         self.lo = lp.clip_param.min
         self.hi = lp.clip_param.max
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         return torch.clamp(torch.clamp(x, max=self.hi), min=self.lo), ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         return g * ((x >= self.lo) & (x <= self.hi)).to(g.dtype)
 
 
@@ -69,16 +83,18 @@ class ELU(ElementwiseLayer):
     """max(x, 0) + alpha (exp(min(x, 0)) - 1); bottom diff top diff * (1 for x > 0, else
     alpha + y)."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         self.alpha = lp.elu_param.alpha
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         y = torch.maximum(x, zero) + self.alpha * (torch.exp(torch.minimum(x, zero)) - 1.0)
         return y, ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         pos = (x > 0).to(g.dtype)
         return g * (pos + (self.alpha + y) * (x <= 0).to(g.dtype))
 
@@ -88,15 +104,17 @@ class Swish(ElementwiseLayer):
     """x * sigmoid(beta x); bottom diff top diff * (beta y + s (1 - beta y)), s the sigmoid
     (kept from forward, so in place is exact)."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         self.beta = lp.swish_param.beta
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         s = caffe_sigmoid(x * self.beta)
         return x * s, (s,)
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         (s,) = extra
         by = self.beta * y
         return (g.double() * (by.double() + s.double() * (1.0 - by.double()))).float()
@@ -107,14 +125,16 @@ class Threshold(ElementwiseLayer):
     """1 where x > threshold, else 0. Caffe has no backward for it: a net that needs one
     through this layer stops with an error naming it."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         self.t = lp.threshold_param.threshold
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         return (x > self.t).to(x.dtype), ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> NoReturn:
         raise NetError(
             f"{self.where}: Threshold has no backward (Caffe's is not implemented either), but "
             "this net backpropagates through it; set propagate_down: false on it, or keep it "
@@ -131,7 +151,7 @@ class PReLU(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         s = bottom_shapes[0]
         if len(s) < 2:
             raise NetError(f"{self.where}: the bottom must have >= 2 axes, got {tuple(s)}")
@@ -145,7 +165,7 @@ class PReLU(BaseLayer):
             filler = caffe_pb2.FillerParameter(type="constant", value=0.25)
         return [(shape, filler)]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, a = xs[0], ws[0]
         if x.dim() < 2:
             raise NetError(f"{self.where}: the bottom must have >= 2 axes, got {tuple(x.shape)}")

@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import NetError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from caffeio import caffe_pb2
+
+    from ..blob import Blob
+
+    Tensors: TypeAlias = list[torch.Tensor]  # a layer's bottoms, parameters or tops, in order
+    Blobs: TypeAlias = list[Blob]  # the bottoms or tops of a layer that acts on Blobs
+    Shapes: TypeAlias = list[tuple[int, ...]]  # the bottoms' shapes, in order
+    # param_shapes' answer: (shape, FillerParameter or None) per parameter blob
+    ParamShapes: TypeAlias = list[tuple[tuple[int, ...], caffe_pb2.FillerParameter | None]]
 
 REGISTRY = {}
 
@@ -34,7 +48,9 @@ def register(*names: str) -> Callable[[type], type]:
 class Context:
     """What a layer may know about the net building it: phase, device, RNG, prototxt path."""
 
-    def __init__(self, phase, device, generator, where):
+    def __init__(
+        self, phase: int, device: torch.device, generator: torch.Generator | None, where: str
+    ) -> None:
         self.phase = phase
         self.device = device
         self.generator = generator
@@ -52,7 +68,7 @@ class BaseLayer:
     no_backward_bottoms = ()  # bottom indices that never get a gradient (labels)
     differentiable = True  # False: never backpropagates (Accuracy, ArgMax)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         self.lp = lp
         self.name = lp.name
         self.ctx = ctx
@@ -61,10 +77,10 @@ class BaseLayer:
         self.check_counts()
 
     @property
-    def where(self):
+    def where(self) -> str:
         return f"{self.ctx.where}: layer '{self.name}' (type {self.type})"
 
-    def check_counts(self):
+    def check_counts(self) -> None:
         for what, n, (lo, hi) in (
             ("bottom", len(self.lp.bottom), self.n_bottom),
             ("top", len(self.lp.top), self.n_top),
@@ -73,14 +89,14 @@ class BaseLayer:
                 want = f"{lo}" if lo == hi else f"{lo}..{hi if hi is not None else 'any'}"
                 raise NetError(f"{self.where}: takes {want} {what} blob(s), got {n}")
 
-    def allow_force_backward(self, j):
+    def allow_force_backward(self, j: int) -> bool:
         return j not in self.no_backward_bottoms
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         """[(shape, FillerParameter or None), ...] for the parameter blobs this layer owns."""
         return []
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         """Bottom tensors, parameter tensors -> list of top tensors."""
         raise NotImplementedError
 

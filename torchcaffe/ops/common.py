@@ -4,11 +4,17 @@ Silence, ArgMax."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, canonical_axis, prod, register
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, ParamShapes, Shapes, Tensors
 
 
 @register("InnerProduct")
@@ -19,7 +25,7 @@ class InnerProduct(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.inner_product_param
         if not p.HasField("num_output"):
@@ -31,7 +37,7 @@ class InnerProduct(BaseLayer):
     def _axis(self, ndim):
         return canonical_axis(self.p.axis, ndim, self.where)
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         s = bottom_shapes[0]
         k = prod(s[self._axis(len(s)) :])
         n = self.p.num_output
@@ -46,7 +52,7 @@ class InnerProduct(BaseLayer):
             out.append(((n,), p.bias_filler if p.HasField("bias_filler") else None))
         return out
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         axis = self._axis(x.dim())
         x2 = x.reshape(prod(x.shape[:axis]), -1)
@@ -70,7 +76,7 @@ class Eltwise(BaseLayer):
     n_bottom = (2, None)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.eltwise_param
         self.op = p.operation
@@ -82,7 +88,7 @@ class Eltwise(BaseLayer):
         if self.coeff and self.op != type(p).SUM:
             raise NetError(f"{self.where}: coeff applies to SUM only")
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         shape = xs[0].shape
         for j, x in enumerate(xs[1:], 1):
             if x.shape != shape:
@@ -115,7 +121,7 @@ class Concat(BaseLayer):
     n_bottom = (1, None)
     n_top = (1, 1)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         p = self.lp.concat_param
         axis = p.concat_dim if p.HasField("concat_dim") else p.axis
         axis = canonical_axis(axis, xs[0].dim(), self.where)
@@ -160,7 +166,7 @@ class Scale(BaseLayer):
     n_bottom = (1, 2)
     n_top = (1, 1)
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         p = self.lp.scale_param
         x = bottom_shapes[0]
         out = []
@@ -175,7 +181,7 @@ class Scale(BaseLayer):
             out.append((shape, p.bias_filler if p.HasField("bias_filler") else None))
         return out
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.scale_param
         if len(xs) == 2:
@@ -211,14 +217,14 @@ class Bias(BaseLayer):
     n_bottom = (1, 2)
     n_top = (1, 1)
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         if len(bottom_shapes) == 2:
             return []
         p = self.lp.bias_param
         _, shape = _param_span(p.axis, p.num_axes, bottom_shapes[0], self.where)
         return [(shape, p.filler if p.HasField("filler") else None)]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.bias_param
         if len(xs) == 2:
@@ -240,7 +246,7 @@ class BatchNorm(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.batch_norm_param
         self.use_global = p.use_global_stats if p.HasField("use_global_stats") else self.phase == 1
@@ -253,11 +259,11 @@ class BatchNorm(BaseLayer):
                     "its params (or give none)"
                 )
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         c = bottom_shapes[0][1] if len(bottom_shapes[0]) > 1 else 1
         return [((c,), None), ((c,), None), ((1,), None)]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         c = x.shape[1] if x.dim() > 1 else 1
         bshape = (1, c) + (1,) * (x.dim() - 2)
@@ -290,7 +296,7 @@ class Softmax(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         axis = canonical_axis(self.lp.softmax_param.axis, xs[0].dim(), self.where)
         return [torch.softmax(xs[0], dim=axis)]
 
@@ -302,7 +308,7 @@ class Flatten(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.flatten_param
         a = canonical_axis(p.axis, x.dim(), self.where)
@@ -359,7 +365,7 @@ class Reshape(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         p = self.lp.reshape_param
         shape = caffe_reshape(tuple(xs[0].shape), list(p.shape.dim), p.axis, p.num_axes, self.where)
         return [xs[0].reshape(shape)]
@@ -372,10 +378,12 @@ class Split(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, None)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         return [xs[0]] * len(self.lp.top)
 
-    def explicit_backward(self, top_diffs, xs, ws, need):
+    def explicit_backward(
+        self, top_diffs: Tensors, xs: Tensors, ws: Tensors, need: list[bool]
+    ) -> tuple[Tensors, Tensors]:
         total = top_diffs[0]
         for d in top_diffs[1:]:
             total = total + d
@@ -389,10 +397,12 @@ class Silence(BaseLayer):
     n_bottom = (1, None)
     n_top = (0, 0)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         return []
 
-    def explicit_backward(self, top_diffs, xs, ws, need):
+    def explicit_backward(
+        self, top_diffs: Tensors, xs: Tensors, ws: Tensors, need: list[bool]
+    ) -> tuple[Tensors, Tensors]:
         return [torch.zeros_like(x) for x in xs], []
 
 
@@ -404,7 +414,7 @@ class ArgMax(BaseLayer):
     n_top = (1, 1)
     differentiable = False
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.argmax_param
         k = p.top_k

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from .. import caffe_rng
 from ..errors import NetError
 from .base import BaseLayer, register
 
+if TYPE_CHECKING:
+    from .base import Blobs
+
 
 @register("Input")
 class Input(BaseLayer):
@@ -25,7 +28,7 @@ class Input(BaseLayer):
     n_bottom = (0, 0)
     n_top = (1, None)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         shapes = [tuple(int(d) for d in s.dim) for s in self.lp.input_param.shape]
         if len(shapes) not in (1, len(top)):
             raise NetError(
@@ -41,13 +44,13 @@ class Input(BaseLayer):
                 )
             t.reshape(shape)
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass
 
 
@@ -115,23 +118,23 @@ def transform(
 class LevelDBCursor:
     """A LevelDB (plyvel) read in key order, with the LMDB cursor calls Data uses."""
 
-    def __init__(self, db):
+    def __init__(self, db: Any) -> None:
         self.db = db
         self.it = None
         self.item = None
 
-    def first(self):
+    def first(self) -> bool:
         self.it = self.db.iterator()
         return self.next()
 
-    def next(self):
+    def next(self) -> bool:
         self.item = next(self.it, None)
         return self.item is not None
 
-    def key(self):
+    def key(self) -> bytes:
         return self.item[0]
 
-    def value(self):
+    def value(self) -> bytes:
         return self.item[1]
 
 
@@ -167,7 +170,7 @@ class Data(BaseLayer):
     n_bottom = (0, 0)
     n_top = (1, 2)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.data_param
         if not p.batch_size:
             raise NetError(f"{self.where}: data_param.batch_size is not set")
@@ -209,10 +212,10 @@ class Data(BaseLayer):
         except ValueError as e:
             raise NetError(f"{self.where}: record {self.cursor.key()!r}: {e}") from None
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         n = self.lp.data_param.batch_size
         imgs, labels = [], []
         for _ in range(n):
@@ -228,5 +231,5 @@ class Data(BaseLayer):
         if len(top) > 1:
             top[1].data_tensor = torch.tensor(labels, dtype=torch.float32)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass

@@ -15,7 +15,10 @@ is the same error. The file is written whole and closed at once (Caffe keeps it 
 net is destroyed).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +28,9 @@ from caffeio.atomic import atomic_path
 from ..errors import NetError
 from .base import BaseLayer, register
 from .loss_base import legacy_dims
+
+if TYPE_CHECKING:
+    from .base import Blobs
 
 
 def _h5py(where):
@@ -45,7 +51,7 @@ class HDF5Data(BaseLayer):
     n_bottom = (0, 0)
     n_top = (1, None)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.hdf5_data_param
         if self.lp.HasField("transform_param"):
             raise NetError(f"{self.where}: HDF5Data does not transform data; drop transform_param")
@@ -136,10 +142,10 @@ class HDF5Data(BaseLayer):
             if self.lp.hdf5_data_param.shuffle:
                 self.rng.shuffle(self.perm)
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         batch = [np.empty(s, np.float32) for s in self.shapes]
         for i in range(self.shapes[0][0]):
             r = self.perm[self.row]
@@ -151,7 +157,7 @@ class HDF5Data(BaseLayer):
                 t.reshape(s)
             t.data_tensor = torch.from_numpy(b)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass
 
 
@@ -164,7 +170,7 @@ class HDF5Output(BaseLayer):
     n_top = (0, 0)
     differentiable = False
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         self.path = self.lp.hdf5_output_param.file_name
         if not self.path:
             raise NetError(f"{self.where}: hdf5_output_param.file_name is not set")
@@ -174,10 +180,10 @@ class HDF5Output(BaseLayer):
         _h5py(self.where)
         self.written = False
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         h5py = _h5py(self.where)
         if self.written:
             raise NetError(
@@ -204,5 +210,5 @@ class HDF5Output(BaseLayer):
             raise NetError(f"{self.where}: cannot write '{self.path}': {e}") from None
         self.written = True
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass

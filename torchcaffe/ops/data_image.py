@@ -8,7 +8,10 @@ or crops in TRAIN), the layer's own (shuffle / window choice; rand_skip), the tr
 again (the one used), and the prefetch thread's.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +20,11 @@ from .. import caffe_rng
 from ..errors import NetError
 from .base import BaseLayer, register
 from .data import read_mean_file
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Blobs
 
 
 def _cv2(where):
@@ -57,18 +65,18 @@ class CaffeTransformer:
     (random in TRAIN, centred in TEST), minus mean_file (at the crop offset) or mean_value,
     times scale -> C x H' x W' float32. Draws from `rng` (a caffe_rng.MT19937) as Caffe does."""
 
-    def __init__(self, tp, phase, where):
+    def __init__(self, tp: caffe_pb2.TransformationParameter, phase: int, where: str) -> None:
         self.tp, self.phase, self.where = tp, phase, where
         self.mean = read_mean_file(tp.mean_file, where) if tp.HasField("mean_file") else None
         if self.mean is not None and len(tp.mean_value):
             raise NetError(f"{where}: give transform_param mean_file or mean_value, not both")
         self.rng = None
 
-    def init_rand(self):
+    def init_rand(self) -> None:
         """InitRand: a new generator (seeded from Caffe's global one) when the transform draws."""
         self.rng = caffe_rng.transformer_rng(self.tp, self.phase)
 
-    def shape(self, img):
+    def shape(self, img: np.ndarray) -> tuple[int, int, int]:
         """InferBlobShape: (C, H', W') of the transformed image."""
         h, w = img.shape[:2]
         c = img.shape[2] if img.ndim == 3 else 1
@@ -130,7 +138,7 @@ class ImageData(BaseLayer):
     n_bottom = (0, 0)
     n_top = (2, 2)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.image_data_param
         self.cv2 = _cv2(self.where)
         if (p.new_height > 0) != (p.new_width > 0):
@@ -183,10 +191,10 @@ class ImageData(BaseLayer):
             img = self.cv2.resize(img, (p.new_width, p.new_height))
         return img
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.image_data_param
         shape = self.transform.shape(self._read(self.pos))
         data = np.empty((p.batch_size,) + shape, np.float32)
@@ -205,7 +213,7 @@ class ImageData(BaseLayer):
         top[0].data_tensor = torch.from_numpy(data)
         top[1].data_tensor = torch.from_numpy(labels)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass
 
 
@@ -260,7 +268,7 @@ class WindowData(BaseLayer):
     n_bottom = (0, 0)
     n_top = (2, 2)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.window_data_param
         tp = self.lp.transform_param
         self.cv2 = _cv2(self.where)
@@ -341,7 +349,7 @@ class WindowData(BaseLayer):
                 )
             self.mean_values = np.asarray(mv * channels if len(mv) == 1 else mv, np.float32)
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
     def _image(self, index):
@@ -359,7 +367,7 @@ class WindowData(BaseLayer):
             raise NetError(f"{self.where}: could not open or find file '{self.images[index]}'")
         return img
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.window_data_param
         tp = self.lp.transform_param
         cs = tp.crop_size
@@ -447,5 +455,5 @@ class WindowData(BaseLayer):
             warped = warped - self.mean_values[:, None, None]
         out[:, pad_h : pad_h + crop_h, pad_w : pad_w + crop_w] = warped * np.float32(p.scale)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass

@@ -1,5 +1,9 @@
 """MemoryData (batches from arrays the script hands over) and DummyData (filler-made tops)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -10,6 +14,9 @@ from .. import device as _device
 from ..errors import NetError
 from ..fillers import fill
 from .base import BaseLayer, register
+
+if TYPE_CHECKING:
+    from .base import Blobs
 
 
 @register("MemoryData")
@@ -23,7 +30,7 @@ class MemoryData(BaseLayer):
     n_bottom = (0, 0)
     n_top = (2, 2)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.memory_data_param
         self.batch_size, self.dims = p.batch_size, (p.channels, p.height, p.width)
         if self.batch_size * int(np.prod(self.dims)) <= 0:
@@ -37,7 +44,7 @@ class MemoryData(BaseLayer):
         self.data = self.labels = None
         self.pos = 0
 
-    def set_input_arrays(self, data, labels):
+    def set_input_arrays(self, data: np.ndarray, labels: np.ndarray) -> None:
         """pycaffe's checks (C-contiguous float32 4-D arrays, the layer's C x H x W, labels
         N x 1 x 1 x 1, N a multiple of batch_size), then batches start at item 0."""
         for name, arr, dims in (
@@ -63,10 +70,10 @@ class MemoryData(BaseLayer):
         self.data, self.labels = data, labels
         self.pos = 0
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         if self.data is None:
             raise NetError(
                 f"{self.where}: MemoryData has no data: call net.set_input_arrays(data, labels) "
@@ -79,7 +86,7 @@ class MemoryData(BaseLayer):
         top[1].data_tensor = torch.from_numpy(self.labels[i : i + b])
         self.pos = (i + b) % self.data.shape[0]
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass
 
 
@@ -95,7 +102,7 @@ class DummyData(BaseLayer):
     n_bottom = (0, 0)
     n_top = (1, None)
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         p = self.lp.dummy_data_param
         n = len(top)
         nf = len(p.data_filler)
@@ -144,13 +151,13 @@ class DummyData(BaseLayer):
         gen = _device.generator(torch.device("cpu"))
         return fill(self.fillers[i], self.shapes[i], gen, self.where).to(self.ctx.device)
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         pass
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         for i, t in enumerate(top):
             if self.fillers[i].type != "constant":
                 t.data_tensor = self._fill(i)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         pass

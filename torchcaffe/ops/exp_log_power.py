@@ -8,7 +8,11 @@ the bottom data after forward overwrote it: their in-place bottom diff is f(y)^2
 top diff. torchcaffe gives the same.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +20,11 @@ import torch
 from ..errors import NetError
 from .base import register
 from .neuron_fn import ElementwiseLayer
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context
 
 
 def _log_base(base, where):
@@ -35,7 +44,7 @@ class Exp(ElementwiseLayer):
     """y = base^(shift + scale x) (base -1 = e): exp(log(base) scale x) times base^shift;
     bottom diff top diff * y * log(base) scale."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.exp_param
         lb = _log_base(p.base, self.where)
@@ -47,13 +56,15 @@ class Exp(ElementwiseLayer):
         else:
             self.outer = float(np.float32(np.exp(np.float32(p.shift))))
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         y = torch.exp(x) if self.inner == 1 else torch.exp(x * self.inner)
         if self.outer != 1:
             y = y * self.outer
         return y, ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         d = y * g
         return d if self.inner == 1 else d * self.inner
 
@@ -63,7 +74,7 @@ class Log(ElementwiseLayer):
     """y = log(shift + scale x) / log(base) (base -1 = e); bottom diff
     top diff * (scale / log(base)) / (shift + scale x)."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.log_param
         lb = _log_base(p.base, self.where)
@@ -82,13 +93,15 @@ class Log(ElementwiseLayer):
             x = x + self.shift
         return x
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         y = torch.log(self._affine(x))
         if self.base_scale != 1:
             y = y * self.base_scale
         return y, ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         d = torch.pow(self._affine(x), -1.0)
         if self.back_scale != 1:
             d = d * self.back_scale
@@ -101,13 +114,13 @@ class Power(ElementwiseLayer):
     cases: power 1 -> scale; power 2 -> 2 scale (shift + scale x); shift 0 -> power y / x;
     else power scale y / (shift + scale x); all times the top diff."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.power_param
         self.power, self.scale, self.shift = p.power, p.scale, p.shift
         self.diff_scale = float(np.float32(p.power) * np.float32(p.scale))
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         if self.diff_scale == 0:
             v = 1.0 if self.power == 0 else float(np.power(np.float32(self.shift), self.power))
             return torch.full_like(x, v), ()
@@ -120,7 +133,9 @@ class Power(ElementwiseLayer):
             y = torch.pow(y, self.power)
         return y, ()
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         ds = self.diff_scale
         if ds == 0:
             return torch.zeros_like(g)

@@ -1,11 +1,20 @@
 """Layers that are mostly their learned blobs: Embed (a lookup table) and Parameter (a blob
 as a top)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, register
 from .guards import no_backward_error, refuse_backward, refuse_in_place
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, ParamShapes, Shapes, Tensors
 
 
 @register("Embed")
@@ -18,7 +27,7 @@ class Embed(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.embed_param
         if p.num_output < 1:
@@ -27,7 +36,7 @@ class Embed(BaseLayer):
             raise NetError(f"{self.where}: embed_param.input_dim must be positive")
         refuse_in_place(self)
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         p = self.lp.embed_param
         out = [
             ((p.input_dim, p.num_output), p.weight_filler if p.HasField("weight_filler") else None)
@@ -36,7 +45,7 @@ class Embed(BaseLayer):
             out.append(((p.num_output,), p.bias_filler if p.HasField("bias_filler") else None))
         return out
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.embed_param
         shape = tuple(x.shape) + (p.num_output,)
@@ -68,9 +77,9 @@ class Parameter(BaseLayer):
     top_is_param = True  # the Net makes the top blob the parameter blob
     differentiable = False
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         dims = tuple(int(d) for d in self.lp.parameter_param.shape.dim)
         return [(dims, None)]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         return [ws[0]]

@@ -13,6 +13,8 @@ from .base import BaseLayer, canonical_axis, prod, register
 if TYPE_CHECKING:
     from caffeio import caffe_pb2
 
+    from .base import Context, Tensors
+
 FLT_MIN = float(np.finfo(np.float32).tiny)
 
 
@@ -86,13 +88,13 @@ class SoftmaxWithLoss(BaseLayer):
     n_top = (1, 2)
     no_backward_bottoms = (1,)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.loss_param
         self.ignore = p.ignore_label if p.HasField("ignore_label") else None
         self.mode = loss_mode(lp)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, label = xs
         axis = canonical_axis(self.lp.softmax_param.axis, x.dim(), self.where)
         outer, inner = prod(x.shape[:axis]), prod(x.shape[axis + 1 :])
@@ -118,7 +120,7 @@ class Accuracy(BaseLayer):
     differentiable = False
     no_backward_bottoms = (0, 1)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, label = xs
         p = self.lp.accuracy_param
         axis = canonical_axis(p.axis, x.dim(), self.where)

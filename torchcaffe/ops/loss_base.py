@@ -5,12 +5,16 @@ error, as Caffe's fatal check, when a backward to the labels is asked for anyway
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer
+
+if TYPE_CHECKING:
+    from .base import Tensors
 
 LOG_THRESHOLD = float(np.float32(1e-20))  # Caffe's kLOG_THRESHOLD
 
@@ -21,10 +25,10 @@ class LossLayer(BaseLayer):
     n_top = (1, 1)
     label_bottoms = (1,)  # bottoms Caffe never backpropagates to
 
-    def allow_force_backward(self, j):
+    def allow_force_backward(self, j: int) -> bool:
         return j not in self.label_bottoms
 
-    def check_first_dims(self, xs):
+    def check_first_dims(self, xs: Tensors) -> None:
         a, b = xs[0], xs[1]
         if a.dim() == 0 or b.dim() == 0 or a.shape[0] != b.shape[0]:
             raise NetError(
@@ -32,14 +36,16 @@ class LossLayer(BaseLayer):
                 "same first dimension (the batch)"
             )
 
-    def refuse_label_backward(self, j):
+    def refuse_label_backward(self, j: int) -> NetError:
         """The error Caffe stops with when a backward to bottom j (a label input) is needed."""
         return NetError(
             f"{self.where}: {self.type} cannot backpropagate to bottom {j} "
             f"'{self.lp.bottom[j]}' (labels); set propagate_down: false for it"
         )
 
-    def labels(self, label, classes, ignore=None):
+    def labels(
+        self, label: torch.Tensor, classes: int, ignore: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer labels as Caffe casts them (truncation toward 0); values outside
         0..classes-1 (other than `ignore`) are an error here (Caffe reads past its buffer)."""
         lab = label.detach().to(torch.int64)  # float -> int truncates toward zero, as C++

@@ -4,6 +4,7 @@ SigmoidCrossEntropyLoss, with Caffe's forward, normalization and backward."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +15,9 @@ from caffeio.binary import parse_binary
 from ..errors import NetError
 from .base import canonical_axis, prod, register
 from .loss_base import LOG_THRESHOLD, MODES, LossLayer, legacy_dims, loss_normalizer
+
+if TYPE_CHECKING:
+    from .base import Context, Tensors
 
 
 def caffe_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +53,7 @@ class HingeLoss(LossLayer):
     """One-vs-all hinge over N x D scores: t_k = max(0, 1 - s_k x_k), s = +1 for the label,
     -1 otherwise; sum |t| / N (L1, default) or sum t^2 / N (L2)."""
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, label = xs
         self.check_first_dims(xs)
         n = x.shape[0]
@@ -90,7 +94,7 @@ class MultinomialLogisticLoss(LossLayer):
     """-sum log(max(p[label], 1e-20)) / N over N x D probabilities; diff -g / (N p) at the
     label, 0 elsewhere."""
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, label = xs
         self.check_first_dims(xs)
         _, c, h, w = legacy_dims(label.shape) if label.dim() <= 4 else (0, 0, 0, 0)
@@ -138,7 +142,7 @@ class SigmoidCrossEntropyLoss(LossLayer):
     whose int(target) is not ignore_label, / the normalizer (normalization, or legacy
     normalize: true = VALID; default BATCH_SIZE); diff (sigmoid(x) - target) g / normalizer."""
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.loss_param
         self.ignore = p.ignore_label if p.HasField("ignore_label") else None
@@ -149,7 +153,7 @@ class SigmoidCrossEntropyLoss(LossLayer):
         else:
             self.mode = "BATCH_SIZE"
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, t = xs
         self.check_first_dims(xs)
         if x.numel() != t.numel():
@@ -206,7 +210,7 @@ class InfogainLoss(LossLayer):
     n_bottom = (2, 3)
     n_top = (1, 2)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.loss_param
         if p.HasField("normalize"):
@@ -235,7 +239,7 @@ class InfogainLoss(LossLayer):
                 blob = parse_binary(f.read(), caffe_pb2.BlobProto(), src, "infogain binaryproto")
             self.h = torch.from_numpy(np.ascontiguousarray(blob_to_array(blob, src), np.float32))
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, label = xs[0], xs[1]
         self.check_first_dims(xs)
         axis = canonical_axis(self.lp.infogain_loss_param.axis, x.dim(), self.where)

@@ -1,10 +1,17 @@
 """Distance losses: EuclideanLoss and ContrastiveLoss, with Caffe's forward and backward."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
 from .base import register
 from .loss_base import LossLayer, legacy_dims
+
+if TYPE_CHECKING:
+    from .base import Tensors
 
 
 class _Euclidean(torch.autograd.Function):
@@ -30,7 +37,7 @@ class EuclideanLoss(LossLayer):
 
     label_bottoms = ()
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         a, b = xs
         self.check_first_dims(xs)
         if a[0].numel() != b[0].numel():
@@ -95,7 +102,7 @@ class ContrastiveLoss(LossLayer):
     n_bottom = (3, 3)
     label_bottoms = (2,)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         a, b, y = xs
         for j, t in enumerate(xs):
             if t.dim() > 4:

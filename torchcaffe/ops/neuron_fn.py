@@ -6,10 +6,20 @@ Caffe's formula then reads those: BNLL, Clip, ELU, Log and Power compute their i
 gradients from y where the formula names x. `in_place_reads_top` reproduces that.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, Tensors
 
 
 class _Elementwise(torch.autograd.Function):
@@ -38,7 +48,7 @@ class ElementwiseLayer(BaseLayer):
     in_place_reads_top = True
     allows_in_place = True
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         self.in_place = lp.top[0] == lp.bottom[0]
         if self.in_place and not self.allows_in_place:
@@ -47,14 +57,16 @@ class ElementwiseLayer(BaseLayer):
                 f"it too): give its top a name other than '{lp.bottom[0]}'"
             )
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         if x.is_meta:
             return [torch.empty(x.shape, device="meta")]
         return [_Elementwise.apply(x, self)]
 
-    def compute(self, x):
+    def compute(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         raise NotImplementedError
 
-    def gradient(self, x, y, g, extra):
+    def gradient(
+        self, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, extra: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         raise NotImplementedError

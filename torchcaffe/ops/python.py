@@ -11,7 +11,8 @@ import importlib
 import inspect
 import os
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from caffeio.errors import add_note
 
@@ -19,6 +20,12 @@ from ..blob import BlobVec
 from ..errors import NetError
 from ..layer import Layer
 from .base import BaseLayer, register
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from ..blob import Blob
+    from .base import Blobs, Context
 
 
 def import_layer_class(module: str, name: str, where: str) -> Any:
@@ -71,7 +78,7 @@ class BlobVector:
 
     __slots__ = ("_blobs",)
 
-    def __init__(self, blobs):
+    def __init__(self, blobs: Iterable[Blob]) -> None:
         self._blobs = list(blobs)
 
     def __len__(self):
@@ -95,7 +102,7 @@ class Python(BaseLayer):
 
     acts_on_blobs = True
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.python_param
         if not p.module or not p.layer:
@@ -121,7 +128,7 @@ class Python(BaseLayer):
             add_note(e, f"raised in {p.module}.{p.layer}.{what}() of {self.where}")
             raise
 
-    def param_blobs(self):
+    def param_blobs(self) -> BlobVec:
         """The layer's parameter Blobs after setup: its `self.blobs` (a BlobVec)."""
         blobs = getattr(self.obj, "blobs", None)
         if blobs is None:
@@ -131,18 +138,18 @@ class Python(BaseLayer):
             self.obj.blobs = blobs
         return blobs
 
-    def setup_blobs(self, bottom, top):
+    def setup_blobs(self, bottom: Blobs, top: Blobs) -> None:
         bottom, top = BlobVector(bottom), BlobVector(top)
         self._call("setup", bottom, top)
         self._call("reshape", bottom, top)
 
-    def reshape_blobs(self, bottom, top):
+    def reshape_blobs(self, bottom: Blobs, top: Blobs) -> None:
         self._call("reshape", BlobVector(bottom), BlobVector(top))
 
-    def forward_blobs(self, bottom, top):
+    def forward_blobs(self, bottom: Blobs, top: Blobs) -> None:
         bottom, top = BlobVector(bottom), BlobVector(top)
         self._call("reshape", bottom, top)
         self._call("forward", bottom, top)
 
-    def backward_blobs(self, top, propagate_down, bottom):
+    def backward_blobs(self, top: Blobs, propagate_down: list[bool], bottom: Blobs) -> None:
         self._call("backward", BlobVector(top), list(propagate_down), BlobVector(bottom))

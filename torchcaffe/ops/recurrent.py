@@ -17,11 +17,20 @@ backward formulas. What Caffe's unrolling implies is kept:
   recurrent_param's weight_filler / bias_filler (default constant 0).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, prod, register
 from .guards import no_backward_error, refuse_backward, refuse_in_place
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, ParamShapes, Shapes, Tensors
 
 
 def _sigmoid(x):
@@ -84,21 +93,21 @@ class LSTMUnit(BaseLayer):
     n_bottom = (3, 3)
     n_top = (2, 2)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         refuse_in_place(self)
 
-    def allow_force_backward(self, j):
+    def allow_force_backward(self, j: int) -> bool:
         return j != 2
 
-    def caffe_backward_bottoms(self, need):
+    def caffe_backward_bottoms(self, need: list[bool]) -> list[bool]:
         """Caffe's LSTMUnit backward writes both c_prev's and the gates' diffs when either
         is wanted."""
         if need[0] or need[1]:
             need[0] = need[1] = True
         return need
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         c_prev, x, cont = xs
         _check_unit(self, c_prev, x, cont)
         if c_prev.is_meta:
@@ -117,7 +126,7 @@ class _Recurrent(BaseLayer):
     n_bottom = (2, 3 + n_states)
     n_top = (1, 1 + n_states)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.recurrent_param
         if p.num_output < 1:
@@ -132,10 +141,10 @@ class _Recurrent(BaseLayer):
         self.state = None  # carried state (without expose_hidden)
         refuse_in_place(self)
 
-    def allow_force_backward(self, j):
+    def allow_force_backward(self, j: int) -> bool:
         return j != 1
 
-    def caffe_backward_bottoms(self, need):
+    def caffe_backward_bottoms(self, need: list[bool]) -> list[bool]:
         """Caffe's unrolled net writes the diffs of x and the static input whenever the layer
         runs backward, whatever propagate_down says."""
         need[0] = True
@@ -162,7 +171,7 @@ class _Recurrent(BaseLayer):
                 )
         return x, cont
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         x, _ = self._shapes(bottom_shapes)
         p = self.lp.recurrent_param
         wf = p.weight_filler if p.HasField("weight_filler") else None
@@ -196,7 +205,7 @@ class _Recurrent(BaseLayer):
             return [like.new_zeros((1, n, self.hidden)) for _ in range(self.n_states)]
         return [s.to(like.device) for s in self.state]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, cont, t_, n, init = self._inputs(xs)
         if x.is_meta:
             tops = [torch.empty((t_, n, self.hidden), device="meta")]
@@ -225,14 +234,21 @@ class RNN(_Recurrent):
     """h_t = tanh(W_hh (cont_t h_{t-1}) + W_xh x_t + b_h [+ W_xh_static x_static]),
     o_t = tanh(W_ho h_t + b_o); top 0 = o (T x N x num_output); exposed state: h."""
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         out = super().param_shapes(bottom_shapes)
         p = self.lp.recurrent_param
         wf = p.weight_filler if p.HasField("weight_filler") else None
         bf = p.bias_filler if p.HasField("bias_filler") else None
         return out + [((self.hidden, self.hidden), wf), ((self.hidden,), bf)]
 
-    def unroll(self, gx, cont, x_static, states, ws):
+    def unroll(
+        self,
+        gx: torch.Tensor,
+        cont: torch.Tensor,
+        x_static: torch.Tensor | None,
+        states: Tensors,
+        ws: Tensors,
+    ) -> tuple[Tensors, Tensors]:
         w_hh, w_ho, b_o = ws
         (h,) = states
         outs = []
@@ -259,7 +275,14 @@ class LSTM(_Recurrent):
     n_states = 2
     gates = 4
 
-    def unroll(self, gx, cont, x_static, states, ws):
+    def unroll(
+        self,
+        gx: torch.Tensor,
+        cont: torch.Tensor,
+        x_static: torch.Tensor | None,
+        states: Tensors,
+        ws: Tensors,
+    ) -> tuple[Tensors, Tensors]:
         (w_hc,) = ws
         h, c = states
         outs = []

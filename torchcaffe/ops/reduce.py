@@ -1,6 +1,10 @@
 """Reductions and normalization over the trailing axes: Reduction and MVN, with Caffe's
 backward formulas."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from caffeio import caffe_pb2
@@ -8,6 +12,9 @@ from caffeio import caffe_pb2
 from ..errors import NetError
 from .base import BaseLayer, canonical_axis, prod, register
 from .guards import refuse_in_place
+
+if TYPE_CHECKING:
+    from .base import Context, Tensors
 
 _R = caffe_pb2.ReductionParameter
 
@@ -46,11 +53,11 @@ class Reduction(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         refuse_in_place(self)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.reduction_param
         axis = canonical_axis(p.axis, x.dim(), self.where) if x.dim() else 0
@@ -110,11 +117,11 @@ class MVN(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def caffe_backward_bottoms(self, need):
+    def caffe_backward_bottoms(self, need: list[bool]) -> list[bool]:
         """Caffe's MVN backward ignores propagate_down: run, it writes the bottom diff."""
         return [True]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         if x.dim() > 4:
             raise NetError(f"{self.where}: MVN takes blobs of at most 4 axes, got {x.dim()}")

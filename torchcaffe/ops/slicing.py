@@ -1,10 +1,20 @@
 """Layers that pick or repeat parts of blobs: Slice, Tile, BatchReindex, Filter."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import NetError
 from .base import BaseLayer, canonical_axis, register
 from .guards import no_backward_error, refuse_backward, refuse_in_place
+
+if TYPE_CHECKING:
+    from caffeio import caffe_pb2
+
+    from .base import Context, Tensors
 
 
 @register("Slice")
@@ -15,7 +25,7 @@ class Slice(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, None)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.slice_param
         if p.HasField("axis") and p.HasField("slice_dim"):
@@ -23,7 +33,7 @@ class Slice(BaseLayer):
         if len(lp.top) > 1:
             refuse_in_place(self)
 
-    def sizes(self, shape):
+    def sizes(self, shape: Sequence[int]) -> tuple[int, list[int]]:
         p = self.lp.slice_param
         if p.HasField("slice_dim"):
             axis = int(p.slice_dim)
@@ -63,7 +73,7 @@ class Slice(BaseLayer):
             sizes = [total // n] * n
         return axis, sizes
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         axis, sizes = self.sizes(tuple(x.shape))
         return list(torch.split(x, sizes, dim=axis))
@@ -77,7 +87,7 @@ class Tile(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.tile_param
         if not p.HasField("tiles"):
@@ -86,7 +96,7 @@ class Tile(BaseLayer):
             raise NetError(f"{self.where}: tile_param.tiles must be positive, got {p.tiles}")
         refuse_in_place(self)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.tile_param
         axis = canonical_axis(p.axis, x.dim(), self.where)
@@ -107,11 +117,11 @@ class BatchReindex(BaseLayer):
     n_bottom = (2, 2)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         refuse_in_place(self)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, idx = xs
         if idx.dim() != 1:
             raise NetError(
@@ -143,7 +153,7 @@ class Filter(BaseLayer):
     n_bottom = (2, None)
     n_top = (1, None)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         if len(lp.top) != len(lp.bottom) - 1:
             raise NetError(
@@ -152,7 +162,7 @@ class Filter(BaseLayer):
             )
         refuse_in_place(self)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         *data, sel = xs
         if sel.dim() == 0 or any(d != 1 for d in sel.shape[1:]):
             raise NetError(

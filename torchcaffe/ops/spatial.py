@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,9 @@ from ..errors import NetError
 from .base import BaseLayer, canonical_axis, register
 from .guards import refuse_in_place
 from .vision import caffe_pool2d, conv_geometry
+
+if TYPE_CHECKING:
+    from .base import Context, Tensors
 
 
 def im2col(
@@ -56,15 +60,15 @@ class Im2col(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         refuse_in_place(self)
 
-    def caffe_backward_bottoms(self, need):
+    def caffe_backward_bottoms(self, need: list[bool]) -> list[bool]:
         """Caffe's Im2col backward ignores propagate_down: run, it writes the bottom diff."""
         return [True]
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         p = self.lp.convolution_param
         axis = canonical_axis(p.axis, x.dim(), self.where)
@@ -110,7 +114,7 @@ class SPP(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.spp_param
         P = caffe_pb2.SPPParameter
@@ -125,7 +129,7 @@ class SPP(BaseLayer):
         self.levels = p.pyramid_height
         refuse_in_place(self)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         if x.dim() != 4:
             raise NetError(f"{self.where}: needs N x C x H x W, got {tuple(x.shape)}")

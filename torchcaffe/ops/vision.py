@@ -8,7 +8,8 @@ convolutions skip the GEMM path (whose view sizes a trace would freeze).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,10 @@ from .. import winograd as _wg
 from ..constregion import channel_sums, memory_format_of, weight_grad_by_regions
 from ..errors import NetError
 from .base import BaseLayer, register
+
+if TYPE_CHECKING:
+    from ..constregion import ConstInfo
+    from .base import Context, ParamShapes, Shapes, Tensors
 
 _FLT_MAX = 3.4028234663852886e38
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -58,7 +63,7 @@ class Convolution(BaseLayer):
     n_top = (1, None)
     transposed = False
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.convolution_param
         if p.axis != 1:
@@ -83,7 +88,7 @@ class Convolution(BaseLayer):
         self.geom = conv_geometry(self.lp, n, self.where)
         return n
 
-    def param_shapes(self, bottom_shapes):
+    def param_shapes(self, bottom_shapes: Shapes) -> ParamShapes:
         shape = bottom_shapes[0]
         self._setup_geom(shape)
         c = shape[1]
@@ -109,7 +114,7 @@ class Convolution(BaseLayer):
             out.append(((self.num_output,), p.bias_filler if p.HasField("bias_filler") else None))
         return out
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         n = xs[0].dim() - 2
         kernel, pad, stride, dil = self.geom
         fn = (_DECONV if self.transposed else _CONV)[n]
@@ -193,17 +198,17 @@ class Convolution(BaseLayer):
 
     def backward_manual(
         self,
-        top_diffs,
-        xs,
-        ws,
-        need_x,
-        need_w,
-        param_diffs,
-        in_info=None,
-        alloc=None,
-        band=None,
-        winograd=0,
-    ):
+        top_diffs: Tensors,
+        xs: Tensors,
+        ws: Tensors,
+        need_x: list[bool],
+        need_w: list[bool],
+        param_diffs: list[torch.Tensor | None],
+        in_info: ConstInfo | None = None,
+        alloc: Callable[..., torch.Tensor] | None = None,
+        band: int | None = None,
+        winograd: int = 0,
+    ) -> list[torch.Tensor | None]:
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
         aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs.
@@ -461,7 +466,7 @@ class Pooling(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)  # Caffe's optional MAX mask top is not supported
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.pooling_param
         P = type(p)
@@ -475,7 +480,7 @@ class Pooling(BaseLayer):
         self.pad = (h.pad, w.pad)
         self.stride = (h.stride, w.stride)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x = xs[0]
         if x.dim() != 4:
             raise NetError(f"{self.where}: needs a 4-D bottom, got {tuple(x.shape)}")
@@ -491,7 +496,9 @@ class Pooling(BaseLayer):
         y = caffe_pool2d(x, self.method, kernel, self.pad, self.stride, self.ceil)
         return [y]
 
-    def forward_manual(self, xs, alloc):
+    def forward_manual(
+        self, xs: Tensors, alloc: Callable[..., torch.Tensor]
+    ) -> tuple[Tensors, torch.Tensor] | None:
         """Training MAX pooling into memory from `alloc(shape, dtype, part)` (torchcaffe.bufpool):
         ([top], indices) by aten's max_pool2d_with_indices, what F.max_pool2d and its autograd
         run; None where caffe_pool2d takes another path (AVE, global, Caffe-only padding)."""
@@ -571,8 +578,17 @@ class Pooling(BaseLayer):
         return [gi]
 
     def backward_manual(
-        self, top_diffs, xs, ws, need_x, need_w, param_diffs, idx=None, alloc=None, band=None
-    ):
+        self,
+        top_diffs: Tensors,
+        xs: Tensors,
+        ws: Tensors,
+        need_x: list[bool],
+        need_w: list[bool],
+        param_diffs: list[torch.Tensor | None],
+        idx: torch.Tensor | None = None,
+        alloc: Callable[..., torch.Tensor] | None = None,
+        band: int | None = None,
+    ) -> list[torch.Tensor | None]:
         """Bottom diff of forward_manual's pooling (`idx` its indices) into `alloc` memory."""
         if not need_x[0]:
             return [None]
@@ -684,14 +700,14 @@ class LRN(BaseLayer):
     n_bottom = (1, 1)
     n_top = (1, 1)
 
-    def __init__(self, lp, ctx):
+    def __init__(self, lp: caffe_pb2.LayerParameter, ctx: Context) -> None:
         super().__init__(lp, ctx)
         p = lp.lrn_param
         if p.local_size % 2 == 0:
             raise NetError(f"{self.where}: local_size must be odd, got {p.local_size}")
         self.p = p
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         p = self.p
         if p.norm_region == type(p).WITHIN_CHANNEL:
             return [lrn_within_channel(xs[0], p.local_size, p.alpha, p.beta)]
@@ -728,7 +744,7 @@ class Crop(BaseLayer):
     n_top = (1, 1)
     no_backward_bottoms = (1,)
 
-    def forward(self, xs, ws):
+    def forward(self, xs: Tensors, ws: Tensors) -> Tensors:
         x, ref = xs
         where = f"{self.where} (bottom '{self.lp.bottom[0]}' {tuple(x.shape)})"
         axis, offsets = lt.crop_offsets(self.lp, x.dim(), where, NetError)
