@@ -329,29 +329,37 @@ def load_results(paths):
 
 
 def host_rows(results):
-    """Markdown lines: one set of Caffe-ratio rows per kind of host, each from that host's
-    latest run that has Caffe rows (`results`: [(path, results)], load_results' answer)."""
-    latest = {}
+    """Markdown lines: one set of Caffe-ratio rows per kind of host, each row from that host's
+    latest run that has it (a run may time only some sections: `--only forward,modes`), with the
+    run's file on the row (`results`: [(path, results)], load_results' answer)."""
+    latest = {}  # kind -> {row name: (date, path, row)}, and the kind's newest run
+    newest = {}
     for path, res in results:
-        if not host_summary(res):
+        rows = host_summary(res)
+        if not rows:
             continue
         env = res["env"]
         kind = _host.tag(env.get("host") or env)
-        if kind not in latest or env["date"] > latest[kind][1]["env"]["date"]:
-            latest[kind] = (path, res)
+        if kind not in newest or env["date"] > newest[kind]["date"]:
+            newest[kind] = env
+        mine = latest.setdefault(kind, {})
+        for row in rows:
+            if row[0] not in mine or env["date"] > mine[row[0]][0]:
+                mine[row[0]] = (env["date"], path, row)
     lines = [
         "| host | | torchcaffe | BVLC Caffe | ratio | target |",
         "|---|---|---|---|---|---|",
     ]
     for kind in sorted(latest):
-        path, res = latest[kind]
-        env = res["env"]
+        env = newest[kind]
         where = _host.line(env["host"]) if env.get("host") else env.get("cpu_model", "?")
-        lines.append(
-            f"| **{kind}** | {where}; {env['date'][:16]}, `{os.path.basename(path)}` | | | | |"
-        )
-        for what, mine, caffe, ratio, goal in host_summary(res):
-            lines.append(f"| | {what} | {mine} | {caffe} | {ratio} | {goal} |")
+        lines.append(f"| **{kind}** | {where} | | | | |")
+        for name in TARGETS:
+            if name not in latest[kind]:
+                continue
+            date, path, (what, mine, caffe, ratio, goal) = latest[kind][name]
+            run = f"{date[:16]}, `{os.path.basename(path)}`"
+            lines.append(f"| | {what} ({run}) | {mine} | {caffe} | {ratio} | {goal} |")
     return lines
 
 

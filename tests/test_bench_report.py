@@ -123,27 +123,37 @@ def test_table_names_the_host_and_how_its_isa_was_emulated():
     assert "avx512 native" in report.table(_caffe_run("2026-12-06T10:15:00", native))
 
 
-def test_host_rows_give_each_kind_of_host_its_latest_run():
+def test_host_rows_give_each_row_its_latest_run():
     native = dict(HOST, isa="avx512", emulated_by={}, tag="epyc-avx512")
     runs = [
         ("a.json", _caffe_run("2026-12-05T10:00:00", HOST, scale=2.0)),  # older: not shown
         ("b.json", _caffe_run("2026-12-06T10:00:00", HOST)),
         ("c.json", _caffe_run("2026-12-06T11:00:00", native, scale=0.5)),
         ("d.json", _res()),  # no Caffe forward rows, no shared row: nothing to show
+        ("e.json", _caffe_run("2026-12-06T12:00:00", native, scale=0.25)),  # forward only
     ]
     runs[3][1]["train"].pop("caffe")
+    for key in ("train", "shared"):
+        runs[4][1].pop(key, None)
     lines = report.host_rows(runs)
     text = "\n".join(lines)
     assert text.index("**epyc-avx2emu**") < text.index("**epyc-avx512**")
     assert "a.json" not in text and "`b.json`" in text and "`c.json`" in text
     # best 1.0 s vs Caffe's best 2.5 s; per round: 1.1 / 2.8 and 1.0 / 2.5
-    assert "| | exact forward | 1.00 s | 2.50 s | 0.40x (0.39-0.40 per round) | <= 0.45x |" in text
-    assert "| | exact forward | 0.50 s | 2.50 s | 0.20x (0.20-0.20 per round) | <= 0.45x |" in text
-    assert "| | training iteration | 4.00 s | 8.00 s | 0.50x (0.50-0.50 per round) | <= 0.6x |" in (
-        text
+    assert (
+        "| | exact forward (2026-12-06T10:00, `b.json`) | 1.00 s | 2.50 s | "
+        "0.40x (0.39-0.40 per round) | <= 0.45x |" in text
     )
-    assert "| | peak training memory | 3.00 GB | 6.00 GB | 0.50x | <= 0.5x |" in text
-    assert "| | two trainings at once vs one after the other | 45.0 s | 50.0 s | 0.90x |" in text
+    # the native host's forward from its newest run, its training from the run that timed it
+    assert "| | exact forward (2026-12-06T12:00, `e.json`) | 0.25 s | 2.50 s |" in text
+    assert "| | exact forward (2026-12-06T11:00" not in text
+    assert "| | training iteration (2026-12-06T11:00, `c.json`) |" in text
+    assert (
+        "| | training iteration (2026-12-06T10:00, `b.json`) | 4.00 s | 8.00 s | "
+        "0.50x (0.50-0.50 per round) | <= 0.6x |" in text
+    )
+    assert "| 3.00 GB | 6.00 GB | 0.50x | <= 0.5x |" in text
+    assert "| 45.0 s | 50.0 s | 0.90x |" in text
 
 
 def test_wait_policy_comparison_table():
