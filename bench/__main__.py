@@ -97,8 +97,11 @@ def _max(r):
 
 
 def native_bf16():
-    """True when the CPU has bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    """True when the CPU has bf16 arithmetic (AVX512-BF16 or AMX) and torch may use it (not
+    capped at AVX2 by ATEN_CPU_CAPABILITY, as --emulate avx2 does); elsewhere bf16 is emulated
     and far slower than float32."""
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("default", "avx2"):
+        return False  # --emulate avx2 (or a user's cap): torch's kernels run without bf16
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()

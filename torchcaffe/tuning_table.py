@@ -65,6 +65,7 @@ class Rules:
 
 _XEON = "2-core Intel Xeon VM (AVX-512, AMX)"
 _EPYC_AVX2 = "2-core AMD EPYC VM (AVX2)"
+_EPYC_AVX512 = "2-core AMD EPYC VM (Zen 4: AVX-512 with bf16, MKL's GEMMs at AVX2)"
 
 # 7x7 (fc6): F(2x2, 7x7) against unfold + one GEMM, 2 threads, best of 6-8 alternated runs:
 # 512x4096 out 16x16 2.05x, 10x10 1.9x, 7x7 1.01x (not taken: reading U, 537 MB, costs what the
@@ -122,8 +123,17 @@ TABLE = {
     "avx512-amd": Rules(
         key="avx512-amd",
         measured={
-            k: "not measured on this kind of host: the AVX-512 Xeon's entry"
-            for k in ("exact", "fast", "fc6", "channels_last", *_SHARED)
+            **{
+                k: "not measured apart on this kind of host: the AVX-512 Xeon's entry"
+                for k in ("exact", "fast", "fc6", "channels_last", *_SHARED)
+            },
+            "exact": f"{_EPYC_AVX512}, 2026-12-06, python -m bench --variant "
+            "TORCHCAFFE_TUNING=avx2 (3 interleaved rounds, FCN-8s 500x500 width 1): the whole "
+            "row against the AVX2 row, exact forward 1.21-1.27 s vs 1.24-1.35 s, training "
+            "4.36-4.73 s vs 4.30-4.87 s (the same within the noise); BVLC Caffe 2.79-2.89 s and "
+            "7.89-7.99 s",
+            "wait_policy": f"GOMP_SPINCOUNT=10000: {_EPYC_AVX512}, 2026-12-06: two FCN-8s "
+            "trainings at once at width 1 1.03x of one after the other",
         },
         **_AVX512,
     ),
