@@ -294,24 +294,42 @@ def host_summary(res):
             "peak training memory", f"{t['peak_rss_mb'] / 1000:.2f} GB",
             f"{c['peak_rss_mb'] / 1000:.2f} GB", f"{_fmt(t['peak_rss_mb'] / c['peak_rss_mb'])}x",
         ))  # fmt: skip
+    host = res["env"].get("host") or {}
+    chosen = _chosen_policy(host)
     runs = [res["shared"]] if res.get("shared") else []
-    if not runs and res.get("shared_policies"):  # the policy chosen for this host
-        chosen = (res["env"].get("host") or {}).get("wait_policy")
-        runs = res["shared_policies"].get(chosen) or []
+    ran = runs[0].get("policy", "default") if runs else None
+    ran = host.get("wait_policy") if ran == "default" else ran  # the row's at the time
+    if ran and chosen and ran != chosen:
+        runs = []  # a policy this host's row no longer takes
+    if res.get("shared_policies"):  # the policy this host's row takes now
+        runs, ran = res["shared_policies"].get(chosen) or runs, chosen
     if runs:
         best = min(runs, key=lambda r: r["ratio"])
         ratios = [r["ratio"] for r in runs]
         span = f" ({_fmt(min(ratios))}-{_fmt(max(ratios))} per round)" if len(runs) > 1 else ""
+        spec = best.get("spec") or {}
+        how = (f", {ran}" if ran else "") + (
+            f", width {spec['width']:g}" if spec.get("width") else ""
+        )
         rows.append((
             "two trainings at once vs one after the other",
             f"{best['together_s']:.1f} s", f"{best['sequential_s']:.1f} s",
-            f"{_fmt(best['ratio'])}x{span}",
+            f"{_fmt(best['ratio'])}x{span}{how}",
         ))  # fmt: skip
     out = []
     for row in filter(None, rows):
         goal = TARGETS[row[0]]
         out.append((*row, f"<= {goal}x"))
     return out
+
+
+def _chosen_policy(host: dict) -> str | None:
+    """The wait policy the host's tuning row takes today (torchcaffe.tuning_table), else the
+    one the run recorded."""
+    from torchcaffe.tuning_table import TABLE
+
+    row = TABLE.get(host.get("tuning") or "")
+    return row.wait_policy if row is not None else host.get("wait_policy")
 
 
 def load_results(paths):

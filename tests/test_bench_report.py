@@ -124,10 +124,12 @@ def test_table_names_the_host_and_how_its_isa_was_emulated():
 
 
 def test_host_rows_give_each_row_its_latest_run():
-    native = dict(HOST, isa="avx512", emulated_by={}, tag="epyc-avx512")
+    native = dict(HOST, isa="avx512", emulated_by={}, tag="epyc-avx512", tuning="avx512-amd")
+    native["wait_policy"] = "spin2k"  # the two-at-once row: the policy its tuning row takes
+    avx2 = dict(HOST, wait_policy="spin1k")
     runs = [
-        ("a.json", _caffe_run("2026-12-05T10:00:00", HOST, scale=2.0)),  # older: not shown
-        ("b.json", _caffe_run("2026-12-06T10:00:00", HOST)),
+        ("a.json", _caffe_run("2026-12-05T10:00:00", avx2, scale=2.0)),  # older: not shown
+        ("b.json", _caffe_run("2026-12-06T10:00:00", avx2)),
         ("c.json", _caffe_run("2026-12-06T11:00:00", native, scale=0.5)),
         ("d.json", _res()),  # no Caffe forward rows, no shared row: nothing to show
         ("e.json", _caffe_run("2026-12-06T12:00:00", native, scale=0.25)),  # forward only
@@ -153,7 +155,10 @@ def test_host_rows_give_each_row_its_latest_run():
         "0.50x (0.50-0.50 per round) | <= 0.6x |" in text
     )
     assert "| 3.00 GB | 6.00 GB | 0.50x | <= 0.5x |" in text
-    assert "| 45.0 s | 50.0 s | 0.90x |" in text
+    assert "| 45.0 s | 50.0 s | 0.90x, spin1k |" in text and "0.90x, spin2k |" in text
+    # a run under a policy the host's row no longer takes has no two-at-once row
+    old = [("f.json", _caffe_run("2026-12-06T13:00:00", HOST))]  # recorded spin10k
+    assert "two trainings" not in "\n".join(report.host_rows(old))
 
 
 def test_wait_policy_comparison_table():
@@ -171,12 +176,16 @@ def test_wait_policy_comparison_table():
     text = report.table(res)
     assert "| spin10k | GOMP_SPINCOUNT=10000 | 1.30, 1.20 | 1.20 | 10.0 / 11.0 |" in text
     assert "| libgomp | (none) | 1.60 | 1.60 | 9.0 / 9.5 |" in text
-    res["env"]["host"] = dict(HOST, wait_policy="spin10k")
+    # the row shows the policy the host's tuning row takes today (the Xeon's: spin10k)
+    res["env"]["host"] = dict(HOST, tuning="avx512-intel", wait_policy="spin10k")
     rows = report.host_summary(res)
     assert rows[-1] == (
         "two trainings at once vs one after the other", "24.0 s", "20.0 s",
-        "1.20x (1.20-1.30 per round)", "<= 1.1x",
+        "1.20x (1.20-1.30 per round), spin10k", "<= 1.1x",
     )  # fmt: skip
+    # a run that did not time the policy the row takes now (AVX2: spin1k) shows no such row
+    res["env"]["host"] = dict(HOST, tuning="avx2", wait_policy="spin10k")
+    assert all(r[0] != rows[-1][0] for r in report.host_summary(res))
 
 
 def test_variants_and_wait_policy_environments():

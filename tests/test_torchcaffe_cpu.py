@@ -147,8 +147,8 @@ def test_tables_keep_the_measured_rules():
 
 
 def test_every_table_entry_says_where_it_was_measured():
-    entries = {"exact", "fast", "fc6", "channels_last", "band_mb", "winograd_band_mb", "threads",
-               "wait_policy"}  # fmt: skip
+    entries = {"exact", "fast", "fc6", "channels_last", "train_channels_last", "band_mb",
+               "winograd_band_mb", "threads", "wait_policy"}  # fmt: skip
     for key, rules in tuning.TABLE.items():
         assert rules.key == key and set(rules.measured) == entries, key
         assert rules.wait_policy in waitpolicy.WAIT_POLICIES
@@ -282,15 +282,22 @@ def _python(code, env_extra, drop=()):
     return p.stdout, spin.group(1) if spin else None
 
 
+def _host_policy():
+    """(this host's wait policy, the GOMP_SPINCOUNT it sets) from its row of the table."""
+    mine = tuning.current().wait_policy
+    return mine, waitpolicy.policy_env(mine)["GOMP_SPINCOUNT"]
+
+
 def test_wait_policy_is_set_before_torch_loads():
     """libgomp prints the values it read at load (OMP_DISPLAY_ENV): `import torchcaffe` first
     gives the table's policy; TORCHCAFFE_WAIT_POLICY and the user's GOMP_SPINCOUNT win; torch
     imported first keeps libgomp's default, and the engine line says so."""
     first = "import torchcaffe; print(torchcaffe.describe_device())"
+    mine, count = _host_policy()
     out, spin = _python(first, {})
-    assert spin == "10000" and "wait spin10k;" in out
+    assert spin == count and f"wait {mine};" in out
     out, _ = _python("import runpy; runpy.run_module('torchcaffe', run_name='__main__')", {})
-    assert re.search(r"GOMP_SPINCOUNT +'10000' \(torchcaffe's\)", out), out
+    assert re.search(rf"GOMP_SPINCOUNT +'{count}' \(torchcaffe's\)", out), out
     assert re.search(r"TORCHCAFFE_BAND_MB +\(unset\)", out) and "engine: torchcaffe (cpu: " in out
     out, spin = _python(first, {"TORCHCAFFE_WAIT_POLICY": "passive"})
     assert spin == "0" and "wait passive (TORCHCAFFE_WAIT_POLICY)" in out
@@ -325,7 +332,8 @@ def test_entry_points_load_torch_after_torchcaffe():
         print(engine.describe())
     """
     out, spin = _python(code, {"FCN_ENGINE": "torch"})
-    assert spin == "10000" and "wait spin10k;" in out
+    mine, count = _host_policy()
+    assert spin == count and f"wait {mine};" in out
 
 
 def test_avx2_emulation_reaches_torch_and_the_table():
@@ -341,3 +349,28 @@ def test_avx2_emulation_reaches_torch_and_the_table():
     native = cpuinfo.host().native_isa
     assert line.startswith(str(native == "avx512"))
     assert ("avx2 (emulated)" if native == "avx512" else ", avx2,") in line
+
+
+def test_training_nets_take_the_rows_training_layout():
+    """The AVX2 row trains NCHW (measured faster there) and infers NHWC; the AVX-512 rows do
+    both NHWC; TORCHCAFFE_CHANNELS_LAST sets both."""
+    avx2 = tuning.choose(_detect(XEON), options.from_env({"TORCHCAFFE_TUNING": "avx2"}))
+    assert (avx2.channels_last, avx2.train_channels_last) == (True, False)
+    assert "channels_last (training NCHW)" in tuning.describe(avx2)
+    xeon = tuning.choose(_detect(XEON), options.from_env({}))
+    assert (xeon.channels_last, xeon.train_channels_last) == (True, True)
+    env = {"TORCHCAFFE_TUNING": "avx2", "TORCHCAFFE_CHANNELS_LAST": "1"}
+    forced = tuning.choose(_detect(XEON), options.from_env(env))
+    assert (forced.channels_last, forced.train_channels_last) == (True, True)
+
+
+def test_a_net_takes_the_training_layout_only_when_it_records_gradients(monkeypatch):
+    import torchcaffe.net as tcnet
+    from bench import fixtures
+
+    avx2 = tuning.choose(_detect(XEON), options.from_env({"TORCHCAFFE_TUNING": "avx2"}))
+    monkeypatch.setattr(tcnet._tuning, "current", lambda: avx2)
+    assert caffe.Net(fixtures.deploy_param(1 / 16), caffe.TEST).channels_last is True
+    train = fixtures.train_param(64, 64, 1 / 16)
+    assert caffe.Net(train, caffe.TRAIN).channels_last is False
+    assert caffe.Net(train, caffe.TRAIN, channels_last=True).channels_last is True

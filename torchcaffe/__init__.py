@@ -11,12 +11,12 @@ name of pycaffe's top level is here too (caffe.io, caffe.net_spec, caffe.coord_m
 caffe.draw, caffe.proto.caffe_pb2, Classifier, Detector, Timer, ...; docs/pycaffe.md).
 
 Importing torchcaffe before torch sets what torch reads only when it loads (torchcaffe.startup):
-the OpenMP wait policy of this kind of host (torchcaffe.tuning; GOMP_SPINCOUNT=10000 on every
-kind today), so that jobs sharing the cores do not collapse, and transparent huge pages for
+the OpenMP wait policy of this kind of host (torchcaffe.tuning: a GOMP_SPINCOUNT of 1000 to 10000,
+measured per kind), so that jobs sharing the cores do not collapse, and transparent huge pages for
 torch's large CPU allocations (THP_MEM_ALLOC_ENABLE=1: FCN's 100-250 MB feature maps are then
 faulted in 2 MB pages instead of 4 KB ones; conv1_1's forward at 500x500: 0.08 s -> 0.03 s).
-Variables the user set are kept. Every option torchcaffe reads is in torchcaffe.options
-(`python -m torchcaffe` lists them).
+Variables the user set are kept. Every option torchcaffe reads is in torchcaffe.options (`python -m
+torchcaffe` lists them).
 """
 
 from . import startup as _startup

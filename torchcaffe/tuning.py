@@ -58,6 +58,7 @@ class Choice:
     threads: int | None
     wait_policy: str
     overridden: tuple = ()
+    train_channels_last: bool | None = None  # training nets' layout (None: channels_last)
 
 
 def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) -> Choice:
@@ -79,8 +80,9 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
         wband = opts.winograd_band_mb
         over.append("TORCHCAFFE_WINOGRAD_BAND_MB")
     cl = rules.channels_last
+    tcl = cl if rules.train_channels_last is None else rules.train_channels_last
     if opts.channels_last is not None:
-        cl = opts.channels_last
+        cl = tcl = opts.channels_last
         over.append("TORCHCAFFE_CHANNELS_LAST")
     threads = rules.threads
     if opts.threads is not None:
@@ -96,6 +98,7 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
         band_bytes=int(band * (1 << 20)),
         winograd_band_bytes=max(1, int(wband * (1 << 20))),
         channels_last=bool(cl),
+        train_channels_last=bool(tcl),
         threads=threads,
         wait_policy=wait,
         overridden=tuple(over),
@@ -130,7 +133,8 @@ def describe(choice: Choice, threads: int | None = None, wait: str | None = None
     (torch.get_num_threads(), startup.wait_state()) when known, else the choice's."""
     parts = [f"winograd {_from(choice.rules.exact)}"]
     if choice.channels_last:
-        parts.append("channels_last")
+        nchw = choice.train_channels_last is False
+        parts.append("channels_last (training NCHW)" if nchw else "channels_last")
     parts.append(f"band {choice.band_bytes / (1 << 20):g} MB")
     n = threads if threads is not None else choice.threads
     parts.append(f"{n} threads" if n else "torch's threads")

@@ -61,6 +61,7 @@ class Rules:
     threads: int | None  # None: torch's default (one per core this process may use)
     wait_policy: str  # a torchcaffe.waitpolicy.WAIT_POLICIES key
     measured: dict = field(default_factory=dict)
+    train_channels_last: bool | None = None  # training nets' layout; None: channels_last
 
 
 _XEON = "2-core Intel Xeon VM (AVX-512, AMX)"
@@ -81,8 +82,7 @@ _SHARED = {
     "threads": "torch's default (one per core); not measured against others",
     "wait_policy": f"GOMP_SPINCOUNT=10000: {_XEON}, 2026-11-25: two FCN-8s trainings at once "
     "0.91-0.94x of one after the other at width 1/16 (3.5x with libgomp's 300000 spins), one "
-    "alone within the noise; on a 2-core AVX2 EPYC later 1.34-1.56x (to re-measure: "
-    "python -m bench --only shared)",
+    "alone within the noise (the EPYC rows spin less: measured there 2026-12-06)",
 }
 
 _AVX512 = dict(
@@ -115,6 +115,7 @@ TABLE = {
             "fc6": _FC6_MEASURED,
             "channels_last": f"{_XEON}: inference 2026-11-25 (FCN-8s conv1_2 0.20 -> 0.085 s), "
             "training 2026-11-26 (sum of per-layer minima 5.26 -> 4.73 s)",
+            "train_channels_last": "channels_last's entry (training measured with it)",
             **_SHARED,
         },
         **_AVX512,
@@ -125,17 +126,21 @@ TABLE = {
         measured={
             **{
                 k: "not measured apart on this kind of host: the AVX-512 Xeon's entry"
-                for k in ("exact", "fast", "fc6", "channels_last", *_SHARED)
+                for k in ("exact", "fast", "fc6", "channels_last", "train_channels_last", *_SHARED)
             },
             "exact": f"{_EPYC_AVX512}, 2026-12-06, python -m bench --variant "
             "TORCHCAFFE_TUNING=avx2 (3 interleaved rounds, FCN-8s 500x500 width 1): the whole "
             "row against the AVX2 row, exact forward 1.21-1.27 s vs 1.24-1.35 s, training "
             "4.36-4.73 s vs 4.30-4.87 s (the same within the noise); BVLC Caffe 2.79-2.89 s and "
             "7.89-7.99 s",
-            "wait_policy": f"GOMP_SPINCOUNT=10000: {_EPYC_AVX512}, 2026-12-06: two FCN-8s "
-            "trainings at once at width 1 1.03x of one after the other",
+            "wait_policy": f"GOMP_SPINCOUNT=2000: {_EPYC_AVX512}, 2026-12-06, python -m bench "
+            "--only shared --policies ... --shared-width 0.0625 --shared-reps 30 (two FCN-8s "
+            "trainings of 30 steps at width 1/16, together against one after the other): spin2k "
+            "0.81x, each alone 7.7/7.8 s; spin10k 1.15-1.23x, alone 7.8-8.5 s (at width 1: "
+            "1.03x); spin5k 0.90x; spin3k 0.83x; spin1k 0.67-0.68x but alone 8.6-9.1 s; passive "
+            "0.61-0.63x, alone 8.5-9.8 s",
         },
-        **_AVX512,
+        **dict(_AVX512, wait_policy="spin2k"),
     ),
     "avx2": Rules(
         key="avx2",
@@ -155,15 +160,26 @@ TABLE = {
         winograd_band_mb=8.0,
         band_mb=8.0,
         channels_last=True,
+        train_channels_last=False,
         threads=None,
-        wait_policy="spin10k",
+        wait_policy="spin1k",
         measured={
+            "wait_policy": f"GOMP_SPINCOUNT=1000: {_EPYC_AVX512} under --emulate avx2, "
+            "2026-12-06, python -m bench --emulate avx2 --only shared --policies "
+            "spin10k,spin1k,passive --shared-width 0.0625 --shared-reps 30 (2 rounds): spin1k "
+            "0.72-0.74x of one after the other, each alone 7.8-8.7 s; spin10k 1.14-1.20x, alone "
+            "7.9-8.8 s; passive 0.63-0.65x, alone 8.8-9.2 s. (On a real 2-core AVX2 EPYC before: "
+            "spin10k 1.34-1.56x, passive 0.49x but one after the other 34 s against 28-29 s)",
+            "train_channels_last": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06, python "
+            "-m bench --only train --variant TORCHCAFFE_CHANNELS_LAST=0 (FCN-8s 500x500 width 1, "
+            "2 rounds): NCHW 4.91 / 5.20 s against NHWC 5.37 / 5.77 s a training iteration "
+            "(BVLC Caffe 7.67 / 7.78 s)",
             "exact": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (the earlier "
             "separable transforms; to re-measure with the GEMM ones)",
             "fast": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (separable transforms)",
             "fc6": _FC6_MEASURED,
             "channels_last": f"not measured on AVX2: the {_XEON}'s choice",
-            **{k: v + " (the AVX-512 Xeon's)" for k, v in _SHARED.items()},
+            **{k: v + " (the Xeon's)" for k, v in _SHARED.items() if k != "wait_policy"},
         },
     ),
 }

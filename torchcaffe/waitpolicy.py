@@ -17,6 +17,7 @@ WAIT_POLICIES = {
     "libgomp": {},
     "spin100k": {"GOMP_SPINCOUNT": "100000"},
     "spin10k": {"GOMP_SPINCOUNT": "10000"},
+    "spin2k": {"GOMP_SPINCOUNT": "2000"},
     "spin1k": {"GOMP_SPINCOUNT": "1000"},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
