@@ -283,8 +283,10 @@ def _python(code, env_extra, drop=()):
 
 
 def _host_policy():
-    """(this host's wait policy, the GOMP_SPINCOUNT it sets) from its row of the table."""
-    mine = tuning.current().wait_policy
+    """(the wait policy of this host's row, the GOMP_SPINCOUNT it sets) as _python's children
+    see the host (no ISA caps: under forced AVX2 dispatch this process's row is another)."""
+    out, _ = _python("from torchcaffe import tuning; print(tuning.current().wait_policy)", {})
+    mine = out.strip().splitlines()[-1]
     return mine, waitpolicy.policy_env(mine)["GOMP_SPINCOUNT"]
 
 
