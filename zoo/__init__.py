@@ -14,7 +14,7 @@ Packages below the zoo: netspec (builder, shapes) and caffeio. The readers above
 """
 
 from . import cityscapes, nyud, pascalcontext, siftflow, voc
-from .backbones import BACKBONES
+from .backbones import BACKBONE_RECORDS
 from .netfiles import build, has_recipe, net_files, num_classes, solver, texts, write
 from .records import (
     Backbone,
@@ -40,7 +40,7 @@ from .registry import (
 
 # The zoo's own records, in the order the models are listed (the release's VOC, NYUD, SIFT Flow
 # and PASCAL-Context models first, as its model table). A new dataset module goes here.
-register(*BACKBONES)
+register(*BACKBONE_RECORDS)
 for _module in (voc, nyud, siftflow, pascalcontext, cityscapes):
     register(*_module.MODELS)
 MODELS = names(release=True)

@@ -19,9 +19,9 @@ from netspec.errors import NetSpecError
 from .records import Backbone, DatasetRecord, ModelRecord
 
 _DATASETS: dict = {}
-_BACKBONES: dict = {}
+_BACKBONE_RECORDS: dict = {}
 _MODELS: dict = {}
-_TABLES = ((DatasetRecord, _DATASETS, "dataset"), (Backbone, _BACKBONES, "backbone"),
+_TABLES = ((DatasetRecord, _DATASETS, "dataset"), (Backbone, _BACKBONE_RECORDS, "backbone"),
            (ModelRecord, _MODELS, "model"))  # fmt: skip
 
 
@@ -89,10 +89,11 @@ def dataset(name: str) -> DatasetRecord:
 def backbone(name: str) -> Backbone:
     """The Backbone called `name` (e.g. 'vgg16') or whose fcnized classifier is called `name`
     ('vgg16-fcn'); NetSpecError names the known ones."""
-    for b in _BACKBONES.values():
+    for b in _BACKBONE_RECORDS.values():
         if name in (b.name, b.fcnized):
             return b
-    raise NetSpecError(f"unknown backbone '{name}'; known backbones: {', '.join(_BACKBONES)}")
+    known = ", ".join(_BACKBONE_RECORDS)
+    raise NetSpecError(f"unknown backbone '{name}'; known backbones: {known}")
 
 
 def names(release: bool | None = None) -> tuple[str, ...]:
@@ -108,4 +109,4 @@ def datasets() -> tuple[DatasetRecord, ...]:
 
 def backbones() -> tuple[Backbone, ...]:
     """Registered Backbones."""
-    return tuple(_BACKBONES.values())
+    return tuple(_BACKBONE_RECORDS.values())
