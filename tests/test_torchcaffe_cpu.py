@@ -1,6 +1,7 @@
 """torchcaffe's options (one module reads the environment), CPU detection with ISA emulation,
 the per-host tables of kernel choices, and the OpenMP wait policy set before torch loads."""
 
+import dataclasses
 import itertools
 import os
 import re
@@ -148,7 +149,7 @@ def test_tables_keep_the_measured_rules():
 
 def test_every_table_entry_says_where_it_was_measured():
     entries = {"exact", "fast", "fc6", "channels_last", "train_channels_last", "band_mb",
-               "winograd_band_mb", "threads", "wait_policy"}  # fmt: skip
+               "winograd_band_mb", "threads", "wait_policy", "weight_grad"}  # fmt: skip
     for key, rules in tuning.TABLE.items():
         assert rules.key == key and set(rules.measured) == entries, key
         assert rules.wait_policy in waitpolicy.WAIT_POLICIES
@@ -353,14 +354,25 @@ def test_avx2_emulation_reaches_torch_and_the_table():
     assert ("avx2 (emulated)" if native == "avx512" else ", avx2,") in line
 
 
-def test_training_nets_take_the_rows_training_layout():
-    """The AVX2 row trains NCHW (measured faster there) and infers NHWC; the AVX-512 rows do
-    both NHWC; TORCHCAFFE_CHANNELS_LAST sets both."""
+def _nchw_training_row(monkeypatch):
+    """The AVX2 row as it was before the GEMM weight gradients: training NCHW, inference NHWC
+    (a row may set a training layout of its own)."""
+    row = dataclasses.replace(tuning.TABLE["avx2"], train_channels_last=False)
+    monkeypatch.setitem(tuning.TABLE, "avx2", row)
+    return row
+
+
+def test_training_nets_take_the_rows_training_layout(monkeypatch):
+    """Every row trains and infers NHWC now (the AVX2 row with the GEMM weight gradients); a
+    row with its own training layout gives it to training nets only; TORCHCAFFE_CHANNELS_LAST
+    sets both."""
+    for key in ("avx2", "avx512-intel", "avx512-amd"):
+        c = tuning.choose(_detect(XEON), options.from_env({"TORCHCAFFE_TUNING": key}))
+        assert (c.channels_last, c.train_channels_last) == (True, True), key
+    _nchw_training_row(monkeypatch)
     avx2 = tuning.choose(_detect(XEON), options.from_env({"TORCHCAFFE_TUNING": "avx2"}))
     assert (avx2.channels_last, avx2.train_channels_last) == (True, False)
     assert "channels_last (training NCHW)" in tuning.describe(avx2)
-    xeon = tuning.choose(_detect(XEON), options.from_env({}))
-    assert (xeon.channels_last, xeon.train_channels_last) == (True, True)
     env = {"TORCHCAFFE_TUNING": "avx2", "TORCHCAFFE_CHANNELS_LAST": "1"}
     forced = tuning.choose(_detect(XEON), options.from_env(env))
     assert (forced.channels_last, forced.train_channels_last) == (True, True)
@@ -370,6 +382,7 @@ def test_a_net_takes_the_training_layout_only_when_it_records_gradients(monkeypa
     import torchcaffe.net as tcnet
     from bench import fixtures
 
+    _nchw_training_row(monkeypatch)
     avx2 = tuning.choose(_detect(XEON), options.from_env({"TORCHCAFFE_TUNING": "avx2"}))
     monkeypatch.setattr(tcnet._tuning, "current", lambda: avx2)
     assert caffe.Net(fixtures.deploy_param(1 / 16), caffe.TEST).channels_last is True

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from . import wgrad as _wgrad
+
 ConstInfo = namedtuple("ConstInfo", "core frame const")
 # core = (r0, r1, c0, c1) half-open; frame = (top, bottom, left, right); const = tensor (C,)
 
@@ -217,6 +219,7 @@ def weight_grad_by_regions(
     groups: int,
     band: int | None = None,
     total: torch.Tensor | None = None,
+    gemm: bool = False,
 ) -> torch.Tensor | None:
     """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
     describes: sum over the output of d (x) input patch, computed on the pieces that see the
@@ -224,7 +227,8 @@ def weight_grad_by_regions(
     equal), plus (sum of d over the rest) (x) the constant patch. Equal to the full computation up
     to float rounding. None when regions would save little or overlap. With `band` (bytes) large
     pieces go in row bands (their temporaries stay small, see torchcaffe.bufpool). `total`:
-    channel_sums(d) when the caller has it (the bias gradient)."""
+    channel_sums(d) when the caller has it (the bias gradient). `gemm`: the large pieces of an
+    NHWC stride-1 convolution by torchcaffe.wgrad's shifted GEMMs instead of oneDNN's kernel."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
@@ -256,6 +260,11 @@ def weight_grad_by_regions(
             small_cols.append(cols.transpose(0, 1).reshape(cols.shape[1], -1))
             small_g.append(g.transpose(0, 1).reshape(g.shape[1], -1))
             continue
+        if gemm and _wgrad.applies(xs, g, stride, groups):
+            gp = _wgrad.conv_weight_grad(g, xs, weight.shape[2:], padding, dilation)
+            if gp is not None:
+                gw += gp
+                continue
         gw += torch.ops.aten.convolution_backward(
             g.contiguous(memory_format=memory_format_of(x)),
             xs,

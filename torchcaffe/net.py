@@ -1038,6 +1038,7 @@ class Net(NetAPI):
         kw = {}
         if impl.type == "Convolution" and self.autocast is None:
             kw["winograd"] = self.winograd
+            kw["wgrad_gemm"] = self.tuning is not None and self.tuning.weight_grad == "gemm"
         try:
             gx = impl.backward_manual(
                 [t.diff_tensor for t in tops],

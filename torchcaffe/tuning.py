@@ -8,7 +8,8 @@ sizes, channels_last, the thread count and the OpenMP wait policy, each saying w
 was measured. `current()` picks the row for this host (torchcaffe.cpuinfo.host(), which follows
 the emulation variables) and applies the user's overrides (torchcaffe.options):
 TORCHCAFFE_TUNING picks another row, TORCHCAFFE_BAND_MB, TORCHCAFFE_WINOGRAD_BAND_MB,
-TORCHCAFFE_CHANNELS_LAST, TORCHCAFFE_THREADS and TORCHCAFFE_WAIT_POLICY replace single entries.
+TORCHCAFFE_CHANNELS_LAST, TORCHCAFFE_WEIGHT_GRAD, TORCHCAFFE_THREADS and TORCHCAFFE_WAIT_POLICY
+replace single entries.
 Torch-free.
 
 Re-measuring a row: `python -m bench.winograd_micro` (Winograd rules; `--emulate avx2` for the
@@ -59,6 +60,7 @@ class Choice:
     wait_policy: str
     overridden: tuple = ()
     train_channels_last: bool | None = None  # training nets' layout (None: channels_last)
+    weight_grad: str = "aten"  # NHWC weight gradients: "aten" or "gemm" (torchcaffe.wgrad)
 
 
 def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) -> Choice:
@@ -84,6 +86,10 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
     if opts.channels_last is not None:
         cl = tcl = opts.channels_last
         over.append("TORCHCAFFE_CHANNELS_LAST")
+    wgrad = rules.weight_grad
+    if opts.weight_grad is not None:
+        wgrad = opts.weight_grad
+        over.append("TORCHCAFFE_WEIGHT_GRAD")
     threads = rules.threads
     if opts.threads is not None:
         threads = opts.threads
@@ -99,6 +105,7 @@ def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) 
         winograd_band_bytes=max(1, int(wband * (1 << 20))),
         channels_last=bool(cl),
         train_channels_last=bool(tcl),
+        weight_grad=wgrad,
         threads=threads,
         wait_policy=wait,
         overridden=tuple(over),
@@ -113,7 +120,7 @@ def current() -> Choice:
     opts = options.current()
     cpu = cpuinfo.host(opts.isa_caps)
     key = (cpu, opts.tuning, opts.band_mb, opts.winograd_band_mb, opts.channels_last,
-           opts.threads, opts.wait_policy)  # fmt: skip
+           opts.threads, opts.wait_policy, opts.weight_grad)  # fmt: skip
     if not _last or _last[0] != key:
         _last[:] = [key, choose(cpu, opts)]
     return _last[1]
@@ -135,6 +142,8 @@ def describe(choice: Choice, threads: int | None = None, wait: str | None = None
     if choice.channels_last:
         nchw = choice.train_channels_last is False
         parts.append("channels_last (training NCHW)" if nchw else "channels_last")
+    if choice.weight_grad == "gemm":
+        parts.append("weight grads by GEMMs")
     parts.append(f"band {choice.band_bytes / (1 << 20):g} MB")
     n = threads if threads is not None else choice.threads
     parts.append(f"{n} threads" if n else "torch's threads")

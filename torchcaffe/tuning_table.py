@@ -62,6 +62,7 @@ class Rules:
     wait_policy: str  # a torchcaffe.waitpolicy.WAIT_POLICIES key
     measured: dict = field(default_factory=dict)
     train_channels_last: bool | None = None  # training nets' layout; None: channels_last
+    weight_grad: str = "aten"  # NHWC weight gradients: "aten" (oneDNN) or "gemm" (wgrad.py)
 
 
 _XEON = "2-core Intel Xeon VM (AVX-512, AMX)"
@@ -116,6 +117,8 @@ TABLE = {
             "channels_last": f"{_XEON}: inference 2026-11-25 (FCN-8s conv1_2 0.20 -> 0.085 s), "
             "training 2026-11-26 (sum of per-layer minima 5.26 -> 4.73 s)",
             "train_channels_last": "channels_last's entry (training measured with it)",
+            "weight_grad": "aten: oneDNN's AVX-512 NHWC kernel (the shifted GEMMs not measured "
+            "on the Xeon)",
             **_SHARED,
         },
         **_AVX512,
@@ -128,6 +131,10 @@ TABLE = {
                 k: "not measured apart on this kind of host: the AVX-512 Xeon's entry"
                 for k in ("exact", "fast", "fc6", "channels_last", "train_channels_last", *_SHARED)
             },
+            "weight_grad": f"{_EPYC_AVX512}, 2026-12-06: oneDNN's NHWC weight gradient beats the "
+            "shifted GEMMs (MKL's AVX2 kernels here) on the 64-128-channel layers (3x3 pad 1: "
+            "64x64@502 97 vs 186 ms, 128x128@260 102 vs 135 ms) and is close above (256x256@130 "
+            "131 vs 111-128 ms): aten",
             "exact": f"{_EPYC_AVX512}, 2026-12-06, python -m bench --variant "
             "TORCHCAFFE_TUNING=avx2 (3 interleaved rounds, FCN-8s 500x500 width 1): the whole "
             "row against the AVX2 row, exact forward 1.21-1.27 s vs 1.24-1.35 s, training "
@@ -160,7 +167,7 @@ TABLE = {
         winograd_band_mb=8.0,
         band_mb=8.0,
         channels_last=True,
-        train_channels_last=False,
+        weight_grad="gemm",
         threads=None,
         wait_policy="spin1k",
         measured={
@@ -171,9 +178,15 @@ TABLE = {
             "7.9-8.8 s; passive 0.63-0.65x, alone 8.8-9.2 s. (On a real 2-core AVX2 EPYC before: "
             "spin10k 1.34-1.56x, passive 0.49x but one after the other 34 s against 28-29 s)",
             "train_channels_last": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06, python "
-            "-m bench --only train --variant TORCHCAFFE_CHANNELS_LAST=0 (FCN-8s 500x500 width 1, "
-            "2 rounds): NCHW 4.91 / 5.20 s against NHWC 5.37 / 5.77 s a training iteration "
-            "(BVLC Caffe 7.67 / 7.78 s)",
+            "-m bench --only train --rounds 3 --variant TORCHCAFFE_WEIGHT_GRAD=gemm,"
+            "TORCHCAFFE_CHANNELS_LAST=1 (FCN-8s 500x500 width 1): NHWC with the GEMM weight "
+            "gradients 4.78-4.91 s a training iteration against NCHW with oneDNN's 5.22-6.05 s "
+            "(BVLC Caffe 8.03-8.35 s); NHWC with oneDNN's weight gradients was the slowest "
+            "(5.37 / 5.77 s against NCHW 4.91 / 5.20 s, an earlier run)",
+            "weight_grad": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06: oneDNN's NHWC "
+            "weight gradient 2-5x its NCHW one (3x3 pad 1: 64x64@502 563 vs 162 ms, 128x128@260 "
+            "672 vs 143 ms, 512x512@70 284 vs 145 ms), the shifted GEMMs 129, 116, 138 ms; the "
+            "training iteration as in train_channels_last",
             "exact": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (the earlier "
             "separable transforms; to re-measure with the GEMM ones)",
             "fast": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (separable transforms)",

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from caffeio import caffe_pb2
 from caffeio import layertypes as lt
 
+from .. import wgrad as _wgrad
 from .. import winograd as _wg
 from ..constregion import channel_sums, memory_format_of, weight_grad_by_regions
 from ..errors import NetError
@@ -208,13 +209,16 @@ class Convolution(BaseLayer):
         alloc: Callable[..., torch.Tensor] | None = None,
         band: int | None = None,
         winograd: int = 0,
+        wgrad_gemm: bool = False,
     ) -> list[torch.Tensor | None]:
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
         aten's convolution_backward (what autograd itself runs) or, for _gemm_ok layers, GEMMs.
         With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
         bands, the bottom diff into `alloc(shape)`. With `winograd` (the net's setting, nonzero)
-        3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad)."""
+        3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad).
+        With `wgrad_gemm` (the host table's weight_grad "gemm") the weight diffs of NHWC
+        stride-1 convolutions go by shifted GEMMs (torchcaffe.wgrad) instead of oneDNN's."""
         kernel = self.geom[0]
         need_b = self.bias_term and need_w[1]
         if all(self._gemm_ok(x, ws[0]) for x in xs):
@@ -242,14 +246,18 @@ class Convolution(BaseLayer):
                 alloc,
                 band,
                 winograd,
+                wgrad_gemm,
             )
             if gx is not None:
                 return gx
         return self._backward_per_bottom(
-            top_diffs, xs, ws, need_x, need_w[0], need_b, param_diffs, dsum, alloc, winograd
-        )
+            top_diffs, xs, ws, need_x, need_w[0], need_b, param_diffs, dsum, alloc,
+            winograd, wgrad_gemm,
+        )  # fmt: skip
 
-    def _backward_by_regions(self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg):
+    def _backward_by_regions(
+        self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg, wgrad_gemm
+    ):
         """([bottom diff], dsum) of a one-bottom 2-D convolution whose input's constant areas
         are known (`in_info`): the weight diff by regions (constregion) and the bias diff
         (dsum, the top diff's channel sums) added into `param_diffs`; (None, dsum) with nothing
@@ -258,8 +266,9 @@ class Convolution(BaseLayer):
         d = d.to(x.dtype)
         dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
         gw = weight_grad_by_regions(
-            d, x, in_info, w, stride, pad, dil, self.group, band=band, total=dsum
-        )
+            d, x, in_info, w, stride, pad, dil, self.group, band=band, total=dsum,
+            gemm=wgrad_gemm,
+        )  # fmt: skip
         if gw is None:
             return None, dsum
         gi = self._input_grad(d, x, w, alloc, band, wg) if nx else None
@@ -286,15 +295,18 @@ class Convolution(BaseLayer):
         return gi
 
     def _backward_per_bottom(
-        self, top_diffs, xs, ws, need_x, nw, need_b, param_diffs, dsum, alloc, winograd
-    ):
+        self, top_diffs, xs, ws, need_x, nw, need_b, param_diffs, dsum, alloc, winograd,
+        wgrad_gemm=False,
+    ):  # fmt: skip
         """Bottom diffs bottom by bottom (None where not needed); the weight (`nw`) and bias
         (`need_b`) diffs summed over the bottoms and added into `param_diffs`. `dsum`: the bias
         diff when the by-regions path already summed it."""
         gx, gw, gb = [], None, None
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
-            gi, gwi = self._bottom_grads(d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc)
+            gi, gwi = self._bottom_grads(
+                d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc, wgrad_gemm
+            )
             gx.append(gi)
             if nw:
                 gw = gwi if gw is None else gw + gwi
@@ -307,18 +319,29 @@ class Convolution(BaseLayer):
             param_diffs[1].add_(gb)
         return gx
 
-    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc):
+    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc, wgrad_gemm=False):
         """(bottom diff, weight diff) of one bottom, None where not needed: the bottom diff by
-        Winograd where it gains (with `winograd`), the rest by aten's convolution_backward."""
+        Winograd where it gains (with `winograd`), the weight diff by shifted GEMMs (with
+        `wgrad_gemm`, where torchcaffe.wgrad applies), the rest by aten's convolution_backward."""
         gi = gwi = None
         if nx and winograd:
             gi = self._winograd_input_grad(d, x, w, alloc)
-        aten_x = bool(nx) and gi is None
-        if aten_x or nw:  # (aten aborts when asked for nothing)
-            gia, gwi = self._backward_aten(d, x, w, aten_x, bool(nw))
-            if aten_x:
-                gi = gia
+        if nw and wgrad_gemm and not self.transposed:
+            gwi = self._gemm_weight_grad(d, x)
+        aten_x, aten_w = bool(nx) and gi is None, bool(nw) and gwi is None
+        if aten_x or aten_w:  # (aten aborts when asked for nothing)
+            gia, gwa = self._backward_aten(d, x, w, aten_x, aten_w)
+            gi = gia if aten_x else gi
+            gwi = gwa if aten_w else gwi
         return gi, gwi
+
+    def _gemm_weight_grad(self, d, x):
+        """The weight diff by torchcaffe.wgrad's shifted GEMMs, None where it does not apply
+        (not NHWC, strided, grouped)."""
+        kernel, pad, stride, dil = self.geom
+        if len(kernel) != 2 or not _wgrad.applies(x, d, stride, self.group):
+            return None
+        return _wgrad.conv_weight_grad(d, x, kernel, pad, dil)
 
     def _winograd_input_grad(self, d, x, w, alloc=None):
         """Bottom diff of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3) where exact_tile
