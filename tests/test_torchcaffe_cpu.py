@@ -149,7 +149,8 @@ def test_tables_keep_the_measured_rules():
 
 def test_every_table_entry_says_where_it_was_measured():
     entries = {"exact", "fast", "fc6", "channels_last", "train_channels_last", "band_mb",
-               "winograd_band_mb", "threads", "wait_policy", "weight_grad"}  # fmt: skip
+               "winograd_band_mb", "threads", "wait_policy", "weight_grad",
+               "wgrad_winograd"}  # fmt: skip
     for key, rules in tuning.TABLE.items():
         assert rules.key == key and set(rules.measured) == entries, key
         assert rules.wait_policy in waitpolicy.WAIT_POLICIES

@@ -219,7 +219,7 @@ def weight_grad_by_regions(
     groups: int,
     band: int | None = None,
     total: torch.Tensor | None = None,
-    gemm: bool = False,
+    policy: _wgrad.Policy | None = None,
 ) -> torch.Tensor | None:
     """The weight gradient of a convolution (Cout x Cin/g x kh x kw) whose input `info`
     describes: sum over the output of d (x) input patch, computed on the pieces that see the
@@ -227,8 +227,8 @@ def weight_grad_by_regions(
     equal), plus (sum of d over the rest) (x) the constant patch. Equal to the full computation up
     to float rounding. None when regions would save little or overlap. With `band` (bytes) large
     pieces go in row bands (their temporaries stay small, see torchcaffe.bufpool). `total`:
-    channel_sums(d) when the caller has it (the bias gradient). `gemm`: the large pieces of an
-    NHWC stride-1 convolution by torchcaffe.wgrad's shifted GEMMs instead of oneDNN's kernel."""
+    channel_sums(d) when the caller has it (the bias gradient). `policy`: the large pieces as
+    torchcaffe.wgrad.weight_grad takes them (Winograd, shifted GEMMs), the rest by aten."""
     kh = dilation[0] * (weight.shape[2] - 1) + 1
     kw = dilation[1] * (weight.shape[3] - 1) + 1
     out_info, (ho, wo) = conv_info(info, x.shape, (kh, kw), pad, stride)
@@ -260,8 +260,10 @@ def weight_grad_by_regions(
             small_cols.append(cols.transpose(0, 1).reshape(cols.shape[1], -1))
             small_g.append(g.transpose(0, 1).reshape(g.shape[1], -1))
             continue
-        if gemm and _wgrad.applies(xs, g, stride, groups):
-            gp = _wgrad.conv_weight_grad(g, xs, weight.shape[2:], padding, dilation)
+        if policy is not None:
+            gp = _wgrad.weight_grad(
+                g, xs, weight.shape[2:], padding, stride, dilation, groups, policy
+            )
             if gp is not None:
                 gw += gp
                 continue

@@ -108,6 +108,16 @@ def _winograd_mode(winograd, fast, cpu, opts):
     return int(winograd)
 
 
+def _wgrad_policy(t):
+    """The weight-gradient choices of a net with host row `t` (None on CUDA: aten's)."""
+    if t is None:
+        return None
+    from . import wgrad
+
+    clauses = t.rules.wgrad_winograd if t.weight_grad != "aten" else ()
+    return wgrad.Policy(clauses, t.weight_grad == "gemm", t.winograd_band_bytes)
+
+
 def _buffer_pool(buffers, buffers_min_mb, cpu, opts):
     """The net's BufferPool (CPU nets with buffers on), else None; arguments beat options."""
     if buffers is None:
@@ -195,6 +205,7 @@ class Net(NetAPI):
             fast = opts.fast
         self.winograd = _winograd_mode(winograd, fast, cpu, opts)
         self.band_bytes = self._band_bytes(band_mb, cpu)
+        self._wgrad_policy = _wgrad_policy(self.tuning)
         self.channels_last = channels_last  # None: decided once the net is built (below)
         self._cinfo = {}
         self._cinfo_in = None
@@ -1038,7 +1049,7 @@ class Net(NetAPI):
         kw = {}
         if impl.type == "Convolution" and self.autocast is None:
             kw["winograd"] = self.winograd
-            kw["wgrad_gemm"] = self.tuning is not None and self.tuning.weight_grad == "gemm"
+            kw["wgrad"] = self._wgrad_policy
         try:
             gx = impl.backward_manual(
                 [t.diff_tensor for t in tops],

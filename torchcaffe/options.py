@@ -120,8 +120,8 @@ def _wait_policy(name, value):
 
 def _weight_grad(name, value):
     v = value.strip().lower()
-    if v not in ("aten", "gemm"):
-        raise ValueError(f"{name}={value!r}: use aten or gemm")
+    if v not in ("aten", "winograd", "gemm"):
+        raise ValueError(f"{name}={value!r}: use aten, winograd or gemm")
     return v
 
 
@@ -151,8 +151,8 @@ VARIABLES = (
     Var("TORCHCAFFE_CHANNELS_LAST", "channels_last", _flag,
         "NHWC maps into convolutions (default: the host table's, on for every CPU; off on CUDA)"),
     Var("TORCHCAFFE_WEIGHT_GRAD", "weight_grad", _weight_grad,
-        "training's NHWC weight gradients: aten (oneDNN) or gemm (shifted GEMMs; default: "
-        "the host table's)"),
+        "training's weight gradients: aten, winograd (F(3x3, 2x2) where the host table "
+        "says) or gemm (that, the other NHWC ones by shifted GEMMs); default: the table's"),
     Var("TORCHCAFFE_BUFFERS", "buffers", _flag,
         "persistent grow-only buffers and banded convolutions for CPU nets (default 1)"),
     Var("TORCHCAFFE_BUFFERS_MIN_MB", "buffers_min_mb", _megabytes,
@@ -205,7 +205,7 @@ class Options:
     winograd: int | None = None  # TORCHCAFFE_WINOGRAD: 0 / 2 / 4 (Net(winograd=))
     skip_const: bool | None = None  # TORCHCAFFE_SKIP_CONST (Net(skip_const=))
     channels_last: bool | None = None  # TORCHCAFFE_CHANNELS_LAST (Net(channels_last=))
-    weight_grad: str | None = None  # TORCHCAFFE_WEIGHT_GRAD: aten / gemm; None: host table
+    weight_grad: str | None = None  # TORCHCAFFE_WEIGHT_GRAD: aten/winograd/gemm; None: table
     buffers: bool = True  # TORCHCAFFE_BUFFERS (Net(buffers=))
     buffers_min_mb: float = 4.0  # TORCHCAFFE_BUFFERS_MIN_MB (Net(buffers_min_mb=))
     band_mb: float | None = None  # TORCHCAFFE_BAND_MB (Net(band_mb=)); None: host table

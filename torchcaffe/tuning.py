@@ -60,7 +60,7 @@ class Choice:
     wait_policy: str
     overridden: tuple = ()
     train_channels_last: bool | None = None  # training nets' layout (None: channels_last)
-    weight_grad: str = "aten"  # NHWC weight gradients: "aten" or "gemm" (torchcaffe.wgrad)
+    weight_grad: str = "aten"  # "aten", "winograd" or "gemm" (torchcaffe.wgrad)
 
 
 def choose(cpu: cpuinfo.CPU | None = None, opts: options.Options | None = None) -> Choice:
@@ -142,8 +142,9 @@ def describe(choice: Choice, threads: int | None = None, wait: str | None = None
     if choice.channels_last:
         nchw = choice.train_channels_last is False
         parts.append("channels_last (training NCHW)" if nchw else "channels_last")
-    if choice.weight_grad == "gemm":
-        parts.append("weight grads by GEMMs")
+    wg = {"winograd": "weight grads F(3x3, 2x2)", "gemm": "weight grads F(3x3, 2x2)/GEMMs"}
+    if choice.weight_grad in wg:
+        parts.append(wg[choice.weight_grad])
     parts.append(f"band {choice.band_bytes / (1 << 20):g} MB")
     n = threads if threads is not None else choice.threads
     parts.append(f"{n} threads" if n else "torch's threads")

@@ -62,7 +62,11 @@ class Rules:
     wait_policy: str  # a torchcaffe.waitpolicy.WAIT_POLICIES key
     measured: dict = field(default_factory=dict)
     train_channels_last: bool | None = None  # training nets' layout; None: channels_last
-    weight_grad: str = "aten"  # NHWC weight gradients: "aten" (oneDNN) or "gemm" (wgrad.py)
+    # weight gradients (torchcaffe.wgrad): "aten" all by aten, "winograd" F(3x3, 2x2) where
+    # wgrad_winograd's clauses match and the rest by aten, "gemm" the rest of the NHWC stride-1
+    # ones by shifted GEMMs
+    weight_grad: str = "aten"
+    wgrad_winograd: tuple = ()  # Clauses (tile 2) for the F(3x3, 2x2) weight gradient
 
 
 _XEON = "2-core Intel Xeon VM (AVX-512, AMX)"
@@ -86,6 +90,19 @@ _SHARED = {
     "alone within the noise (the EPYC rows spin less: measured there 2026-12-06)",
 }
 
+# F(3x3, 2x2) weight gradient from 128 channels (pieces of 64+ outputs); against oneDNN's NHWC
+# kernel (AVX-512 EPYC) and the shifted GEMMs (AVX2), 3x3 pad 1, 8 MB bands
+_WGRAD_WINOGRAD = (Clause(2, min_channels=128, min_area=64),)
+_WGRAD_MEASURED = {
+    "avx512": f"{_EPYC_AVX512}, 2026-12-06, torchcaffe.wgrad against aten's NHWC weight "
+    "gradient (8 MB bands): 128x128@260 89 vs 98 ms, 256x256@130 67 vs 128, 256x512@70 37 vs "
+    "59, 512x512@70 81 vs 140, 512x512@22 10.1 vs 14.0; 64x64@502 133 vs 92 (not taken)",
+    "avx2": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06, torchcaffe.wgrad against the "
+    "shifted GEMMs (8 MB bands): 128x128@260 93-129 vs 115-142 ms, 128x256@130 39 vs 58, "
+    "256x256@130 87 vs 122, 256x512@70 44-46 vs 70, 512x512@70 78-79 vs 138-140, 512x512@88 "
+    "123-125 vs 210-218, 512x512@22 10-13 vs 14-17; 64x64@502 0.7-1.1x (not taken)",
+}
+
 _AVX512 = dict(
     # against oneDNN's channels_last direct convolution, pad-0 pieces as constant-area skipping
     # gives: 256x256@61x133 1.20x, 256x512@58x70 1.50x, 512x512@56x72 1.54x, 256x256@22x22
@@ -105,6 +122,8 @@ _AVX512 = dict(
     channels_last=True,
     threads=None,
     wait_policy="spin10k",
+    weight_grad="winograd",
+    wgrad_winograd=_WGRAD_WINOGRAD,
 )
 
 TABLE = {
@@ -117,8 +136,10 @@ TABLE = {
             "channels_last": f"{_XEON}: inference 2026-11-25 (FCN-8s conv1_2 0.20 -> 0.085 s), "
             "training 2026-11-26 (sum of per-layer minima 5.26 -> 4.73 s)",
             "train_channels_last": "channels_last's entry (training measured with it)",
-            "weight_grad": "aten: oneDNN's AVX-512 NHWC kernel (the shifted GEMMs not measured "
-            "on the Xeon)",
+            "weight_grad": "winograd: the F(3x3, 2x2) weight gradient as on the AVX-512 EPYC "
+            "(not measured on the Xeon), oneDNN's AVX-512 NHWC kernel for the rest (the "
+            "shifted GEMMs not measured on the Xeon)",
+            "wgrad_winograd": "the AVX-512 EPYC's entry (not measured on the Xeon)",
             **_SHARED,
         },
         **_AVX512,
@@ -134,7 +155,8 @@ TABLE = {
             "weight_grad": f"{_EPYC_AVX512}, 2026-12-06: oneDNN's NHWC weight gradient beats the "
             "shifted GEMMs (MKL's AVX2 kernels here) on the 64-128-channel layers (3x3 pad 1: "
             "64x64@502 97 vs 186 ms, 128x128@260 102 vs 135 ms) and is close above (256x256@130 "
-            "131 vs 111-128 ms): aten",
+            "131 vs 111-128 ms): winograd (F(3x3, 2x2) where wgrad_winograd matches, else aten)",
+            "wgrad_winograd": _WGRAD_MEASURED["avx512"],
             "exact": f"{_EPYC_AVX512}, 2026-12-06, python -m bench --variant "
             "TORCHCAFFE_TUNING=avx2 (3 interleaved rounds, FCN-8s 500x500 width 1): the whole "
             "row against the AVX2 row, exact forward 1.21-1.27 s vs 1.24-1.35 s, training "
@@ -168,6 +190,7 @@ TABLE = {
         band_mb=8.0,
         channels_last=True,
         weight_grad="gemm",
+        wgrad_winograd=_WGRAD_WINOGRAD,
         threads=None,
         wait_policy="spin1k",
         measured={
@@ -187,6 +210,7 @@ TABLE = {
             "weight gradient 2-5x its NCHW one (3x3 pad 1: 64x64@502 563 vs 162 ms, 128x128@260 "
             "672 vs 143 ms, 512x512@70 284 vs 145 ms), the shifted GEMMs 129, 116, 138 ms; the "
             "training iteration as in train_channels_last",
+            "wgrad_winograd": _WGRAD_MEASURED["avx2"],
             "exact": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (the earlier "
             "separable transforms; to re-measure with the GEMM ones)",
             "fast": f"{_EPYC_AVX2}, 2026-11-21, bench/winograd_micro.py (separable transforms)",

@@ -48,6 +48,7 @@ _POINTS = {
     (2, 3): (0, 1, -1),
     (4, 3): (0, 1, -1, 2, -2),
     (2, 7): (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
+    (3, 2): (0, 1, -1),  # F(3x3, 2x2): the 3x3 weight gradient (torchcaffe.wgrad)
 }
 
 
@@ -70,7 +71,9 @@ def winograd_matrices(
 ) -> tuple[list[list[Fraction]], list[list[Fraction]], list[list[Fraction]]]:
     """Exact (A^T [m, n], G [n, r], B^T [n, n]) as nested lists of Fractions, n = m + r - 1."""
     if (m, r) not in _POINTS:
-        raise ValueError(f"winograd: F({m}, {r}) not supported (F(2, 3), F(4, 3), F(2, 7))")
+        raise ValueError(
+            f"winograd: F({m}, {r}) not supported (F(2, 3), F(4, 3), F(2, 7), F(3, 2))"
+        )
     pts = [Fraction(p) for p in _POINTS[m, r]]
     n = m + r - 1
 

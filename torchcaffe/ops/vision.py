@@ -209,7 +209,7 @@ class Convolution(BaseLayer):
         alloc: Callable[..., torch.Tensor] | None = None,
         band: int | None = None,
         winograd: int = 0,
-        wgrad_gemm: bool = False,
+        wgrad: _wgrad.Policy | None = None,
     ) -> list[torch.Tensor | None]:
         """Bottom diffs (None where not needed) from top diffs, bottoms and weights; the weight
         and bias diffs are added into `param_diffs` (the parameter blobs' diff tensors). By
@@ -217,8 +217,8 @@ class Convolution(BaseLayer):
         With `band` (bytes; torchcaffe.bufpool) the by-regions path computes large maps in row
         bands, the bottom diff into `alloc(shape)`. With `winograd` (the net's setting, nonzero)
         3x3 stride-1 bottom diffs that gain by it go by F(2x2, 3x3) (_winograd_input_grad).
-        With `wgrad_gemm` (the host table's weight_grad "gemm") the weight diffs of NHWC
-        stride-1 convolutions go by shifted GEMMs (torchcaffe.wgrad) instead of oneDNN's."""
+        `wgrad` (the net's torchcaffe.wgrad.Policy, from its host row): the weight diffs it
+        takes go by Winograd F(3x3, 2x2) or by shifted GEMMs instead of aten's."""
         kernel = self.geom[0]
         need_b = self.bias_term and need_w[1]
         if all(self._gemm_ok(x, ws[0]) for x in xs):
@@ -246,17 +246,17 @@ class Convolution(BaseLayer):
                 alloc,
                 band,
                 winograd,
-                wgrad_gemm,
+                wgrad,
             )
             if gx is not None:
                 return gx
         return self._backward_per_bottom(
             top_diffs, xs, ws, need_x, need_w[0], need_b, param_diffs, dsum, alloc,
-            winograd, wgrad_gemm,
+            winograd, wgrad,
         )  # fmt: skip
 
     def _backward_by_regions(
-        self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg, wgrad_gemm
+        self, d, x, w, nx, need_b, param_diffs, in_info, alloc, band, wg, wgrad
     ):
         """([bottom diff], dsum) of a one-bottom 2-D convolution whose input's constant areas
         are known (`in_info`): the weight diff by regions (constregion) and the bias diff
@@ -267,7 +267,7 @@ class Convolution(BaseLayer):
         dsum = channel_sums(d)  # the bias gradient, and the constant part's weight gradient
         gw = weight_grad_by_regions(
             d, x, in_info, w, stride, pad, dil, self.group, band=band, total=dsum,
-            gemm=wgrad_gemm,
+            policy=wgrad,
         )  # fmt: skip
         if gw is None:
             return None, dsum
@@ -296,7 +296,7 @@ class Convolution(BaseLayer):
 
     def _backward_per_bottom(
         self, top_diffs, xs, ws, need_x, nw, need_b, param_diffs, dsum, alloc, winograd,
-        wgrad_gemm=False,
+        wgrad=None,
     ):  # fmt: skip
         """Bottom diffs bottom by bottom (None where not needed); the weight (`nw`) and bias
         (`need_b`) diffs summed over the bottoms and added into `param_diffs`. `dsum`: the bias
@@ -305,7 +305,7 @@ class Convolution(BaseLayer):
         for x, d, nx in zip(xs, top_diffs, need_x):
             d = d.to(x.dtype)
             gi, gwi = self._bottom_grads(
-                d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc, wgrad_gemm
+                d, x, ws[0], nx, nw, winograd and len(xs) == 1, alloc, wgrad
             )
             gx.append(gi)
             if nw:
@@ -319,29 +319,23 @@ class Convolution(BaseLayer):
             param_diffs[1].add_(gb)
         return gx
 
-    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc, wgrad_gemm=False):
+    def _bottom_grads(self, d, x, w, nx, nw, winograd, alloc, wgrad=None):
         """(bottom diff, weight diff) of one bottom, None where not needed: the bottom diff by
-        Winograd where it gains (with `winograd`), the weight diff by shifted GEMMs (with
-        `wgrad_gemm`, where torchcaffe.wgrad applies), the rest by aten's convolution_backward."""
+        Winograd where it gains (with `winograd`), the weight diff as the `wgrad` policy takes
+        it (torchcaffe.wgrad), the rest by aten's convolution_backward."""
         gi = gwi = None
         if nx and winograd:
             gi = self._winograd_input_grad(d, x, w, alloc)
-        if nw and wgrad_gemm and not self.transposed:
-            gwi = self._gemm_weight_grad(d, x)
+        if nw and wgrad is not None and not self.transposed:
+            kernel, pad, stride, dil = self.geom
+            if len(kernel) == 2:
+                gwi = _wgrad.weight_grad(d, x, kernel, pad, stride, dil, self.group, wgrad)
         aten_x, aten_w = bool(nx) and gi is None, bool(nw) and gwi is None
         if aten_x or aten_w:  # (aten aborts when asked for nothing)
             gia, gwa = self._backward_aten(d, x, w, aten_x, aten_w)
             gi = gia if aten_x else gi
             gwi = gwa if aten_w else gwi
         return gi, gwi
-
-    def _gemm_weight_grad(self, d, x):
-        """The weight diff by torchcaffe.wgrad's shifted GEMMs, None where it does not apply
-        (not NHWC, strided, grouped)."""
-        kernel, pad, stride, dil = self.geom
-        if len(kernel) != 2 or not _wgrad.applies(x, d, stride, self.group):
-            return None
-        return _wgrad.conv_weight_grad(d, x, kernel, pad, dil)
 
     def _winograd_input_grad(self, d, x, w, alloc=None):
         """Bottom diff of a 3x3 stride-1 convolution by Winograd F(2x2, 3x3) where exact_tile
