@@ -199,13 +199,16 @@ TABLE = {
             "spin10k,spin1k,passive --shared-width 0.0625 --shared-reps 30 (2 rounds): spin1k "
             "0.72-0.74x of one after the other, each alone 7.8-8.7 s; spin10k 1.14-1.20x, alone "
             "7.9-8.8 s; passive 0.63-0.65x, alone 8.8-9.2 s. (On a real 2-core AVX2 EPYC before: "
-            "spin10k 1.34-1.56x, passive 0.49x but one after the other 34 s against 28-29 s)",
+            "spin10k 1.34-1.56x, passive 0.49x but one after the other 34 s against 28-29 s.) "
+            "Re-measured with NHWC training and the wgrad kernels, 22:11: spin1k 0.58x",
             "train_channels_last": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06, python "
             "-m bench --only train --rounds 3 --variant TORCHCAFFE_WEIGHT_GRAD=gemm,"
             "TORCHCAFFE_CHANNELS_LAST=1 (FCN-8s 500x500 width 1): NHWC with the GEMM weight "
             "gradients 4.78-4.91 s a training iteration against NCHW with oneDNN's 5.22-6.05 s "
             "(BVLC Caffe 8.03-8.35 s); NHWC with oneDNN's weight gradients was the slowest "
-            "(5.37 / 5.77 s against NCHW 4.91 / 5.20 s, an earlier run)",
+            "(5.37 / 5.77 s against NCHW 4.91 / 5.20 s, an earlier run). Narrow nets may "
+            "prefer NCHW: at width 1/16 NCHW 191-194 ms a step against NHWC 205-263 ms (noisy; "
+            "width 1/8 NHWC 268-347 vs 330-361, 1/4 even, 1/2 NHWC 1.57-1.62 vs 1.71-1.79 s)",
             "weight_grad": f"{_EPYC_AVX512} under --emulate avx2, 2026-12-06: oneDNN's NHWC "
             "weight gradient 2-5x its NCHW one (3x3 pad 1: 64x64@502 563 vs 162 ms, 128x128@260 "
             "672 vs 143 ms, 512x512@70 284 vs 145 ms), the shifted GEMMs 129, 116, 138 ms; the "
