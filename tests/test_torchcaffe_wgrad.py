@@ -242,3 +242,6 @@ def test_a_net_takes_the_policy_of_its_row_and_option(monkeypatch, how):
     assert p.gemm == (how == "gemm")
     assert p.winograd == (() if how == "aten" else tuning.current().rules.wgrad_winograd)
     assert p.band_bytes == tuning.current().winograd_band_bytes
+    direct = torchcaffe.Net(fx.train_param(64, 64, 1 / 16), torchcaffe.TRAIN, winograd=0)
+    assert direct._wgrad_policy.winograd == ()  # winograd=0: no Winograd anywhere
+    assert direct._wgrad_policy.gemm == (how == "gemm")

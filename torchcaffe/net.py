@@ -108,13 +108,14 @@ def _winograd_mode(winograd, fast, cpu, opts):
     return int(winograd)
 
 
-def _wgrad_policy(t):
-    """The weight-gradient choices of a net with host row `t` (None on CUDA: aten's)."""
+def _wgrad_policy(t, winograd):
+    """The weight-gradient choices of a net with host row `t` (None on CUDA: aten's); no
+    Winograd when the net's `winograd` is 0 (direct convolutions everywhere)."""
     if t is None:
         return None
     from . import wgrad
 
-    clauses = t.rules.wgrad_winograd if t.weight_grad != "aten" else ()
+    clauses = t.rules.wgrad_winograd if t.weight_grad != "aten" and winograd else ()
     return wgrad.Policy(clauses, t.weight_grad == "gemm", t.winograd_band_bytes)
 
 
@@ -205,7 +206,7 @@ class Net(NetAPI):
             fast = opts.fast
         self.winograd = _winograd_mode(winograd, fast, cpu, opts)
         self.band_bytes = self._band_bytes(band_mb, cpu)
-        self._wgrad_policy = _wgrad_policy(self.tuning)
+        self._wgrad_policy = _wgrad_policy(self.tuning, self.winograd)
         self.channels_last = channels_last  # None: decided once the net is built (below)
         self._cinfo = {}
         self._cinfo_in = None
