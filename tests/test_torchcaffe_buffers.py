@@ -52,6 +52,22 @@ def _same_state(na, nb, h, w):
     exact.assert_same_training(na, nb, fx.train_param(h, w, 1 / 16))
 
 
+def _same_gradients(na, nb):
+    """After a solver step the parameter diffs hold the lr-scaled update (lr 1e-14: below the
+    comparison's floor), so at the end the raw weight gradients are compared: diffs cleared,
+    one forward and backward on each net."""
+    for net in (na, nb):
+        for blobs in net.params.values():
+            for p in blobs:
+                p.diff[...] = 0
+        net.forward()
+        net.backward()
+    for name in na.params:
+        for i, (pa, pb) in enumerate(zip(na.params[name], nb.params[name])):
+            assert np.abs(pb.diff).max() > 0 or name.startswith("upscore"), name
+            exact.close(pa.diff, pb.diff, 1e-4, f"raw gradient {name}[{i}]")
+
+
 def _feed(net, h, w):
     net.blobs["data"].reshape(1, 3, h, w)
     net.blobs["label"].reshape(1, 1, h, w)
@@ -82,6 +98,7 @@ def test_training_with_buffers_matches_plain_over_changing_sizes(tmp_path, monke
     assert ptrs[1] == ptrs[0] and ptrs[2] == ptrs[0]
     assert grows[1] == grows[0] and grows[2] == grows[0] and grows[3] > grows[2]
     assert pool.reuses > 0
+    _same_gradients(a.net, b.net)
 
 
 def test_channels_last_training_matches_nchw_plain_over_changing_sizes(tmp_path, monkeypatch):
@@ -103,6 +120,7 @@ def test_channels_last_training_matches_nchw_plain_over_changing_sizes(tmp_path,
             if name != "pool5":  # (fc6's im2col + GEMM backward hands pool5 an NCHW diff)
                 assert a.net.blobs[name].diff_tensor.is_contiguous(memory_format=cl), name
         _same_state(a.net, b.net, h, w)
+    _same_gradients(a.net, b.net)
 
 
 def test_buffers_on_for_cpu_nets_off_by_argument(monkeypatch):
