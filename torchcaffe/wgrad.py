@@ -1,4 +1,9 @@
-"""Weight gradients of stride-1 convolutions on channels_last (NHWC) maps by shifted GEMMs.
+"""Weight gradients of stride-1 convolutions: Winograd F(3x3, 2x2) and shifted GEMMs.
+
+`weight_grad` picks by the net's Policy (its host row, torchcaffe.tuning): 3x3 layers from 128
+channels by winograd_weight_grad (every row: 1.3-2x oneDNN's NHWC kernel on an AVX-512 EPYC,
+1.4-1.8x the shifted GEMMs under AVX2), the other NHWC ones by conv_weight_grad on AVX2 hosts,
+the rest by aten (the caller). Shifted GEMMs:
 
 The weight gradient of a convolution is dW[o, c, k, l] = sum over the output pixels p of
 d[p, o] * x[p + (k dh, l dw), c] (x zero-padded). On an NHWC map padded to width Wp, the output
@@ -13,7 +18,8 @@ NHWC forward and input gradient are up to 30% faster than NCHW (2-core AMD EPYC 
 emulation, 2026-12-06, 3x3 pad 1: 64x64@502 NHWC 563 ms, NCHW 162 ms, these GEMMs 129 ms;
 128x128@260 672 / 143 / 116 ms; 512x512@70 284 / 145 / 138 ms), so AVX2 training nets stay
 NHWC with the weight gradient computed here (torchcaffe.tuning's `weight_grad` entry). On
-AVX-512 oneDNN's NHWC weight gradient wins (64x64@502 97 ms against 186 ms here) and stays.
+AVX-512 oneDNN's NHWC weight gradient beats these GEMMs (64x64@502 97 ms against 130-186 ms)
+and keeps the layers Winograd does not take.
 The sums run band by band (short float32 chains): the error against float64 was 1.2e-6 of the
 largest entry at 64x64@502, against 1.9e-5 for oneDNN's NCHW kernel.
 """
