@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import tuning as _tuning
+from . import winograd as _wg
 from .tuning_table import pick
 
 __all__ = [
@@ -180,8 +182,6 @@ def winograd_weight_grad(
     their transform are the forward F(2x2, 3x3)'s (the same four points, B^T the same); the
     d tiles take G kron G (entries +-1, +-1/2, +-1/4: exact), the output A^T kron A^T (0, +-1).
     None when d's shape does not fit. Equal to aten's weight gradient up to float rounding."""
-    from . import winograd as _wg
-
     ph, pw = (int(p) for p in pad)
     n, cin, h, w = x.shape
     cout, ho, wo = d.shape[1], d.shape[2], d.shape[3]
@@ -190,7 +190,7 @@ def winograd_weight_grad(
     fwd, back = _wg._TRANSFORMS[2, 3], _wg._TRANSFORMS[3, 2]
     th, tw = -(-ho // 2), -(-wo // 2)
     per_row = 16 * n * tw * max(cin, cout) * x.element_size()
-    band = _wg._tuning.current().winograd_band_bytes if band_bytes is None else band_bytes
+    band = _tuning.current().winograd_band_bytes if band_bytes is None else band_bytes
     tb = max(1, min(th, band // per_row))
     xb = x.new_zeros((n, 2 * tb + 2, 2 * tw + 2, cin))  # padded band (border columns zero)
     gath = x.new_empty(16 * n * tb * tw * cin)
